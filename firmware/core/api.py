@@ -1,0 +1,161 @@
+# Client of the scanpay device API (docs/device-api.md): CBOR bodies, HMAC-SHA256 signed requests,
+# the clock taken from the server (devices have no RTC), `pay` retried with the same order_no
+# (the server's idempotency key) and `query` long-polls.
+# The transport is injected: anything with `async request(method, path, headers, body, timeout_ms)`
+# returning an object with .status, .headers, .body and raising http.NetworkError.
+from binascii import hexlify
+
+from core import cbor
+from core.compat import asleep_ms, const, ticks_diff, ticks_ms, urandom
+from core.hmac_sha256 import hmac_sha256_hex, sha256_hex
+from core.http import NetworkError
+
+_PREFIX = "/d/v1/"
+_MARGIN_MS = const(10000)       # on top of a long poll's wait: the server answers at `wait`
+
+PAYING = "PAYING"
+SUCCESS = "SUCCESS"
+FAILED = "FAILED"
+CLOSED = "CLOSED"
+REFUNDED = "REFUNDED"
+FINAL = (SUCCESS, FAILED, CLOSED, REFUNDED)
+
+
+class ApiError(Exception):
+    """The server refused the request (HTTP 4xx/5xx with a stable error code)."""
+
+    def __init__(self, code, message="", status=0):
+        super().__init__("%s: %s" % (code, message))
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def _order(answer):
+    order = answer.get("order")
+    if not isinstance(order, dict) or not isinstance(order.get("status"), str):
+        raise ApiError("bad_response", "no order in the answer", 200)
+    return order
+
+
+class ServerClock:
+    """Server time = uptime + offset; the offset comes from every response's server_time."""
+
+    def __init__(self):
+        self._offset_ms = None
+        self._t0 = ticks_ms()
+        self._up_ms = 0
+
+    def _uptime_ms(self):
+        # ticks wrap (every ~12 days on 30-bit ticks): accumulate the differences instead
+        now = ticks_ms()
+        self._up_ms += ticks_diff(now, self._t0)
+        self._t0 = now
+        return self._up_ms
+
+    @property
+    def synced(self):
+        return self._offset_ms is not None
+
+    def adopt(self, server_time):
+        self._offset_ms = server_time * 1000 - self._uptime_ms()
+
+    def now(self):
+        """Unix seconds as the server sees them (0-based uptime before the first answer)."""
+        return (self._uptime_ms() + (self._offset_ms or 0)) // 1000
+
+
+def make_nonce():
+    return hexlify(urandom(8)).decode()
+
+
+def string_to_sign(path, timestamp, nonce, body):
+    return "POST\n%s\n%d\n%s\n%s" % (path, timestamp, nonce, sha256_hex(body))
+
+
+class DeviceApi:
+    pay_attempts = 3            # same order_no every time: the server never charges twice
+    retry_ms = 1500
+    timeout_ms = 15000
+
+    def __init__(self, transport, device_id, device_key, clock=None):
+        """device_key: the 32 raw key bytes, or the 64 hex characters the device was given."""
+        if isinstance(device_key, str):
+            from binascii import unhexlify
+            device_key = unhexlify(device_key)
+        if len(device_key) != 32:
+            raise ValueError("device key must be 32 bytes")
+        self._transport = transport
+        self.device_id = device_id
+        self._key = device_key
+        self.clock = clock or ServerClock()
+
+    def sign(self, path, body, timestamp, nonce):
+        """The four signing headers for a request."""
+        signature = hmac_sha256_hex(self._key, string_to_sign(path, timestamp, nonce, body).encode())
+        return {
+            "Content-Type": "application/cbor",
+            "X-Device-Id": self.device_id,
+            "X-Timestamp": str(timestamp),
+            "X-Nonce": nonce,
+            "X-Signature": signature,
+        }
+
+    def _adopt_time(self, response, answer):
+        server_time = answer.get("server_time") if isinstance(answer, dict) else None
+        if not isinstance(server_time, int):
+            try:
+                server_time = int(response.headers.get("x-server-time", ""))
+            except ValueError:
+                return
+        self.clock.adopt(server_time)
+
+    async def call(self, op, fields, timeout_ms=None):
+        """POST one op; the answer's map on 200, ApiError otherwise, NetworkError without answer."""
+        path = _PREFIX + op
+        body = cbor.encode(fields)
+        for attempt in range(2):
+            headers = self.sign(path, body, self.clock.now(), make_nonce())
+            response = await self._transport.request(
+                "POST", path, headers, body, timeout_ms or self.timeout_ms)
+            try:
+                answer = cbor.decode(response.body) if response.body else None
+            except cbor.CBORError:
+                answer = None
+            self._adopt_time(response, answer)
+            if response.status == 200 and isinstance(answer, dict):
+                return answer
+            error = answer.get("error") if isinstance(answer, dict) else None
+            if not isinstance(error, dict):
+                raise ApiError("http_%d" % response.status, "unexpected answer", response.status)
+            code = error.get("code", "http_%d" % response.status)
+            if code == "stale_timestamp" and attempt == 0:
+                continue        # the clock was just corrected from server_time: sign again
+            raise ApiError(code, error.get("message") or "", response.status)
+
+    async def pay(self, order_no, amount_fen, auth_code, subject=None):
+        """The order after `pay`. Network errors and server faults (5xx) are retried with the same
+        order_no; after the last attempt the NetworkError or ApiError goes to the caller."""
+        if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
+            raise ValueError("amount_fen must be a positive integer")
+        fields = {"order_no": order_no, "amount_fen": amount_fen, "auth_code": auth_code}
+        if subject:
+            fields["subject"] = subject
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return _order(await self.call("pay", fields))
+            except NetworkError:
+                if attempt >= self.pay_attempts:
+                    raise
+            except ApiError as e:
+                if e.status < 500 or attempt >= self.pay_attempts:
+                    raise
+            await asleep_ms(self.retry_ms * attempt)
+
+    async def query(self, order_no, wait=0):
+        """The order; with wait > 0 the server holds the request until it is final or wait runs out."""
+        answer = await self.call("query", {"order_no": order_no, "wait": wait},
+                                 timeout_ms=wait * 1000 + _MARGIN_MS)
+        return _order(answer)

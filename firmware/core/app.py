@@ -1,0 +1,391 @@
+# The enhanced scan box: the cashier types the amount and OK, the box asks for the payment code,
+# the customer shows it, the box pays and says the result aloud. One state machine fed by two
+# event streams (keys, scans); the payment itself runs as its own task so keys and scans are
+# still read (and refused politely) while the box waits for the server.
+#
+#   IDLE --digit--> AMOUNT --OK--> WAIT_SCAN --code--> PAYING --final--> RESULT --(3 s)--> IDLE
+#                     ^  CLR/empty -> IDLE   | timeout/CLR -> IDLE          (a key starts a new amount)
+#
+# Every state change, utterance and LED change is also an event (see `emit`): the simulator
+# prints them, the tests read them.
+import asyncio
+
+from core import api as api_mod
+from core import codes
+from core.amount import AmountEntry, format_fen
+from core.compat import asleep_ms
+from core.http import NetworkError
+from core.ring import Ring
+
+IDLE = "IDLE"
+AMOUNT = "AMOUNT"
+WAIT_SCAN = "WAIT_SCAN"
+PAYING = "PAYING"
+RESULT = "RESULT"
+
+# what the box says
+SAY_SHOW_CODE = "请出示付款码"
+SAY_PAYER_PAYING = "用户支付中，请稍候"
+SAY_AMOUNT_FIRST = "请先输入金额"
+SAY_ENTER_AMOUNT = "请输入金额"
+SAY_UNSUPPORTED = "不支持的付款码"
+SAY_NETWORK = "网络异常"
+SAY_SCAN_TIMEOUT = "扫码超时"
+SAY_CANCELLED = "已取消"
+SAY_FAILED = "支付失败"
+SAY_AMOUNT_INVALID = "金额超出限额"
+SAY_DEVICE_REFUSED = "设备未授权"
+SAY_UNKNOWN = "支付结果未知，请查询"
+
+CHANNEL_NAMES = {"wechat": "微信", "alipay": "支付宝", "unionpay": "云闪付"}
+
+REASON_TEXTS = {
+    "insufficient_funds": "余额不足",
+    "code_expired": "付款码已过期",
+    "code_used": "付款码已使用",
+    "code_invalid": "付款码无效",
+    "payer_cancelled": "用户已取消支付",
+    "timeout": "支付超时，已撤销",
+}
+
+# server error codes -> what the cashier hears (anything else: SAY_FAILED)
+ERROR_TEXTS = {
+    "unsupported_code": SAY_UNSUPPORTED,
+    "invalid_auth_code": SAY_UNSUPPORTED,
+    "invalid_amount": SAY_AMOUNT_INVALID,
+    "unknown_device": SAY_DEVICE_REFUSED,
+    "bad_signature": SAY_DEVICE_REFUSED,
+}
+
+_AMOUNT_KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ".", "00")
+
+
+def success_text(channel, amount_fen):
+    """'微信收款 12.50 元'."""
+    return "%s收款 %s 元" % (CHANNEL_NAMES.get(channel, ""), format_fen(amount_fen))
+
+
+def result_text(order):
+    """What the box says for a final order."""
+    status = order.get("status")
+    if status == api_mod.SUCCESS:
+        return success_text(order.get("channel"), order.get("amount_fen", 0))
+    return REASON_TEXTS.get(order.get("reason"), SAY_FAILED)
+
+
+class App:
+    scan_timeout_ms = 30000     # waiting for the customer's code
+    result_ms = 3000            # the LED shows the result this long
+    query_wait_s = 20           # long poll per query
+    follow_ms = 180000          # stop asking about a PAYING order after this (it stays in the journal)
+    retry_ms = 2000             # between queries when the network fails
+
+    def __init__(self, keypad, scanner, voice, led, api, journal, device_id,
+                 max_fen=5000000, prefixes=codes.DEFAULT_PREFIXES, subject=None, on_event=None):
+        self.keypad = keypad
+        self.scanner = scanner
+        self.voice = voice
+        self.led = led
+        self.api = api
+        self.journal = journal
+        self.device_id = device_id
+        self.prefixes = prefixes
+        self.subject = subject
+        self.on_event = on_event
+        self.entry = AmountEntry(max_fen)
+        self.events = Ring(32)          # the most recent events, for a console or a test
+        self.state = IDLE
+        self.order_no = None
+        self._timer = None
+        self._payment = None
+        self._tasks = []
+
+    # ------------------------------------------------------------------------ events, output
+    def emit(self, kind, **fields):
+        fields["event"] = kind
+        self.events.put(fields)
+        if self.on_event:
+            try:
+                self.on_event(fields)
+            except Exception:   # a listener's bug must not stop the till
+                pass
+
+    def say(self, text):
+        self.emit("say", text=text)
+        self.voice.say(text)
+
+    def show(self, colour, blink=False):
+        if colour == self.led.colour and blink == self.led.blinking:
+            return
+        self.led.show(colour, blink)
+        self.emit("led", colour=colour, blink=blink)
+
+    def _set_state(self, state, **info):
+        if self._timer:
+            self._timer.cancel()
+            self._timer = None
+        self.state = state
+        self.emit("state", state=state, **info)
+
+    def _after(self, ms, handler):
+        self._timer = asyncio.create_task(self._fire(ms, handler))
+
+    async def _fire(self, ms, handler):
+        await asleep_ms(ms)
+        self._timer = None
+        handler()
+
+    # ------------------------------------------------------------------------ running
+    async def run(self):
+        """Read keys and scans until cancelled."""
+        self._tasks = [asyncio.create_task(self._read_keys()),
+                       asyncio.create_task(self._read_scans()),
+                       asyncio.create_task(self.resume())]
+        self.show("off")
+        self._set_state(IDLE)
+        try:
+            await asyncio.gather(self._tasks[0], self._tasks[1])
+        finally:
+            self.close()
+
+    def close(self):
+        """Stop the app's tasks and the drivers' (the app owns the drivers make_app built)."""
+        for task in self._tasks + [self._timer, self._payment]:
+            if task:
+                task.cancel()
+        self._tasks = []
+        self._timer = self._payment = None
+        for driver in (self.keypad, self.scanner, self.voice, self.led):
+            driver.deinit()
+
+    async def _read_keys(self):
+        async for key in self.keypad:
+            self.on_key(key)
+
+    async def _read_scans(self):
+        async for code in self.scanner:
+            self.on_scan(code)
+
+    # ------------------------------------------------------------------------ keys
+    def on_key(self, key):
+        self.emit("key", key=key)
+        state = self.state
+        if state == PAYING:
+            return                          # the payment cannot be stopped from the box
+        if state in (IDLE, RESULT):
+            if key in _AMOUNT_KEYS:
+                self.entry.clear()
+                self.show("off")
+                self._set_state(AMOUNT)
+                self._type(key)
+            elif key == "OK":
+                self.say(SAY_ENTER_AMOUNT)
+            elif state == RESULT and key in ("CLR", "DEL"):
+                self._to_idle()
+            return
+        if state == AMOUNT:
+            if key in _AMOUNT_KEYS:
+                self._type(key)
+            elif key == "DEL":
+                self.entry.backspace()
+                self.emit("amount", text=self.entry.text, amount_fen=self.entry.fen)
+                if self.entry.empty:
+                    self._to_idle()
+            elif key == "CLR":
+                self._to_idle()
+            elif key == "OK":
+                if self.entry.fen:
+                    self._ask_for_code()
+                else:
+                    self.say(SAY_ENTER_AMOUNT)
+            return
+        if state == WAIT_SCAN:
+            if key == "CLR":
+                self.say(SAY_CANCELLED)
+                self._to_idle()
+            elif key == "DEL":
+                self._set_state(AMOUNT, amount_fen=self.entry.fen)      # back to fix the amount
+            elif key == "OK":
+                self._ask_for_code()
+
+    def _type(self, key):
+        if not self.entry.press(key):
+            self.emit("refused", key=key, text=self.entry.text)
+        self.emit("amount", text=self.entry.text, amount_fen=self.entry.fen)
+
+    def _to_idle(self):
+        self.entry.clear()
+        self.show("off")
+        self._set_state(IDLE)
+
+    def _ask_for_code(self):
+        self.scanner.clear()
+        self.scanner.trigger()
+        self._set_state(WAIT_SCAN, amount_fen=self.entry.fen)
+        self.say(SAY_SHOW_CODE)
+        self._after(self.scan_timeout_ms, self._scan_timed_out)
+
+    def _scan_timed_out(self):
+        if self.state == WAIT_SCAN:
+            self.say(SAY_SCAN_TIMEOUT)
+            self._to_idle()
+
+    # ------------------------------------------------------------------------ scans
+    def on_scan(self, code):
+        state = self.state
+        self.emit("scan", code=codes.mask(code))
+        if state == PAYING:
+            return
+        if state == WAIT_SCAN or (state == AMOUNT and self.entry.fen):
+            # an amount typed but not yet confirmed: showing the code confirms it
+            self._start_payment(code)
+        else:
+            self.say(SAY_AMOUNT_FIRST)
+
+    def _start_payment(self, code):
+        try:
+            channel = codes.check(code, self.prefixes)
+        except codes.CodeRefused as e:
+            self.emit("code_refused", reason=e.reason)
+            self.say(SAY_UNSUPPORTED)
+            if self.state == AMOUNT:
+                self._ask_for_code()
+            else:
+                self._set_state(WAIT_SCAN, amount_fen=self.entry.fen)   # restarts the wait
+                self._after(self.scan_timeout_ms, self._scan_timed_out)
+            return
+        amount_fen = self.entry.fen
+        order_no = self.journal.next_order_no(self.device_id)
+        self.order_no = order_no
+        self.journal.record({"order_no": order_no, "amount_fen": amount_fen,
+                             "channel": channel, "status": "NEW"})
+        self._set_state(PAYING, order_no=order_no, amount_fen=amount_fen, channel=channel)
+        self.show("blue", blink=True)
+        self._payment = asyncio.create_task(self._pay(order_no, amount_fen, code))
+
+    # ------------------------------------------------------------------------ paying
+    async def _pay(self, order_no, amount_fen, auth_code):
+        try:
+            try:
+                order = await self.api.pay(order_no, amount_fen, auth_code, self.subject)
+            except NetworkError as e:
+                # the order stays NEW in the journal: resume() asks about it later
+                self.emit("error", where="pay", message=str(e))
+                self._finish(False, SAY_NETWORK)
+                return
+            except api_mod.ApiError as e:
+                self.journal.record({"order_no": order_no, "status": "REFUSED", "reason": e.code})
+                self.emit("error", where="pay", code=e.code, message=e.message)
+                self._finish(False, ERROR_TEXTS.get(e.code, SAY_FAILED))
+                return
+            self._record(order)
+            if order.get("status") == api_mod.PAYING:
+                self.say(SAY_PAYER_PAYING)
+                order = await self._follow(order_no)
+                if order is None:
+                    self._finish(False, SAY_NETWORK)
+                    return
+            self._finish(order.get("status") == api_mod.SUCCESS, result_text(order), order)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:      # a bug must not leave the box blinking blue forever
+            self.emit("error", where="pay", message="%s: %s" % (type(e).__name__, e))
+            self._finish(False, SAY_UNKNOWN)
+        finally:
+            self._payment = None
+
+    async def _follow(self, order_no):
+        """Long-poll until the order is final; None when the server could not be reached in time."""
+        waited = 0
+        while waited < self.follow_ms:
+            try:
+                order = await self.api.query(order_no, self.query_wait_s)
+            except NetworkError as e:
+                self.emit("error", where="query", message=str(e))
+                await asleep_ms(self.retry_ms)
+                waited += self.retry_ms
+                continue
+            except api_mod.ApiError as e:
+                self.emit("error", where="query", code=e.code, message=e.message)
+                if e.status < 500:
+                    return None
+                await asleep_ms(self.retry_ms)
+                waited += self.retry_ms
+                continue
+            self._record(order)
+            if order.get("status") in api_mod.FINAL:
+                return order
+            waited += self.query_wait_s * 1000
+        return None
+
+    def _record(self, order):
+        kept = {"order_no": order.get("order_no")}
+        for name in ("amount_fen", "channel", "status", "reason", "finished_at"):
+            if order.get(name) is not None:
+                kept[name] = order[name]
+        self.journal.record(kept)
+        self.emit("order", **kept)
+
+    def _finish(self, paid, text, order=None):
+        self.show("green" if paid else "red")
+        self._set_state(RESULT, paid=paid, order_no=self.order_no,
+                        status=order.get("status") if order else None,
+                        reason=order.get("reason") if order else None)
+        self.say(text)
+        self._after(self.result_ms, self._result_done)
+
+    def _result_done(self):
+        if self.state == RESULT:
+            self._to_idle()
+
+    # ------------------------------------------------------------------------ after a reboot
+    async def resume(self):
+        """Ask once about orders a power cut left unfinished, and record what the server says."""
+        for order in self.journal.unfinished():
+            order_no = order["order_no"]
+            try:
+                found = await self.api.query(order_no, 0)
+            except api_mod.ApiError as e:
+                if e.code == "order_not_found":     # the pay request never arrived: nothing charged
+                    self.journal.record({"order_no": order_no, "status": "NOT_SENT"})
+                continue
+            except NetworkError:
+                return
+            self._record(found)
+
+
+def make_app(hw, config, transport=None, on_event=None):
+    """The app and its drivers, from a board's Hardware and the device config (/config.json).
+    Must be called inside the running event loop (drivers start their tasks)."""
+    from core.api import DeviceApi
+    from core.http import HttpClient
+    from core.journal import Journal
+    from drivers.keypad import Keypad
+    from drivers.scan_engine import ScanEngine
+    from drivers.status_led import StatusLed
+    from drivers.voice import Voice
+
+    device_id = config["device_id"]
+    if transport is None:
+        transport = HttpClient(config["server_url"], ssl=hw.ssl)
+    api = DeviceApi(transport, device_id, config["device_key"])
+    prefixes = codes.DEFAULT_PREFIXES
+    if config.get("code_prefixes"):
+        prefixes = codes.load_prefixes(config["code_prefixes"])
+    red, green, blue = hw.led_pins
+    app = App(
+        keypad=Keypad(hw.rows, hw.cols, hw.keymap),
+        scanner=ScanEngine(hw.scan_uart),
+        voice=Voice(hw.voice_uart, hw.voice_busy, config.get("voice_chip", "syn6288")),
+        led=StatusLed(red, green, blue, hw.led_active_high),
+        api=api,
+        journal=Journal(config.get("journal_path", "/journal.json")),
+        device_id=device_id,
+        max_fen=config.get("max_fen", 5000000),
+        prefixes=prefixes,
+        subject=config.get("subject"),
+        on_event=on_event,
+    )
+    if config.get("scan_timeout_s"):
+        app.scan_timeout_ms = config["scan_timeout_s"] * 1000
+    return app

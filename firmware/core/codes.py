@@ -1,0 +1,69 @@
+# Payment-code pre-check on the device: refuse what cannot be a payment code before spending a
+# network round trip on it. The server routes by the same prefixes and has the last word; this
+# table is data (the config may replace it) so a new wallet needs no firmware change.
+
+# (channel, first two-digit prefix, last two-digit prefix, shortest length, longest length)
+DEFAULT_PREFIXES = (
+    ("wechat", 10, 15, 18, 18),
+    ("alipay", 25, 30, 16, 24),
+    ("unionpay", 62, 62, 19, 19),
+)
+
+# refusal reasons (stable strings, the app maps them to speech)
+EMPTY = "empty"
+NOT_DIGITS = "not_digits"
+UNKNOWN_PREFIX = "unknown_prefix"
+BAD_LENGTH = "bad_length"
+
+
+class CodeRefused(ValueError):
+    def __init__(self, reason, code=""):
+        super().__init__("payment code refused: %s (%s)" % (reason, mask(code)))
+        self.reason = reason
+
+
+def mask(code):
+    """All but the last 4 characters hidden: logs never hold a whole payment code."""
+    if len(code) <= 4:
+        return "*" * len(code)
+    return "*" * (len(code) - 4) + code[-4:]
+
+
+def _ascii_digits(text):
+    # str.isdigit() also takes other scripts' digits on CPython; a payment code is ASCII 0-9 only
+    for ch in text:
+        if not "0" <= ch <= "9":
+            return False
+    return True
+
+
+def load_prefixes(rows):
+    """A prefix table from config rows ([channel, lo, hi, min_len, max_len], ...); checked here."""
+    table = []
+    for row in rows:
+        if len(row) != 5:
+            raise ValueError("prefix row needs 5 fields: %r" % (row,))
+        channel, lo, hi, shortest, longest = row
+        if not (isinstance(channel, str) and 10 <= lo <= hi <= 99 and 2 < shortest <= longest):
+            raise ValueError("bad prefix row: %r" % (row,))
+        table.append((channel, lo, hi, shortest, longest))
+    return tuple(table)
+
+
+def check(code, prefixes=DEFAULT_PREFIXES):
+    """The channel a scanned payment code belongs to, or CodeRefused with a reason."""
+    code = code.strip()
+    if not code:
+        raise CodeRefused(EMPTY)
+    if not _ascii_digits(code):
+        raise CodeRefused(NOT_DIGITS, code)
+    if len(code) < 2:
+        raise CodeRefused(BAD_LENGTH, code)
+    head = int(code[:2])
+    length_wrong = False
+    for channel, lo, hi, shortest, longest in prefixes:
+        if lo <= head <= hi:
+            if shortest <= len(code) <= longest:
+                return channel
+            length_wrong = True
+    raise CodeRefused(BAD_LENGTH if length_wrong else UNKNOWN_PREFIX, code)

@@ -1,0 +1,194 @@
+"""Virtual enhanced scan box: the real firmware app (firmware/core/app.py) on virtual hardware.
+
+The box is wired as the ESP32 reference board (firmware/boards/enhanced_box.py: same pin numbers,
+same keymap): a keypad on virtual pins, a GM65 scan engine and a SYN6288 voice module on virtual
+UARTs, an RGB LED on virtual pins. The firmware runs as an asyncio task in the caller's event loop
+and talks HTTP to `server_url` as the device would.
+
+    box = VirtualEnhancedBox("http://127.0.0.1:8080", "D0001", key_hex, on_event=print)
+    await box.start()
+    await box.type_amount("12.50")          # presses 1 2 . 5 0 OK
+    box.scan(wallet_screen_image)           # the customer shows the payment code
+    await box.wait_spoken("微信收款")
+    await box.stop()
+"""
+import asyncio
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from hw_sim.keypad import VirtualKeypad
+from hw_sim.pins import Pin
+from hw_sim.scan_engine import GM65
+from hw_sim.uart import VirtualUART
+from hw_sim.voice import SYN6288
+
+FIRMWARE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware")
+
+
+def use_firmware():
+    """Put firmware/ (the device's file system root) on sys.path, as the device has it."""
+    if FIRMWARE_DIR not in sys.path:
+        sys.path.insert(0, FIRMWARE_DIR)
+
+
+def _firmware_main():
+    spec = importlib.util.spec_from_file_location(
+        "scanpay_firmware_main", os.path.join(FIRMWARE_DIR, "main.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_COLOURS = {(0, 0, 0): "off", (1, 0, 0): "red", (0, 1, 0): "green", (0, 0, 1): "blue",
+            (1, 1, 0): "yellow"}
+
+
+class VirtualEnhancedBox:
+    def __init__(self, server_url, device_id, device_key_hex, *, workdir=None, config=None,
+                 on_event=None, transport=None, scan_mode="continuous", line_ending=b"\r",
+                 speech_s_per_char=0.0, key_ms=60):
+        """config: extra /config.json entries (max_fen, scan_timeout_s, code_prefixes, ...).
+        transport: replaces the firmware's HTTP client (tests); None talks to server_url.
+        speech_s_per_char: simulated speaking time, during which the voice module is busy.
+        key_ms: how long the cashier's finger holds each key, and rests between keys."""
+        self.config = {"device_id": device_id, "device_key": device_key_hex,
+                       "server_url": server_url}
+        self.config.update(config or {})
+        self.on_event = on_event
+        self.events = []                # every event, in order (firmware's and the peripherals')
+        self._own_workdir = workdir is None
+        self.workdir = workdir or tempfile.mkdtemp(prefix="scanpay-box-")
+        self.config.setdefault("journal_path", os.path.join(self.workdir, "journal.json"))
+        self._transport = transport
+        self._scan_mode = scan_mode
+        self._line_ending = line_ending
+        self._speech_s_per_char = speech_s_per_char
+        self._key_ms = key_ms
+        self.app = None
+        self._task = None
+        self._event_waiters = []
+
+    # ------------------------------------------------------------------------ life cycle
+    async def start(self):
+        use_firmware()
+        from boards import Hardware
+        from boards import enhanced_box as board
+        from core.app import make_app
+
+        self.board = board
+        config_path = os.path.join(self.workdir, "config.json")
+        with open(config_path, "w") as f:
+            json.dump(self.config, f, ensure_ascii=False)
+        config = _firmware_main().load_config(config_path)     # the device's own config loader
+
+        rows = [Pin(n, Pin.OUT, value=1, name="row%d" % i) for i, n in enumerate(board.ROW_PINS)]
+        cols = [Pin(n, Pin.IN, Pin.PULL_UP, name="col%d" % i) for i, n in enumerate(board.COL_PINS)]
+        self.keypad = VirtualKeypad(rows, cols, board.KEYMAP)
+        self.keypad.hold_ms = self.keypad.gap_ms = self._key_ms
+        self.led_pins = tuple(Pin(n, Pin.OUT, value=0, name=colour)
+                              for n, colour in zip(board.LED_PINS, ("red", "green", "blue")))
+        scan_device, scan_peripheral = VirtualUART.pair("gm65", board.SCAN_BAUD)
+        voice_device, voice_peripheral = VirtualUART.pair("syn6288", board.VOICE_BAUD)
+        self.scan_uart, self.voice_uart = scan_device, voice_device
+        self._scan_peripheral = scan_peripheral
+        self.scan_engine = GM65(scan_peripheral, line_ending=self._line_ending, mode=self._scan_mode)
+        self.voice = SYN6288(voice_peripheral, seconds_per_char=self._speech_s_per_char)
+        self.voice.on_speech.append(lambda text: self._record({"event": "spoken", "text": text}))
+        hw = Hardware(scan_device, voice_device, rows, cols, board.KEYMAP, self.led_pins,
+                      voice_busy=None)      # no BUSY wire: the firmware asks the module's status
+        self.app = make_app(hw, config, transport=self._transport, on_event=self._record)
+        self._task = asyncio.create_task(self.app.run(), name="scanpay-box")
+        await self.wait_state("IDLE")
+
+    async def stop(self):
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        transport = self.app.api._transport if self.app else None
+        if transport is not None and hasattr(transport, "close"):
+            await transport.close()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    async def __aenter__(self):
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.stop()
+
+    # ------------------------------------------------------------------------ the cashier and the customer
+    async def press(self, *keys, hold_ms=None):
+        await self.keypad.type(keys, hold_ms=hold_ms)
+
+    async def type_amount(self, amount_text):
+        """Type an amount ("12.50") on the keypad and press OK."""
+        await self.keypad.type(list(amount_text) + ["OK"])
+
+    def scan(self, image, **optics):
+        """Hold a picture (a wallet's payment-code screen) in front of the scan engine; the text it
+        decoded and sent to the firmware, or None. optics: blur, tilt_deg, noise."""
+        return self.scan_engine.present(image, **optics)
+
+    def scan_text(self, code, ending=None):
+        """Send `code` as if the engine had just decoded it (no picture needed)."""
+        self._scan_peripheral.write(code.encode() + (self._line_ending if ending is None else ending))
+
+    # ------------------------------------------------------------------------ what the box does
+    @property
+    def state(self):
+        return self.app.state if self.app else None
+
+    @property
+    def spoken(self):
+        """Texts the voice module said, in order."""
+        return self.voice.spoken
+
+    @property
+    def led(self):
+        """The colour lit right now (a blinking LED reads 'off' half the time)."""
+        return _COLOURS.get(tuple(p.driven for p in self.led_pins), "mixed")
+
+    @property
+    def journal(self):
+        return self.app.journal
+
+    def _record(self, event):
+        self.events.append(event)
+        for waiter in list(self._event_waiters):
+            waiter.set()
+        if self.on_event:
+            self.on_event(event)
+
+    async def wait_event(self, predicate, timeout=10.0, start=0):
+        """The first event (a dict, see core/app.py) in events[start:] for which predicate is true."""
+        woken = asyncio.Event()
+        self._event_waiters.append(woken)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    woken.clear()
+                    for event in self.events[start:]:
+                        if predicate(event):
+                            return event
+                    await woken.wait()
+        except TimeoutError:
+            raise TimeoutError("no matching event within %ss; events: %r"
+                               % (timeout, self.events[start:])) from None
+        finally:
+            self._event_waiters.remove(woken)
+
+    async def wait_state(self, state, timeout=10.0, start=0):
+        return await self.wait_event(
+            lambda e: e["event"] == "state" and e["state"] == state, timeout, start)
+
+    async def wait_spoken(self, match, timeout=10.0, start=0):
+        return await self.voice.wait_spoken(match, timeout, start=start)

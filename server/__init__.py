@@ -1,0 +1,1 @@
+"""scanpay payment server: device API, channel routing, order lifecycle."""

@@ -1,0 +1,67 @@
+"""The application factory."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from .channels import open_channels
+from .keys import CHANNELS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE, WAKEUPS
+from .middlewares import error_middleware
+from .payments import Payments
+from .resolver import Resolver
+from .routes import setup_routes
+from .routing import CodeRouter
+from .settings import Settings, load_settings
+from .storage import open_storage
+from .wakeups import LocalWakeups
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or load_settings()
+    app = web.Application(middlewares=[error_middleware])
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_storage_ctx)
+    app.cleanup_ctx.append(_channels_ctx)
+    app.cleanup_ctx.append(_payments_ctx)
+    app.cleanup_ctx.append(_resolver_ctx)
+    setup_routes(app)
+    return app
+
+
+async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with open_storage(app[SETTINGS].database) as storage:
+        app[STORAGE] = storage
+        yield
+
+
+async def _channels_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with open_channels(app[SETTINGS]) as channels:
+        app[CHANNELS] = channels
+        log.info("channels: %s", ", ".join(channels) or "none")
+        yield
+
+
+async def _payments_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[WAKEUPS] = LocalWakeups()
+    app[PAYMENTS] = Payments(app[STORAGE], app[CHANNELS], CodeRouter(app[SETTINGS].routing), app[WAKEUPS])
+    yield
+
+
+async def _resolver_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS].resolver
+    if not settings.enabled:
+        yield
+        return
+    resolver = Resolver(app[STORAGE], app[PAYMENTS], settings)
+    task = asyncio.create_task(resolver.run(), name="resolver")
+    app[RESOLVER_TASK] = task
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,74 @@
+"""Refusals of the device API: an HTTP status and a stable code (docs/device-api.md section 3)."""
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def malformed_body(message: str) -> ApiError:
+    return ApiError(400, "malformed_body", message)
+
+
+def invalid_field(message: str) -> ApiError:
+    return ApiError(400, "invalid_field", message)
+
+
+def invalid_amount(message: str) -> ApiError:
+    return ApiError(400, "invalid_amount", message)
+
+
+def invalid_auth_code(message: str) -> ApiError:
+    return ApiError(400, "invalid_auth_code", message)
+
+
+def unsupported_code(message: str) -> ApiError:
+    return ApiError(400, "unsupported_code", message)
+
+
+def missing_auth(message: str) -> ApiError:
+    return ApiError(401, "missing_auth", message)
+
+
+def unknown_device(message: str = "no such device") -> ApiError:
+    return ApiError(401, "unknown_device", message)
+
+
+def stale_timestamp(message: str) -> ApiError:
+    return ApiError(401, "stale_timestamp", message)
+
+
+def nonce_reused(message: str = "nonce seen before") -> ApiError:
+    return ApiError(401, "nonce_reused", message)
+
+
+def bad_signature(message: str = "signature does not match") -> ApiError:
+    return ApiError(401, "bad_signature", message)
+
+
+def device_disabled(message: str = "device is disabled") -> ApiError:
+    return ApiError(403, "device_disabled", message)
+
+
+def order_not_found(message: str = "no such order") -> ApiError:
+    return ApiError(404, "order_not_found", message)
+
+
+def unknown_op(message: str) -> ApiError:
+    return ApiError(404, "unknown_op", message)
+
+
+def order_conflict(message: str) -> ApiError:
+    return ApiError(409, "order_conflict", message)
+
+
+def body_too_large(message: str) -> ApiError:
+    return ApiError(413, "body_too_large", message)
+
+
+def unsupported_media_type(message: str) -> ApiError:
+    return ApiError(415, "unsupported_media_type", message)

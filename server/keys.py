@@ -1,0 +1,21 @@
+"""Every typed key the application stores things under."""
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from .channels import Channels
+    from .payments import Payments
+    from .settings import Settings
+    from .storage import Storage
+    from .wakeups import OrderWakeups
+
+SETTINGS = web.AppKey("settings", "Settings")
+STORAGE = web.AppKey("storage", "Storage")
+CHANNELS = web.AppKey("channels", "Channels")
+WAKEUPS = web.AppKey("wakeups", "OrderWakeups")
+PAYMENTS = web.AppKey("payments", "Payments")
+RESOLVER_TASK = web.AppKey("resolver_task", asyncio.Task)

@@ -1,0 +1,39 @@
+"""Errors as `{error: {code, message}, server_time}` in the request's format; server time on every answer."""
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+
+from . import wire
+from .errors import ApiError
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+
+
+def error_response(request: web.Request, status: int, code: str, message: str) -> web.Response:
+    # Errors answer in the request's format; JSON when it had none we speak.
+    wire_format = wire.format_of(request.content_type) or wire.JSON
+    body = {"error": {"code": code, "message": message}, "server_time": int(time.time())}
+    return web.Response(status=status, body=wire.encode(wire_format, body),
+                        content_type=wire.CONTENT_TYPES[wire_format])
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except ApiError as e:
+        response = error_response(request, e.status, e.code, e.message)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        response = error_response(request, e.status, _HTTP_CODES.get(e.status, f"http_{e.status}"), e.reason)
+    except Exception:
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        response = error_response(request, 500, "internal_error", "internal server error")
+    response.headers["X-Server-Time"] = str(int(time.time()))
+    return response

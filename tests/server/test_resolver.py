@@ -1,0 +1,63 @@
+"""The resolver finishes every PAYING order, also across restarts and crashes."""
+from server.clock import ms, new_id, new_trade_no, now_ms
+from server.keys import STORAGE
+from server.storage import PAYING, Order
+
+from hw_sim import test_codes
+
+
+async def test_restart_mid_paying_resumes_and_finishes(start_server, sandbox):
+    first = await start_server()
+    code = test_codes.make_wechat_code(test_codes.PASSWORD, 2)
+    status, body = await first.pay("R1", 1250, code)
+    assert body["order"]["status"] == "PAYING"
+    await first.client.close()   # the server stops while the payer is still typing
+
+    second = await start_server()
+    status, body = await second.query("R1", wait=20)
+    assert (status, body["order"]["status"]) == (200, "SUCCESS")
+    assert len(sandbox.ledger.charges) == 1
+    assert sandbox.ledger.calls_to("/pay/micropay") == 1
+    order = await second.app[STORAGE].get_order("D0001", "R1")
+    assert order.channel_trade_no == sandbox.ledger.charges[0].transaction_id
+    assert order.next_check_at is None and order.finished_at is not None
+
+
+async def test_crash_before_the_channel_call_is_closed(start_server, sandbox):
+    # A server that died right after inserting the order: WeChat never saw it.
+    device = await start_server(deadline_s=0.5)
+    now = now_ms()
+    order = Order(id=new_id(), device_id="D0001", order_no="R2", trade_no=new_trade_no(), amount_fen=100,
+                  channel="wechat", status=PAYING, auth_code_hash="0" * 64, auth_code_masked="*" * 14 + "1234",
+                  created_at=now, deadline_at=now + ms(0.5), next_check_at=now)
+    await device.app[STORAGE].create_order(order)
+    status, body = await device.query("R2", wait=20)
+    assert (body["order"]["status"], body["order"]["reason"]) == ("CLOSED", "timeout")
+    assert sandbox.ledger.calls_to("/pay/orderquery", order.trade_no) >= 1
+    assert sandbox.ledger.calls_to("/secapi/pay/reverse", order.trade_no) == 1
+    assert sandbox.ledger.charges == []
+
+
+async def test_password_slower_than_the_deadline_is_reversed(start_server, sandbox):
+    device = await start_server(deadline_s=0.6)
+    status, body = await device.pay("R3", 1250, test_codes.make_wechat_code(test_codes.PASSWORD, 5))
+    status, body = await device.query("R3", wait=20)
+    assert (body["order"]["status"], body["order"]["reason"]) == ("CLOSED", "timeout")
+    assert len(sandbox.ledger.reversals) == 1 and sandbox.ledger.charges == []
+
+
+async def test_order_revoked_by_wechat_itself_is_closed(start_server, sandbox):
+    # WeChat revokes an unpaid micropay on its own; the next query says REVOKED.
+    sandbox.auto_revoke_s = 0.3
+    device = await start_server(deadline_s=20)
+    await device.pay("R4", 1250, test_codes.make_wechat_code(test_codes.PAYER_GIVES_UP))
+    status, body = await device.query("R4", wait=20)
+    assert (body["order"]["status"], body["order"]["reason"]) == ("CLOSED", "timeout")
+    assert sandbox.ledger.calls_to("/secapi/pay/reverse") == 0
+
+
+async def test_without_resolver_orders_stay_paying(start_server):
+    device = await start_server(resolver={"enabled": False})
+    await device.pay("R5", 1250, test_codes.make_wechat_code(test_codes.PASSWORD, 0))
+    status, body = await device.query("R5", wait=1)
+    assert body["order"]["status"] == "PAYING"

@@ -1,0 +1,96 @@
+"""Configuration: defaults with no file, TOML, environment, overrides, refusals, secrets."""
+import logging
+
+import pytest
+
+from server.settings import Secret, SettingsError, load_settings
+
+CONFIG = '''
+[server]
+port = 9000
+
+[database]
+path = "/tmp/x.db"
+
+[device_api]
+max_amount_fen = 100000
+
+[[routing]]
+channel = "wechat"
+prefixes = ["13"]
+lengths = [18]
+
+[channels.wechat]
+base_url = "https://api.mch.weixin.qq.com"
+mch_id = "1900000109"
+api_key = "a-real-looking-key-0123456789abcd"
+sign_type = "MD5"
+'''
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    monkeypatch.delenv("SCANPAY_CONFIG", raising=False)
+    monkeypatch.delenv("SCANPAY_DB", raising=False)
+
+
+def test_defaults_need_no_file():
+    settings = load_settings()
+    assert settings.database.path == "var/scanpay.db"
+    assert settings.channels.wechat.base_url == "http://127.0.0.1:8091"
+    assert settings.routing[0].prefixes == ("10", "11", "12", "13", "14", "15")
+    assert settings.routing[0].lengths == (18,)
+
+
+def test_toml_file_then_environment_then_overrides(tmp_path, monkeypatch):
+    path = tmp_path / "scanpay.toml"
+    path.write_text(CONFIG)
+    settings = load_settings(path)
+    assert settings.server.port == 9000
+    assert settings.device_api.max_amount_fen == 100000
+    assert settings.routing[0].prefixes == ("13",)
+    assert settings.channels.wechat.sign_type == "MD5"
+    assert settings.channels.wechat.appid == "wxd930ea5d5a258f4f"   # not in the file: default
+
+    monkeypatch.setenv("SCANPAY_CONFIG", str(path))
+    monkeypatch.setenv("SCANPAY_DB", "/tmp/from-env.db")
+    assert load_settings().database.path == "/tmp/from-env.db"
+    settings = load_settings(database={"path": ":memory:"}, channels={"wechat": {"deadline_s": 2}})
+    assert settings.database.path == ":memory:"
+    assert settings.channels.wechat.deadline_s == 2.0
+    assert settings.channels.wechat.mch_id == "1900000109"          # the rest of the file still applies
+
+
+def test_secrets_never_show(tmp_path, caplog):
+    path = tmp_path / "scanpay.toml"
+    path.write_text(CONFIG)
+    settings = load_settings(path)
+    assert isinstance(settings.channels.wechat.api_key, Secret)
+    assert settings.channels.wechat.api_key.reveal() == "a-real-looking-key-0123456789abcd"
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("test").info("settings: %s %r", settings, settings)
+    for text in (repr(settings), str(settings), caplog.text):
+        assert "a-real-looking-key" not in text
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[server]\nprot = 1\n", "unknown key server.prot"),
+    ("[channels.alipay]\napp_id = 'x'\n", "unknown key channels.alipay"),
+    ("[server]\nport = '80'\n", "server.port must be an integer"),
+    ("[device_api]\nmax_amount_fen = 0\n", "max_amount_fen"),
+    ("[[routing]]\nchannel = 'alipay'\nprefixes = ['28']\nlengths = [18]\n", "unknown channel"),
+    ("[[routing]]\nchannel = 'wechat'\nprefixes = ['1x']\nlengths = [18]\n", "prefixes"),
+    ("[[routing]]\nchannel = 'wechat'\nprefixes = ['13']\n", "lengths"),
+    ("[channels.wechat]\nsign_type = 'SHA1'\n", "sign_type"),
+    ("[server\n", "config file"),
+])
+def test_bad_config_is_refused_with_the_key_named(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=message.replace("[", r"\[")):
+        load_settings(path)
+
+
+def test_missing_file_is_an_error(tmp_path):
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_settings(tmp_path / "nope.toml")

@@ -112,7 +112,7 @@ class VirtualEnhancedBox:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        transport = self.app.api._transport if self.app else None
+        transport = self.app.api.transport if self.app else None
         if transport is not None and hasattr(transport, "close"):
             await transport.close()
         if self._own_workdir:

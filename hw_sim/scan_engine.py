@@ -13,7 +13,7 @@ datasheet's ACK 02 00 00 01 00 33 31.
 Frame parsing, CRC and image degradation are pure functions; the GM65 class only does the I/O.
 """
 import math
-import os
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -130,11 +130,11 @@ def parse_command_frames(buffer):
 
 
 # --- optics (pure) ----------------------------------------------------------------------------
-def degrade(image, *, blur=0.0, tilt_deg=0.0, noise=0.0):
+def degrade(image, *, blur=0.0, tilt_deg=0.0, noise=0.0, rng=None):
     """The picture as the engine's sensor gets it: grey, optionally tilted, blurred and noisy.
 
     blur is a Gaussian radius in pixels; noise the standard deviation as a fraction of full scale
-    (above about 0.29 the grain saturates).
+    (above about 0.29 the grain saturates), drawn from `rng` (a random.Random; default: fresh).
     """
     grey = image.convert("L")
     if tilt_deg:
@@ -142,11 +142,13 @@ def degrade(image, *, blur=0.0, tilt_deg=0.0, noise=0.0):
     if blur:
         grey = grey.filter(ImageFilter.GaussianBlur(blur))
     if noise:
-        # Uniform grain from os.urandom (Image.effect_noise is ten times slower): half-width
-        # sqrt(3)*sigma gives standard deviation sigma; centred on 128, added with offset -128.
-        half_width = math.sqrt(3) * noise * 255 / 128
-        grain = Image.frombytes("L", grey.size, os.urandom(grey.width * grey.height))
-        grain = grain.point(lambda v: min(255, max(0, round(128 + (v - 128) * half_width))))
+        # Uniform grain from random bytes (Image.effect_noise is ten times slower and cannot be
+        # seeded): half-width sqrt(3)*sigma gives standard deviation sigma; centred on 128, added
+        # with offset -128.
+        rng = rng or random.Random()
+        gain = math.sqrt(3) * noise * 255 / 128      # maps 0..255 onto 128 ± half-width
+        grain = Image.frombytes("L", grey.size, rng.randbytes(grey.width * grey.height))
+        grain = grain.point(lambda v: min(255, max(0, round(128 + (v - 128) * gain))))
         grey = ImageChops.add(grey, grain, scale=1.0, offset=-128)
     return grey
 
@@ -157,15 +159,18 @@ def decode_symbol(image):
     Like a real engine retrying with other image processing, a grainy picture that does not decode
     as it is gets a second try after smoothing (zbar's edge detector is easily upset by grain).
     """
-    for attempt in (image, image.filter(ImageFilter.GaussianBlur(DENOISE_RADIUS))):
-        for symbol in pyzbar.decode(attempt, symbols=SYMBOLOGIES):
-            data = symbol.data
-            # zbar hands QR text over as UTF-8; raw 1D data is bytes as printed, GBK in Chinese use
-            try:
-                return data.decode("utf-8")
-            except UnicodeDecodeError:
-                return data.decode("gbk", errors="replace")
-    return None
+    symbols = pyzbar.decode(image, symbols=SYMBOLOGIES)
+    if not symbols:
+        smoothed = image.filter(ImageFilter.GaussianBlur(DENOISE_RADIUS))
+        symbols = pyzbar.decode(smoothed, symbols=SYMBOLOGIES)
+    if not symbols:
+        return None
+    data = symbols[0].data
+    # zbar hands QR text over as UTF-8; raw 1D data is the bytes as printed, GBK in Chinese use
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("gbk", errors="replace")
 
 
 # --- the module -------------------------------------------------------------------------------
@@ -178,12 +183,14 @@ class GM65:
     # The engine's output text encoding (GBK by default on the module).
     encoding = "gbk"
 
-    def __init__(self, uart_end, *, line_ending=b"\r", mode="continuous", clock=time.monotonic):
+    def __init__(self, uart_end, *, line_ending=b"\r", mode="continuous", clock=time.monotonic,
+                 rng=None):
         modes = {name: bits for bits, name in TRIGGER_MODES.items()}
         if mode not in modes:
             raise ScanEngineError("unknown trigger mode %r" % mode)
         self._uart = uart_end
         self._clock = clock
+        self._rng = rng or random.Random()     # sensor grain; tests pass a seeded one
         self._lock = threading.RLock()      # firmware writes may come from another thread
         self._rx = b""
         self.registers = {ZONE_SETTINGS: modes[mode]}
@@ -206,7 +213,7 @@ class GM65:
     def present(self, image, *, blur=0.0, tilt_deg=0.0, noise=0.0):
         """Hold `image` in front of the engine. Returns the text sent, or None (nothing sent)."""
         with self._lock:
-            self._in_view = degrade(image, blur=blur, tilt_deg=tilt_deg, noise=noise)
+            self._in_view = degrade(image, blur=blur, tilt_deg=tilt_deg, noise=noise, rng=self._rng)
             if self.mode in ("continuous", "sensor") or self._armed():
                 return self._read()
             return None     # triggered modes wait for the trigger; the picture stays in view

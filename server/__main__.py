@@ -16,7 +16,7 @@ import sys
 from aiohttp import web
 
 from .app import create_app
-from .device_auth import DEVICE_ID, new_device_key
+from .devices import register_device
 from .settings import Settings, SettingsError, load_settings
 from .storage import AlreadyExists, NotFound, StorageError, open_storage
 
@@ -42,17 +42,11 @@ def do_merchant_add(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def do_device_add(settings: Settings, args: argparse.Namespace) -> None:
-    if not DEVICE_ID.match(args.id):
-        raise CliError("a device id is 1-32 of A-Z a-z 0-9 _ -")
-    key_hex = new_device_key()
-
-    async def add() -> None:
+    async def add() -> str:
         async with open_storage(settings.database) as storage:
-            if await storage.get_merchant(args.merchant) is None:
-                await storage.add_merchant(args.merchant, args.merchant_name or args.merchant)
-                print(f"merchant {args.merchant} added", file=sys.stderr)
-            await storage.add_device(args.id, args.merchant, args.store, key_hex)
-    asyncio.run(add())
+            return await register_device(storage, args.id, args.merchant, args.store,
+                                         merchant_name=args.merchant_name)
+    key_hex = asyncio.run(add())
     print(f"device {args.id} added; its key (shown once, give it to the device):", file=sys.stderr)
     print(key_hex)
 

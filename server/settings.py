@@ -13,7 +13,6 @@ import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 
@@ -219,6 +218,10 @@ def _check(settings: Settings) -> None:
     api = settings.device_api
     if api.max_amount_fen <= 0:
         raise SettingsError("device_api.max_amount_fen must be positive")
+    if api.nonce_ttl_s < 2 * api.timestamp_window_s:
+        # A signed request stays acceptable for the whole window on either side of its timestamp;
+        # its nonce must be remembered at least that long or it could be replayed.
+        raise SettingsError("device_api.nonce_ttl_s must be at least twice timestamp_window_s")
     if not 0 <= api.max_wait_s <= 300:
         raise SettingsError("device_api.max_wait_s must be 0..300")
     known = {f.name for f in dataclasses.fields(ChannelsSettings)}
@@ -236,9 +239,3 @@ def _check(settings: Settings) -> None:
     if bool(wechat.cert_file) != bool(wechat.key_file):
         raise SettingsError("channels.wechat.cert_file and key_file go together")
 
-
-def database_dir(settings: Settings) -> Path | None:
-    """The folder the SQLite file lives in (created at start-up), or None for in-memory."""
-    if settings.database.path == ":memory:":
-        return None
-    return Path(settings.database.path).parent

@@ -85,7 +85,7 @@ class DeviceApi:
             device_key = unhexlify(device_key)
         if len(device_key) != 32:
             raise ValueError("device key must be 32 bytes")
-        self._transport = transport
+        self.transport = transport
         self.device_id = device_id
         self._key = device_key
         self.clock = clock or ServerClock()
@@ -116,7 +116,7 @@ class DeviceApi:
         body = cbor.encode(fields)
         for attempt in range(2):
             headers = self.sign(path, body, self.clock.now(), make_nonce())
-            response = await self._transport.request(
+            response = await self.transport.request(
                 "POST", path, headers, body, timeout_ms or self.timeout_ms)
             try:
                 answer = cbor.decode(response.body) if response.body else None

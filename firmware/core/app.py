@@ -13,7 +13,7 @@ import asyncio
 from core import api as api_mod
 from core import codes
 from core.amount import AmountEntry, format_fen
-from core.compat import asleep_ms
+from core.compat import asleep_ms, ticks_diff, ticks_ms
 from core.http import NetworkError
 from core.ring import Ring
 
@@ -79,6 +79,8 @@ class App:
     query_wait_s = 20           # long poll per query
     follow_ms = 180000          # stop asking about a PAYING order after this (it stays in the journal)
     retry_ms = 2000             # between queries when the network fails
+    min_poll_ms = 1000          # a PAYING answer sooner than this (a proxy cutting the long poll
+                                # short) is followed by a pause, so the box never hammers the server
 
     def __init__(self, keypad, scanner, voice, led, api, journal, device_id,
                  max_fen=5000000, prefixes=codes.DEFAULT_PREFIXES, subject=None, on_event=None):
@@ -274,8 +276,14 @@ class App:
                 self._finish(False, SAY_NETWORK)
                 return
             except api_mod.ApiError as e:
-                self.journal.record({"order_no": order_no, "status": "REFUSED", "reason": e.code})
                 self.emit("error", where="pay", code=e.code, message=e.message)
+                if e.status >= 500:
+                    # a server fault even after the retries: the outcome is unknown, so the order
+                    # stays NEW for resume(), like a network failure
+                    self._finish(False, SAY_NETWORK)
+                    return
+                # refused: nothing happened on the server
+                self.journal.record({"order_no": order_no, "status": "REFUSED", "reason": e.code})
                 self._finish(False, ERROR_TEXTS.get(e.code, SAY_FAILED))
                 return
             self._record(order)
@@ -295,27 +303,28 @@ class App:
             self._payment = None
 
     async def _follow(self, order_no):
-        """Long-poll until the order is final; None when the server could not be reached in time."""
-        waited = 0
-        while waited < self.follow_ms:
+        """Long-poll until the order is final; None when no final answer came within follow_ms."""
+        start = ticks_ms()
+        while ticks_diff(ticks_ms(), start) < self.follow_ms:
+            asked = ticks_ms()
             try:
                 order = await self.api.query(order_no, self.query_wait_s)
             except NetworkError as e:
                 self.emit("error", where="query", message=str(e))
                 await asleep_ms(self.retry_ms)
-                waited += self.retry_ms
                 continue
             except api_mod.ApiError as e:
                 self.emit("error", where="query", code=e.code, message=e.message)
                 if e.status < 500:
                     return None
                 await asleep_ms(self.retry_ms)
-                waited += self.retry_ms
                 continue
             self._record(order)
             if order.get("status") in api_mod.FINAL:
                 return order
-            waited += self.query_wait_s * 1000
+            early = self.min_poll_ms - ticks_diff(ticks_ms(), asked)
+            if early > 0:
+                await asleep_ms(early)
         return None
 
     def _record(self, order):

@@ -56,7 +56,18 @@ class HttpClient:
                 head += "%s: %s\r\n" % (name, headers[name])
         request = (head + "\r\n").encode() + body
         async with self._lock:
-            return await self._request(request, timeout_ms)
+            try:
+                return await self._request(request, timeout_ms)
+            except asyncio.CancelledError:
+                # cancelled mid-exchange: half a response may still be on the way; never reuse it
+                self._drop()
+                raise
+
+    def _drop(self):
+        writer = self._writer
+        self._reader = self._writer = None
+        if writer:
+            writer.close()
 
     async def _request(self, request, timeout_ms):
         try:

@@ -49,7 +49,7 @@ class Keypad:
         ncols = len(self._cols)
         for r in range(len(self._rows)):
             row = self._rows[r]
-            row.value(0)
+            row.value(0)        # the interpreter's call overhead (µs) is settling time enough
             for c in range(ncols):
                 i = r * ncols + c
                 down = 0 if self._cols[c].value() else 1

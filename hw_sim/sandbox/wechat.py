@@ -39,6 +39,7 @@ SUCCESS = "SUCCESS"
 PAYERROR = "PAYERROR"
 REVOKED = "REVOKED"
 
+_WECHAT_PREFIXES = ("10", "11", "12", "13", "14", "15")
 _MICROPAY_FIELDS = ("appid", "mch_id", "nonce_str", "sign", "body", "out_trade_no", "total_fee",
                     "spbill_create_ip", "auth_code")
 _QUERY_FIELDS = ("appid", "mch_id", "nonce_str", "sign")
@@ -155,7 +156,7 @@ class WeChatSandbox:
         if not (fee.isascii() and fee.isdigit()) or int(fee) <= 0:
             return _error("PARAM_ERROR", "total_fee必须为正整数")
         total_fee = int(fee)
-        if not (len(auth_code) == 18 and auth_code.isdigit() and auth_code[:2] in ("10", "11", "12", "13", "14", "15")):
+        if not (len(auth_code) == 18 and auth_code.isdigit() and auth_code[:2] in _WECHAT_PREFIXES):
             return _error("AUTH_CODE_INVALID", "付款码无效，请重新扫码")
 
         order = self._ledger.orders.get(trade_no)
@@ -230,7 +231,8 @@ class WeChatSandbox:
     def _pay(self, order: SandboxOrder) -> None:
         order.state = SUCCESS
         # 28 digits, like WeChat's transaction ids
-        order.transaction_id = "42000" + time.strftime("%Y%m%d") + "".join(secrets.choice("0123456789") for _ in range(15))
+        digits = "".join(secrets.choice("0123456789") for _ in range(15))
+        order.transaction_id = "42000" + time.strftime("%Y%m%d") + digits
         order.time_end = time.strftime("%Y%m%d%H%M%S")
         self._ledger.charges.append(Charge(order.out_trade_no, order.total_fee, order.transaction_id))
 
@@ -295,7 +297,3 @@ def main(argv: list[str] | None = None) -> None:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
-
-
-if __name__ == "__main__":
-    main()

@@ -16,10 +16,14 @@ import aiosqlite
 
 from ..clock import new_id, now_ms
 from . import AlreadyExists, NotFound
-from .migrations import load_migrations, split_statements
+from .migrate import load_migrations, split_statements
 from .records import PAYING, Device, Merchant, Order, OrderEvent
 
 log = logging.getLogger(__name__)
+
+# aiosqlite logs every statement with its parameters at DEBUG, device keys included. Keys must never
+# reach a log, whatever level the operator picks, so its logger stops at INFO.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 _ORDER_COLUMNS = [f.name for f in fields(Order)]
 

@@ -6,7 +6,6 @@ import os
 import sys
 from binascii import hexlify, unhexlify
 
-import asyncio
 
 from core import amount, api, cbor, codes, journal
 from core.hmac_sha256 import hmac_sha256

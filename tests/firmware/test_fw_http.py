@@ -201,3 +201,18 @@ async def test_concurrent_requests_take_turns_on_the_connection():
             assert server.connections == 1
         finally:
             await client.close()
+
+
+async def test_cancelled_request_never_leaves_half_an_answer_behind():
+    async with Server() as server:
+        client = HttpClient(server.url)
+        try:
+            slow = asyncio.create_task(client.request("POST", "/slow"))
+            await asyncio.sleep(0.1)
+            slow.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await slow
+            assert (await client.request("POST", "/echo", None, b"fresh")).body == b"fresh"
+            assert server.connections == 2
+        finally:
+            await client.close()

@@ -3,7 +3,6 @@ cbor2, Python's hmac and the same modules on CPython."""
 import hashlib
 import hmac
 import json
-import os
 import pathlib
 import random
 import shutil
@@ -12,7 +11,7 @@ import subprocess
 import cbor2
 import pytest
 
-from core import amount, codes, journal
+from core import amount, codes
 from core.api import DeviceApi
 from drivers import scan_engine, voice
 

@@ -6,6 +6,7 @@ plays scripted order outcomes; the last one pays for real against server/ and th
 import asyncio
 import hashlib
 import hmac
+import secrets
 import time
 
 import cbor2
@@ -150,6 +151,17 @@ async def test_payer_typing_password_then_paid(box, server):
     assert said(box) == ["请出示付款码", "用户支付中，请稍候", "微信收款 0.50 元"]
     queries = [r for r in server.requests if r[0].endswith("/query")]
     assert len(queries) == 2 and cbor2.loads(queries[0][2])["wait"] == 20
+
+
+async def test_long_poll_cut_short_does_not_hammer_the_server(box, server):
+    server.script[WECHAT_CODE] = [("PAYING", None)] * 4 + [("SUCCESS", None)]
+    await box.type_amount("2")
+    box.scan_text(WECHAT_CODE)
+    await box.wait_state("PAYING")
+    started = asyncio.get_running_loop().time()
+    await box.wait_spoken("微信收款 2.00 元")
+    # every PAYING answer came back after 50 ms; the box waited min_poll_ms before asking again
+    assert asyncio.get_running_loop().time() - started >= 3 * box.app.min_poll_ms / 1000
     led = [e for e in box.events if e["event"] == "led"]
     assert led[0] == {"event": "led", "colour": "blue", "blink": True}
     assert led[-1]["colour"] == "green"
@@ -183,6 +195,34 @@ async def test_network_down_is_said_and_nothing_is_lost(box, server):
     assert order["status"] == "NEW" and order["amount_fen"] == 1250    # kept to ask about later
     errors = [e for e in box.events if e["event"] == "error"]
     assert len(errors) == 1 and errors[0]["where"] == "pay"
+
+
+async def test_server_fault_after_retries_is_a_network_problem_not_a_refusal(box, server):
+    async def fault(method, path, headers, body, timeout_ms=None):
+        server.requests.append((path, headers, body))
+        return server._error(500, "internal_error")
+    server.request = fault
+    box.app.api.retry_ms = 10
+    await box.type_amount("12.50")
+    box.scan_text(WECHAT_CODE)
+    await box.wait_spoken("网络异常")
+    assert len(server.requests) == 3                         # pay tried three times, same order_no
+    assert len({cbor2.loads(b)["order_no"] for _p, _h, b in server.requests}) == 1
+    assert box.journal.orders()[0]["status"] == "NEW"        # outcome unknown: kept to ask later
+
+
+async def test_led_blinks_blue_while_the_payer_types_the_password(box, server):
+    server.script[WECHAT_CODE] = [("PAYING", None)] * 3 + [("SUCCESS", None)]
+    await box.type_amount("1")
+    box.scan_text(WECHAT_CODE)
+    await box.wait_state("PAYING")
+    seen = set()
+    while box.state == "PAYING":
+        seen.add(box.led)
+        await asyncio.sleep(0.03)
+    assert seen == {"blue", "off"}
+    await box.wait_spoken("微信收款 1.00 元")
+    assert box.led == "green"
 
 
 async def test_pay_retries_keep_the_order_number(box, server):
@@ -354,3 +394,80 @@ async def test_reboot_resumes_an_unfinished_order(server, tmp_path):
         assert b2.journal.get(order_no)["status"] == "SUCCESS"
     finally:
         await b2.stop()
+
+
+# ------------------------------------------------------------------------ the real server
+def _real_server_parts():
+    """server/ and the WeChat sandbox, or None while they are not there yet."""
+    try:
+        from aiohttp import web
+
+        from hw_sim import test_codes
+        from hw_sim.sandbox import run_wechat_sandbox
+        from server.app import create_app
+        from server.keys import STORAGE
+        from server.settings import load_settings
+    except ImportError:
+        return None
+    return web, test_codes, run_wechat_sandbox, create_app, STORAGE, load_settings
+
+
+@pytest.fixture
+async def real_server(tmp_path, monkeypatch):
+    """server/ on a real loopback port, its WeChat channel pointed at the sandbox, device D0001."""
+    parts = _real_server_parts()
+    if parts is None:
+        pytest.skip("server/app.py or hw_sim/sandbox is not available yet")
+    web, _test_codes, run_wechat_sandbox, create_app, STORAGE, load_settings = parts
+    monkeypatch.delenv("SCANPAY_CONFIG", raising=False)
+    monkeypatch.delenv("SCANPAY_DB", raising=False)
+    async with run_wechat_sandbox() as sandbox:
+        settings = load_settings(
+            database={"path": str(tmp_path / "scanpay.db")},
+            resolver={"tick_s": 0.05, "lease_s": 5.0},
+            channels={"wechat": {"base_url": sandbox.base_url, "timeout_s": 2.0, "query_interval_s": 0.2,
+                                 "deadline_s": 3.0, "cancel_retry_s": 0.1}})
+        app = create_app(settings)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = runner.addresses[0][1]
+            storage = app[STORAGE]
+            await storage.add_merchant("M1", "Tea House")
+            key_hex = secrets.token_hex(32)
+            await storage.add_device(DEVICE_ID, "M1", "Tea House, Nanjing Rd", key_hex)
+            yield {"url": "http://127.0.0.1:%d" % port, "key_hex": key_hex, "sandbox": sandbox}
+        finally:
+            await runner.cleanup()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario, param, spoken", [
+    ("01", 1, "微信收款 12.50 元"),          # the payer types the password after 1 s
+    ("02", 0, "余额不足"),
+    ("05", 0, "支付超时，已撤销"),           # the payer never finishes: reversed at the deadline
+])
+async def test_whole_payment_against_the_real_server(real_server, scenario, param, spoken):
+    box = VirtualEnhancedBox(real_server["url"], DEVICE_ID, real_server["key_hex"], key_ms=30)
+    await box.start()
+    try:
+        await box.type_amount("12.50")
+        await box.wait_spoken("请出示付款码")
+        wallet = Wallet()
+        code = wallet.new_code(scenario, param)
+        assert box.scan(wallet.screen()) == code
+        await box.wait_spoken(spoken, timeout=20)
+        ledger = real_server["sandbox"].ledger
+        charges = ledger.charges
+        if scenario == "01":
+            assert box.spoken == ["请出示付款码", "用户支付中，请稍候", "微信收款 12.50 元"]
+            assert [c.total_fee for c in charges] == [1250] and box.led == "green"
+            assert box.journal.orders()[0]["status"] == "SUCCESS"
+        else:
+            assert box.spoken[-1] == spoken and box.led == "red"
+            assert charges == [] or ledger.refunds == charges       # no money kept from the payer
+            assert box.journal.orders()[0]["status"] in ("FAILED", "CLOSED")
+    finally:
+        await box.stop()

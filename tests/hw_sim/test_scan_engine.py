@@ -1,5 +1,6 @@
 """The GM65 simulator reads a wallet screen and sends what a real engine sends over the UART."""
 import binascii
+import random
 
 import pytest
 from hypothesis import given
@@ -30,8 +31,9 @@ def uart():
 
 @pytest.fixture(scope="module")
 def wechat():
-    wallet = Wallet(WECHAT)
-    return wallet.new_code(), wallet.screen()
+    # A fixed code and (below) seeded grain make the optics tests the same on every run.
+    code = "134200" + "738105926483"
+    return code, Wallet(WECHAT).screen(code)
 
 
 def test_presented_code_arrives_on_the_device_end_with_cr(uart, wechat):
@@ -61,7 +63,7 @@ def test_other_wallets_scan_too(uart, channel):
 def test_a_somewhat_blurred_tilted_grainy_phone_still_reads(uart, wechat, optics):
     device, peripheral = uart
     code, screen = wechat
-    assert GM65(peripheral).present(screen, **optics) == code
+    assert GM65(peripheral, rng=random.Random(7)).present(screen, **optics) == code
     assert device.read() == code.encode() + b"\r"
 
 

@@ -65,7 +65,9 @@ def test_unicode_announcement_frame_decodes(uart, syn):
     assert syn.frames[0].command == voice.CMD_SYNTH
 
 
-@pytest.mark.parametrize("param, codec", [(0x00, "gb2312"), (0x01, "gbk"), (0x02, "big5"), (0x03, "utf-16-be")])
+@pytest.mark.parametrize("param, codec", [
+    (0x00, "gb2312"), (0x01, "gbk"), (0x02, "big5"), (0x03, "utf-16-be"),
+])
 def test_every_encoding_decodes(uart, syn, param, codec):
     device, _ = uart
     device.write(syn_frame(param, "支付成功 8.00 元".encode(codec)))

@@ -1,5 +1,8 @@
 """Configuration: defaults with no file, TOML, environment, overrides, refusals, secrets."""
 import logging
+import re
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -78,6 +81,7 @@ def test_secrets_never_show(tmp_path, caplog):
     ("[channels.alipay]\napp_id = 'x'\n", "unknown key channels.alipay"),
     ("[server]\nport = '80'\n", "server.port must be an integer"),
     ("[device_api]\nmax_amount_fen = 0\n", "max_amount_fen"),
+    ("[device_api]\nnonce_ttl_s = 300\n", "nonce_ttl_s"),
     ("[[routing]]\nchannel = 'alipay'\nprefixes = ['28']\nlengths = [18]\n", "unknown channel"),
     ("[[routing]]\nchannel = 'wechat'\nprefixes = ['1x']\nlengths = [18]\n", "prefixes"),
     ("[[routing]]\nchannel = 'wechat'\nprefixes = ['13']\n", "lengths"),
@@ -94,3 +98,10 @@ def test_bad_config_is_refused_with_the_key_named(tmp_path, text, message):
 def test_missing_file_is_an_error(tmp_path):
     with pytest.raises(SettingsError, match="cannot read"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_operations_guide_shows_the_defaults():
+    """The complete config file in docs/operations.md loads, and says what the defaults are."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text("utf-8")
+    block = re.search(r"A complete file with the defaults:\s+```toml\n(.*?)```", guide, re.S).group(1)
+    assert load_settings(**tomllib.loads(block)) == load_settings()

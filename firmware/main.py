@@ -1,5 +1,18 @@
 # Boot entry of the enhanced scan box: load /config.json, join the network, build the board's
 # peripherals and run the app. Everything below the board is hardware-independent.
+#
+# /config.json (written by the provisioning tool):
+#   device_id       "D0001"                      required
+#   device_key      64 hex characters            required (the HMAC key's 32 bytes)
+#   server_url      "https://pay.example.com"    required
+#   wifi            {"ssid": ..., "password": ...}
+#   ca_file         "/ca.pem"   CA the https server's certificate must chain to
+#   max_fen         5000000     largest amount the keypad accepts (fen)
+#   scan_timeout_s  30          how long the box waits for the customer's code
+#   code_prefixes   [[channel, lo, hi, min_len, max_len], ...]   replaces the built-in table
+#   subject         text shown on the payer's bill
+#   voice_chip      "syn6288" or "xfs5152";  voice_busy_pin  true if BUSY is wired
+#   journal_path    "/journal.json"
 import asyncio
 import json
 

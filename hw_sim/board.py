@@ -43,6 +43,40 @@ def _firmware_main():
     return module
 
 
+def format_event(event):
+    """One line for a console: what the box did ("LED blue, blinking", "says 请出示付款码")."""
+    kind = event["event"]
+    if kind == "state":
+        extra = ""
+        if event.get("amount_fen") is not None:
+            extra += " %d.%02d yuan" % divmod(event["amount_fen"], 100)
+        if event.get("order_no"):
+            extra += " order %s" % event["order_no"]
+        if event.get("status"):
+            extra += " %s" % event["status"] + (" (%s)" % event["reason"] if event.get("reason") else "")
+        return "state  %s%s" % (event["state"], extra)
+    if kind == "say":
+        return "voice  <- %s" % event["text"]
+    if kind == "spoken":
+        return "voice  says \"%s\"" % event["text"]
+    if kind == "led":
+        return "led    %s%s" % (event["colour"], ", blinking" if event.get("blink") else "")
+    if kind == "key":
+        return "key    [%s]" % event["key"]
+    if kind == "amount":
+        return "amount %s" % (event["text"] or "(empty)")
+    if kind == "refused":
+        return "key    [%s] refused" % event["key"]
+    if kind == "scan":
+        return "scan   %s" % event["code"]
+    if kind == "order":
+        return "order  %s %s%s" % (event.get("order_no"), event.get("status"),
+                                   " (%s)" % event["reason"] if event.get("reason") else "")
+    if kind == "error":
+        return "error  %s: %s" % (event.get("where"), event.get("code") or event.get("message"))
+    return "%-6s %r" % (kind, {k: v for k, v in event.items() if k != "event"})
+
+
 _COLOURS = {(0, 0, 0): "off", (1, 0, 0): "red", (0, 1, 0): "green", (0, 0, 1): "blue",
             (1, 1, 0): "yellow"}
 

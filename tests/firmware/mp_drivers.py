@@ -1,5 +1,6 @@
 # Runs on real MicroPython (WebAssembly) via mp_runner.mjs: the drivers' tasks and the HTTP
 # client's response reading on MicroPython's asyncio, with stand-in UARTs, pins and streams.
+# Prints "RESULT <json>".
 import json
 
 import asyncio
@@ -9,11 +10,11 @@ from drivers import scan_engine, voice
 from drivers.keypad import Keypad
 from drivers.status_led import StatusLed
 
-out = {}
+KEYMAP = (("1", "2", "3", "DEL"), ("4", "5", "6", "CLR"), ("7", "8", "9", "FN"), (".", "0", "00", "OK"))
 
 
 class FakeUART:
-    """machine.UART's polling API over a byte buffer; `on_write` plays the peripheral."""
+    """machine.UART's polling API over a byte buffer; `on_write(uart, data)` plays the peripheral."""
 
     def __init__(self, on_write=None):
         self.rx = bytearray()
@@ -58,84 +59,19 @@ class FakePin:
         self.level = v
 
 
-# --- scan engine: ACK, CRLF, and a code with no line ending (idle end) ---------------------------
-def gm65(uart, data):
-    if data == scan_engine.TRIGGER:
-        uart.rx.extend(scan_engine.ACK)
+class Column:
+    """A keypad column wire: low while the held key's row is driven low."""
 
-
-scan_uart = FakeUART(gm65)
-engine = scan_engine.ScanEngine(scan_uart)
-engine.trigger()
-scan_uart.rx.extend(b"134567890123456789\r\n")
-codes = [await asyncio.wait_for_ms(engine.__anext__(), 1000)]
-scan_uart.rx.extend(b"2812345678901234")
-codes.append(await asyncio.wait_for_ms(engine.__anext__(), 1000))
-engine.deinit()
-out["scan"] = codes
-
-# --- voice: status queries answered busy twice, then idle ------------------------------------------
-busy_answers = [2]
-spoken = []
-
-
-def syn6288(uart, data):
-    if data == voice.SYN_STATUS:
-        if busy_answers[0]:
-            busy_answers[0] -= 1
-            uart.rx.extend(b"\x41\x4e")
-        else:
-            uart.rx.extend(b"\x41\x4f")
-    elif data[0] == 0xFD and data[3] == 0x01:
-        spoken.append(data[5:-1])
-        uart.rx.extend(b"\x41")
-
-
-voice_uart = FakeUART(syn6288)
-tts = voice.Voice(voice_uart)
-tts.poll_ms = 5
-tts.say("请出示付款码")
-await asyncio.sleep_ms(10)
-await asyncio.wait_for_ms(tts.wait_done(), 2000)
-tts.deinit()
-out["voice"] = {"frames": [s.hex() for s in spoken], "status_queries": voice_uart.written.count(voice.SYN_STATUS),
-                "silent": tts.silent_module}
-
-# --- keypad task: one steady press of "5" -------------------------------------------------------------
-rows = [FakePin() for _ in range(4)]
-cols = [FakePin() for _ in range(4)]
-held = (1, 1)
-
-
-class Column(FakePin):
-    def __init__(self, c):
-        FakePin.__init__(self)
+    def __init__(self, c, rows, held):
         self.c = c
+        self.rows = rows
+        self.held = held
 
     def value(self, v=None):
-        if v is not None:
-            return
-        return 0 if (self.c == held[1] and rows[held[0]].level == 0) else 1
+        row, col = self.held
+        return 0 if (self.c == col and self.rows[row].level == 0) else 1
 
 
-cols = [Column(c) for c in range(4)]
-KEYMAP = (("1", "2", "3", "DEL"), ("4", "5", "6", "CLR"), ("7", "8", "9", "FN"), (".", "0", "00", "OK"))
-pad = Keypad(rows, cols, KEYMAP)
-out["keypad"] = await asyncio.wait_for_ms(pad.__anext__(), 1000)
-pad.deinit()
-
-# --- status LED blinking ------------------------------------------------------------------------------
-red, green, blue = FakePin(0), FakePin(0), FakePin(0)
-led = StatusLed(red, green, blue)
-led.blink_ms = 10
-led.show("blue", blink=True)
-await asyncio.sleep_ms(100)
-toggles = blue.changes
-led.show("green")
-out["led"] = {"toggles": toggles, "final": [red.level, green.level, blue.level]}
-
-
-# --- HTTP response reading over a stream -------------------------------------------------------------
 class FakeStream:
     def __init__(self, data):
         self.data = data
@@ -157,16 +93,102 @@ class FakeStream:
         return chunk
 
 
-responses = []
-for raw in (b"HTTP/1.1 200 OK\r\nContent-Type: application/cbor\r\nContent-Length: 3\r\nX-Server-Time: 9\r\n\r\nabc",
-            b"HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
-            b"HTTP/1.0 200 OK\r\n\r\nto the end"):
-    client = http.HttpClient("http://127.0.0.1:8080/base")
-    client._reader = FakeStream(raw)
-    status_line = await client._reader.readline()
-    response = await client._read_response(status_line)
-    responses.append([response.status, response.headers.get("x-server-time"), response.body.decode()])
-out["http"] = responses
-out["url"] = list(http.split_url("https://pay.example.com/base/"))
+def gm65(uart, data):
+    if data == scan_engine.TRIGGER:
+        uart.rx.extend(scan_engine.ACK)
 
-print("RESULT " + json.dumps(out))
+
+class Syn6288:
+    """Answers status queries busy `busy` times, then idle; acknowledges synthesis frames."""
+
+    def __init__(self, busy):
+        self.busy = busy
+        self.spoken = []
+
+    def __call__(self, uart, data):
+        if data == voice.SYN_STATUS:
+            uart.rx.extend(b"\x41\x4e" if self.busy else b"\x41\x4f")
+            self.busy = max(0, self.busy - 1)
+        elif data[0] == 0xFD and data[3] == 0x01:
+            self.spoken.append(data[5:-1])
+            uart.rx.extend(b"\x41")
+
+
+async def check_scan_engine():
+    uart = FakeUART(gm65)
+    engine = scan_engine.ScanEngine(uart)
+    try:
+        engine.trigger()                                # answered with the ACK
+        uart.rx.extend(b"134567890123456789\r\n")
+        codes = [await asyncio.wait_for_ms(engine.__anext__(), 1000)]
+        uart.rx.extend(b"2812345678901234")              # no line ending: ends when the line idles
+        codes.append(await asyncio.wait_for_ms(engine.__anext__(), 1000))
+        return codes
+    finally:
+        engine.deinit()
+
+
+async def check_voice():
+    module = Syn6288(busy=2)
+    uart = FakeUART(module)
+    tts = voice.Voice(uart)
+    tts.poll_ms = 5
+    try:
+        tts.say("请出示付款码")
+        await asyncio.sleep_ms(10)
+        await asyncio.wait_for_ms(tts.wait_done(), 2000)
+        return {"frames": [s.hex() for s in module.spoken],
+                "status_queries": uart.written.count(voice.SYN_STATUS), "silent": tts.silent_module}
+    finally:
+        tts.deinit()
+
+
+async def check_keypad():
+    rows = [FakePin() for _ in range(4)]
+    cols = [Column(c, rows, (1, 1)) for c in range(4)]     # "5" held down
+    pad = Keypad(rows, cols, KEYMAP)
+    try:
+        return await asyncio.wait_for_ms(pad.__anext__(), 1000)
+    finally:
+        pad.deinit()
+
+
+async def check_led():
+    red, green, blue = FakePin(0), FakePin(0), FakePin(0)
+    led = StatusLed(red, green, blue)
+    led.blink_ms = 10
+    led.show("blue", blink=True)
+    await asyncio.sleep_ms(100)
+    toggles = blue.changes
+    led.show("green")
+    await asyncio.sleep_ms(30)
+    return {"toggles": toggles, "final": [red.level, green.level, blue.level]}
+
+
+async def check_http():
+    answers = []
+    for raw in (b"HTTP/1.1 200 OK\r\nContent-Type: application/cbor\r\nContent-Length: 3\r\nX-Server-Time: 9\r\n\r\nabc",
+                b"HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+                b"HTTP/1.0 200 OK\r\n\r\nto the end"):
+        client = http.HttpClient("http://127.0.0.1:8080/base")
+        client._reader = FakeStream(raw)
+        response = await client._read_response(await client._reader.readline())
+        answers.append([response.status, response.headers.get("x-server-time"), response.body.decode()])
+    return answers
+
+
+async def main():
+    return {
+        "scan": await check_scan_engine(),
+        "voice": await check_voice(),
+        "keypad": await check_keypad(),
+        "led": await check_led(),
+        "http": await check_http(),
+        "url": list(http.split_url("https://pay.example.com/base/")),
+    }
+
+
+# On MicroPython WebAssembly the top-level coroutine cannot be cancelled, which wait_for needs:
+# everything runs in a task the top level awaits.
+result = await asyncio.create_task(main())
+print("RESULT " + json.dumps(result))

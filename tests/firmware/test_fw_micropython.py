@@ -218,3 +218,14 @@ def test_runner_reports_python_errors(tmp_path):
     result = subprocess.run(["node", str(RUNNER), str(FIRMWARE), str(script)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "CBORError" in result.stderr
+
+
+def test_drivers_on_micropython_asyncio():
+    result = run_micropython("mp_drivers.py")
+    assert result["scan"] == ["134567890123456789", "2812345678901234"]     # ACK filtered, idle end
+    assert result["voice"]["frames"] == ["请出示付款码".encode("utf-16-be").hex()]
+    assert result["voice"]["status_queries"] == 3 and not result["voice"]["silent"]  # busy, busy, idle
+    assert result["keypad"] == "5"
+    assert result["led"]["toggles"] >= 5 and result["led"]["final"] == [0, 1, 0]
+    assert result["http"] == [[200, "9", "abc"], [401, None, "abcde"], [200, None, "to the end"]]
+    assert result["url"] == ["https", "pay.example.com", 443, "/base"]

@@ -143,6 +143,21 @@ async def test_a_whole_payment_from_keys_to_voice(box, server):
     assert box.led == "off"
 
 
+async def test_engine_in_command_trigger_mode_reads_only_when_asked(server):
+    b = VirtualEnhancedBox("http://127.0.0.1:1", DEVICE_ID, KEY_HEX, transport=server,
+                           scan_mode="command", line_ending=b"\r\n", key_ms=30)
+    await b.start()
+    try:
+        wallet = Wallet()
+        code = wallet.new_code()
+        assert b.scan(wallet.screen()) is None          # not triggered: the engine stays silent
+        await b.type_amount("9.9")                       # OK triggers a read of what is in view
+        await b.wait_spoken("微信收款 9.90 元")
+        assert b.scan_engine.scans == [code]
+    finally:
+        await b.stop()
+
+
 async def test_payer_typing_password_then_paid(box, server):
     server.script[WECHAT_CODE] = [("PAYING", None), ("PAYING", None), ("SUCCESS", None)]
     await box.type_amount("0.5")

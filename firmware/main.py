@@ -1,41 +1,64 @@
-# Boot entry of the enhanced scan box: load /config.json, join the network, build the board's
-# peripherals and run the app. Everything below the board is hardware-independent.
+# Boot entry of every scanpay device: load /config.json, pick the profile's board file, join the
+# network (when the profile has one), build the peripherals and run the profile's app.
+# Everything below the board is hardware-independent.
 #
 # /config.json (written by the provisioning tool):
-#   device_id       "D0001"                      required
-#   device_key      64 hex characters            required (the HMAC key's 32 bytes)
-#   server_url      "https://pay.example.com"    required
+#   profile         "enhanced_box" (default), "handheld_gun", "qr_stand" or "basic_box"
+#   device_id       "D0001"                      required (basic box: its serial number)
+#   device_key      64 hex characters            required, except on the basic box
+#   server_url      "https://pay.example.com"    required, except on the basic box
 #   wifi            {"ssid": ..., "password": ...}
+#   modem           {"apn": "cmnet", "pin": ""}  handheld gun: 3G/4G through PPP instead of Wi-Fi
 #   ca_file         "/ca.pem"   CA the https server's certificate must chain to
-#   max_fen         5000000     largest amount the keypad accepts (fen)
+#   max_fen         5000000     largest amount the keypad accepts (fen; `info` may lower it)
 #   scan_timeout_s  30          how long the box waits for the customer's code
-#   code_prefixes   [[channel, lo, hi, min_len, max_len], ...]   replaces the built-in table
+#   code_prefixes   [[channel, lo, hi, min_len, max_len], ...]   until `info` sends the server's
 #   subject         text shown on the payer's bill
 #   voice_chip      "syn6288" or "xfs5152";  voice_busy_pin  true if BUSY is wired
+#   display         "st7789" or "ssd1306"  (QR stand; the gun has an ST7789)
+#   scan_engine     true if the QR stand has one
 #   journal_path    "/journal.json"
 import asyncio
 import json
 
 CONFIG_PATH = "/config.json"
+PROFILES = ("enhanced_box", "handheld_gun", "qr_stand", "basic_box")
 
 
 def load_config(path=CONFIG_PATH):
     with open(path) as f:
         config = json.loads(f.read())
-    for name in ("device_id", "device_key", "server_url"):
+    profile = config.setdefault("profile", "enhanced_box")
+    if profile not in PROFILES:
+        raise ValueError("config %s: unknown profile %r" % (path, profile))
+    required = ("device_id",) if profile == "basic_box" else ("device_id", "device_key", "server_url")
+    for name in required:
         if not config.get(name):
             raise ValueError("config %s lacks %r" % (path, name))
     return config
 
 
-async def main(config_path=CONFIG_PATH):
-    from boards import enhanced_box as board
-    from core.app import make_app
+def board_module(config):
+    """The board file of the config's profile (boards/<profile>.py)."""
+    profile = config.get("profile", "enhanced_box")
+    if profile == "handheld_gun":
+        from boards import handheld_gun as board
+    elif profile == "qr_stand":
+        from boards import qr_stand as board
+    elif profile == "basic_box":
+        from boards import basic_box as board
+    else:
+        from boards import enhanced_box as board
+    return board
 
+
+async def main(config_path=CONFIG_PATH):
     config = load_config(config_path)
-    # no network yet is not fatal: each payment reports "网络异常" until Wi-Fi comes up
-    await board.connect_network(config)
-    app = make_app(board.build(config), config)
+    board = board_module(config)
+    hw = board.build(config)
+    # no network yet is not fatal: each payment reports "网络异常" until it comes up
+    await board.connect_network(config, hw)
+    app = board.make_app(hw, config)
     await app.run()
 
 

@@ -1,22 +1,28 @@
 """Command line: run the server, manage merchants and devices.
 
-    python -m server run [--config X.toml] [--host H] [--port P]
-    python -m server merchant add --id M1 --name "Tea House"
+    python -m server run [--config X.toml] [--host H] [--port P] [--db postgresql://...|file.db]
+    python -m server merchant add --id M1 --name "Tea House" [--tier 2]
+    python -m server merchant tier --id M1 --tier 3
     python -m server device add --id D0001 --merchant M1 --store "Tea House, Nanjing Rd"   (prints the key)
+    python -m server device add --id D0002 --merchant M1 --store "..." --activation   (prints a one-time code)
+    python -m server device activation-code --id D0002      (a new one-time code: the device gets a new key)
     python -m server device list
     python -m server device disable --id D0001
+    python -m server device command --id D0001 --kind reboot [--args '{"text": "hi"}']
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import dataclasses
+import json
 import sys
 
 from aiohttp import web
 
 from .app import create_app
-from .devices import register_device
+from .devices import issue_activation_code, register_device
+from .logs import setup_logging
 from .settings import Settings, SettingsError, load_settings
 from .storage import AlreadyExists, NotFound, StorageError, open_storage
 
@@ -27,7 +33,12 @@ class CliError(Exception):
     """Printed as 'prog: message', exit status 1."""
 
 
+COMMAND_KINDS = ("reboot", "update_firmware", "show_message", "sync_orders")
+
+
 def do_run(settings: Settings, args: argparse.Namespace) -> None:
+    if args.db:
+        settings = dataclasses.replace(settings, database=dataclasses.replace(settings.database, path=args.db))
     host = args.host or settings.server.host
     port = args.port or settings.server.port
     web.run_app(create_app(settings), host=host, port=port, print=None)
@@ -36,19 +47,59 @@ def do_run(settings: Settings, args: argparse.Namespace) -> None:
 def do_merchant_add(settings: Settings, args: argparse.Namespace) -> None:
     async def add() -> None:
         async with open_storage(settings.database) as storage:
-            await storage.add_merchant(args.id, args.name)
+            await storage.add_merchant(args.id, args.name, args.tier)
     asyncio.run(add())
     print(f"merchant {args.id} added", file=sys.stderr)
+
+
+def do_merchant_tier(settings: Settings, args: argparse.Namespace) -> None:
+    async def set_tier() -> bool:
+        async with open_storage(settings.database) as storage:
+            return await storage.set_merchant_tier(args.id, args.tier)
+    if not asyncio.run(set_tier()):
+        raise CliError(f"no merchant {args.id}")
 
 
 def do_device_add(settings: Settings, args: argparse.Namespace) -> None:
     async def add() -> str:
         async with open_storage(settings.database) as storage:
-            return await register_device(storage, args.id, args.merchant, args.store,
-                                         merchant_name=args.merchant_name)
-    key_hex = asyncio.run(add())
-    print(f"device {args.id} added; its key (shown once, give it to the device):", file=sys.stderr)
-    print(key_hex)
+            key_hex = await register_device(storage, args.id, args.merchant, args.store,
+                                            merchant_name=args.merchant_name, activation=args.activation)
+            if args.activation:
+                return await issue_activation_code(storage, args.id, settings.device_api.activation_code_ttl_s)
+            return key_hex
+    secret = asyncio.run(add())
+    if args.activation:
+        print(f"device {args.id} added; its one-time activation code (enter it on the device):", file=sys.stderr)
+    else:
+        print(f"device {args.id} added; its key (shown once, give it to the device):", file=sys.stderr)
+    print(secret)
+
+
+def do_device_activation_code(settings: Settings, args: argparse.Namespace) -> None:
+    async def issue() -> str:
+        async with open_storage(settings.database) as storage:
+            return await issue_activation_code(storage, args.id, settings.device_api.activation_code_ttl_s)
+    code = asyncio.run(issue())
+    print(f"one-time activation code for {args.id} (valid {settings.device_api.activation_code_ttl_s} s):",
+          file=sys.stderr)
+    print(code)
+
+
+def do_device_command(settings: Settings, args: argparse.Namespace) -> None:
+    try:
+        command_args = json.loads(args.args)
+    except json.JSONDecodeError as e:
+        raise CliError(f"--args is not JSON: {e}") from None
+    if not isinstance(command_args, dict):
+        raise CliError("--args must be a JSON object")
+
+    async def add() -> str:
+        async with open_storage(settings.database) as storage:
+            if await storage.get_device(args.id) is None:
+                raise CliError(f"no device {args.id}")
+            return (await storage.add_command(args.id, args.kind, command_args)).id
+    print(asyncio.run(add()))
 
 
 def do_device_list(settings: Settings, args: argparse.Namespace) -> None:
@@ -56,7 +107,14 @@ def do_device_list(settings: Settings, args: argparse.Namespace) -> None:
         async with open_storage(settings.database) as storage:
             return await storage.list_devices()
     for device in asyncio.run(rows()):
-        print(f"{device.id}\t{device.merchant_id}\t{device.status}\t{device.store_name}")
+        seen = "-" if device.last_seen_at is None else str(device.last_seen_at // 1000)
+        health = (f"seen={seen} battery={_dash(device.battery_pct)} signal={_dash(device.signal_dbm)}"
+                  f" fw={_dash(device.firmware)}")
+        print(f"{device.id}\t{device.merchant_id}\t{device.status}\t{device.store_name}\t{health}")
+
+
+def _dash(value) -> str:
+    return "-" if value is None else str(value)
 
 
 def do_device_disable(settings: Settings, args: argparse.Namespace) -> None:
@@ -82,13 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     _config_option(run)
     run.add_argument("--host")
     run.add_argument("--port", type=int)
+    run.add_argument("--db", help="database: a SQLite file or a postgresql:// URL (overrides [database] path)")
     run.set_defaults(handler=do_run)
 
     merchant = commands.add_parser("merchant", help="manage merchants").add_subparsers(dest="action", required=True)
     add = _config_option(merchant.add_parser("add"))
     add.add_argument("--id", required=True)
     add.add_argument("--name", required=True)
+    add.add_argument("--tier", type=int, choices=(1, 2, 3), default=1, help="verification tier (daily cap)")
     add.set_defaults(handler=do_merchant_add)
+    tier = _config_option(merchant.add_parser("tier", help="set a merchant's verification tier"))
+    tier.add_argument("--id", required=True)
+    tier.add_argument("--tier", type=int, choices=(1, 2, 3), required=True)
+    tier.set_defaults(handler=do_merchant_tier)
 
     device = commands.add_parser("device", help="manage devices").add_subparsers(dest="action", required=True)
     add = _config_option(device.add_parser("add", help="register a device and print its new key"))
@@ -96,7 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--merchant", required=True, help="merchant id (created when missing)")
     add.add_argument("--merchant-name", help="name for a merchant created here")
     add.add_argument("--store", required=True, help="store name shown on the device")
+    add.add_argument("--activation", action="store_true",
+                     help="print a one-time activation code instead of the key; the device calls activate")
     add.set_defaults(handler=do_device_add)
+    code = _config_option(device.add_parser("activation-code", help="a new one-time activation code"))
+    code.add_argument("--id", required=True)
+    code.set_defaults(handler=do_device_activation_code)
+    command = _config_option(device.add_parser("command", help="queue a command for the next heartbeat"))
+    command.add_argument("--id", required=True)
+    command.add_argument("--kind", required=True, choices=COMMAND_KINDS)
+    command.add_argument("--args", default="{}", help="JSON object")
+    command.set_defaults(handler=do_device_command)
     _config_option(device.add_parser("list")).set_defaults(handler=do_device_list)
     disable = _config_option(device.add_parser("disable", help="refuse the device's requests from now on"))
     disable.add_argument("--id", required=True)
@@ -106,9 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(args.config)
+        setup_logging(settings.logging)
         args.handler(settings, args)
     except (CliError, SettingsError, AlreadyExists, NotFound, StorageError, ValueError) as e:
         print(f"{PROG}: {e}", file=sys.stderr)

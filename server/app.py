@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .channels import open_channels
-from .keys import CHANNELS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE, WAKEUPS
+from .keys import CHANNELS, METRICS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE, WAKEUPS
+from .metrics import Metrics
 from .middlewares import error_middleware
 from .payments import Payments
 from .resolver import Resolver
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or load_settings()
     app = web.Application(middlewares=[error_middleware])
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_channels_ctx)
     app.cleanup_ctx.append(_payments_ctx)
@@ -37,6 +39,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     async with open_storage(app[SETTINGS].database) as storage:
         app[STORAGE] = storage
+        log.info("storage: %s", storage.backend)
         yield
 
 
@@ -48,8 +51,14 @@ async def _channels_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _payments_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[WAKEUPS] = LocalWakeups()
-    app[PAYMENTS] = Payments(app[STORAGE], app[CHANNELS], CodeRouter(app[SETTINGS].routing), app[WAKEUPS])
+    wakeups = LocalWakeups()
+    app[WAKEUPS] = wakeups
+    listen = getattr(app[STORAGE], "listen_orders", None)
+    if listen is not None:
+        # Other processes on the same database change orders too: their NOTIFY wakes our long polls.
+        await listen(wakeups.notify)
+    app[PAYMENTS] = Payments(app[STORAGE], app[CHANNELS], CodeRouter(app[SETTINGS].routing), wakeups,
+                             app[SETTINGS], app[METRICS])
     yield
 
 
@@ -58,7 +67,7 @@ async def _resolver_ctx(app: web.Application) -> AsyncIterator[None]:
     if not settings.enabled:
         yield
         return
-    resolver = Resolver(app[STORAGE], app[PAYMENTS], settings)
+    resolver = Resolver(app[STORAGE], app[PAYMENTS], settings, app[METRICS])
     task = asyncio.create_task(resolver.run(), name="resolver")
     app[RESOLVER_TASK] = task
     yield

@@ -72,3 +72,44 @@ def body_too_large(message: str) -> ApiError:
 
 def unsupported_media_type(message: str) -> ApiError:
     return ApiError(415, "unsupported_media_type", message)
+
+
+def amount_below_minimum(message: str) -> ApiError:
+    return ApiError(400, "amount_below_minimum", message)
+
+
+def activation_code_unknown(message: str = "no such activation code") -> ApiError:
+    return ApiError(401, "activation_code_unknown", message)
+
+
+def activation_code_used(message: str = "the activation code was used already") -> ApiError:
+    return ApiError(401, "activation_code_used", message)
+
+
+def activation_code_expired(message: str = "the activation code has expired") -> ApiError:
+    return ApiError(401, "activation_code_expired", message)
+
+
+def device_not_activated(message: str = "the device has not been activated") -> ApiError:
+    return ApiError(403, "device_not_activated", message)
+
+
+def daily_limit_exceeded(message: str) -> ApiError:
+    return ApiError(403, "daily_limit_exceeded", message)
+
+
+def order_paid(message: str) -> ApiError:
+    return ApiError(409, "order_paid", message)
+
+
+def refund_conflict(message: str) -> ApiError:
+    return ApiError(409, "refund_conflict", message)
+
+
+# Refusals of `refund` that carry their code from the payments layer.
+_REFUND_STATUS = {"order_not_paid": 409, "refund_exceeds_amount": 409, "refund_unsupported": 501,
+                  "channel_unavailable": 503}
+
+
+def refund_refused(code: str, message: str) -> ApiError:
+    return ApiError(_REFUND_STATUS[code], code, message)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from .channels import Channels
+    from .metrics import Metrics
     from .payments import Payments
     from .settings import Settings
     from .storage import Storage
@@ -18,4 +19,9 @@ STORAGE = web.AppKey("storage", "Storage")
 CHANNELS = web.AppKey("channels", "Channels")
 WAKEUPS = web.AppKey("wakeups", "OrderWakeups")
 PAYMENTS = web.AppKey("payments", "Payments")
+METRICS = web.AppKey("metrics", "Metrics")
 RESOLVER_TASK = web.AppKey("resolver_task", asyncio.Task)
+
+# Per request / response: the device API op (for metrics) and the error code an answer carries.
+OP = web.RequestKey("op", str)
+ERROR_CODE = web.ResponseKey("error_code", str)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from . import wire
 from .errors import ApiError
+from .keys import ERROR_CODE, METRICS, OP
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +19,10 @@ def error_response(request: web.Request, status: int, code: str, message: str) -
     # Errors answer in the request's format; JSON when it had none we speak.
     wire_format = wire.format_of(request.content_type) or wire.JSON
     body = {"error": {"code": code, "message": message}, "server_time": int(time.time())}
-    return web.Response(status=status, body=wire.encode(wire_format, body),
-                        content_type=wire.CONTENT_TYPES[wire_format])
+    response = web.Response(status=status, body=wire.encode(wire_format, body),
+                            content_type=wire.CONTENT_TYPES[wire_format])
+    response[ERROR_CODE] = code
+    return response
 
 
 @web.middleware
@@ -36,4 +39,10 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         log.exception("unexpected error in %s %s", request.method, request.path)
         response = error_response(request, 500, "internal_error", "internal server error")
     response.headers["X-Server-Time"] = str(int(time.time()))
+    if request.path.startswith("/d/v1/"):
+        op = request.get(OP, "unknown")
+        code = "ok" if response.status < 400 else response.get(ERROR_CODE, f"http_{response.status}")
+        metrics = request.app.get(METRICS)
+        if metrics is not None:
+            metrics.requests.labels(op, code).inc()
     return response

@@ -1,8 +1,10 @@
-"""The order lifecycle: take a payment, apply channel answers, wait for changes, expire.
+"""The order lifecycle: take a payment, show a one-time code, apply channel answers, wait for changes,
+close, expire, refund.
 
 Order of work on `pay`: refuse early, insert the order as PAYING, only then call the channel, so a
 crash at any point leaves a row the resolver finishes. Every status change is conditional on the
-order still being PAYING; whoever wins wakes the long polls.
+status it leaves; whoever wins wakes the long polls (in this process directly, in the others through
+the database's NOTIFY).
 """
 from __future__ import annotations
 
@@ -10,16 +12,31 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import secrets
+import time
+from dataclasses import dataclass
 
-from .channels import CancelResult, Channel, ChannelResult, Channels, Outcome, PayCommand, Reason
+from .channels import (
+    CancelResult, Channel, ChannelResult, Channels, Outcome, PayCommand, Reason, RefundCommand, RefundResult,
+)
 from .clock import ms, new_id, new_trade_no, now_ms
-from .device_messages import PayRequest
+from .device_messages import CloseRequest, PayRequest, QrRequest, RefundRequest
 from .masking import mask
+from .metrics import Metrics
 from .routing import CodeRouter
-from .storage import CLOSED, FAILED, PAYING, SUCCESS, Device, Order, Storage
+from .settings import Settings
+from .storage import (
+    B2C, C2B, CLOSED, FAILED, PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS,
+    Device, LimitExceeded, Order, Refund, RefundRefused, Storage,
+)
 from .wakeups import OrderWakeups
 
 log = logging.getLogger(__name__)
+
+# A device closed the order (device API `close`): CLOSED with this reason.
+REASON_CLOSED = "closed"
+# Refunds the channel neither confirms nor refuses are asked again this often, at most.
+_REFUND_RETRY_MAX_S = 300.0
 
 
 class UnsupportedCode(Exception):
@@ -27,11 +44,31 @@ class UnsupportedCode(Exception):
 
 
 class OrderConflict(Exception):
-    """The order_no was used before with a different amount or payment code."""
+    """The order_no was used before with a different amount, payment code or kind."""
 
 
 class OrderNotFound(Exception):
     """The device never sent this order_no."""
+
+
+class OrderPaid(Exception):
+    """`close` of a paid order: refund it instead."""
+
+
+class RefundConflict(Exception):
+    """The refund_no was used before with different fields."""
+
+
+class RefundImpossible(Exception):
+    """The refund cannot go ahead; `code` is the device API's error code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class DailyLimitExceeded(Exception):
+    """The merchant's daily cap would be exceeded."""
 
 
 def hash_auth_code(auth_code: str) -> str:
@@ -48,12 +85,32 @@ def status_for(result: ChannelResult) -> str | None:
     return None
 
 
+def china_day(at_ms: int, utc_offset_h: int) -> int:
+    """The day (YYYYMMDD) at `at_ms` in the caps' time zone (China time by default)."""
+    t = time.gmtime(at_ms // 1000 + utc_offset_h * 3600)
+    return t.tm_year * 10000 + t.tm_mon * 100 + t.tm_mday
+
+
+@dataclass(frozen=True)
+class MerchantLimits:
+    min_amount_fen: int
+    max_amount_fen: int
+    static_code_max_fen: int
+    daily_cap_fen: int
+    daily_used_fen: int
+
+
 class Payments:
-    def __init__(self, storage: Storage, channels: Channels, router: CodeRouter, wakeups: OrderWakeups):
+    def __init__(self, storage: Storage, channels: Channels, router: CodeRouter, wakeups: OrderWakeups,
+                 settings: Settings, metrics: Metrics | None = None):
         self._storage = storage
         self._channels = channels
         self._router = router
         self._wakeups = wakeups
+        self._settings = settings
+        self._metrics = metrics or Metrics()
+
+    # routing and limits
 
     def route(self, auth_code: str) -> Channel:
         channel_name = self._router.channel_for(auth_code)
@@ -62,12 +119,39 @@ class Payments:
             raise UnsupportedCode("no wallet this server routes takes this payment code")
         return channel
 
+    def wallets(self) -> list[str]:
+        return sorted(self._channels)
+
+    def _today(self, at_ms: int | None = None) -> int:
+        return china_day(now_ms() if at_ms is None else at_ms, self._settings.limits.utc_offset_h)
+
+    async def _daily_cap(self, device: Device) -> int:
+        merchant = await self._storage.get_merchant(device.merchant_id)
+        return self._settings.limits.daily_cap_fen(merchant.tier if merchant else 1)
+
+    async def limits(self, device: Device) -> MerchantLimits:
+        api = self._settings.device_api
+        return MerchantLimits(
+            min_amount_fen=api.min_amount_fen, max_amount_fen=api.max_amount_fen,
+            static_code_max_fen=api.static_code_max_fen, daily_cap_fen=await self._daily_cap(device),
+            daily_used_fen=await self._storage.merchant_day_used(device.merchant_id, self._today()))
+
+    async def _check_daily_cap(self, device: Device, amount_fen: int) -> None:
+        cap = await self._daily_cap(device)
+        used = await self._storage.merchant_day_used(device.merchant_id, self._today())
+        if used + amount_fen > cap:
+            raise DailyLimitExceeded(f"the merchant's daily cap is {cap} fen and {used} fen are used today")
+
+    # pay (B2C)
+
     async def check_pay(self, device: Device, request: PayRequest) -> None:
         """Refuse a pay that cannot go ahead, changing nothing (pay checks again, for races)."""
         self.route(request.auth_code)
         existing = await self._storage.get_order(device.id, request.order_no)
         if existing is not None:
-            self._same_order(existing, request, hash_auth_code(request.auth_code))
+            self._same_order(existing, B2C, request.amount_fen, hash_auth_code(request.auth_code))
+            return
+        await self._check_daily_cap(device, request.amount_fen)
 
     async def pay(self, device: Device, request: PayRequest) -> Order:
         channel = self.route(request.auth_code)
@@ -75,7 +159,7 @@ class Payments:
 
         existing = await self._storage.get_order(device.id, request.order_no)
         if existing is not None:
-            return self._same_order(existing, request, code_hash)
+            return self._same_order(existing, B2C, request.amount_fen, code_hash)
 
         now = now_ms()
         schedule = channel.schedule
@@ -83,13 +167,14 @@ class Payments:
             id=new_id(), device_id=device.id, order_no=request.order_no, trade_no=new_trade_no(),
             amount_fen=request.amount_fen, channel=channel.name, status=PAYING, subject=request.subject,
             auth_code_hash=code_hash, auth_code_masked=mask(request.auth_code), created_at=now,
-            deadline_at=now + ms(schedule.deadline_s),
+            deadline_at=now + ms(schedule.deadline_s), kind=B2C, merchant_id=device.merchant_id,
+            day=self._today(now),
             # Should this process die during the pay call, the resolver takes over once it would
             # have timed out anyway.
             next_check_at=now + ms(schedule.pay_timeout_s + 1))
-        order, created = await self._storage.create_order(order)
+        order, created = await self._create(device, order)
         if not created:  # a concurrent duplicate got in first; it makes the channel call
-            return self._same_order(order, request, code_hash)
+            return self._same_order(order, B2C, request.amount_fen, code_hash)
         await self._storage.add_event(order.id, now, "created", f"{order.amount_fen} fen via {order.channel}")
         log.info("pay %s/%s %d fen code %s -> %s as %s", device.id, order.order_no, order.amount_fen,
                  order.auth_code_masked, order.channel, order.trade_no)
@@ -97,18 +182,60 @@ class Payments:
         result = await channel.pay(PayCommand(trade_no=order.trade_no, amount_fen=order.amount_fen,
                                               auth_code=request.auth_code, subject=request.subject,
                                               device_id=device.id))
+        self._metrics.channel_calls.labels(channel.name, "pay", result.outcome.value).inc()
         order = await self.apply(order, result, source="pay")
         if result.outcome is Outcome.UNKNOWN and order.status == PAYING:
             # WeChat's guidance on SYSTEMERROR / timeouts: query at once.
-            order = await self.apply(order, await channel.query(order.trade_no), source="query")
+            order = await self.apply(order, await self._query(channel, order), source="query")
         return order
 
-    def _same_order(self, order: Order, request: PayRequest, code_hash: str) -> Order:
-        same = (order.amount_fen == request.amount_fen
+    async def _create(self, device: Device, order: Order) -> tuple[Order, bool]:
+        try:
+            return await self._storage.create_order(order, daily_cap_fen=await self._daily_cap(device))
+        except LimitExceeded as e:
+            raise DailyLimitExceeded(str(e)) from None
+
+    def _same_order(self, order: Order, kind: str, amount_fen: int, code_hash: str) -> Order:
+        same = (order.kind == kind and order.amount_fen == amount_fen
                 and hmac.compare_digest(order.auth_code_hash, code_hash))
         if not same:
-            raise OrderConflict(f"order_no {order.order_no} was used with a different amount or payment code")
+            raise OrderConflict(f"order_no {order.order_no} was used with a different amount, payment code or kind")
         return order
+
+    # qr (C2B)
+
+    async def check_qr(self, device: Device, request: QrRequest) -> None:
+        existing = await self._storage.get_order(device.id, request.order_no)
+        if existing is not None:
+            self._same_order(existing, C2B, request.amount_fen, "")
+            return
+        await self._check_daily_cap(device, request.amount_fen)
+
+    async def qr(self, device: Device, request: QrRequest) -> Order:
+        existing = await self._storage.get_order(device.id, request.order_no)
+        if existing is not None:
+            return self._same_order(existing, C2B, request.amount_fen, "")
+        now = now_ms()
+        deadline = now + self._settings.device_api.qr_valid_s * 1000
+        order = Order(
+            id=new_id(), device_id=device.id, order_no=request.order_no, trade_no=new_trade_no(),
+            amount_fen=request.amount_fen, channel="", status=PAYING, subject=request.subject,
+            auth_code_hash="", auth_code_masked="", created_at=now, deadline_at=deadline, next_check_at=deadline,
+            kind=C2B, merchant_id=device.merchant_id, day=self._today(now), qr_token=secrets.token_urlsafe(18))
+        order, created = await self._create(device, order)
+        if not created:
+            return self._same_order(order, C2B, request.amount_fen, "")
+        await self._storage.add_event(order.id, now, "created", f"{order.amount_fen} fen, one-time code")
+        log.info("qr %s/%s %d fen as %s", device.id, order.order_no, order.amount_fen, order.trade_no)
+        return order
+
+    def qr_code(self, order: Order) -> str:
+        return f"{self._settings.device_api.public_url.rstrip('/')}/c/{order.qr_token}"
+
+    def static_code(self, device: Device) -> str:
+        return f"{self._settings.device_api.public_url.rstrip('/')}/c/s/{device.id}"
+
+    # query
 
     async def get(self, device: Device, order_no: str) -> Order:
         order = await self._storage.get_order(device.id, order_no)
@@ -121,12 +248,43 @@ class Payments:
         order = await self.get(device, order_no)
         if order.status != PAYING or wait_s <= 0:
             return order
-        with self._wakeups.watch(order.id) as watch:
-            order = await self.get(device, order_no)   # it may have changed before we subscribed
-            if order.status == PAYING:
-                await watch.wait(wait_s)
-                order = await self.get(device, order_no)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + wait_s
+        recheck = self._settings.device_api.poll_recheck_s
+        self._metrics.long_polls.inc()
+        try:
+            with self._wakeups.watch(order.id) as watch:
+                order = await self.get(device, order_no)   # it may have changed before we subscribed
+                while order.status == PAYING:
+                    left = until - loop.time()
+                    if left <= 0:
+                        break
+                    # Re-read now and then even without a wake-up: a lost notification costs a few seconds.
+                    await watch.wait(min(left, recheck))
+                    order = await self.get(device, order_no)
+        finally:
+            self._metrics.long_polls.dec()
         return order
+
+    # close
+
+    async def check_close(self, device: Device, order_no: str) -> Order:
+        order = await self.get(device, order_no)
+        if order.status in (SUCCESS, REFUNDED):
+            raise OrderPaid(f"order {order_no} is paid: refund it instead")
+        return order
+
+    async def close(self, device: Device, request: CloseRequest) -> Order:
+        order = await self.check_close(device, request.order_no)
+        if order.status != PAYING:
+            return order   # FAILED or CLOSED already: closing again changes nothing
+        lease = ms(self._settings.resolver.lease_s)
+        if await self._storage.request_close(order.id, now_ms(), lease):
+            await self._storage.add_event(order.id, now_ms(), "close:requested", "by the device")
+            log.info("close %s/%s requested", device.id, order.order_no)
+        return await self.expire(await self._reload(order))
+
+    # what the resolver and close do with an order
 
     async def apply(self, order: Order, result: ChannelResult, *, source: str) -> Order:
         """Record a channel answer; finish the order when it is final, else schedule the next query."""
@@ -135,16 +293,40 @@ class Payments:
             await self._storage.reschedule_order(order.id, now_ms() + ms(interval), count_attempt=True)
         return await self._reload(order)
 
-    async def expire(self, order: Order) -> Order:
-        """The deadline passed: a last query, then reverse until the channel confirms it."""
-        channel = self._channels[order.channel]
-        if await self._settle(order, await channel.query(order.trade_no), source="query"):
+    async def step(self, order: Order) -> Order:
+        """One resolver step for a claimed PAYING order."""
+        if order.channel == "":
+            # A one-time code nobody has opened at a channel: nothing to ask anybody.
+            if now_ms() >= order.deadline_at:
+                await self._finish(order, CLOSED, reason=self._close_reason(order), message=None,
+                                   channel_trade_no=None, unengaged=True)
+            else:
+                await self._storage.reschedule_order(order.id, order.deadline_at, count_attempt=False)
             return await self._reload(order)
+        channel = self._channels[order.channel]
+        if now_ms() >= order.deadline_at:
+            return await self.expire(order)
+        return await self.apply(order, await self._query(channel, order), source="query")
+
+    async def expire(self, order: Order) -> Order:
+        """The deadline passed (or the device closed it): a last query, then cancel until confirmed."""
+        if order.channel == "":
+            return await self.step(order)
+        channel = self._channels.get(order.channel)
+        if channel is None:
+            return order
+        if await self._settle(order, await self._query(channel, order), source="query"):
+            return await self._reload(order)
+        # A C2B order is closed at the channel (nobody can pay it any more); a B2C one is reversed.
+        use_close = order.kind == C2B and hasattr(channel, "close")
         for _ in range(channel.schedule.cancel_attempts):
-            cancel = await channel.cancel(order.trade_no)
+            cancel = await (channel.close(order.trade_no) if use_close else channel.cancel(order.trade_no))
+            self._metrics.channel_calls.labels(channel.name, "close" if use_close else "cancel",
+                                               "done" if cancel.cancelled else "retry").inc()
             await self._record_cancel(order, cancel)
             if cancel.cancelled:
-                await self._finish(order, CLOSED, reason=Reason.TIMEOUT, message=cancel.message, channel_trade_no=None)
+                await self._finish(order, CLOSED, reason=self._close_reason(order), message=cancel.message,
+                                   channel_trade_no=None)
                 return await self._reload(order)
             if not cancel.retry:
                 break
@@ -154,6 +336,15 @@ class Payments:
                                              count_attempt=True)
         return await self._reload(order)
 
+    @staticmethod
+    def _close_reason(order: Order) -> str:
+        return REASON_CLOSED if order.close_requested_at is not None else Reason.TIMEOUT
+
+    async def _query(self, channel: Channel, order: Order) -> ChannelResult:
+        result = await channel.query(order.trade_no)
+        self._metrics.channel_calls.labels(channel.name, "query", result.outcome.value).inc()
+        return result
+
     async def _settle(self, order: Order, result: ChannelResult, *, source: str) -> bool:
         """Record the answer; finish the order if it is final. True when the answer was final."""
         await self._storage.add_event(order.id, now_ms(), f"{source}:{result.outcome.value}",
@@ -161,16 +352,21 @@ class Payments:
         status = status_for(result)
         if status is None:
             return False
-        await self._finish(order, status, reason=result.reason, message=result.message,
+        reason = result.reason
+        if status == CLOSED and order.close_requested_at is not None:
+            reason = REASON_CLOSED
+        await self._finish(order, status, reason=reason, message=result.message,
                            channel_trade_no=result.channel_trade_no)
         return True
 
     async def _finish(self, order: Order, status: str, *, reason: str | None, message: str | None,
-                      channel_trade_no: str | None) -> None:
+                      channel_trade_no: str | None, unengaged: bool = False) -> None:
         won = await self._storage.finish_order(order.id, status, reason=reason, message=message,
-                                               channel_trade_no=channel_trade_no, finished_at=now_ms())
+                                               channel_trade_no=channel_trade_no, finished_at=now_ms(),
+                                               unengaged=unengaged)
         if won:
             log.info("order %s/%s %s %s", order.device_id, order.order_no, status, reason or "")
+            self._metrics.payments.labels(order.channel or "none", status).inc()
             self._wakeups.notify(order.id)
 
     async def _record_cancel(self, order: Order, cancel: CancelResult) -> None:
@@ -184,3 +380,93 @@ class Payments:
 
     def channel_of(self, order: Order) -> Channel | None:
         return self._channels.get(order.channel)
+
+    # refunds
+
+    async def check_refund(self, device: Device, request: RefundRequest) -> tuple[Order, Refund | None]:
+        """Refuse a refund that cannot go ahead, changing nothing; the existing refund on a retry."""
+        order = await self.get(device, request.order_no)
+        existing = await self._storage.get_refund(device.id, request.refund_no)
+        if existing is not None:
+            self._same_refund(existing, order, request)
+            return order, existing
+        if order.status != SUCCESS:
+            raise RefundImpossible("order_not_paid", f"order {order.order_no} is {order.status}, not paid")
+        if request.amount_fen > order.amount_fen - order.refund_reserved_fen:
+            raise RefundImpossible("refund_exceeds_amount",
+                                   f"{order.amount_fen - order.refund_reserved_fen} fen are left to refund")
+        channel = self._channels.get(order.channel)
+        if channel is None:
+            raise RefundImpossible("channel_unavailable", f"channel {order.channel} is not configured")
+        if not hasattr(channel, "refund"):
+            raise RefundImpossible("refund_unsupported", f"channel {order.channel} cannot refund here")
+        return order, None
+
+    @staticmethod
+    def _same_refund(refund: Refund, order: Order, request: RefundRequest) -> None:
+        if (refund.order_id, refund.amount_fen, refund.reason) != (order.id, request.amount_fen, request.reason):
+            raise RefundConflict(f"refund_no {request.refund_no} was used with a different order, amount or reason")
+
+    async def refund(self, device: Device, request: RefundRequest) -> tuple[Refund, Order]:
+        order, existing = await self.check_refund(device, request)
+        if existing is not None:
+            return existing, order
+        now = now_ms()
+        refund = Refund(id=new_id(), order_id=order.id, device_id=device.id, refund_no=request.refund_no,
+                        refund_trade_no="RF" + new_trade_no()[2:], amount_fen=request.amount_fen,
+                        status=REFUND_PENDING, created_at=now, reason=request.reason,
+                        # Should this process die during the call, the resolver asks again after this.
+                        next_check_at=now + ms(self._channels[order.channel].schedule.pay_timeout_s + 1))
+        try:
+            refund, created = await self._storage.create_refund(refund)
+        except RefundRefused as e:  # lost a race with another refund of the same order
+            raise RefundImpossible(e.code, "the order cannot give this much back any more") from None
+        if not created:
+            self._same_refund(refund, order, request)
+            return refund, order
+        await self._storage.add_event(order.id, now, "refund:created", f"{refund.refund_no} {refund.amount_fen} fen")
+        log.info("refund %s/%s %s %d fen as %s", device.id, order.order_no, refund.refund_no, refund.amount_fen,
+                 refund.refund_trade_no)
+        refund = await self.refund_step(refund, order)
+        return refund, await self._reload(order)
+
+    async def refund_step(self, refund: Refund, order: Order | None = None) -> Refund:
+        """Ask the channel about a PENDING refund (refund again, or refund_query once it was accepted)."""
+        order = order or await self._storage.get_order_by_id(refund.order_id)
+        channel = self._channels.get(order.channel)
+        if channel is None:
+            await self._storage.reschedule_refund(refund.id, now_ms() + ms(_REFUND_RETRY_MAX_S))
+            return refund
+        if refund.waiting and hasattr(channel, "refund_query"):
+            result = await channel.refund_query(order.trade_no, refund.refund_trade_no)
+            call = "refund_query"
+        else:
+            result = await channel.refund(RefundCommand(
+                trade_no=order.trade_no, refund_no=refund.refund_trade_no, amount_fen=refund.amount_fen,
+                total_fen=order.amount_fen, reason=refund.reason))
+            call = "refund"
+        self._metrics.channel_calls.labels(channel.name, call, result.outcome.value).inc()
+        return await self._apply_refund(refund, order, result, channel, source=call)
+
+    async def _apply_refund(self, refund: Refund, order: Order, result: RefundResult, channel: Channel, *,
+                            source: str) -> Refund:
+        await self._storage.add_event(order.id, now_ms(), f"{source}:{result.outcome.value}",
+                                      f"{refund.refund_no} {result.reason or result.message or ''}".strip(),
+                                      dict(result.raw) or None)
+        if result.outcome in (Outcome.SUCCESS, Outcome.FAILED):
+            status = REFUND_SUCCESS if result.outcome is Outcome.SUCCESS else REFUND_FAILED
+            won = await self._storage.finish_refund(
+                refund.id, status, fail_reason=None if status == REFUND_SUCCESS else (result.reason or "channel_declined"),
+                message=result.message, channel_refund_no=result.channel_refund_no, finished_at=now_ms())
+            if won:
+                log.info("refund %s/%s %s", refund.device_id, refund.refund_no, status)
+                self._metrics.refunds.labels(channel.name, status).inc()
+                self._wakeups.notify(order.id)
+        else:
+            # Back off: interval, doubled per attempt, at most _REFUND_RETRY_MAX_S.
+            delay = min(channel.schedule.query_interval_s * (2 ** min(refund.attempts, 6)), _REFUND_RETRY_MAX_S)
+            await self._storage.reschedule_refund(refund.id, now_ms() + ms(delay),
+                                                  waiting=result.outcome is Outcome.WAITING or bool(refund.waiting))
+        fresh = await self._storage.get_refund_by_id(refund.id)
+        assert fresh is not None
+        return fresh

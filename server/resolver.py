@@ -1,9 +1,10 @@
-"""The resolver: drives every PAYING order to a final state, in the background.
+"""The resolver: drives every PAYING order and every PENDING refund to a final state, in the background.
 
 Each PAYING order carries its next_check_at and deadline_at in the database, so a restarted server
-picks up where the last one stopped. Work is claimed with a conditional update that pushes
-next_check_at a lease ahead: two loops (or two processes) never act on the same order at once.
-Before the deadline the order is queried on the channel's schedule; at the deadline it is reversed.
+picks up where the last one stopped. Work is claimed by pushing next_check_at a lease ahead (on
+PostgreSQL with `FOR UPDATE SKIP LOCKED`, so processes claiming at once skip each other's rows): two
+loops, in one process or several, never act on the same order at once. Before the deadline an order
+is queried on its channel's schedule; at the deadline it is reversed (B2C) or closed (C2B).
 """
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import asyncio
 import logging
 
 from .clock import ms, now_ms
+from .metrics import Metrics
 from .payments import Payments
 from .settings import ResolverSettings
-from .storage import Order, Storage
+from .storage import Order, Refund, Storage
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +24,12 @@ _ORPHAN_RETRY_S = 60.0
 
 
 class Resolver:
-    def __init__(self, storage: Storage, payments: Payments, settings: ResolverSettings):
+    def __init__(self, storage: Storage, payments: Payments, settings: ResolverSettings,
+                 metrics: Metrics | None = None):
         self._storage = storage
         self._payments = payments
         self._settings = settings
+        self._metrics = metrics or Metrics()
 
     async def run(self) -> None:
         log.info("resolver started (tick %.2fs)", self._settings.tick_s)
@@ -38,22 +42,27 @@ class Resolver:
             await asyncio.sleep(self._settings.tick_s)
 
     async def run_once(self) -> int:
-        """Claim the due orders and drive each one step; returns how many were claimed."""
-        claimed = await self._storage.claim_due_orders(now_ms(), ms(self._settings.lease_s), self._settings.batch)
-        if claimed:
-            results = await asyncio.gather(*(self._step(order) for order in claimed), return_exceptions=True)
-            for order, result in zip(claimed, results):
+        """Claim the due orders and refunds and drive each one step; returns how many were claimed."""
+        lease = ms(self._settings.lease_s)
+        orders = await self._storage.claim_due_orders(now_ms(), lease, self._settings.batch)
+        refunds = await self._storage.claim_due_refunds(now_ms(), lease, self._settings.batch)
+        steps = [self._step(order) for order in orders] + [self._refund_step(refund) for refund in refunds]
+        if steps:
+            results = await asyncio.gather(*steps, return_exceptions=True)
+            for work, result in zip([*orders, *refunds], results):
                 if isinstance(result, Exception):
-                    log.error("resolving %s failed", order.trade_no, exc_info=result)
-        return len(claimed)
+                    log.error("resolving %s failed", getattr(work, "trade_no", None) or work.refund_trade_no,
+                              exc_info=result)
+        return len(steps)
 
     async def _step(self, order: Order) -> None:
-        channel = self._payments.channel_of(order)
-        if channel is None:
+        self._metrics.resolver_steps.labels("order").inc()
+        if order.channel and self._payments.channel_of(order) is None:
             log.warning("order %s: channel %s is not configured", order.trade_no, order.channel)
             await self._storage.reschedule_order(order.id, now_ms() + ms(_ORPHAN_RETRY_S), count_attempt=False)
             return
-        if now_ms() >= order.deadline_at:
-            await self._payments.expire(order)
-        else:
-            await self._payments.apply(order, await channel.query(order.trade_no), source="query")
+        await self._payments.step(order)
+
+    async def _refund_step(self, refund: Refund) -> None:
+        self._metrics.resolver_steps.labels("refund").inc()
+        await self._payments.refund_step(refund)

@@ -1,8 +1,10 @@
 """URL table."""
 from aiohttp import web
 
-from .views import device_api
+from .views import device_api, operations
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/d/v1/{op}", device_api.device_op)
+    app.router.add_get("/healthz", operations.healthz)
+    app.router.add_get("/metrics", operations.metrics)

@@ -43,8 +43,10 @@ class ServerSettings:
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    # A file path, or ":memory:" (tests). PostgreSQL URLs come with the asyncpg backend.
+    # A SQLite file path, ":memory:" (tests), or a PostgreSQL URL (postgresql://user@host:5432/db).
     path: str = "var/scanpay.db"
+    schema: str = ""          # PostgreSQL: the schema to use (empty: the server's search_path)
+    pool_size: int = 10       # PostgreSQL: connections per server process
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,34 @@ class DeviceApiSettings:
     # Per-transaction ceiling. 5000 yuan is the PBoC level-B daily limit for a payer's dynamic code,
     # so no single B2C payment above it can succeed anyway.
     max_amount_fen: int = 500_000
+    min_amount_fen: int = 1
     max_wait_s: int = 30
+    # A held long poll re-reads its order this often even without a wake-up (a lost NOTIFY costs at most this).
+    poll_recheck_s: float = 5.0
+    heartbeat_s: int = 60            # how often devices are asked to send a heartbeat
+    activation_code_ttl_s: int = 86_400
+    public_url: str = "http://127.0.0.1:8080"   # how payers' phones reach this server (C2B codes, static codes)
+    qr_valid_s: int = 300            # a one-time C2B code's life; then the order is closed
+    static_code_max_fen: int = 50_000            # PBoC level D: 500 yuan per payer per day on a static code
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    """Per-merchant daily caps by verification tier, in fen (China-time days)."""
+
+    tier1_daily_cap_fen: int = 1_000_000       # phone registered: 10,000 yuan a day
+    tier2_daily_cap_fen: int = 5_000_000       # ID photo uploaded
+    tier3_daily_cap_fen: int = 50_000_000      # business licence and shop photos
+    utc_offset_h: int = 8                       # the day the caps count starts at 00:00 China time
+
+    def daily_cap_fen(self, tier: int) -> int:
+        return {1: self.tier1_daily_cap_fen, 2: self.tier2_daily_cap_fen}.get(tier, self.tier3_daily_cap_fen)
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+    format: str = "text"      # "json": one JSON object per line (for log shippers)
 
 
 @dataclass(frozen=True)
@@ -91,6 +120,7 @@ class WeChatSettings:
     sign_type: str = "HMAC-SHA256"   # or "MD5"
     spbill_create_ip: str = "127.0.0.1"
     body: str = "scanpay"            # goods description when the device sends no subject
+    notify_url: str = ""             # unifiedorder's notify_url, when the caller gives none
     timeout_s: float = 10.0
     # WeChat's pages disagree (query every 5-10 s, give up after 30 s or 45 s). We take 5 s and 45 s:
     # WeChat itself revokes an unpaid micropay 45 s after creation, so waiting less only loses payers
@@ -105,13 +135,61 @@ class WeChatSettings:
 
 
 @dataclass(frozen=True)
+class AlipaySettings:
+    # Off until the merchant's keys are configured (PEM text, or bare Base64 as Alipay's console gives it).
+    enabled: bool = False
+    base_url: str = "http://127.0.0.1:8092"      # real: https://openapi.alipay.com (path /gateway.do)
+    app_id: str = ""
+    app_private_key: Secret = Secret("")          # signs our requests (RSA2)
+    alipay_public_key: str = ""                    # verifies Alipay's answers
+    app_auth_token: str = ""                       # when acting for a merchant (ISV); usually empty
+    subject: str = "scanpay"
+    timeout_s: float = 10.0
+    # Alipay's face-to-face demo: on 10003 query up to 5 times, 5 s apart, then cancel; cancel retried up to
+    # 3 times, 2 s apart, while it has no answer or says retry_flag=Y. 5 x 5 s = 25 s deadline.
+    query_interval_s: float = 5.0
+    deadline_s: float = 25.0
+    cancel_retry_s: float = 2.0
+    cancel_attempts: int = 3
+
+
+@dataclass(frozen=True)
+class UnionPaySettings:
+    # Off until the acquirer's signing key and UnionPay's certificate are configured.
+    enabled: bool = False
+    base_url: str = "http://127.0.0.1:8093"
+    acq_code: str = ""                 # our acquirer institution code
+    mer_id: str = ""                   # the merchant's UnionPay merchant number
+    mer_cat_code: str = "5811"         # MCC
+    mer_name: str = "scanpay"
+    term_id: str = "00000001"
+    sign_private_key: Secret = Secret("")   # PEM; signs our messages
+    sign_cert_id: str = ""             # serial number of our signing certificate, sent as certId
+    unionpay_public_key: str = ""      # PEM of UnionPay's signing certificate's key: verifies answers
+    unionpay_cert_id: str = ""         # the certId UnionPay's answers must carry (empty: not checked)
+    timeout_s: float = 10.0
+    # No UnionPay QR polling guidance at hand; we follow the terminal practice (Upay, jeepay): query every
+    # 5 s, give up after 30 s, then reverse (冲正), retried 3 times 2 s apart.
+    query_interval_s: float = 5.0
+    deadline_s: float = 30.0
+    cancel_retry_s: float = 2.0
+    cancel_attempts: int = 3
+
+
+@dataclass(frozen=True)
 class ChannelsSettings:
     wechat: WeChatSettings = WeChatSettings()
+    alipay: AlipaySettings = AlipaySettings()
+    unionpay: UnionPaySettings = UnionPaySettings()
 
 
 DEFAULT_ROUTING = (
     # WeChat: 18 digits starting 10-15. Not 16-19: wider tables swallow JD Pay's 18-digit codes.
     RouteRule(channel="wechat", prefixes=("10", "11", "12", "13", "14", "15"), lengths=(18,)),
+    # Alipay: 16-24 digits starting 25-30 (alipay.trade.pay auth_code).
+    RouteRule(channel="alipay", prefixes=("25", "26", "27", "28", "29", "30"), lengths=tuple(range(16, 25))),
+    # UnionPay QR: 19 digits starting 62 (some JD codes look the same; UnionPay takes them).
+    RouteRule(channel="unionpay", prefixes=("62",), lengths=(19,)),
 )
 
 
@@ -121,6 +199,8 @@ class Settings:
     database: DatabaseSettings = DatabaseSettings()
     device_api: DeviceApiSettings = DeviceApiSettings()
     resolver: ResolverSettings = ResolverSettings()
+    limits: LimitsSettings = LimitsSettings()
+    logging: LoggingSettings = LoggingSettings()
     routing: tuple[RouteRule, ...] = DEFAULT_ROUTING
     channels: ChannelsSettings = field(default_factory=ChannelsSettings)
 
@@ -224,6 +304,16 @@ def _check(settings: Settings) -> None:
         raise SettingsError("device_api.nonce_ttl_s must be at least twice timestamp_window_s")
     if not 0 <= api.max_wait_s <= 300:
         raise SettingsError("device_api.max_wait_s must be 0..300")
+    if not 1 <= api.min_amount_fen <= api.max_amount_fen:
+        raise SettingsError("device_api.min_amount_fen must be 1..max_amount_fen")
+    if api.poll_recheck_s <= 0 or api.qr_valid_s <= 0 or api.activation_code_ttl_s <= 0:
+        raise SettingsError("device_api.poll_recheck_s, qr_valid_s and activation_code_ttl_s must be positive")
+    if settings.logging.format not in ("text", "json"):
+        raise SettingsError("logging.format must be text or json")
+    if settings.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError("logging.level must be DEBUG, INFO, WARNING or ERROR")
+    if settings.database.pool_size < 2:
+        raise SettingsError("database.pool_size must be at least 2")
     known = {f.name for f in dataclasses.fields(ChannelsSettings)}
     for i, rule in enumerate(settings.routing):
         where = f"routing[{i}]"
@@ -238,4 +328,12 @@ def _check(settings: Settings) -> None:
         raise SettingsError("channels.wechat.sign_type must be MD5 or HMAC-SHA256")
     if bool(wechat.cert_file) != bool(wechat.key_file):
         raise SettingsError("channels.wechat.cert_file and key_file go together")
+    alipay = settings.channels.alipay
+    if alipay.enabled and not (alipay.app_id and alipay.app_private_key.reveal() and alipay.alipay_public_key):
+        raise SettingsError("channels.alipay needs app_id, app_private_key and alipay_public_key when enabled")
+    unionpay = settings.channels.unionpay
+    if unionpay.enabled and not (unionpay.mer_id and unionpay.sign_private_key.reveal()
+                                 and unionpay.sign_cert_id and unionpay.unionpay_public_key):
+        raise SettingsError("channels.unionpay needs mer_id, sign_private_key, sign_cert_id and "
+                            "unionpay_public_key when enabled")
 

@@ -3,16 +3,24 @@
 
 
 class Hardware:
-    """What a board hands the app: UARTs and Pins, already configured, plus the keymap."""
+    """What a board hands the app: UARTs, Pins, buses and panel drivers, already configured.
+    A peripheral the profile lacks is None."""
 
     def __init__(self, scan_uart, voice_uart, rows, cols, keymap, led_pins,
-                 voice_busy=None, led_active_high=True, ssl=None):
-        self.scan_uart = scan_uart
+                 voice_busy=None, led_active_high=True, ssl=None, display=None, battery_adc=None,
+                 modem_uart=None, usb_serial=None, buzzer=None, battery_divider=2.0):
+        self.scan_uart = scan_uart          # GM65 (None: a QR stand without a scan engine)
         self.voice_uart = voice_uart
         self.voice_busy = voice_busy        # SYN6288 BUSY pin (high while speaking) or None
-        self.rows = rows                    # keypad row Pins, outputs
+        self.rows = rows                    # keypad row Pins, outputs (None: no keypad)
         self.cols = cols                    # keypad column Pins, inputs with pull-ups
         self.keymap = keymap
-        self.led_pins = led_pins            # (red, green, blue)
+        self.led_pins = led_pins            # (red, green, blue) or None
         self.led_active_high = led_active_high
         self.ssl = ssl                      # SSL context for https, or None
+        self.display = display              # a panel from drivers/display.py (SSD1306, ST7789)
+        self.battery_adc = battery_adc      # machine.ADC on the battery divider
+        self.battery_divider = battery_divider  # battery voltage / ADC pin voltage
+        self.modem_uart = modem_uart        # 3G/4G modem (AT, then PPP)
+        self.usb_serial = usb_serial        # basic box: the line to the host agent
+        self.buzzer = buzzer                # Pin, high = sound

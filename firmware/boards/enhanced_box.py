@@ -72,20 +72,18 @@ def _tls_context(ca_file):
     return ctx
 
 
-async def connect_network(config, timeout_s=30):
+def make_app(hw, config, transport=None, on_event=None):
+    from core.app import make_app as make
+    return make(hw, config, transport, on_event)
+
+
+async def connect_network(config, hw=None, timeout_s=30):
     """Join the configured Wi-Fi; returns True once connected (or already)."""
+    return await join_wifi(config, timeout_s)
+
+
+async def join_wifi(config, timeout_s=30):
     import network
 
-    from core.compat import asleep_ms
-
-    wifi = config.get("wifi") or {}
-    wlan = network.WLAN(network.STA_IF)
-    wlan.active(True)
-    if wlan.isconnected():
-        return True
-    wlan.connect(wifi.get("ssid", ""), wifi.get("password", ""))
-    for _ in range(timeout_s * 10):
-        if wlan.isconnected():
-            return True
-        await asleep_ms(100)
-    return False
+    from core import netup
+    return await netup.join_wifi(network, config, timeout_s)

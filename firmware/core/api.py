@@ -154,6 +154,59 @@ class DeviceApi:
                     raise
             await asleep_ms(self.retry_ms * attempt)
 
+    async def _idempotent(self, op, fields):
+        """An op whose fields carry its idempotency key: lost answers and 5xx retried unchanged."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self.call(op, fields)
+            except NetworkError:
+                if attempt >= self.pay_attempts:
+                    raise
+            except ApiError as e:
+                if e.status < 500 or attempt >= self.pay_attempts:
+                    raise
+            await asleep_ms(self.retry_ms * attempt)
+
+    async def qr(self, order_no, amount_fen, subject=None):
+        """(order, qr_code text, answer) for a one-time code the payer scans (C2B)."""
+        fields = {"order_no": order_no, "amount_fen": amount_fen}
+        if subject:
+            fields["subject"] = subject
+        answer = await self._idempotent("qr", fields)
+        return _order(answer), answer.get("qr_code"), answer
+
+    async def info(self):
+        """The device's merchant, store, limits, static code and wallets (the whole answer map)."""
+        return await self.call("info", {})
+
+    async def orders(self, limit=20, before=None):
+        """The device's recent orders on the server, newest first."""
+        fields = {"limit": limit}
+        if before is not None:
+            fields["before"] = before
+        answer = await self.call("orders", fields)
+        orders = answer.get("orders")
+        if not isinstance(orders, list):
+            raise ApiError("bad_response", "no orders in the answer", 200)
+        return orders
+
+    async def close(self, order_no):
+        return _order(await self._idempotent("close", {"order_no": order_no}))
+
+    async def refund(self, order_no, refund_no, amount_fen, reason=None):
+        """(refund, order); retried with the same refund_no, which never pays out twice."""
+        fields = {"order_no": order_no, "refund_no": refund_no, "amount_fen": amount_fen}
+        if reason:
+            fields["reason"] = reason
+        answer = await self._idempotent("refund", fields)
+        return answer.get("refund"), _order(answer)
+
+    async def heartbeat(self, **fields):
+        """battery_pct, charging, signal_dbm, network, firmware, uptime_s, acked -> the answer map."""
+        return await self.call("heartbeat", fields)
+
     async def query(self, order_no, wait=0):
         """The order; with wait > 0 the server holds the request until it is final or wait runs out."""
         answer = await self.call("query", {"order_no": order_no, "wait": wait},

@@ -36,6 +36,15 @@ SAY_FAILED = "支付失败"
 SAY_AMOUNT_INVALID = "金额超出限额"
 SAY_DEVICE_REFUSED = "设备未授权"
 SAY_UNKNOWN = "支付结果未知，请查询"
+SAY_DAILY_LIMIT = "超出当日限额"
+SAY_BELOW_MINIMUM = "金额低于最低限额"
+SAY_DEVICE_DISABLED = "设备已停用"
+SAY_NOT_ACTIVATED = "设备未激活"
+SAY_CHANNEL_DOWN = "支付通道暂不可用"
+SAY_ORDER_NOT_FOUND = "未找到订单"
+SAY_BATTERY_LOW = "电量低，请充电"
+SAY_SCAN_TO_PAY = "请扫码支付"
+SAY_CLOSED = "订单已关闭"
 
 CHANNEL_NAMES = {"wechat": "微信", "alipay": "支付宝", "unionpay": "云闪付"}
 
@@ -46,6 +55,7 @@ REASON_TEXTS = {
     "code_invalid": "付款码无效",
     "payer_cancelled": "用户已取消支付",
     "timeout": "支付超时，已撤销",
+    "closed": SAY_CLOSED,
 }
 
 # server error codes -> what the cashier hears (anything else: SAY_FAILED)
@@ -55,6 +65,22 @@ ERROR_TEXTS = {
     "invalid_amount": SAY_AMOUNT_INVALID,
     "unknown_device": SAY_DEVICE_REFUSED,
     "bad_signature": SAY_DEVICE_REFUSED,
+    "amount_below_minimum": SAY_BELOW_MINIMUM,
+    "daily_limit_exceeded": SAY_DAILY_LIMIT,
+    "device_disabled": SAY_DEVICE_DISABLED,
+    "device_not_activated": SAY_NOT_ACTIVATED,
+    "channel_unavailable": SAY_CHANNEL_DOWN,
+    "order_not_found": SAY_ORDER_NOT_FOUND,
+}
+
+# what the box says in each state it enters (None: nothing; RESULT says the outcome)
+STATE_PROMPTS = {
+    "IDLE": None,
+    "AMOUNT": None,
+    "WAIT_SCAN": SAY_SHOW_CODE,
+    "PAYING": None,             # SAY_PAYER_PAYING once the server answers PAYING
+    "SHOW_CODE": SAY_SCAN_TO_PAY,
+    "RESULT": None,
 }
 
 _AMOUNT_KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ".", "00")
@@ -68,7 +94,7 @@ def success_text(channel, amount_fen):
 def result_text(order):
     """What the box says for a final order."""
     status = order.get("status")
-    if status == api_mod.SUCCESS:
+    if status == api_mod.SUCCESS or status == api_mod.REFUNDED:
         return success_text(order.get("channel"), order.get("amount_fen", 0))
     return REASON_TEXTS.get(order.get("reason"), SAY_FAILED)
 
@@ -101,6 +127,7 @@ class App:
         self._timer = None
         self._payment = None
         self._tasks = []
+        self.info = None                # the server's `info` answer, once it came
 
     # ------------------------------------------------------------------------ events, output
     def emit(self, kind, **fields):
@@ -142,7 +169,7 @@ class App:
         """Read keys and scans until cancelled."""
         self._tasks = [asyncio.create_task(self._read_keys()),
                        asyncio.create_task(self._read_scans()),
-                       asyncio.create_task(self.resume())]
+                       asyncio.create_task(self.start_up())]
         self.show("off")
         self._set_state(IDLE)
         try:
@@ -158,13 +185,16 @@ class App:
         self._tasks = []
         self._timer = self._payment = None
         for driver in (self.keypad, self.scanner, self.voice, self.led):
-            driver.deinit()
+            if driver is not None:
+                driver.deinit()
 
     async def _read_keys(self):
         async for key in self.keypad:
             self.on_key(key)
 
     async def _read_scans(self):
+        if self.scanner is None:
+            return                          # a QR stand without a scan engine
         async for code in self.scanner:
             self.on_scan(code)
 
@@ -347,6 +377,27 @@ class App:
         if self.state == RESULT:
             self._to_idle()
 
+    # ------------------------------------------------------------------------ start-up
+    async def start_up(self):
+        await self.load_info()
+        await self.resume()
+
+    async def load_info(self):
+        """The server's `info`: the code pre-check table and the amount limit. Without an answer the
+        built-in (or configured) ones stay."""
+        try:
+            info = await self.api.info()
+        except (NetworkError, api_mod.ApiError) as e:
+            self.emit("error", where="info", message=str(e))
+            return None
+        self.info = info
+        self.prefixes = codes.prefixes_from_info(info, self.prefixes)
+        limits = info.get("limits")
+        if isinstance(limits, dict) and isinstance(limits.get("max_amount_fen"), int):
+            self.entry.max_fen = min(self.entry.max_fen, limits["max_amount_fen"])
+        self.emit("info", wallets=info.get("wallets"), max_fen=self.entry.max_fen)
+        return info
+
     # ------------------------------------------------------------------------ after a reboot
     async def resume(self):
         """Ask once about orders a power cut left unfinished, and record what the server says."""
@@ -363,8 +414,8 @@ class App:
             self._record(found)
 
 
-def make_app(hw, config, transport=None, on_event=None):
-    """The app and its drivers, from a board's Hardware and the device config (/config.json).
+def app_parts(hw, config, transport=None, on_event=None):
+    """The drivers and services every keypad profile shares, as App keyword arguments.
     Must be called inside the running event loop (drivers start their tasks)."""
     from core.api import DeviceApi
     from core.http import HttpClient
@@ -377,17 +428,19 @@ def make_app(hw, config, transport=None, on_event=None):
     device_id = config["device_id"]
     if transport is None:
         transport = HttpClient(config["server_url"], ssl=hw.ssl)
-    api = DeviceApi(transport, device_id, config["device_key"])
     prefixes = codes.DEFAULT_PREFIXES
     if config.get("code_prefixes"):
         prefixes = codes.load_prefixes(config["code_prefixes"])
-    red, green, blue = hw.led_pins
-    app = App(
+    led = None
+    if hw.led_pins:
+        red, green, blue = hw.led_pins
+        led = StatusLed(red, green, blue, hw.led_active_high)
+    return dict(
         keypad=Keypad(hw.rows, hw.cols, hw.keymap),
-        scanner=ScanEngine(hw.scan_uart),
+        scanner=ScanEngine(hw.scan_uart) if hw.scan_uart is not None else None,
         voice=Voice(hw.voice_uart, hw.voice_busy, config.get("voice_chip", "syn6288")),
-        led=StatusLed(red, green, blue, hw.led_active_high),
-        api=api,
+        led=led or NoLed(),
+        api=DeviceApi(transport, device_id, config["device_key"]),
         journal=Journal(config.get("journal_path", "/journal.json")),
         device_id=device_id,
         max_fen=config.get("max_fen", 5000000),
@@ -395,6 +448,24 @@ def make_app(hw, config, transport=None, on_event=None):
         subject=config.get("subject"),
         on_event=on_event,
     )
+
+
+class NoLed:
+    """For boards without a status LED (the screen says it all)."""
+    colour = "off"
+    blinking = False
+
+    def show(self, colour, blink=False):
+        self.colour = colour
+        self.blinking = blink
+
+    def deinit(self):
+        pass
+
+
+def make_app(hw, config, transport=None, on_event=None):
+    """The enhanced box's app and its drivers, from a board's Hardware and the device config."""
+    app = App(**app_parts(hw, config, transport, on_event))
     if config.get("scan_timeout_s"):
         app.scan_timeout_ms = config["scan_timeout_s"] * 1000
     return app

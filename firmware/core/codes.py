@@ -67,3 +67,20 @@ def check(code, prefixes=DEFAULT_PREFIXES):
                 return channel
             length_wrong = True
     raise CodeRefused(BAD_LENGTH if length_wrong else UNKNOWN_PREFIX, code)
+
+
+def prefixes_from_info(info, fallback=DEFAULT_PREFIXES):
+    """The pre-check table from the server's `info` answer: its `code_prefixes` rows when it sends
+    them, else the known table cut down to the `wallets` the server routes now."""
+    rows = info.get("code_prefixes") if isinstance(info, dict) else None
+    if rows:
+        try:
+            return load_prefixes(rows)
+        except (ValueError, TypeError):
+            pass
+    wallets = info.get("wallets") if isinstance(info, dict) else None
+    if isinstance(wallets, list) and wallets:
+        table = tuple(row for row in fallback if row[0] in wallets)
+        if table:
+            return table
+    return fallback

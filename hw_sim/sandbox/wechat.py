@@ -1,4 +1,5 @@
-"""WeChat Pay v2 sandbox: /pay/micropay, /pay/orderquery, /secapi/pay/reverse, signed XML both ways.
+"""WeChat Pay v2 sandbox: micropay, orderquery, reverse, unifiedorder, closeorder, refund, refundquery and
+downloadbill, signed XML both ways.
 
 Checks what WeChat checks (appid, mch_id, signature MD5 or HMAC-SHA256, required fields, total_fee an
 integer) and keeps a ledger of charges and reversals, so tests can assert "charged once". What a
@@ -10,6 +11,12 @@ payment does is chosen by its payment code (hw_sim.test_codes):
     expired             AUTHCODEEXPIRE
     system_error        SYSTEMERROR, but the money was taken: orderquery says SUCCESS
     payer_gives_up      USERPAYING until reversed, or revoked by "WeChat" auto_revoke_s after creation
+    no_answer N         micropay held N s (0: until shutdown), then SYSTEMERROR; nothing happens at WeChat
+    lost_answer         paid, then the connection is dropped without an answer
+    already_used        AUTH_CODE_INVALID (the code was used before)
+
+C2B orders (unifiedorder) wait for `pay_c2b` (the landing page's simulated confirm) until time_expire or
+closeorder. Refunds are accepted at once and reported SUCCESS by refundquery.
 
 A reverse of an order still USERPAYING first answers recall=Y (`reverse_recalls` times), as WeChat
 does when a payment is in flight, then revokes it.
@@ -19,18 +26,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
+import inspect
 import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from hw_sim import test_codes
 from server.channels.wechat import signing
+from server.channels.wechat.bill import COLUMNS, SUMMARY
 from server.channels.wechat.xmlcodec import XmlError, from_xml, to_xml
 from server.settings import SANDBOX_API_KEY, SANDBOX_APPID, SANDBOX_MCH_ID
+
+from .common import Charge, DropConnection, Holds, Ledger, drop, fee_of, serve
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +50,19 @@ USERPAYING = "USERPAYING"
 SUCCESS = "SUCCESS"
 PAYERROR = "PAYERROR"
 REVOKED = "REVOKED"
+NOTPAY = "NOTPAY"      # a C2B order waiting for the payer
+CLOSED = "CLOSED"
 
 _WECHAT_PREFIXES = ("10", "11", "12", "13", "14", "15")
 _MICROPAY_FIELDS = ("appid", "mch_id", "nonce_str", "sign", "body", "out_trade_no", "total_fee",
                     "spbill_create_ip", "auth_code")
 _QUERY_FIELDS = ("appid", "mch_id", "nonce_str", "sign")
 _REVERSE_FIELDS = ("appid", "mch_id", "nonce_str", "sign")
+_UNIFIEDORDER_FIELDS = ("appid", "mch_id", "nonce_str", "sign", "body", "out_trade_no", "total_fee",
+                        "spbill_create_ip", "notify_url", "trade_type")
+_REFUND_FIELDS = ("appid", "mch_id", "nonce_str", "sign", "out_refund_no", "total_fee", "refund_fee")
+_REFUNDQUERY_FIELDS = ("appid", "mch_id", "nonce_str", "sign", "out_refund_no")
+_DOWNLOADBILL_FIELDS = ("appid", "mch_id", "nonce_str", "sign", "bill_date")
 
 
 @dataclass
@@ -60,28 +79,10 @@ class SandboxOrder:
     transaction_id: str = ""
     time_end: str = ""
     reverse_calls: int = 0
-
-
-@dataclass(frozen=True)
-class Charge:
-    out_trade_no: str
-    total_fee: int
-    transaction_id: str
-
-
-@dataclass
-class Ledger:
-    orders: dict[str, SandboxOrder] = field(default_factory=dict)
-    charges: list[Charge] = field(default_factory=list)      # money taken from payers
-    refunds: list[Charge] = field(default_factory=list)      # money given back by a reverse
-    reversals: list[str] = field(default_factory=list)       # out_trade_no of every order reversed
-    calls: list[tuple[str, str]] = field(default_factory=list)   # (path, out_trade_no) of every valid call
-
-    def charges_for(self, out_trade_no: str) -> list[Charge]:
-        return [c for c in self.charges if c.out_trade_no == out_trade_no]
-
-    def calls_to(self, path: str, out_trade_no: str | None = None) -> int:
-        return sum(1 for p, t in self.calls if p == path and (out_trade_no is None or t == out_trade_no))
+    body: str = ""
+    trade_type: str = "MICROPAY"
+    expires: float | None = None      # C2B: time_expire
+    refunded: int = 0
 
 
 class WeChatSandbox:
@@ -93,6 +94,8 @@ class WeChatSandbox:
         self.auto_revoke_s = auto_revoke_s
         self.reverse_recalls = reverse_recalls
         self._ledger = Ledger()
+        self.holds = Holds()
+        self.refund_requests: dict[str, Charge] = {}   # by out_refund_no
         self.base_url = ""
 
     @property
@@ -106,11 +109,17 @@ class WeChatSandbox:
         app.router.add_post("/pay/micropay", self._endpoint(self._micropay, _MICROPAY_FIELDS))
         app.router.add_post("/pay/orderquery", self._endpoint(self._orderquery, _QUERY_FIELDS))
         app.router.add_post("/secapi/pay/reverse", self._endpoint(self._reverse, _REVERSE_FIELDS))
+        app.router.add_post("/pay/unifiedorder", self._endpoint(self._unifiedorder, _UNIFIEDORDER_FIELDS))
+        app.router.add_post("/pay/closeorder", self._endpoint(self._closeorder, _QUERY_FIELDS))
+        app.router.add_post("/secapi/pay/refund", self._endpoint(self._refund, _REFUND_FIELDS))
+        app.router.add_post("/pay/refundquery", self._endpoint(self._refundquery, _REFUNDQUERY_FIELDS, by_order=False))
+        app.router.add_post("/pay/downloadbill", self._endpoint(self._downloadbill, _DOWNLOADBILL_FIELDS,
+                                                                by_order=False))
         return app
 
     # the protocol envelope
 
-    def _endpoint(self, operation, required):
+    def _endpoint(self, operation, required, by_order=True):
         async def handle(request: web.Request) -> web.Response:
             try:
                 params = from_xml(await request.read())
@@ -128,11 +137,18 @@ class WeChatSandbox:
             missing = [name for name in required if not params.get(name)]
             if missing:
                 return self._fail(f"缺少参数{missing[0]}")
-            if not params.get("out_trade_no") and not params.get("transaction_id"):
+            if by_order and not params.get("out_trade_no") and not params.get("transaction_id"):
                 return self._fail("缺少参数out_trade_no")
             self._advance_all()
             self._ledger.calls.append((request.path, params.get("out_trade_no", "")))
-            answer = operation(params)
+            try:
+                answer = operation(params)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+            except DropConnection:
+                return drop(request)
+            if isinstance(answer, web.Response):
+                return answer
             return self._answer(answer, sign_type)
         return handle
 
@@ -149,7 +165,7 @@ class WeChatSandbox:
 
     # the operations
 
-    def _micropay(self, params: dict[str, str]) -> dict[str, str]:
+    async def _micropay(self, params: dict[str, str]) -> dict[str, str]:
         trade_no, auth_code, fee = params["out_trade_no"], params["auth_code"], params["total_fee"]
         if len(trade_no) > 32:
             return _error("PARAM_ERROR", "out_trade_no长度超过32")
@@ -164,15 +180,20 @@ class WeChatSandbox:
             if order.total_fee != total_fee or order.auth_code != auth_code:
                 return _error("OUT_TRADE_NO_USED", "商户订单号重复")
             return self._repeat(order)
-        if any(o.auth_code == auth_code for o in self._ledger.orders.values()):
+        scenario, param = test_codes.scenario_of(auth_code)
+        if scenario == "no_answer":
+            await self.holds.hold(param)
+            return _error("SYSTEMERROR", "系统超时")
+        if scenario == "already_used" or any(o.auth_code == auth_code for o in self._ledger.orders.values()):
             return _error("AUTH_CODE_INVALID", "付款码已使用，请用户刷新付款码")
 
-        scenario, param = test_codes.scenario_of(auth_code)
         order = SandboxOrder(out_trade_no=trade_no, total_fee=total_fee, auth_code=auth_code, scenario=scenario,
                              param=param, created=time.monotonic(), state=USERPAYING)
         self._ledger.orders[trade_no] = order
-        if scenario == "success":
+        if scenario in ("success", "lost_answer"):
             self._pay(order)
+            if scenario == "lost_answer":
+                raise DropConnection
             return self._paid_fields(order)
         if scenario == "system_error":
             self._pay(order)   # the money moved, but the answer says otherwise: the server must query
@@ -196,10 +217,10 @@ class WeChatSandbox:
         if order is None:
             return _error("ORDERNOTEXIST", "此交易订单号不存在")
         fields = {"result_code": "SUCCESS", "out_trade_no": order.out_trade_no, "trade_state": order.state,
-                  "total_fee": str(order.total_fee), "trade_type": "MICROPAY",
+                  "total_fee": str(order.total_fee), "trade_type": order.trade_type,
                   "trade_state_desc": {SUCCESS: "支付成功", USERPAYING: "需要用户输入支付密码",
                                        PAYERROR: order.err_code_des or "支付失败",
-                                       REVOKED: "已撤销"}[order.state]}
+                                       REVOKED: "已撤销", NOTPAY: "未支付", CLOSED: "已关闭"}[order.state]}
         if order.transaction_id:
             fields.update(transaction_id=order.transaction_id, time_end=order.time_end, openid=_openid(order))
         return fields
@@ -213,10 +234,138 @@ class WeChatSandbox:
             return {**_error("SYSTEMERROR", "正在支付中，请稍后再试"), "recall": "Y"}
         if order.state != REVOKED:
             if order.state == SUCCESS:
-                self._ledger.refunds.append(Charge(order.out_trade_no, order.total_fee, order.transaction_id))
+                self._ledger.refunds.append(Charge(order.out_trade_no, order.total_fee, order.transaction_id,
+                                                   refund_no="reverse"))
             order.state = REVOKED
             self._ledger.reversals.append(order.out_trade_no)
         return {"result_code": "SUCCESS", "recall": "N"}
+
+    def _unifiedorder(self, params: dict[str, str]) -> dict[str, str]:
+        trade_no, fee, trade_type = params["out_trade_no"], params["total_fee"], params["trade_type"]
+        if trade_type not in ("NATIVE", "JSAPI"):
+            return _error("PARAM_ERROR", "trade_type不支持")
+        if trade_type == "JSAPI" and not params.get("openid"):
+            return _error("PARAM_ERROR", "JSAPI支付必须传openid")
+        if not (fee.isascii() and fee.isdigit()) or int(fee) <= 0:
+            return _error("PARAM_ERROR", "total_fee必须为正整数")
+        order = self._ledger.orders.get(trade_no)
+        if order is None:
+            expires = time.monotonic() + 7200
+            if params.get("time_expire"):
+                end = datetime.datetime.strptime(params["time_expire"], "%Y%m%d%H%M%S").replace(tzinfo=_CHINA)
+                expires = time.monotonic() + (end - datetime.datetime.now(_CHINA)).total_seconds()
+            order = SandboxOrder(out_trade_no=trade_no, total_fee=int(fee), auth_code="", scenario="c2b", param=0,
+                                 created=time.monotonic(), state=NOTPAY, body=params["body"], trade_type=trade_type,
+                                 expires=expires)
+            self._ledger.orders[trade_no] = order
+        elif order.total_fee != int(fee) or order.trade_type != trade_type:
+            return _error("INVALID_REQUEST", "201 商户订单号重复")
+        elif order.state != NOTPAY:
+            return _error("ORDERPAID" if order.state == SUCCESS else "ORDERCLOSED", "订单已支付或已关闭")
+        fields = {"result_code": "SUCCESS", "trade_type": trade_type,
+                  "prepay_id": "wx" + time.strftime("%Y%m%d%H%M%S") + order.out_trade_no[-12:]}
+        if trade_type == "NATIVE":
+            fields["code_url"] = "weixin://wxpay/bizpayurl?pr=" + order.out_trade_no[-7:]
+        return fields
+
+    def _closeorder(self, params: dict[str, str]) -> dict[str, str]:
+        order = self._find(params)
+        if order is None:
+            return _error("ORDERNOTEXIST", "订单不存在")
+        if order.state == SUCCESS:
+            return _error("ORDERPAID", "订单已支付，不能发起关单")
+        if order.state in (NOTPAY, USERPAYING):
+            order.state = CLOSED
+        return {"result_code": "SUCCESS"}
+
+    def _refund(self, params: dict[str, str]) -> dict[str, str]:
+        order = self._find(params)
+        if order is None:
+            return _error("ORDERNOTEXIST", "订单不存在")
+        total, refund = params["total_fee"], params["refund_fee"]
+        if not all(v.isascii() and v.isdigit() for v in (total, refund)) or int(refund) <= 0:
+            return _error("PARAM_ERROR", "金额必须为正整数")
+        if int(total) != order.total_fee:
+            return _error("PARAM_ERROR", "订单金额或退款金额与之前请求不一致")
+        done = self.refund_requests.get(params["out_refund_no"])
+        if done is not None:
+            if done.amount_fen != int(refund) or done.out_trade_no != order.out_trade_no:
+                return _error("PARAM_ERROR", "订单金额或退款金额与之前请求不一致")
+            return self._refund_fields(order, done)
+        if order.state != SUCCESS:
+            return _error("TRADE_STATE_ERROR", "订单状态错误")
+        if order.refunded + int(refund) > order.total_fee:
+            return _error("ERROR", "累计退款金额大于支付金额")
+        charge = Charge(order.out_trade_no, int(refund), "50" + secrets.token_hex(13)[:26],
+                        refund_no=params["out_refund_no"])
+        order.refunded += int(refund)
+        self.refund_requests[charge.refund_no] = charge
+        self._ledger.refunds.append(charge)
+        return self._refund_fields(order, charge)
+
+    def _refund_fields(self, order: SandboxOrder, charge: Charge) -> dict[str, str]:
+        return {"result_code": "SUCCESS", "out_trade_no": order.out_trade_no, "transaction_id": order.transaction_id,
+                "out_refund_no": charge.refund_no, "refund_id": charge.channel_trade_no,
+                "refund_fee": str(charge.amount_fen), "total_fee": str(order.total_fee)}
+
+    def _refundquery(self, params: dict[str, str]) -> dict[str, str]:
+        charge = self.refund_requests.get(params["out_refund_no"])
+        if charge is None:
+            return _error("REFUNDNOTEXIST", "退款订单查询失败")
+        return {"result_code": "SUCCESS", "out_trade_no": charge.out_trade_no, "refund_count": "1",
+                "out_refund_no_0": charge.refund_no, "refund_id_0": charge.channel_trade_no,
+                "refund_fee_0": str(charge.amount_fen), "refund_status_0": "SUCCESS"}
+
+    def _downloadbill(self, params: dict[str, str]) -> web.Response | dict[str, str]:
+        try:
+            day = datetime.datetime.strptime(params["bill_date"], "%Y%m%d").date()
+        except ValueError:
+            return self._fail("invalid bill_date")
+        charges, refunds = self._ledger.bill_of(day)
+        if not charges and not refunds:
+            return self._fail("No Bill Exist")
+        return web.Response(text=self.bill_text(day), content_type="text/plain", charset="utf-8")
+
+    def bill_text(self, day: datetime.date) -> str:
+        """The ALL bill of `day`: header, a backticked row per payment and refund, the summary."""
+        charges, refunds = self.ledger.bill_of(day)
+
+        def yuan(fen: int) -> str:
+            return f"{'-' if fen < 0 else ''}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+        def row(c: Charge, refund: bool) -> str:
+            order = self._ledger.orders.get(c.out_trade_no)
+            total = order.total_fee if order else c.amount_fen
+            cells = {"交易时间": f"{c.at:%Y-%m-%d %H:%M:%S}", "公众账号ID": self.appid, "商户号": self.mch_id,
+                     "特约商户号": "0", "设备号": "", "微信订单号": order.transaction_id if order else c.channel_trade_no,
+                     "商户订单号": c.out_trade_no, "用户标识": _openid(order) if order else "",
+                     "交易类型": order.trade_type if order else "MICROPAY", "交易状态": "REFUND" if refund else "SUCCESS",
+                     "付款银行": "OTHERS", "货币种类": "CNY", "应结订单总金额": yuan(0 if refund else c.amount_fen),
+                     "代金券金额": "0.00", "微信退款单号": c.channel_trade_no if refund else "0",
+                     "商户退款单号": c.refund_no if refund else "0", "退款金额": yuan(c.amount_fen if refund else 0),
+                     "充值券退款金额": "0.00", "退款类型": "ORIGINAL" if refund else "",
+                     "退款状态": "SUCCESS" if refund else "", "商品名称": order.body if order else "", "商户数据包": "",
+                     "手续费": yuan(-fee_of(c.amount_fen) if refund else fee_of(c.amount_fen)), "费率": "0.60%",
+                     "订单金额": yuan(total), "申请退款金额": yuan(c.amount_fen if refund else 0), "费率备注": ""}
+            return ",".join("`" + cells[name] for name in COLUMNS)
+
+        lines = [",".join(COLUMNS)] + [row(c, False) for c in charges] + [row(r, True) for r in refunds]
+        paid = sum(c.amount_fen for c in charges)
+        back = sum(r.amount_fen for r in refunds)
+        fees = sum(fee_of(c.amount_fen) for c in charges) - sum(fee_of(r.amount_fen) for r in refunds)
+        lines.append(f"{SUMMARY},应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额")
+        lines.append(f"`{len(charges) + len(refunds)},`{yuan(paid)},`{yuan(back)},`0.00,`{yuan(fees)},`{yuan(paid)},"
+                     f"`{yuan(back)}")
+        return "\r\n".join(lines) + "\r\n"
+
+    def pay_c2b(self, out_trade_no: str) -> bool:
+        """The payer confirms a C2B order in WeChat (the landing page's simulated confirm)."""
+        self._advance_all()
+        order = self._ledger.orders.get(out_trade_no)
+        if order is None or order.state != NOTPAY:
+            return False
+        self._pay(order)
+        return True
 
     # state
 
@@ -248,6 +397,8 @@ class WeChatSandbox:
     def _advance_all(self) -> None:
         now = time.monotonic()
         for order in self._ledger.orders.values():
+            if order.state == NOTPAY and order.expires is not None and now >= order.expires:
+                order.state = CLOSED
             if order.state != USERPAYING:
                 continue
             paid_at = order.created + order.param if order.scenario == "password" else None
@@ -256,6 +407,9 @@ class WeChatSandbox:
                 self._pay(order)
             elif now >= revoke_at:
                 order.state = REVOKED   # WeChat revokes an unpaid micropay by itself
+
+
+_CHINA = datetime.timezone(datetime.timedelta(hours=8))
 
 
 def _error(err_code: str, err_code_des: str) -> dict[str, str]:
@@ -270,16 +424,9 @@ def _openid(order: SandboxOrder) -> str:
 async def run_wechat_sandbox(port: int = 0, host: str = "127.0.0.1", **options) -> AsyncIterator[WeChatSandbox]:
     """Serve a sandbox on host:port (0 = any free port); `sandbox.base_url` says where."""
     sandbox = WeChatSandbox(**options)
-    runner = web.AppRunner(sandbox.make_app(), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound_host, bound_port = runner.addresses[0][:2]
-        sandbox.base_url = f"http://{host}:{bound_port}"
+    async with serve(sandbox.make_app(), sandbox.holds, host, port) as base_url:
+        sandbox.base_url = base_url
         yield sandbox
-    finally:
-        await runner.cleanup()
 
 
 def main(argv: list[str] | None = None) -> None:

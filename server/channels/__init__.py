@@ -6,6 +6,7 @@ Every adapter answers with the same normalised results, whatever the provider sa
 from __future__ import annotations
 
 import contextlib
+import datetime
 import enum
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -76,13 +77,98 @@ class Schedule:
     cancel_attempts: int
 
 
+@dataclass(frozen=True)
+class RefundCommand:
+    trade_no: str            # the paid order's trade_no
+    refund_no: str           # ours, unique per refund: the idempotency key at the channel
+    amount_fen: int          # this refund
+    total_fen: int           # the order's amount (WeChat and UnionPay want it)
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """SUCCESS: money on its way back; WAITING: accepted, ask refund_query; FAILED: refused; UNKNOWN: ask again."""
+
+    outcome: Outcome
+    reason: str | None = None
+    message: str | None = None
+    channel_refund_no: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+class TradeType:
+    """What the payer's app is given for a C2B payment."""
+
+    NATIVE = "NATIVE"   # a QR code (URL) the payer scans: WeChat NATIVE, Alipay precreate, UnionPay C2B code
+    JSAPI = "JSAPI"     # in-app payment from our landing page: WeChat JSAPI (openid), Alipay create (buyer_id)
+
+
+@dataclass(frozen=True)
+class PrecreateCommand:
+    trade_no: str
+    amount_fen: int
+    subject: str | None
+    trade_type: str = TradeType.NATIVE
+    payer_id: str | None = None      # WeChat openid / Alipay buyer_id, for JSAPI
+    expire_s: int = 300              # the one-time code's life; the channel closes the order after it
+    notify_url: str | None = None
+    client_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class PrecreateResult:
+    """The C2B order exists at the channel (ok) and how the payer reaches it."""
+
+    ok: bool
+    qr_code: str | None = None       # NATIVE: the text to put in a QR code
+    pay_params: Mapping[str, str] = field(default_factory=dict)   # JSAPI: what the in-app page calls
+    channel_trade_no: str | None = None
+    message: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+class BillStatus:
+    SUCCESS = "SUCCESS"   # a payment
+    REFUND = "REFUND"     # a refund (amount_fen is the refunded amount)
+
+
+@dataclass(frozen=True)
+class BillRow:
+    """One line of a channel's daily bill, in our units."""
+
+    trade_no: str
+    channel_trade_no: str
+    amount_fen: int
+    status: str            # BillStatus
+    fee_fen: int           # the channel's fee, in fen (rounded by the channel)
+    time: str              # "YYYY-MM-DD HH:MM:SS", China time, as the channel states it
+    refund_no: str | None = None
+
+
+class BillUnavailable(Exception):
+    """The channel's bill for that day could not be fetched or read (not ready, refused, malformed)."""
+
+
 class Channel(Protocol):
     name: str
     schedule: Schedule
 
+    # B2C (the merchant scans the payer's code); the server drives these.
     async def pay(self, command: PayCommand) -> ChannelResult: ...
     async def query(self, trade_no: str) -> ChannelResult: ...
     async def cancel(self, trade_no: str) -> CancelResult: ...
+
+    # C2B, refunds, bills.
+    async def close(self, trade_no: str) -> CancelResult:
+        """Close an unpaid order (an expired one-time code); cancelled=True once nobody can pay it."""
+
+    async def precreate(self, command: PrecreateCommand) -> PrecreateResult: ...
+    async def refund(self, command: RefundCommand) -> RefundResult: ...
+    async def refund_query(self, trade_no: str, refund_no: str) -> RefundResult: ...
+
+    async def bill(self, day: datetime.date) -> list[BillRow]:
+        """The channel's bill of `day` (China time); raises BillUnavailable."""
 
 
 Channels = Mapping[str, Channel]
@@ -91,10 +177,15 @@ Channels = Mapping[str, Channel]
 @contextlib.asynccontextmanager
 async def open_channels(settings: Settings) -> AsyncIterator[Channels]:
     """The active channel adapters by name, each with its HTTP session; closed on exit."""
-    from . import wechat
+    from . import alipay, unionpay, wechat
 
     async with contextlib.AsyncExitStack() as stack:
         channels: dict[str, Channel] = {}
         if settings.channels.wechat.enabled:
             channels["wechat"] = await stack.enter_async_context(wechat.open_channel(settings.channels.wechat))
+        if settings.channels.alipay.enabled:
+            channels["alipay"] = await stack.enter_async_context(alipay.open_channel(settings.channels.alipay))
+        if settings.channels.unionpay.enabled:
+            channels["unionpay"] = await stack.enter_async_context(
+                unionpay.open_channel(settings.channels.unionpay))
         yield channels

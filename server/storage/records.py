@@ -3,15 +3,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Order statuses. PAYING is the only one that changes; every change is a conditional update.
+# Order statuses. Every change is a conditional update on the status it leaves.
 PAYING = "PAYING"
 SUCCESS = "SUCCESS"
 FAILED = "FAILED"
 CLOSED = "CLOSED"
-FINAL_STATUSES = frozenset({SUCCESS, FAILED, CLOSED})
+REFUNDED = "REFUNDED"      # SUCCESS whose refunds add up to the whole amount
+FINAL_STATUSES = frozenset({SUCCESS, FAILED, CLOSED, REFUNDED})
 
+# Order kinds: who scans whom.
+B2C = "b2c"                # the merchant scans the payer's code (pay)
+C2B = "c2b"                # the payer scans a one-time code (qr)
+
+DEVICE_PENDING = "pending"     # registered, waiting for `activate`
 DEVICE_ACTIVE = "active"
 DEVICE_DISABLED = "disabled"
+
+# Refund statuses.
+REFUND_PENDING = "PENDING"
+REFUND_SUCCESS = "SUCCESS"
+REFUND_FAILED = "FAILED"
 
 
 @dataclass(frozen=True)
@@ -19,6 +30,7 @@ class Merchant:
     id: str
     name: str
     created_at: int
+    tier: int = 1              # verification tier: 1 phone, 2 ID photo, 3 business licence
 
 
 @dataclass(frozen=True)
@@ -26,9 +38,18 @@ class Device:
     id: str
     merchant_id: str
     store_name: str
-    key_hex: str = field(repr=False)   # the HMAC key: never printed
+    key_hex: str = field(repr=False)   # the HMAC key: never printed ("" until activated)
     status: str
     created_at: int
+    activated_at: int | None = None
+    hardware_id: str | None = None
+    last_seen_at: int | None = None
+    battery_pct: int | None = None
+    charging: int | None = None
+    signal_dbm: int | None = None
+    network: str | None = None
+    firmware: str | None = None
+    uptime_s: int | None = None
 
     @property
     def key(self) -> bytes:
@@ -42,12 +63,12 @@ class Order:
     order_no: str            # the device's number, unique per device: the idempotency key
     trade_no: str            # our out_trade_no at the channel, globally unique
     amount_fen: int
-    channel: str
+    channel: str             # "" for a C2B order until the payer picks a wallet
     status: str
-    auth_code_hash: str      # sha256 hex; the code itself is never stored
+    auth_code_hash: str      # sha256 hex; the code itself is never stored ("" for C2B)
     auth_code_masked: str
     created_at: int          # all times: Unix milliseconds
-    deadline_at: int         # when the resolver stops waiting and reverses
+    deadline_at: int         # when the resolver stops waiting and reverses / closes
     next_check_at: int | None = None
     attempts: int = 0
     subject: str | None = None
@@ -55,6 +76,33 @@ class Order:
     message: str | None = None
     channel_trade_no: str | None = None
     finished_at: int | None = None
+    kind: str = B2C
+    merchant_id: str | None = None
+    day: int | None = None               # China-time day (YYYYMMDD) the merchant's daily cap counts it on
+    refunded_fen: int = 0
+    refund_reserved_fen: int = 0         # refunds asked for and not failed (pending + succeeded)
+    close_requested_at: int | None = None
+    qr_token: str | None = None
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    order_id: str
+    device_id: str
+    refund_no: str           # the device's number, unique per device: the idempotency key
+    refund_trade_no: str     # ours at the channel (out_refund_no), globally unique
+    amount_fen: int
+    status: str
+    created_at: int
+    reason: str | None = None            # the device's words for the payer
+    fail_reason: str | None = None
+    message: str | None = None
+    channel_refund_no: str | None = None
+    finished_at: int | None = None
+    next_check_at: int | None = None
+    attempts: int = 0
+    waiting: int = 0                     # 1: the channel accepted it; ask refund_query, not refund again
 
 
 @dataclass(frozen=True)
@@ -65,3 +113,13 @@ class OrderEvent:
     kind: str                # e.g. "created", "pay:WAITING", "query:SUCCESS", "cancel:done"
     detail: str | None
     raw: dict | None         # the channel's answer, secrets stripped
+
+
+@dataclass(frozen=True)
+class DeviceCommand:
+    id: str
+    device_id: str
+    kind: str
+    args: dict
+    created_at: int
+    acked_at: int | None = None

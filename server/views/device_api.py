@@ -2,90 +2,266 @@
 
 Every request goes through the same gate, in this order: op, content type, body size, signing
 headers, device, signature, timestamp, body, fields and the op's own read-only checks (routing,
-idempotency conflict, order exists), nonce. Nothing is written before the last check passes, so a
-refused request changes nothing.
+limits, idempotency conflict, order state), nonce. Nothing is written before the last check passes,
+so a refused request changes nothing. `activate` is the one op without signing: its one-time code
+is its credential.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from .. import device_auth, device_messages, errors, wire
 from ..clock import now_ms
-from ..keys import PAYMENTS, SETTINGS, STORAGE
-from ..payments import OrderConflict, OrderNotFound, UnsupportedCode
-from ..storage import DEVICE_ACTIVE, Device
+from ..devices import ActivationRefused, activate as activate_device, check_activation_code
+from ..keys import METRICS, OP, PAYMENTS, SETTINGS, STORAGE
+from ..payments import (
+    DailyLimitExceeded, OrderConflict, OrderNotFound, OrderPaid, RefundConflict, RefundImpossible, UnsupportedCode,
+)
+from ..storage import DEVICE_ACTIVE, DEVICE_PENDING, Device
 
-OpHandler = Callable[[web.Request, Device, Any], Awaitable[dict[str, Any]]]
+Prepare = Callable[[web.Request, Device, dict], Awaitable[Any]]
+Handle = Callable[[web.Request, Device, Any], Awaitable[dict[str, Any]]]
 
 
+def _refusals(call):
+    """The payments layer's exceptions as the device API's errors."""
+    async def wrapped(*args):
+        try:
+            return await call(*args)
+        except UnsupportedCode as e:
+            raise errors.unsupported_code(str(e)) from None
+        except OrderConflict as e:
+            raise errors.order_conflict(str(e)) from None
+        except OrderNotFound as e:
+            raise errors.order_not_found(f"no order {e} from this device") from None
+        except DailyLimitExceeded as e:
+            raise errors.daily_limit_exceeded(str(e)) from None
+        except OrderPaid as e:
+            raise errors.order_paid(str(e)) from None
+        except RefundConflict as e:
+            raise errors.refund_conflict(str(e)) from None
+        except RefundImpossible as e:
+            raise errors.refund_refused(e.code, str(e)) from None
+    return wrapped
+
+
+# pay
+
+@_refusals
 async def prepare_pay(request: web.Request, device: Device, message: dict) -> device_messages.PayRequest:
-    pay = device_messages.parse_pay(message, max_amount_fen=request.app[SETTINGS].device_api.max_amount_fen)
-    try:
-        await request.app[PAYMENTS].check_pay(device, pay)
-    except UnsupportedCode as e:
-        raise errors.unsupported_code(str(e)) from None
-    except OrderConflict as e:
-        raise errors.order_conflict(str(e)) from None
+    api = request.app[SETTINGS].device_api
+    pay = device_messages.parse_pay(message, max_amount_fen=api.max_amount_fen, min_amount_fen=api.min_amount_fen)
+    await request.app[PAYMENTS].check_pay(device, pay)
     return pay
 
 
+@_refusals
 async def pay(request: web.Request, device: Device, message: device_messages.PayRequest) -> dict[str, Any]:
-    try:
-        order = await request.app[PAYMENTS].pay(device, message)
-    except UnsupportedCode as e:
-        raise errors.unsupported_code(str(e)) from None
-    except OrderConflict as e:  # lost a race with a concurrent conflicting pay
-        raise errors.order_conflict(str(e)) from None
+    order = await request.app[PAYMENTS].pay(device, message)
     return {"order": device_messages.order_object(order)}
 
 
+# qr
+
+@_refusals
+async def prepare_qr(request: web.Request, device: Device, message: dict) -> device_messages.QrRequest:
+    api = request.app[SETTINGS].device_api
+    qr_request = device_messages.parse_qr(message, max_amount_fen=api.max_amount_fen,
+                                          min_amount_fen=api.min_amount_fen)
+    await request.app[PAYMENTS].check_qr(device, qr_request)
+    return qr_request
+
+
+@_refusals
+async def qr(request: web.Request, device: Device, message: device_messages.QrRequest) -> dict[str, Any]:
+    payments = request.app[PAYMENTS]
+    order = await payments.qr(device, message)
+    return {"order": device_messages.order_object(order), "qr_code": payments.qr_code(order),
+            "expires_at": order.deadline_at // 1000}
+
+
+# query
+
+@_refusals
 async def prepare_query(request: web.Request, device: Device, message: dict) -> device_messages.QueryRequest:
-    query = device_messages.parse_query(message, max_wait_s=request.app[SETTINGS].device_api.max_wait_s)
-    try:
-        await request.app[PAYMENTS].get(device, query.order_no)
-    except OrderNotFound:
-        raise errors.order_not_found(f"no order {query.order_no} from this device") from None
-    return query
+    query_request = device_messages.parse_query(message, max_wait_s=request.app[SETTINGS].device_api.max_wait_s)
+    await request.app[PAYMENTS].get(device, query_request.order_no)
+    return query_request
 
 
+@_refusals
 async def query(request: web.Request, device: Device, message: device_messages.QueryRequest) -> dict[str, Any]:
     order = await request.app[PAYMENTS].wait_for_change(device, message.order_no, message.wait_s)
     return {"order": device_messages.order_object(order)}
 
 
-# op -> (check and parse the request without changing anything, carry it out)
-OPS: dict[str, tuple[Callable[[web.Request, Device, dict], Awaitable[Any]], OpHandler]] = {
-    "pay": (prepare_pay, pay),
-    "query": (prepare_query, query),
+# close
+
+@_refusals
+async def prepare_close(request: web.Request, device: Device, message: dict) -> device_messages.CloseRequest:
+    close_request = device_messages.parse_close(message)
+    await request.app[PAYMENTS].check_close(device, close_request.order_no)
+    return close_request
+
+
+@_refusals
+async def close(request: web.Request, device: Device, message: device_messages.CloseRequest) -> dict[str, Any]:
+    order = await request.app[PAYMENTS].close(device, message)
+    return {"order": device_messages.order_object(order)}
+
+
+# refund
+
+@_refusals
+async def prepare_refund(request: web.Request, device: Device, message: dict) -> device_messages.RefundRequest:
+    refund_request = device_messages.parse_refund(message, max_amount_fen=request.app[SETTINGS].device_api.max_amount_fen)
+    await request.app[PAYMENTS].check_refund(device, refund_request)
+    return refund_request
+
+
+@_refusals
+async def refund(request: web.Request, device: Device, message: device_messages.RefundRequest) -> dict[str, Any]:
+    refund_record, order = await request.app[PAYMENTS].refund(device, message)
+    return {"refund": device_messages.refund_object(refund_record, order),
+            "order": device_messages.order_object(order)}
+
+
+# orders
+
+async def prepare_orders(request: web.Request, device: Device, message: dict) -> device_messages.OrdersRequest:
+    return device_messages.parse_orders(message)
+
+
+async def orders(request: web.Request, device: Device, message: device_messages.OrdersRequest) -> dict[str, Any]:
+    before = message.before_s * 1000 if message.before_s is not None else None
+    found = await request.app[STORAGE].list_orders(device.id, before=before, limit=message.limit)
+    return {"orders": [device_messages.order_object(order) for order in found]}
+
+
+# info
+
+async def prepare_info(request: web.Request, device: Device, message: dict) -> None:
+    return None
+
+
+async def info(request: web.Request, device: Device, message: None) -> dict[str, Any]:
+    payments = request.app[PAYMENTS]
+    merchant = await request.app[STORAGE].get_merchant(device.merchant_id)
+    limits = await payments.limits(device)
+    return {
+        "device_id": device.id,
+        "merchant": {"id": merchant.id, "name": merchant.name, "tier": merchant.tier},
+        "store_name": device.store_name,
+        "static_code": payments.static_code(device),
+        "limits": {"min_amount_fen": limits.min_amount_fen, "max_amount_fen": limits.max_amount_fen,
+                   "static_code_max_fen": limits.static_code_max_fen, "daily_cap_fen": limits.daily_cap_fen,
+                   "daily_used_fen": limits.daily_used_fen},
+        "wallets": payments.wallets(),
+    }
+
+
+# heartbeat
+
+async def prepare_heartbeat(request: web.Request, device: Device, message: dict) -> device_messages.HeartbeatRequest:
+    return device_messages.parse_heartbeat(message)
+
+
+async def heartbeat(request: web.Request, device: Device,
+                    message: device_messages.HeartbeatRequest) -> dict[str, Any]:
+    storage = request.app[STORAGE]
+    now = now_ms()
+    await storage.record_heartbeat(device.id, now, message.values)
+    if message.acked:
+        await storage.ack_commands(device.id, message.acked, now)
+    commands = await storage.pending_commands(device.id)
+    return {"heartbeat_s": request.app[SETTINGS].device_api.heartbeat_s,
+            "commands": [{"id": c.id, "kind": c.kind, "args": c.args} for c in commands]}
+
+
+@dataclass(frozen=True)
+class Op:
+    prepare: Prepare     # check and parse the request without changing anything
+    handle: Handle       # carry it out
+
+
+OPS: dict[str, Op] = {
+    "info": Op(prepare_info, info),
+    "pay": Op(prepare_pay, pay),
+    "qr": Op(prepare_qr, qr),
+    "query": Op(prepare_query, query),
+    "close": Op(prepare_close, close),
+    "refund": Op(prepare_refund, refund),
+    "orders": Op(prepare_orders, orders),
+    "heartbeat": Op(prepare_heartbeat, heartbeat),
 }
 
 
 async def device_op(request: web.Request) -> web.Response:
     op = request.match_info["op"]
-    if op not in OPS:
+    if op != "activate" and op not in OPS:
         raise errors.unknown_op(f"no op {op!r}")
-    prepare, handle = OPS[op]
-    wire_format = wire.format_of(request.content_type)
-    if wire_format is None:
-        raise errors.unsupported_media_type("send application/cbor or application/json")
-    settings = request.app[SETTINGS].device_api
+    request[OP] = op
+    started = time.monotonic()
+    try:
+        return await (_activate(request) if op == "activate" else _signed_op(request, OPS[op]))
+    finally:
+        request.app[METRICS].request_seconds.labels(op).observe(time.monotonic() - started)
 
+
+async def _signed_op(request: web.Request, op: Op) -> web.Response:
+    wire_format = _wire_format(request)
+    settings = request.app[SETTINGS].device_api
     body = await _read_body(request, settings.max_body_bytes)
     device, signed = await _authenticate(request, body, settings.timestamp_window_s)
-    try:
-        decoded = wire.decode(wire_format, body)
-    except wire.MalformedBody as e:
-        raise errors.malformed_body(str(e)) from None
-    message = await prepare(request, device, decoded)
+    message = await op.prepare(request, device, _decode(wire_format, body))
     # Last check, first write: the nonce is recorded only for a request that will be carried out.
     if not await request.app[STORAGE].remember_nonce(device.id, signed.nonce, now_ms(), settings.nonce_ttl_s * 1000):
         raise errors.nonce_reused()
+    answer = await op.handle(request, device, message)
+    return _answer(wire_format, answer)
 
-    answer = await handle(request, device, message)
+
+async def _activate(request: web.Request) -> web.Response:
+    wire_format = _wire_format(request)
+    body = await _read_body(request, request.app[SETTINGS].device_api.max_body_bytes)
+    message = device_messages.parse_activate(_decode(wire_format, body))
+    storage = request.app[STORAGE]
+    try:
+        await check_activation_code(storage, message.activation_code)
+        device = await activate_device(storage, message.activation_code, hardware_id=message.hardware_id,
+                                       firmware=message.firmware)
+    except ActivationRefused as e:
+        if e.code == "device_disabled":
+            raise errors.device_disabled() from None
+        raise {"activation_code_unknown": errors.activation_code_unknown,
+               "activation_code_used": errors.activation_code_used,
+               "activation_code_expired": errors.activation_code_expired}[e.code]() from None
+    merchant = await storage.get_merchant(device.merchant_id)
+    return _answer(wire_format, {"device_id": device.id, "device_key": device.key_hex,
+                                 "merchant": {"id": merchant.id, "name": merchant.name},
+                                 "store_name": device.store_name})
+
+
+def _wire_format(request: web.Request) -> str:
+    wire_format = wire.format_of(request.content_type)
+    if wire_format is None:
+        raise errors.unsupported_media_type("send application/cbor or application/json")
+    return wire_format
+
+
+def _decode(wire_format: str, body: bytes) -> dict[str, Any]:
+    try:
+        return wire.decode(wire_format, body)
+    except wire.MalformedBody as e:
+        raise errors.malformed_body(str(e)) from None
+
+
+def _answer(wire_format: str, answer: dict[str, Any]) -> web.Response:
     answer["server_time"] = int(time.time())
     return web.Response(body=wire.encode(wire_format, answer), content_type=wire.CONTENT_TYPES[wire_format])
 
@@ -110,6 +286,8 @@ async def _authenticate(request: web.Request, body: bytes, window_s: int) -> tup
     device = await request.app[STORAGE].get_device(signed.device_id)
     if device is None:
         raise errors.unknown_device()
+    if device.status == DEVICE_PENDING:
+        raise errors.device_not_activated()
     if device.status != DEVICE_ACTIVE:
         raise errors.device_disabled()
     # The path as sent (still percent-encoded, no query string): what the device signed.

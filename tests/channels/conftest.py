@@ -23,3 +23,45 @@ def wechat_settings(sandbox) -> WeChatSettings:
 async def wechat(request, wechat_settings):
     async with open_channel(dataclasses.replace(wechat_settings, sign_type=request.param)) as channel:
         yield channel
+
+
+# Alipay and UnionPay: sandboxes with the project's sandbox keys, adapters configured to match.
+
+from channel_settings import alipay_settings_for  # noqa: E402
+from hw_sim.sandbox.alipay import run_alipay_sandbox  # noqa: E402
+from server.channels import alipay as alipay_channel  # noqa: E402
+from server.settings import AlipaySettings  # noqa: E402
+
+
+@pytest.fixture
+async def alipay_sandbox():
+    async with run_alipay_sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def alipay_settings(alipay_sandbox) -> AlipaySettings:
+    return alipay_settings_for(alipay_sandbox.base_url)
+
+
+@pytest.fixture
+async def alipay(alipay_settings):
+    async with alipay_channel.open_channel(alipay_settings) as channel:
+        yield channel
+
+
+from channel_settings import unionpay_settings_for  # noqa: E402
+from hw_sim.sandbox.unionpay import run_unionpay_sandbox  # noqa: E402
+from server.channels import unionpay as unionpay_channel  # noqa: E402
+
+
+@pytest.fixture
+async def unionpay_sandbox():
+    async with run_unionpay_sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+async def unionpay(unionpay_sandbox):
+    async with unionpay_channel.open_channel(unionpay_settings_for(unionpay_sandbox.base_url)) as channel:
+        yield channel

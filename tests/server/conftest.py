@@ -1,10 +1,20 @@
-"""Fixtures for server tests: the real app from the factory, a real WeChat sandbox on loopback."""
+"""Fixtures for server tests: the real app from the factory, a real WeChat sandbox on loopback.
+
+Every test that uses `database` (and so `device`, `start_server`, `storage`) runs twice: on SQLite and
+on PostgreSQL (SCANPAY_TEST_PG, default postgresql://postgres@127.0.0.1:5432/test; "off" to skip).
+On PostgreSQL each test gets a schema of its own (sp_test_<pid>_<random>), dropped afterwards;
+schemas left by a killed run are dropped when the next run starts.
+"""
 from __future__ import annotations
 
+import asyncio
 import json
-import sqlite3
+import os
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import asyncpg
 
 import cbor2
 import pytest
@@ -17,6 +27,58 @@ from server.settings import Settings, load_settings
 
 DEVICE_ID = "D0001"
 MERCHANT_ID = "M1"
+
+PG_URL = os.environ.get("SCANPAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite"] if PG_URL == "off" else ["sqlite", "postgresql"]
+TEST_SCHEMA_PREFIX = "sp_test_"
+
+
+async def _pg(sql_statements: list[str]) -> None:
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        for statement in sql_statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def _leftover_schemas() -> list[str]:
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        rows = await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1",
+                                TEST_SCHEMA_PREFIX.replace("_", r"\_") + "%")
+        return [row["nspname"] for row in rows]
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_ready() -> str:
+    """The test database, cleared of schemas a killed earlier run left behind (runs never overlap)."""
+    try:
+        leftovers = asyncio.run(_leftover_schemas())
+    except (OSError, asyncpg.PostgresError) as e:
+        pytest.fail(f"PostgreSQL at {PG_URL} is not reachable ({e}); set SCANPAY_TEST_PG=off to test SQLite only")
+    if leftovers:
+        asyncio.run(_pg([f'DROP SCHEMA IF EXISTS "{name}" CASCADE' for name in leftovers]))
+    return PG_URL
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request, tmp_path) -> dict[str, str]:
+    """[database] settings of a fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        yield {"path": str(tmp_path / "scanpay.db")}
+        return
+    url = request.getfixturevalue("postgres_ready")
+    schema = f"{TEST_SCHEMA_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
+    yield {"path": url, "schema": schema}
+    asyncio.run(_pg([f'DROP SCHEMA IF EXISTS "{schema}" CASCADE']))
+
+
+@pytest.fixture
+def db_path(database) -> str:
+    return database["path"]
 
 
 @pytest.fixture(autouse=True)
@@ -31,12 +93,15 @@ async def sandbox() -> WeChatSandbox:
         yield sandbox
 
 
-def test_settings(sandbox: WeChatSandbox, db_path: str, resolver: dict | None = None, **wechat: Any) -> Settings:
+def test_settings(sandbox: WeChatSandbox, database: dict | str, resolver: dict | None = None,
+                  device_api: dict | None = None, limits: dict | None = None, **wechat: Any) -> Settings:
     """Short schedules, so a whole payment lifecycle takes a second or two."""
     channel = {"base_url": sandbox.base_url, "timeout_s": 2.0, "query_interval_s": 0.2, "deadline_s": 3.0,
                "cancel_retry_s": 0.1, **wechat}
-    return load_settings(database={"path": db_path}, resolver={"tick_s": 0.05, "lease_s": 5.0, **(resolver or {})},
-                         channels={"wechat": channel})
+    if isinstance(database, str):
+        database = {"path": database}
+    return load_settings(database=database, resolver={"tick_s": 0.05, "lease_s": 5.0, **(resolver or {})},
+                         device_api=device_api or {}, limits=limits or {}, channels={"wechat": channel})
 
 
 test_settings.__test__ = False  # a helper, not a test
@@ -75,6 +140,16 @@ class Device:
     async def query(self, order_no: str, wait: int = 0, **kw) -> tuple[int, dict]:
         return await self.call("query", {"order_no": order_no, "wait": wait}, **kw)
 
+    async def qr(self, order_no: str, amount_fen: int, **kw) -> tuple[int, dict]:
+        return await self.call("qr", {"order_no": order_no, "amount_fen": amount_fen}, **kw)
+
+    async def close(self, order_no: str, **kw) -> tuple[int, dict]:
+        return await self.call("close", {"order_no": order_no}, **kw)
+
+    async def refund(self, order_no: str, refund_no: str, amount_fen: int, **kw) -> tuple[int, dict]:
+        return await self.call("refund", {"order_no": order_no, "refund_no": refund_no, "amount_fen": amount_fen},
+                               **kw)
+
 
 async def add_device(app, device_id: str = DEVICE_ID) -> str:
     storage = app[STORAGE]
@@ -86,17 +161,13 @@ async def add_device(app, device_id: str = DEVICE_ID) -> str:
 
 
 @pytest.fixture
-def db_path(tmp_path) -> str:
-    return str(tmp_path / "scanpay.db")
-
-
-@pytest.fixture
-def start_server(aiohttp_client, sandbox, db_path) -> Callable[..., Awaitable[Device]]:
+def start_server(aiohttp_client, sandbox, database) -> Callable[..., Awaitable[Device]]:
     """Start the server (again, on the same database) with the given WeChat settings; a device."""
     keys: dict[str, str] = {}
 
-    async def start(resolver: dict | None = None, **wechat: Any) -> Device:
-        app = create_app(test_settings(sandbox, db_path, resolver, **wechat))
+    async def start(resolver: dict | None = None, device_api: dict | None = None, limits: dict | None = None,
+                    **wechat: Any) -> Device:
+        app = create_app(test_settings(sandbox, database, resolver, device_api, limits, **wechat))
         client = await aiohttp_client(app)
         if DEVICE_ID not in keys:
             keys[DEVICE_ID] = await add_device(app)
@@ -113,15 +184,10 @@ async def device(start_server) -> Device:
 
 
 @pytest.fixture
-def count_rows(db_path) -> Callable[[], dict[str, int]]:
-    """Rows per table of the test database, read through a connection of its own."""
-    def count() -> dict[str, int]:
-        db = sqlite3.connect(db_path)
-        try:
-            return {table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                    for table in ("orders", "order_events", "nonces")}
-        finally:
-            db.close()
+def count_rows(device) -> Callable[[], Awaitable[dict[str, int]]]:
+    """Rows per table of the test database: `await count_rows()`."""
+    async def count(tables=("orders", "order_events", "nonces")) -> dict[str, int]:
+        return await device.app[STORAGE].table_counts(tables)
     return count
 
 

@@ -30,21 +30,21 @@ async def test_retried_pay_returns_the_same_order_and_charges_once(device, sandb
     assert first[1]["order"] == again[1]["order"]
     assert len(sandbox.ledger.charges) == 1
     assert sandbox.ledger.calls_to("/pay/micropay") == 1
-    assert count_rows()["orders"] == 1
+    assert (await count_rows())["orders"] == 1
 
 
 @pytest.mark.parametrize("change", [{"amount_fen": 991}, {"auth_code": "new"}])
 async def test_conflicting_retry_is_refused(device, sandbox, change, count_rows):
     code = test_codes.make_wechat_code(test_codes.SUCCESS)
     assert (await device.pay("A3", 990, code))[0] == 200
-    before = count_rows()
+    before = await count_rows()
     retry = {"order_no": "A3", "amount_fen": 990, "auth_code": code, **change}
     if retry["auth_code"] == "new":
         retry["auth_code"] = test_codes.make_wechat_code(test_codes.SUCCESS)
     status, body = await device.call("pay", retry)
     assert (status, body["error"]["code"]) == (409, "order_conflict")
     assert len(sandbox.ledger.charges) == 1
-    assert count_rows() == before   # no order, no event, and the nonce is not used up
+    assert await count_rows() == before   # no order, no event, and the nonce is not used up
 
 
 async def test_concurrent_duplicate_pays_call_the_channel_once(device, sandbox):

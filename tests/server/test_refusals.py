@@ -73,7 +73,7 @@ async def assert_refused(device, sandbox, count_rows):
         assert (status_code, body["error"]["code"]) == (expected_status, expected_code), body
         assert body["error"]["message"]
         assert isinstance(body["server_time"], int)
-        assert count_rows() == {"orders": 0, "order_events": 0, "nonces": 0}
+        assert await count_rows() == {"orders": 0, "order_events": 0, "nonces": 0}
         assert sandbox.ledger.calls == []
     return check
 
@@ -154,13 +154,13 @@ async def test_disabled_device(device, assert_refused):
 async def test_reused_nonce(device, sandbox, count_rows):
     status, _ = await device.post("pay", pay_json(), nonce="nonce-0001")
     assert status == 200
-    before = count_rows()
+    before = await count_rows()
     # The exact request again (a replay), and a different request with the same nonce.
     replay = await device.post("pay", pay_json(), nonce="nonce-0001")
     other = await device.call("query", {"order_no": "R1"}, nonce="nonce-0001")
     for status, body in (replay, other):
         assert (status, body["error"]["code"]) == (401, "nonce_reused")
-    assert count_rows() == before
+    assert await count_rows() == before
     assert sandbox.ledger.calls_to("/pay/micropay") == 1
 
 

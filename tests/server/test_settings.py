@@ -78,11 +78,14 @@ def test_secrets_never_show(tmp_path, caplog):
 
 @pytest.mark.parametrize("text, message", [
     ("[server]\nprot = 1\n", "unknown key server.prot"),
-    ("[channels.alipay]\napp_id = 'x'\n", "unknown key channels.alipay"),
+    ("[channels.paypal]\napp_id = 'x'\n", "unknown key channels.paypal"),
     ("[server]\nport = '80'\n", "server.port must be an integer"),
     ("[device_api]\nmax_amount_fen = 0\n", "max_amount_fen"),
     ("[device_api]\nnonce_ttl_s = 300\n", "nonce_ttl_s"),
-    ("[[routing]]\nchannel = 'alipay'\nprefixes = ['28']\nlengths = [18]\n", "unknown channel"),
+    ("[[routing]]\nchannel = 'paypal'\nprefixes = ['28']\nlengths = [18]\n", "unknown channel"),
+    ("[device_api]\nmin_amount_fen = 0\n", "min_amount_fen"),
+    ("[logging]\nformat = 'xml'\n", "logging.format"),
+    ("[database]\npool_size = 1\n", "pool_size"),
     ("[[routing]]\nchannel = 'wechat'\nprefixes = ['1x']\nlengths = [18]\n", "prefixes"),
     ("[[routing]]\nchannel = 'wechat'\nprefixes = ['13']\n", "lengths"),
     ("[channels.wechat]\nsign_type = 'SHA1'\n", "sign_type"),

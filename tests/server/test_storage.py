@@ -1,4 +1,4 @@
-"""The SQLite storage: migrations, conditional updates, work claims, nonces."""
+"""The storage on SQLite and PostgreSQL: migrations, conditional updates, work claims, nonces."""
 import asyncio
 import sqlite3
 
@@ -17,8 +17,8 @@ def paying_order(order_no: str, *, next_check_at: int | None = None) -> Order:
 
 
 @pytest.fixture
-async def storage(tmp_path):
-    async with open_storage(DatabaseSettings(path=str(tmp_path / "var" / "t.db"))) as storage:
+async def storage(database):
+    async with open_storage(DatabaseSettings(**database)) as storage:
         await storage.add_merchant("M1", "Tea House")
         await storage.add_device("D1", "M1", "Nanjing Rd", "ab" * 32)
         yield storage
@@ -32,7 +32,7 @@ async def test_file_is_created_in_wal_mode_and_migrations_apply_once(tmp_path):
     db = sqlite3.connect(path)
     try:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+        assert db.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall() == [(1,), (2,)]
     finally:
         db.close()
 
@@ -77,9 +77,9 @@ async def test_finish_is_conditional_and_only_one_caller_wins(storage):
     assert not await storage.reschedule_order(order.id, now_ms(), count_attempt=True)
 
 
-async def test_two_processes_never_claim_the_same_order(tmp_path):
-    path = str(tmp_path / "shared.db")
-    async with open_storage(DatabaseSettings(path=path)) as a, open_storage(DatabaseSettings(path=path)) as b:
+async def test_two_processes_never_claim_the_same_order(database):
+    settings = DatabaseSettings(**database)
+    async with open_storage(settings) as a, open_storage(settings) as b:
         await a.add_merchant("M1", "x")
         await a.add_device("D1", "M1", "x", "ab" * 32)
         now = now_ms()

@@ -1,2 +1,2 @@
-"""WeChat Pay (v2 XML API): micropay, orderquery, reverse."""
+"""WeChat Pay (v2 XML API): micropay, orderquery, reverse, unifiedorder, closeorder, refund, downloadbill."""
 from .adapter import WeChatChannel, open_channel  # noqa: F401

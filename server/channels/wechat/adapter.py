@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -11,8 +12,10 @@ import aiohttp
 
 from ...masking import mask
 from ...settings import WeChatSettings
-from .. import CancelResult, ChannelResult, Outcome, PayCommand, Schedule
+from .. import (BillRow, BillUnavailable, CancelResult, ChannelResult, Outcome, PayCommand, PrecreateCommand,
+                PrecreateResult, RefundCommand, RefundResult, Schedule, TradeType)
 from . import protocol, signing
+from .bill import parse_bill
 from .xmlcodec import XmlError, from_xml, to_xml
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,9 @@ class BadAnswer(Exception):
 
 class WeChatChannel:
     name = "wechat"
+
+    def __repr__(self) -> str:
+        return f"WeChatChannel(mch_id={self._settings.mch_id!r})"
 
     def __init__(self, settings: WeChatSettings, session: aiohttp.ClientSession):
         self._settings = settings
@@ -65,18 +71,94 @@ class WeChatChannel:
             return CancelResult(cancelled=False, message=str(e))
         return protocol.interpret_reverse(answer)
 
-    async def _call(self, path: str, params: dict[str, str]) -> Mapping[str, str]:
+    async def close(self, trade_no: str) -> CancelResult:
         s = self._settings
-        api_key = s.api_key.reveal()
-        body = to_xml(protocol.signed(params, api_key, s.sign_type))
+        log.info("wechat closeorder %s", trade_no)
+        try:
+            answer = await self._call(protocol.CLOSEORDER_PATH,
+                                      protocol.closeorder_request(appid=s.appid, mch_id=s.mch_id, trade_no=trade_no))
+        except BadAnswer as e:
+            return CancelResult(cancelled=False, retry=True, message=str(e))
+        return protocol.interpret_closeorder(answer)
+
+    async def precreate(self, command: PrecreateCommand) -> PrecreateResult:
+        s = self._settings
+        if command.trade_type == TradeType.JSAPI and not command.payer_id:
+            return PrecreateResult(ok=False, message="JSAPI needs the payer's openid")
+        params = protocol.unifiedorder_request(
+            appid=s.appid, mch_id=s.mch_id, trade_no=command.trade_no, amount_fen=command.amount_fen,
+            body=command.subject or s.body, trade_type=command.trade_type,
+            spbill_create_ip=command.client_ip or s.spbill_create_ip, notify_url=command.notify_url or s.notify_url,
+            expire_s=command.expire_s, openid=command.payer_id or "")
+        try:
+            answer = await self._call(protocol.UNIFIEDORDER_PATH, params)
+        except BadAnswer as e:
+            return PrecreateResult(ok=False, message=str(e))
+        result = protocol.interpret_unifiedorder(answer)
+        if result.ok and command.trade_type == TradeType.JSAPI:
+            pay_params = protocol.jsapi_pay_params(appid=s.appid, prepay_id=answer.get("prepay_id", ""),
+                                                   api_key=s.api_key.reveal(), sign_type=s.sign_type)
+            result = PrecreateResult(ok=True, pay_params=pay_params, raw=result.raw)
+        return result
+
+    async def refund(self, command: RefundCommand) -> RefundResult:
+        s = self._settings
+        params = protocol.refund_request(appid=s.appid, mch_id=s.mch_id, trade_no=command.trade_no,
+                                         refund_no=command.refund_no, total_fen=command.total_fen,
+                                         refund_fen=command.amount_fen, reason=command.reason or "")
+        log.info("wechat refund %s %s %d fen", command.trade_no, command.refund_no, command.amount_fen)
+        try:
+            answer = await self._call(protocol.REFUND_PATH, params)
+        except BadAnswer as e:
+            return RefundResult(Outcome.UNKNOWN, message=str(e))
+        return protocol.interpret_refund(answer)
+
+    async def refund_query(self, trade_no: str, refund_no: str) -> RefundResult:
+        s = self._settings
+        try:
+            answer = await self._call(protocol.REFUNDQUERY_PATH,
+                                      protocol.refundquery_request(appid=s.appid, mch_id=s.mch_id, refund_no=refund_no))
+        except BadAnswer as e:
+            return RefundResult(Outcome.UNKNOWN, message=str(e))
+        return protocol.interpret_refundquery(answer, refund_no)
+
+    async def bill(self, day: datetime.date) -> list[BillRow]:
+        s = self._settings
+        params = protocol.downloadbill_request(appid=s.appid, mch_id=s.mch_id, day=day)
+        try:
+            body = await self._post(protocol.DOWNLOADBILL_PATH, params)
+        except BadAnswer as e:
+            raise BillUnavailable(str(e)) from None
+        if body.lstrip().startswith(b"<xml>"):
+            # An error comes as XML ("No Bill Exist" for a day without trade: an empty bill).
+            try:
+                answer = from_xml(body)
+            except XmlError as e:
+                raise BillUnavailable(f"downloadbill: {e}") from None
+            if "No Bill Exist" in answer.get("return_msg", "") or answer.get("err_code") == "20002":
+                return []
+            raise BillUnavailable(f"no WeChat bill for {day}: {_describe_fail(answer)}")
+        try:
+            return parse_bill(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BillUnavailable("WeChat bill is not UTF-8") from None
+
+    async def _post(self, path: str, params: dict[str, str]) -> bytes:
+        s = self._settings
+        body = to_xml(protocol.signed(params, s.api_key.reveal(), s.sign_type))
         url = s.base_url.rstrip("/") + path
         try:
             async with self._session.post(url, data=body, headers={"Content-Type": "text/xml; charset=utf-8"}) as resp:
                 if resp.status != 200:
                     raise BadAnswer(f"HTTP {resp.status} from {path}")
-                text = await resp.read()
+                return await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             raise BadAnswer(f"{path}: {type(e).__name__} {e}".strip()) from None
+
+    async def _call(self, path: str, params: dict[str, str]) -> Mapping[str, str]:
+        s = self._settings
+        api_key = s.api_key.reveal()
+        text = await self._post(path, params)
         try:
             answer = from_xml(text)
         except XmlError as e:
@@ -85,6 +167,10 @@ class WeChatChannel:
         if answer.get("return_code") == "SUCCESS" and not signing.signature_valid(answer, api_key, s.sign_type):
             raise BadAnswer(f"{path}: answer signature does not verify")
         return answer
+
+
+def _describe_fail(answer: Mapping[str, str]) -> str:
+    return answer.get("err_code_des") or answer.get("return_msg") or "no reason given"
 
 
 @contextlib.asynccontextmanager

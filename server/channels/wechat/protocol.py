@@ -1,14 +1,15 @@
-"""WeChat Pay v2 micropay / orderquery / reverse as pure functions over plain dicts.
+"""WeChat Pay v2 (micropay, orderquery, reverse, unifiedorder, closeorder, refund, bills) as pure functions.
 
 Requests are built here, answers interpreted here into the normalised results; the adapter only
 moves bytes. Money crosses the boundary in `total_fee_of`.
 """
 from __future__ import annotations
 
+import datetime
 import secrets
 from collections.abc import Mapping
 
-from .. import CancelResult, ChannelResult, Outcome, Reason
+from .. import CancelResult, ChannelResult, Outcome, PrecreateResult, Reason, RefundResult
 from . import signing
 
 MICROPAY_PATH = "/pay/micropay"
@@ -143,3 +144,111 @@ def interpret_reverse(answer: Mapping[str, str]) -> CancelResult:
         # The micropay never reached WeChat: nothing to take back.
         return CancelResult(cancelled=True, message=message, raw=raw)
     return CancelResult(cancelled=False, message=message, raw=raw)
+
+
+# C2B, refunds and bills: unifiedorder (NATIVE / JSAPI), closeorder, refund, refundquery, downloadbill.
+
+UNIFIEDORDER_PATH = "/pay/unifiedorder"
+CLOSEORDER_PATH = "/pay/closeorder"
+REFUND_PATH = "/secapi/pay/refund"
+REFUNDQUERY_PATH = "/pay/refundquery"
+DOWNLOADBILL_PATH = "/pay/downloadbill"
+
+CHINA = datetime.timezone(datetime.timedelta(hours=8))   # WeChat's times are Beijing time; no DST
+
+
+def unifiedorder_request(*, appid: str, mch_id: str, trade_no: str, amount_fen: int, body: str, trade_type: str,
+                         spbill_create_ip: str, notify_url: str, expire_s: int, openid: str = "",
+                         now: datetime.datetime | None = None) -> dict[str, str]:
+    now = (now or datetime.datetime.now(CHINA)).astimezone(CHINA)
+    return {
+        "appid": appid, "mch_id": mch_id, "nonce_str": nonce_str(), "body": body, "out_trade_no": trade_no,
+        "total_fee": total_fee_of(amount_fen), "spbill_create_ip": spbill_create_ip, "notify_url": notify_url,
+        "trade_type": trade_type, "openid": openid, "product_id": trade_no if trade_type == "NATIVE" else "",
+        # WeChat wants at least a minute between time_start and time_expire.
+        "time_start": now.strftime("%Y%m%d%H%M%S"),
+        "time_expire": (now + datetime.timedelta(seconds=max(60, expire_s))).strftime("%Y%m%d%H%M%S"),
+    }
+
+
+def closeorder_request(*, appid: str, mch_id: str, trade_no: str) -> dict[str, str]:
+    return {"appid": appid, "mch_id": mch_id, "out_trade_no": trade_no, "nonce_str": nonce_str()}
+
+
+def refund_request(*, appid: str, mch_id: str, trade_no: str, refund_no: str, total_fen: int, refund_fen: int,
+                   reason: str = "") -> dict[str, str]:
+    return {"appid": appid, "mch_id": mch_id, "nonce_str": nonce_str(), "out_trade_no": trade_no,
+            "out_refund_no": refund_no, "total_fee": total_fee_of(total_fen), "refund_fee": total_fee_of(refund_fen),
+            "refund_desc": reason}
+
+
+def refundquery_request(*, appid: str, mch_id: str, refund_no: str) -> dict[str, str]:
+    return {"appid": appid, "mch_id": mch_id, "nonce_str": nonce_str(), "out_refund_no": refund_no}
+
+
+def downloadbill_request(*, appid: str, mch_id: str, day: datetime.date) -> dict[str, str]:
+    return {"appid": appid, "mch_id": mch_id, "nonce_str": nonce_str(), "bill_date": day.strftime("%Y%m%d"),
+            "bill_type": "ALL"}
+
+
+def jsapi_pay_params(*, appid: str, prepay_id: str, api_key: str, sign_type: str,
+                     now: datetime.datetime | None = None) -> dict[str, str]:
+    """What WeixinJSBridge getBrandWCPayRequest takes on the landing page, signed with the API key."""
+    params = {"appId": appid, "timeStamp": str(int((now or datetime.datetime.now(CHINA)).timestamp())),
+              "nonceStr": nonce_str(), "package": f"prepay_id={prepay_id}", "signType": sign_type}
+    params["paySign"] = signing.sign(params, api_key, sign_type)
+    return params
+
+
+def interpret_unifiedorder(answer: Mapping[str, str]) -> PrecreateResult:
+    raw = stripped(answer)
+    if answer.get("return_code") != "SUCCESS" or answer.get("result_code") != "SUCCESS":
+        return PrecreateResult(ok=False, message=_describe(answer), raw=raw)
+    return PrecreateResult(ok=True, qr_code=answer.get("code_url") or None, raw=raw)
+
+
+def interpret_closeorder(answer: Mapping[str, str]) -> CancelResult:
+    raw, message = stripped(answer), _describe(answer)
+    if answer.get("return_code") != "SUCCESS":
+        return CancelResult(cancelled=False, retry=True, message=message, raw=raw)
+    if answer.get("result_code") == "SUCCESS" or answer.get("err_code") in ("ORDERCLOSED", "ORDERNOTEXIST"):
+        return CancelResult(cancelled=True, message=message, raw=raw)
+    # ORDERPAID: too late, the payer paid; SYSTEMERROR: try again.
+    return CancelResult(cancelled=False, retry=answer.get("err_code") == "SYSTEMERROR", message=message, raw=raw)
+
+
+_REFUND_UNKNOWN = frozenset({"SYSTEMERROR", "BIZERR_NEED_RETRY", "FREQUENCY_LIMITED"})
+
+
+def interpret_refund(answer: Mapping[str, str]) -> RefundResult:
+    raw, message = stripped(answer), _describe(answer)
+    if answer.get("return_code") != "SUCCESS":
+        return RefundResult(Outcome.UNKNOWN, message=message, raw=raw)
+    if answer.get("result_code") == "SUCCESS":
+        # "申请接收成功": WeChat refunds later; refundquery says when the money is back.
+        return RefundResult(Outcome.WAITING, channel_refund_no=answer.get("refund_id") or None, message=message,
+                            raw=raw)
+    if answer.get("err_code") in _REFUND_UNKNOWN:
+        return RefundResult(Outcome.UNKNOWN, message=message, raw=raw)
+    return RefundResult(Outcome.FAILED, reason=Reason.CHANNEL_DECLINED, message=message, raw=raw)
+
+
+_REFUND_STATUSES = {"SUCCESS": Outcome.SUCCESS, "PROCESSING": Outcome.WAITING, "CHANGE": Outcome.FAILED,
+                    "REFUNDCLOSE": Outcome.FAILED}
+
+
+def interpret_refundquery(answer: Mapping[str, str], refund_no: str) -> RefundResult:
+    raw, message = stripped(answer), _describe(answer)
+    if answer.get("return_code") != "SUCCESS":
+        return RefundResult(Outcome.UNKNOWN, message=message, raw=raw)
+    if answer.get("result_code") != "SUCCESS":
+        if answer.get("err_code") == "REFUNDNOTEXIST":
+            return RefundResult(Outcome.FAILED, reason=Reason.CHANNEL_DECLINED, message=message, raw=raw)
+        return RefundResult(Outcome.UNKNOWN, message=message, raw=raw)
+    # The answer lists the order's refunds as out_refund_no_$n / refund_status_$n.
+    for n in range(int(answer.get("refund_count", "0") or 0)):
+        if answer.get(f"out_refund_no_{n}") == refund_no:
+            outcome = _REFUND_STATUSES.get(answer.get(f"refund_status_{n}", ""), Outcome.UNKNOWN)
+            reason = Reason.CHANNEL_DECLINED if outcome is Outcome.FAILED else None
+            return RefundResult(outcome, reason=reason, channel_refund_no=answer.get(f"refund_id_{n}"), raw=raw)
+    return RefundResult(Outcome.UNKNOWN, message="refund not listed", raw=raw)

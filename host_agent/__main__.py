@@ -1,0 +1,157 @@
+"""python -m host_agent ports | calibrate | run
+
+    ports                       list the PC's serial ports (the box, the POS's display port)
+    calibrate [--region L,T,W,H] [--image PNG]
+                                find the POS total on the screen; prints the [screen] region line
+    run                         take payments: amount from the POS, code from the box
+
+Every command takes --config (default host_agent.toml, or $SCANPAY_AGENT_CONFIG). Errors are printed
+as `host_agent: message` with exit status 1.
+"""
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from host_agent.config import ConfigError, load_config
+from host_agent.masking import MaskingFilter
+
+PROG = "host_agent"
+DEFAULT_CONFIG = "host_agent.toml"
+
+
+class CommandError(Exception):
+    pass
+
+
+def setup_logging(level="INFO", file=None, stream=None):
+    """Console (and file) logging with payment codes masked in every line."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_scanpay", False):
+            root.removeHandler(handler)
+    handlers = [logging.StreamHandler(stream or sys.stderr)]
+    if file:
+        handlers.append(logging.FileHandler(file, encoding="utf-8"))
+    formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    for handler in handlers:
+        handler._scanpay = True
+        handler.setFormatter(formatter)
+        handler.addFilter(MaskingFilter())
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+    logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+    return handlers
+
+
+# ---------------------------------------------------------------------------------------------- commands
+def do_ports(args, out):
+    from serial.tools import list_ports
+    ports = sorted(list_ports.comports(), key=lambda p: p.device)
+    if not ports:
+        print("no serial ports found (plug the scan box in; on Linux, check you may open /dev/ttyACM*)",
+              file=out)
+        return
+    for port in ports:
+        usb = " USB %04X:%04X" % (port.vid, port.pid) if port.vid is not None else ""
+        serial_no = " serial %s" % port.serial_number if port.serial_number else ""
+        print("%-16s %s%s%s" % (port.device, port.description or "", usb, serial_no), file=out)
+
+
+def do_calibrate(args, out):
+    from host_agent import calibrate
+    from host_agent.ocr import OcrUnavailable
+    if args.image:
+        from PIL import Image
+        try:
+            image = Image.open(args.image).convert("RGB")
+        except OSError as exc:
+            raise CommandError("cannot open the screenshot %s: %s" % (args.image, exc)) from None
+    else:
+        from host_agent.sources.screen import MssGrabber, ScreenUnavailable
+        try:
+            image, _ = MssGrabber(args.monitor).full_screen()
+        except ScreenUnavailable as exc:
+            raise CommandError("%s; on a PC without a screen, pass --image with a screenshot" % exc) from None
+    if args.region:
+        try:
+            region = calibrate.parse_region(args.region)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+    else:
+        from host_agent.sources.manual import window_possible
+        if not window_possible():
+            raise CommandError("no display for the calibration window: pass --region left,top,width,height")
+        region = calibrate.choose_region(image)
+        if region is None:
+            raise CommandError("no region chosen")
+    try:
+        reading = calibrate.check_region(image, region)
+    except OcrUnavailable as exc:
+        raise CommandError(str(exc)) from None
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    from host_agent.amount import format_fen
+    print("reads: %r (confidence %.2f)" % (reading.text, reading.score), file=out)
+    if reading.amount_fen is None:
+        print("amount: none found; make the box cover the total and nothing else, with the POS showing one",
+              file=out)
+    else:
+        print("amount: %s yuan" % format_fen(reading.amount_fen), file=out)
+    print("put this under [screen] in the config:\n%s" % calibrate.config_line(region), file=out)
+
+
+def do_run(args, out):
+    config = _config(args)
+    setup_logging(config.log.level, config.log.file or None)
+    log = logging.getLogger("host_agent")
+    log.info("scanpay host agent: %s", config.describe())
+    from host_agent.agent import Agent
+    try:
+        agent = Agent.from_config(config)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        asyncio.run(agent.run())
+    except KeyboardInterrupt:
+        log.info("stopped")
+
+
+def _config(args):
+    path = args.config or os.environ.get("SCANPAY_AGENT_CONFIG") or DEFAULT_CONFIG
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+
+
+COMMANDS = {"ports": do_ports, "calibrate": do_calibrate, "run": do_run}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog=PROG, description="scanpay host agent for the cashier PC")
+    parser.add_argument("--config", help="the agent's TOML config (default %s)" % DEFAULT_CONFIG)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("ports", help="list serial ports")
+    calibrate = commands.add_parser("calibrate", help="find the POS total on the screen")
+    calibrate.add_argument("--region", help="left,top,width,height instead of choosing in a window")
+    calibrate.add_argument("--image", help="a saved screenshot instead of grabbing the screen")
+    calibrate.add_argument("--monitor", type=int, default=0, help="which screen (0: all of them)")
+    commands.add_parser("run", help="take payments")
+    return parser
+
+
+def main(argv=None, out=None):
+    args = build_parser().parse_args(argv)
+    out = out or sys.stdout
+    try:
+        COMMANDS[args.command](args, out)
+    except CommandError as exc:
+        print("%s: %s" % (PROG, exc), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

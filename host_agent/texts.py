@@ -1,0 +1,61 @@
+"""What the basic box says for the agent. The same words as the enhanced box's firmware
+(firmware/core/app.py; a test keeps the two in step), so every till in a shop sounds alike."""
+
+SAY_SHOW_CODE = "请出示付款码"
+SAY_PAYER_PAYING = "用户支付中，请稍候"
+SAY_AMOUNT_FIRST = "请先输入金额"
+SAY_UNSUPPORTED = "不支持的付款码"
+SAY_NETWORK = "网络异常"
+SAY_FAILED = "支付失败"
+SAY_AMOUNT_INVALID = "金额超出限额"
+SAY_DEVICE_REFUSED = "设备未授权"
+SAY_UNKNOWN = "支付结果未知，请查询"
+SAY_BUSY = "正在收款，请稍候"      # agent only: a scan while a payment is under way
+
+CHANNEL_NAMES = {"wechat": "微信", "alipay": "支付宝", "unionpay": "云闪付"}
+
+REASON_TEXTS = {
+    "insufficient_funds": "余额不足",
+    "code_expired": "付款码已过期",
+    "code_used": "付款码已使用",
+    "code_invalid": "付款码无效",
+    "payer_cancelled": "用户已取消支付",
+    "timeout": "支付超时，已撤销",
+}
+
+# server error codes -> what the cashier hears (anything else: SAY_FAILED)
+ERROR_TEXTS = {
+    "unsupported_code": SAY_UNSUPPORTED,
+    "invalid_auth_code": SAY_UNSUPPORTED,
+    "invalid_amount": SAY_AMOUNT_INVALID,
+    "unknown_device": SAY_DEVICE_REFUSED,
+    "bad_signature": SAY_DEVICE_REFUSED,
+    "device_disabled": SAY_DEVICE_REFUSED,
+}
+
+# the same, for the person reading the agent's log or console
+ERROR_HELP = {
+    "unsupported_code": "the payment code belongs to no wallet this server takes",
+    "invalid_auth_code": "the scanned text is not a payment code",
+    "invalid_amount": "the amount is over the per-payment limit or not valid",
+    "unknown_device": "the server does not know this agent's device_id: check [server] in the config",
+    "bad_signature": "the device_key in the config is not this device's key",
+    "device_disabled": "the server has disabled this agent's device id",
+    "stale_timestamp": "this PC's clock is far off and could not be corrected",
+    "order_conflict": "the order number was used before with a different amount or code",
+}
+
+
+def format_fen(amount_fen):
+    return "%d.%02d" % divmod(amount_fen, 100)
+
+
+def success_text(channel, amount_fen):
+    """'微信收款 12.50 元'."""
+    return "%s收款 %s 元" % (CHANNEL_NAMES.get(channel, ""), format_fen(amount_fen))
+
+
+def result_text(order):
+    if order.get("status") == "SUCCESS":
+        return success_text(order.get("channel"), order.get("amount_fen", 0))
+    return REASON_TEXTS.get(order.get("reason"), SAY_FAILED)

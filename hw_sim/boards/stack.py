@@ -1,0 +1,102 @@
+"""The real payment server and WeChat sandbox on loopback, for virtual boards in tests and benchmarks.
+
+    async with ServerStack(tmp_path, devices=("D0001",)) as stack:
+        box = VirtualEnhancedBox(stack.url, "D0001", stack.keys["D0001"])
+
+`server.app.create_app` with SQLite under `workdir`, its WeChat channel pointed at
+`hw_sim.sandbox.run_wechat_sandbox`, resolver and channel timings shortened (the payer who never types
+the password is reversed after `deadline_s`). Nothing here is scripted: what the box hears is what the
+server and the sandbox did.
+
+`RecordingTransport` wraps the firmware's own HTTP client and keeps every exchange (path, request
+headers, request body, status, response body), so tests and benchmarks can count bytes and read the
+signing headers the device really sent.
+"""
+import contextlib
+import os
+import secrets
+
+from hw_sim.boards.base import use_firmware
+
+
+class ServerStack:
+    def __init__(self, workdir, devices=("D0001",), *, query_interval_s=0.2, deadline_s=3.0,
+                 merchant_name="Tea House", store_name="Tea House, Nanjing Rd"):
+        self.workdir = str(workdir)
+        self.devices = devices
+        self.query_interval_s = query_interval_s
+        self.deadline_s = deadline_s
+        self.merchant_name = merchant_name
+        self.store_name = store_name
+        self.keys = {}
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self):
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc):
+        await self._stack.aclose()
+
+    async def _start(self):
+        from aiohttp import web
+
+        from hw_sim.sandbox import run_wechat_sandbox
+        from server.app import create_app
+        from server.keys import STORAGE
+        from server.settings import load_settings
+
+        self.sandbox = await self._stack.enter_async_context(run_wechat_sandbox())
+        settings = load_settings(
+            database={"path": os.path.join(self.workdir, "scanpay.db")},
+            resolver={"tick_s": 0.05, "lease_s": 5.0},
+            channels={"wechat": {"base_url": self.sandbox.base_url, "timeout_s": 2.0,
+                                 "query_interval_s": self.query_interval_s,
+                                 "deadline_s": self.deadline_s, "cancel_retry_s": 0.1}})
+        self.app = create_app(settings)
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        self._stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.storage = self.app[STORAGE]
+        await self.storage.add_merchant("M1", self.merchant_name)
+        for device_id in self.devices:
+            key_hex = secrets.token_hex(32)
+            await self.storage.add_device(device_id, "M1", self.store_name, key_hex)
+            self.keys[device_id] = key_hex
+
+    @property
+    def ledger(self):
+        """The sandbox's money ledger (charges, refunds)."""
+        return self.sandbox.ledger
+
+    async def order(self, device_id, order_no):
+        return await self.storage.get_order(device_id, order_no)
+
+
+class RecordingTransport:
+    """The firmware's HttpClient, keeping a transcript of every exchange."""
+
+    def __init__(self, url):
+        use_firmware()
+        from core.http import HttpClient
+        self.client = HttpClient(url)
+        self.exchanges = []         # (path, headers, body, status, response body)
+
+    async def request(self, method, path, headers=None, body=b"", timeout_ms=None):
+        response = await self.client.request(method, path, headers, body, timeout_ms)
+        self.exchanges.append((path, dict(headers or {}), body, response.status, response.body))
+        return response
+
+    def paths(self):
+        return [e[0] for e in self.exchanges]
+
+    async def close(self):
+        await self.client.close()

@@ -1,0 +1,103 @@
+"""What every channel sandbox shares: the ledger, the fee, held and dropped answers, serving on loopback."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from aiohttp import web
+
+CHINA = datetime.timezone(datetime.timedelta(hours=8))   # the channels' bills run on Beijing time
+
+# The sandboxes' merchant fee: 0.6 %, rounded half-up to the fen, as the channels round it.
+FEE_RATE = Decimal("0.006")
+
+
+def fee_of(amount_fen: int) -> int:
+    return int((Decimal(amount_fen) * FEE_RATE).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def china_now() -> datetime.datetime:
+    return datetime.datetime.now(CHINA).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class Charge:
+    out_trade_no: str
+    amount_fen: int
+    channel_trade_no: str
+    at: datetime.datetime = field(default_factory=china_now, compare=False)
+    refund_no: str = ""        # for refunds: the merchant's refund number
+
+    # WeChat's names, used by the older WeChat tests
+    @property
+    def total_fee(self) -> int:
+        return self.amount_fen
+
+    @property
+    def transaction_id(self) -> str:
+        return self.channel_trade_no
+
+
+@dataclass
+class Ledger:
+    orders: dict[str, Any] = field(default_factory=dict)
+    charges: list[Charge] = field(default_factory=list)      # money taken from payers
+    refunds: list[Charge] = field(default_factory=list)      # money given back (refund, or reverse of a paid order)
+    reversals: list[str] = field(default_factory=list)       # out_trade_no of every order reversed / cancelled
+    calls: list[tuple[str, str]] = field(default_factory=list)   # (operation, out_trade_no) of every valid call
+
+    def charges_for(self, out_trade_no: str) -> list[Charge]:
+        return [c for c in self.charges if c.out_trade_no == out_trade_no]
+
+    def calls_to(self, operation: str, out_trade_no: str | None = None) -> int:
+        return sum(1 for p, t in self.calls if p == operation and (out_trade_no is None or t == out_trade_no))
+
+    def bill_of(self, day: datetime.date) -> tuple[list[Charge], list[Charge]]:
+        """Charges and refunds made on `day` (Beijing time)."""
+        return ([c for c in self.charges if c.at.astimezone(CHINA).date() == day],
+                [r for r in self.refunds if r.at.astimezone(CHINA).date() == day])
+
+
+class Holds:
+    """Pay calls held without an answer (the no-answer scenario), released when the sandbox stops."""
+
+    def __init__(self) -> None:
+        self._stopping = asyncio.Event()
+
+    async def hold(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds if seconds > 0 else None)
+
+    def release_all(self) -> None:
+        self._stopping.set()
+
+
+class DropConnection(Exception):
+    """Raised by an operation that has done its work but must not answer (the lost-answer scenario)."""
+
+
+def drop(request: web.Request) -> web.Response:
+    """Close the connection without a byte of answer, as a lost packet or a crashed proxy would."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    return web.Response(status=500)   # never reaches the client
+
+
+@contextlib.asynccontextmanager
+async def serve(app: web.Application, holds: Holds, host: str, port: int) -> AsyncIterator[str]:
+    """Serve `app` on host:port (0 = any free port); yields the base URL."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        yield f"http://{host}:{runner.addresses[0][1]}"
+    finally:
+        holds.release_all()
+        await runner.cleanup()

@@ -1,0 +1,176 @@
+"""The Alipay adapter: HTTP and RSA2 around the pure protocol functions."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+
+from ...masking import mask
+from ...settings import AlipaySettings
+from .. import (BillRow, BillUnavailable, CancelResult, ChannelResult, Outcome, PayCommand, PrecreateCommand,
+                PrecreateResult, RefundCommand, RefundResult, Schedule, TradeType)
+from . import protocol, signing
+from .bill import parse_bill_zip
+
+log = logging.getLogger(__name__)
+
+GATEWAY_PATH = "/gateway.do"
+
+
+class BadAnswer(Exception):
+    """Alipay's answer could not be trusted (HTTP error, not JSON, bad or missing signature)."""
+
+
+class AlipayChannel:
+    name = "alipay"
+
+    def __init__(self, settings: AlipaySettings, session: aiohttp.ClientSession):
+        self._settings = settings
+        self._session = session
+        self._private_key = signing.load_private_key(settings.app_private_key.reveal())
+        self._alipay_key = signing.load_public_key(settings.alipay_public_key)
+        self.schedule = Schedule(
+            pay_timeout_s=settings.timeout_s, query_interval_s=settings.query_interval_s,
+            deadline_s=settings.deadline_s, cancel_retry_s=settings.cancel_retry_s,
+            cancel_attempts=settings.cancel_attempts)
+
+    def __repr__(self) -> str:
+        return f"AlipayChannel(app_id={self._settings.app_id!r})"
+
+    async def pay(self, command: PayCommand) -> ChannelResult:
+        biz = protocol.pay_biz(trade_no=command.trade_no, amount_fen=command.amount_fen,
+                               auth_code=command.auth_code, subject=command.subject or self._settings.subject,
+                               device_id=command.device_id)
+        log.info("alipay trade.pay %s %d fen code %s", command.trade_no, command.amount_fen, mask(command.auth_code))
+        try:
+            answer = await self._call(protocol.PAY, biz)
+        except BadAnswer as e:
+            return ChannelResult(Outcome.UNKNOWN, message=str(e))
+        return protocol.interpret_pay(answer)
+
+    async def query(self, trade_no: str) -> ChannelResult:
+        try:
+            answer = await self._call(protocol.QUERY, {"out_trade_no": trade_no})
+        except BadAnswer as e:
+            return ChannelResult(Outcome.UNKNOWN, message=str(e))
+        return protocol.interpret_query(answer)
+
+    async def cancel(self, trade_no: str) -> CancelResult:
+        log.info("alipay trade.cancel %s", trade_no)
+        try:
+            answer = await self._call(protocol.CANCEL, {"out_trade_no": trade_no})
+        except BadAnswer as e:
+            # Alipay's demo: a cancel without an answer is retried like retry_flag=Y.
+            return CancelResult(cancelled=False, retry=True, message=str(e))
+        return protocol.interpret_cancel(answer)
+
+    async def close(self, trade_no: str) -> CancelResult:
+        log.info("alipay trade.close %s", trade_no)
+        try:
+            answer = await self._call(protocol.CLOSE, {"out_trade_no": trade_no})
+        except BadAnswer as e:
+            return CancelResult(cancelled=False, retry=True, message=str(e))
+        return protocol.interpret_close(answer)
+
+    async def precreate(self, command: PrecreateCommand) -> PrecreateResult:
+        subject = command.subject or self._settings.subject
+        if command.trade_type == TradeType.JSAPI:
+            if not command.payer_id:
+                return PrecreateResult(ok=False, message="trade.create needs the payer's buyer_id")
+            method = protocol.CREATE
+        else:
+            method = protocol.PRECREATE
+        biz = protocol.precreate_biz(trade_no=command.trade_no, amount_fen=command.amount_fen, subject=subject,
+                                     expire_s=command.expire_s, buyer_id=command.payer_id or "")
+        try:
+            answer = await self._call(method, biz, notify_url=command.notify_url or "")
+        except BadAnswer as e:
+            return PrecreateResult(ok=False, message=str(e))
+        return protocol.interpret_precreate(answer)
+
+    async def refund(self, command: RefundCommand) -> RefundResult:
+        biz = protocol.refund_biz(trade_no=command.trade_no, refund_no=command.refund_no,
+                                  amount_fen=command.amount_fen, reason=command.reason)
+        log.info("alipay trade.refund %s %s %d fen", command.trade_no, command.refund_no, command.amount_fen)
+        try:
+            answer = await self._call(protocol.REFUND, biz)
+        except BadAnswer as e:
+            return RefundResult(Outcome.UNKNOWN, message=str(e))
+        return protocol.interpret_refund(answer)
+
+    async def refund_query(self, trade_no: str, refund_no: str) -> RefundResult:
+        try:
+            answer = await self._call(protocol.REFUND_QUERY, {"out_trade_no": trade_no, "out_request_no": refund_no})
+        except BadAnswer as e:
+            return RefundResult(Outcome.UNKNOWN, message=str(e))
+        return protocol.interpret_refund_query(answer)
+
+    async def bill(self, day: datetime.date) -> list[BillRow]:
+        try:
+            answer = await self._call(protocol.BILL_URL, {"bill_type": "trade", "bill_date": day.isoformat()})
+        except BadAnswer as e:
+            raise BillUnavailable(str(e)) from None
+        url = answer.get("bill_download_url")
+        if answer.get("code") != protocol.SUCCESS_CODE or not url:
+            raise BillUnavailable(f"no Alipay bill for {day}: {answer.get('sub_msg') or answer.get('msg')}")
+        try:
+            async with self._session.get(url) as resp:
+                if resp.status != 200:
+                    raise BillUnavailable(f"bill download: HTTP {resp.status}")
+                data = await resp.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            raise BillUnavailable(f"bill download: {type(e).__name__} {e}") from None
+        return parse_bill_zip(data)
+
+    async def _call(self, method: str, biz: Mapping[str, Any], *, notify_url: str = "") -> dict[str, Any]:
+        s = self._settings
+        params = protocol.common_params(app_id=s.app_id, method=method, biz_content=biz,
+                                        app_auth_token=s.app_auth_token, notify_url=notify_url)
+        params["sign"] = signing.sign(params, self._private_key)
+        url = s.base_url.rstrip("/") + GATEWAY_PATH
+        try:
+            async with self._session.post(url, data=params) as resp:
+                if resp.status != 200:
+                    raise BadAnswer(f"HTTP {resp.status} from {method}")
+                body = (await resp.read()).decode("utf-8")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            raise BadAnswer(f"{method}: {type(e).__name__} {e}".strip()) from None
+        except UnicodeDecodeError:
+            raise BadAnswer(f"{method}: answer is not UTF-8") from None
+        try:
+            document = json.loads(body)
+        except json.JSONDecodeError:
+            raise BadAnswer(f"{method}: answer is not JSON") from None
+        node = signing.response_node_name(method)
+        part = signing.signed_part(body, node) if isinstance(document, dict) else None
+        if part is None:
+            error = document.get("error_response") if isinstance(document, dict) else None
+            detail = (error or {}).get("sub_msg") or (error or {}).get("msg") or "no answer node"
+            raise BadAnswer(f"{method}: {detail}")
+        if not document.get("sign"):
+            # Refusals of the envelope (bad app_id or signature) come unsigned: say why, trust nothing else.
+            try:
+                unsigned = json.loads(part)
+            except json.JSONDecodeError:
+                unsigned = {}
+            detail = unsigned.get("sub_msg") or unsigned.get("msg") if isinstance(unsigned, dict) else None
+            raise BadAnswer(f"{method}: unsigned answer: {detail or 'no reason given'}")
+        if not signing.verify_text(part, str(document["sign"]), self._alipay_key):
+            raise BadAnswer(f"{method}: answer signature does not verify")
+        answer = json.loads(part)
+        if not isinstance(answer, dict):
+            raise BadAnswer(f"{method}: answer node is not an object")
+        return answer
+
+
+@contextlib.asynccontextmanager
+async def open_channel(settings: AlipaySettings) -> AsyncIterator[AlipayChannel]:
+    timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        yield AlipayChannel(settings, session)

@@ -1,0 +1,63 @@
+"""Alipay's daily trade bill: a zip of GBK CSV files, read into BillRows.
+
+Layout (Alipay's "业务明细" file of bill_type=trade): '#' comment lines around one header row and the
+data rows; amounts in yuan; refunds are rows of 业务类型 "退款" with negative amounts; the service fee
+(服务费) is negative when Alipay takes it. The summary file ("汇总") is ignored.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+
+from .. import BillRow, BillStatus, BillUnavailable
+from .protocol import signed_fen_of
+
+COLUMNS = ("支付宝交易号", "商户订单号", "业务类型", "商品名称", "创建时间", "完成时间", "门店编号", "门店名称",
+           "操作员", "终端号", "对方账户", "订单金额（元）", "商家实收（元）", "支付宝红包（元）", "集分宝（元）",
+           "支付宝优惠（元）", "商家优惠（元）", "券核销金额（元）", "券名称", "商家红包消费金额（元）",
+           "卡消费金额（元）", "退款批次号/请求号", "服务费（元）", "分润（元）", "备注")
+_KIND = {"交易": BillStatus.SUCCESS, "退款": BillStatus.REFUND}
+
+
+def parse_bill_zip(data: bytes) -> list[BillRow]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = [n for n in archive.namelist() if n.endswith(".csv") and "汇总" not in n]
+            if len(names) != 1:
+                raise BillUnavailable(f"expected one detail CSV in the bill, found {len(names)}")
+            text = archive.read(names[0]).decode("gbk")
+    except (zipfile.BadZipFile, UnicodeDecodeError) as e:
+        raise BillUnavailable(f"unreadable Alipay bill: {e}") from None
+    return parse_bill_csv(text)
+
+
+def parse_bill_csv(text: str) -> list[BillRow]:
+    rows: list[BillRow] = []
+    header: list[str] | None = None
+    for line_no, cells in enumerate(csv.reader(io.StringIO(text)), 1):
+        if not cells or cells[0].startswith("#"):
+            continue
+        cells = [c.strip().strip("\t") for c in cells]
+        if header is None:
+            header = cells
+            missing = [c for c in ("支付宝交易号", "商户订单号", "业务类型", "完成时间", "订单金额（元）",
+                                   "服务费（元）") if c not in header]
+            if missing:
+                raise BillUnavailable(f"Alipay bill header lacks {missing[0]}")
+            continue
+        row = dict(zip(header, cells))
+        kind = _KIND.get(row["业务类型"])
+        if kind is None:
+            continue
+        try:
+            amount = abs(signed_fen_of(row["订单金额（元）"]))
+            fee = -signed_fen_of(row["服务费（元）"] or "0")
+        except ValueError as e:
+            raise BillUnavailable(f"Alipay bill line {line_no}: {e}") from None
+        rows.append(BillRow(trade_no=row["商户订单号"], channel_trade_no=row["支付宝交易号"], amount_fen=amount,
+                            status=kind, fee_fen=fee, time=row["完成时间"] or row.get("创建时间", ""),
+                            refund_no=row.get("退款批次号/请求号") or None))
+    if header is None:
+        raise BillUnavailable("Alipay bill has no header row")
+    return rows

@@ -1,0 +1,210 @@
+"""Alipay OpenAPI (gateway.do) requests and answers as pure functions over plain data.
+
+Facts (reference/channels.md section 3, from Alipay's API pages and its face-to-face demo): common
+parameters, `biz_content` JSON, amounts in yuan with 2 decimals, answer codes 10000 success, 10003 waiting
+for the buyer, 20000 system error (unknown), 40004 business failure with `sub_code`.
+Money crosses the boundary here, in `yuan_of` and `fen_of`, with Decimal: never a float.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .. import CancelResult, ChannelResult, Outcome, PrecreateResult, Reason, RefundResult
+
+CHINA = datetime.timezone(datetime.timedelta(hours=8))   # Alipay's timestamps are Beijing time; no DST
+
+PAY = "alipay.trade.pay"
+QUERY = "alipay.trade.query"
+CANCEL = "alipay.trade.cancel"
+PRECREATE = "alipay.trade.precreate"
+CREATE = "alipay.trade.create"
+CLOSE = "alipay.trade.close"
+REFUND = "alipay.trade.refund"
+REFUND_QUERY = "alipay.trade.fastpay.refund.query"
+BILL_URL = "alipay.data.dataservice.bill.downloadurl.query"
+
+SUCCESS_CODE = "10000"
+WAITING_CODE = "10003"
+UNKNOWN_CODE = "20000"
+
+# 40004 sub_codes of trade.pay that are definite: the payer was not charged.
+FAILURE_REASONS = {
+    "ACQ.BUYER_BALANCE_NOT_ENOUGH": Reason.INSUFFICIENT_FUNDS,
+    "ACQ.BUYER_BANKCARD_BALANCE_NOT_ENOUGH": Reason.INSUFFICIENT_FUNDS,
+    # Alipay says "获取顾客账户信息失败，请顾客刷新付款码后重新收款" for expired and for used codes alike;
+    # the payer's action is the same: refresh the code.
+    "ACQ.PAYMENT_AUTH_CODE_INVALID": Reason.CODE_EXPIRED,
+    "ACQ.TRADE_HAS_CLOSE": Reason.TIMEOUT,
+    "ACQ.BUYER_ENABLE_STATUS_FORBID": Reason.CHANNEL_DECLINED,
+    "ACQ.BUYER_PAYMENT_AMOUNT_DAY_LIMIT_ERROR": Reason.CHANNEL_DECLINED,
+    "ACQ.BUYER_PAYMENT_AMOUNT_MONTH_LIMIT_ERROR": Reason.CHANNEL_DECLINED,
+    "ACQ.ERROR_BUYER_CERTIFY_LEVEL_LIMIT": Reason.CHANNEL_DECLINED,
+    "ACQ.PAYMENT_FAIL": Reason.CHANNEL_DECLINED,
+    "ACQ.TOTAL_FEE_EXCEED": Reason.CHANNEL_DECLINED,
+    "ACQ.INVALID_PARAMETER": Reason.CHANNEL_DECLINED,
+    "ACQ.SELLER_BEEN_BLOCKED": Reason.CHANNEL_DECLINED,
+}
+# Everything else (ACQ.SYSTEM_ERROR, ACQ.TRADE_HAS_SUCCESS, ACQ.CONTEXT_INCONSISTENT, unknown sub_codes)
+# stays UNKNOWN: the follow-up query says what really happened.
+
+TRADE_STATUSES = {
+    "TRADE_SUCCESS": (Outcome.SUCCESS, None),
+    "TRADE_FINISHED": (Outcome.SUCCESS, None),     # paid, and no longer refundable
+    "WAIT_BUYER_PAY": (Outcome.WAITING, None),
+    "TRADE_CLOSED": (Outcome.FAILED, Reason.TIMEOUT),   # unpaid and closed/cancelled (or fully refunded)
+}
+
+
+def yuan_of(amount_fen: int) -> str:
+    """Our fen -> Alipay's yuan text with exactly 2 decimals: 1250 -> "12.50"."""
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen <= 0:
+        raise ValueError(f"amount_fen must be a positive integer, not {amount_fen!r}")
+    return str((Decimal(amount_fen) / 100).quantize(Decimal("0.01")))
+
+
+def fen_of(yuan: str) -> int:
+    """Alipay's yuan text -> fen; refuses more than 2 decimals, exponents, signs, and anything not a number."""
+    text = yuan.strip() if isinstance(yuan, str) else None
+    if not text or not text.isascii() or not all(c.isdigit() or c == "." for c in text) or text.count(".") > 1:
+        raise ValueError(f"not a yuan amount: {yuan!r}")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not a yuan amount: {yuan!r}") from None
+    fen = value * 100
+    if fen != fen.to_integral_value():
+        raise ValueError(f"{yuan!r} has fractions of a fen")
+    return int(fen)
+
+
+def signed_fen_of(yuan: str) -> int:
+    """Like fen_of, for bill columns that carry a sign ("-0.06")."""
+    text = yuan.strip()
+    if text.startswith(("-", "+")):
+        return -fen_of(text[1:]) if text[0] == "-" else fen_of(text[1:])
+    return fen_of(text)
+
+
+def common_params(*, app_id: str, method: str, biz_content: Mapping[str, Any], app_auth_token: str = "",
+                  notify_url: str = "", now: datetime.datetime | None = None) -> dict[str, str]:
+    now = (now or datetime.datetime.now(CHINA)).astimezone(CHINA)
+    params = {
+        "app_id": app_id, "method": method, "format": "JSON", "charset": "utf-8", "sign_type": "RSA2",
+        "timestamp": now.strftime("%Y-%m-%d %H:%M:%S"), "version": "1.0",
+        "biz_content": json.dumps(dict(biz_content), ensure_ascii=False, separators=(",", ":")),
+        "app_auth_token": app_auth_token, "notify_url": notify_url,
+    }
+    return {k: v for k, v in params.items() if v}
+
+
+def pay_biz(*, trade_no: str, amount_fen: int, auth_code: str, subject: str, device_id: str = "") -> dict:
+    biz = {"out_trade_no": trade_no, "scene": "bar_code", "auth_code": auth_code, "subject": subject,
+           "total_amount": yuan_of(amount_fen)}
+    if device_id:
+        biz["terminal_id"] = device_id
+    return biz
+
+
+def precreate_biz(*, trade_no: str, amount_fen: int, subject: str, expire_s: int, buyer_id: str = "") -> dict:
+    biz = {"out_trade_no": trade_no, "total_amount": yuan_of(amount_fen), "subject": subject,
+           # Alipay's timeout_express takes minutes ("5m"); round up so the code never dies early.
+           "timeout_express": f"{max(1, -(-expire_s // 60))}m"}
+    if buyer_id:
+        biz["buyer_id"] = buyer_id
+    return biz
+
+
+def refund_biz(*, trade_no: str, refund_no: str, amount_fen: int, reason: str | None) -> dict:
+    biz = {"out_trade_no": trade_no, "out_request_no": refund_no, "refund_amount": yuan_of(amount_fen)}
+    if reason:
+        biz["refund_reason"] = reason
+    return biz
+
+
+def stripped(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """The answer as stored: no signature, no payment code, no buyer's login name."""
+    return {k: v for k, v in answer.items() if k not in ("sign", "auth_code", "buyer_logon_id")}
+
+
+def _describe(answer: Mapping[str, Any]) -> str | None:
+    return answer.get("sub_msg") or answer.get("msg") or None
+
+
+def interpret_pay(answer: Mapping[str, Any]) -> ChannelResult:
+    raw, code = stripped(answer), answer.get("code")
+    if code == SUCCESS_CODE:
+        return ChannelResult(Outcome.SUCCESS, channel_trade_no=answer.get("trade_no") or None, raw=raw)
+    if code == WAITING_CODE:
+        return ChannelResult(Outcome.WAITING, message=_describe(answer), raw=raw)
+    if code == "40004":
+        reason = FAILURE_REASONS.get(answer.get("sub_code", ""))
+        if reason is not None:
+            return ChannelResult(Outcome.FAILED, reason=reason, message=_describe(answer), raw=raw)
+    return ChannelResult(Outcome.UNKNOWN, message=_describe(answer), raw=raw)
+
+
+def interpret_query(answer: Mapping[str, Any]) -> ChannelResult:
+    raw = stripped(answer)
+    if answer.get("code") != SUCCESS_CODE:
+        # ACQ.TRADE_NOT_EXIST included: the pay call may still be on its way.
+        return ChannelResult(Outcome.UNKNOWN, message=_describe(answer), raw=raw)
+    outcome, reason = TRADE_STATUSES.get(answer.get("trade_status", ""), (Outcome.UNKNOWN, None))
+    return ChannelResult(outcome, reason=reason, message=answer.get("trade_status"),
+                         channel_trade_no=answer.get("trade_no") or None, raw=raw)
+
+
+def interpret_cancel(answer: Mapping[str, Any]) -> CancelResult:
+    raw, message = stripped(answer), _describe(answer)
+    if answer.get("retry_flag") == "Y":
+        return CancelResult(cancelled=False, retry=True, message=message, raw=raw)
+    if answer.get("code") == SUCCESS_CODE:
+        return CancelResult(cancelled=True, message=message or answer.get("action"), raw=raw)
+    if answer.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
+        return CancelResult(cancelled=True, message=message, raw=raw)   # never reached Alipay
+    return CancelResult(cancelled=False, message=message, raw=raw)
+
+
+def interpret_close(answer: Mapping[str, Any]) -> CancelResult:
+    raw, message = stripped(answer), _describe(answer)
+    # An order the payer never opened does not exist at Alipay yet: closed as far as anyone can pay it.
+    if answer.get("code") == SUCCESS_CODE or answer.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
+        return CancelResult(cancelled=True, message=message, raw=raw)
+    return CancelResult(cancelled=False, retry=answer.get("code") == UNKNOWN_CODE, message=message, raw=raw)
+
+
+def interpret_precreate(answer: Mapping[str, Any]) -> PrecreateResult:
+    raw = stripped(answer)
+    if answer.get("code") != SUCCESS_CODE:
+        return PrecreateResult(ok=False, message=_describe(answer), raw=raw)
+    if answer.get("qr_code"):
+        return PrecreateResult(ok=True, qr_code=answer["qr_code"], raw=raw)
+    # trade.create: the in-app page calls AlipayJSBridge tradePay with this tradeNO.
+    trade = answer.get("trade_no") or ""
+    return PrecreateResult(ok=bool(trade), pay_params={"tradeNO": trade}, channel_trade_no=trade or None,
+                           message=_describe(answer), raw=raw)
+
+
+def interpret_refund(answer: Mapping[str, Any]) -> RefundResult:
+    raw, message = stripped(answer), _describe(answer)
+    code = answer.get("code")
+    if code == SUCCESS_CODE:
+        # fund_change=N on a repeated request: the refund was made before; still a success.
+        return RefundResult(Outcome.SUCCESS, message=message, channel_refund_no=answer.get("trade_no"), raw=raw)
+    if code == "40004" and answer.get("sub_code") not in ("ACQ.SYSTEM_ERROR",):
+        return RefundResult(Outcome.FAILED, reason=Reason.CHANNEL_DECLINED, message=message, raw=raw)
+    return RefundResult(Outcome.UNKNOWN, message=message, raw=raw)
+
+
+def interpret_refund_query(answer: Mapping[str, Any]) -> RefundResult:
+    raw, message = stripped(answer), _describe(answer)
+    if answer.get("code") != SUCCESS_CODE:
+        return RefundResult(Outcome.UNKNOWN, message=message, raw=raw)
+    if answer.get("refund_status") == "REFUND_SUCCESS":
+        return RefundResult(Outcome.SUCCESS, message=message, raw=raw)
+    if not answer.get("out_request_no"):
+        return RefundResult(Outcome.FAILED, reason=Reason.CHANNEL_DECLINED, message="no such refund", raw=raw)
+    return RefundResult(Outcome.WAITING, message=message, raw=raw)

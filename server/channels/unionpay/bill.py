@@ -1,0 +1,58 @@
+"""UnionPay's daily file for the acquirer, read into BillRows.
+
+INFERRED format (the real settlement files and their download message were not at hand): the file
+comes as `fileContent` of a signed answer, Base64 of zlib-deflated UTF-8 text (acp's file transfer
+delivers Base64 of deflated content too); one transaction a line, `|`-separated:
+    orderNo|origOrderNo|reqType|txnAmt|fee|txnTime|voucherNum
+txnAmt and fee in fen; txnTime yyyyMMddHHmmss (Beijing time); reqType as in the messages.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+
+from .. import BillRow, BillStatus, BillUnavailable
+from .protocol import CANCEL, CONSUME, REFUND, amount_fen_of
+
+FIELDS = ("orderNo", "origOrderNo", "reqType", "txnAmt", "fee", "txnTime", "voucherNum")
+
+
+def decode_file_content(file_content: str) -> str:
+    try:
+        return zlib.decompress(base64.b64decode(file_content, validate=True)).decode("utf-8")
+    except (binascii.Error, zlib.error, UnicodeDecodeError) as e:
+        raise BillUnavailable(f"unreadable UnionPay file: {e}") from None
+
+
+def encode_file_content(text: str) -> str:
+    return base64.b64encode(zlib.compress(text.encode("utf-8"))).decode("ascii")
+
+
+def _time(text: str) -> str:
+    return f"{text[0:4]}-{text[4:6]}-{text[6:8]} {text[8:10]}:{text[10:12]}:{text[12:14]}"
+
+
+def parse_bill(text: str) -> list[BillRow]:
+    rows = []
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cells = line.split("|")
+        if len(cells) != len(FIELDS):
+            raise BillUnavailable(f"UnionPay file line {line_no}: {len(cells)} fields, not {len(FIELDS)}")
+        row = dict(zip(FIELDS, cells))
+        try:
+            amount, fee = amount_fen_of(row["txnAmt"]), int(row["fee"])
+        except ValueError as e:
+            raise BillUnavailable(f"UnionPay file line {line_no}: {e}") from None
+        if len(row["txnTime"]) != 14 or not row["txnTime"].isdigit():
+            raise BillUnavailable(f"UnionPay file line {line_no}: bad txnTime")
+        if row["reqType"] == CONSUME:
+            rows.append(BillRow(trade_no=row["orderNo"], channel_trade_no=row["voucherNum"], amount_fen=amount,
+                                status=BillStatus.SUCCESS, fee_fen=fee, time=_time(row["txnTime"])))
+        elif row["reqType"] in (REFUND, CANCEL):
+            rows.append(BillRow(trade_no=row["origOrderNo"], channel_trade_no=row["voucherNum"], amount_fen=amount,
+                                status=BillStatus.REFUND, fee_fen=fee, time=_time(row["txnTime"]),
+                                refund_no=row["orderNo"]))
+    return rows

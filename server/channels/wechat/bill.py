@@ -1,0 +1,58 @@
+"""WeChat's daily bill (downloadbill, bill_type=ALL) read into BillRows.
+
+The bill is CSV text: a header row, then one row per payment or refund with every field prefixed by a
+backtick (so spreadsheets keep long numbers as text), then a summary header ("总交易单数,...") and its row.
+Amounts are yuan ("`12.50"); the fee (手续费) may carry more decimals and is rounded to the fen here.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from .. import BillRow, BillStatus, BillUnavailable
+
+COLUMNS = ("交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识", "交易类型",
+           "交易状态", "付款银行", "货币种类", "应结订单总金额", "代金券金额", "微信退款单号", "商户退款单号", "退款金额",
+           "充值券退款金额", "退款类型", "退款状态", "商品名称", "商户数据包", "手续费", "费率", "订单金额", "申请退款金额",
+           "费率备注")
+SUMMARY = "总交易单数"
+
+
+def fen_of_yuan(text: str) -> int:
+    """Bill yuan text ("12.50", "-0.06", "0.00060") -> fen, half-up to the fen."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {text!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"not an amount: {text!r}")
+    return int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def parse_bill(text: str) -> list[BillRow]:
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = next(reader, None)
+    if not header or header[0] != COLUMNS[0]:
+        raise BillUnavailable("WeChat bill has no header row")
+    rows = []
+    for line_no, cells in enumerate(reader, 2):
+        if not cells:
+            continue
+        if cells[0].startswith(SUMMARY):
+            break
+        row = dict(zip(header, (c.lstrip("`") for c in cells)))
+        status = row.get("交易状态")
+        try:
+            if status == "SUCCESS":
+                rows.append(BillRow(trade_no=row["商户订单号"], channel_trade_no=row["微信订单号"],
+                                    amount_fen=fen_of_yuan(row["应结订单总金额"]), status=BillStatus.SUCCESS,
+                                    fee_fen=fen_of_yuan(row["手续费"]), time=row["交易时间"]))
+            elif status == "REFUND":
+                rows.append(BillRow(trade_no=row["商户订单号"], channel_trade_no=row["微信订单号"],
+                                    amount_fen=fen_of_yuan(row["退款金额"]), status=BillStatus.REFUND,
+                                    fee_fen=fen_of_yuan(row["手续费"]), time=row["交易时间"],
+                                    refund_no=row.get("商户退款单号") or None))
+        except (KeyError, ValueError) as e:
+            raise BillUnavailable(f"WeChat bill line {line_no}: {e}") from None
+    return rows

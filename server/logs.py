@@ -1,0 +1,73 @@
+"""Log set-up: text or JSON lines, and a last line of defence that masks payment codes and keys.
+
+The code masks what it logs on purpose (`masking.mask`); this filter also rewrites anything in a
+record that looks like a payment code (10-32 digits) or a key (32+ hex characters), whoever logged it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+
+from .masking import mask
+from .settings import LoggingSettings
+
+_PAYMENT_CODE = re.compile(r"(?<![0-9A-Za-z])[0-9]{10,32}(?![0-9A-Za-z])")
+_KEY = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32,}(?![0-9A-Za-z])")
+_SECRET_NAMES = ("auth_code", "device_key", "key_hex", "api_key", "activation_code", "private_key")
+
+
+def mask_text(text: str) -> str:
+    text = _KEY.sub(lambda m: mask(m.group(0)), text)
+    return _PAYMENT_CODE.sub(lambda m: mask(m.group(0)), text)
+
+
+class MaskingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_text(message)
+        if masked != message or record.args:
+            record.msg, record.args = masked, None
+        for name in _SECRET_NAMES:
+            value = getattr(record, name, None)
+            if isinstance(value, str):
+                setattr(record, name, mask(value))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, and the record's extra fields."""
+
+    _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in self._STANDARD and not key.startswith("_"):
+                entry[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+        if record.exc_info:
+            entry["exc"] = mask_text(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(settings: LoggingSettings, stream=None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(MaskingFilter())
+    if settings.format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.level.upper())
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -1,0 +1,181 @@
+"""PostgreSQL storage (asyncpg): several server processes on one database.
+
+The SQL is sql.py's; this adds a connection pool, `?` -> `$n` placeholders, work claimed with
+`FOR UPDATE SKIP LOCKED`, and order changes announced with NOTIFY inside the changing transaction
+(delivered at commit), which every process LISTENs to so its long polls wake up.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import asyncpg
+
+from .records import PAYING, REFUND_PENDING, Order, Refund
+from .sql import ORDER_COLUMNS, REFUND_COLUMNS, Rollback, Sql, SqlStorage
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_LISTEN_RETRY_S = 1.0
+
+
+@functools.lru_cache(maxsize=512)
+def to_dollar(sql: str) -> str:
+    """`?` placeholders as PostgreSQL's `$1, $2, ...` (our SQL has no `?` inside string literals)."""
+    count = 0
+
+    def number(_match: re.Match) -> str:
+        nonlocal count
+        count += 1
+        return f"${count}"
+    return re.sub(r"\?", number, sql)
+
+
+def _rowcount(status: str) -> int:
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class _Statements:
+    def __init__(self, pool_or_conn: asyncpg.Pool | asyncpg.Connection):
+        self._db = pool_or_conn
+
+    async def execute(self, sql: str, args: Iterable[Any] = ()) -> int:
+        return _rowcount(await self._db.execute(to_dollar(sql), *args))
+
+    async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> dict[str, Any] | None:
+        row = await self._db.fetchrow(to_dollar(sql), *args)
+        return dict(row) if row is not None else None
+
+    async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(row) for row in await self._db.fetch(to_dollar(sql), *args)]
+
+
+class PostgresStorage(SqlStorage):
+    backend = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool, dsn: str, schema: str):
+        self._pool = pool
+        self._dsn = dsn
+        self._schema = schema
+        self.sql: Sql = _Statements(pool)
+        # NOTIFY channel names are global to the database: one per schema keeps tenants (and tests) apart.
+        self.notify_channel = f"scanpay_orders_{schema}" if schema else "scanpay_orders"
+        self._listeners: list[Callable[[str], None]] = []
+        self._listen_task: asyncio.Task | None = None
+        self._listen_ready = asyncio.Event()
+
+    @classmethod
+    async def open(cls, dsn: str, *, schema: str = "", pool_size: int = 10) -> "PostgresStorage":
+        if schema and not _SCHEMA.match(schema):
+            raise ValueError("database.schema must be a lower-case SQL identifier")
+        server_settings = {"search_path": schema} if schema else {}
+        if schema:
+            conn = await asyncpg.connect(dsn)
+            try:
+                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            except asyncpg.UniqueViolationError:
+                pass  # another process created it at the same moment
+            finally:
+                await conn.close()
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, server_settings=server_settings)
+        storage = cls(pool, dsn, schema)
+        try:
+            await storage.migrate()
+        except BaseException:
+            await pool.close()
+            raise
+        return storage
+
+    async def close(self) -> None:
+        if self._listen_task is not None:
+            self._listen_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listen_task
+        await self._pool.close()
+
+    async def migrate(self) -> None:
+        # Processes starting together take turns: the second finds the migrations applied.
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"scanpay-migrate-{self._schema}")
+            try:
+                await super().migrate()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"scanpay-migrate-{self._schema}")
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Sql]:
+        async with self._pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                yield _Statements(conn)
+            except Rollback:
+                await tx.rollback()
+            except BaseException:
+                await tx.rollback()
+                raise
+            else:
+                await tx.commit()
+
+    async def notify_order(self, tx: Sql, order_id: str) -> None:
+        await tx.execute("SELECT pg_notify(?, ?)", (self.notify_channel, order_id))
+
+    # Cross-process wake-ups.
+
+    async def listen_orders(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(order_id)` whenever any process changes an order; returns once listening."""
+        self._listeners.append(callback)
+        if self._listen_task is None:
+            self._listen_task = asyncio.create_task(self._listen(), name="pg-listen")
+        await asyncio.wait_for(self._listen_ready.wait(), 10)
+
+    async def _listen(self) -> None:
+        def deliver(_conn, _pid, _channel, payload: str) -> None:
+            for callback in self._listeners:
+                callback(payload)
+
+        while True:
+            conn = None
+            try:
+                conn = await asyncpg.connect(self._dsn)
+                await conn.add_listener(self.notify_channel, deliver)
+                self._listen_ready.set()
+                while not conn.is_closed():
+                    await asyncio.sleep(_LISTEN_RETRY_S)
+                log.warning("LISTEN connection lost; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the database restarting: long polls fall back to re-reading
+                log.warning("LISTEN failed (%s); retrying", e.__class__.__name__)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(conn.close(timeout=2))
+            await asyncio.sleep(_LISTEN_RETRY_S)
+
+    # Claiming work: rows another process is claiming right now are skipped, not waited for.
+
+    async def claim_due_orders(self, now: int, lease_ms: int, limit: int) -> list[Order]:
+        rows = await self.sql.fetchall(
+            f"UPDATE orders SET next_check_at = ? WHERE id IN ("
+            f" SELECT id FROM orders WHERE status = ? AND next_check_at <= ?"
+            f" ORDER BY next_check_at LIMIT ? FOR UPDATE SKIP LOCKED)"
+            f" AND status = ? RETURNING {', '.join(ORDER_COLUMNS)}",
+            (now + lease_ms, PAYING, now, limit, PAYING))
+        return [Order(**row) for row in rows]
+
+    async def claim_due_refunds(self, now: int, lease_ms: int, limit: int) -> list[Refund]:
+        rows = await self.sql.fetchall(
+            f"UPDATE refunds SET next_check_at = ? WHERE id IN ("
+            f" SELECT id FROM refunds WHERE status = ? AND next_check_at <= ?"
+            f" ORDER BY next_check_at LIMIT ? FOR UPDATE SKIP LOCKED)"
+            f" AND status = ? RETURNING {', '.join(REFUND_COLUMNS)}",
+            (now + lease_ms, REFUND_PENDING, now, limit, REFUND_PENDING))
+        return [Refund(**row) for row in rows]

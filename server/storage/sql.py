@@ -1,0 +1,446 @@
+"""The storage layer's SQL, written once for SQLite and PostgreSQL.
+
+A backend supplies a `Sql` executor (plain statements, `?` placeholders) and `transaction()`, which
+yields an executor whose statements commit or roll back together. Status changes are conditional
+updates whose row count says whether this caller won. Backends override what differs: claiming due
+work (PostgreSQL: `FOR UPDATE SKIP LOCKED`) and telling other processes an order changed (NOTIFY).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import fields
+from typing import Any, Protocol
+
+from ..clock import new_id, now_ms
+from .errors import AlreadyExists, LimitExceeded, NotFound, RefundRefused
+from .migrate import load_migrations, split_statements
+from .records import (
+    DEVICE_ACTIVE, DEVICE_DISABLED, PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS,
+    Device, DeviceCommand, Merchant, Order, OrderEvent, Refund,
+)
+
+log = logging.getLogger(__name__)
+
+ORDER_COLUMNS = [f.name for f in fields(Order)]
+REFUND_COLUMNS = [f.name for f in fields(Refund)]
+_DEVICE_FIELDS = [f.name for f in fields(Device)]
+DEVICE_COLUMNS = ", ".join("device_key" if name == "key_hex" else name for name in _DEVICE_FIELDS)
+_ORDER_SELECT = f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders"
+_REFUND_SELECT = f"SELECT {', '.join(REFUND_COLUMNS)} FROM refunds"
+# Final statuses that give the merchant's daily allowance back.
+_RELEASING = ("FAILED", "CLOSED")
+HEARTBEAT_FIELDS = ("battery_pct", "charging", "signal_dbm", "network", "firmware", "uptime_s")
+
+
+class Sql(Protocol):
+    async def execute(self, sql: str, args: Iterable[Any] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+
+    async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> dict[str, Any] | None: ...
+    async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]: ...
+
+
+def device_from_row(row: dict[str, Any]) -> Device:
+    row = dict(row)
+    row["key_hex"] = row.pop("device_key")
+    return Device(**row)
+
+
+class SqlStorage:
+    """Everything but the connection: subclasses set `self.sql` and implement `transaction()`."""
+
+    sql: Sql
+    backend = "sql"
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Sql]:
+        raise NotImplementedError
+
+    async def notify_order(self, tx: Sql, order_id: str) -> None:
+        """Inside the transaction that changed the order: tell other processes (PostgreSQL NOTIFY)."""
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    # schema
+
+    async def migrate(self) -> None:
+        await self.sql.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        applied = {row["version"] for row in await self.sql.fetchall("SELECT version FROM schema_migrations")}
+        for migration in load_migrations():
+            if migration.version in applied:
+                continue
+            log.info("applying migration %s", migration.name)
+            async with self.transaction() as tx:
+                for statement in split_statements(migration.sql):
+                    await tx.execute(statement)
+                # Two processes starting at once: the second one's insert fails and its transaction
+                # rolls back; it starts again and finds the migration applied.
+                await tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                                 (migration.version, now_ms()))
+
+    async def ping(self) -> None:
+        await self.sql.fetchone("SELECT 1 AS one")
+
+    async def table_counts(self, tables: Iterable[str]) -> dict[str, int]:
+        counts = {}
+        for table in tables:
+            row = await self.sql.fetchone(f"SELECT COUNT(*) AS n FROM {table}")
+            counts[table] = row["n"]
+        return counts
+
+    # merchants and devices
+
+    async def add_merchant(self, merchant_id: str, name: str, tier: int = 1) -> Merchant:
+        merchant = Merchant(id=merchant_id, name=name, created_at=now_ms(), tier=tier)
+        changed = await self.sql.execute(
+            "INSERT INTO merchants (id, name, created_at, tier) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (merchant.id, merchant.name, merchant.created_at, merchant.tier))
+        if not changed:
+            raise AlreadyExists(f"merchant {merchant_id} exists already")
+        return merchant
+
+    async def get_merchant(self, merchant_id: str) -> Merchant | None:
+        row = await self.sql.fetchone("SELECT id, name, created_at, tier FROM merchants WHERE id = ?", (merchant_id,))
+        return Merchant(**row) if row else None
+
+    async def set_merchant_tier(self, merchant_id: str, tier: int) -> bool:
+        return await self.sql.execute("UPDATE merchants SET tier = ? WHERE id = ?", (tier, merchant_id)) == 1
+
+    async def add_device(self, device_id: str, merchant_id: str, store_name: str, key_hex: str, *,
+                         status: str = DEVICE_ACTIVE) -> Device:
+        if key_hex or status == DEVICE_ACTIVE:
+            if len(key_hex) != 64:
+                raise ValueError("a device key is 64 hex characters")
+            bytes.fromhex(key_hex)  # ValueError when not hex
+        if await self.get_merchant(merchant_id) is None:
+            raise NotFound(f"no merchant {merchant_id}")
+        now = now_ms()
+        device = Device(id=device_id, merchant_id=merchant_id, store_name=store_name, key_hex=key_hex.lower(),
+                        status=status, created_at=now, activated_at=now if status == DEVICE_ACTIVE else None)
+        changed = await self.sql.execute(
+            "INSERT INTO devices (id, merchant_id, store_name, device_key, status, created_at, activated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (device.id, device.merchant_id, device.store_name, device.key_hex, device.status, device.created_at,
+             device.activated_at))
+        if not changed:
+            raise AlreadyExists(f"device {device_id} exists already")
+        return device
+
+    async def get_device(self, device_id: str) -> Device | None:
+        row = await self.sql.fetchone(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
+        return device_from_row(row) if row else None
+
+    async def list_devices(self) -> list[Device]:
+        return [device_from_row(row) for row in
+                await self.sql.fetchall(f"SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id")]
+
+    async def set_device_status(self, device_id: str, status: str) -> bool:
+        return await self.sql.execute("UPDATE devices SET status = ? WHERE id = ?", (status, device_id)) == 1
+
+    # activation
+
+    async def add_activation_code(self, device_id: str, code_hash: str, now: int, expires_at: int) -> None:
+        await self.sql.execute(
+            "INSERT INTO activation_codes (code_hash, device_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            (code_hash, device_id, now, expires_at))
+
+    async def get_activation_code(self, code_hash: str) -> dict[str, Any] | None:
+        return await self.sql.fetchone(
+            "SELECT code_hash, device_id, created_at, expires_at, used_at FROM activation_codes WHERE code_hash = ?",
+            (code_hash,))
+
+    async def activate_device(self, code_hash: str, key_hex: str, now: int, *, hardware_id: str | None,
+                              firmware: str | None) -> Device | None:
+        """Use the code up and give its device the new key; None when the code was not usable any more."""
+        device = None
+        async with self.transaction() as tx:
+            used = await tx.execute(
+                "UPDATE activation_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
+                (now, code_hash, now))
+            if not used:
+                return None
+            row = await tx.fetchone("SELECT device_id FROM activation_codes WHERE code_hash = ?", (code_hash,))
+            changed = await tx.execute(
+                "UPDATE devices SET device_key = ?, status = ?, activated_at = ?, hardware_id = ?,"
+                " firmware = COALESCE(?, firmware) WHERE id = ? AND status <> ?",
+                (key_hex, DEVICE_ACTIVE, now, hardware_id, firmware, row["device_id"], DEVICE_DISABLED))
+            if not changed:
+                raise Rollback()
+            device = await tx.fetchone(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?", (row["device_id"],))
+        return device_from_row(device) if device else None
+
+    # heartbeats and commands
+
+    async def record_heartbeat(self, device_id: str, now: int, values: dict[str, Any]) -> None:
+        names = [name for name in HEARTBEAT_FIELDS if name in values]
+        assignments = "".join(f", {name} = ?" for name in names)
+        await self.sql.execute(f"UPDATE devices SET last_seen_at = ?{assignments} WHERE id = ?",
+                               (now, *(values[name] for name in names), device_id))
+
+    async def add_command(self, device_id: str, kind: str, args: dict[str, Any]) -> DeviceCommand:
+        command = DeviceCommand(id=new_id(), device_id=device_id, kind=kind, args=args, created_at=now_ms())
+        await self.sql.execute(
+            "INSERT INTO device_commands (id, device_id, kind, args, created_at) VALUES (?, ?, ?, ?, ?)",
+            (command.id, device_id, kind, json.dumps(args, ensure_ascii=False, sort_keys=True), command.created_at))
+        return command
+
+    async def ack_commands(self, device_id: str, command_ids: Iterable[str], now: int) -> None:
+        for command_id in command_ids:
+            await self.sql.execute(
+                "UPDATE device_commands SET acked_at = ? WHERE id = ? AND device_id = ? AND acked_at IS NULL",
+                (now, command_id, device_id))
+
+    async def pending_commands(self, device_id: str) -> list[DeviceCommand]:
+        rows = await self.sql.fetchall(
+            "SELECT id, device_id, kind, args, created_at, acked_at FROM device_commands"
+            " WHERE device_id = ? AND acked_at IS NULL ORDER BY created_at, id", (device_id,))
+        return [DeviceCommand(**{**row, "args": json.loads(row["args"])}) for row in rows]
+
+    # replay protection
+
+    async def remember_nonce(self, device_id: str, nonce: str, now: int, ttl_ms: int) -> bool:
+        # Forget this device's expired nonces first, so the table stays small without a sweeper.
+        await self.sql.execute("DELETE FROM nonces WHERE device_id = ? AND seen_at < ?", (device_id, now - ttl_ms))
+        return await self.sql.execute(
+            "INSERT INTO nonces (device_id, nonce, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (device_id, nonce, now)) == 1
+
+    # orders
+
+    async def create_order(self, order: Order, *, daily_cap_fen: int | None = None) -> tuple[Order, bool]:
+        """Insert; when (device_id, order_no) exists already, return that order and False.
+
+        With a cap, the order's amount is added to its merchant's day in the same transaction, and
+        LimitExceeded is raised (nothing stored) when that would go over the cap.
+        """
+        placeholders = ", ".join("?" for _ in ORDER_COLUMNS)
+        values = tuple(getattr(order, name) for name in ORDER_COLUMNS)
+        async with self.transaction() as tx:
+            existing = await tx.fetchone(f"{_ORDER_SELECT} WHERE device_id = ? AND order_no = ?",
+                                         (order.device_id, order.order_no))
+            if existing is not None:
+                return Order(**existing), False
+            if daily_cap_fen is not None and order.merchant_id is not None:
+                await tx.execute("INSERT INTO merchant_days (merchant_id, day, used_fen) VALUES (?, ?, 0)"
+                                 " ON CONFLICT DO NOTHING", (order.merchant_id, order.day))
+                taken = await tx.execute(
+                    "UPDATE merchant_days SET used_fen = used_fen + ? WHERE merchant_id = ? AND day = ?"
+                    " AND used_fen + ? <= ?",
+                    (order.amount_fen, order.merchant_id, order.day, order.amount_fen, daily_cap_fen))
+                if not taken:
+                    raise LimitExceeded(f"the merchant's daily cap of {daily_cap_fen} fen would be exceeded")
+            inserted = await tx.execute(
+                f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({placeholders})"
+                " ON CONFLICT (device_id, order_no) DO NOTHING", values)
+            if not inserted:  # a concurrent duplicate got in first (PostgreSQL); give its day back
+                raise Rollback()
+        if not inserted:
+            existing = await self.get_order(order.device_id, order.order_no)
+            assert existing is not None
+            return existing, False
+        return order, True
+
+    async def merchant_day_used(self, merchant_id: str, day: int) -> int:
+        row = await self.sql.fetchone("SELECT used_fen FROM merchant_days WHERE merchant_id = ? AND day = ?",
+                                      (merchant_id, day))
+        return row["used_fen"] if row else 0
+
+    async def get_order(self, device_id: str, order_no: str) -> Order | None:
+        row = await self.sql.fetchone(f"{_ORDER_SELECT} WHERE device_id = ? AND order_no = ?", (device_id, order_no))
+        return Order(**row) if row else None
+
+    async def get_order_by_id(self, order_id: str) -> Order | None:
+        row = await self.sql.fetchone(f"{_ORDER_SELECT} WHERE id = ?", (order_id,))
+        return Order(**row) if row else None
+
+    async def get_order_by_qr_token(self, qr_token: str) -> Order | None:
+        row = await self.sql.fetchone(f"{_ORDER_SELECT} WHERE qr_token = ?", (qr_token,))
+        return Order(**row) if row else None
+
+    async def list_orders(self, device_id: str, *, before: int | None, limit: int) -> list[Order]:
+        if before is None:
+            rows = await self.sql.fetchall(
+                f"{_ORDER_SELECT} WHERE device_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", (device_id, limit))
+        else:
+            rows = await self.sql.fetchall(
+                f"{_ORDER_SELECT} WHERE device_id = ? AND created_at < ? ORDER BY created_at DESC, id DESC LIMIT ?",
+                (device_id, before, limit))
+        return [Order(**row) for row in rows]
+
+    async def count_orders(self) -> int:
+        return (await self.sql.fetchone("SELECT COUNT(*) AS n FROM orders"))["n"]
+
+    async def count_backlog(self, now: int) -> dict[str, int]:
+        """Unfinished work: PAYING orders and PENDING refunds, and how many of them are due now."""
+        paying = await self.sql.fetchone(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN next_check_at <= ? THEN 1 ELSE 0 END), 0) AS due"
+            " FROM orders WHERE status = ?", (now, PAYING))
+        refunds = await self.sql.fetchone(
+            "SELECT COUNT(*) AS n FROM refunds WHERE status = ?", (REFUND_PENDING,))
+        return {"paying": paying["n"], "due": int(paying["due"]), "refunds_pending": refunds["n"]}
+
+    async def finish_order(self, order_id: str, status: str, *, reason: str | None, message: str | None,
+                           channel_trade_no: str | None, finished_at: int, unengaged: bool = False) -> bool:
+        """PAYING -> a final status; False when the order was no longer PAYING (someone else won).
+
+        `unengaged`: only while no channel took the order up (a C2B code nobody opened).
+        """
+        async with self.transaction() as tx:
+            won = await tx.execute(
+                "UPDATE orders SET status = ?, reason = ?, message = ?,"
+                " channel_trade_no = COALESCE(?, channel_trade_no), finished_at = ?, next_check_at = NULL"
+                " WHERE id = ? AND status = ?" + (" AND channel = ''" if unengaged else ""),
+                (status, reason, message, channel_trade_no, finished_at, order_id, PAYING))
+            if won and status in _RELEASING:
+                # Not taken: the merchant's daily allowance gets the amount back.
+                await tx.execute(
+                    "UPDATE merchant_days SET used_fen = used_fen - (SELECT amount_fen FROM orders WHERE id = ?)"
+                    " WHERE merchant_id = (SELECT merchant_id FROM orders WHERE id = ?)"
+                    " AND day = (SELECT day FROM orders WHERE id = ?)", (order_id, order_id, order_id))
+            if won:
+                await self.notify_order(tx, order_id)
+        return won == 1
+
+    async def set_order_channel(self, order_id: str, channel: str, channel_trade_no: str | None) -> bool:
+        """A C2B order's payer picked a wallet: from now on the resolver asks that channel."""
+        return await self.sql.execute(
+            "UPDATE orders SET channel = ?, channel_trade_no = COALESCE(?, channel_trade_no)"
+            " WHERE id = ? AND status = ? AND channel = ''", (channel, channel_trade_no, order_id, PAYING)) == 1
+
+    async def request_close(self, order_id: str, now: int, lease_ms: int) -> bool:
+        """The device gave up: the order's deadline is now. The caller cancels it at once, so the
+        resolver leaves it alone for `lease_ms` (and takes over should the cancel not be confirmed)."""
+        return await self.sql.execute(
+            "UPDATE orders SET close_requested_at = COALESCE(close_requested_at, ?), deadline_at = ?,"
+            " next_check_at = ? WHERE id = ? AND status = ?", (now, now, now + lease_ms, order_id, PAYING)) == 1
+
+    async def reschedule_order(self, order_id: str, next_check_at: int, *, count_attempt: bool) -> bool:
+        """Set when the resolver next looks at a PAYING order."""
+        return await self.sql.execute(
+            "UPDATE orders SET next_check_at = ?, attempts = attempts + ? WHERE id = ? AND status = ?",
+            (next_check_at, 1 if count_attempt else 0, order_id, PAYING)) == 1
+
+    async def claim_due_orders(self, now: int, lease_ms: int, limit: int) -> list[Order]:
+        """PAYING orders due at `now`, each pushed `lease_ms` ahead so no other loop takes it."""
+        due = await self.sql.fetchall(
+            "SELECT id, next_check_at FROM orders WHERE status = ? AND next_check_at <= ?"
+            " ORDER BY next_check_at LIMIT ?", (PAYING, now, limit))
+        claimed = []
+        for row in due:
+            # Only the loop whose update still sees the old next_check_at gets the order.
+            if await self.sql.execute(
+                    "UPDATE orders SET next_check_at = ? WHERE id = ? AND status = ? AND next_check_at = ?",
+                    (now + lease_ms, row["id"], PAYING, row["next_check_at"])):
+                order = await self.get_order_by_id(row["id"])
+                if order is not None:
+                    claimed.append(order)
+        return claimed
+
+    # refunds
+
+    async def get_refund(self, device_id: str, refund_no: str) -> Refund | None:
+        row = await self.sql.fetchone(f"{_REFUND_SELECT} WHERE device_id = ? AND refund_no = ?",
+                                      (device_id, refund_no))
+        return Refund(**row) if row else None
+
+    async def get_refund_by_id(self, refund_id: str) -> Refund | None:
+        row = await self.sql.fetchone(f"{_REFUND_SELECT} WHERE id = ?", (refund_id,))
+        return Refund(**row) if row else None
+
+    async def list_refunds(self, order_id: str) -> list[Refund]:
+        rows = await self.sql.fetchall(f"{_REFUND_SELECT} WHERE order_id = ? ORDER BY created_at, id", (order_id,))
+        return [Refund(**row) for row in rows]
+
+    async def create_refund(self, refund: Refund) -> tuple[Refund, bool]:
+        """Reserve the amount on the paid order and insert the refund, or return the existing one.
+
+        RefundRefused("order_not_paid" | "refund_exceeds_amount") when the order cannot give that much back.
+        """
+        async with self.transaction() as tx:
+            existing = await tx.fetchone(f"{_REFUND_SELECT} WHERE device_id = ? AND refund_no = ?",
+                                         (refund.device_id, refund.refund_no))
+            if existing is not None:
+                return Refund(**existing), False
+            reserved = await tx.execute(
+                "UPDATE orders SET refund_reserved_fen = refund_reserved_fen + ?"
+                " WHERE id = ? AND status = ? AND refund_reserved_fen + ? <= amount_fen",
+                (refund.amount_fen, refund.order_id, SUCCESS, refund.amount_fen))
+            if not reserved:
+                order = await tx.fetchone("SELECT status FROM orders WHERE id = ?", (refund.order_id,))
+                if order is None or order["status"] != SUCCESS:
+                    raise RefundRefused("order_not_paid")
+                raise RefundRefused("refund_exceeds_amount")
+            placeholders = ", ".join("?" for _ in REFUND_COLUMNS)
+            await tx.execute(f"INSERT INTO refunds ({', '.join(REFUND_COLUMNS)}) VALUES ({placeholders})",
+                             tuple(getattr(refund, name) for name in REFUND_COLUMNS))
+        return refund, True
+
+    async def finish_refund(self, refund_id: str, status: str, *, fail_reason: str | None, message: str | None,
+                            channel_refund_no: str | None, finished_at: int) -> bool:
+        """PENDING -> SUCCESS / FAILED, and the order's refunded amount with it, in one transaction."""
+        async with self.transaction() as tx:
+            won = await tx.execute(
+                "UPDATE refunds SET status = ?, fail_reason = ?, message = ?,"
+                " channel_refund_no = COALESCE(?, channel_refund_no), finished_at = ?, next_check_at = NULL"
+                " WHERE id = ? AND status = ?",
+                (status, fail_reason, message, channel_refund_no, finished_at, refund_id, REFUND_PENDING))
+            if not won:
+                return False
+            refund = await tx.fetchone("SELECT order_id, amount_fen FROM refunds WHERE id = ?", (refund_id,))
+            if status == REFUND_SUCCESS:
+                await tx.execute(
+                    "UPDATE orders SET refunded_fen = refunded_fen + ?,"
+                    " status = CASE WHEN refunded_fen + ? >= amount_fen THEN ? ELSE status END WHERE id = ?",
+                    (refund["amount_fen"], refund["amount_fen"], REFUNDED, refund["order_id"]))
+            elif status == REFUND_FAILED:
+                await tx.execute("UPDATE orders SET refund_reserved_fen = refund_reserved_fen - ? WHERE id = ?",
+                                 (refund["amount_fen"], refund["order_id"]))
+            await self.notify_order(tx, refund["order_id"])
+        return True
+
+    async def reschedule_refund(self, refund_id: str, next_check_at: int, *, waiting: bool | None = None) -> bool:
+        if waiting is None:
+            return await self.sql.execute(
+                "UPDATE refunds SET next_check_at = ?, attempts = attempts + 1 WHERE id = ? AND status = ?",
+                (next_check_at, refund_id, REFUND_PENDING)) == 1
+        return await self.sql.execute(
+            "UPDATE refunds SET next_check_at = ?, attempts = attempts + 1, waiting = ? WHERE id = ? AND status = ?",
+            (next_check_at, 1 if waiting else 0, refund_id, REFUND_PENDING)) == 1
+
+    async def claim_due_refunds(self, now: int, lease_ms: int, limit: int) -> list[Refund]:
+        due = await self.sql.fetchall(
+            "SELECT id, next_check_at FROM refunds WHERE status = ? AND next_check_at <= ?"
+            " ORDER BY next_check_at LIMIT ?", (REFUND_PENDING, now, limit))
+        claimed = []
+        for row in due:
+            if await self.sql.execute(
+                    "UPDATE refunds SET next_check_at = ? WHERE id = ? AND status = ? AND next_check_at = ?",
+                    (now + lease_ms, row["id"], REFUND_PENDING, row["next_check_at"])):
+                refund = await self.get_refund_by_id(row["id"])
+                if refund is not None:
+                    claimed.append(refund)
+        return claimed
+
+    # the order's journal
+
+    async def add_event(self, order_id: str, at: int, kind: str, detail: str | None = None,
+                        raw: dict | None = None) -> None:
+        await self.sql.execute(
+            "INSERT INTO order_events (id, order_id, at, kind, detail, raw) VALUES (?, ?, ?, ?, ?, ?)",
+            (new_id(), order_id, at, kind, detail,
+             json.dumps(raw, ensure_ascii=False, sort_keys=True, default=str) if raw is not None else None))
+
+    async def list_events(self, order_id: str) -> list[OrderEvent]:
+        rows = await self.sql.fetchall(
+            "SELECT id, order_id, at, kind, detail, raw FROM order_events WHERE order_id = ? ORDER BY at, id",
+            (order_id,))
+        return [OrderEvent(id=r["id"], order_id=r["order_id"], at=r["at"], kind=r["kind"], detail=r["detail"],
+                           raw=json.loads(r["raw"]) if r["raw"] is not None else None) for r in rows]
+
+
+class Rollback(Exception):
+    """Raised inside `transaction()` to undo it quietly: the backends roll back and swallow it."""

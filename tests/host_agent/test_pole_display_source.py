@@ -1,0 +1,133 @@
+"""The pole-display amount source against hw_sim's POS over real pseudo-terminals: the POS writes its
+display protocol to one pty, the agent opens the other end with pyserial as it opens COM ports."""
+import asyncio
+import os
+
+import pytest
+
+from host_agent.sources.pole_display import PoleDisplaySource
+from hw_sim.pos.pole_display import PoleDisplayRecorder, PosCashier
+
+
+class Running:
+    """The source's run() as a task, collecting what it emits."""
+
+    def __init__(self, source):
+        self.source = source
+        self.readings = []
+        self._arrived = asyncio.Event()
+
+    def emit(self, reading):
+        self.readings.append(reading)
+        self._arrived.set()
+
+    async def __aenter__(self):
+        self.task = asyncio.create_task(self.source.run(self.emit))
+        await asyncio.sleep(0)
+        assert await asyncio.to_thread(self.source.wait_open, 5), "the agent did not open its ports"
+        return self
+
+    async def __aexit__(self, *exc):
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+    async def amounts(self, count, timeout=5.0):
+        async with asyncio.timeout(timeout):
+            while len(self.readings) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+        return [r.amount_fen for r in self.readings]
+
+
+async def cashier_does(*steps):
+    """Each step is one cashier action; the POS writes it in one go, then the cashier takes a moment."""
+    for step in steps:
+        await asyncio.to_thread(step)
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("protocol, lamps", [("led8n", "wintec"), ("led8n", "partner"), ("led8n", "ascii"),
+                                             ("cd5220", "wintec"), ("epson", "wintec")])
+async def test_sniff_reads_each_total(pty_pair, protocol, lamps):
+    pos_port = pty_pair()
+    source = PoleDisplaySource(pos_port.path, mode="sniff", protocol=protocol, lamps=lamps)
+    pos = PosCashier(pos_port, protocol, lamps=lamps, label="应收" if protocol == "epson" else "TOTAL")
+    async with Running(source) as running:
+        await cashier_does(pos.start, lambda: pos.show_item(350), lambda: pos.show_item(900),
+                           lambda: pos.show_total(1250),
+                           lambda: pos.write(pos.collect_change_bytes(2000, 750)),
+                           pos.clear, lambda: pos.show_item(123456), lambda: pos.show_total(123456))
+        assert await running.amounts(2) == [1250, 123456]
+        await asyncio.sleep(0.2)
+        assert [r.amount_fen for r in running.readings] == [1250, 123456]   # nothing else was a total
+        assert running.readings[0].source == "pole_display"
+
+
+async def test_a_pos_writing_byte_by_byte_at_2400_baud(pty_pair):
+    pos_port = pty_pair()
+    source = PoleDisplaySource(pos_port.path, protocol="cd5220")
+    pos = PosCashier(pos_port, "cd5220", byte_gap_s=0.004)       # ~ one byte time at 2400 baud
+    async with Running(source) as running:
+        await cashier_does(lambda: pos.show_total(8850))
+        assert await running.amounts(1) == [8850]
+
+
+async def test_passthrough_keeps_every_byte_and_reads_the_total(pty_pair):
+    pos_port, display_port = pty_pair(), pty_pair()
+    display = PoleDisplayRecorder(display_port)
+    source = PoleDisplaySource(pos_port.path, mode="passthrough", display_port=display_port.path,
+                               protocol="led8n", lamps="wintec")
+    pos = PosCashier(pos_port, "led8n", lamps="wintec")
+    try:
+        async with Running(source) as running:
+            await cashier_does(pos.start, lambda: pos.show_item(350), lambda: pos.show_total(1250),
+                               lambda: pos.write(bytes(range(256)) * 4),     # every byte value there is
+                               lambda: pos.write(os.urandom(3000)),
+                               pos.clear, lambda: pos.show_total(99))
+            amounts = await running.amounts(2)
+            received = await asyncio.to_thread(display.wait_for, len(pos.written))
+    finally:
+        display.stop()
+    assert received == bytes(pos.written)      # the customer display got exactly what the POS sent
+    assert amounts[:1] == [1250] and amounts[-1] == 99
+    assert source.forwarded == len(pos.written) and source.dropped == 0
+
+
+async def test_passthrough_without_a_display_still_reads_amounts(pty_pair, tmp_path):
+    pos_port = pty_pair()
+    source = PoleDisplaySource(pos_port.path, mode="passthrough", display_port=str(tmp_path / "no-such-port"),
+                               protocol="led8n")
+    pos = PosCashier(pos_port, "led8n")
+    running = Running(source)
+    running.task = asyncio.create_task(source.run(running.emit))
+    try:
+        await asyncio.sleep(0.3)
+        await cashier_does(lambda: pos.show_total(4200))
+        assert await running.amounts(1) == [4200]
+        assert source.dropped == len(pos.written)
+    finally:
+        await running.__aexit__()
+
+
+async def test_pos_port_unplugged_and_back(pty_pair, tmp_path):
+    from conftest import replug
+    link = tmp_path / "ttyPOS"          # a stable name, as /dev/serial/by-id/... or COM5 is
+    first = pty_pair()
+    os.symlink(first.path, link)
+    source = PoleDisplaySource(str(link), protocol="led8n")
+    async with Running(source) as running:
+        await cashier_does(lambda: PosCashier(first, "led8n").show_total(100))
+        assert await running.amounts(1) == [100]
+        first.unplug()
+        await asyncio.sleep(0.2)
+        second = pty_pair()
+        replug(link, second)
+        await asyncio.sleep(1.0)        # the agent retries the port every 0.5 s
+        await cashier_does(lambda: PosCashier(second, "led8n").show_total(200))
+        assert await running.amounts(2) == [100, 200]
+        assert source._pos.opens == 2
+
+
+def test_passthrough_needs_a_display_port():
+    with pytest.raises(ValueError, match="display_port"):
+        PoleDisplaySource("COM5", mode="passthrough")

@@ -56,7 +56,8 @@ class Agent:
         api.retry_s = payment.retry_s
         return cls(make_source(config), BoxLink(config.box.port, config.box.baudrate), api,
                    amount_ttl_s=payment.amount_ttl_s, query_wait_s=payment.query_wait_s,
-                   follow_s=payment.follow_s, retry_s=payment.retry_s, subject=server.subject or None,
+                   follow_s=payment.follow_s, retry_s=payment.retry_s,
+                   prompt_on_amount=payment.prompt_on_amount, subject=server.subject or None,
                    on_event=on_event)
 
     # ------------------------------------------------------------------ events

@@ -46,8 +46,9 @@ def sign(key, path, timestamp, nonce, body):
 
 
 def new_order_no(prefix="H"):
-    """Unique per device, 1-32 of [A-Za-z0-9_-]: H + UTC time to the second + 8 random hex."""
-    return "%s%s%s" % (prefix, time.strftime("%y%m%d%H%M%S", time.gmtime()), secrets.token_hex(4))
+    """Unique per device, 1-32 of [A-Za-z0-9_-]: 'H261122-023349-9449b80f' (UTC date, time, 8 random
+    hex). The dashes keep it from looking like a payment code, which logs mask."""
+    return "%s%s-%s" % (prefix, time.strftime("%y%m%d-%H%M%S", time.gmtime()), secrets.token_hex(4))
 
 
 class DeviceApi:

@@ -65,7 +65,6 @@ class PoleDisplaySection:
 class ScreenSection:
     region: list = field(default_factory=list)      # [left, top, width, height]
     interval_s: float = 0.25
-    monitor: int = 0
     labels: list = field(default_factory=lambda: list(TOTAL_LABELS))
 
 
@@ -78,6 +77,7 @@ class ManualSection:
 @dataclass
 class PaymentSection:
     amount_ttl_s: float = 600.0     # an amount not paid within this is forgotten
+    prompt_on_amount: bool = True   # the box says 请出示付款码 when the POS shows a new total
     query_wait_s: int = 20
     follow_s: float = 180.0         # stop asking about a PAYING order after this
     pay_attempts: int = 3           # pay sent this many times (same order_no) when the network fails

@@ -49,7 +49,6 @@ class AmountReader:
     def _load(self):
         if self._engine is None:
             try:
-                import numpy  # noqa: F401  (rapidocr needs it; say so clearly when missing)
                 from rapidocr import RapidOCR
             except ImportError as exc:
                 raise OcrUnavailable("screen reading needs the rapidocr and onnxruntime packages (%s)"

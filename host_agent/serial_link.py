@@ -11,7 +11,6 @@ Callbacks run in the link's thread; asyncio users hop over with loop.call_soon_t
 """
 import logging
 import threading
-import time
 
 import serial
 

@@ -10,6 +10,13 @@ SAY_FAILED = "支付失败"
 SAY_AMOUNT_INVALID = "金额超出限额"
 SAY_DEVICE_REFUSED = "设备未授权"
 SAY_UNKNOWN = "支付结果未知，请查询"
+SAY_DAILY_LIMIT = "超出当日限额"
+SAY_BELOW_MINIMUM = "金额低于最低限额"
+SAY_DEVICE_DISABLED = "设备已停用"
+SAY_NOT_ACTIVATED = "设备未激活"
+SAY_CHANNEL_DOWN = "支付通道暂不可用"
+SAY_ORDER_NOT_FOUND = "未找到订单"
+SAY_CLOSED = "订单已关闭"
 SAY_BUSY = "正在收款，请稍候"      # agent only: a scan while a payment is under way
 
 CHANNEL_NAMES = {"wechat": "微信", "alipay": "支付宝", "unionpay": "云闪付"}
@@ -21,6 +28,7 @@ REASON_TEXTS = {
     "code_invalid": "付款码无效",
     "payer_cancelled": "用户已取消支付",
     "timeout": "支付超时，已撤销",
+    "closed": SAY_CLOSED,
 }
 
 # server error codes -> what the cashier hears (anything else: SAY_FAILED)
@@ -30,7 +38,12 @@ ERROR_TEXTS = {
     "invalid_amount": SAY_AMOUNT_INVALID,
     "unknown_device": SAY_DEVICE_REFUSED,
     "bad_signature": SAY_DEVICE_REFUSED,
-    "device_disabled": SAY_DEVICE_REFUSED,
+    "amount_below_minimum": SAY_BELOW_MINIMUM,
+    "daily_limit_exceeded": SAY_DAILY_LIMIT,
+    "device_disabled": SAY_DEVICE_DISABLED,
+    "device_not_activated": SAY_NOT_ACTIVATED,
+    "channel_unavailable": SAY_CHANNEL_DOWN,
+    "order_not_found": SAY_ORDER_NOT_FOUND,
 }
 
 # the same, for the person reading the agent's log or console
@@ -41,6 +54,10 @@ ERROR_HELP = {
     "unknown_device": "the server does not know this agent's device_id: check [server] in the config",
     "bad_signature": "the device_key in the config is not this device's key",
     "device_disabled": "the server has disabled this agent's device id",
+    "device_not_activated": "this agent's device id is not activated on the server yet",
+    "amount_below_minimum": "the amount is below the server's minimum",
+    "daily_limit_exceeded": "the shop's daily limit is reached",
+    "channel_unavailable": "the wallet's payment channel is down at the server; try again later",
     "stale_timestamp": "this PC's clock is far off and could not be corrected",
     "order_conflict": "the order number was used before with a different amount or code",
 }

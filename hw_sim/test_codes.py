@@ -25,6 +25,7 @@ NO_ANSWER = "06"           # the sandbox holds the pay call PP seconds (0: until
                            # client timeout, and never takes the money
 LOST_ANSWER = "07"         # the sandbox takes the money, then drops the connection without answering
 ALREADY_USED = "08"        # the code was used before: refused
+SLOW_ANSWER = "09"         # the money is taken at once, the success answer comes PP seconds later
 
 SCENARIOS = {
     SUCCESS: "success",
@@ -36,6 +37,7 @@ SCENARIOS = {
     NO_ANSWER: "no_answer",
     LOST_ANSWER: "lost_answer",
     ALREADY_USED: "already_used",
+    SLOW_ANSWER: "slow_answer",
 }
 
 # wallet prefix -> length of its sandbox codes

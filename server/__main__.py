@@ -9,12 +9,14 @@
     python -m server device list
     python -m server device disable --id D0001
     python -m server device command --id D0001 --kind reboot [--args '{"text": "hi"}']
+    python -m server reconcile --date 2026-11-21 [--channel alipay] [--out var/reconcile]   (exit 1: differences)
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import dataclasses
+import datetime
 import json
 import sys
 
@@ -117,6 +119,11 @@ def _dash(value) -> str:
     return "-" if value is None else str(value)
 
 
+def do_reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    from .reconcile import run
+    return run(settings, args.date, args.channel, args.out)
+
+
 def do_device_disable(settings: Settings, args: argparse.Namespace) -> None:
     async def disable() -> bool:
         async with open_storage(settings.database) as storage:
@@ -175,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     disable = _config_option(device.add_parser("disable", help="refuse the device's requests from now on"))
     disable.add_argument("--id", required=True)
     disable.set_defaults(handler=do_device_disable)
+
+    reconcile = _config_option(commands.add_parser(
+        "reconcile", help="compare the channels' daily bills with the orders (exit 1 on differences)"))
+    reconcile.add_argument("--date", required=True, type=datetime.date.fromisoformat, help="YYYY-MM-DD, China time")
+    reconcile.add_argument("--channel", action="append", help="only this channel (repeatable; default: all active)")
+    reconcile.add_argument("--out", default="var/reconcile", help="report folder (a file per date and channel)")
+    reconcile.set_defaults(handler=do_reconcile)
     return parser
 
 
@@ -183,11 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         setup_logging(settings.logging)
-        args.handler(settings, args)
+        status = args.handler(settings, args)
     except (CliError, SettingsError, AlreadyExists, NotFound, StorageError, ValueError) as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 1
-    return 0
+    return status or 0   # handlers may return an exit status (reconcile: 1 on differences)
 
 
 if __name__ == "__main__":

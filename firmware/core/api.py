@@ -132,6 +132,7 @@ class DeviceApi:
             if code == "stale_timestamp" and attempt == 0:
                 continue        # the clock was just corrected from server_time: sign again
             raise ApiError(code, error.get("message") or "", response.status)
+        raise ApiError("stale_timestamp", "clock still refused after correction", 401)
 
     async def pay(self, order_no, amount_fen, auth_code, subject=None):
         """The order after `pay`. Network errors and server faults (5xx) are retried with the same

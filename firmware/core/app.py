@@ -170,12 +170,18 @@ class App:
         self._tasks = [asyncio.create_task(self._read_keys()),
                        asyncio.create_task(self._read_scans()),
                        asyncio.create_task(self.start_up())]
+        for job in self.background():
+            self._tasks.append(asyncio.create_task(job))
         self.show("off")
         self._set_state(IDLE)
         try:
             await asyncio.gather(self._tasks[0], self._tasks[1])
         finally:
             self.close()
+
+    def background(self):
+        """Coroutines a profile runs beside keys and scans (the gun's heartbeat)."""
+        return ()
 
     def close(self):
         """Stop the app's tasks and the drivers' (the app owns the drivers make_app built)."""
@@ -427,7 +433,11 @@ def app_parts(hw, config, transport=None, on_event=None):
 
     device_id = config["device_id"]
     if transport is None:
-        transport = HttpClient(config["server_url"], ssl=hw.ssl)
+        from core.js_http import JsHttpTransport, on_webassembly
+        if on_webassembly():
+            transport = JsHttpTransport(config["server_url"])
+        else:
+            transport = HttpClient(config["server_url"], ssl=hw.ssl)
     prefixes = codes.DEFAULT_PREFIXES
     if config.get("code_prefixes"):
         prefixes = codes.load_prefixes(config["code_prefixes"])
@@ -465,7 +475,7 @@ class NoLed:
 
 def make_app(hw, config, transport=None, on_event=None):
     """The enhanced box's app and its drivers, from a board's Hardware and the device config."""
-    app = App(**app_parts(hw, config, transport, on_event))
+    app = App(**app_parts(hw, config, transport, on_event))  # pyright: ignore[reportArgumentType]
     if config.get("scan_timeout_s"):
         app.scan_timeout_ms = config["scan_timeout_s"] * 1000
     return app

@@ -172,9 +172,12 @@ class BasicBox:
                 asyncio.create_task(self._beep())
 
     async def _beep(self):
-        self.buzzer.value(1)
+        buzzer = self.buzzer
+        if buzzer is None:
+            return
+        buzzer.value(1)
         await asleep_ms(80)
-        self.buzzer.value(0)
+        buzzer.value(0)
 
 
 def make_app(hw, config, on_event=None):

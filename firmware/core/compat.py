@@ -1,5 +1,7 @@
 # What MicroPython has built in and CPython lacks (or names differently), in one place, so every
 # other firmware module reads the same on the board, in the simulator and in the tests.
+# The CPython fallbacks below redefine what the MicroPython stubs declare (type checker: allowed here).
+# pyright: reportAssignmentType=false
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -17,7 +19,7 @@ except ImportError:  # CPython: same wrap-around arithmetic as MicroPython (30-b
     _HALF = const(1 << 29)
 
     def ticks_ms():
-        return (_time.monotonic_ns() // 1000000) & (_PERIOD - 1)
+        return (_time.monotonic_ns() // 1000000) & (_PERIOD - 1)  # pyright: ignore  (CPython only)
 
     def ticks_add(ticks, delta):
         return (ticks + delta) & (_PERIOD - 1)

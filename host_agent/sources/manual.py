@@ -52,6 +52,7 @@ class ManualSource(AmountSource):
         self.stdout = stdout
         self.max_fen = max_fen
         self.status = None          # a callback the window shows payment outcomes through
+        self._window_failed = False
 
     @classmethod
     def from_config(cls, section):
@@ -72,7 +73,8 @@ class ManualSource(AmountSource):
                 await done.wait()
             finally:
                 self._quit_window()
-            return
+            if not self._window_failed:
+                return
         await self._terminal(typed)
 
     # ------------------------------------------------------------------ terminal
@@ -101,7 +103,8 @@ class ManualSource(AmountSource):
             root = tk.Tk()
         except tk.TclError as exc:
             log.warning("no window (%s): type amounts in the terminal instead", exc)
-            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._terminal(typed)))
+            self._window_failed = True
+            loop.call_soon_threadsafe(done.set)
             return
         self._root = root
         root.title("scanpay 收款")

@@ -6,7 +6,9 @@ field caught mid-redraw, or a misread, never becomes an amount. When the field c
 agreed value, that is a new amount; when it goes blank, the next value is new even if it is the same.
 """
 import asyncio
+import concurrent.futures
 import logging
+import threading
 
 from host_agent.amount import format_fen
 from host_agent.ocr import AmountReader
@@ -20,40 +22,59 @@ class ScreenUnavailable(RuntimeError):
 
 
 class MssGrabber:
-    """Grabs a region (left, top, width, height) of the screen as a PIL image."""
+    """Grabs a region (left, top, width, height) of the screen as a PIL image.
+
+    mss handles are tied to the thread that made them (X11 and GDI alike): each thread gets its own."""
 
     def __init__(self, monitor=0):
         self.monitor = monitor
-        self._mss = None
+        self._local = threading.local()
+        self._opened = []
 
     def _open(self):
-        if self._mss is None:
+        screen = getattr(self._local, "mss", None)
+        if screen is None:
             try:
                 import mss
             except ImportError:
                 raise ScreenUnavailable("screen reading needs the mss package") from None
             try:
-                self._mss = mss.mss()
+                # mss 10 names the class MSS (mss.mss() is deprecated there); mss 9 has only mss.mss
+                screen = mss.MSS() if hasattr(mss, "MSS") else mss.mss()
             except Exception as exc:        # mss raises its own ScreenShotError without a display
                 raise ScreenUnavailable("cannot open the screen: %s" % exc) from None
-        return self._mss
+            self._local.mss = screen
+            self._opened.append(screen)
+        return screen
 
-    def full_screen(self):
+    def _grab(self, area):
         from PIL import Image
-        screen = self._open()
-        shot = screen.grab(screen.monitors[self.monitor])
-        return Image.frombytes("RGB", shot.size, shot.rgb), screen.monitors[self.monitor]
-
-    def __call__(self, region):
-        from PIL import Image
-        left, top, width, height = region
-        shot = self._open().grab({"left": left, "top": top, "width": width, "height": height})
+        try:
+            shot = self._open().grab(area)
+        except ScreenUnavailable:
+            raise
+        except Exception as exc:
+            raise ScreenUnavailable("cannot grab the screen: %s" % exc) from None
         return Image.frombytes("RGB", shot.size, shot.rgb)
 
+    def full_screen(self):
+        """The whole screen (all monitors when monitor is 0) and its geometry."""
+        area = self._open().monitors[self.monitor]
+        return self._grab(area), area
+
+    def __call__(self, region):
+        left, top, width, height = region
+        return self._grab({"left": left, "top": top, "width": width, "height": height})
+
     def close(self):
-        if self._mss is not None:
-            self._mss.close()
-            self._mss = None
+        """Close the handles (call from the thread that made them, or at the end of the program)."""
+        for screen in self._opened:
+            try:
+                screen.close()
+            except Exception:
+                pass
+        self._opened.clear()
+        self._local = threading.local()
 
 
 class ScreenSource(AmountSource):
@@ -102,18 +123,26 @@ class ScreenSource(AmountSource):
         return AmountReading(reading.amount_fen, self.name, reading.text)
 
     async def run(self, emit):
-        await asyncio.to_thread(self.reader.warm_up)
+        loop = asyncio.get_running_loop()
+        # one thread for every grab and read: screen handles belong to the thread that opened them
+        worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="screen")
         failing = None
-        while True:
-            try:
-                found = await asyncio.to_thread(self.step)
-                failing = None
-            except ScreenUnavailable as exc:
-                if failing != str(exc):
-                    log.error("%s", exc)
-                    failing = str(exc)
-                found = None
-            if found is not None:
-                log.info("screen shows %s (read %r)", format_fen(found.amount_fen), found.text)
-                emit(found)
-            await asyncio.sleep(self.interval_s)
+        try:
+            await loop.run_in_executor(worker, self.reader.warm_up)
+            while True:
+                try:
+                    found = await loop.run_in_executor(worker, self.step)
+                    if failing:
+                        log.info("the screen can be read again")
+                    failing = None
+                except ScreenUnavailable as exc:
+                    if failing != str(exc):
+                        log.error("%s", exc)
+                        failing = str(exc)
+                    found = None
+                if found is not None:
+                    log.info("screen shows %s (read %r)", format_fen(found.amount_fen), found.text)
+                    emit(found)
+                await asyncio.sleep(self.interval_s)
+        finally:
+            worker.shutdown(wait=False, cancel_futures=True)

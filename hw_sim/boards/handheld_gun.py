@@ -1,1 +1,96 @@
-class VirtualHandheldGun: pass
+"""Virtual handheld gun: the real firmware (firmware/core/gun.py) on a keypad, GM65, SYN6288, a 240x240
+ST7789 screen on a virtual SPI bus, a battery on a virtual ADC, and a 4G modem (AT responder, then a
+PPP byte pipe) or Wi-Fi, wired as firmware/boards/handheld_gun.py says.
+
+    gun = VirtualHandheldGun(url, "G0001", key_hex, modem=True)   # or modem=False: Wi-Fi
+    await gun.start()               # the modem is dialled (AT chat, CONNECT, network.PPP) first
+    await gun.type_amount("12.50"); gun.scan(wallet.screen(code)); await gun.wait_spoken("微信收款")
+    gun.screen_lines                # the text on the screen now, top to bottom
+    gun.screen_image()              # the panel's pixels (Pillow), gun.save_screen("gun.png")
+    gun.battery.millivolts = 3550   # the cell runs down: the screen and the heartbeat show it
+    await gun.press("FN")           # history; digits + OK look an order up on the server
+
+In the simulator the firmware's HTTP goes through the host's sockets; the PPP link is real as far as
+the modem's byte pipe (the firmware's PPP frames arrive in `gun.modem.data`).
+"""
+from hw_sim.battery import VirtualBattery
+from hw_sim.boards.base import KeypadBoardMixin, VirtualBoard
+from hw_sim.display import VirtualSPI, VirtualST7789
+from hw_sim.modem import VirtualModem, VirtualNetwork
+from hw_sim.pins import Pin
+from hw_sim.uart import VirtualUART
+
+
+class VirtualHandheldGun(KeypadBoardMixin, VirtualBoard):
+    profile = "handheld_gun"
+
+    def __init__(self, server_url, device_id, device_key_hex, *, modem=True, battery_mv=3950,
+                 modem_options=None, **options):
+        config = dict(options.pop("config", None) or {})
+        if modem:
+            config.setdefault("modem", {"apn": "cmnet"})
+        else:
+            config.setdefault("wifi", {"ssid": "shop", "password": "secret"})
+        super().__init__(server_url, device_id, device_key_hex, config=config, **options)
+        self.battery = VirtualBattery(battery_mv)
+        self._modem_options = modem_options or {}
+        self.modem = None
+        self.network_kind = None
+
+    def _build(self, board, config):
+        raise NotImplementedError("the gun is built asynchronously (the network comes first)")
+
+    async def start(self):
+        import asyncio
+        import json
+        import os
+
+        from hw_sim.boards.base import firmware_main, use_firmware
+        use_firmware()
+        config_path = os.path.join(self.workdir, "config.json")
+        with open(config_path, "w") as f:
+            json.dump(self.config, f, ensure_ascii=False)
+        main = firmware_main()
+        config = main.load_config(config_path)
+        board = self.board = main.board_module(config)
+        from boards import Hardware
+        from core import netup
+        from core.gun import make_app
+
+        rows, cols = self._make_keypad(board)
+        self.spi = VirtualSPI()
+        dc = Pin(board.LCD_DC, Pin.OUT, value=0, name="lcd_dc")
+        cs = Pin(board.LCD_CS, Pin.OUT, value=1, name="lcd_cs")
+        rst = Pin(board.LCD_RST, Pin.OUT, value=1, name="lcd_rst")
+        self.lcd = VirtualST7789(dc, board.LCD_WIDTH, board.LCD_HEIGHT)
+        self.spi.attach(cs, self.lcd)
+        from drivers.display import ST7789
+        panel = ST7789(self.spi, dc, cs, rst, board.LCD_WIDTH, board.LCD_HEIGHT)
+        modem_uart = None
+        if config.get("modem"):
+            modem_uart, modem_end = VirtualUART.pair("sim7600", board.MODEM_BAUD)
+            self.modem = VirtualModem(modem_end, **self._modem_options)
+        self.network = VirtualNetwork(self.modem, ssids={"shop": "secret"})
+        hw = Hardware(self._make_scan_engine(board.SCAN_BAUD), self._make_voice(board.VOICE_BAUD),
+                      rows, cols, board.KEYMAP, None, display=panel, battery_adc=self.battery,
+                      battery_divider=board.BATTERY_DIVIDER, modem_uart=modem_uart)
+        self.network_kind, modem_driver = await netup.bring_up(self.network, config, hw)
+        self.modem_driver = modem_driver
+        self.reboots = 0
+
+        def reboot():
+            self.reboots += 1
+        self.app = make_app(hw, config, transport=self._transport, on_event=self._record,
+                            network_kind=self.network_kind, modem=modem_driver, reboot=reboot)
+        self._task = asyncio.create_task(self.app.run(), name="scanpay-gun")
+        await self.wait_state("IDLE")
+
+    @property
+    def screen_lines(self):
+        return list(self.app.screen.lines)
+
+    def screen_image(self, scale=1):
+        return self.lcd.image(scale)
+
+    def save_screen(self, path, scale=1):
+        return self.lcd.save_png(path, scale)

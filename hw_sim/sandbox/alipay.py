@@ -14,6 +14,7 @@ chooses the outcome (hw_sim.test_codes):
     no_answer N         trade.pay held N s (0: until shutdown), then 20000; nothing happens at Alipay
     lost_answer         paid, then the connection is dropped without an answer
     already_used        40004 ACQ.PAYMENT_AUTH_CODE_INVALID (the code was used before)
+    slow_answer N       paid at once, the answer comes N seconds later
 
 trade.cancel of a trade still waiting for the buyer answers retry_flag=Y `cancel_retries` times first.
 """
@@ -167,10 +168,12 @@ class AlipaySandbox:
                             param=param, created=time.monotonic(), status=WAIT_BUYER_PAY, trade_no=_trade_no(),
                             subject=biz["subject"])
         self._ledger.orders[trade_no] = order
-        if scenario in ("success", "lost_answer"):
+        if scenario in ("success", "lost_answer", "slow_answer"):
             self._charge(order)
             if scenario == "lost_answer":
                 raise DropConnection
+            if scenario == "slow_answer":
+                await self.holds.hold(param)
             return self._paid_fields(order)
         if scenario == "system_error":
             self._charge(order)

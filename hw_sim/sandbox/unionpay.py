@@ -14,6 +14,7 @@ payment code (qrNo) chooses the outcome (hw_sim.test_codes):
     no_answer N         the consume is held N s (0: until shutdown), then 03; nothing happens at UnionPay
     lost_answer         paid, then the connection is dropped without an answer
     already_used        94
+    slow_answer N       paid at once, the answer comes N seconds later
 """
 from __future__ import annotations
 
@@ -167,10 +168,12 @@ class UnionPaySandbox:
         order = UnionPayOrder(order_no=order_no, order_time=params["orderTime"], amount_fen=amount_fen, qr_no=qr_no,
                               scenario=scenario, param=param, created=time.monotonic(), state=PENDING)
         self._ledger.orders[order_no] = order
-        if scenario in ("success", "lost_answer"):
+        if scenario in ("success", "lost_answer", "slow_answer"):
             self._charge(order)
             if scenario == "lost_answer":
                 raise DropConnection
+            if scenario == "slow_answer":
+                await self.holds.hold(param)
             return self._state_fields(order)
         if scenario == "system_error":
             self._charge(order)

@@ -14,6 +14,7 @@ payment does is chosen by its payment code (hw_sim.test_codes):
     no_answer N         micropay held N s (0: until shutdown), then SYSTEMERROR; nothing happens at WeChat
     lost_answer         paid, then the connection is dropped without an answer
     already_used        AUTH_CODE_INVALID (the code was used before)
+    slow_answer N       paid at once, the answer comes N seconds later
 
 C2B orders (unifiedorder) wait for `pay_c2b` (the landing page's simulated confirm) until time_expire or
 closeorder. Refunds are accepted at once and reported SUCCESS by refundquery.
@@ -190,10 +191,12 @@ class WeChatSandbox:
         order = SandboxOrder(out_trade_no=trade_no, total_fee=total_fee, auth_code=auth_code, scenario=scenario,
                              param=param, created=time.monotonic(), state=USERPAYING)
         self._ledger.orders[trade_no] = order
-        if scenario in ("success", "lost_answer"):
+        if scenario in ("success", "lost_answer", "slow_answer"):
             self._pay(order)
             if scenario == "lost_answer":
                 raise DropConnection
+            if scenario == "slow_answer":
+                await self.holds.hold(param)
             return self._paid_fields(order)
         if scenario == "system_error":
             self._pay(order)   # the money moved, but the answer says otherwise: the server must query

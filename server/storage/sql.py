@@ -271,6 +271,13 @@ class SqlStorage:
                 (device_id, before, limit))
         return [Order(**row) for row in rows]
 
+    async def orders_of_channel(self, channel: str, start: int, end: int) -> list[Order]:
+        """Orders of `channel` created in [start, end) ms, any status (read-only; for reconciliation)."""
+        rows = await self.sql.fetchall(
+            f"{_ORDER_SELECT} WHERE channel = ? AND created_at >= ? AND created_at < ? ORDER BY created_at, id",
+            (channel, start, end))
+        return [Order(**row) for row in rows]
+
     async def count_orders(self) -> int:
         return (await self.sql.fetchone("SELECT COUNT(*) AS n FROM orders"))["n"]
 

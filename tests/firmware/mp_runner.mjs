@@ -7,6 +7,7 @@
 // file to /input.json. The script's output goes to stdout; a Python exception goes to stderr and
 // makes the exit status 1. The script may use top-level `await` (asyncio is driven by Node's loop).
 import fs from "node:fs";
+import http from "node:http";
 import path from "node:path";
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 
@@ -38,6 +39,44 @@ function copyTree(src, dst) {
   }
 }
 
+// The HTTP bridge for core/js_http.py: Node's http with one keep-alive connection, as a device has.
+// Counts the bytes on the wire (request and response, headers included) for the benchmarks.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const wire = { sent: 0, received: 0, requests: 0, connections: 0 };
+function httpRequest(method, url, headersJson, bodyHex, timeoutMs) {
+  return new Promise((resolve) => {
+    const body = Buffer.from(bodyHex, "hex");
+    const headers = JSON.parse(headersJson);
+    headers["Content-Length"] = String(body.length);
+    let done = false;
+    const finish = (value) => { if (!done) { done = true; resolve(JSON.stringify(value)); } };
+    const req = http.request(url, { method, headers, agent }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => {
+        const data = Buffer.concat(chunks);
+        wire.received += data.length + res.rawHeaders.reduce((n, h) => n + h.length + 2, 0) + 15;
+        finish({ status: res.statusCode, headers: res.headers, body: data.toString("hex") });
+      });
+      res.on("error", (e) => finish({ error: String(e) }));
+    });
+    req.on("socket", (socket) => {
+      if (!socket.__counted) { socket.__counted = true; wire.connections += 1; }
+    });
+    req.setTimeout(timeoutMs, () => { req.destroy(new Error("no answer within " + timeoutMs + " ms")); });
+    req.on("error", (e) => finish({ error: String(e.message || e) }));
+    wire.requests += 1;
+    const head = `${method} ${new URL(url).pathname} HTTP/1.1\r\n` +
+      Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("") + "\r\n";
+    wire.sent += head.length + body.length;
+    req.end(body);
+  });
+}
+mp.registerJsModule("scanpay_http", {
+  request: httpRequest,
+  stats: () => JSON.stringify(wire),
+});
+
 copyTree(firmwareDir, "/lib");
 if (inputPath) mp.FS.writeFile("/input.json", fs.readFileSync(inputPath));
 
@@ -49,4 +88,5 @@ try {
   process.stderr.write("\n");
   process.exit(1);
 }
+agent.destroy();
 process.exit(0);

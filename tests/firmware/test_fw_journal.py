@@ -90,3 +90,103 @@ def test_corrupt_journal_starts_fresh_without_crashing(path):
     assert j.orders() == [] and j.next_order_no("D1").endswith("-000001")
     with open(path) as f:
         assert json.load(f)["counter"] == 1
+
+
+# ------------------------------------------------------------------------ a power cut at every step
+class CutFS:
+    """The journal's file system calls, with the power cut after `cut_at` steps. Steps: opening the
+    temporary file (truncates it), each half of each write, closing it, and the rename; on a FAT-like
+    file system (`fat=True`) the rename is two steps, deleting the journal and then renaming."""
+
+    def __init__(self, cut_at, fat=False):
+        self.cut_at = cut_at
+        self.fat = fat
+        self.steps = 0
+
+    def step(self):
+        self.steps += 1
+        if self.steps == self.cut_at:
+            raise PowerCut()
+
+    def open(self, name, mode="r"):
+        f = open(name, mode)
+        if "w" not in mode:
+            return f
+        fs = self
+
+        class Cut:
+            def __enter__(self):
+                try:
+                    fs.step()
+                except PowerCut:
+                    f.close()
+                    raise
+                return self
+
+            def __exit__(self, *exc):
+                f.close()
+                if exc[0] is None:
+                    fs.step()
+                return False
+
+            def write(self, data):
+                half = len(data) // 2
+                f.write(data[:half])
+                f.flush()
+                fs.step()
+                f.write(data[half:])
+                f.flush()
+                fs.step()
+        return Cut()
+
+    def replace(self, src, dst):
+        if self.fat:
+            if os.path.exists(dst):
+                os.remove(dst)
+            self.step()
+        os.rename(src, dst)
+        self.step()
+
+
+OPERATIONS = [
+    ("new order number", lambda j: j.next_order_no("D0001")),
+    ("new order", lambda j: j.record({"order_no": "A2", "amount_fen": 990, "status": "NEW"})),
+    ("order paid", lambda j: j.record({"order_no": "A1", "status": "SUCCESS", "finished_at": 5})),
+]
+
+
+@pytest.mark.parametrize("fat", [False, True], ids=["atomic-rename", "fat-rename"])
+@pytest.mark.parametrize("name, operation", OPERATIONS, ids=[o[0] for o in OPERATIONS])
+def test_power_cut_at_every_write_step_loses_nothing_confirmed(tmp_path, monkeypatch, fat, name, operation):
+    cut_at = 1
+    while True:
+        path = str(tmp_path / ("j%d.json" % cut_at))
+        j = Journal(path)
+        j.record({"order_no": "A1", "amount_fen": 1250, "status": "PAYING"})
+        j.record({"order_no": "A0", "amount_fen": 100, "status": "SUCCESS"})
+        number = j.next_order_no("D0001")
+        fs = CutFS(cut_at, fat)
+        monkeypatch.setattr(journal_mod, "open", fs.open, raising=False)
+        monkeypatch.setattr(journal_mod, "_replace", fs.replace)
+        try:
+            operation(j)
+            finished = True
+        except PowerCut:
+            finished = False
+        monkeypatch.undo()
+        after = Journal(path)                                       # reboot
+        assert after.get("A0")["status"] == "SUCCESS"               # confirmed before: kept
+        assert after.get("A1")["status"] in ("PAYING", "SUCCESS")   # old or new, never torn
+        assert after.counter >= 1
+        assert after.next_order_no("D0001") != number               # never handed out twice
+        if finished:
+            # the operation returned: its result is confirmed and must be there after the reboot
+            if name == "new order":
+                assert after.get("A2")["amount_fen"] == 990
+            if name == "order paid":
+                assert after.get("A1") == {"order_no": "A1", "amount_fen": 1250, "status": "SUCCESS",
+                                           "finished_at": 5}
+            assert fs.steps >= 5
+            break
+        cut_at += 1
+    assert cut_at >= 6      # every step was cut once before the operation could finish

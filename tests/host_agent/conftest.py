@@ -2,7 +2,6 @@
 payment server with the WeChat sandbox on loopback for the end-to-end payments."""
 import contextlib
 import logging
-import os
 
 import pytest
 from aiohttp import web
@@ -13,7 +12,7 @@ from server.app import create_app
 from server.devices import register_device
 from server.keys import STORAGE
 from server.settings import load_settings
-from box_peer import ScriptedBox
+from agent_test_peers import ScriptedBox
 
 AGENT_ID = "PC0001"
 
@@ -83,13 +82,6 @@ async def payment_server(tmp_path, monkeypatch):
     monkeypatch.delenv("SCANPAY_DB", raising=False)
     async with PaymentServer(tmp_path / "server.db") as server:
         yield server
-
-
-def replug(link_path, port):
-    """Point the stable port name (like /dev/serial/by-id/...) at a new pseudo-terminal."""
-    tmp = str(link_path) + ".new"
-    os.symlink(port.path, tmp)
-    os.replace(tmp, link_path)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import replug
+from agent_test_peers import replug
 from host_agent import box_protocol as bp
 from host_agent.box_link import BoxError, BoxLink
 

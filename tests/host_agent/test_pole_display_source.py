@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from agent_test_peers import replug
 from host_agent.sources.pole_display import PoleDisplaySource
 from hw_sim.pos.pole_display import PoleDisplayRecorder, PosCashier
 
@@ -110,7 +111,6 @@ async def test_passthrough_without_a_display_still_reads_amounts(pty_pair, tmp_p
 
 
 async def test_pos_port_unplugged_and_back(pty_pair, tmp_path):
-    from conftest import replug
     link = tmp_path / "ttyPOS"          # a stable name, as /dev/serial/by-id/... or COM5 is
     first = pty_pair()
     os.symlink(first.path, link)

@@ -77,6 +77,17 @@ def database(request, tmp_path) -> dict[str, str]:
 
 
 @pytest.fixture
+def pg_database(request) -> dict[str, str]:
+    """[database] settings of a fresh PostgreSQL schema (for tests about several processes)."""
+    if PG_URL == "off":
+        pytest.skip("SCANPAY_TEST_PG=off")
+    url = request.getfixturevalue("postgres_ready")
+    schema = f"{TEST_SCHEMA_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
+    yield {"path": url, "schema": schema}
+    asyncio.run(_pg([f'DROP SCHEMA IF EXISTS "{schema}" CASCADE']))
+
+
+@pytest.fixture
 def db_path(database) -> str:
     return database["path"]
 

@@ -1,9 +1,11 @@
-"""A minimal scripted basic box on the far end of a real pseudo-terminal, speaking the line protocol
-of docs/basic-box-protocol.md, for testing the agent's box link before (and besides) the firmware.
+"""Test peers for the agent on real pseudo-terminals: a minimal scripted basic box speaking the line
+protocol of docs/basic-box-protocol.md (for the box link's corner cases, besides the real firmware),
+and `replug` for a port name that outlives an unplug.
 
-It answers PING with HELLO, ACKs every command (unless told to ignore some, to test resends), records
+The scripted box answers PING with HELLO, ACKs every command (unless told to ignore some, to test resends), records
 what it was told to say and show, and sends SCANs, repeating them every `repeat_s` until ACKed.
 """
+import os
 import threading
 import time
 
@@ -106,3 +108,10 @@ class ScriptedBox:
         self.port.unplug()
 
     close = unplug
+
+
+def replug(link_path, port):
+    """Point the stable port name (like /dev/serial/by-id/...) at a new pseudo-terminal."""
+    tmp = str(link_path) + ".new"
+    os.symlink(port.path, tmp)
+    os.replace(tmp, link_path)

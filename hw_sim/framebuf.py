@@ -32,7 +32,10 @@ def _glyph(ch):
         if hasattr(font, "font_variant") and not isinstance(font, ImageFont.ImageFont):
             font = ImageFont.load_default(size=8)
         img = Image.new("1", (8, 8), 0)
-        ImageDraw.Draw(img).text((1, -1) if font.getbbox(ch)[3] > 8 else (1, 0), ch, fill=1, font=font)
+        try:    # baseline on row 6: capitals and ascenders fit, descenders keep one row
+            ImageDraw.Draw(img).text((0, 6), ch, fill=1, font=font, anchor="ls")
+        except (ValueError, TypeError):     # a bitmap font has no anchors
+            ImageDraw.Draw(img).text((1, -1), ch, fill=1, font=font)
         rows = tuple(sum(0x80 >> x for x in range(8) if img.getpixel((x, y))) for y in range(8))
     _glyphs[ch] = rows
     return rows

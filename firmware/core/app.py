@@ -73,15 +73,6 @@ ERROR_TEXTS = {
     "order_not_found": SAY_ORDER_NOT_FOUND,
 }
 
-# what the box says in each state it enters (None: nothing; RESULT says the outcome)
-STATE_PROMPTS = {
-    "IDLE": None,
-    "AMOUNT": None,
-    "WAIT_SCAN": SAY_SHOW_CODE,
-    "PAYING": None,             # SAY_PAYER_PAYING once the server answers PAYING
-    "SHOW_CODE": SAY_SCAN_TO_PAY,
-    "RESULT": None,
-}
 
 _AMOUNT_KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ".", "00")
 

@@ -145,4 +145,6 @@ class ScreenSource(AmountSource):
                     emit(found)
                 await asyncio.sleep(self.interval_s)
         finally:
-            worker.shutdown(wait=False, cancel_futures=True)
+            if hasattr(self.grabber, "close"):
+                worker.submit(self.grabber.close)       # in the thread that opened the handles
+            worker.shutdown(wait=False, cancel_futures=False)

@@ -59,8 +59,7 @@ class PosWindow:
 async def test_screen_source_reads_the_pos_window(x_display, monkeypatch, style):
     monkeypatch.setenv("DISPLAY", x_display)
     window = await asyncio.to_thread(PosWindow, x_display, style)
-    grabber = MssGrabber()
-    source = ScreenSource(total_region(style), grabber=grabber, interval_s=0.05)
+    source = ScreenSource(total_region(style), grabber=MssGrabber(), interval_s=0.05)
     seen = asyncio.Queue()
     task = asyncio.create_task(source.run(seen.put_nowait))
     try:
@@ -74,8 +73,7 @@ async def test_screen_source_reads_the_pos_window(x_display, monkeypatch, style)
         assert (await asyncio.wait_for(seen.get(), 10)).amount_fen == 99
     finally:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        grabber.close()
+        await asyncio.gather(task, return_exceptions=True)      # the source closes its grabber
         await asyncio.to_thread(window.close)
 
 

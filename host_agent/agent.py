@@ -44,6 +44,7 @@ class Agent:
         self._unsure = None             # (order_no, amount_fen, code) of a pay whose answer never came
         self._tasks = set()
         self._event_waiters = []
+        self._tell_lock = asyncio.Lock()    # the box hears one thing after another, in order
 
     @classmethod
     def from_config(cls, config, *, on_event=None):
@@ -170,13 +171,19 @@ class Agent:
         status = getattr(self.source, "status", None)
         if text and callable(status):
             status(text)
-        try:
-            if colour:
-                await self.box.led(colour, blink)
-            if text:
-                await self.box.say(text)
-        except BoxError as exc:
-            log.warning("could not tell the box %r: %s", text or colour, exc)
+        async with self._tell_lock:
+            try:
+                if colour:
+                    await self.box.led(colour, blink)
+                if text:
+                    await self.box.say(text)
+            except BoxError as exc:
+                log.warning("could not tell the box %r: %s", text or colour, exc)
+
+    def _tell_later(self, text=None, colour=None):
+        """Tell the box without waiting for it: a payment is over once its result is known, so the
+        next total or scan is not held up by the box acknowledging what it was told."""
+        self._spawn(self._tell(text, colour))
 
     # ------------------------------------------------------------------ paying
     async def _pay(self, reading, code):
@@ -195,7 +202,7 @@ class Agent:
             log.error("order %s: the server cannot be reached (%s); nothing is known to be charged. "
                       "Check the network; the agent keeps asking about the order", order_no, exc)
             self.emit("result", order_no=order_no, status=None, why="server_unreachable", text=texts.SAY_NETWORK)
-            await self._tell(texts.SAY_NETWORK, "red")
+            self._tell_later(texts.SAY_NETWORK, "red")
             self._spawn(self._follow_up(order_no, amount_fen))
             return
         except ApiError as exc:
@@ -203,7 +210,7 @@ class Agent:
                       "; " + texts.ERROR_HELP[exc.code] if exc.code in texts.ERROR_HELP else "")
             text = texts.ERROR_TEXTS.get(exc.code, texts.SAY_FAILED)
             self.emit("result", order_no=order_no, status=None, why=exc.code, text=text)
-            await self._tell(text, "red")
+            self._tell_later(text, "red")
             return
         self._unsure = None
         if order["status"] == PAYING:
@@ -211,7 +218,7 @@ class Agent:
             order = await self._wait_final(order)
             if order is None:
                 return
-        await self._announce(order)
+        self._announce(order)
 
     async def _wait_final(self, order):
         """Long-poll until the order is final; None (and the cashier told) when it never became so."""
@@ -235,10 +242,10 @@ class Agent:
         log.error("order %s is still not final after %d s: look it up on the console before "
                   "taking the payment again", order_no, self.follow_s)
         self.emit("result", order_no=order_no, status=PAYING, why="unknown", text=texts.SAY_UNKNOWN)
-        await self._tell(texts.SAY_UNKNOWN, "yellow")
+        self._tell_later(texts.SAY_UNKNOWN, "yellow")
         return None
 
-    async def _announce(self, order):
+    def _announce(self, order):
         text = texts.result_text(order)
         status = order["status"]
         if status == SUCCESS:
@@ -250,7 +257,7 @@ class Agent:
             log.warning("order %s %s: %s (%s)", order["order_no"], status, order.get("reason"),
                         order.get("message") or "")
         self.emit("result", order_no=order["order_no"], status=status, why=order.get("reason"), text=text)
-        await self._tell(text, "green" if status == SUCCESS else "red")
+        self._tell_later(text, "green" if status == SUCCESS else "red")
 
     async def _follow_up(self, order_no, amount_fen):
         """After a pay whose answer never came: find out whether the server has the order at all."""
@@ -273,5 +280,5 @@ class Agent:
                     self._unsure = None
                 log.info("order %s turned out %s after the network came back", order_no, order["status"])
                 if order["status"] == SUCCESS and self._payment is None:
-                    await self._announce(order)
+                    self._announce(order)
                 return

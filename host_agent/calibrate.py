@@ -1,7 +1,7 @@
 """`calibrate`: find the POS screen's total field once, so the agent only ever reads that region.
 
-With a display and tkinter, a window shows the grabbed screen: drag a box round the total and the
-agent reads it back at once. Without one (a remote session, or to script it), give the region on
+With a display and tkinter, a window shows the grabbed screen: drag a box round the total, the
+window's title shows what the agent reads there, Enter keeps the region (Esc cancels). Without one (a remote session, or to script it), give the region on
 the command line (`--region left,top,width,height`) and, optionally, a saved screenshot (`--image`).
 Either way the result is the `[screen] region` line for the config, and what the agent reads there.
 """
@@ -42,7 +42,7 @@ def choose_region(image):
     from PIL import ImageTk
 
     root = tk.Tk()
-    root.title("scanpay: drag a box round the POS total, then close this window")
+    root.title("scanpay: drag a box round the POS total, then press Enter (Esc: cancel)")
     scale = min(1.0, (root.winfo_screenwidth() - 40) / image.width, (root.winfo_screenheight() - 80) / image.height)
     shown = image.resize((int(image.width * scale), int(image.height * scale))) if scale < 1 else image
     photo = ImageTk.PhotoImage(shown)
@@ -69,11 +69,18 @@ def choose_region(image):
         if width >= 8 and height >= 8:
             box["region"] = (int(left), int(top), int(width), int(height))
             reading = check_region(image, box["region"])
-            root.title("reads %r -> %s   (close the window to keep this region)"
-                       % (reading.text, reading.amount_fen))
+            shown = "%d.%02d" % divmod(reading.amount_fen, 100) if reading.amount_fen else "no amount"
+            root.title("reads %r: %s   (Enter: keep this region, or drag again)" % (reading.text, shown))
+
+    def cancel(_event=None):
+        box["region"] = None
+        root.destroy()
 
     canvas.bind("<ButtonPress-1>", press)
     canvas.bind("<B1-Motion>", drag)
     canvas.bind("<ButtonRelease-1>", release)
+    root.bind("<Return>", lambda _event: root.destroy())
+    root.bind("<Escape>", cancel)
+    root.protocol("WM_DELETE_WINDOW", root.destroy)     # closing the window keeps the region too
     root.mainloop()
     return box["region"]

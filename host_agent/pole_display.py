@@ -2,7 +2,8 @@
 
 Pure: `PoleDisplayParser.feed(bytes)` takes the bytes however they were split into reads, and
 `idle()` (the line went quiet) returns the total that just appeared on the display, if any. The
-serial side (passthrough or sniff) is `host_agent.sources.pole_display`. Protocols (shared/reference/hardware.md section 3):
+serial side (passthrough or sniff) is `host_agent.sources.pole_display`. Protocols
+(shared/reference/hardware.md section 3):
 
 - ``led8n``: 8-digit LED. ``ESC Q A <digits> CR`` shows a value; lamps (price / total / collect /
   change) by ``STX L d1d2d3d4`` or by the vendor's ``ESC s n`` (table below, or from config).
@@ -18,7 +19,8 @@ the configured encoding (Chinese pole displays speak GB2312/GBK).
 The display is read when the POS stops writing (`idle()`, a quiet gap on the line): a POS redraws its
 display in one burst (lamp then value, or value then lamp; clear then both lines), so only the
 screen at the end of a burst is what the customer sees. Halfway states never become amounts, and a
-redraw of the same total is not a new sale.
+redraw of the same total is not a new sale. For a POS that never pauses, `peek()` and `take()` let
+the caller accept a total seen twice some time apart.
 """
 from host_agent.amount import TOTAL_LABELS, find_total, has_label, parse_led_digits
 
@@ -116,17 +118,25 @@ class PoleDisplayParser:
                     return amount
         return None
 
+    def peek(self):
+        """The total the display shows at this moment, without taking it as new (for a line that
+        never goes quiet: the caller takes it only when two peeks some time apart agree)."""
+        return self._shown_total()
+
+    def take(self, total):
+        """Take `total` as shown (after agreeing peeks); returns it when it is new, else None."""
+        self._dirty = False
+        if total == self.total:
+            return None
+        self.total = total
+        return total
+
     def idle(self):
         """The line went quiet: read what the display shows now. Returns the total that appeared
         (a total that differs from the one shown before), or None."""
         if not self._dirty:
             return None
-        self._dirty = False
-        total = self._shown_total()
-        if total == self.total:
-            return None
-        self.total = total
-        return total
+        return self.take(self._shown_total())
 
     # ------------------------------------------------------------------ bytes in
     def feed(self, data):

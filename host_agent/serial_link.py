@@ -11,6 +11,7 @@ Callbacks run in the link's thread; asyncio users hop over with loop.call_soon_t
 """
 import logging
 import threading
+import time
 
 import serial
 
@@ -25,16 +26,18 @@ class PortClosed(OSError):
 
 class SerialLink:
     read_timeout_s = 0.02       # also the quiet gap after which on_idle runs
+    max_burst_s = 0.5           # a line that never goes quiet gets on_busy this often
     reopen_s = 0.5              # between attempts to reopen a port that went away
 
-    def __init__(self, port, baudrate=9600, *, on_bytes=None, on_idle=None, on_state=None, name=None,
-                 opener=None):
+    def __init__(self, port, baudrate=9600, *, on_bytes=None, on_idle=None, on_busy=None, on_state=None,
+                 name=None, opener=None):
         """opener: builds the port object (tests, or serial.serial_for_url); pyserial's Serial by default."""
         self.port = port
         self.baudrate = baudrate
         self.name = name or port
         self.on_bytes = on_bytes
         self.on_idle = on_idle
+        self.on_busy = on_busy
         self.on_state = on_state
         self._opener = opener or self._open_serial
         self._serial = None
@@ -124,15 +127,21 @@ class SerialLink:
             self._stop.wait(self.reopen_s)
 
     def _read_loop(self):
-        pending_idle = False
+        burst_started = None        # when the bytes since the last quiet gap began
         while not self._stop.is_set():
             port = self._serial
             data = port.read(max(1, port.in_waiting))
             if data:
-                pending_idle = True
                 if self.on_bytes:
                     self.on_bytes(data)
-            elif pending_idle:
-                pending_idle = False
+                now = time.monotonic()
+                if burst_started is None:
+                    burst_started = now
+                elif now - burst_started >= self.max_burst_s:
+                    burst_started = now         # the line has not been quiet for a while
+                    if self.on_busy:
+                        self.on_busy()
+            elif burst_started is not None:
+                burst_started = None
                 if self.on_idle:
                     self.on_idle()

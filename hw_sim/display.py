@@ -192,12 +192,16 @@ class VirtualST7789:
         self._half = data[n:] or None
         x0, y0, x1, y1 = self.window
         x, y = self._x, self._y
-        for i in range(0, n, 2):
-            if 0 <= x < self.width and 0 <= y < self.height:
-                k = (y * self.width + x) * 2
-                self.ram[k] = data[i]
-                self.ram[k + 1] = data[i + 1]
-            x += 1
+        i = 0
+        while i < n:
+            run = min(x1 - x + 1, (n - i) // 2)       # pixels left on this row of the window
+            if 0 <= y < self.height:
+                a, b = max(x, 0), min(x + run, self.width)
+                if a < b:
+                    k = (y * self.width + a) * 2
+                    self.ram[k:k + (b - a) * 2] = data[i + (a - x) * 2:i + (b - x) * 2]
+            i += run * 2
+            x += run
             if x > x1:
                 x = x0
                 y += 1

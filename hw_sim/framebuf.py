@@ -93,11 +93,43 @@ class FrameBuffer:
         return None
 
     def fill_rect(self, x, y, w, h, c):
-        for yy in range(max(0, y), min(self.height, y + h)):
-            for xx in range(max(0, x), min(self.width, x + w)):
+        x0, x1 = max(0, x), min(self.width, x + w)
+        y0, y1 = max(0, y), min(self.height, y + h)
+        if x0 >= x1 or y0 >= y1:
+            return
+        if self.format == MONO_HLSB:
+            self._fill_rows_hlsb(x0, x1, y0, y1, c)
+            return
+        for yy in range(y0, y1):
+            for xx in range(x0, x1):
                 self._set(xx, yy, c)
 
+    def _fill_rows_hlsb(self, x0, x1, y0, y1, c):
+        # whole bytes by slice, the partial bytes at either end by mask: a screen clear or a QR
+        # module is a handful of operations instead of one per pixel
+        row_bytes = (self.stride + 7) // 8
+        first, last = x0 >> 3, (x1 - 1) >> 3
+        head = (0xFF >> (x0 & 7)) & 0xFF
+        tail = (0xFF << (7 - ((x1 - 1) & 7))) & 0xFF
+        fill = b"\xff" if c else b"\x00"
+        for yy in range(y0, y1):
+            base = yy * row_bytes
+            if first == last:
+                masks = ((first, head & tail),)
+            else:
+                masks = ((first, head), (last, tail))
+                if last - first > 1:
+                    self.buf[base + first + 1:base + last] = fill * (last - first - 1)
+            for i, mask in masks:
+                if c:
+                    self.buf[base + i] |= mask
+                else:
+                    self.buf[base + i] &= ~mask & 0xFF
+
     def fill(self, c):
+        if self.format in (MONO_HLSB, MONO_HMSB, MONO_VLSB):
+            self.buf[:] = (b"\xff" if c else b"\x00") * len(self.buf)
+            return
         self.fill_rect(0, 0, self.width, self.height, c)
 
     def hline(self, x, y, w, c):

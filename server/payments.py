@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 REASON_CLOSED = "closed"
 # Refunds the channel neither confirms nor refuses are asked again this often, at most.
 _REFUND_RETRY_MAX_S = 300.0
+_TIER_CACHE_S = 5.0
 
 
 class UnsupportedCode(Exception):
@@ -109,6 +110,7 @@ class Payments:
         self._wakeups = wakeups
         self._settings = settings
         self._metrics = metrics or Metrics()
+        self._tiers: dict[str, tuple[int, float]] = {}
 
     # routing and limits
 
@@ -126,8 +128,13 @@ class Payments:
         return china_day(now_ms() if at_ms is None else at_ms, self._settings.limits.utc_offset_h)
 
     async def _daily_cap(self, device: Device) -> int:
-        merchant = await self._storage.get_merchant(device.merchant_id)
-        return self._settings.limits.daily_cap_fen(merchant.tier if merchant else 1)
+        # The tier changes rarely (an operator verifies a merchant): read it at most every few seconds.
+        cached = self._tiers.get(device.merchant_id)
+        if cached is None or cached[1] < time.monotonic():
+            merchant = await self._storage.get_merchant(device.merchant_id)
+            cached = (merchant.tier if merchant else 1, time.monotonic() + _TIER_CACHE_S)
+            self._tiers[device.merchant_id] = cached
+        return self._settings.limits.daily_cap_fen(cached[0])
 
     async def limits(self, device: Device) -> MerchantLimits:
         api = self._settings.device_api
@@ -154,13 +161,9 @@ class Payments:
         await self._check_daily_cap(device, request.amount_fen)
 
     async def pay(self, device: Device, request: PayRequest) -> Order:
+        """Carry out a pay that check_pay let through (a retry finds its order inside create_order)."""
         channel = self.route(request.auth_code)
         code_hash = hash_auth_code(request.auth_code)
-
-        existing = await self._storage.get_order(device.id, request.order_no)
-        if existing is not None:
-            return self._same_order(existing, B2C, request.amount_fen, code_hash)
-
         now = now_ms()
         schedule = channel.schedule
         order = Order(
@@ -172,10 +175,9 @@ class Payments:
             # Should this process die during the pay call, the resolver takes over once it would
             # have timed out anyway.
             next_check_at=now + ms(schedule.pay_timeout_s + 1))
-        order, created = await self._create(device, order)
-        if not created:  # a concurrent duplicate got in first; it makes the channel call
+        order, created = await self._create(device, order, f"{order.amount_fen} fen via {order.channel}")
+        if not created:  # a retry, or a concurrent duplicate got in first: that one makes the channel call
             return self._same_order(order, B2C, request.amount_fen, code_hash)
-        await self._storage.add_event(order.id, now, "created", f"{order.amount_fen} fen via {order.channel}")
         log.info("pay %s/%s %d fen code %s -> %s as %s", device.id, order.order_no, order.amount_fen,
                  order.auth_code_masked, order.channel, order.trade_no)
 
@@ -189,9 +191,9 @@ class Payments:
             order = await self.apply(order, await self._query(channel, order), source="query")
         return order
 
-    async def _create(self, device: Device, order: Order) -> tuple[Order, bool]:
+    async def _create(self, device: Device, order: Order, event: str) -> tuple[Order, bool]:
         try:
-            return await self._storage.create_order(order, daily_cap_fen=await self._daily_cap(device))
+            return await self._storage.create_order(order, daily_cap_fen=await self._daily_cap(device), event=event)
         except LimitExceeded as e:
             raise DailyLimitExceeded(str(e)) from None
 
@@ -222,10 +224,9 @@ class Payments:
             amount_fen=request.amount_fen, channel="", status=PAYING, subject=request.subject,
             auth_code_hash="", auth_code_masked="", created_at=now, deadline_at=deadline, next_check_at=deadline,
             kind=C2B, merchant_id=device.merchant_id, day=self._today(now), qr_token=secrets.token_urlsafe(18))
-        order, created = await self._create(device, order)
+        order, created = await self._create(device, order, f"{order.amount_fen} fen, one-time code")
         if not created:
             return self._same_order(order, C2B, request.amount_fen, "")
-        await self._storage.add_event(order.id, now, "created", f"{order.amount_fen} fen, one-time code")
         log.info("qr %s/%s %d fen as %s", device.id, order.order_no, order.amount_fen, order.trade_no)
         return order
 
@@ -290,7 +291,8 @@ class Payments:
         """Record a channel answer; finish the order when it is final, else schedule the next query."""
         if not await self._settle(order, result, source=source):
             interval = self._channels[order.channel].schedule.query_interval_s
-            await self._storage.reschedule_order(order.id, now_ms() + ms(interval), count_attempt=True)
+            await self._storage.reschedule_order(order.id, now_ms() + ms(interval), count_attempt=True,
+                                                 event=self._event(result, source))
         return await self._reload(order)
 
     async def step(self, order: Order) -> Order:
@@ -315,8 +317,10 @@ class Payments:
         channel = self._channels.get(order.channel)
         if channel is None:
             return order
-        if await self._settle(order, await self._query(channel, order), source="query"):
+        last = await self._query(channel, order)
+        if await self._settle(order, last, source="query"):
             return await self._reload(order)
+        await self._storage.add_event(order.id, now_ms(), *self._event(last, "query"))
         # A C2B order is closed at the channel (nobody can pay it any more); a B2C one is reversed.
         use_close = order.kind == C2B and hasattr(channel, "close")
         for _ in range(channel.schedule.cancel_attempts):
@@ -345,10 +349,13 @@ class Payments:
         self._metrics.channel_calls.labels(channel.name, "query", result.outcome.value).inc()
         return result
 
+    @staticmethod
+    def _event(result: ChannelResult, source: str) -> tuple[str, str | None, dict | None]:
+        return f"{source}:{result.outcome.value}", result.reason or result.message, dict(result.raw) or None
+
     async def _settle(self, order: Order, result: ChannelResult, *, source: str) -> bool:
-        """Record the answer; finish the order if it is final. True when the answer was final."""
-        await self._storage.add_event(order.id, now_ms(), f"{source}:{result.outcome.value}",
-                                      result.reason or result.message, dict(result.raw) or None)
+        """Finish the order (journalling the answer) if the answer is final. True when it was.
+        A non-final answer is left for the caller to journal, with what it does next."""
         status = status_for(result)
         if status is None:
             return False
@@ -356,14 +363,15 @@ class Payments:
         if status == CLOSED and order.close_requested_at is not None:
             reason = REASON_CLOSED
         await self._finish(order, status, reason=reason, message=result.message,
-                           channel_trade_no=result.channel_trade_no)
+                           channel_trade_no=result.channel_trade_no, event=self._event(result, source))
         return True
 
     async def _finish(self, order: Order, status: str, *, reason: str | None, message: str | None,
-                      channel_trade_no: str | None, unengaged: bool = False) -> None:
+                      channel_trade_no: str | None, unengaged: bool = False,
+                      event: tuple[str, str | None, dict | None] | None = None) -> None:
         won = await self._storage.finish_order(order.id, status, reason=reason, message=message,
                                                channel_trade_no=channel_trade_no, finished_at=now_ms(),
-                                               unengaged=unengaged)
+                                               unengaged=unengaged, event=event)
         if won:
             log.info("order %s/%s %s %s", order.device_id, order.order_no, status, reason or "")
             self._metrics.payments.labels(order.channel or "none", status).inc()

@@ -170,21 +170,58 @@ def write_report(report: Report, out_dir: str | os.PathLike) -> str:
     return path
 
 
+async def reconcile_day(storage: Storage, channels: Mapping[str, Channel], day: datetime.date,
+                        out_dir: str | os.PathLike, channel_names: Sequence[str] | None = None) -> list[Report]:
+    """Reconcile `day` for the named (default: all) channels; writes a report file per channel."""
+    names = list(channel_names or channels)
+    unknown = [n for n in names if n not in channels]
+    if unknown:
+        raise ValueError(f"channel {unknown[0]} is not active")
+    reports = []
+    for name in names:
+        report = await reconcile_channel(channels[name], storage, day)
+        path = write_report(report, out_dir)
+        if report.ok:
+            log.info("reconcile %s %s: ok -> %s", name, day, path)
+        else:
+            log.warning("reconcile %s %s: %s -> %s", name, day, report.error or
+                        f"{len(report.differences)} differences", path)
+        reports.append(report)
+    return reports
+
+
 async def reconcile(settings: Settings, day: datetime.date, channel_names: Sequence[str] | None = None,
                     out_dir: str | os.PathLike = "var/reconcile") -> list[Report]:
-    """Reconcile `day` for the named (default: all active) channels; writes a report file per channel."""
-    reports = []
+    """The command: open storage and channels from the settings, reconcile `day`."""
     async with open_storage(settings.database) as storage, open_channels(settings) as channels:
-        names = list(channel_names or channels)
-        unknown = [n for n in names if n not in channels]
-        if unknown:
-            raise ValueError(f"channel {unknown[0]} is not active")
-        for name in names:
-            report = await reconcile_channel(channels[name], storage, day)
-            path = write_report(report, out_dir)
-            log.info("reconcile %s %s: %s -> %s", name, day, "ok" if report.ok else "DIFFERENCES", path)
-            reports.append(report)
-    return reports
+        return await reconcile_day(storage, channels, day, out_dir, channel_names)
+
+
+# The scheduled job. WeChat has the previous day's bill ready after 10:00 and Alipay after 09:00 (Beijing
+# time), so the default run is 10:30 for the day before. To wire in the app: a cleanup_ctx task running
+# run_daily(app[STORAGE], app[CHANNELS], out_dir).
+
+DEFAULT_RUN_AT = datetime.time(10, 30)
+
+
+def next_run(now: datetime.datetime, at: datetime.time = DEFAULT_RUN_AT) -> datetime.datetime:
+    """The first `at` (Beijing time) strictly after `now`."""
+    now = now.astimezone(CHINA)
+    run = datetime.datetime.combine(now.date(), at, tzinfo=CHINA)
+    return run if run > now else run + datetime.timedelta(days=1)
+
+
+async def run_daily(storage: Storage, channels: Mapping[str, Channel], out_dir: str | os.PathLike,
+                    at: datetime.time = DEFAULT_RUN_AT) -> None:
+    """Forever: at `at` each day, reconcile the day before. A failed pass is logged, never fatal."""
+    while True:
+        now = datetime.datetime.now(CHINA)
+        wake = next_run(now, at)
+        await asyncio.sleep((wake - now).total_seconds())
+        try:
+            await reconcile_day(storage, channels, wake.date() - datetime.timedelta(days=1), out_dir)
+        except Exception:
+            log.exception("scheduled reconciliation failed")
 
 
 def exit_status(reports: Sequence[Report]) -> int:

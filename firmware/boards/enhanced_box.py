@@ -58,11 +58,11 @@ def build(config):
     busy = Pin(VOICE_BUSY, Pin.IN) if config.get("voice_busy_pin", True) else None
     ssl = None
     if config.get("server_url", "").startswith("https:"):
-        ssl = _tls_context(config.get("ca_file", "/ca.pem"))
+        ssl = tls_context(config.get("ca_file", "/ca.pem"))
     return Hardware(scan_uart, voice_uart, rows, cols, KEYMAP, leds, voice_busy=busy, ssl=ssl)
 
 
-def _tls_context(ca_file):
+def tls_context(ca_file):
     import ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     # MicroPython's ssl defaults to CERT_NONE: check the server against the CA we ship

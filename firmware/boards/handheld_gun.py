@@ -72,8 +72,8 @@ def build(config):
                                   rxbuf=4096, timeout=0)
     ssl = None
     if config.get("server_url", "").startswith("https:"):
-        from boards.enhanced_box import _tls_context
-        ssl = _tls_context(config.get("ca_file", "/ca.pem"))
+        from boards.enhanced_box import tls_context
+        ssl = tls_context(config.get("ca_file", "/ca.pem"))
     return Hardware(scan_uart, voice_uart, rows, cols, KEYMAP, None, voice_busy=busy, ssl=ssl,
                     display=panel, battery_adc=adc, battery_divider=BATTERY_DIVIDER,
                     modem_uart=modem_uart)

@@ -63,8 +63,8 @@ def build(config):
         leds = tuple(Pin(n, Pin.OUT, value=0) for n in LED_PINS)
     ssl = None
     if config.get("server_url", "").startswith("https:"):
-        from boards.enhanced_box import _tls_context
-        ssl = _tls_context(config.get("ca_file", "/ca.pem"))
+        from boards.enhanced_box import tls_context
+        ssl = tls_context(config.get("ca_file", "/ca.pem"))
     return Hardware(scan_uart, voice_uart, rows, cols, KEYMAP, leds, ssl=ssl, display=panel)
 
 

@@ -53,6 +53,7 @@ class GunApp(base.App):
         self.message = None                     # text operations asked to show (heartbeat)
         self._low_said = False
         self._started_ms = ticks_ms()
+        self._done = []                         # ids of the commands carried out lately
 
     # ------------------------------------------------------------------------ running
     def background(self):
@@ -182,6 +183,11 @@ class GunApp(base.App):
         for command in answer.get("commands") or ():
             kind = command.get("kind")
             args = command.get("args") or {}
+            acked.append(command.get("id"))
+            if command.get("id") in self._done:
+                continue            # carried out already, its ack was lost: only ack it again
+            self._done.append(command.get("id"))
+            del self._done[:-8]
             if kind == "show_message":
                 self.message = args.get("text")
                 self.draw()
@@ -191,7 +197,6 @@ class GunApp(base.App):
                 await self.api.heartbeat(acked=[command.get("id")])
                 self.reboot()
             self.emit("command", command=kind, id=command.get("id"))
-            acked.append(command.get("id"))
         if acked:
             await self.api.heartbeat(acked=acked)
         if isinstance(answer.get("heartbeat_s"), int) and answer["heartbeat_s"] > 0:

@@ -121,6 +121,8 @@ class ManualSource(AmountSource):
                 amount_fen = parse_typed(entry_text.get(), self.max_fen)
             except AmountError as exc:
                 message.set(str(exc))
+                entry.select_range(0, tk.END)   # typing again replaces the mistake
+                entry.icursor(tk.END)
                 return
             message.set("¥%s 请出示付款码" % format_fen(amount_fen))
             entry_text.set("")

@@ -3,7 +3,8 @@
 Two wirings (config `pole_display.mode`):
 - ``passthrough``: the POS's display port is connected to the agent (a virtual or real COM port, `port`),
   and the display itself to another of the PC's ports (`display_port`). Every byte is forwarded
-  unchanged and at once, before it is parsed, so the customer still sees the price.
+  unchanged and at once, before it is parsed, so the customer still sees the price; anything the
+  display sends back goes to the POS unchanged.
 - ``sniff``: the agent only listens (a Y cable, or a port monitor driver): nothing is written.
 Both ports are reopened after an unplug. Parsing is `host_agent.pole_display.PoleDisplayParser`.
 """
@@ -41,6 +42,7 @@ class PoleDisplaySource(AmountSource):
         self.forwarded = 0          # bytes passed on to the display
         self.dropped = 0            # bytes the display could not take (unplugged)
         self._pos = self._display = None
+        self._busy_peek = None
 
     @classmethod
     def from_config(cls, section):
@@ -67,16 +69,35 @@ class PoleDisplaySource(AmountSource):
                 self._forward(data)         # first, so the customer display is never held up
             self.parser.feed(data)
 
-        def on_idle():
-            amount_fen = self.parser.idle()
+        def report(amount_fen):
             if amount_fen is not None:
                 loop.call_soon_threadsafe(emit, AmountReading(amount_fen, self.name, format_fen(amount_fen)))
 
+        def on_idle():
+            self._busy_peek = None
+            report(self.parser.idle())
+
+        def on_busy():
+            # the POS writes without pause (a scrolling display): a total counts when two reads
+            # half a second apart agree, so a display caught halfway through a redraw is never taken
+            shown = self.parser.peek()
+            if shown is not None and shown == self._busy_peek:
+                report(self.parser.take(shown))
+            self._busy_peek = shown
+
+        def answer_pos(data):
+            # a few displays answer the POS (status, ACK); pass that back unchanged as well
+            try:
+                self._pos.write(data)
+            except PortClosed:
+                pass
+
         if self.mode == "passthrough":
-            self._display = self._link_factory(self.display_port, self.baudrate, name="pole display")
+            self._display = self._link_factory(self.display_port, self.baudrate, name="pole display",
+                                               on_bytes=answer_pos)
             self._display.start()
         self._pos = self._link_factory(self.port, self.baudrate, name="POS", on_bytes=on_bytes,
-                                       on_idle=on_idle)
+                                       on_idle=on_idle, on_busy=on_busy)
         self._pos.start()
         try:
             await asyncio.Event().wait()

@@ -124,12 +124,16 @@ class VirtualBoard:
         main = firmware_main()
         config = main.load_config(config_path)          # the device's own config loader
         self.board = main.board_module(config)          # the device's own profile choice
-        self.app = self._build(self.board, config)
+        self.app = await self._build_async(self.board, config)
         self._task = asyncio.create_task(self.app.run(), name="scanpay-%s" % self.profile)
         await self.wait_state("IDLE")
 
     def _build(self, board, config):
         raise NotImplementedError
+
+    async def _build_async(self, board, config):
+        """For boards that must talk to a peripheral before the app exists (the gun's modem)."""
+        return self._build(board, config)
 
     async def stop(self):
         if self._task:

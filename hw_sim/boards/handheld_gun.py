@@ -37,25 +37,11 @@ class VirtualHandheldGun(KeypadBoardMixin, VirtualBoard):
         self.modem = None
         self.network_kind = None
 
-    def _build(self, board, config):
-        raise NotImplementedError("the gun is built asynchronously (the network comes first)")
-
-    async def start(self):
-        import asyncio
-        import json
-        import os
-
-        from hw_sim.boards.base import firmware_main, use_firmware
-        use_firmware()
-        config_path = os.path.join(self.workdir, "config.json")
-        with open(config_path, "w") as f:
-            json.dump(self.config, f, ensure_ascii=False)
-        main = firmware_main()
-        config = main.load_config(config_path)
-        board = self.board = main.board_module(config)
+    async def _build_async(self, board, config):
         from boards import Hardware
         from core import netup
         from core.gun import make_app
+        from drivers.display import ST7789
 
         rows, cols = self._make_keypad(board)
         self.spi = VirtualSPI()
@@ -64,7 +50,6 @@ class VirtualHandheldGun(KeypadBoardMixin, VirtualBoard):
         rst = Pin(board.LCD_RST, Pin.OUT, value=1, name="lcd_rst")
         self.lcd = VirtualST7789(dc, board.LCD_WIDTH, board.LCD_HEIGHT)
         self.spi.attach(cs, self.lcd)
-        from drivers.display import ST7789
         panel = ST7789(self.spi, dc, cs, rst, board.LCD_WIDTH, board.LCD_HEIGHT)
         modem_uart = None
         if config.get("modem"):
@@ -74,16 +59,14 @@ class VirtualHandheldGun(KeypadBoardMixin, VirtualBoard):
         hw = Hardware(self._make_scan_engine(board.SCAN_BAUD), self._make_voice(board.VOICE_BAUD),
                       rows, cols, board.KEYMAP, None, display=panel, battery_adc=self.battery,
                       battery_divider=board.BATTERY_DIVIDER, modem_uart=modem_uart)
-        self.network_kind, modem_driver = await netup.bring_up(self.network, config, hw)
-        self.modem_driver = modem_driver
+        # what boards/handheld_gun.py connect_network does, with the virtual `network` module
+        self.network_kind, self.modem_driver = await netup.bring_up(self.network, config, hw)
         self.reboots = 0
 
         def reboot():
             self.reboots += 1
-        self.app = make_app(hw, config, transport=self._transport, on_event=self._record,
-                            network_kind=self.network_kind, modem=modem_driver, reboot=reboot)
-        self._task = asyncio.create_task(self.app.run(), name="scanpay-gun")
-        await self.wait_state("IDLE")
+        return make_app(hw, config, transport=self._transport, on_event=self._record,
+                        network_kind=self.network_kind, modem=self.modem_driver, reboot=reboot)
 
     @property
     def screen_lines(self):

@@ -41,7 +41,7 @@ from server.channels.alipay import protocol, signing
 from server.channels.alipay.bill import COLUMNS
 
 from . import keys
-from .common import CHINA, Charge, DropConnection, Holds, Ledger, china_now, drop, fee_of, serve
+from .common import Charge, DropConnection, Holds, Ledger, china_now, drop, fee_of, serve
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from server.channels.unionpay import protocol, signing
 from server.channels.unionpay.bill import encode_file_content
 
 from . import keys
-from .common import Charge, DropConnection, Holds, Ledger, china_now, drop, fee_of, serve
+from .common import Charge, DropConnection, Holds, Ledger, drop, fee_of, serve
 
 log = logging.getLogger(__name__)
 

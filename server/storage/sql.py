@@ -202,16 +202,24 @@ class SqlStorage:
 
     # replay protection
 
+    _nonces_swept_at = 0
+
     async def remember_nonce(self, device_id: str, nonce: str, now: int, ttl_ms: int) -> bool:
-        # Forget this device's expired nonces first, so the table stays small without a sweeper.
-        await self.sql.execute("DELETE FROM nonces WHERE device_id = ? AND seen_at < ?", (device_id, now - ttl_ms))
-        return await self.sql.execute(
-            "INSERT INTO nonces (device_id, nonce, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            (device_id, nonce, now)) == 1
+        # A nonce seen within ttl_ms is refused; an older one is as good as new (its row is reused).
+        fresh = await self.sql.execute(
+            "INSERT INTO nonces (device_id, nonce, seen_at) VALUES (?, ?, ?) ON CONFLICT (device_id, nonce)"
+            " DO UPDATE SET seen_at = excluded.seen_at WHERE nonces.seen_at < ?",
+            (device_id, nonce, now, now - ttl_ms)) == 1
+        if now - self._nonces_swept_at > ttl_ms // 10:
+            # Forget expired nonces now and then (not on every request), so the table stays small.
+            self._nonces_swept_at = now
+            await self.sql.execute("DELETE FROM nonces WHERE seen_at < ?", (now - ttl_ms,))
+        return fresh
 
     # orders
 
-    async def create_order(self, order: Order, *, daily_cap_fen: int | None = None) -> tuple[Order, bool]:
+    async def create_order(self, order: Order, *, daily_cap_fen: int | None = None,
+                           event: str | None = None) -> tuple[Order, bool]:
         """Insert; when (device_id, order_no) exists already, return that order and False.
 
         With a cap, the order's amount is added to its merchant's day in the same transaction, and
@@ -238,6 +246,8 @@ class SqlStorage:
                 " ON CONFLICT (device_id, order_no) DO NOTHING", values)
             if not inserted:  # a concurrent duplicate got in first (PostgreSQL); give its day back
                 raise Rollback()
+            if event is not None:
+                await self._insert_event(tx, order.id, order.created_at, "created", event)
         if not inserted:
             existing = await self.get_order(order.device_id, order.order_no)
             assert existing is not None
@@ -291,7 +301,8 @@ class SqlStorage:
         return {"paying": paying["n"], "due": int(paying["due"]), "refunds_pending": refunds["n"]}
 
     async def finish_order(self, order_id: str, status: str, *, reason: str | None, message: str | None,
-                           channel_trade_no: str | None, finished_at: int, unengaged: bool = False) -> bool:
+                           channel_trade_no: str | None, finished_at: int, unengaged: bool = False,
+                           event: tuple[str, str | None, dict | None] | None = None) -> bool:
         """PAYING -> a final status; False when the order was no longer PAYING (someone else won).
 
         `unengaged`: only while no channel took the order up (a C2B code nobody opened).
@@ -302,6 +313,8 @@ class SqlStorage:
                 " channel_trade_no = COALESCE(?, channel_trade_no), finished_at = ?, next_check_at = NULL"
                 " WHERE id = ? AND status = ?" + (" AND channel = ''" if unengaged else ""),
                 (status, reason, message, channel_trade_no, finished_at, order_id, PAYING))
+            if event is not None:   # the answer that finished it (or came too late) goes in the journal
+                await self._insert_event(tx, order_id, finished_at, *event)
             if won and status in _RELEASING:
                 # Not taken: the merchant's daily allowance gets the amount back.
                 await tx.execute(
@@ -325,11 +338,16 @@ class SqlStorage:
             "UPDATE orders SET close_requested_at = COALESCE(close_requested_at, ?), deadline_at = ?,"
             " next_check_at = ? WHERE id = ? AND status = ?", (now, now, now + lease_ms, order_id, PAYING)) == 1
 
-    async def reschedule_order(self, order_id: str, next_check_at: int, *, count_attempt: bool) -> bool:
-        """Set when the resolver next looks at a PAYING order."""
-        return await self.sql.execute(
-            "UPDATE orders SET next_check_at = ?, attempts = attempts + ? WHERE id = ? AND status = ?",
-            (next_check_at, 1 if count_attempt else 0, order_id, PAYING)) == 1
+    async def reschedule_order(self, order_id: str, next_check_at: int, *, count_attempt: bool,
+                               event: tuple[str, str | None, dict | None] | None = None) -> bool:
+        """Set when the resolver next looks at a PAYING order (with the answer that made it wait)."""
+        sql = "UPDATE orders SET next_check_at = ?, attempts = attempts + ? WHERE id = ? AND status = ?"
+        args = (next_check_at, 1 if count_attempt else 0, order_id, PAYING)
+        if event is None:
+            return await self.sql.execute(sql, args) == 1
+        async with self.transaction() as tx:
+            await self._insert_event(tx, order_id, now_ms(), *event)
+            return await tx.execute(sql, args) == 1
 
     async def claim_due_orders(self, now: int, lease_ms: int, limit: int) -> list[Order]:
         """PAYING orders due at `now`, each pushed `lease_ms` ahead so no other loop takes it."""
@@ -436,7 +454,12 @@ class SqlStorage:
 
     async def add_event(self, order_id: str, at: int, kind: str, detail: str | None = None,
                         raw: dict | None = None) -> None:
-        await self.sql.execute(
+        await self._insert_event(self.sql, order_id, at, kind, detail, raw)
+
+    @staticmethod
+    async def _insert_event(sql: Sql, order_id: str, at: int, kind: str, detail: str | None = None,
+                            raw: dict | None = None) -> None:
+        await sql.execute(
             "INSERT INTO order_events (id, order_id, at, kind, detail, raw) VALUES (?, ?, ?, ?, ?, ?)",
             (new_id(), order_id, at, kind, detail,
              json.dumps(raw, ensure_ascii=False, sort_keys=True, default=str) if raw is not None else None))

@@ -74,8 +74,8 @@ class Processes:
 
     def start(self, name: str, *argv: str, ready_url: str) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCANPAY_")}
-        log = open(self.tmp / f"{name}.log", "ab")
-        child = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=log, stderr=log)
+        with open(self.tmp / f"{name}.log", "ab") as log:
+            child = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=log, stderr=log)
         self.children.append(child)
         wait_up(ready_url)
         return child

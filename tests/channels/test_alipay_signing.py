@@ -83,3 +83,14 @@ def test_bad_fen_is_refused(bad):
 
 def test_signed_bill_amounts():
     assert protocol.signed_fen_of("-0.06") == -6 and protocol.signed_fen_of("+1.00") == 100
+
+
+def test_a_request_signed_by_the_sdk_verifies_with_us():
+    from urllib.parse import parse_qsl
+    params = request_params()
+    signed = dict(parse_qsl(sdk().sign_data(params)))
+    assert signing.verify_text(signing.content_to_sign(signed), signed["sign"],
+                               signing.load_public_key(keys.ALIPAY_APP_PUBLIC_KEY))
+    tampered = {**signed, "biz_content": signed["biz_content"].replace("12.50", "0.01")}
+    assert not signing.verify_text(signing.content_to_sign(tampered), signed["sign"],
+                                   signing.load_public_key(keys.ALIPAY_APP_PUBLIC_KEY))

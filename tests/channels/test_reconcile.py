@@ -135,3 +135,22 @@ def test_refunds_missing_and_amounts():
         Difference("refund_missing_in_bill", "T1", "refunded 200 fen", "-", refund_no="RF2"),
         Difference("refund_missing_in_orders", "T1", "-", "refunded 100 fen", refund_no="RF9")]
     assert (report.paid_fen, report.refunded_fen, report.fee_fen) == (1000, 399, 4)
+
+
+def test_scheduled_run_is_the_next_half_past_ten_beijing_time():
+    from server.reconcile import next_run
+    before = datetime.datetime(2026, 11, 21, 10, 29, tzinfo=CHINA)
+    assert next_run(before) == datetime.datetime(2026, 11, 21, 10, 30, tzinfo=CHINA)
+    after = datetime.datetime(2026, 11, 21, 2, 31, tzinfo=datetime.timezone.utc)    # 10:31 in Beijing
+    assert next_run(after) == datetime.datetime(2026, 11, 22, 10, 30, tzinfo=CHINA)
+
+
+async def test_one_scheduled_pass_reports_every_channel(stack, tmp_path):
+    from server.keys import CHANNELS
+    from server.reconcile import reconcile_day
+    await pay_some(stack)
+    today = datetime.datetime.now(CHINA).date()
+    reports = await reconcile_day(stack["app"][STORAGE], stack["app"][CHANNELS], today, tmp_path)
+    assert sorted(r.channel for r in reports) == ["alipay", "unionpay", "wechat"] and all(r.ok for r in reports)
+    assert sorted(p.name for p in (tmp_path / today.isoformat()).iterdir()) == ["alipay.txt", "unionpay.txt",
+                                                                                 "wechat.txt"]

@@ -73,6 +73,18 @@ async def test_a_pos_writing_byte_by_byte_at_2400_baud(pty_pair):
         assert await running.amounts(1) == [8850]
 
 
+async def test_a_display_that_is_written_without_pause(pty_pair):
+    # some POS programs keep refreshing the display (a scrolling message) and the line never goes quiet
+    pos_port = pty_pair()
+    source = PoleDisplaySource(pos_port.path, protocol="led8n")
+    pos = PosCashier(pos_port, "led8n", byte_gap_s=0.003)
+    async with Running(source) as running:
+        writer = asyncio.create_task(asyncio.to_thread(lambda: [pos.show_total(4321) for _ in range(80)]))
+        assert await running.amounts(1, timeout=3) == [4321]
+        assert not writer.done()            # known while the POS was still writing
+        await writer
+
+
 async def test_passthrough_keeps_every_byte_and_reads_the_total(pty_pair):
     pos_port, display_port = pty_pair(), pty_pair()
     display = PoleDisplayRecorder(display_port)
@@ -92,6 +104,15 @@ async def test_passthrough_keeps_every_byte_and_reads_the_total(pty_pair):
     assert received == bytes(pos.written)      # the customer display got exactly what the POS sent
     assert amounts[:1] == [1250] and amounts[-1] == 99
     assert source.forwarded == len(pos.written) and source.dropped == 0
+
+
+async def test_passthrough_passes_the_display_answers_back_to_the_pos(pty_pair):
+    pos_port, display_port = pty_pair(), pty_pair()
+    source = PoleDisplaySource(pos_port.path, mode="passthrough", display_port=display_port.path)
+    async with Running(source):
+        answer = bytes(range(256))
+        await asyncio.to_thread(display_port.write, answer)
+        assert await asyncio.to_thread(pos_port.read_exactly, len(answer)) == answer
 
 
 async def test_passthrough_without_a_display_still_reads_amounts(pty_pair, tmp_path):

@@ -99,8 +99,7 @@ async def test_history_pages_through_the_last_100(gun):
     await gun.wait_state("HISTORY")
     assert gun.screen_lines[1] == "History 1/13" and gun.screen_lines[2] == "#105 1.05 PAID"
     await gun.press(*["OK"] * 12)
-    await asyncio.sleep(0.05)
-    assert gun.screen_lines[1] == "History 13/13"
+    await gun.wait_event(lambda e: e["event"] == "screen" and e["lines"][1] == "History 13/13", timeout=3)
     assert gun.screen_lines[2:-1] == ["#9 0.09 PAID", "#8 0.08 PAID", "#7 0.07 PAID", "#6 0.06 PAID"]
 
 
@@ -149,3 +148,22 @@ async def test_sim_pin_from_config_unlocks(stack):
         assert 'AT+CPIN="1234"' in g.modem.commands
     finally:
         await g.stop()
+
+
+async def test_heartbeat_carries_out_and_acks_what_operations_asked(gun, stack):
+    for _ in range(100):            # the heartbeat sent at start-up has been answered
+        if "/d/v1/heartbeat" in gun.app.api.transport.paths():
+            break
+        await asyncio.sleep(0.02)
+    await stack.storage.add_command(GUN, "show_message", {"text": "Closing at 9pm"})
+    await stack.storage.add_command(GUN, "reboot", {})
+    await gun.app.heartbeat()
+    done = [e["command"] for e in gun.events if e["event"] == "command"]
+    assert done == ["show_message", "reboot"]
+    assert gun.reboots == 1
+    await gun.press("1", "CLR")
+    await gun.wait_state("IDLE", start=len(gun.events) - 2)
+    assert "Closing at 9pm" in gun.screen_lines
+    assert await stack.storage.pending_commands(GUN) == []      # acked: not sent again
+    await gun.app.heartbeat()
+    assert gun.reboots == 1

@@ -3,6 +3,8 @@
 Layout (Alipay's "业务明细" file of bill_type=trade): '#' comment lines around one header row and the
 data rows; amounts in yuan; refunds are rows of 业务类型 "退款" with negative amounts; the service fee
 (服务费) is negative when Alipay takes it. The summary file ("汇总") is ignored.
+Source: the layout of Alipay's downloadable trade bills as merchants see them (not in
+reference/channels.md); the parser reads columns by name, so added or reordered columns do not break it.
 """
 from __future__ import annotations
 

@@ -31,7 +31,8 @@ SUCCESS_CODE = "10000"
 WAITING_CODE = "10003"
 UNKNOWN_CODE = "20000"
 
-# 40004 sub_codes of trade.pay that are definite: the payer was not charged.
+# 40004 sub_codes of trade.pay that are definite: the payer was not charged. (From Alipay's trade.pay error
+# table, not in reference/channels.md; any sub_code not listed stays UNKNOWN and is queried, which is safe.)
 FAILURE_REASONS = {
     "ACQ.BUYER_BALANCE_NOT_ENOUGH": Reason.INSUFFICIENT_FUNDS,
     "ACQ.BUYER_BANKCARD_BALANCE_NOT_ENOUGH": Reason.INSUFFICIENT_FUNDS,

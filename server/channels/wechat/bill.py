@@ -3,6 +3,7 @@
 The bill is CSV text: a header row, then one row per payment or refund with every field prefixed by a
 backtick (so spreadsheets keep long numbers as text), then a summary header ("总交易单数,...") and its row.
 Amounts are yuan ("`12.50"); the fee (手续费) may carry more decimals and is rounded to the fen here.
+Source: WeChat's downloadbill page (the ALL bill's columns); columns are read by name.
 """
 from __future__ import annotations
 

@@ -22,6 +22,8 @@ from .wakeups import LocalWakeups
 
 log = logging.getLogger(__name__)
 
+_RESOLVER_STOP_S = 5.0
+
 
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or load_settings()
@@ -71,6 +73,12 @@ async def _resolver_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(resolver.run(), name="resolver")
     app[RESOLVER_TASK] = task
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    # Let the pass under way finish (a channel call cut off halfway only costs a repeat at the next
+    # start, but a database statement cut off halfway can leave its connection stuck); then cancel.
+    resolver.stop()
+    try:
+        await asyncio.wait_for(asyncio.shield(task), _RESOLVER_STOP_S)
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

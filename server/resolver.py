@@ -30,16 +30,24 @@ class Resolver:
         self._payments = payments
         self._settings = settings
         self._metrics = metrics or Metrics()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the pass under way, then return from run() (work left is claimed again at the next start)."""
+        self._stopping.set()
 
     async def run(self) -> None:
         log.info("resolver started (tick %.2fs)", self._settings.tick_s)
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.run_once()
             except Exception:
                 # One bad pass must not stop the loop that finishes everyone's payments.
                 log.exception("resolver pass failed")
-            await asyncio.sleep(self._settings.tick_s)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self._settings.tick_s)
+            except TimeoutError:
+                pass
 
     async def run_once(self) -> int:
         """Claim the due orders and refunds and drive each one step; returns how many were claimed."""

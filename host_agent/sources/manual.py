@@ -137,7 +137,15 @@ class ManualSource(AmountSource):
             root.mainloop()
         finally:
             self.status = None
-            loop.call_soon_threadsafe(done.set)
+            self._root = None
+            try:
+                root.destroy()          # in this thread: Tk objects must die where they were made
+            except tk.TclError:
+                pass
+            try:
+                loop.call_soon_threadsafe(done.set)
+            except RuntimeError:        # the agent's loop already ended
+                pass
 
     def _quit_window(self):
         root = getattr(self, "_root", None)

@@ -240,6 +240,11 @@ class VirtualBoard:
     async def wait_spoken(self, match, timeout=10.0, start=0):
         return await self.voice.wait_spoken(match, timeout, start=start)
 
+    def speak_to_wav(self, path, start=0):
+        """What the board said (from spoken[start:]) as one WAV file, spoken by espeak-ng, to listen to.
+        Raises hw_sim.voice.EspeakMissing when espeak-ng is not installed."""
+        return self.voice.speak_to_wav("，".join(self.spoken[start:]), path)
+
 
 class KeypadBoardMixin:
     """The cashier's keypad (boards with KEYMAP, ROW_PINS, COL_PINS)."""

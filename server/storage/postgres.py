@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _LISTEN_RETRY_S = 1.0
+_CLOSE_S = 5.0
 
 
 @functools.lru_cache(maxsize=512)
@@ -98,7 +99,13 @@ class PostgresStorage(SqlStorage):
             self._listen_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listen_task
-        await self._pool.close()
+        try:
+            await asyncio.wait_for(self._pool.close(), _CLOSE_S)
+        except (TimeoutError, asyncpg.PostgresError, OSError):
+            # A connection still busy (a statement cut off by a cancellation): drop it, so the
+            # database rolls its transaction back instead of waiting for us forever.
+            log.warning("connections did not close in %.0f s; terminating them", _CLOSE_S)
+            self._pool.terminate()
 
     async def migrate(self) -> None:
         # Processes starting together take turns: the second finds the migrations applied.

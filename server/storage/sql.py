@@ -232,7 +232,16 @@ class SqlStorage:
                                          (order.device_id, order.order_no))
             if existing is not None:
                 return Order(**existing), False
+            inserted = await tx.execute(
+                f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({placeholders})"
+                " ON CONFLICT (device_id, order_no) DO NOTHING", values)
+            if not inserted:  # a concurrent duplicate got in first (PostgreSQL)
+                raise Rollback()
+            if event is not None:
+                await self._insert_event(tx, order.id, order.created_at, "created", event)
             if daily_cap_fen is not None and order.merchant_id is not None:
+                # Last, so the merchant's day row (every payment of the merchant touches it) stays
+                # locked for as short a time as possible.
                 await tx.execute("INSERT INTO merchant_days (merchant_id, day, used_fen) VALUES (?, ?, 0)"
                                  " ON CONFLICT DO NOTHING", (order.merchant_id, order.day))
                 taken = await tx.execute(
@@ -241,13 +250,6 @@ class SqlStorage:
                     (order.amount_fen, order.merchant_id, order.day, order.amount_fen, daily_cap_fen))
                 if not taken:
                     raise LimitExceeded(f"the merchant's daily cap of {daily_cap_fen} fen would be exceeded")
-            inserted = await tx.execute(
-                f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({placeholders})"
-                " ON CONFLICT (device_id, order_no) DO NOTHING", values)
-            if not inserted:  # a concurrent duplicate got in first (PostgreSQL); give its day back
-                raise Rollback()
-            if event is not None:
-                await self._insert_event(tx, order.id, order.created_at, "created", event)
         if not inserted:
             existing = await self.get_order(order.device_id, order.order_no)
             assert existing is not None

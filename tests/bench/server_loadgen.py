@@ -1,7 +1,7 @@
 """Load generator for the server benchmarks: a process of its own, printing one JSON line of results.
 
     python tests/bench/server_loadgen.py echo     --urls URL --seconds S --concurrency C
-    python tests/bench/server_loadgen.py pay      --urls URL[,URL] --device D --key K --seconds S --concurrency C
+    python tests/bench/server_loadgen.py pay      --urls URL[,URL] --devices-file F --seconds S --concurrency C
     python tests/bench/server_loadgen.py longpoll --urls URL --device D --key K --orders N --server-pid PID
     python tests/bench/server_loadgen.py poll5    --urls URL --device D --key K --orders N
 """
@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import secrets
 import sys
 import time
@@ -30,9 +31,10 @@ class Client:
         self.device = device
         self.key = key
 
-    async def call(self, url: str, op: str, message: dict) -> tuple[int, dict]:
+    async def call(self, url: str, op: str, message: dict, device: tuple[str, str] | None = None) -> tuple[int, dict]:
+        device_id, key = device or (self.device, self.key)
         body = json.dumps(message, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", **sign_request(self.device, self.key, f"/d/v1/{op}", body)}
+        headers = {"Content-Type": "application/json", **sign_request(device_id, key, f"/d/v1/{op}", body)}
         async with self.session.post(f"{url}/d/v1/{op}", data=body, headers=headers) as resp:
             return resp.status, await resp.json()
 
@@ -85,6 +87,8 @@ async def echo(args) -> dict:
 async def pay(args) -> dict:
     run = secrets.token_hex(3)
     counter = 0
+    # Many shops at once, as a real fleet: each worker is one device of its own merchant.
+    devices = [tuple(d) for d in json.loads(Path(args.devices_file).read_text())]
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         client = Client(session, args.device, args.key)
 
@@ -94,7 +98,7 @@ async def pay(args) -> dict:
             url = args.urls[index % len(args.urls)]
             status, body = await client.call(url, "pay", {
                 "order_no": f"B{run}{counter}", "amount_fen": 1,
-                "auth_code": test_codes.make_wechat_code(test_codes.SUCCESS)})
+                "auth_code": test_codes.make_wechat_code(test_codes.SUCCESS)}, devices[index % len(devices)])
             return status == 200 and body["order"]["status"] == "SUCCESS"
         return await run_for(args.seconds, args.concurrency, one)
 
@@ -183,7 +187,9 @@ async def poll5(args) -> dict:
                 await asyncio.sleep(5)
         devices = [asyncio.create_task(device(i)) for i in range(args.orders)]
         await asyncio.sleep(5)
-        for i in range(args.orders):
+        order = list(range(args.orders))
+        random.shuffle(order)   # closes at random moments of each device's 5 s cycle
+        for i in order:
             await client.call(url, "close", {"order_no": f"{prefix}{i}"})
             closed[i] = time.monotonic()
         await asyncio.gather(*devices)
@@ -198,6 +204,7 @@ def main() -> None:
     parser.add_argument("--urls", type=lambda s: s.split(","), required=True)
     parser.add_argument("--device", default="BENCH")
     parser.add_argument("--key", default="")
+    parser.add_argument("--devices-file", default="")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--orders", type=int, default=1000)

@@ -120,11 +120,20 @@ def loadgen(*args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def add_device(database: dict) -> str:
-    async def add() -> str:
+FLEET = 32   # devices, each of its own merchant, sending payments at once
+
+
+def add_devices(database: dict, tmp: Path) -> tuple[str, str]:
+    """The long-poll device's key, and a file listing the fleet's [device id, key] pairs."""
+    async def add() -> tuple[str, list]:
         async with open_storage(DatabaseSettings(**database)) as storage:
-            return await register_device(storage, "BENCH", "MB", "Bench store")
-    return asyncio.run(add())
+            key = await register_device(storage, "BENCH", "MB", "Bench store")
+            fleet = [[f"F{i}", await register_device(storage, f"F{i}", f"MF{i}", f"Shop {i}")] for i in range(FLEET)]
+            return key, fleet
+    key, fleet = asyncio.run(add())
+    path = tmp / f"fleet-{secrets.token_hex(3)}.json"
+    path.write_text(json.dumps(fleet))
+    return key, str(path)
 
 
 def wire_bytes(port: int, key_hex: str, fmt: str) -> dict:
@@ -173,13 +182,13 @@ def test_server_benchmarks(tmp_path):
         procs.stop(echo)
 
         sqlite_db = {"path": str(tmp_path / "bench.db")}
-        key = add_device(sqlite_db)
+        key, fleet = add_devices(sqlite_db, tmp_path)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = procs.start("server-sqlite", "-m", "server", "run", "--config",
                              str(server_config(tmp_path, "sqlite", sqlite_db, sandbox_url)), "--port", str(port),
                              ready_url=f"{url}/healthz")
-        results["pay_sqlite_1proc"] = loadgen("pay", "--urls", url, "--key", key, "--seconds", str(SECONDS))
+        results["pay_sqlite_1proc"] = loadgen("pay", "--urls", url, "--devices-file", fleet, "--seconds", str(SECONDS))
         results["pay_sqlite_1proc"]["share_of_echo"] = results["pay_sqlite_1proc"]["rate"] / results["echo"]["rate"]
 
         # 3. bytes on the wire
@@ -193,7 +202,7 @@ def test_server_benchmarks(tmp_path):
 
         # 4. PostgreSQL: one process, then two
         pg_db = {"path": PG_URL, "schema": schema}
-        key = add_device(pg_db)
+        key, fleet = add_devices(pg_db, tmp_path)
         urls = []
         for i in range(2):
             port = free_port()
@@ -201,8 +210,9 @@ def test_server_benchmarks(tmp_path):
             procs.start(f"server-pg{i}", "-m", "server", "run", "--config",
                         str(server_config(tmp_path, f"pg{i}", pg_db, sandbox_url)), "--port", str(port),
                         ready_url=f"{urls[-1]}/healthz")
-        results["pay_pg_1proc"] = loadgen("pay", "--urls", urls[0], "--key", key, "--seconds", str(SECONDS))
-        results["pay_pg_2proc"] = loadgen("pay", "--urls", ",".join(urls), "--key", key, "--seconds", str(SECONDS))
+        results["pay_pg_1proc"] = loadgen("pay", "--urls", urls[0], "--devices-file", fleet, "--seconds", str(SECONDS))
+        results["pay_pg_2proc"] = loadgen("pay", "--urls", ",".join(urls), "--devices-file", fleet,
+                                          "--seconds", str(SECONDS))
         results["pay_pg_2proc"]["ratio_to_1proc"] = results["pay_pg_2proc"]["rate"] / results["pay_pg_1proc"]["rate"]
     finally:
         procs.stop_all()

@@ -41,9 +41,16 @@ function copyTree(src, dst) {
 
 // The HTTP bridge for core/js_http.py: Node's http with one keep-alive connection, as a device has.
 // Counts the bytes on the wire (request and response, headers included) for the benchmarks.
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+// One agent per firmware transport (clientId), so two devices in one script do not queue behind
+// each other's long poll.
+const agents = new Map();
+const agentFor = (id) => {
+  if (!agents.has(id)) agents.set(id, new http.Agent({ keepAlive: true, maxSockets: 1 }));
+  return agents.get(id);
+};
 const wire = { sent: 0, received: 0, requests: 0, connections: 0 };
-function httpRequest(method, url, headersJson, bodyHex, timeoutMs) {
+function httpRequest(method, url, headersJson, bodyHex, timeoutMs, clientId) {
+  const agent = agentFor(String(clientId ?? 0));
   return new Promise((resolve) => {
     const body = Buffer.from(bodyHex, "hex");
     const headers = JSON.parse(headersJson);
@@ -72,8 +79,16 @@ function httpRequest(method, url, headersJson, bodyHex, timeoutMs) {
     req.end(body);
   });
 }
+// A request the firmware gave up on (its task was cancelled): drop the connection, as HttpClient does,
+// so the next request does not queue behind it.
+function abort(clientId) {
+  const id = String(clientId ?? 0);
+  const agent = agents.get(id);
+  if (agent) { agent.destroy(); agents.delete(id); }
+}
 mp.registerJsModule("scanpay_http", {
   request: httpRequest,
+  abort,
   stats: () => JSON.stringify(wire),
 });
 
@@ -88,5 +103,5 @@ try {
   process.stderr.write("\n");
   process.exit(1);
 }
-agent.destroy();
+for (const agent of agents.values()) agent.destroy();
 process.exit(0);

@@ -20,16 +20,15 @@ from hw_sim.pos.screen import SCREEN_SIZE, ScreenStyle, total_region
 def x_display():
     xvfb = shutil.which("Xvfb")
     assert xvfb, "Xvfb is missing: install the Debian package xvfb"
-    for number in range(90, 130):
-        if not os.path.exists("/tmp/.X11-unix/X%d" % number) and not os.path.exists("/tmp/.X%d-lock" % number):
-            break
-    server = subprocess.Popen([xvfb, ":%d" % number, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not os.path.exists("/tmp/.X11-unix/X%d" % number):
-        assert server.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
-        time.sleep(0.05)
-    yield ":%d" % number
+    read_fd, write_fd = os.pipe()
+    # -displayfd: Xvfb picks a free display number itself and writes it here once it is ready
+    server = subprocess.Popen([xvfb, "-displayfd", str(write_fd), "-screen", "0", "1024x768x24", "-nolisten",
+                               "tcp"], pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as ready:
+        number = ready.readline().strip()
+    assert number.isdigit(), "Xvfb did not start"
+    yield ":" + number
     server.terminate()
     server.wait(5)
 

@@ -160,3 +160,15 @@ async def test_in_process_line_without_a_pty():
         assert b"ACK 3\n" in bytes(box.serial.written)
     finally:
         await box.stop()
+
+
+async def test_what_the_box_said_as_a_wav(box, agent, tmp_path):
+    import shutil
+    agent.send("SAY 3 微信收款 12.50 元")
+    await box.wait_spoken("微信收款 12.50 元")
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    path = box.speak_to_wav(str(tmp_path / "said.wav"))
+    with open(path, "rb") as f:
+        head = f.read(12)
+    assert head[:4] == b"RIFF" and head[8:12] == b"WAVE"

@@ -33,34 +33,57 @@ BACKENDS = ["sqlite"] if PG_URL == "off" else ["sqlite", "postgresql"]
 TEST_SCHEMA_PREFIX = "sp_test_"
 
 
-async def _pg(sql_statements: list[str]) -> None:
+async def drop_schemas(names: list[str]) -> None:
+    """Drop test schemas, first ending any session still holding locks in them (a connection a
+    killed or cancelled test left mid-transaction), so a teardown never waits forever."""
     conn = await asyncpg.connect(PG_URL)
     try:
-        for statement in sql_statements:
-            await conn.execute(statement)
+        await conn.execute("SET lock_timeout = '10s'")
+        for name in names:
+            await conn.execute(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()",
+                name)
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
     finally:
         await conn.close()
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 async def _leftover_schemas() -> list[str]:
+    """Test schemas of runs that are gone (their pid, in the name, is not running here)."""
     conn = await asyncpg.connect(PG_URL)
     try:
         rows = await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1",
                                 TEST_SCHEMA_PREFIX.replace("_", r"\_") + "%")
-        return [row["nspname"] for row in rows]
     finally:
         await conn.close()
+    leftovers = []
+    for row in rows:
+        pid = row["nspname"][len(TEST_SCHEMA_PREFIX):].split("_", 1)[0]
+        if not pid.isdigit() or not _pid_alive(int(pid)):
+            leftovers.append(row["nspname"])
+    return leftovers
 
 
 @pytest.fixture(scope="session")
 def postgres_ready() -> str:
-    """The test database, cleared of schemas a killed earlier run left behind (runs never overlap)."""
+    """The test database, cleared of schemas that a killed earlier run left behind."""
     try:
         leftovers = asyncio.run(_leftover_schemas())
     except (OSError, asyncpg.PostgresError) as e:
         pytest.fail(f"PostgreSQL at {PG_URL} is not reachable ({e}); set SCANPAY_TEST_PG=off to test SQLite only")
     if leftovers:
-        asyncio.run(_pg([f'DROP SCHEMA IF EXISTS "{name}" CASCADE' for name in leftovers]))
+        asyncio.run(drop_schemas(leftovers))
     return PG_URL
 
 
@@ -73,7 +96,7 @@ def database(request, tmp_path) -> dict[str, str]:
     url = request.getfixturevalue("postgres_ready")
     schema = f"{TEST_SCHEMA_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
     yield {"path": url, "schema": schema}
-    asyncio.run(_pg([f'DROP SCHEMA IF EXISTS "{schema}" CASCADE']))
+    asyncio.run(drop_schemas([schema]))
 
 
 @pytest.fixture
@@ -84,7 +107,7 @@ def pg_database(request) -> dict[str, str]:
     url = request.getfixturevalue("postgres_ready")
     schema = f"{TEST_SCHEMA_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
     yield {"path": url, "schema": schema}
-    asyncio.run(_pg([f'DROP SCHEMA IF EXISTS "{schema}" CASCADE']))
+    asyncio.run(drop_schemas([schema]))
 
 
 @pytest.fixture

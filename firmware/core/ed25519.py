@@ -4,10 +4,9 @@
 # sha256 only); CPython's hashlib.sha512 is used when present, with the same result.
 # Arithmetic on big ints (MicroPython's long ints); a verify costs about two scalar multiplications:
 # well under a second on the WebAssembly port, a few seconds on an ESP32, once per update.
-try:
-    from hashlib import sha512 as _sha512_lib
-except ImportError:     # MicroPython
-    _sha512_lib = None
+import hashlib
+
+_sha512_lib = getattr(hashlib, "sha512", None)     # None on MicroPython
 
 
 class SignatureError(Exception):
@@ -148,7 +147,8 @@ def _encode(p):
     return (y | ((x & 1) << 255)).to_bytes(32, "little")
 
 
-_B = (_recover_x(_BY, 0), _BY, 1, _recover_x(_BY, 0) * _BY % _P)
+_BX = 15112221349535400772501151409588531511454012693041857206046113283949847762202
+_B = (_BX, _BY, 1, _BX * _BY % _P)
 
 
 def verify(public_key, message, signature):

@@ -73,6 +73,7 @@ class ManualSource(AmountSource):
                 await done.wait()
             finally:
                 self._quit_window()
+                await asyncio.to_thread(thread.join, 5)     # the window is gone when run() ends
             if not self._window_failed:
                 return
         await self._terminal(typed)

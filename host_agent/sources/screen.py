@@ -145,6 +145,8 @@ class ScreenSource(AmountSource):
                     emit(found)
                 await asyncio.sleep(self.interval_s)
         finally:
-            if hasattr(self.grabber, "close"):
-                worker.submit(self.grabber.close)       # in the thread that opened the handles
-            worker.shutdown(wait=False, cancel_futures=False)
+            # close the screen handles in the thread that opened them, and wait for it
+            closing = worker.submit(self.grabber.close) if hasattr(self.grabber, "close") else None
+            worker.shutdown(wait=False)
+            if closing is not None:
+                await asyncio.wrap_future(closing)

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import termios
 import threading
+import time
 import tty
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -28,6 +29,10 @@ class VirtualBoardError(Exception):
 
 
 class VirtualBoard:
+    # a Ctrl-C the interpreter has not answered after this long means a program keeps it busy (the
+    # WebAssembly port cannot be interrupted mid-program): the board is reset, as a user would do
+    interrupt_reset_s = 1.0
+
     def __init__(self, fs_dir, heap=2 * 1024 * 1024, run_main=False, node="node"):
         self.fs_dir = pathlib.Path(fs_dir)
         self.heap = heap
@@ -53,23 +58,42 @@ class VirtualBoard:
         # raw: no echo, no CR/LF translation, every byte passes as on a USB CDC line
         tty.setraw(self._slave, termios.TCSANOW)
         self.port = os.ttyname(self._slave)
-        args = [self.node, str(BOARD_JS), str(self.fs_dir), "--heap=%d" % self.heap]
+        self._lock = threading.Lock()
+        self._interrupted_at = None     # when an unanswered Ctrl-C was sent
+        self._replay = b""              # what the host sent after it: given again after a reset
+        self.resets = 0
+        self._stop.clear()
+        try:
+            self._spawn()
+        except OSError as e:
+            self._close_fds()
+            raise VirtualBoardError("cannot start node: %s" % e)
+        self._threads = [threading.Thread(target=self._to_board, daemon=True),
+                         threading.Thread(target=self._watchdog, daemon=True)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _spawn(self):
+        ack_read, ack_write = os.pipe()
+        args = [self.node, str(BOARD_JS), str(self.fs_dir), "--heap=%d" % self.heap, "--ack-fd=%d" % ack_write]
         if self.run_main:
             args.append("--run-main")
         try:
             # cwd: the repo, so Node resolves the npm package from its node_modules
-            self._proc = subprocess.Popen(args, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, bufsize=0)
-        except OSError as e:
-            self._close_fds()
-            raise VirtualBoardError("cannot start node: %s" % e)
-        self._stop.clear()
-        self._threads = [threading.Thread(target=self._to_board, daemon=True),
-                         threading.Thread(target=self._from_board, daemon=True),
-                         threading.Thread(target=self._log_stderr, daemon=True)]
-        for thread in self._threads:
+            proc = subprocess.Popen(args, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, bufsize=0, pass_fds=(ack_write,))
+        except OSError:
+            os.close(ack_read)
+            raise
+        finally:
+            os.close(ack_write)
+        self._proc = proc
+        self._proc_threads = [threading.Thread(target=fn, args=(proc, fd), daemon=True) for fn, fd in (
+            (self._from_board, proc.stdout.fileno()), (self._log_stderr, proc.stderr.fileno()),
+            (self._acks, ack_read))]
+        for thread in self._proc_threads:
             thread.start()
-        return self
 
     def _to_board(self):
         # pty master -> node stdin; the slave stays open here, so a PC-side close is no EIO
@@ -79,28 +103,69 @@ class VirtualBoard:
                 continue
             try:
                 data = os.read(self._master, 4096)
-                self._proc.stdin.write(data)
-            except (OSError, ValueError):
+            except OSError:
                 return
+            with self._lock:
+                if self._interrupted_at is not None:
+                    self._replay += data
+                elif b"\x03" in data:
+                    self._interrupted_at = time.monotonic()
+                    self._replay = data[data.index(b"\x03") + 1:]
+                try:
+                    self._proc.stdin.write(data)
+                except (OSError, ValueError):
+                    pass        # being reset: the replay carries it
 
-    def _from_board(self):
+    def _acks(self, proc, fd):
+        try:
+            while True:
+                data = os.read(fd, 64)
+                if not data:
+                    return
+                with self._lock:
+                    if proc is self._proc:
+                        self._interrupted_at = None
+                        self._replay = b""
+        finally:
+            os.close(fd)
+
+    def _watchdog(self):
+        while not self._stop.wait(0.1):
+            with self._lock:
+                stuck = (self._interrupted_at is not None
+                         and time.monotonic() - self._interrupted_at > self.interrupt_reset_s)
+                if not stuck:
+                    continue
+                old, replay = self._proc, self._replay
+                self._interrupted_at, self._replay = None, b""
+                old.kill()
+                old.wait(5)
+                self._close_proc(old)
+                self.resets += 1
+                self._spawn()
+                try:
+                    self._proc.stdin.write(replay)
+                except (OSError, ValueError):
+                    pass
+
+    def _from_board(self, proc, fd):
         while True:
             try:
-                data = os.read(self._proc.stdout.fileno(), 4096)
+                data = os.read(fd, 4096)
             except (OSError, ValueError):
                 return
             if not data:
                 return
             try:
                 os.write(self._master, data)
-            except OSError:
+            except (OSError, TypeError):
                 return
 
-    def _log_stderr(self):
+    def _log_stderr(self, proc, fd):
         # Node's own errors (not the board's output): kept, last 64 KiB, for test failure messages
         while True:
             try:
-                data = os.read(self._proc.stderr.fileno(), 4096)
+                data = os.read(fd, 4096)
             except (OSError, ValueError):
                 return
             if not data:
@@ -113,37 +178,38 @@ class VirtualBoard:
 
     def stop(self, timeout=5):
         """Stop the board; its files are synced to fs_dir first (SIGTERM)."""
-        if self._proc is None:
-            return
-        self._stop.set()
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout)
-        self._finish()
+        self._halt(kill=False, timeout=timeout)
 
     def power_cut(self):
         """Kill the board without a final sync: what was not yet written back is lost."""
+        self._halt(kill=True)
+
+    def _halt(self, kill, timeout=5):
         if self._proc is None:
             return
         self._stop.set()
-        self._proc.kill()
-        self._proc.wait(5)
-        self._finish()
-
-    def _finish(self):
         for thread in self._threads:
             thread.join(2)
-        for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+        proc = self._proc
+        if proc.poll() is None:
+            proc.kill() if kill else proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout)
+        self._close_proc(proc)
+        self._proc = None
+        self._close_fds()
+
+    def _close_proc(self, proc):
+        for thread in self._proc_threads:
+            thread.join(2)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
             try:
                 stream.close()
             except OSError:
                 pass
-        self._proc = None
-        self._close_fds()
 
     def _close_fds(self):
         for fd in (self._master, self._slave):

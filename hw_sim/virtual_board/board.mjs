@@ -13,6 +13,9 @@
 //   soft reset    the wasm REPL returns "forced exit" on Ctrl-D: start a fresh interpreter on the same
 //                 files, print "MPY: soft reboot", run boot.py (and main.py with --run-main, friendly
 //                 REPL only, as the ESP32 port does), re-enter the REPL mode the host was in;
+//   Ctrl-C        reaches the REPL only when the interpreter is idle: the port runs Python synchronously,
+//                 so a running `while True: pass` blocks this process. board.py resets the board
+//                 (restarts this process) when a Ctrl-C is not answered within a second;
 //   raw-paste     the port's event-driven raw REPL has no raw-paste mode: collected here with its flow
 //                 control, then fed to the raw REPL as ordinary raw-REPL input;
 //   errno         the port raises OSError with Emscripten's numbers (ENOENT is 44, EEXIST 20); mpremote
@@ -33,6 +36,10 @@ if (!fsDir) {
 const heapArg = process.argv.find((a) => a.startsWith("--heap="));
 const heapsize = heapArg ? parseInt(heapArg.split("=")[1], 10) : 2 * 1024 * 1024;
 const runMain = process.argv.includes("--run-main");
+// --ack-fd=N: a pipe to board.py; "I" each time all input so far has been processed. A program
+// that keeps the interpreter busy sends none, so board.py can tell Ctrl-C went unanswered.
+const ackArg = process.argv.find((a) => a.startsWith("--ack-fd="));
+const ackFd = ackArg ? parseInt(ackArg.split("=")[1], 10) : null;
 const SHIM = `
 import builtins, os
 def _shim():
@@ -213,6 +220,7 @@ async function drain() {
   } finally {
     busy = false;
   }
+  if (ackFd !== null) { try { fs.writeSync(ackFd, "I"); } catch { /* board.py gone */ } }
   clearTimeout(syncTimer);
   syncTimer = setTimeout(() => { try { sync(); } catch (e) { process.stderr.write(String(e) + "\n"); } }, 20);
 }

@@ -70,7 +70,9 @@ async def test_screen_source_reads_the_pos_window(x_display, monkeypatch, style)
             reading = await asyncio.wait_for(seen.get(), 10)
             assert reading.amount_fen == amount_fen
         await asyncio.to_thread(window.command, "clear")
-        await asyncio.sleep(0.3)
+        async with asyncio.timeout(10):
+            while source.current is not None:       # until two grabs agree the field is blank
+                await asyncio.sleep(0.02)
         await asyncio.to_thread(window.command, "total 99")     # the same total for the next customer
         assert (await asyncio.wait_for(seen.get(), 10)).amount_fen == 99
     finally:

@@ -18,11 +18,12 @@ def test_mpremote_fs_commands_run_and_soft_reset(board, tmp_path):
     digest = mpremote(board.port, "fs", "sha256sum", ":lib/hello.py")
     assert hashlib.sha256(script.read_bytes()).hexdigest() in digest
     assert "hello from micropython" in mpremote(board.port, "run", str(script))
-    # state survives between commands, a soft reset clears it; files stay
-    mpremote(board.port, "exec", "import builtins; builtins.marker = 42")
-    assert "42" in mpremote(board.port, "exec", "print(marker)")
+    # mpremote soft-resets before its first command unless told to `resume`: state survives a resume,
+    # a soft reset clears it; files stay
+    mpremote(board.port, "exec", "marker = 42")
+    assert "42" in mpremote(board.port, "resume", "exec", "print(marker)")
     mpremote(board.port, "soft-reset")
-    assert "False" in mpremote(board.port, "exec", "import builtins; print(hasattr(builtins, 'marker'))")
+    assert "False" in mpremote(board.port, "resume", "exec", "print('marker' in globals())")
     assert "hello from" in mpremote(board.port, "exec", "import sys; sys.path.append('/lib'); import hello")
 
 

@@ -15,7 +15,7 @@
 # abandoned: the pointer goes back to the previous slot and records what was rolled back, for the
 # next heartbeat to report (ESP-IDF: PENDING_VERIFY -> VALID, or rolled back).
 #
-# main.py starts with:   import boot_select; boot_select.select()
+# main.py, before anything imports the application:   import boot_select; boot_select.select()
 import json
 import sys
 

@@ -8,8 +8,13 @@ from hw_sim.pins import Pin
 
 
 class VirtualKeypad:
-    hold_ms = 60        # how long a finger stays on a key
-    gap_ms = 60         # between two presses
+    hold_ms = 60        # how long a finger stays on a key (at least)
+    gap_ms = 60         # between two presses (at least)
+    # A real press lasts ~100 ms, many debounce periods. On a loaded test machine the firmware's scan
+    # loop can stall for longer than a short simulated press, so while something scans the matrix,
+    # a finger also stays (and stays off) until the key was read `min_scans` times in that state.
+    min_scans = 6
+    max_wait_ms = 2000
 
     def __init__(self, rows, cols, keymap):
         self.rows = rows
@@ -20,6 +25,7 @@ class VirtualKeypad:
             for c, name in enumerate(names):
                 self._where[name] = (r, c)
         self._pressed = set()           # (row, col) of keys held down
+        self._reads = {}                # (row, col) -> times the column was read with that row low
         for c, pin in enumerate(cols):
             pin.external = self._column_reader(c)
 
@@ -34,6 +40,9 @@ class VirtualKeypad:
 
     def _column_reader(self, c):
         def level():
+            for r, row in enumerate(self.rows):
+                if row.drives_low():
+                    self._reads[(r, c)] = self._reads.get((r, c), 0) + 1
             for r, cc in self._pressed:
                 if cc == c and self.rows[r].drives_low():
                     return 0
@@ -57,10 +66,22 @@ class VirtualKeypad:
     def release_all(self):
         self._pressed.clear()
 
+    async def _stay(self, key, ms):
+        """Wait ms, then until the key was read min_scans times since (if anything is scanning)."""
+        where = self._position(key)
+        start = self._reads.get(where, 0)
+        await asyncio.sleep(ms / 1000)
+        if self._reads.get(where, 0) == start:
+            return          # nobody scans this keypad: nothing to wait for
+        waited = 0
+        while self._reads.get(where, 0) - start < self.min_scans and waited < self.max_wait_ms:
+            await asyncio.sleep(0.005)
+            waited += 5
+
     async def press(self, key, hold_ms=None):
         self.down(key)
         try:
-            await asyncio.sleep((self.hold_ms if hold_ms is None else hold_ms) / 1000)
+            await self._stay(key, self.hold_ms if hold_ms is None else hold_ms)
         finally:
             self.up(key)
 
@@ -78,4 +99,4 @@ class VirtualKeypad:
         of key names (["1", "2", "DEL", "OK"])."""
         for key in keys:
             await self.press(key, hold_ms)
-            await asyncio.sleep((self.gap_ms if gap_ms is None else gap_ms) / 1000)
+            await self._stay(key, self.gap_ms if gap_ms is None else gap_ms)

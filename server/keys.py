@@ -21,6 +21,7 @@ WAKEUPS = web.AppKey("wakeups", "OrderWakeups")
 PAYMENTS = web.AppKey("payments", "Payments")
 METRICS = web.AppKey("metrics", "Metrics")
 RESOLVER_TASK = web.AppKey("resolver_task", asyncio.Task)
+LANDING_SESSION = web.AppKey("landing_session", "aiohttp.ClientSession")   # C2B landing: payer-id look-ups
 
 # Per request / response: the device API op (for metrics) and the error code an answer carries.
 OP = web.RequestKey("op", str)

@@ -213,7 +213,7 @@ class Payments:
             return
         await self._check_daily_cap(device, request.amount_fen)
 
-    async def qr(self, device: Device, request: QrRequest) -> Order:
+    async def qr(self, device: Device, request: QrRequest, *, static_code: bool = False) -> Order:
         existing = await self._storage.get_order(device.id, request.order_no)
         if existing is not None:
             return self._same_order(existing, C2B, request.amount_fen, "")
@@ -223,7 +223,8 @@ class Payments:
             id=new_id(), device_id=device.id, order_no=request.order_no, trade_no=new_trade_no(),
             amount_fen=request.amount_fen, channel="", status=PAYING, subject=request.subject,
             auth_code_hash="", auth_code_masked="", created_at=now, deadline_at=deadline, next_check_at=deadline,
-            kind=C2B, merchant_id=device.merchant_id, day=self._today(now), qr_token=secrets.token_urlsafe(18))
+            kind=C2B, merchant_id=device.merchant_id, day=self._today(now), qr_token=secrets.token_urlsafe(18),
+            static_code=1 if static_code else 0)   # a payer typed the amount on the shop's static code
         order, created = await self._create(device, order, f"{order.amount_fen} fen, one-time code")
         if not created:
             return self._same_order(order, C2B, request.amount_fen, "")

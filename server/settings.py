@@ -65,7 +65,7 @@ class DeviceApiSettings:
     activation_code_ttl_s: int = 86_400
     public_url: str = "http://127.0.0.1:8080"   # how payers' phones reach this server (C2B codes, static codes)
     qr_valid_s: int = 300            # a one-time C2B code's life; then the order is closed
-    static_code_max_fen: int = 50_000            # PBoC level D: 500 yuan per payer per day on a static code
+    static_code_max_fen: int = 50_000            # PBoC level D: 500 yuan per payer per channel per day on a static code
 
 
 @dataclass(frozen=True)
@@ -194,6 +194,42 @@ DEFAULT_ROUTING = (
 
 
 @dataclass(frozen=True)
+class WalletRule:
+    """A payer's app: its User-Agent contains one of `user_agent`; it pays through `channel`.
+
+    authorize_url / payer_url: how the landing page learns the payer's id in that app (OAuth-style
+    redirect, then a code exchange); cashier_url: where the in-app confirm happens. Empty: the
+    channel sandbox's simulated wallet (<channel base_url>/wallet/...). Real WeChat snsapi_base /
+    Alipay auth_base / UnionPay userAuthCode exchanges are not built yet.
+    """
+
+    channel: str
+    user_agent: tuple[str, ...]
+    name: str = ""                   # shown to payers, e.g. 微信
+    authorize_url: str = ""
+    payer_url: str = ""
+    cashier_url: str = ""
+
+
+DEFAULT_WALLETS = (
+    WalletRule(channel="wechat", user_agent=("MicroMessenger",), name="微信"),
+    WalletRule(channel="alipay", user_agent=("AlipayClient",), name="支付宝"),
+    # UnionPay-capable apps put "UnionPay/<version> <app id>" in their User-Agent ("UnionPay/1.0 CloudPay"
+    # is UnionPay's own 云闪付; bank apps send e.g. "UnionPay/1.0 CCBLoongPay").
+    WalletRule(channel="unionpay", user_agent=("UnionPay/", "CloudPay"), name="云闪付"),
+)
+
+
+@dataclass(frozen=True)
+class C2BSettings:
+    """The landing page of one-time and static codes (/c/<token>, /c/s/<device_id>)."""
+
+    wallets: tuple[WalletRule, ...] = DEFAULT_WALLETS
+    # The PBoC 296 static-code limit is device_api.static_code_max_fen (per payer, per channel, per day).
+    static_code_enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -203,6 +239,7 @@ class Settings:
     logging: LoggingSettings = LoggingSettings()
     routing: tuple[RouteRule, ...] = DEFAULT_ROUTING
     channels: ChannelsSettings = field(default_factory=ChannelsSettings)
+    c2b: C2BSettings = C2BSettings()
 
 
 def load_settings(path: str | os.PathLike | None = None, **overrides: Any) -> Settings:
@@ -323,6 +360,9 @@ def _check(settings: Settings) -> None:
             raise SettingsError(f"{where}.prefixes must be a non-empty list of digit strings")
         if not rule.lengths or not all(10 <= n <= 32 for n in rule.lengths):
             raise SettingsError(f"{where}.lengths must be a non-empty list of 10..32")
+    for i, wallet in enumerate(settings.c2b.wallets):
+        if wallet.channel not in known or not wallet.user_agent or not all(wallet.user_agent):
+            raise SettingsError(f"c2b.wallets[{i}]: needs a known channel and non-empty user_agent strings")
     wechat = settings.channels.wechat
     if wechat.sign_type not in ("MD5", "HMAC-SHA256"):
         raise SettingsError("channels.wechat.sign_type must be MD5 or HMAC-SHA256")

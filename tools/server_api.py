@@ -49,9 +49,9 @@ class OpsClient:
             raise OpsError("%s %s: the answer is not JSON" % (method, path))
 
     # ---- provisioning ---------------------------------------------------------------------------
-    def register_device(self, device_id, profile, merchant_id=None, store_id=None, issue="activation_code"):
+    def register_device(self, device_id, profile, merchant_id=None, store=None, issue="activation_code"):
         return self.call("POST", "/ops/v1/devices", {"device_id": device_id, "profile": profile,
-                                                     "merchant_id": merchant_id, "store_id": store_id,
+                                                     "merchant_id": merchant_id, "store": store,
                                                      "issue": issue})
 
     # ---- releases -------------------------------------------------------------------------------

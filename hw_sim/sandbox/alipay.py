@@ -42,6 +42,7 @@ from server.channels.alipay.bill import COLUMNS
 
 from . import keys
 from .common import Charge, DropConnection, Holds, Ledger, china_now, drop, fee_of, serve
+from .wallet_app import WalletApp
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class AlipaySandbox:
         self._ledger = Ledger()
         self.refund_requests: dict[str, Charge] = {}
         self.base_url = ""
+        self.wallet_app = WalletApp(title="支付宝", payer_prefix="2088000", pay_c2b=self.pay_c2b,
+                                    amount_of=lambda t: getattr(self._ledger.orders.get(t), "amount_fen", None))
 
     @property
     def ledger(self) -> Ledger:
@@ -89,6 +92,7 @@ class AlipaySandbox:
         app = web.Application()
         app.router.add_post("/gateway.do", self._gateway)
         app.router.add_get("/bill/{day}.zip", self._bill_file)
+        self.wallet_app.add_routes(app)
         return app
 
     # the envelope

@@ -37,6 +37,7 @@ from server.channels.unionpay.bill import encode_file_content
 
 from . import keys
 from .common import Charge, DropConnection, Holds, Ledger, drop, fee_of, serve
+from .wallet_app import WalletApp
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ class UnionPaySandbox:
         self._ledger = Ledger()
         self.undos: dict[str, dict] = {}      # reversal / cancel / refund messages by their orderNo
         self.base_url = ""
+        self.wallet_app = WalletApp(title="云闪付", payer_prefix="up", pay_c2b=self.pay_c2b,
+                                    amount_of=lambda t: getattr(self._ledger.orders.get(t), "amount_fen", None))
 
     @property
     def ledger(self) -> Ledger:
@@ -100,6 +103,7 @@ class UnionPaySandbox:
         app = web.Application()
         app.router.add_post("/gateway", self._gateway)
         app.router.add_post("/file", self._file)
+        self.wallet_app.add_routes(app)
         return app
 
     # the envelope

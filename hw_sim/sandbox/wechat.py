@@ -35,6 +35,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 
 from hw_sim import test_codes
@@ -44,6 +45,7 @@ from server.channels.wechat.xmlcodec import XmlError, from_xml, to_xml
 from server.settings import SANDBOX_API_KEY, SANDBOX_APPID, SANDBOX_MCH_ID
 
 from .common import Charge, DropConnection, Holds, Ledger, drop, fee_of, serve
+from .wallet_app import WalletApp
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,9 @@ class SandboxOrder:
     body: str = ""
     trade_type: str = "MICROPAY"
     expires: float | None = None      # C2B: time_expire
+    notify_url: str = ""              # C2B: where the payment result is POSTed
+    sign_type: str = "MD5"            # C2B: the notify is signed as unifiedorder was
+    openid: str = ""                  # JSAPI: the payer
     refunded: int = 0
 
 
@@ -98,6 +103,10 @@ class WeChatSandbox:
         self.holds = Holds()
         self.refund_requests: dict[str, Charge] = {}   # by out_refund_no
         self.base_url = ""
+        self.wallet_app = WalletApp(title="微信支付", payer_prefix="oSbx", pay_c2b=self.pay_c2b,
+                                    amount_of=lambda t: getattr(self._ledger.orders.get(t), "total_fee", None),
+                                    after_pay=self.send_notify)
+        self.notifications: list[tuple[str, str]] = []   # (out_trade_no, the merchant's return_code)
 
     @property
     def ledger(self) -> Ledger:
@@ -116,6 +125,7 @@ class WeChatSandbox:
         app.router.add_post("/pay/refundquery", self._endpoint(self._refundquery, _REFUNDQUERY_FIELDS, by_order=False))
         app.router.add_post("/pay/downloadbill", self._endpoint(self._downloadbill, _DOWNLOADBILL_FIELDS,
                                                                 by_order=False))
+        self.wallet_app.add_routes(app)
         return app
 
     # the protocol envelope
@@ -259,7 +269,8 @@ class WeChatSandbox:
                 expires = time.monotonic() + (end - datetime.datetime.now(_CHINA)).total_seconds()
             order = SandboxOrder(out_trade_no=trade_no, total_fee=int(fee), auth_code="", scenario="c2b", param=0,
                                  created=time.monotonic(), state=NOTPAY, body=params["body"], trade_type=trade_type,
-                                 expires=expires)
+                                 expires=expires, notify_url=params["notify_url"],
+                                 sign_type=params.get("sign_type") or signing.MD5, openid=params.get("openid", ""))
             self._ledger.orders[trade_no] = order
         elif order.total_fee != int(fee) or order.trade_type != trade_type:
             return _error("INVALID_REQUEST", "201 商户订单号重复")
@@ -369,6 +380,30 @@ class WeChatSandbox:
             return False
         self._pay(order)
         return True
+
+    async def send_notify(self, out_trade_no: str) -> None:
+        """POST the signed payment result (支付结果通知) to the order's notify_url, as WeChat does."""
+        order = self._ledger.orders.get(out_trade_no)
+        if order is None or not order.notify_url or order.state != SUCCESS:
+            return
+        fields = {"return_code": "SUCCESS", "appid": self.appid, "mch_id": self.mch_id,
+                  "nonce_str": secrets.token_hex(16), "result_code": "SUCCESS", "openid": order.openid,
+                  "trade_type": order.trade_type, "bank_type": "OTHERS", "total_fee": str(order.total_fee),
+                  "cash_fee": str(order.total_fee), "transaction_id": order.transaction_id,
+                  "out_trade_no": order.out_trade_no, "time_end": order.time_end}
+        if order.sign_type != signing.MD5:
+            fields["sign_type"] = order.sign_type
+        fields = {k: v for k, v in fields.items() if v != ""}
+        fields["sign"] = signing.sign(fields, self.api_key, order.sign_type)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+                async with session.post(order.notify_url, data=to_xml(fields),
+                                        headers={"Content-Type": "text/xml"}) as resp:
+                    answer = from_xml(await resp.read())
+            self.notifications.append((out_trade_no, answer.get("return_code", "")))
+        except (aiohttp.ClientError, asyncio.TimeoutError, XmlError) as e:
+            log.info("notify of %s to %s failed: %s", out_trade_no, order.notify_url, e)
+            self.notifications.append((out_trade_no, "no answer"))
 
     # state
 

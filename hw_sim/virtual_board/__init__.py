@@ -114,7 +114,7 @@ class VirtualBoard:
                 try:
                     self._proc.stdin.write(data)
                 except (OSError, ValueError):
-                    pass        # being reset: the replay carries it
+                    pass        # the board stopped under us: nothing to deliver to
 
     def _acks(self, proc, fd):
         try:
@@ -122,6 +122,8 @@ class VirtualBoard:
                 data = os.read(fd, 64)
                 if not data:
                     return
+                if proc is not self._proc:
+                    continue        # a process being reset: its acks no longer count
                 with self._lock:
                     if proc is self._proc:
                         self._interrupted_at = None
@@ -137,6 +139,7 @@ class VirtualBoard:
                 if not stuck:
                     continue
                 old, replay = self._proc, self._replay
+                self._proc = None
                 self._interrupted_at, self._replay = None, b""
                 old.kill()
                 old.wait(5)

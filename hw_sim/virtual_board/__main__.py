@@ -12,6 +12,8 @@ def main(argv=None):
     parser.add_argument("--heap", type=int, default=2 * 1024 * 1024)
     parser.add_argument("--run-main", action="store_true", help="run main.py after each reset")
     args = parser.parse_args(argv)
+    # blocked in every thread, taken by sigwait below: Ctrl-C stops the board cleanly (files synced)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     board = VirtualBoard(args.fs, heap=args.heap, run_main=args.run_main).start()
     print(board.port, flush=True)
     try:

@@ -5,9 +5,10 @@
 //   node board.mjs <fs_dir> [--heap=bytes] [--run-main]
 //
 // The board's flash file system is Emscripten's MEMFS, loaded from <fs_dir> at start and written back
-// to it (changed files only, temp file + rename) after each burst of input is processed, at soft
-// reset and at exit: a "flashed" board keeps its files across restarts. Files written by a program
-// that is killed before the next sync are lost, as on a power cut.
+// to it (changed files only, temp file + rename) after each burst of input is processed, twice a
+// second while idle, on os.sync(), os.rename/remove/mkdir/rmdir, at soft reset and at exit: a
+// "flashed" board keeps its files across restarts. Writes not yet synced when the process is killed
+// (power_cut(), or a reset of a program that never returns) are lost, as in a power cut.
 //
 // What the port lacks and a USB board has, emulated here (each where it is handled):
 //   soft reset    the wasm REPL returns "forced exit" on Ctrl-D: start a fresh interpreter on the same
@@ -54,6 +55,18 @@ def _shim():
                     raise OSError(table[e.errno])
                 raise
         return call
+    import vboard
+    def wrap_sync(fn):
+        # a rename or removal reaches the host's copy of the flash at once: a board reset right after
+        # (see Ctrl-C) finds it done, as littlefs would
+        def call(*args):
+            result = fn(*args)
+            vboard.sync()
+            return result
+        return call
+    for name in ("rename", "remove", "unlink", "rmdir", "mkdir"):
+        setattr(os, name, wrap_sync(getattr(os, name)))
+    os.sync = vboard.sync       # as on the ESP32 port: everything written so far is on the flash
     builtins.open = wrap(builtins.open)
     ilistdir = os.ilistdir
     def ilistdir_sized(path=""):
@@ -93,7 +106,12 @@ function emit(byte) {
     swallow = null;
   }
   out.push(byte);
-  if (out.length === 1) setImmediate(flush);
+  // A program may run for ever inside the interpreter without a turn of the event loop: write out
+  // now what a host waits for before the program's end (a line, the raw REPL's "OK", the \x04
+  // markers, raw-paste acks), the rest at the next turn.
+  const n = out.length;
+  if (byte === 0x0a || byte === 0x04 || byte === 0x01 || n >= 512 || (byte === 0x4b && out[n - 2] === 0x4f)) flush();
+  else if (n === 1) setImmediate(flush);
 }
 function flush() {
   if (out.length) { process.stdout.write(Buffer.from(out)); out = []; }
@@ -153,6 +171,7 @@ async function boot(soft) {
     stdout: (bytes) => { for (const b of bytes) emit(b); },
     stderr: (bytes) => { for (const b of bytes) emit(b); },
   });
+  mp.registerJsModule("vboard", { sync: () => { sync(); } });
   for (const dir of ["/proc/self/fd", "/proc/self", "/proc", "/dev", "/tmp", "/home"]) {
     try { rmTree(mp, dir); } catch { /* /proc/self/fd may refuse: sync skips it anyway */ }
   }
@@ -233,4 +252,6 @@ process.on("SIGINT", shutdown);
 process.stdin.on("end", shutdown);
 
 await boot(false);
+// asyncio programs run between turns of the event loop: their writes are synced twice a second
+setInterval(() => { if (!busy) { try { sync(); } catch (e) { process.stderr.write(String(e) + "\n"); } } }, 500);
 process.stdin.on("data", (data) => { for (const b of data) queue.push(b); drain(); });

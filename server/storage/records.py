@@ -83,6 +83,8 @@ class Order:
     refund_reserved_fen: int = 0         # refunds asked for and not failed (pending + succeeded)
     close_requested_at: int | None = None
     qr_token: str | None = None
+    payer_id: str | None = None          # C2B: the payer's id in their app (openid, buyer_id), once known
+    static_code: int = 0                 # 1: paid through the shop's static code (PBoC 296 payer limit)
 
 
 @dataclass(frozen=True)

@@ -273,6 +273,10 @@ class SqlStorage:
         row = await self.sql.fetchone(f"{_ORDER_SELECT} WHERE qr_token = ?", (qr_token,))
         return Order(**row) if row else None
 
+    async def get_order_by_trade_no(self, trade_no: str) -> Order | None:
+        row = await self.sql.fetchone(f"{_ORDER_SELECT} WHERE trade_no = ?", (trade_no,))
+        return Order(**row) if row else None
+
     async def list_orders(self, device_id: str, *, before: int | None, limit: int) -> list[Order]:
         if before is None:
             rows = await self.sql.fetchall(
@@ -332,6 +336,20 @@ class SqlStorage:
         return await self.sql.execute(
             "UPDATE orders SET channel = ?, channel_trade_no = COALESCE(?, channel_trade_no)"
             " WHERE id = ? AND status = ? AND channel = ''", (channel, channel_trade_no, order_id, PAYING)) == 1
+
+    async def engage_c2b_order(self, order_id: str, channel: str, payer_id: str, *,
+                               static_max_fen: int | None = None) -> bool:
+        """A payer's app opened an unengaged C2B code: fix its channel and payer. With `static_max_fen`
+        (a static-code order), only while the payer's static-code orders of that channel and day that
+        are paid or still paying, plus this one, stay within it; one statement, so two tabs cannot both pass."""
+        sql = ("UPDATE orders SET channel = ?, payer_id = ? WHERE id = ? AND status = ? AND channel = ''")
+        args: tuple = (channel, payer_id, order_id, PAYING)
+        if static_max_fen is not None:
+            sql += (" AND amount_fen + (SELECT COALESCE(SUM(o.amount_fen), 0) FROM orders o WHERE o.static_code = 1"
+                    " AND o.channel = ? AND o.payer_id = ? AND o.day = (SELECT day FROM orders WHERE id = ?)"
+                    " AND o.status IN (?, ?, ?)) <= ?")
+            args += (channel, payer_id, order_id, PAYING, SUCCESS, REFUNDED, static_max_fen)
+        return await self.sql.execute(sql, args) == 1
 
     async def request_close(self, order_id: str, now: int, lease_ms: int) -> bool:
         """The device gave up: the order's deadline is now. The caller cancels it at once, so the

@@ -8,6 +8,7 @@ is its credential.
 """
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import device_auth, device_messages, errors, wire
+from ..c2b import qr_bitmap
 from ..clock import now_ms
 from ..devices import ActivationRefused, activate as activate_device, check_activation_code
 from ..keys import METRICS, OP, PAYMENTS, SETTINGS, STORAGE
@@ -81,7 +83,12 @@ async def prepare_qr(request: web.Request, device: Device, message: dict) -> dev
 async def qr(request: web.Request, device: Device, message: device_messages.QrRequest) -> dict[str, Any]:
     payments = request.app[PAYMENTS]
     order = await payments.qr(device, message)
-    return {"order": device_messages.order_object(order), "qr_code": payments.qr_code(order),
+    qr_code = payments.qr_code(order)
+    # The stand has no QR encoder: it draws this bitmap (raw bytes in CBOR, Base64 in JSON).
+    bitmap = qr_bitmap(qr_code)
+    if wire.format_of(request.content_type) != wire.CBOR:
+        bitmap["rows"] = base64.b64encode(bitmap["rows"]).decode("ascii")
+    return {"order": device_messages.order_object(order), "qr_code": qr_code, "qr_bitmap": bitmap,
             "expires_at": order.deadline_at // 1000}
 
 

@@ -208,7 +208,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--orders", type=int, default=1000)
-    parser.add_argument("--wait", type=int, default=120)
+    parser.add_argument("--wait", type=int, default=300)
     parser.add_argument("--server-pid", type=int, default=os.getpid())
     args = parser.parse_args()
     result = asyncio.run({"echo": echo, "pay": pay, "longpoll": longpoll, "poll5": poll5}[args.mode](args))

@@ -60,3 +60,34 @@ def test_friendly_repl_interrupt_and_ctrl_d(board):
         assert b">>> " in _read_until(port, b">>> ")
         port.write(b"\x04")                         # Ctrl-D at the prompt: soft reset
         assert b"soft reboot" in _read_until(port, b"soft reboot")
+
+
+def test_ctrl_c_ends_a_program_that_never_returns(board):
+    # the WebAssembly port cannot be interrupted mid-program: the unanswered Ctrl-C resets the board,
+    # and mpremote (which starts with Ctrl-C) gets its REPL as from a USB board
+    mpremote(board.port, "exec", "--no-follow", "f = open('/before.txt', 'w'); f.write('x'); f.close()\n"
+                                                "import os; os.sync()\n"
+                                                "while True:\n    pass")
+    assert "before.txt" in mpremote(board.port, "fs", "ls")
+    assert board.resets == 1
+    assert "2" in mpremote(board.port, "exec", "print(1 + 1)")
+
+
+def test_raw_repl_and_raw_paste_protocol(board):
+    with serial.Serial(board.port, 115200, timeout=0.1) as port:
+        port.write(b"\r\x03\r\x01")
+        assert _read_until(port, b"raw REPL; CTRL-B to exit\r\n>").endswith(b"raw REPL; CTRL-B to exit\r\n>")
+        port.write(b"print('out')\nraise ValueError('bad')\x04")
+        reply = _read_until(port, b"\x04>")
+        assert reply.startswith(b"OKout\n\x04") and b"ValueError: bad" in reply
+        # raw-paste: R\x01, a window size, flow control \x01 per window, \x04 ends, \x04 acknowledges
+        port.write(b"\x05A\x01")
+        header = _read_until(port, b"R\x01", timeout=2) + port.read(2)
+        assert header[:2] == b"R\x01"
+        window = int.from_bytes(header[2:4], "little")
+        code = b"x = 0\n" + b"x += 1\n" * (window // 7 + 5) + b"print('x', x)\n"
+        port.write(code[:window])
+        assert _read_until(port, b"\x01") == b"\x01"           # room for the next window
+        port.write(code[window:] + b"\x04")
+        reply = _read_until(port, b"\x04>")
+        assert reply == b"\x04x %d\n\x04\x04>" % (window // 7 + 5)

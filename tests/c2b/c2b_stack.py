@@ -1,0 +1,112 @@
+"""The real server with all three channel sandboxes on loopback, a signed device, and headless Chromium.
+
+Chromium is Debian's (`apt-get install chromium`), driven by Playwright's Python API; the browser
+reaches the server and the sandboxes' simulated wallet apps over real HTTP.
+"""
+import contextlib
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "channels"))
+
+from channel_settings import alipay_settings_for, unionpay_settings_for  # noqa: E402
+from hw_sim.sandbox import run_alipay_sandbox, run_unionpay_sandbox, run_wechat_sandbox  # noqa: E402
+from server.app import create_app  # noqa: E402
+from server.device_auth import new_device_key, sign_request  # noqa: E402
+from server.keys import STORAGE  # noqa: E402
+from server.settings import load_settings  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+SHORT = {"query_interval_s": 0.3, "deadline_s": 3.0, "cancel_retry_s": 0.1, "timeout_s": 2.0}
+
+UA = {
+    "wechat": ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+               "Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN"),
+    "alipay": ("Mozilla/5.0 (Linux; U; Android 13; zh-CN; M2012K11AC Build/TKQ1.220829.002) AppleWebKit/537.36 "
+               "(KHTML, like Gecko) Version/4.0 Chrome/69.0.3497.100 Mobile Safari/537.36 NebulaSDK/1.8.100112 "
+               "Nebula AliApp(AP/10.5.36.8100) AlipayClient/10.5.36.8100 Language/zh-Hans"),
+    "unionpay": ("Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                 "Mobile/15E148/sa-sdk-ios (com.unionpay.chsp) (cordova 4.5.4) (version 938) (UnionPay/1.0 CloudPay) "
+                 "(clientVersion 198) (language zh_CN) (upHtml) (walletMode 00)"),
+    "desktop": ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
+                "Safari/537.36"),
+}
+
+
+def _plain(settings) -> dict:
+    return {k: getattr(settings, k) for k in settings.__dataclass_fields__}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, app, server_url, sandboxes, device_id, key_hex):
+        self.app, self.server_url, self.sandboxes = app, server_url, sandboxes
+        self.device_id, self.key_hex = device_id, key_hex
+        self.storage = app[STORAGE]
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+
+    async def call(self, op, message, *, cbor=False):
+        path = f"/d/v1/{op}"
+        if cbor:
+            import cbor2
+            body, content_type = cbor2.dumps(message), "application/cbor"
+        else:
+            body, content_type = json.dumps(message).encode(), "application/json"
+        headers = {"Content-Type": content_type, **sign_request(self.device_id, self.key_hex, path, body)}
+        async with self.http.post(self.server_url + path, data=body, headers=headers) as resp:
+            raw = await resp.read()
+            answer = cbor2.loads(raw) if cbor else json.loads(raw)
+            assert resp.status == 200, answer
+            return answer
+
+
+@contextlib.asynccontextmanager
+async def running_stack(tmp_path, **device_api):
+    async with run_wechat_sandbox() as wechat, run_alipay_sandbox() as alipay, run_unionpay_sandbox() as unionpay:
+        port = _free_port()
+        server_url = f"http://127.0.0.1:{port}"
+        settings = load_settings(
+            database={"path": str(tmp_path / "scanpay.db")}, resolver={"tick_s": 0.05, "lease_s": 5.0},
+            device_api={"public_url": server_url, **device_api},
+            channels={"wechat": {"base_url": wechat.base_url, **SHORT},
+                      "alipay": {**_plain(alipay_settings_for(alipay.base_url)), **SHORT},
+                      "unionpay": {**_plain(unionpay_settings_for(unionpay.base_url)), **SHORT}})
+        app = create_app(settings)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            await app[STORAGE].add_merchant("M1", "茶馆")
+            key_hex = new_device_key()
+            await app[STORAGE].add_device("STAND1", "M1", "老王茶馆", key_hex)
+            stack = Stack(app, server_url, {"wechat": wechat, "alipay": alipay, "unionpay": unionpay},
+                          "STAND1", key_hex)
+            try:
+                yield stack
+            finally:
+                await stack.http.close()
+        finally:
+            await runner.cleanup()
+
+
+async def phone(browser, wallet: str, payer: str = "alice"):
+    """A phone with `wallet`'s User-Agent, logged in to the sandbox wallet apps as `payer`."""
+    context = await browser.new_context(user_agent=UA[wallet], locale="zh-CN",
+                                        viewport={"width": 390, "height": 844})
+    context.set_default_timeout(10_000)
+    await context.add_cookies([{"name": "sandbox_payer", "value": payer, "domain": "127.0.0.1", "path": "/"}])
+    return context

@@ -13,14 +13,24 @@ NODE_STAMP := node_modules/.installed
 
 setup: sysdeps $(STAMP) $(NODE_STAMP)
 
-# libzbar0 is the C library pyzbar loads to decode barcodes.
+# Debian packages the code and the tests need, installed only when missing:
+#   libzbar0            the C library pyzbar loads to decode barcodes (simulated scan engine)
+#   fonts-*             cashier-screen fonts for the host agent's OCR tests (Latin and CJK)
+#   xvfb, xdotool       a virtual X display for the host agent's screen-grab and window tests
+#   chromium            the headless browser the web-page tests drive with Playwright
+DEB_PACKAGES := libzbar0 fonts-dejavu-core fonts-liberation2 fonts-wqy-microhei xvfb xdotool chromium
+
 sysdeps:
-	@if ! ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0'; then \
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if ! $(PYTHON) -c 'import tkinter' 2>/dev/null; then missing="$$missing python3-tk"; fi; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing libzbar0 (barcode decoding library)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzbar0 >/dev/null; \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "error: the Debian package libzbar0 is missing; run 'sudo apt-get install libzbar0' or run make as root" >&2; \
+	    echo "error: missing Debian packages:$$missing; run 'sudo apt-get install$$missing' or run make as root" >&2; \
 	    exit 1; \
 	  fi; \
 	fi

@@ -50,18 +50,19 @@ async def test_each_wallet_app_pays_a_one_time_code(stack, browser, wallet):
     answer = await stack.call("qr", {"order_no": f"Q-{wallet}", "amount_fen": 1250})
     assert answer["qr_code"].startswith(stack.server_url + "/c/")
     poll = asyncio.create_task(stack.call("query", {"order_no": f"Q-{wallet}", "wait": 25}))
-
-    context = await phone(browser, wallet)
-    page = await context.new_page()
-    await page.goto(answer["qr_code"])
-    # The app's own cashier (the sandbox's simulated one) shows the amount to confirm.
-    assert "/wallet/cashier" in page.url and page.url.startswith(stack.sandboxes[wallet].base_url)
-    assert "¥12.50" in await page.inner_text("body")
-    await page.click("text=确认支付")
-    await page.wait_for_url("**/done")
-    assert await page.inner_text("h1") == "支付成功"
-
-    order = (await asyncio.wait_for(poll, 30))["order"]
+    try:
+        context = await phone(browser, wallet)
+        page = await context.new_page()
+        await page.goto(answer["qr_code"])
+        # The app's own cashier (the sandbox's simulated one) shows the amount to confirm.
+        assert "/wallet/cashier" in page.url and page.url.startswith(stack.sandboxes[wallet].base_url)
+        assert "¥12.50" in await page.inner_text("body")
+        await page.click("text=确认支付")
+        await page.wait_for_url("**/done")
+        assert await page.inner_text("h1") == "支付成功"
+        order = (await asyncio.wait_for(poll, 30))["order"]
+    finally:
+        poll.cancel()
     assert order["status"] == "SUCCESS"
     sandbox = stack.sandboxes[wallet]
     trade_no = sandbox.wallet_app.confirmed[0]
@@ -69,6 +70,10 @@ async def test_each_wallet_app_pays_a_one_time_code(stack, browser, wallet):
     stored = await stack.storage.get_order(stack.device_id, f"Q-{wallet}")
     assert (stored.channel, stored.trade_no) == (wallet, trade_no)
     assert stored.payer_id == sandbox.wallet_app.payer_id("alice")
+    if wallet == "wechat":
+        # WeChat also notified the server (signed XML); the server checked it and answered SUCCESS.
+        assert sandbox.notifications == [(trade_no, "SUCCESS")]
+        assert "notify:wechat" in [e.kind for e in await stack.storage.list_events(stored.id)]
 
     # Scanning the paid code again says so, and takes nothing.
     await page.goto(answer["qr_code"])

@@ -87,9 +87,7 @@ class SerialBoard:
     def write_file(self, path, data, progress=None):
         try:
             # 256-byte chunks: what mpremote uses; a real ESP32's USB-serial keeps up at 115200
-            self._transport.fs_writefile(path, data, chunk_size=256,
-                                         progress_callback=(lambda done, total: progress(done, total))
-                                         if progress else None)
+            self._transport.fs_writefile(path, data, chunk_size=256, progress_callback=progress)
         except (TransportError, OSError) as e:
             raise BoardError("writing %s: %s" % (path, e))
 

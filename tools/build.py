@@ -29,6 +29,7 @@ FIRMWARE = REPO / "firmware"
 PROFILES = ("enhanced_box", "handheld_gun", "qr_stand", "basic_box")
 BOOT_FILES = ("main.py", "boot_select.py")
 MPY_ARCH = "xtensawin"
+OTA_MAX_FILE = 65536     # core/http.py's _MAX_BODY: one OTA download per file
 
 
 class BuildError(Exception):
@@ -128,6 +129,9 @@ def build(profile, key_path, out_dir, version=None, firmware=FIRMWARE, progress=
         target_rel = rel[:-3] + ".mpy"
         compile_mpy(firmware / rel, bundle / "files" / target_rel)
         files[target_rel] = file_entry((bundle / "files" / target_rel).read_bytes())
+        if files[target_rel]["size"] > OTA_MAX_FILE:
+            raise BuildError("%s compiles to %d bytes; the device downloads at most %d per file (core/http.py)"
+                             % (rel, files[target_rel]["size"], OTA_MAX_FILE))
     boot = {rel: file_entry((bundle / "boot" / rel).read_bytes()) for rel in BOOT_FILES if rel in sources}
     manifest = {"profile": profile, "version": version, "mpy_arch": MPY_ARCH, "files": files, "boot": boot}
     body = manifest_bytes(manifest)

@@ -72,6 +72,10 @@ def do_flash(state, args):
             raise ToolError("config %s: %s" % (args.config, e))
     writes = flash_mod.plan(manifest, body, sig_hex, pub_hex, files, boot, config)
     if args.esptool_image:
+        if not os.path.isfile(args.esptool_image):
+            raise ToolError("no MicroPython image at %s" % args.esptool_image)
+        if not os.path.exists(args.port):
+            raise ToolError("port %s does not exist (is the board plugged in?)" % args.port)
         flash_mod.write_micropython(args.port, args.esptool_image, offset=args.esptool_offset)
     board = state.connect(args.port, timeout_s=args.timeout)
     total = sum(len(data) for _, data in writes)

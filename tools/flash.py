@@ -15,15 +15,15 @@ class FlashError(Exception):
 def write_micropython(port, image, offset="0x1000", baud=460800, erase=True, timeout_s=300):
     """esptool: erase, then write the MicroPython image (offset 0x1000 for ESP32/S2, 0 for S3/C3/C6)."""
     base = [sys.executable, "-m", "esptool", "--port", port, "--baud", str(baud)]
-    steps = ([base + ["erase-flash"]] if erase else []) + [base + ["write-flash", offset, str(image)]]
-    for args in steps:
+    steps = ([("erase-flash", [])] if erase else []) + [("write-flash", [offset, str(image)])]
+    for command, rest in steps:
         try:
-            result = subprocess.run(args, timeout=timeout_s)
+            result = subprocess.run(base + [command] + rest, timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            raise FlashError("esptool %s took over %d s" % (args[6], timeout_s))
+            raise FlashError("esptool %s took over %d s" % (command, timeout_s))
         if result.returncode != 0:
-            raise FlashError("esptool %s failed (exit %d); is the board in download mode?"
-                             % (args[6], result.returncode))
+            raise FlashError("esptool %s failed (exit %d); is the board in download mode (hold BOOT, "
+                             "press EN)?" % (command, result.returncode))
 
 
 def plan(manifest, body, sig_hex, pub_hex, files, boot, config=None):

@@ -1,9 +1,10 @@
-# QR codes for the screen: the compact bitmap the server may send, and an encoder on the device for
-# when it sends only the text (`qr_code` of the `qr` op, `static_code` of `info`).
+# QR codes for the screen: the compact bitmap the server sends with the `qr` op (docs/device-api.md:
+# `qr_bitmap: {size, rows}`), and an encoder on the device for the codes that come as text only
+# (`info.static_code`, or a server without `qr_bitmap`).
 #
 # Compact bitmap: `size` modules per side (no quiet zone), rows top to bottom, each row left to right,
-# most significant bit first, 1 = dark. Either packed end to end (ceil(size*size/8) bytes) or each row
-# padded to whole bytes (ceil(size/8)*size bytes); the length tells which.
+# most significant bit first, 1 = dark, each row padded to whole bytes (ceil(size/8)*size bytes, the
+# server's layout); packed end to end (ceil(size*size/8) bytes) is accepted too, the length tells which.
 #
 # The encoder: byte mode, error correction level M, versions 1-10 (up to 213 bytes of text, plenty for
 # a payment URL), fixed mask 0 (every mask gives a valid code; choosing the best only helps poor
@@ -52,11 +53,13 @@ def unpack(size, data):
 
 
 def from_answer(answer, text_field="qr_code"):
-    """The Bitmap of a server answer: its `qr_bitmap` {size, bits} when present, else `text_field`
+    """The Bitmap of a server answer: its `qr_bitmap` {size, rows} when present, else `text_field`
     encoded here. None when the answer has neither."""
     compact = answer.get("qr_bitmap") if isinstance(answer, dict) else None
-    if isinstance(compact, dict) and isinstance(compact.get("bits"), (bytes, bytearray)):
-        return unpack(compact.get("size"), compact["bits"])
+    if isinstance(compact, dict):
+        data = compact.get("rows", compact.get("bits"))
+        if isinstance(data, (bytes, bytearray)):
+            return unpack(compact.get("size"), data)
     text = answer.get(text_field) if isinstance(answer, dict) else None
     if isinstance(text, str) and text:
         return encode(text)

@@ -15,6 +15,7 @@ signing headers the device really sent.
 import contextlib
 import os
 import secrets
+import socket
 
 from hw_sim.boards.base import use_firmware
 
@@ -51,20 +52,25 @@ class ServerStack:
         from server.settings import load_settings
 
         self.sandbox = await self._stack.enter_async_context(run_wechat_sandbox())
+        # the port first: the server's public URL (in one-time and static codes) must be its own
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
         settings = load_settings(
             database={"path": os.path.join(self.workdir, "scanpay.db")},
+            device_api={"public_url": self.url},
             resolver={"tick_s": 0.05, "lease_s": 5.0},
             channels={"wechat": {"base_url": self.sandbox.base_url, "timeout_s": 2.0,
                                  "query_interval_s": self.query_interval_s,
                                  "deadline_s": self.deadline_s, "cancel_retry_s": 0.1}})
         self.app = create_app(settings)
-        runner = web.AppRunner(self.app, access_log=None)
+        # a long poll still open at the end must not hold the shutdown for its whole wait
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", self.port)
         await site.start()
-        self.port = runner.addresses[0][1]
-        self.url = "http://127.0.0.1:%d" % self.port
         self.storage = self.app[STORAGE]
         await self.storage.add_merchant("M1", self.merchant_name)
         for device_id in self.devices:

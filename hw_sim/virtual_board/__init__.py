@@ -32,6 +32,7 @@ class VirtualBoard:
     # a Ctrl-C the interpreter has not answered after this long means a program keeps it busy (the
     # WebAssembly port cannot be interrupted mid-program): the board is reset, as a user would do
     interrupt_reset_s = 1.0
+    boot_timeout_s = 20
 
     def __init__(self, fs_dir, heap=2 * 1024 * 1024, run_main=False, node="node"):
         self.fs_dir = pathlib.Path(fs_dir)
@@ -72,9 +73,14 @@ class VirtualBoard:
                          threading.Thread(target=self._watchdog, daemon=True)]
         for thread in self._threads:
             thread.start()
+        if not self._booted.wait(self.boot_timeout_s):
+            errors = self.node_errors.decode(errors="replace")
+            self.stop()
+            raise VirtualBoardError("MicroPython did not start within %d s: %s" % (self.boot_timeout_s, errors))
         return self
 
     def _spawn(self):
+        self._booted = threading.Event()    # set by the first ack: until then a Ctrl-C just waits
         ack_read, ack_write = os.pipe()
         args = [self.node, str(BOARD_JS), str(self.fs_dir), "--heap=%d" % self.heap, "--ack-fd=%d" % ack_write]
         if self.run_main:
@@ -108,7 +114,7 @@ class VirtualBoard:
             with self._lock:
                 if self._interrupted_at is not None:
                     self._replay += data
-                elif b"\x03" in data:
+                elif b"\x03" in data and self._booted.is_set():
                     self._interrupted_at = time.monotonic()
                     self._replay = data[data.index(b"\x03") + 1:]
                 try:
@@ -124,6 +130,7 @@ class VirtualBoard:
                     return
                 if proc is not self._proc:
                     continue        # a process being reset: its acks no longer count
+                self._booted.set()
                 with self._lock:
                     if proc is self._proc:
                         self._interrupted_at = None

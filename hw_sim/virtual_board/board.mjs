@@ -252,6 +252,7 @@ process.on("SIGINT", shutdown);
 process.stdin.on("end", shutdown);
 
 await boot(false);
+if (ackFd !== null) fs.writeSync(ackFd, "I");       // booted: the REPL takes input from now on
 // asyncio programs run between turns of the event loop: their writes are synced twice a second
 setInterval(() => { if (!busy) { try { sync(); } catch (e) { process.stderr.write(String(e) + "\n"); } } }, 500);
 process.stdin.on("data", (data) => { for (const b of data) queue.push(b); drain(); });

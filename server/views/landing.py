@@ -27,7 +27,7 @@ from ..c2b import fen_of_yuan, wallet_for, yuan_text
 from ..channels import PrecreateCommand, TradeType
 from ..channels.wechat.notify import NotifyRefused, notify_answer, parse_notify
 from ..clock import ms, now_ms
-from ..device_messages import QrRequest
+from ..device_messages import CloseRequest, QrRequest
 from ..keys import CHANNELS, LANDING_SESSION, PAYMENTS, SETTINGS, STORAGE
 from ..payments import DailyLimitExceeded
 from ..settings import WalletRule
@@ -39,6 +39,8 @@ _PAYER_LOOKUP_S = 5.0
 # Channels whose app pays from our page with the payer's id (WeChat JSAPI, Alipay trade.create); UnionPay
 # apps pay the C2B code itself.
 _IN_APP = {"wechat": TradeType.JSAPI, "alipay": TradeType.JSAPI}
+# Channels whose payment notifications we take (the others are learnt by query only).
+_NOTIFY = {"wechat": "/n/wechat"}
 
 
 def setup(app: web.Application) -> None:
@@ -79,6 +81,9 @@ async def one_time_code(request: web.Request) -> web.Response:
     payer_id = await _payer_id(request, wallet, code)
     if payer_id is None:
         return _page("暂时无法付款", "<p>无法确认付款人身份，请重新扫码。</p>", status=502)
+    if order.static_code and order.payer_id and order.payer_id != payer_id:
+        # A static-code order counts against its payer's limit: nobody else pays it.
+        return _page("请重新扫码", "<p>这笔付款属于另一位付款人。请扫描商家的收款码重新输入金额。</p>", status=409)
     return await _start_payment(request, order, wallet, payer_id)
 
 
@@ -91,6 +96,10 @@ async def _start_payment(request: web.Request, order: Order, wallet: WalletRule,
             fresh = await storage.get_order_by_id(order.id)
             if fresh is not None and fresh.status == PAYING and not fresh.channel and order.static_code:
                 log.info("static code %s: payer %s over the %s limit", order.trade_no, payer_id[-4:], wallet.channel)
+                # Nobody will pay this amount: close it now, giving the merchant's daily allowance back.
+                device = await storage.get_device(order.device_id)
+                if device is not None:
+                    await request.app[PAYMENTS].close(device, CloseRequest(order_no=order.order_no))
                 return _static_limit_page(request, wallet)
             # Engaged in another app or finished meanwhile.
             return (_finished_page(fresh) if fresh is not None else None) or _page(
@@ -100,11 +109,12 @@ async def _start_payment(request: web.Request, order: Order, wallet: WalletRule,
         await storage.reschedule_order(order.id, now_ms() + ms(channel.schedule.query_interval_s),
                                        count_attempt=False)
     left_s = max(1, (order.deadline_at - now_ms()) // 1000)
+    notify_url = _public(request, _NOTIFY[wallet.channel]) if wallet.channel in _NOTIFY else None
     trade_type = _IN_APP.get(wallet.channel, TradeType.NATIVE)
     result = await channel.precreate(PrecreateCommand(
         trade_no=order.trade_no, amount_fen=order.amount_fen, subject=order.subject, trade_type=trade_type,
         payer_id=payer_id if trade_type == TradeType.JSAPI else None, expire_s=int(left_s),
-        client_ip=request.remote, notify_url=_public(request, f"/n/{wallet.channel}")))
+        client_ip=request.remote, notify_url=notify_url))
     if not result.ok:
         log.warning("precreate %s at %s failed: %s", order.trade_no, wallet.channel, result.message)
         return _page("暂时无法付款", "<p>支付渠道暂时不可用，请稍后重新扫码，或请收银员扫您的付款码。</p>", status=502)

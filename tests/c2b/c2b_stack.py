@@ -5,13 +5,11 @@ reaches the server and the sandboxes' simulated wallet apps over real HTTP.
 """
 import contextlib
 import json
-import os
 import socket
 import sys
 from pathlib import Path
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "channels"))

@@ -138,6 +138,8 @@ async def test_static_code_holds_each_payer_to_500_yuan_per_channel_per_day(stac
     body = await page.inner_text("body")
     assert "500.00 元" in body and "一次性收款码" in body
     assert len(stack.sandboxes["wechat"].wallet_app.confirmed) == 1
+    refused = [o for o in (await stack.call("orders", {}))["orders"] if o["amount_fen"] == 25_000]
+    assert [o["status"] for o in refused] == ["CLOSED"]      # closed at once: no money held for it
     # One payment over 500 on its own is refused before any channel is asked.
     page = await _pay_in_app(browser, stack, "wechat", static_url, "carol", "500.01")
     assert await page.inner_text("h1") == "超出静态码限额"

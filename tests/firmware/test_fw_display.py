@@ -99,10 +99,19 @@ def test_compact_bitmap_both_layouts():
     for data in (packed, padded):
         bitmap = qr.unpack(size, data)
         assert all(bitmap.dark(x, y) == matrix[y][x] for y in range(size) for x in range(size))
-    bitmap = qr.from_answer({"qr_bitmap": {"size": size, "bits": packed}, "qr_code": "ignored"})
-    assert bitmap.dark(0, 0) == 1
+    bitmap = qr.from_answer({"qr_bitmap": {"size": size, "rows": padded}, "qr_code": "ignored"})
+    assert all(bitmap.dark(x, y) == matrix[y][x] for y in range(size) for x in range(size))
     with pytest.raises(qr.QRError):
         qr.unpack(size, packed[:-1])
     assert qr.from_answer({}) is None
     with pytest.raises(qr.QRError):
         qr.encode("x" * 300)
+
+
+def test_the_servers_bitmap_reads_as_the_server_means_it():
+    from server.c2b import qr_bitmap, unpack_bitmap
+    compact = qr_bitmap(URL)
+    mine = qr.from_answer({"qr_bitmap": compact})
+    theirs = unpack_bitmap(compact["size"], compact["rows"])
+    assert mine.size == compact["size"] == qr.encode(URL).size      # same version at level M
+    assert all(bool(mine.dark(x, y)) == theirs[y][x] for y in range(mine.size) for x in range(mine.size))

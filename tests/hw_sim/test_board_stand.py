@@ -51,6 +51,9 @@ async def test_typed_amount_shows_a_one_time_code_then_cancel_closes_it(stack):
         import cbor2
         answer = cbor2.loads(qr_answers[0][4])
         assert stand.read_screen_qr() == answer["qr_code"]      # the phone reads the server's code
+        from core import qr
+        drawn, _amount = stand.app.one_time                     # drawn from the server's bitmap
+        assert drawn.bits == qr.unpack(answer["qr_bitmap"]["size"], answer["qr_bitmap"]["rows"]).bits
         order_no = answer["order"]["order_no"]
         assert (await stack.order(STAND, order_no)).status == "PAYING"
         assert stand.led == "blue" or stand.led == "off"         # blinking while the payer is awaited
@@ -85,5 +88,45 @@ async def test_stand_with_a_scan_engine_takes_payment_codes_too(stack):
         stand.scan_text(test_codes.make_wechat_code())
         await stand.wait_spoken("微信收款 15.00 元")
         assert [c.total_fee for c in stack.ledger.charges] == [1500]
+    finally:
+        await stand.stop()
+
+
+async def test_a_payer_scans_the_one_time_code_off_the_screen_and_pays(stack):
+    """The payer's phone (headless Chromium with WeChat's User-Agent) opens the URL a camera reads off
+    the stand's screen, confirms in the sandbox's WeChat cashier, and the stand says the money arrived."""
+    import os
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    wechat_ua = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                 "Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN")
+    stand = make_stand(stack)
+    await stand.start()
+    try:
+        await stand.type_amount("688")
+        await wait_screen(stand, "SHOW_CODE")
+        url = stand.read_screen_qr()
+        assert url.startswith(stack.url + "/c/")
+        async with playwright_api.async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path="/usr/bin/chromium", timeout=30_000,
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+            try:
+                phone = await browser.new_context(user_agent=wechat_ua, locale="zh-CN")
+                await phone.add_cookies([{"name": "sandbox_payer", "value": "alice", "domain": "127.0.0.1",
+                                          "path": "/"}])
+                page = await phone.new_page()
+                await page.goto(url)
+                assert "¥688.00" in await page.inner_text("body")
+                await page.click("text=确认支付")
+                await page.wait_for_url("**/done")
+            finally:
+                await browser.close()
+        await stand.wait_spoken("微信收款 688.00 元", timeout=20)
+        order_no = stand.app.order_no
+        assert (await stack.order(STAND, order_no)).status == "SUCCESS"
+        assert stand.journal.get(order_no)["status"] == "SUCCESS"
+        assert [c.amount_fen for c in stack.ledger.charges] == [68800]
     finally:
         await stand.stop()

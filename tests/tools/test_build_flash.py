@@ -83,9 +83,11 @@ def test_flash_refuses_a_tampered_bundle_before_touching_the_board(board, bundle
     assert "slots" not in mpremote(board.port, "fs", "ls")
 
 
-def test_flash_refuses_missing_busy_and_foreign_ports(board, bundle):
+def test_flash_refuses_missing_busy_and_foreign_ports(board, bundle, tmp_path):
     result = tools("flash", "--port", "/dev/ttyNOPE9", "--bundle", bundle)
     assert result.returncode == 1 and "/dev/ttyNOPE9 does not exist" in result.stderr
+    result = tools("flash", "--port", board.port, "--bundle", bundle, "--esptool-image", tmp_path / "none.bin")
+    assert result.returncode == 1 and "no MicroPython image at" in result.stderr
     with serial.Serial(board.port, exclusive=True):
         result = tools("flash", "--port", board.port, "--bundle", bundle)
     assert result.returncode == 1 and "busy" in result.stderr

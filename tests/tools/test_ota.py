@@ -248,3 +248,67 @@ def test_on_micropython_tampering_refused_and_good_build_installed(board, bundle
     out = mpremote(board.port, "resume", "exec", "import boot_select\nprint(boot_select.select())\n"
                    "import json\nprint(json.loads(open('/slots/b/manifest.json').read())['version'])")
     assert out.split() == ["b", "0.4.0"]
+
+
+CUT_ON_DEVICE = """
+import boot_select
+boot_select.select()
+from core import ota
+from core.http import Response
+class FileServer:
+    async def request(self, method, path, headers=None, body=b"", timeout_ms=None):
+        with open("/srv" + path, "rb") as f:
+            return Response(200, {}, f.read())
+seen = []
+def report(step, detail):
+    seen.append(step)
+    if step == %r and seen.count(step) == %d:
+        print("CUT")
+        while True:     # the power goes here: nothing after this line reaches the flash
+            pass
+coro = ota.Updater(FileServer(), report=report).install({"url": "/good/manifest.json"})
+try:
+    while True:
+        coro.send(None)
+except StopIteration:
+    pass
+"""
+
+
+def _raw_exec_until(port_name, code, marker, timeout=30):
+    import serial
+    import time
+    with serial.Serial(port_name, 115200, timeout=0.1) as port:
+        port.write(b"\r\x03\r\x01")
+        data, deadline = b"", time.monotonic() + timeout
+        while not data.endswith(b"raw REPL; CTRL-B to exit\r\n>") and time.monotonic() < deadline:
+            data += port.read(port.in_waiting or 1)
+        port.write(code.encode() + b"\x04")
+        data = b""
+        while marker not in data and time.monotonic() < deadline:
+            data += port.read(port.in_waiting or 1)
+        assert marker in data, data
+
+
+def test_power_cut_on_the_virtual_board(tmp_path, bundle, new_bundle):
+    from hw_sim.virtual_board import VirtualBoard
+    flash_dir = tmp_path / "flash"
+    with VirtualBoard(flash_dir) as vb:
+        assert tools("flash", "--port", vb.port, "--bundle", bundle).returncode == 0
+        shutil.copytree(new_bundle, tmp_path / "upload" / "srv" / "good",
+                        ignore=shutil.ignore_patterns("boot", "release.pub"))
+        mpremote(vb.port, "fs", "cp", "-r", str(tmp_path / "upload"), ":", timeout=120)
+    # the board is killed (no last sync of its file system) at each point, then booted again
+    for step, nth, expected in (("download", 5, "a 0.3.0"), ("switch", 1, "a 0.3.0"), ("reboot", 1, "b 0.4.0")):
+        vb = VirtualBoard(flash_dir).start()
+        try:
+            _raw_exec_until(vb.port, CUT_ON_DEVICE % (step, nth), b"CUT")
+            vb.power_cut()
+            vb = VirtualBoard(flash_dir).start()
+            out = mpremote(vb.port, "exec",
+                           "import boot_select, json\nslot = boot_select.select()\nfrom core import ota\n"
+                           "m = json.loads(open('/slots/%s/manifest.json' % slot).read())\n"
+                           "ota.verify_slot('/', slot, m)\nprint(slot, m['version'])")
+            assert out.strip() == expected, "power cut before %s" % step
+        finally:
+            vb.stop()

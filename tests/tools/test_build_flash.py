@@ -99,3 +99,12 @@ def test_flash_refuses_missing_busy_and_foreign_ports(board, bundle, tmp_path):
         os.close(master)
         os.close(slave)
     assert result.returncode == 1 and "no MicroPython REPL" in result.stderr
+
+
+def test_build_command_and_its_errors(release_key, tmp_path):
+    result = tools("build", "--profile", "qr_stand", "--key", release_key, "--out", tmp_path, "--version", "1.0.0")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "qr_stand-1.0.0.tar.gz").is_file()
+    assert "boards/qr_stand.mpy" in json.loads((tmp_path / "qr_stand-1.0.0" / "manifest.json").read_text())["files"]
+    result = tools("build", "--profile", "qr_stand", "--key", tmp_path / "nokey.pem", "--out", tmp_path)
+    assert result.returncode == 1 and result.stderr.startswith("tools: no release key at")

@@ -12,7 +12,8 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "channels"))
+# The channel tests' sandbox-key settings (appended: never shadows another folder's conftest).
+sys.path.append(str(Path(__file__).resolve().parent.parent / "channels"))
 
 from channel_settings import alipay_settings_for, unionpay_settings_for  # noqa: E402
 from hw_sim.sandbox import run_alipay_sandbox, run_unionpay_sandbox, run_wechat_sandbox  # noqa: E402

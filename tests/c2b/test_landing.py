@@ -157,3 +157,15 @@ async def test_static_code_holds_each_payer_to_500_yuan_per_channel_per_day(stac
     paid = sorted(o["amount_fen"] for o in orders if o["status"] == "SUCCESS")
     assert paid == [20_000, 25_000, 25_000, 30_000]
     assert sum(c.amount_fen for s in stack.sandboxes.values() for c in s.ledger.charges) == 100_000
+
+
+async def test_a_code_opened_in_one_app_cannot_be_paid_in_another(stack, browser):
+    answer = await stack.call("qr", {"order_no": "Q-twice", "amount_fen": 500})
+    wechat = await (await phone(browser, "wechat")).new_page()
+    await wechat.goto(answer["qr_code"])
+    assert "/wallet/cashier" in wechat.url
+    alipay = await (await phone(browser, "alipay", "bob")).new_page()
+    response = await alipay.goto(answer["qr_code"])
+    assert response.status == 409 and await alipay.inner_text("h1") == "请用原应用付款"
+    assert "微信" in await alipay.inner_text("body")
+    assert stack.sandboxes["alipay"].ledger.orders == {}     # nothing was created at Alipay

@@ -63,4 +63,8 @@ async def main(config_path=CONFIG_PATH):
 
 
 if __name__ == "__main__":
+    # Before anything imports the application: put the active OTA slot first on sys.path and roll
+    # back a new version that never reached the server (boot_select.py).
+    import boot_select
+    boot_select.select()
     asyncio.run(main())

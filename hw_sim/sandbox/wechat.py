@@ -17,7 +17,8 @@ payment does is chosen by its payment code (hw_sim.test_codes):
     slow_answer N       paid at once, the answer comes N seconds later
 
 C2B orders (unifiedorder) wait for `pay_c2b` (the landing page's simulated confirm) until time_expire or
-closeorder. Refunds are accepted at once and reported SUCCESS by refundquery.
+closeorder. Refunds are accepted at once and reported SUCCESS by refundquery; with `lose_refund_answers`
+N, the next N refund answers are lost (the refund is made, the connection dropped without an answer).
 
 A reverse of an order still USERPAYING first answers recall=Y (`reverse_recalls` times), as WeChat
 does when a payment is in flight, then revokes it.
@@ -102,6 +103,7 @@ class WeChatSandbox:
         self._ledger = Ledger()
         self.holds = Holds()
         self.refund_requests: dict[str, Charge] = {}   # by out_refund_no
+        self.lose_refund_answers = 0   # the next N refund answers are dropped after the refund is made
         self.base_url = ""
         self.wallet_app = WalletApp(title="微信支付", payer_prefix="oSbx", pay_c2b=self.pay_c2b,
                                     amount_of=lambda t: getattr(self._ledger.orders.get(t), "total_fee", None),
@@ -315,6 +317,9 @@ class WeChatSandbox:
         order.refunded += int(refund)
         self.refund_requests[charge.refund_no] = charge
         self._ledger.refunds.append(charge)
+        if self.lose_refund_answers > 0:
+            self.lose_refund_answers -= 1
+            raise DropConnection
         return self._refund_fields(order, charge)
 
     def _refund_fields(self, order: SandboxOrder, charge: Charge) -> dict[str, str]:

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from channel_doubles import RefundingChannel
 from conftest import DEVICE_ID, MERCHANT_ID, Device
 from hw_sim import test_codes
 from server.device_auth import new_device_key, sign_request
 from server.devices import issue_activation_code, register_device
+from server.channels import RefundCommand
 from server.keys import CHANNELS, STORAGE
 
 
@@ -185,43 +185,79 @@ async def test_close_that_races_the_payer_reports_the_payment(device, sandbox):
     assert len(sandbox.ledger.charges) == 1 and sandbox.ledger.reversals == []
 
 
-# refund
+# refund: the real WeChat adapter against the sandbox's /secapi/pay/refund and /pay/refundquery. WeChat accepts
+# a refund at once (PENDING here) and pays it back later; the resolver's refundquery makes it SUCCESS.
 
-@pytest.fixture
-def refunds(device) -> RefundingChannel:
-    channels = device.app[CHANNELS]
-    channels["wechat"] = RefundingChannel(channels["wechat"])
-    return channels["wechat"]
+REFUND = "/secapi/pay/refund"
+REFUNDQUERY = "/pay/refundquery"
 
 
-async def test_full_refund_makes_the_order_refunded(device, refunds):
+async def settled(device, order_no: str, refund_no: str, amount_fen: int) -> dict:
+    """Call refund again with the same fields, as a device follows a PENDING refund, until it is final."""
+    for _ in range(100):
+        status, body = await device.refund(order_no, refund_no, amount_fen)
+        assert status == 200, body
+        if body["refund"]["status"] != "PENDING":
+            return body
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"refund {refund_no} still PENDING: {body}")
+
+
+async def paid_back(device, sandbox, order_no: str) -> dict[str, int]:
+    """What the sandbox's ledger gave back for the order, by the device's refund_no; each refund at most once,
+    never more than the order's amount in all."""
+    storage = device.app[STORAGE]
+    order = await storage.get_order(DEVICE_ID, order_no)
+    at_channel = [r for r in sandbox.ledger.refunds if r.out_trade_no == order.trade_no]
+    assert sum(r.amount_fen for r in at_channel) <= order.amount_fen
+    refund_nos = [r.refund_no for r in at_channel]
+    assert len(refund_nos) == len(set(refund_nos)), refund_nos
+    ours = {r.refund_trade_no: r.refund_no for r in await storage.list_refunds(order.id)}
+    return {ours[r.refund_no]: r.amount_fen for r in at_channel}
+
+
+async def test_full_refund_makes_the_order_refunded(device, sandbox):
     await paid(device, "F1", 1250)
     status, body = await device.refund("F1", "RF1", 1250)
     assert status == 200, body
+    assert (body["refund"]["status"], body["refund"]["amount_fen"]) == ("PENDING", 1250)
+    assert (body["order"]["status"], body["order"]["refunded_fen"]) == ("SUCCESS", 0)
+    assert len(sandbox.ledger.refunds) == 1          # WeChat took the refund at once
+    body = await settled(device, "F1", "RF1", 1250)
     assert body["refund"]["status"] == "SUCCESS" and body["refund"]["amount_fen"] == 1250
     assert (body["order"]["status"], body["order"]["refunded_fen"]) == ("REFUNDED", 1250)
-    # Retried: the same refund, the channel not asked again.
+    # Retried: the same refund, WeChat not asked to refund again.
     again = await device.refund("F1", "RF1", 1250)
-    assert again[1]["refund"] == body["refund"] and len(refunds.refund_calls) == 1
+    assert again[1]["refund"] == body["refund"]
+    trade_no = (await device.app[STORAGE].get_order(DEVICE_ID, "F1")).trade_no
+    assert sandbox.ledger.calls_to(REFUND, trade_no) == 1 and sandbox.ledger.calls_to(REFUNDQUERY) >= 1
     status, body = await device.refund("F1", "RF2", 1)
     assert (status, body["error"]["code"]) == (409, "order_not_paid")
-    assert sum(refunds.paid_back.values()) == 1250
+    assert await paid_back(device, sandbox, "F1") == {"RF1": 1250}
 
 
-async def test_partial_refunds_up_to_the_amount(device, refunds, count_rows):
+async def test_partial_refunds_up_to_the_amount(device, sandbox, count_rows):
     await paid(device, "F2", 1000)
-    assert (await device.refund("F2", "P1", 300))[1]["order"]["refunded_fen"] == 300
+    assert (await device.refund("F2", "P1", 300))[1]["refund"]["status"] == "PENDING"
+    # A refund still on its way holds its amount: 700 fen are left, not 1000.
+    status, body = await device.refund("F2", "P2", 800)
+    assert (status, body["error"]["code"]) == (409, "refund_exceeds_amount")
+    body = await settled(device, "F2", "P1", 300)
+    assert (body["refund"]["status"], body["order"]["status"], body["order"]["refunded_fen"]) == \
+        ("SUCCESS", "SUCCESS", 300)
     status, body = await device.refund("F2", "P2", 800)
     assert (status, body["error"]["code"]) == (409, "refund_exceeds_amount")
     assert (await device.refund("F2", "P1", 301))[1]["error"]["code"] == "refund_conflict"
-    status, body = await device.refund("F2", "P3", 700)
+    body = await settled(device, "F2", "P3", 700)
     assert (body["refund"]["status"], body["order"]["status"], body["order"]["refunded_fen"]) == \
         ("SUCCESS", "REFUNDED", 1000)
-    assert sorted(refunds.paid_back.values()) == [300, 700]
+    assert await paid_back(device, sandbox, "F2") == {"P1": 300, "P3": 700}
+    trade_no = (await device.app[STORAGE].get_order(DEVICE_ID, "F2")).trade_no
+    assert sandbox.ledger.calls_to(REFUND, trade_no) == 2      # the refused and conflicting ones never left
     assert (await count_rows(("refunds",)))["refunds"] == 2
 
 
-async def test_refund_refusals_store_nothing(device, refunds, count_rows):
+async def test_refund_refusals_store_nothing(device, sandbox, count_rows):
     await device.pay("F3", 500, wechat(test_codes.INSUFFICIENT_FUNDS))
     before = await count_rows(("refunds", "nonces"))
     assert (await device.refund("F3", "N1", 500))[1]["error"]["code"] == "order_not_paid"
@@ -229,44 +265,69 @@ async def test_refund_refusals_store_nothing(device, refunds, count_rows):
     assert (await device.refund("F3", "N 1", 500))[1]["error"]["code"] == "invalid_field"
     assert (await device.refund("F3", "N1", 0))[1]["error"]["code"] == "invalid_amount"
     assert await count_rows(("refunds", "nonces")) == before
-    assert refunds.refund_calls == []
+    assert sandbox.ledger.calls_to(REFUND) == 0 and sandbox.ledger.refunds == []
 
 
-async def test_refund_the_channel_refuses_frees_the_amount(device, refunds):
-    await paid(device, "F4", 1001)
-    status, body = await device.refund("F4", "D1", 1001)   # ..01: declined
+async def test_refund_the_channel_refuses_frees_the_amount(device, sandbox):
+    await paid(device, "F4", 1000)
+    # The merchant gave 1 fen back in WeChat's merchant platform, behind the server's back: WeChat now
+    # refuses a refund of the whole amount (累计退款金额大于支付金额).
+    order = await device.app[STORAGE].get_order(DEVICE_ID, "F4")
+    outside = await device.app[CHANNELS]["wechat"].refund(
+        RefundCommand(trade_no=order.trade_no, refund_no="MP" + order.trade_no[2:], amount_fen=1, total_fen=1000))
+    assert outside.channel_refund_no
+    status, body = await device.refund("F4", "D1", 1000)
     assert (body["refund"]["status"], body["refund"]["reason"]) == ("FAILED", "channel_declined")
     assert (body["order"]["status"], body["order"]["refunded_fen"]) == ("SUCCESS", 0)
-    status, body = await device.refund("F4", "D2", 1000)
-    assert body["refund"]["status"] == "SUCCESS" and body["order"]["refunded_fen"] == 1000
+    # The refused refund holds nothing back: the 999 fen WeChat still has can be refunded.
+    body = await settled(device, "F4", "D2", 999)
+    assert body["refund"]["status"] == "SUCCESS" and body["order"]["refunded_fen"] == 999
+    at_channel = [(r.refund_no[:2], r.amount_fen) for r in sandbox.ledger.refunds]
+    assert at_channel == [("MP", 1), ("RF", 999)]
+    assert sandbox.ledger.calls_to(REFUND, order.trade_no) == 3
 
 
-@pytest.mark.parametrize("amount_fen, asked_again", [(502, "refund_query"), (503, "refund")])
-async def test_unfinished_refund_is_finished_by_the_resolver(device, refunds, amount_fen, asked_again):
+async def test_accepted_refund_is_confirmed_by_the_resolver(device, sandbox):
+    # Nobody asks again: the resolver's refundquery alone finishes the refund.
     await paid(device, "F5", 1000)
-    status, body = await device.refund("F5", "W1", amount_fen)
+    status, body = await device.refund("F5", "W1", 400)
     assert body["refund"]["status"] == "PENDING" and body["order"]["refunded_fen"] == 0
     for _ in range(100):
-        status, body = await device.refund("F5", "W1", amount_fen)
-        if body["refund"]["status"] != "PENDING":
+        order = await device.app[STORAGE].get_order(DEVICE_ID, "F5")
+        if order.refunded_fen:
             break
         await asyncio.sleep(0.05)
-    assert body["refund"]["status"] == "SUCCESS" and body["order"]["refunded_fen"] == amount_fen
-    assert refunds.paid_back == {refunds.refund_calls[0].refund_no: amount_fen}
-    if asked_again == "refund_query":
-        assert len(refunds.refund_calls) == 1 and len(refunds.refund_query_calls) >= 1
-    else:
-        assert len(refunds.refund_calls) == 2
-        assert refunds.refund_calls[0] == refunds.refund_calls[1]   # the same refund number both times
+    assert order.refunded_fen == 400
+    assert sandbox.ledger.calls_to(REFUND, order.trade_no) == 1 and sandbox.ledger.calls_to(REFUNDQUERY) >= 1
+    assert await paid_back(device, sandbox, "F5") == {"W1": 400}
 
 
-async def test_concurrent_refunds_never_exceed_the_amount(device, refunds):
+async def test_refund_whose_answer_was_lost_is_sent_again_and_paid_back_once(device, sandbox):
+    # WeChat makes the refund, the answer never arrives (the sandbox drops the connection): the server
+    # does not know, so the resolver sends the same refund number again; WeChat answers the same refund.
     await paid(device, "F6", 1000)
-    results = await asyncio.gather(*(device.refund("F6", f"C{i}", 400) for i in range(5)))
-    ok = [body for status, body in results if status == 200]
+    sandbox.lose_refund_answers = 1
+    status, body = await device.refund("F6", "L1", 600)
+    assert body["refund"]["status"] == "PENDING" and body["order"]["refunded_fen"] == 0
+    assert [r.amount_fen for r in sandbox.ledger.refunds] == [600]    # made at WeChat already
+    body = await settled(device, "F6", "L1", 600)
+    assert body["refund"]["status"] == "SUCCESS" and body["order"]["refunded_fen"] == 600
+    trade_no = (await device.app[STORAGE].get_order(DEVICE_ID, "F6")).trade_no
+    assert sandbox.ledger.calls_to(REFUND, trade_no) == 2 and sandbox.ledger.calls_to(REFUNDQUERY) >= 1
+    assert await paid_back(device, sandbox, "F6") == {"L1": 600}
+
+
+async def test_concurrent_refunds_never_exceed_the_amount(device, sandbox):
+    await paid(device, "F7", 1000)
+    results = await asyncio.gather(*(device.refund("F7", f"C{i}", 400) for i in range(5)))
+    ok = [body["refund"]["refund_no"] for status, body in results if status == 200]
     refused = [body["error"]["code"] for status, body in results if status != 200]
     assert len(ok) == 2 and refused == ["refund_exceeds_amount"] * 3
-    assert sum(refunds.paid_back.values()) == 800
+    for refund_no in ok:
+        body = await settled(device, "F7", refund_no, 400)
+        assert body["refund"]["status"] == "SUCCESS"
+    assert body["order"]["refunded_fen"] == 800
+    assert await paid_back(device, sandbox, "F7") == {refund_no: 400 for refund_no in ok}
 
 
 # orders

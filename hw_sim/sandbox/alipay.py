@@ -20,9 +20,6 @@ trade.cancel of a trade still waiting for the buyer answers retry_flag=Y `cancel
 """
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
 import datetime
 import io
 import json
@@ -30,7 +27,6 @@ import logging
 import secrets
 import time
 import zipfile
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -41,7 +37,7 @@ from server.channels.alipay import protocol, signing
 from server.channels.alipay.bill import COLUMNS
 
 from . import keys
-from .common import Charge, DropConnection, Holds, Ledger, china_now, drop, fee_of, serve
+from .common import Charge, DropConnection, Holds, Ledger, china_now, drop, fee_of, run_sandbox, run_standalone
 from .wallet_app import WalletApp
 
 log = logging.getLogger(__name__)
@@ -410,28 +406,13 @@ def _trade_no() -> str:
     return time.strftime("%Y%m%d") + "22001" + "".join(secrets.choice("0123456789") for _ in range(15))
 
 
-@contextlib.asynccontextmanager
-async def run_alipay_sandbox(port: int = 0, host: str = "127.0.0.1", **options) -> AsyncIterator[AlipaySandbox]:
-    sandbox = AlipaySandbox(**options)
-    async with serve(sandbox.make_app(), sandbox.holds, host, port) as base_url:
-        sandbox.base_url = base_url
-        yield sandbox
+def run_alipay_sandbox(port: int = 0, host: str = "127.0.0.1", **options):
+    """Serve a Alipay sandbox on host:port (0 = any free port): `async with ... as sandbox`, then sandbox.base_url."""
+    return run_sandbox(AlipaySandbox(**options), host, port)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m hw_sim.sandbox.alipay", description="Alipay OpenAPI sandbox")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8092)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    async def run() -> None:
-        async with run_alipay_sandbox(args.port, args.host) as sandbox:
-            print(f"Alipay sandbox at {sandbox.base_url}", flush=True)
-            await asyncio.Event().wait()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    run_standalone("python -m hw_sim.sandbox.alipay", "Alipay sandbox", 8092, lambda args: AlipaySandbox(), argv)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """What every channel sandbox shares: the ledger, the fee, held and dropped answers, serving on loopback."""
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import datetime
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -101,3 +103,31 @@ async def serve(app: web.Application, holds: Holds, host: str, port: int) -> Asy
     finally:
         holds.release_all()
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def run_sandbox(sandbox: Any, host: str, port: int) -> AsyncIterator[Any]:
+    """Serve a sandbox on host:port (0 = any free port); `sandbox.base_url` says where."""
+    async with serve(sandbox.make_app(), sandbox.holds, host, port) as base_url:
+        sandbox.base_url = base_url
+        yield sandbox
+
+
+def run_standalone(prog: str, title: str, default_port: int, make_sandbox: Any,
+                   argv: list[str] | None = None, add_arguments: Any = None) -> None:
+    """`python -m ...`: one sandbox on a fixed port until Ctrl-C. make_sandbox(args) builds it."""
+    parser = argparse.ArgumentParser(prog=prog, description=title)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=default_port)
+    if add_arguments:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def run() -> None:
+        async with run_sandbox(make_sandbox(args), args.host, args.port) as sandbox:
+            print(f"{title} at {sandbox.base_url}", flush=True)
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())

@@ -18,15 +18,11 @@ payment code (qrNo) chooses the outcome (hw_sim.test_codes):
 """
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
 import datetime
 import logging
 import secrets
 import time
 import urllib.parse
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -36,7 +32,7 @@ from server.channels.unionpay import protocol, signing
 from server.channels.unionpay.bill import encode_file_content
 
 from . import keys
-from .common import Charge, DropConnection, Holds, Ledger, drop, fee_of, serve
+from .common import Charge, DropConnection, Holds, Ledger, drop, fee_of, run_sandbox, run_standalone
 from .wallet_app import WalletApp
 
 log = logging.getLogger(__name__)
@@ -327,28 +323,13 @@ def _voucher() -> str:
     return time.strftime("%m%d") + "".join(secrets.choice("0123456789") for _ in range(16))
 
 
-@contextlib.asynccontextmanager
-async def run_unionpay_sandbox(port: int = 0, host: str = "127.0.0.1", **options) -> AsyncIterator[UnionPaySandbox]:
-    sandbox = UnionPaySandbox(**options)
-    async with serve(sandbox.make_app(), sandbox.holds, host, port) as base_url:
-        sandbox.base_url = base_url
-        yield sandbox
+def run_unionpay_sandbox(port: int = 0, host: str = "127.0.0.1", **options):
+    """Serve a UnionPay sandbox on host:port (0 = any free port): `async with ... as sandbox`, then sandbox.base_url."""
+    return run_sandbox(UnionPaySandbox(**options), host, port)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m hw_sim.sandbox.unionpay", description="UnionPay QR sandbox")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8093)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    async def run() -> None:
-        async with run_unionpay_sandbox(args.port, args.host) as sandbox:
-            print(f"UnionPay sandbox at {sandbox.base_url}", flush=True)
-            await asyncio.Event().wait()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    run_standalone("python -m hw_sim.sandbox.unionpay", "UnionPay sandbox", 8093, lambda args: UnionPaySandbox(), argv)
 
 
 if __name__ == "__main__":

@@ -25,15 +25,12 @@ does when a payment is in flight, then revokes it.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import datetime
 import inspect
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -45,7 +42,7 @@ from server.channels.wechat.bill import COLUMNS, SUMMARY
 from server.channels.wechat.xmlcodec import XmlError, from_xml, to_xml
 from server.settings import SANDBOX_API_KEY, SANDBOX_APPID, SANDBOX_MCH_ID
 
-from .common import Charge, DropConnection, Holds, Ledger, drop, fee_of, serve
+from .common import Charge, DropConnection, Holds, Ledger, drop, fee_of, run_sandbox, run_standalone
 from .wallet_app import WalletApp
 
 log = logging.getLogger(__name__)
@@ -463,27 +460,14 @@ def _openid(order: SandboxOrder) -> str:
     return "oSandbox" + order.auth_code[-6:]
 
 
-@contextlib.asynccontextmanager
-async def run_wechat_sandbox(port: int = 0, host: str = "127.0.0.1", **options) -> AsyncIterator[WeChatSandbox]:
-    """Serve a sandbox on host:port (0 = any free port); `sandbox.base_url` says where."""
-    sandbox = WeChatSandbox(**options)
-    async with serve(sandbox.make_app(), sandbox.holds, host, port) as base_url:
-        sandbox.base_url = base_url
-        yield sandbox
+def run_wechat_sandbox(port: int = 0, host: str = "127.0.0.1", **options):
+    """Serve a WeChat sandbox on host:port (0 = any free port): `async with ... as sandbox`, then sandbox.base_url."""
+    return run_sandbox(WeChatSandbox(**options), host, port)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m hw_sim.sandbox", description="WeChat Pay v2 sandbox")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8091)
-    parser.add_argument("--auto-revoke-s", type=float, default=45.0)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    def add_arguments(parser):
+        parser.add_argument("--auto-revoke-s", type=float, default=45.0)
 
-    async def serve() -> None:
-        async with run_wechat_sandbox(args.port, args.host, auto_revoke_s=args.auto_revoke_s) as sandbox:
-            print(f"WeChat sandbox at {sandbox.base_url}", flush=True)
-            await asyncio.Event().wait()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    run_standalone("python -m hw_sim.sandbox", "WeChat sandbox", 8091,
+                   lambda args: WeChatSandbox(auto_revoke_s=args.auto_revoke_s), argv, add_arguments)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 from collections.abc import AsyncIterator
 
@@ -13,6 +14,7 @@ from .keys import CHANNELS, METRICS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE,
 from .metrics import Metrics
 from .middlewares import error_middleware
 from .payments import Payments
+from .reconcile import run_daily
 from .resolver import Resolver
 from .routes import setup_routes
 from .routing import CodeRouter
@@ -34,6 +36,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_channels_ctx)
     app.cleanup_ctx.append(_payments_ctx)
     app.cleanup_ctx.append(_resolver_ctx)
+    app.cleanup_ctx.append(_reconcile_ctx)
     setup_routes(app)
     return app
 
@@ -82,3 +85,18 @@ async def _resolver_ctx(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def _reconcile_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The daily reconciliation, in the processes that run the resolver (one job, not one per web worker)."""
+    settings = app[SETTINGS]
+    if not (settings.reconcile.enabled and settings.resolver.enabled):
+        yield
+        return
+    hour, minute = (int(part) for part in settings.reconcile.run_at.split(":"))
+    task = asyncio.create_task(run_daily(app[STORAGE], app[CHANNELS], settings.reconcile.out_dir,
+                                         datetime.time(hour, minute)), name="reconcile")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -211,13 +211,17 @@ def next_run(now: datetime.datetime, at: datetime.time = DEFAULT_RUN_AT) -> date
     return run if run > now else run + datetime.timedelta(days=1)
 
 
+def _china_now() -> datetime.datetime:
+    return datetime.datetime.now(CHINA)
+
+
 async def run_daily(storage: Storage, channels: Mapping[str, Channel], out_dir: str | os.PathLike,
-                    at: datetime.time = DEFAULT_RUN_AT) -> None:
+                    at: datetime.time = DEFAULT_RUN_AT, now=_china_now) -> None:
     """Forever: at `at` each day, reconcile the day before. A failed pass is logged, never fatal."""
     while True:
-        now = datetime.datetime.now(CHINA)
-        wake = next_run(now, at)
-        await asyncio.sleep((wake - now).total_seconds())
+        now_ = now()
+        wake = next_run(now_, at)
+        await asyncio.sleep((wake - now_).total_seconds())
         try:
             await reconcile_day(storage, channels, wake.date() - datetime.timedelta(days=1), out_dir)
         except Exception:

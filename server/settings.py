@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -230,6 +231,27 @@ class C2BSettings:
 
 
 @dataclass(frozen=True)
+class OpsSettings:
+    """The operations HTTP API /ops/v1/... (docs/operations.md): off until `tokens` has one."""
+
+    tokens: tuple[Secret, ...] = ()          # operator bearer tokens (compared in constant time)
+    release_public_key: str = ""             # hex Ed25519 key every published manifest must verify with
+    firmware_dir: str = "var/firmware"       # published bundles: <firmware_dir>/<profile>/<version>/
+    max_bundle_bytes: int = 16 * 1024 * 1024
+    firmware_url_ttl_s: int = 7 * 86_400     # life of the per-device firmware URL in an update offer
+    min_settled: int = 5                     # a rollout stops itself only once this many devices settled
+
+
+@dataclass(frozen=True)
+class ReconcileSettings:
+    """The daily job that compares each channel's bill with the orders (server/reconcile.py)."""
+
+    enabled: bool = True
+    run_at: str = "10:30"                    # Beijing time; the day before is reconciled (bills are ready by 10:00)
+    out_dir: str = "var/reconcile"           # reports: <out_dir>/<date>/<channel>.txt
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -240,6 +262,8 @@ class Settings:
     routing: tuple[RouteRule, ...] = DEFAULT_ROUTING
     channels: ChannelsSettings = field(default_factory=ChannelsSettings)
     c2b: C2BSettings = C2BSettings()
+    ops: OpsSettings = OpsSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
 
 
 def load_settings(path: str | os.PathLike | None = None, **overrides: Any) -> Settings:
@@ -332,6 +356,8 @@ def _join(where: str, name: str) -> str:
 
 
 def _check(settings: Settings) -> None:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", settings.reconcile.run_at):
+        raise SettingsError("reconcile.run_at must be HH:MM (Beijing time)")
     api = settings.device_api
     if api.max_amount_fen <= 0:
         raise SettingsError("device_api.max_amount_fen must be positive")
@@ -349,6 +375,13 @@ def _check(settings: Settings) -> None:
         raise SettingsError("logging.format must be text or json")
     if settings.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError("logging.level must be DEBUG, INFO, WARNING or ERROR")
+    ops = settings.ops
+    if ops.release_public_key and not re.fullmatch(r"[0-9a-fA-F]{64}", ops.release_public_key):
+        raise SettingsError("ops.release_public_key must be 64 hex characters (tools keygen's release.pub)")
+    if any(len(token.reveal()) < 16 for token in ops.tokens):
+        raise SettingsError("ops.tokens: each token must be at least 16 characters")
+    if ops.max_bundle_bytes <= 0 or ops.firmware_url_ttl_s <= 0 or ops.min_settled < 1:
+        raise SettingsError("ops.max_bundle_bytes and firmware_url_ttl_s must be positive, min_settled at least 1")
     if settings.database.pool_size < 2:
         raise SettingsError("database.pool_size must be at least 2")
     known = {f.name for f in dataclasses.fields(ChannelsSettings)}

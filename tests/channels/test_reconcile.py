@@ -154,3 +154,35 @@ async def test_one_scheduled_pass_reports_every_channel(stack, tmp_path):
     assert sorted(r.channel for r in reports) == ["alipay", "unionpay", "wechat"] and all(r.ok for r in reports)
     assert sorted(p.name for p in (tmp_path / today.isoformat()).iterdir()) == ["alipay.txt", "unionpay.txt",
                                                                                  "wechat.txt"]
+
+
+async def test_the_daily_job_reconciles_the_day_before_at_its_hour(stack, tmp_path):
+    from server.keys import CHANNELS
+    from server.reconcile import run_daily
+    await pay_some(stack)
+    today = datetime.datetime.now(CHINA).date()
+    # The clock reads 10:29:59.9 tomorrow: the job wakes a tenth of a second later and reconciles today.
+    tomorrow_morning = datetime.datetime.combine(today + datetime.timedelta(days=1), datetime.time(10, 29, 59, 900_000),
+                                                 tzinfo=CHINA)
+    job = asyncio.create_task(run_daily(stack["app"][STORAGE], stack["app"][CHANNELS], tmp_path,
+                                        datetime.time(10, 30), now=lambda: tomorrow_morning))
+    report = tmp_path / today.isoformat() / "wechat.txt"
+    try:
+        async with asyncio.timeout(10):
+            while not report.exists():
+                await asyncio.sleep(0.05)
+    finally:
+        job.cancel()
+    assert report.read_text().splitlines()[0].endswith(": OK")
+
+
+async def test_the_server_starts_the_daily_job_with_its_resolver(stack):
+    names = {task.get_name() for task in asyncio.all_tasks()}
+    assert "reconcile" in names and "resolver" in names
+
+
+def test_a_bad_run_at_is_refused():
+    import pytest
+    from server.settings import SettingsError, load_settings
+    with pytest.raises(SettingsError, match="reconcile.run_at"):
+        load_settings(reconcile={"run_at": "25:00"})

@@ -344,12 +344,23 @@ class SqlStorage:
         are paid or still paying, plus this one, stay within it; one statement, so two tabs cannot both pass."""
         sql = ("UPDATE orders SET channel = ?, payer_id = ? WHERE id = ? AND status = ? AND channel = ''")
         args: tuple = (channel, payer_id, order_id, PAYING)
-        if static_max_fen is not None:
-            sql += (" AND amount_fen + (SELECT COALESCE(SUM(o.amount_fen), 0) FROM orders o WHERE o.static_code = 1"
-                    " AND o.channel = ? AND o.payer_id = ? AND o.day = (SELECT day FROM orders WHERE id = ?)"
-                    " AND o.status IN (?, ?, ?)) <= ?")
-            args += (channel, payer_id, order_id, PAYING, SUCCESS, REFUNDED, static_max_fen)
-        return await self.sql.execute(sql, args) == 1
+        if static_max_fen is None:
+            return await self.sql.execute(sql, args) == 1
+        sql += (" AND amount_fen + (SELECT COALESCE(SUM(o.amount_fen), 0) FROM orders o WHERE o.static_code = 1"
+                " AND o.channel = ? AND o.payer_id = ? AND o.day = (SELECT day FROM orders WHERE id = ?)"
+                " AND o.status IN (?, ?, ?)) <= ?")
+        args += (channel, payer_id, order_id, PAYING, SUCCESS, REFUNDED, static_max_fen)
+        async with self.transaction() as tx:
+            # The payer's lock row first: a second tab of the same payer waits here for this
+            # transaction, then its sum below sees this order (READ COMMITTED takes a new snapshot).
+            day = await tx.fetchone("SELECT day FROM orders WHERE id = ?", (order_id,))
+            if day is None:
+                return False
+            await tx.execute("INSERT INTO static_payer_locks (channel, payer_id, day) VALUES (?, ?, ?)"
+                             " ON CONFLICT DO NOTHING", (channel, payer_id, day["day"]))
+            await tx.execute("UPDATE static_payer_locks SET engaged = engaged + 1"
+                             " WHERE channel = ? AND payer_id = ? AND day = ?", (channel, payer_id, day["day"]))
+            return await tx.execute(sql, args) == 1
 
     async def request_close(self, order_id: str, now: int, lease_ms: int) -> bool:
         """The device gave up: the order's deadline is now. The caller cancels it at once, so the

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import device_auth, device_messages, errors, wire
+from .. import device_auth, device_messages, errors, rollouts, wire
 from ..c2b import qr_bitmap
 from ..clock import now_ms
 from ..devices import ActivationRefused, activate as activate_device, check_activation_code
@@ -183,11 +183,30 @@ async def heartbeat(request: web.Request, device: Device,
     storage = request.app[STORAGE]
     now = now_ms()
     await storage.record_heartbeat(device.id, now, message.values)
+    if "firmware" in message.values:
+        await rollouts.record_firmware(storage, device.id, message.values["firmware"])
     if message.acked:
         await storage.ack_commands(device.id, message.acked, now)
     commands = await storage.pending_commands(device.id)
     return {"heartbeat_s": request.app[SETTINGS].device_api.heartbeat_s,
             "commands": [{"id": c.id, "kind": c.kind, "args": c.args} for c in commands]}
+
+
+# ota_report: one OTA step of an offered update (docs/device-api.md)
+
+async def prepare_ota_report(request: web.Request, device: Device, message: dict) -> tuple[str, str, str | None]:
+    version, step, detail = message.get("version"), message.get("step"), message.get("detail")
+    if not isinstance(version, str) or not 1 <= len(version) <= 32:
+        raise errors.invalid_field("version must be a string of 1-32 characters")
+    if step not in rollouts.STEPS:
+        raise errors.invalid_field(f"step must be one of {', '.join(rollouts.STEPS)}")
+    if detail is not None and not isinstance(detail, str):
+        raise errors.invalid_field("detail must be a string")
+    return version, step, detail
+
+
+async def ota_report(request: web.Request, device: Device, message: tuple[str, str, str | None]) -> dict[str, Any]:
+    return {"recorded": await rollouts.record_step(request.app[STORAGE], device.id, *message)}
 
 
 @dataclass(frozen=True)
@@ -205,6 +224,7 @@ OPS: dict[str, Op] = {
     "refund": Op(prepare_refund, refund),
     "orders": Op(prepare_orders, orders),
     "heartbeat": Op(prepare_heartbeat, heartbeat),
+    "ota_report": Op(prepare_ota_report, ota_report),
 }
 
 

@@ -82,6 +82,7 @@ async def test_every_op_answers_as_documented(device):
     await checked.call("orders", {"limit": 10})
     await device.app[STORAGE].add_command(DEVICE_ID, "show_message", {"text": "hi"})
     await checked.call("heartbeat", {"battery_pct": 50, "charging": True, "network": "wifi", "uptime_s": 5})
+    await checked.call("ota_report", {"version": "0.3.0", "step": "failed", "detail": "no offer"})
     # Refusals use the error schema, with a documented code.
     await checked.call("pay", {"order_no": "O1", "amount_fen": 1, "auth_code": code})
     await checked.call("refund", {"order_no": "O3", "refund_no": "R3", "amount_fen": 1})

@@ -1,132 +1,206 @@
-"""provision and release against a stand-in for the server's operations API (the contract in
-docs/tools.md; the real server does not have it yet): a bad release is stopped by the threshold."""
+"""provision and release against the real server (its operations API, docs/operations.md) on loopback
+with SQLite, and a fleet of simulated devices that take the offered update the way firmware/core/ota.py
+does: signed heartbeats, the signed firmware URL, `ota_report` steps, the new version in the heartbeat.
+A bad release (every third device fails) is stopped by the threshold."""
+import asyncio
+import hashlib
 import json
+import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+import urllib.request
 
 import pytest
-
+from aiohttp import web
 from conftest import tools
+
+from server.app import create_app
+from server.device_auth import sign_request
+from server.settings import load_settings
 from tools import release
 
-TOKEN = "ops-secret"
+TOKEN = "ops-secret-0123456789"
 
 
-class OpsStandIn:
-    """Devices of one profile; each stage offers the build to some of them, which then end as the
-    build's `outcome` decides (every third device fails for a bad build)."""
+class LiveServer:
+    """The real app in a thread of its own, on a loopback port."""
 
-    def __init__(self, devices=100, bad=False):
-        self.devices = devices
-        self.bad = bad
-        self.calls = []
-        self.uploaded = None
-        self.offered = 0
-        self.stopped = None
+    def __init__(self, tmp_path, release_pub, min_settled=3):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.settings = load_settings(
+            database={"path": str(tmp_path / "scanpay.db")}, resolver={"enabled": False},
+            device_api={"public_url": self.url},
+            ops={"tokens": [TOKEN], "release_public_key": release_pub, "firmware_dir": str(tmp_path / "fw"),
+                 "min_settled": min_settled})
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
 
-    def handle(self, method, path, body):
-        self.calls.append((method, path))
-        if method == "POST" and path == "/ops/v1/devices":
-            answer = {"device_id": body["device_id"], "server_url": "https://pay.example.com"}
-            answer["device_key" if body["issue"] == "key" else "activation_code"] = (
-                "ab" * 32 if body["issue"] == "key" else "K7Q-42X-9PZ")
-            return 201, answer
-        if method == "PUT" and path.startswith("/ops/v1/firmware/"):
-            self.uploaded = body
-            return 201, {"manifest_url": "/fw/" + path.split("/", 4)[4] + "/manifest.json"}
-        if method == "POST" and path == "/ops/v1/rollouts":
-            return 201, {"id": "R1"}
-        if method == "POST" and path == "/ops/v1/rollouts/R1/stages":
-            before = self.offered
-            self.offered = (len(body["groups"]) * 5 + before if "groups" in body
-                            else max(before, round(self.devices * body["share"])))
-            return 200, {"devices": self.offered - before}
-        if method == "GET" and path == "/ops/v1/rollouts/R1":
-            failed = self.offered // 3 if self.bad else 0
-            return 200, {"offered": self.offered, "updated": self.offered - failed, "failed": failed,
-                         "rolled_back": 0, "state": "stopped" if self.stopped else "running"}
-        if method == "POST" and path == "/ops/v1/rollouts/R1/stop":
-            self.stopped = body["reason"]
-            return 200, {"state": "stopped"}
-        return 404, {"error": {"code": "not_found", "message": path}}
+    async def _start(self):
+        self.runner = web.AppRunner(create_app(self.settings))
+        await self.runner.setup()
+        await web.SockSite(self.runner, self.sock).start()
+
+    def close(self):
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+    def ops(self, method, path, body=None):
+        request = urllib.request.Request(self.url + path, method=method, data=json.dumps(body).encode()
+                                         if body is not None else None,
+                                         headers={"Authorization": "Bearer " + TOKEN,
+                                                  "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+
+class Fleet:
+    """Devices that heartbeat in a loop and install what they are offered; with `bad`, every third one
+    (by number) reports a failed install instead."""
+
+    def __init__(self, server, count, groups=None):
+        self.server = server
+        self.devices = {}
+        self.bad = False
+        self.fetched = 0
+        self.stopping = threading.Event()
+        for i in range(count):
+            device_id = f"F{i:03d}"
+            answer = server.ops("POST", "/ops/v1/devices", {
+                "device_id": device_id, "profile": "enhanced_box", "merchant_id": "M1", "store": f"Shop {i}",
+                "issue": "key", "group": (groups or {}).get(i)})
+            self.devices[device_id] = {"key": answer["device_key"], "n": i, "firmware": "0.2.0", "acked": []}
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def call(self, device_id, op, message):
+        body = json.dumps(message).encode()
+        path = "/d/v1/" + op
+        headers = {"Content-Type": "application/json",
+                   **sign_request(device_id, self.devices[device_id]["key"], path, body)}
+        request = urllib.request.Request(self.server.url + path, data=body, headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def get(self, url):
+        with urllib.request.urlopen(self.server.url + "/" + url.split("://", 1)[1].split("/", 1)[1],
+                                    timeout=10) as response:
+            return response.read()
+
+    def _run(self):
+        while not self.stopping.is_set():
+            for device_id, device in self.devices.items():
+                answer = self.call(device_id, "heartbeat", {"firmware": device["firmware"],
+                                                            "acked": device.pop("acked")})
+                device["acked"] = []
+                for command in answer["commands"]:
+                    device["acked"].append(command["id"])
+                    if command["kind"] == "update_firmware":
+                        self._install(device_id, device, command["args"])
+            time.sleep(0.02)
+
+    def _install(self, device_id, device, offer):
+        version = offer["version"]
+        self.call(device_id, "ota_report", {"version": version, "step": "offer"})
+        manifest = self.get(offer["url"])
+        assert hashlib.sha256(manifest).hexdigest() == offer["sha256"]
+        base = offer["url"].rsplit("/", 1)[0]
+        for rel, entry in sorted(json.loads(manifest)["files"].items())[:2]:
+            assert hashlib.sha256(self.get(base + "/files/" + rel)).hexdigest() == entry["sha256"]
+        self.fetched += 1
+        if self.bad and device["n"] % 3 == 0:
+            self.call(device_id, "ota_report", {"version": version, "step": "failed", "detail": "sha256 differs"})
+        else:
+            self.call(device_id, "ota_report", {"version": version, "step": "reboot"})
+            device["firmware"] = version        # the next heartbeat reports it: updated
+
+    def close(self):
+        self.stopping.set()
+        self.thread.join(10)
 
 
 @pytest.fixture
-def ops():
-    state = OpsStandIn()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self):
-            if self.headers.get("Authorization") != "Bearer " + TOKEN:
-                status, answer = 401, {"error": {"code": "unauthorized", "message": "bad operator token"}}
-            else:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                body = json.loads(raw) if self.headers.get("Content-Type") == "application/json" else raw
-                status, answer = state.handle(self.command, self.path, body)
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = _serve
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = "http://127.0.0.1:%d" % server.server_address[1]
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+def server(tmp_path, bundle):
+    live = LiveServer(tmp_path, (bundle / "release.pub").read_text().strip())
+    yield live
+    live.close()
 
 
-def test_provision_writes_the_device_config(ops, tmp_path):
+@pytest.fixture
+def fleet(server):
+    fleet = Fleet(server, 30, groups={i: "pilot" for i in (25, 26, 27, 28, 29)})
+    yield fleet
+    fleet.close()
+
+
+def test_provision_writes_the_device_config(server, tmp_path):
     out = tmp_path / "D0009.json"
-    result = tools("provision", "--server", ops.url, "--token", TOKEN, "--device-id", "D0009",
-                   "--profile", "enhanced_box", "--issue-key", "--wifi-ssid", "shop", "--out", out)
+    result = tools("provision", "--server", server.url, "--token", TOKEN, "--device-id", "D0009",
+                   "--profile", "enhanced_box", "--merchant", "M1", "--issue-key", "--wifi-ssid", "shop",
+                   "--out", out)
     assert result.returncode == 0, result.stderr
     config = json.loads(out.read_text())
-    assert config == {"profile": "enhanced_box", "device_id": "D0009", "device_key": "ab" * 32,
-                      "server_url": "https://pay.example.com", "wifi": {"ssid": "shop", "password": ""}}
+    key = config.pop("device_key")
+    assert config == {"profile": "enhanced_box", "device_id": "D0009", "server_url": server.url,
+                      "wifi": {"ssid": "shop", "password": ""}}
     assert oct(out.stat().st_mode & 0o777) == "0o600"
-    result = tools("provision", "--server", ops.url, "--token", TOKEN, "--device-id", "D0010",
-                   "--profile", "qr_stand", "--out", tmp_path / "D0010.json")
-    assert json.loads((tmp_path / "D0010.json").read_text())["activation_code"] == "K7Q-42X-9PZ"
+    # the key works: a signed heartbeat is accepted
+    body = b"{}"
+    request = urllib.request.Request(server.url + "/d/v1/heartbeat", data=body, method="POST", headers={
+        "Content-Type": "application/json", **sign_request("D0009", key, "/d/v1/heartbeat", body)})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    result = tools("provision", "--server", server.url, "--token", TOKEN, "--device-id", "D0010",
+                   "--profile", "qr_stand", "--merchant", "M1", "--out", tmp_path / "D0010.json")
+    assert result.returncode == 0, result.stderr
+    code = json.loads((tmp_path / "D0010.json").read_text())["activation_code"]
+    request = urllib.request.Request(server.url + "/d/v1/activate", method="POST", headers={
+        "Content-Type": "application/json"}, data=json.dumps({"activation_code": code}).encode())
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert json.loads(response.read())["device_id"] == "D0010"
+    result = tools("provision", "--server", server.url, "--token", TOKEN, "--device-id", "D0010",
+                   "--profile", "qr_stand", "--merchant", "M1", "--out", tmp_path / "again.json")
+    assert result.returncode == 1 and "HTTP 409 device_exists" in result.stderr
 
 
-def test_wrong_token_and_missing_api_are_clear_errors(ops, tmp_path):
-    result = tools("provision", "--server", ops.url, "--token", "nope", "--device-id", "D1",
-                   "--profile", "enhanced_box", "--out", tmp_path / "c.json")
+def test_wrong_token_and_unreachable_server_are_clear_errors(server, tmp_path):
+    result = tools("provision", "--server", server.url, "--token", "nope", "--device-id", "D1",
+                   "--profile", "enhanced_box", "--merchant", "M1", "--out", tmp_path / "c.json")
     assert result.returncode == 1
     assert result.stderr.startswith("tools: POST /ops/v1/devices: HTTP 401 unauthorized: bad operator token")
     result = tools("provision", "--server", "http://127.0.0.1:9", "--token", TOKEN, "--device-id", "D1",
-                   "--profile", "enhanced_box", "--out", tmp_path / "c.json")
+                   "--profile", "enhanced_box", "--merchant", "M1", "--out", tmp_path / "c.json")
     assert result.returncode == 1 and "cannot reach" in result.stderr
     assert not (tmp_path / "c.json").exists()
 
 
-def test_good_release_rolls_out_every_stage(ops, bundle):
-    result = tools("release", "--server", ops.url, "--token", TOKEN, "--bundle", bundle,
-                   "--stages", "group:pilot,10%,100%", "--poll", "0")
+def test_good_release_rolls_out_every_stage(server, fleet, bundle):
+    result = tools("release", "--server", server.url, "--token", TOKEN, "--bundle", bundle,
+                   "--stages", "group:pilot,10%,100%", "--poll", "0.1", "--min-settled", "3")
     assert result.returncode == 0, result.stderr
-    assert "rollout R1 complete: 100 devices updated" in result.stdout
-    assert ops.uploaded == (bundle.parent / (bundle.name + ".tar.gz")).read_bytes()
-    assert ops.stopped is None
+    assert "complete: 30 devices updated" in result.stdout
+    assert "stage 1/3 (groups pilot): offered to 5 devices" in result.stdout
+    rollout_id = result.stdout.split("rollout ", 1)[1].split()[0]
+    status = server.ops("GET", "/ops/v1/rollouts/" + rollout_id)
+    assert (status["state"], status["offered"], status["updated"], status["failed"]) == ("running", 30, 30, 0)
+    assert [s["offered"] for s in status["stages"]] == [5, 0, 25]        # 10% of 30 were offered already
+    assert fleet.fetched == 30
 
 
-def test_bad_release_stopped_by_the_threshold(ops, bundle):
-    ops.bad = True
-    result = tools("release", "--server", ops.url, "--token", TOKEN, "--bundle", bundle,
-                   "--stages", "10%,50%,100%", "--threshold", "0.2", "--poll", "0")
+def test_bad_release_stopped_by_the_threshold(server, fleet, bundle):
+    fleet.bad = True
+    result = tools("release", "--server", server.url, "--token", TOKEN, "--bundle", bundle,
+                   "--stages", "10%,50%,100%", "--threshold", "0.2", "--poll", "0.1", "--min-settled", "3")
     assert result.returncode == 1
-    assert "stopped: failure rate 30.0% passed the threshold 20.0% at stage 1" in result.stderr
-    assert ops.stopped and ops.offered == 10                 # never went past the first stage
-    assert ("POST", "/ops/v1/rollouts/R1/stop") in ops.calls
+    assert "stopped: failure rate 33.3% passed the threshold 20.0% at stage 1" in result.stderr
+    rollout_id = result.stderr.split("rollout ", 1)[1].split()[0]
+    status = server.ops("GET", "/ops/v1/rollouts/" + rollout_id)
+    assert (status["state"], status["offered"], status["failed"], status["updated"]) == ("stopped", 3, 1, 2)
 
 
 def test_stage_parsing():

@@ -10,53 +10,10 @@ import asyncio
 
 import scanpay_http
 from core import app as app_mod
-from core.ring import Ring
+from mp_standins import Source, Speaker, Led
 
 with open("/input.json") as f:
     params = json.loads(f.read())
-
-
-class Source:
-    def __init__(self):
-        self.ring = Ring(8)
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        return await self.ring.get()
-
-    def trigger(self):
-        pass
-
-    def clear(self):
-        self.ring.clear()
-
-    def deinit(self):
-        pass
-
-
-class Speaker:
-    def __init__(self):
-        self.said = []
-
-    def say(self, text):
-        self.said.append(text)
-
-    def deinit(self):
-        pass
-
-
-class Led:
-    colour = "off"
-    blinking = False
-
-    def show(self, colour, blink=False):
-        self.colour = colour
-        self.blinking = blink
-
-    def deinit(self):
-        pass
 
 
 class Board:

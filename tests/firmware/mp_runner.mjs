@@ -93,6 +93,8 @@ mp.registerJsModule("scanpay_http", {
 });
 
 copyTree(firmwareDir, "/lib");
+// The scripts' shared stand-in peripherals, importable as `mp_standins`.
+mp.FS.writeFile("/lib/mp_standins.py", fs.readFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), "mp_standins.py")));
 if (inputPath) mp.FS.writeFile("/input.json", fs.readFileSync(inputPath));
 
 try {

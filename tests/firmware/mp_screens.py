@@ -12,43 +12,12 @@ import drivers.scan_engine
 import drivers.voice
 from core import app as app_mod
 from core.gun import GunApp
-from core.ring import Ring
+from mp_standins import Source, Speaker
 from core.stand import StandApp
 from drivers.display import SSD1306, ST7789, Screen
 
 with open("/input.json") as f:
     params = json.loads(f.read())
-
-
-class Source:
-    def __init__(self):
-        self.ring = Ring(8)
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        return await self.ring.get()
-
-    def trigger(self):
-        pass
-
-    def clear(self):
-        self.ring.clear()
-
-    def deinit(self):
-        pass
-
-
-class Speaker:
-    def __init__(self):
-        self.said = []
-
-    def say(self, text):
-        self.said.append(text)
-
-    def deinit(self):
-        pass
 
 
 class I2C:

@@ -18,6 +18,8 @@
 #   display         "st7789" or "ssd1306"  (QR stand; the gun has an ST7789)
 #   scan_engine     true if the QR stand has one
 #   journal_path    "/journal.json"
+#   fs_root         "/"     where /ota.json, /release.pub and /slots live (core/ota.py)
+#   heartbeat_first_s       seconds from start-up to the first heartbeat (box, stand: 10; gun: 0)
 import asyncio
 import json
 
@@ -52,9 +54,11 @@ def board_module(config):
     return board
 
 
-async def main(config_path=CONFIG_PATH):
+async def main(config_path=CONFIG_PATH, board=None):
+    """board: a module like boards/<profile>.py (build, connect_network, make_app) instead of the
+    config's profile's own: the virtual board's test jig."""
     config = load_config(config_path)
-    board = board_module(config)
+    board = board or board_module(config)
     hw = board.build(config)
     # no network yet is not fatal: each payment reports "网络异常" until it comes up
     await board.connect_network(config, hw)
@@ -62,9 +66,17 @@ async def main(config_path=CONFIG_PATH):
     await app.run()
 
 
-if __name__ == "__main__":
-    # Before anything imports the application: put the active OTA slot first on sys.path and roll
-    # back a new version that never reached the server (boot_select.py).
+def start(config_path=CONFIG_PATH, board=None):
+    """Run the device. Before anything imports the application: put the active OTA slot first on
+    sys.path and roll back a new version that never reached the server (boot_select.py)."""
     import boot_select
     boot_select.select()
-    asyncio.run(main())
+    if hasattr(asyncio, "run"):
+        asyncio.run(main(config_path, board))
+    else:
+        # MicroPython's WebAssembly port (the virtual board): asyncio runs on the host's event loop
+        return asyncio.create_task(main(config_path, board))
+
+
+if __name__ == "__main__":
+    start()

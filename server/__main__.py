@@ -9,6 +9,16 @@
     python -m server device list
     python -m server device disable --id D0001
     python -m server device command --id D0001 --kind reboot [--args '{"text": "hi"}']
+    python -m server device group --id D0001 --group pilot     (--no-group: in no group)
+    python -m server rollout start --profile scan_box --version 1.4.0 --threshold 0.1 --share 0.05 [--min-settled 5]
+    python -m server rollout stage R... --share 0.5 | --groups pilot,north [--last]
+    python -m server rollout status R... [--json]
+    python -m server rollout stop R... [--reason "bad batch"]
+    python -m server rollout list
+    python -m server console-user add USERNAME --role operator|merchant [--merchant M1] [--password-stdin]
+    python -m server console-user password USERNAME [--password-stdin]     (ends the user's sessions)
+    python -m server console-user disable|enable USERNAME
+    python -m server console-user list
     python -m server reconcile --date 2026-11-21 [--channel alipay] [--out var/reconcile]   (exit 1: differences)
 """
 from __future__ import annotations
@@ -18,10 +28,12 @@ import asyncio
 import dataclasses
 import datetime
 import json
+import re
 import sys
 
 from aiohttp import web
 
+from . import rollouts
 from .app import create_app
 from .devices import issue_activation_code, register_device
 from .logs import setup_logging
@@ -43,7 +55,18 @@ def do_run(settings: Settings, args: argparse.Namespace) -> None:
         settings = dataclasses.replace(settings, database=dataclasses.replace(settings.database, path=args.db))
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    web.run_app(create_app(settings), host=host, port=port, print=None)
+    # No access log: setup_logging() keeps aiohttp.access quiet anyway (the device API's own metrics and
+    # logs say what happened), and skipping it spares every request the formatting.
+    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None, loop=_event_loop())
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    # uvloop, where installed, runs the same asyncio code on libuv for less CPU per request.
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def do_merchant_add(settings: Settings, args: argparse.Namespace) -> None:
@@ -132,6 +155,205 @@ def do_device_disable(settings: Settings, args: argparse.Namespace) -> None:
         raise CliError(f"no device {args.id}")
 
 
+def do_device_group(settings: Settings, args: argparse.Namespace) -> None:
+    group = None if args.no_group else args.group
+    if group is not None and not NAME.match(group):
+        raise CliError("--group: 1-32 letters, digits, '_', '.' or '-'")
+
+    async def change() -> bool:
+        async with open_storage(settings.database) as storage:
+            return await rollouts.set_device_group(storage, args.id, group)
+    if not asyncio.run(change()):
+        raise CliError(f"no device {args.id}")
+    print(f"device {args.id} is in {'group ' + group if group else 'no group'}", file=sys.stderr)
+
+
+# rollouts: the same rules as the operations API's /ops/v1/rollouts (server/views/ops_api.py)
+
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")      # profiles, versions, groups
+
+
+def _stage_of(args: argparse.Namespace) -> tuple[float | None, list[str] | None]:
+    if (args.share is None) == (args.groups is None):
+        raise CliError("a stage has either --share or --groups")
+    if args.share is not None and not 0 < args.share <= 1:
+        raise CliError("--share must be in (0, 1]")
+    groups = None
+    if args.groups is not None:
+        groups = [g.strip() for g in args.groups.split(",") if g.strip()]
+        if not groups or not all(NAME.match(g) for g in groups):
+            raise CliError("--groups: a comma-separated list of group names")
+    return args.share, groups
+
+
+async def _offer_stage(settings: Settings, storage, rollout: dict, share: float | None, groups: list[str] | None,
+                       last: bool) -> int:
+    if rollout["state"] == rollouts.STOPPED:
+        raise CliError(f"rollout {rollout['id']} is stopped: {rollout['reason']}")
+    if rollout["state"] != rollouts.RUNNING:
+        raise CliError(f"rollout {rollout['id']} is {rollout['state']}: its last stage is out")
+    try:
+        return await rollouts.add_stage(storage, rollout, share=share, groups=groups,
+                                        public_url=settings.device_api.public_url,
+                                        url_ttl_s=settings.ops.firmware_url_ttl_s, last=last)
+    except rollouts.RolloutError as e:
+        raise CliError(str(e)) from None
+
+
+async def _rollout(storage, rollout_id: str) -> dict:
+    rollout = await rollouts.get_rollout(storage, rollout_id)
+    if rollout is None:
+        raise CliError(f"no rollout {rollout_id}")
+    return rollout
+
+
+def do_rollout_start(settings: Settings, args: argparse.Namespace) -> None:
+    for option, value in (("--profile", args.profile), ("--version", args.version)):
+        if not NAME.match(value):
+            raise CliError(f"{option}: 1-32 letters, digits, '_', '.' or '-'")
+    if not 0 <= args.threshold <= 1:
+        raise CliError("--threshold must be in 0..1 (the share of settled devices that may fail)")
+    min_settled = settings.ops.min_settled if args.min_settled is None else args.min_settled
+    if min_settled < 1:
+        raise CliError("--min-settled must be at least 1")
+    share, groups = _stage_of(args)
+
+    async def start() -> tuple[str, int]:
+        async with open_storage(settings.database) as storage:
+            if await rollouts.get_release(storage, args.profile, args.version) is None:
+                raise CliError(f"{args.profile} {args.version} has not been published")
+            rollout_id = await rollouts.create_rollout(storage, args.profile, args.version, args.threshold,
+                                                       min_settled)
+            count = await _offer_stage(settings, storage, await _rollout(storage, rollout_id), share, groups,
+                                       args.last)
+            return rollout_id, count
+    rollout_id, count = asyncio.run(start())
+    print(f"rollout of {args.profile} {args.version} started; stage 1 offered it to {count} devices", file=sys.stderr)
+    print(rollout_id)
+
+
+def do_rollout_stage(settings: Settings, args: argparse.Namespace) -> None:
+    share, groups = _stage_of(args)
+
+    async def stage() -> tuple[int, int]:
+        async with open_storage(settings.database) as storage:
+            rollout = await _rollout(storage, args.id)
+            return rollout["stages"] + 1, await _offer_stage(settings, storage, rollout, share, groups, args.last)
+    number, count = asyncio.run(stage())
+    print(f"stage {number} offered the build to {count} more devices", file=sys.stderr)
+
+
+def do_rollout_status(settings: Settings, args: argparse.Namespace) -> None:
+    async def read() -> dict:
+        async with open_storage(settings.database) as storage:
+            return await rollouts.status(storage, await _rollout(storage, args.id))
+    counts = asyncio.run(read())
+    if args.json:
+        print(json.dumps(counts, ensure_ascii=False, indent=2))
+        return
+    columns = ("offered", "installing", "updated", "failed", "rolled_back", "withdrawn")
+    print(f"{counts['id']}  {counts['profile']} {counts['version']}  {counts['state']}"
+          f"  (stops above {100 * counts['failure_threshold']:.1f}% failed)")
+    if counts["reason"]:
+        print(f"reason: {counts['reason']}")
+    print("stage\t" + "\t".join(columns))
+    for stage in counts["stages"]:
+        print(f"{stage['stage']}\t" + "\t".join(str(stage[c]) for c in columns))
+    print("total\t" + "\t".join(str(counts[c]) for c in columns))
+
+
+def do_rollout_stop(settings: Settings, args: argparse.Namespace) -> None:
+    if len(args.reason) > 500:
+        raise CliError("--reason: at most 500 characters")
+
+    async def stop() -> tuple[bool, dict]:
+        async with open_storage(settings.database) as storage:
+            await _rollout(storage, args.id)
+            stopped = await rollouts.stop(storage, args.id, args.reason)
+            return stopped, await _rollout(storage, args.id)
+    stopped, rollout = asyncio.run(stop())
+    if not stopped:
+        raise CliError(f"rollout {args.id} is {rollout['state']} already"
+                       + (f": {rollout['reason']}" if rollout["reason"] else ""))
+    print(f"rollout {args.id} stopped; offers not taken yet are withdrawn", file=sys.stderr)
+
+
+def do_rollout_list(settings: Settings, args: argparse.Namespace) -> None:
+    async def rows() -> list[dict]:
+        async with open_storage(settings.database) as storage:
+            return await storage.sql.fetchall(
+                "SELECT id, profile, version, state, stages, created_at FROM rollouts ORDER BY created_at DESC, id")
+    for row in asyncio.run(rows()):
+        started = datetime.datetime.fromtimestamp(row["created_at"] / 1000, datetime.timezone.utc)
+        print(f"{row['id']}\t{row['profile']}\t{row['version']}\t{row['state']}\tstages={row['stages']}"
+              f"\t{started:%Y-%m-%d %H:%M}Z")
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    from .console.auth import check_new_password
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
+        password = getpass.getpass(f"password for {args.username}: ")
+        if getpass.getpass("again: ") != password:
+            raise CliError("the passwords differ")
+    check_new_password(password)
+    return password
+
+
+def do_console_user_add(settings: Settings, args: argparse.Namespace) -> None:
+    from .clock import now_ms
+    from .console import auth, queries
+    if (args.role == "merchant") != (args.merchant is not None):
+        raise CliError("--merchant is required for a merchant user, and only for one")
+    password_hash = auth.hash_password(_read_password(args))
+
+    async def add() -> None:
+        async with open_storage(settings.database) as storage:
+            await queries.add_user(storage, args.username, password_hash, args.role, args.merchant, now_ms())
+    asyncio.run(add())
+    print(f"console user {args.username} added ({args.role})", file=sys.stderr)
+
+
+def do_console_user_password(settings: Settings, args: argparse.Namespace) -> None:
+    from .console import auth, queries
+    password_hash = auth.hash_password(_read_password(args))
+
+    async def change() -> bool:
+        async with open_storage(settings.database) as storage:
+            return await queries.set_password(storage, args.username, password_hash)
+    if not asyncio.run(change()):
+        raise CliError(f"no console user {args.username}")
+
+
+def do_console_user_disable(settings: Settings, args: argparse.Namespace) -> None:
+    from .console import queries
+
+    async def change() -> bool:
+        async with open_storage(settings.database) as storage:
+            return await queries.set_disabled(storage, args.username, args.action == "disable")
+    if not asyncio.run(change()):
+        raise CliError(f"no console user {args.username}")
+
+
+def do_console_user_list(settings: Settings, args: argparse.Namespace) -> None:
+    from .console import queries
+
+    async def rows():
+        async with open_storage(settings.database) as storage:
+            return await queries.list_users(storage)
+    for row in asyncio.run(rows()):
+        state = "disabled" if row["disabled"] else "active"
+        print(f"{row['username']}\t{row['role']}\t{row['merchant_id'] or '-'}\t{state}")
+
+
+def _stage_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--share", type=float, help="(0, 1]: cumulative share of the profile's active devices")
+    parser.add_argument("--groups", help="comma-separated device groups")
+    parser.add_argument("--last", action="store_true", help="no stage follows: complete once all have settled")
+
+
 def _config_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     # Accepted after the command too: `python -m server run --config X.toml`.
     parser.add_argument("--config", default=argparse.SUPPRESS, help="TOML config file")
@@ -182,6 +404,58 @@ def build_parser() -> argparse.ArgumentParser:
     disable = _config_option(device.add_parser("disable", help="refuse the device's requests from now on"))
     disable.add_argument("--id", required=True)
     disable.set_defaults(handler=do_device_disable)
+
+    group = _config_option(device.add_parser("group", help="put a device in a group (rollout stages by group)"))
+    group.add_argument("--id", required=True)
+    which = group.add_mutually_exclusive_group(required=True)
+    which.add_argument("--group", help="group name")
+    which.add_argument("--no-group", action="store_true", help="in no group")
+    group.set_defaults(handler=do_device_group)
+
+    rollout = commands.add_parser("rollout", help="staged firmware rollouts").add_subparsers(dest="action",
+                                                                                               required=True)
+    start = _config_option(rollout.add_parser("start", help="start a rollout of a published build: its first stage"))
+    start.add_argument("--profile", required=True)
+    start.add_argument("--version", required=True)
+    start.add_argument("--threshold", type=float, required=True,
+                       help="0..1: stop once this share of settled devices failed or rolled back")
+    start.add_argument("--min-settled", type=int, help="judge the threshold only from this many settled devices on")
+    _stage_options(start)
+    start.set_defaults(handler=do_rollout_start)
+    stage = _config_option(rollout.add_parser("stage", help="offer the build to more devices"))
+    stage.add_argument("id")
+    _stage_options(stage)
+    stage.set_defaults(handler=do_rollout_stage)
+    show = _config_option(rollout.add_parser("status", help="devices per stage and state"))
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true", help="as the operations API answers")
+    show.set_defaults(handler=do_rollout_status)
+    halt = _config_option(rollout.add_parser("stop", help="stop it; offers not taken yet are withdrawn"))
+    halt.add_argument("id")
+    halt.add_argument("--reason", default="stopped by an operator")
+    halt.set_defaults(handler=do_rollout_stop)
+    _config_option(rollout.add_parser("list", help="every rollout, newest first")).set_defaults(
+        handler=do_rollout_list)
+
+    console_user = commands.add_parser("console-user", help="manage web console users").add_subparsers(
+        dest="action", required=True)
+    add = _config_option(console_user.add_parser("add", help="add a console user (asks for the password)"))
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=("operator", "merchant"))
+    add.add_argument("--merchant", help="merchant id (merchant users: they see only this merchant's data)")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from the first line of stdin")
+    add.set_defaults(handler=do_console_user_add)
+    password = _config_option(console_user.add_parser("password", help="set a new password (ends its sessions)"))
+    password.add_argument("username")
+    password.add_argument("--password-stdin", action="store_true",
+                          help="read the password from the first line of stdin")
+    password.set_defaults(handler=do_console_user_password)
+    for action in ("disable", "enable"):
+        toggle = _config_option(console_user.add_parser(action, help=f"{action} a console user"))
+        toggle.add_argument("username")
+        toggle.set_defaults(handler=do_console_user_disable)
+    _config_option(console_user.add_parser("list")).set_defaults(handler=do_console_user_list)
 
     reconcile = _config_option(commands.add_parser(
         "reconcile", help="compare the channels' daily bills with the orders (exit 1 on differences)"))

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from . import alerts
 from .channels import open_channels
 from .keys import CHANNELS, METRICS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE, WAKEUPS
 from .metrics import Metrics
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_payments_ctx)
     app.cleanup_ctx.append(_resolver_ctx)
     app.cleanup_ctx.append(_reconcile_ctx)
+    app.cleanup_ctx.append(_alerts_ctx)
     setup_routes(app)
     return app
 
@@ -100,3 +102,23 @@ async def _reconcile_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _alerts_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The alert rules, judged every [alerts] interval_s (in every process: raising is once per alert,
+    and each process's scanpay_alerts_active gauge follows the database)."""
+    settings = app[SETTINGS].alerts
+    if not settings.enabled:
+        yield
+        return
+    stopping = asyncio.Event()
+    task = asyncio.create_task(alerts.run(app[STORAGE], settings, app[METRICS], stopping), name="alerts")
+    yield
+    # As with the resolver: let a pass under way finish its statements, then cancel.
+    stopping.set()
+    try:
+        await asyncio.wait_for(asyncio.shield(task), _RESOLVER_STOP_S)
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

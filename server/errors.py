@@ -54,6 +54,22 @@ def device_disabled(message: str = "device is disabled") -> ApiError:
     return ApiError(403, "device_disabled", message)
 
 
+def device_decommissioned(message: str = "device is decommissioned") -> ApiError:
+    return ApiError(403, "device_decommissioned", message)
+
+
+def device_not_installed(message: str = "device is not installed at a store") -> ApiError:
+    return ApiError(403, "device_not_installed", message)
+
+
+def device_moved(message: str = "device was seen away from its store; an operator must clear it") -> ApiError:
+    return ApiError(403, "device_moved", message)
+
+
+def device_cloned(message: str = "device key is used by more than one device; an operator must clear it") -> ApiError:
+    return ApiError(403, "device_cloned", message)
+
+
 def order_not_found(message: str = "no such order") -> ApiError:
     return ApiError(404, "order_not_found", message)
 

@@ -31,6 +31,8 @@ class Metrics:
                                       "(kind: paying, due, refunds_pending)", ["kind"], registry=r)
         self.resolver_steps = Counter("scanpay_resolver_steps", "Resolver steps done by this process",
                                       ["kind"], registry=r)
+        self.alerts_active = Gauge("scanpay_alerts_active", "Monitoring alerts open now, by rule "
+                                   "(success_rate, devices_offline, backlog)", ["rule"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

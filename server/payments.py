@@ -143,9 +143,10 @@ class Payments:
             static_code_max_fen=api.static_code_max_fen, daily_cap_fen=await self._daily_cap(device),
             daily_used_fen=await self._storage.merchant_day_used(device.merchant_id, self._today()))
 
-    async def _check_daily_cap(self, device: Device, amount_fen: int) -> None:
+    async def _check_daily_cap(self, device: Device, amount_fen: int, used: int | None = None) -> None:
         cap = await self._daily_cap(device)
-        used = await self._storage.merchant_day_used(device.merchant_id, self._today())
+        if used is None:
+            used = await self._storage.merchant_day_used(device.merchant_id, self._today())
         if used + amount_fen > cap:
             raise DailyLimitExceeded(f"the merchant's daily cap is {cap} fen and {used} fen are used today")
 
@@ -154,11 +155,13 @@ class Payments:
     async def check_pay(self, device: Device, request: PayRequest) -> None:
         """Refuse a pay that cannot go ahead, changing nothing (pay checks again, for races)."""
         self.route(request.auth_code)
-        existing = await self._storage.get_order(device.id, request.order_no)
+        # One read for both: is it a retry, and how much of the merchant's day is used.
+        existing, used = await self._storage.order_and_day_used(device.id, request.order_no, device.merchant_id,
+                                                                self._today())
         if existing is not None:
             self._same_order(existing, B2C, request.amount_fen, hash_auth_code(request.auth_code))
             return
-        await self._check_daily_cap(device, request.amount_fen)
+        await self._check_daily_cap(device, request.amount_fen, used)
 
     async def pay(self, device: Device, request: PayRequest) -> Order:
         """Carry out a pay that check_pay let through (a retry finds its order inside create_order)."""
@@ -290,10 +293,12 @@ class Payments:
 
     async def apply(self, order: Order, result: ChannelResult, *, source: str) -> Order:
         """Record a channel answer; finish the order when it is final, else schedule the next query."""
-        if not await self._settle(order, result, source=source):
-            interval = self._channels[order.channel].schedule.query_interval_s
-            await self._storage.reschedule_order(order.id, now_ms() + ms(interval), count_attempt=True,
-                                                 event=self._event(result, source))
+        finished = await self._settle(order, result, source=source)
+        if finished is not None:
+            return finished
+        interval = self._channels[order.channel].schedule.query_interval_s
+        await self._storage.reschedule_order(order.id, now_ms() + ms(interval), count_attempt=True,
+                                             event=self._event(result, source))
         return await self._reload(order)
 
     async def step(self, order: Order) -> Order:
@@ -301,10 +306,9 @@ class Payments:
         if order.channel == "":
             # A one-time code nobody has opened at a channel: nothing to ask anybody.
             if now_ms() >= order.deadline_at:
-                await self._finish(order, CLOSED, reason=self._close_reason(order), message=None,
-                                   channel_trade_no=None, unengaged=True)
-            else:
-                await self._storage.reschedule_order(order.id, order.deadline_at, count_attempt=False)
+                return await self._finish(order, CLOSED, reason=self._close_reason(order), message=None,
+                                          channel_trade_no=None, unengaged=True)
+            await self._storage.reschedule_order(order.id, order.deadline_at, count_attempt=False)
             return await self._reload(order)
         channel = self._channels[order.channel]
         if now_ms() >= order.deadline_at:
@@ -319,8 +323,9 @@ class Payments:
         if channel is None:
             return order
         last = await self._query(channel, order)
-        if await self._settle(order, last, source="query"):
-            return await self._reload(order)
+        finished = await self._settle(order, last, source="query")
+        if finished is not None:
+            return finished
         await self._storage.add_event(order.id, now_ms(), *self._event(last, "query"))
         # A C2B order is closed at the channel (nobody can pay it any more); a B2C one is reversed.
         use_close = order.kind == C2B and hasattr(channel, "close")
@@ -330,9 +335,8 @@ class Payments:
                                                "done" if cancel.cancelled else "retry").inc()
             await self._record_cancel(order, cancel)
             if cancel.cancelled:
-                await self._finish(order, CLOSED, reason=self._close_reason(order), message=cancel.message,
-                                   channel_trade_no=None)
-                return await self._reload(order)
+                return await self._finish(order, CLOSED, reason=self._close_reason(order), message=cancel.message,
+                                          channel_trade_no=None)
             if not cancel.retry:
                 break
             await asyncio.sleep(channel.schedule.cancel_retry_s)
@@ -354,29 +358,30 @@ class Payments:
     def _event(result: ChannelResult, source: str) -> tuple[str, str | None, dict | None]:
         return f"{source}:{result.outcome.value}", result.reason or result.message, dict(result.raw) or None
 
-    async def _settle(self, order: Order, result: ChannelResult, *, source: str) -> bool:
-        """Finish the order (journalling the answer) if the answer is final. True when it was.
-        A non-final answer is left for the caller to journal, with what it does next."""
+    async def _settle(self, order: Order, result: ChannelResult, *, source: str) -> Order | None:
+        """Finish the order (journalling the answer) if the answer is final: the order as it is then.
+        None for a non-final answer, which is left for the caller to journal, with what it does next."""
         status = status_for(result)
         if status is None:
-            return False
+            return None
         reason = result.reason
         if status == CLOSED and order.close_requested_at is not None:
             reason = REASON_CLOSED
-        await self._finish(order, status, reason=reason, message=result.message,
-                           channel_trade_no=result.channel_trade_no, event=self._event(result, source))
-        return True
+        return await self._finish(order, status, reason=reason, message=result.message,
+                                  channel_trade_no=result.channel_trade_no, event=self._event(result, source))
 
     async def _finish(self, order: Order, status: str, *, reason: str | None, message: str | None,
                       channel_trade_no: str | None, unengaged: bool = False,
-                      event: tuple[str, str | None, dict | None] | None = None) -> None:
-        won = await self._storage.finish_order(order.id, status, reason=reason, message=message,
-                                               channel_trade_no=channel_trade_no, finished_at=now_ms(),
-                                               unengaged=unengaged, event=event)
+                      event: tuple[str, str | None, dict | None] | None = None) -> Order:
+        """PAYING -> `status` unless someone else finished it first: the order as it is now, either way."""
+        won, fresh = await self._storage.finish_order_returning(
+            order.id, status, reason=reason, message=message, channel_trade_no=channel_trade_no,
+            finished_at=now_ms(), unengaged=unengaged, event=event)
         if won:
             log.info("order %s/%s %s %s", order.device_id, order.order_no, status, reason or "")
             self._metrics.payments.labels(order.channel or "none", status).inc()
             self._wakeups.notify(order.id)
+        return fresh
 
     async def _record_cancel(self, order: Order, cancel: CancelResult) -> None:
         kind = "cancel:done" if cancel.cancelled else ("cancel:retry" if cancel.retry else "cancel:failed")
@@ -394,8 +399,11 @@ class Payments:
 
     async def check_refund(self, device: Device, request: RefundRequest) -> tuple[Order, Refund | None]:
         """Refuse a refund that cannot go ahead, changing nothing; the existing refund on a retry."""
-        order = await self.get(device, request.order_no)
+        # The refund first: one read final already is shown with its order's refunded amount (the same
+        # transaction changed both), whereas the other way round a refund finishing between the two
+        # reads would show as SUCCESS beside an order still without it.
         existing = await self._storage.get_refund(device.id, request.refund_no)
+        order = await self.get(device, request.order_no)
         if existing is not None:
             self._same_refund(existing, order, request)
             return order, existing

@@ -6,6 +6,10 @@ whose URL is signed for that device (`firmware_url`); the device reports its OTA
 its heartbeat reports the version it runs. A device row moves offered -> installing -> updated | failed |
 rolled_back (withdrawn when the rollout stops first). The rollout stops itself once `min_settled` devices
 have settled and (failed + rolled back) / settled passes its failure threshold.
+
+A rollout is `running` while stages may follow; the stage added with `last` makes it `final_stage`, and
+once every device offered has settled it is `complete`.
+`stopped` (by the threshold or an operator) ends it from either of the first two.
 """
 from __future__ import annotations
 
@@ -21,13 +25,14 @@ from .storage import DEVICE_ACTIVE
 
 log = logging.getLogger(__name__)
 
-RUNNING, STOPPED = "running", "stopped"
+RUNNING, FINAL_STAGE, COMPLETE, STOPPED = "running", "final_stage", "complete", "stopped"
+ACTIVE = (RUNNING, FINAL_STAGE)     # devices still settling: the threshold applies, stop() works
 OFFERED, INSTALLING, UPDATED, FAILED, ROLLED_BACK, WITHDRAWN = (
     "offered", "installing", "updated", "failed", "rolled_back", "withdrawn")
 # OTA steps a device reports (firmware/core/ota.py) and the row status each one leads to.
 STEPS = {"offer": INSTALLING, "manifest": INSTALLING, "signature": INSTALLING, "download": INSTALLING,
-         "verify": INSTALLING, "switch": INSTALLING, "reboot": INSTALLING, "failed": FAILED,
-         "rolled_back": ROLLED_BACK}
+         "verify": INSTALLING, "switch": INSTALLING, "reboot": INSTALLING, "confirmed": UPDATED,
+         "failed": FAILED, "rolled_back": ROLLED_BACK}
 
 
 class RolloutError(Exception):
@@ -94,8 +99,9 @@ async def get_rollout(storage, rollout_id: str) -> dict[str, Any] | None:
 
 
 async def add_stage(storage, rollout: dict[str, Any], *, share: float | None, groups: list[str] | None,
-                    public_url: str, url_ttl_s: int) -> int:
-    """Offer the build to the stage's devices not offered it yet; how many were."""
+                    public_url: str, url_ttl_s: int, last: bool = False) -> int:
+    """Offer the build to the stage's devices not offered it yet; how many were. `last`: no stage
+    follows, the rollout completes once its devices have all settled."""
     release = await get_release(storage, rollout["profile"], rollout["version"])
     devices = await storage.sql.fetchall(
         "SELECT id, device_key, device_group FROM devices WHERE profile = ? AND status = ? ORDER BY id",
@@ -110,9 +116,9 @@ async def add_stage(storage, rollout: dict[str, Any], *, share: float | None, gr
     now = now_ms()
     expires = now // 1000 + url_ttl_s
     async with storage.transaction() as tx:
-        if not await tx.execute("UPDATE rollouts SET stages = stages + 1 WHERE id = ? AND state = ?",
-                                (rollout["id"], RUNNING)):
-            raise RolloutError("rollout_stopped", f"rollout {rollout['id']} is stopped")
+        if not await tx.execute("UPDATE rollouts SET stages = stages + 1, state = ? WHERE id = ? AND state = ?",
+                                (FINAL_STAGE if last else RUNNING, rollout["id"], RUNNING)):
+            raise RolloutError("rollout_not_running", f"rollout {rollout['id']} takes no more stages")
         stage = (await tx.fetchone("SELECT stages FROM rollouts WHERE id = ?", (rollout["id"],)))["stages"]
         count = 0
         for device in chosen:
@@ -131,6 +137,8 @@ async def add_stage(storage, rollout: dict[str, Any], *, share: float | None, gr
             await tx.execute(
                 "INSERT INTO device_commands (id, device_id, kind, args, created_at) VALUES (?, ?, ?, ?, ?)",
                 (command_id, device["id"], "update_firmware", _json(args), now))
+    if last:
+        await check_complete(storage, rollout["id"])     # nothing left to offer, or all settled already
     return count
 
 
@@ -162,8 +170,8 @@ async def stop(storage, rollout_id: str, reason: str) -> bool:
     """Stop the rollout and withdraw the offers not taken yet; False when it was stopped already."""
     now = now_ms()
     async with storage.transaction() as tx:
-        if not await tx.execute("UPDATE rollouts SET state = ?, reason = ?, stopped_at = ? WHERE id = ? AND state = ?",
-                                (STOPPED, reason, now, rollout_id, RUNNING)):
+        if not await tx.execute("UPDATE rollouts SET state = ?, reason = ?, stopped_at = ? WHERE id = ?"
+                                " AND state IN (?, ?)", (STOPPED, reason, now, rollout_id, *ACTIVE)):
             return False
         for row in await tx.fetchall(
                 "SELECT device_id, command_id FROM rollout_devices WHERE rollout_id = ? AND status = ?",
@@ -200,6 +208,8 @@ async def record_step(storage, device_id: str, version: str, step: str, detail: 
         (new, step, (detail or "")[:200] or None, now_ms(), row["rollout_id"], device_id, *allowed))
     if new in (FAILED, ROLLED_BACK):
         await check_threshold(storage, row["rollout_id"])
+    if new != INSTALLING:
+        await check_complete(storage, row["rollout_id"])
     return True
 
 
@@ -211,11 +221,12 @@ async def record_firmware(storage, device_id: str, version: str) -> None:
             "UPDATE rollout_devices SET status = ?, last_step = ?, updated_at = ? WHERE rollout_id = ?"
             " AND device_id = ? AND status IN (?, ?)",
             (UPDATED, "confirmed", now_ms(), row["rollout_id"], device_id, OFFERED, INSTALLING))
+        await check_complete(storage, row["rollout_id"])
 
 
 async def check_threshold(storage, rollout_id: str) -> None:
     rollout = await get_rollout(storage, rollout_id)
-    if rollout is None or rollout["state"] != RUNNING:
+    if rollout is None or rollout["state"] not in ACTIVE:
         return
     counts = await status(storage, rollout)
     bad = counts[FAILED] + counts[ROLLED_BACK]
@@ -223,3 +234,12 @@ async def check_threshold(storage, rollout_id: str) -> None:
     if settled >= rollout["min_settled"] and bad / settled > rollout["failure_threshold"]:
         await stop(storage, rollout_id, f"failure rate {100 * bad / settled:.1f}% passed the threshold"
                                         f" {100 * rollout['failure_threshold']:.1f}% ({bad} of {settled} settled)")
+
+
+async def check_complete(storage, rollout_id: str) -> bool:
+    """A rollout at its final stage whose devices have all settled is complete; True if it just became so."""
+    # one conditional update: a device settling at the same moment cannot complete it twice or too early
+    return await storage.sql.execute(
+        "UPDATE rollouts SET state = ?, stopped_at = ? WHERE id = ? AND state = ? AND NOT EXISTS"
+        " (SELECT 1 FROM rollout_devices WHERE rollout_id = ? AND status IN (?, ?))",
+        (COMPLETE, now_ms(), rollout_id, FINAL_STAGE, rollout_id, OFFERED, INSTALLING)) == 1

@@ -1,6 +1,7 @@
 """URL table."""
 from aiohttp import web
 
+from . import console
 from .views import device_api, landing, operations, ops_api
 
 
@@ -10,3 +11,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", operations.metrics)
     ops_api.setup(app)   # operations API /ops/v1/... and device firmware downloads
     landing.setup(app)   # C2B landing pages /c/... (and their HTTP session)
+    console.setup(app)   # web console /console/... (login, orders, devices, monitoring, ...)

@@ -67,6 +67,9 @@ class DeviceApiSettings:
     public_url: str = "http://127.0.0.1:8080"   # how payers' phones reach this server (C2B codes, static codes)
     qr_valid_s: int = 300            # a one-time C2B code's life; then the order is closed
     static_code_max_fen: int = 50_000            # PBoC level D: 500 yuan per payer per channel per day on a static code
+    # Boot ids a device key was used with are remembered this long: one coming back after another
+    # boot id appeared within it means two devices share the key (server/devices.py).
+    clone_window_s: int = 86_400
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,33 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """The web console /console/ (docs/console.md): sessions and login throttling."""
+
+    session_ttl_s: int = 8 * 3600            # a login lasts this long (one working shift), then log in again
+    secure_cookies: bool = False             # true behind HTTPS: cookies are never sent over plain HTTP
+    max_failed_logins: int = 5               # wrong passwords in a row before the user is locked out
+    lockout_s: int = 300                     # how long a locked-out user is refused, even with the right password
+    failed_login_delay_s: float = 1.0        # every refused login is answered this much later
+    page_size: int = 50                      # rows per page of order lists
+
+
+@dataclass(frozen=True)
+class AlertsSettings:
+    """Monitoring alerts (server/alerts.py): rules evaluated in the background, shown in the console."""
+
+    enabled: bool = True
+    interval_s: float = 15.0                 # how often the rules are evaluated
+    offline_after_s: int = 300               # an active device with no heartbeat for this long is offline
+    success_rate_min_pct: float = 80.0       # per channel: alert below this share of payments succeeding
+    success_rate_window_s: int = 900         # ... over this many recent seconds
+    success_rate_min_payments: int = 20      # ... once at least this many payments finished in the window
+    devices_offline_max: int = 10            # alert when more devices than this are offline
+    backlog_max: int = 100                   # alert when more orders PAYING plus refunds PENDING than this
+    backlog_oldest_max_s: int = 600          # ... or when the oldest of them is older than this
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -264,6 +294,8 @@ class Settings:
     c2b: C2BSettings = C2BSettings()
     ops: OpsSettings = OpsSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    console: ConsoleSettings = ConsoleSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
 
 def load_settings(path: str | os.PathLike | None = None, **overrides: Any) -> Settings:
@@ -371,6 +403,9 @@ def _check(settings: Settings) -> None:
         raise SettingsError("device_api.min_amount_fen must be 1..max_amount_fen")
     if api.poll_recheck_s <= 0 or api.qr_valid_s <= 0 or api.activation_code_ttl_s <= 0:
         raise SettingsError("device_api.poll_recheck_s, qr_valid_s and activation_code_ttl_s must be positive")
+    if api.clone_window_s < api.timestamp_window_s:
+        # shorter than a signed request stays valid: a boot id could be forgotten while its requests still count
+        raise SettingsError("device_api.clone_window_s must be at least timestamp_window_s")
     if settings.logging.format not in ("text", "json"):
         raise SettingsError("logging.format must be text or json")
     if settings.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -382,6 +417,18 @@ def _check(settings: Settings) -> None:
         raise SettingsError("ops.tokens: each token must be at least 16 characters")
     if ops.max_bundle_bytes <= 0 or ops.firmware_url_ttl_s <= 0 or ops.min_settled < 1:
         raise SettingsError("ops.max_bundle_bytes and firmware_url_ttl_s must be positive, min_settled at least 1")
+    console = settings.console
+    if console.session_ttl_s <= 0 or console.max_failed_logins < 1 or console.lockout_s < 0 \
+            or console.failed_login_delay_s < 0 or not 1 <= console.page_size <= 1000:
+        raise SettingsError("console: session_ttl_s positive, max_failed_logins at least 1, lockout_s and "
+                            "failed_login_delay_s not negative, page_size 1..1000")
+    alerts = settings.alerts
+    if alerts.interval_s <= 0 or alerts.offline_after_s <= 0 or alerts.success_rate_window_s <= 0 \
+            or not 0 <= alerts.success_rate_min_pct <= 100 or alerts.success_rate_min_payments < 1 \
+            or alerts.devices_offline_max < 0 or alerts.backlog_max < 0 or alerts.backlog_oldest_max_s <= 0:
+        raise SettingsError("alerts: interval_s, offline_after_s, success_rate_window_s and backlog_oldest_max_s "
+                            "positive, success_rate_min_pct 0..100, success_rate_min_payments at least 1, "
+                            "devices_offline_max and backlog_max not negative")
     if settings.database.pool_size < 2:
         raise SettingsError("database.pool_size must be at least 2")
     known = {f.name for f in dataclasses.fields(ChannelsSettings)}

@@ -28,6 +28,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
 PROFILES = ("enhanced_box", "handheld_gun", "qr_stand", "basic_box")
 BOOT_FILES = ("main.py", "boot_select.py")
+VERSION_FILE = "core/version.py"
 MPY_ARCH = "xtensawin"
 OTA_MAX_FILE = 65536     # core/http.py's _MAX_BODY: one OTA download per file
 
@@ -37,7 +38,7 @@ class BuildError(Exception):
 
 
 def firmware_version(firmware=FIRMWARE):
-    tree = ast.parse((firmware / "core" / "version.py").read_text())
+    tree = ast.parse((firmware / VERSION_FILE).read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "VERSION":
             return node.value.value
@@ -71,7 +72,7 @@ def profile_files(profile, firmware=FIRMWARE):
         raise BuildError("unknown profile %r (one of %s)" % (profile, ", ".join(PROFILES)))
     other_boards = {"boards/%s.py" % p for p in PROFILES if p != profile}
     # roots: what boots, the board, and what every profile has (OTA, the version it reports)
-    todo = ["main.py", "boot_select.py", "boards/%s.py" % profile, "core/ota.py", "core/version.py"]
+    todo = ["main.py", "boot_select.py", "boards/%s.py" % profile, "core/ota.py", VERSION_FILE]
     seen = set()
     while todo:
         rel = todo.pop()
@@ -127,7 +128,14 @@ def build(profile, key_path, out_dir, version=None, firmware=FIRMWARE, progress=
             shutil.copyfile(firmware / rel, bundle / "boot" / rel)
             continue
         target_rel = rel[:-3] + ".mpy"
-        compile_mpy(firmware / rel, bundle / "files" / target_rel)
+        source = firmware / rel
+        if rel == VERSION_FILE:
+            # the version the device reports (heartbeat, HELLO) is the one it was built and signed as
+            source = bundle / "version.py"
+            source.write_text("# Written by tools/build.py.\nVERSION = %r\n" % version)
+        compile_mpy(source, bundle / "files" / target_rel)
+        if rel == VERSION_FILE:
+            source.unlink()
         files[target_rel] = file_entry((bundle / "files" / target_rel).read_bytes())
         if files[target_rel]["size"] > OTA_MAX_FILE:
             raise BuildError("%s compiles to %d bytes; the device downloads at most %d per file (core/http.py)"

@@ -132,7 +132,9 @@ def do_release(state, args):
     rollout = client.start_rollout(manifest["profile"], manifest["version"], args.threshold)
     status = release_mod.run_rollout(client, rollout["id"], stages, args.threshold, poll_s=args.poll,
                                      stage_timeout_s=args.stage_timeout, min_settled=args.min_settled)
-    print("rollout %s complete: %d devices updated" % (rollout["id"], status.get("updated", 0)))
+    print("rollout %s %s: %d devices updated, %d failed, %d rolled back" % (
+        rollout["id"], status.get("state", "complete"), status.get("updated", 0), status.get("failed", 0),
+        status.get("rolled_back", 0)))
 
 
 COMMANDS = {

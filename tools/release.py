@@ -1,6 +1,7 @@
 """Staged rollout of a published build (after hawkBit): stages of a share of the profile's devices or
 of named groups; after each stage, wait until its devices have settled (updated, failed or rolled back)
-and stop the whole rollout as soon as the failure rate passes the threshold."""
+and stop the whole rollout as soon as the failure rate passes the threshold. The last stage is sent as
+such, so the server marks the rollout `complete` once its devices have settled."""
 import time
 
 
@@ -42,7 +43,7 @@ def run_rollout(client, rollout_id, stages, threshold, poll_s=10.0, stage_timeou
     passes threshold or a stage does not settle in stage_timeout_s. Returns the last status."""
     status = {}
     for number, stage in enumerate(stages, 1):
-        answer = client.add_stage(rollout_id, **stage)
+        answer = client.add_stage(rollout_id, last=number == len(stages), **stage)
         echo("stage %d/%d (%s): offered to %s devices" % (
             number, len(stages), stage_label(stage), answer.get("devices", "?")))
         deadline = clock() + stage_timeout_s
@@ -57,8 +58,8 @@ def run_rollout(client, rollout_id, stages, threshold, poll_s=10.0, stage_timeou
                     rate * 100, threshold * 100, number)
                 client.stop_rollout(rollout_id, reason)
                 raise RolloutStopped("rollout %s stopped: %s" % (rollout_id, reason))
-            if settled >= status.get("offered", 0):
-                break
+            if settled >= status.get("offered", 0) and (number < len(stages) or status.get("state") != "final_stage"):
+                break       # after the last stage: until the server has marked it complete too
             if clock() > deadline:
                 reason = "stage %d did not settle within %d s" % (number, stage_timeout_s)
                 client.stop_rollout(rollout_id, reason)

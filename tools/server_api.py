@@ -63,8 +63,10 @@ class OpsClient:
         return self.call("POST", "/ops/v1/rollouts", {"profile": profile, "version": version,
                                                       "failure_threshold": failure_threshold})
 
-    def add_stage(self, rollout_id, share=None, groups=None):
+    def add_stage(self, rollout_id, share=None, groups=None, last=False):
         stage = {"share": share} if share is not None else {"groups": groups}
+        if last:
+            stage["last"] = True        # no stage follows: the rollout completes once it settles
         return self.call("POST", "/ops/v1/rollouts/%s/stages" % rollout_id, stage)
 
     def rollout_status(self, rollout_id):

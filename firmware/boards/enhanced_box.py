@@ -46,7 +46,7 @@ def build(config):
     import machine
     from machine import Pin
 
-    from boards import Hardware
+    from boards import Hardware, chip_id
 
     scan_uart = machine.UART(_SCAN_UART_ID, baudrate=config.get("scan_baud", SCAN_BAUD),
                              tx=SCAN_TX, rx=SCAN_RX, rxbuf=1024, timeout=0)
@@ -59,7 +59,8 @@ def build(config):
     ssl = None
     if config.get("server_url", "").startswith("https:"):
         ssl = tls_context(config.get("ca_file", "/ca.pem"))
-    return Hardware(scan_uart, voice_uart, rows, cols, KEYMAP, leds, voice_busy=busy, ssl=ssl)
+    return Hardware(scan_uart, voice_uart, rows, cols, KEYMAP, leds, voice_busy=busy, ssl=ssl,
+                    hardware_id=chip_id(machine.unique_id()))
 
 
 def tls_context(ca_file):
@@ -73,8 +74,10 @@ def tls_context(ca_file):
 
 
 def make_app(hw, config, transport=None, on_event=None):
+    import machine
+
     from core.app import make_app as make
-    return make(hw, config, transport, on_event)
+    return make(hw, config, transport, on_event, reset=machine.reset)
 
 
 async def connect_network(config, hw=None, timeout_s=30):

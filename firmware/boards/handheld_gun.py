@@ -50,7 +50,7 @@ def build(config):
     import machine
     from machine import ADC, SPI, Pin
 
-    from boards import Hardware
+    from boards import Hardware, chip_id
     from drivers.display import ST7789
 
     scan_uart = machine.UART(_SCAN_UART_ID, baudrate=config.get("scan_baud", SCAN_BAUD),
@@ -76,7 +76,7 @@ def build(config):
         ssl = tls_context(config.get("ca_file", "/ca.pem"))
     return Hardware(scan_uart, voice_uart, rows, cols, KEYMAP, None, voice_busy=busy, ssl=ssl,
                     display=panel, battery_adc=adc, battery_divider=BATTERY_DIVIDER,
-                    modem_uart=modem_uart)
+                    modem_uart=modem_uart, hardware_id=chip_id(machine.unique_id()))
 
 
 _network = {}     # what connect_network brought up, for make_app

@@ -41,7 +41,7 @@ def build(config):
     import machine
     from machine import I2C, SPI, Pin
 
-    from boards import Hardware
+    from boards import Hardware, chip_id
     from drivers.display import SSD1306, ST7789
 
     scan_uart = None
@@ -65,7 +65,8 @@ def build(config):
     if config.get("server_url", "").startswith("https:"):
         from boards.enhanced_box import tls_context
         ssl = tls_context(config.get("ca_file", "/ca.pem"))
-    return Hardware(scan_uart, voice_uart, rows, cols, KEYMAP, leds, ssl=ssl, display=panel)
+    return Hardware(scan_uart, voice_uart, rows, cols, KEYMAP, leds, ssl=ssl, display=panel,
+                    hardware_id=chip_id(machine.unique_id()))
 
 
 async def connect_network(config, hw=None):
@@ -74,5 +75,7 @@ async def connect_network(config, hw=None):
 
 
 def make_app(hw, config, transport=None, on_event=None):
+    import machine
+
     from core.stand import make_app as make
-    return make(hw, config, transport, on_event)
+    return make(hw, config, transport, on_event, reset=machine.reset)

@@ -69,8 +69,12 @@ def make_nonce():
     return hexlify(urandom(8)).decode()
 
 
-def string_to_sign(path, timestamp, nonce, body):
-    return "POST\n%s\n%d\n%s\n%s" % (path, timestamp, nonce, sha256_hex(body))
+def string_to_sign(path, timestamp, nonce, body, identity=None):
+    text = "POST\n%s\n%d\n%s\n%s" % (path, timestamp, nonce, sha256_hex(body))
+    if identity:
+        # the chip's id and this boot's id are signed too: the server tells a copied key by them
+        text += "\n%s\n%s" % identity
+    return text
 
 
 class DeviceApi:
@@ -78,8 +82,10 @@ class DeviceApi:
     retry_ms = 1500
     timeout_ms = 15000
 
-    def __init__(self, transport, device_id, device_key, clock=None):
-        """device_key: the 32 raw key bytes, or the 64 hex characters the device was given."""
+    def __init__(self, transport, device_id, device_key, clock=None, hardware_id=None):
+        """device_key: the 32 raw key bytes, or the 64 hex characters the device was given.
+        hardware_id: the chip's id (the board's machine.unique_id() in hex), sent with a boot id
+        made here, new at every boot, in X-Hardware-Id / X-Boot-Id (None: neither is sent)."""
         if isinstance(device_key, str):
             from binascii import unhexlify
             device_key = unhexlify(device_key)
@@ -89,17 +95,21 @@ class DeviceApi:
         self.device_id = device_id
         self._key = device_key
         self.clock = clock or ServerClock()
+        self.identity = (hardware_id, hexlify(urandom(8)).decode()) if hardware_id else None
 
     def sign(self, path, body, timestamp, nonce):
-        """The four signing headers for a request."""
-        signature = hmac_sha256_hex(self._key, string_to_sign(path, timestamp, nonce, body).encode())
-        return {
+        """The signing headers for a request (with the identity headers when the board gave its id)."""
+        signature = hmac_sha256_hex(self._key, string_to_sign(path, timestamp, nonce, body, self.identity).encode())
+        headers = {
             "Content-Type": "application/cbor",
             "X-Device-Id": self.device_id,
             "X-Timestamp": str(timestamp),
             "X-Nonce": nonce,
             "X-Signature": signature,
         }
+        if self.identity:
+            headers["X-Hardware-Id"], headers["X-Boot-Id"] = self.identity
+        return headers
 
     def _adopt_time(self, response, answer):
         server_time = answer.get("server_time") if isinstance(answer, dict) else None

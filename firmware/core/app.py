@@ -14,6 +14,7 @@ from core import api as api_mod
 from core import codes
 from core.amount import AmountEntry, format_fen
 from core.compat import asleep_ms, ticks_diff, ticks_ms
+from core.heartbeat import Heartbeat
 from core.http import NetworkError
 from core.ring import Ring
 
@@ -45,6 +46,7 @@ SAY_ORDER_NOT_FOUND = "未找到订单"
 SAY_BATTERY_LOW = "电量低，请充电"
 SAY_SCAN_TO_PAY = "请扫码支付"
 SAY_CLOSED = "订单已关闭"
+SAY_CALL_SERVICE = "设备需服务商处理"     # flagged or not installed: only the acquirer can clear it
 
 CHANNEL_NAMES = {"wechat": "微信", "alipay": "支付宝", "unionpay": "云闪付"}
 
@@ -69,6 +71,10 @@ ERROR_TEXTS = {
     "daily_limit_exceeded": SAY_DAILY_LIMIT,
     "device_disabled": SAY_DEVICE_DISABLED,
     "device_not_activated": SAY_NOT_ACTIVATED,
+    "device_decommissioned": SAY_DEVICE_DISABLED,
+    "device_cloned": SAY_CALL_SERVICE,
+    "device_moved": SAY_CALL_SERVICE,
+    "device_not_installed": SAY_CALL_SERVICE,
     "channel_unavailable": SAY_CHANNEL_DOWN,
     "order_not_found": SAY_ORDER_NOT_FOUND,
 }
@@ -98,6 +104,7 @@ class App:
     retry_ms = 2000             # between queries when the network fails
     min_poll_ms = 1000          # a PAYING answer sooner than this (a proxy cutting the long poll
                                 # short) is followed by a pause, so the box never hammers the server
+    first_heartbeat_s = 10      # after start-up: info and unfinished orders go first
 
     def __init__(self, keypad, scanner, voice, led, api, journal, device_id,
                  max_fen=5000000, prefixes=codes.DEFAULT_PREFIXES, subject=None, on_event=None):
@@ -119,6 +126,8 @@ class App:
         self._payment = None
         self._tasks = []
         self.info = None                # the server's `info` answer, once it came
+        # the heartbeat, with commands and updates: make_app adds it (None: no heartbeat, as in tests)
+        self.heartbeats = None  # type: Heartbeat | None
 
     # ------------------------------------------------------------------------ events, output
     def emit(self, kind, **fields):
@@ -171,8 +180,42 @@ class App:
             self.close()
 
     def background(self):
-        """Coroutines a profile runs beside keys and scans (the gun's heartbeat)."""
-        return ()
+        """Coroutines the app runs beside keys and scans: the heartbeat, when it has one."""
+        if self.heartbeats is None:
+            return ()
+        return (self.heartbeats.run(self.first_heartbeat_s),)
+
+    # ------------------------------------------------------------------------ heartbeat (core/heartbeat.py)
+    def idle(self):
+        """Nothing under way the cashier would miss: an update or a reboot may go ahead."""
+        return self.state == IDLE and self._payment is None
+
+    def heartbeat_fields(self):
+        """What this profile adds to the heartbeat (the gun: battery, network, signal)."""
+        return {}
+
+    async def heartbeat(self):
+        """One heartbeat now, and what its answer asks for; the answer."""
+        heartbeats = self.heartbeats
+        if heartbeats is None:
+            raise ValueError("this app has no heartbeat (add_heartbeat gives it one)")
+        return await heartbeats.beat()
+
+    async def on_command(self, kind, args):
+        """A command from operations other than update_firmware and reboot."""
+        if kind == "sync_orders":
+            await self.sync_orders()
+        else:
+            self.emit("error", where="command", message="unknown command %r" % kind)
+
+    async def sync_orders(self):
+        """Bring the journal's unfinished entries up to date from the server's recent orders."""
+        mine = {}
+        for order in self.journal.orders():
+            mine[order["order_no"]] = order
+        for order in await self.api.orders(limit=100):
+            if order.get("order_no") in mine:
+                self._record(order)
 
     def close(self):
         """Stop the app's tasks and the drivers' (the app owns the drivers make_app built)."""
@@ -441,7 +484,7 @@ def app_parts(hw, config, transport=None, on_event=None):
         scanner=ScanEngine(hw.scan_uart) if hw.scan_uart is not None else None,
         voice=Voice(hw.voice_uart, hw.voice_busy, config.get("voice_chip", "syn6288")),
         led=led or NoLed(),
-        api=DeviceApi(transport, device_id, config["device_key"]),
+        api=DeviceApi(transport, device_id, config["device_key"], hardware_id=getattr(hw, "hardware_id", None)),
         journal=Journal(config.get("journal_path", "/journal.json")),
         device_id=device_id,
         max_fen=config.get("max_fen", 5000000),
@@ -464,9 +507,20 @@ class NoLed:
         pass
 
 
-def make_app(hw, config, transport=None, on_event=None):
+def add_heartbeat(app, config, reset=None):
+    """Give a networked app its heartbeat (and with it, firmware updates). reset: the board's
+    machine.reset. config: profile; fs_root (where /ota.json and /slots live, "/" on a device);
+    heartbeat_first_s (the first beat after start-up, default the app's first_heartbeat_s)."""
+    app.heartbeats = Heartbeat(app.api, app, reset=reset, profile=config.get("profile"),
+                               root=config.get("fs_root", "/"))
+    if isinstance(config.get("heartbeat_first_s"), int):
+        app.first_heartbeat_s = config["heartbeat_first_s"]
+    return app
+
+
+def make_app(hw, config, transport=None, on_event=None, reset=None):
     """The enhanced box's app and its drivers, from a board's Hardware and the device config."""
     app = App(**app_parts(hw, config, transport, on_event))  # pyright: ignore[reportArgumentType]
     if config.get("scan_timeout_s"):
         app.scan_timeout_ms = config["scan_timeout_s"] * 1000
-    return app
+    return add_heartbeat(app, config, reset)

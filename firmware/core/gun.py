@@ -12,9 +12,7 @@ import asyncio
 from core import api as api_mod
 from core import app as base
 from core.amount import format_fen
-from core.compat import ticks_diff, ticks_ms
 from core.http import NetworkError
-from core.version import VERSION
 
 HISTORY = "HISTORY"
 LOOKUP = "LOOKUP"
@@ -38,26 +36,24 @@ def history_line(order):
 
 class GunApp(base.App):
     page_lines = 8
-    heartbeat_s = 60
+    first_heartbeat_s = 0       # the gun reports battery and signal as soon as it is up
 
-    def __init__(self, screen, battery=None, network_kind=None, modem=None, reboot=None, **parts):
+    def __init__(self, screen, battery=None, network_kind=None, modem=None, **parts):
         super().__init__(**parts)
         self.screen = screen
         self.battery = battery
         self.network_kind = network_kind        # "4g", "wifi" or None (down)
         self.modem = modem
-        self.reboot = reboot                    # the board's machine.reset, or None
         self.page = 0
         self.lookup_number = ""
         self.looked_up = None
         self.message = None                     # text operations asked to show (heartbeat)
         self._low_said = False
-        self._started_ms = ticks_ms()
-        self._done = []                         # ids of the commands carried out lately
 
     # ------------------------------------------------------------------------ running
-    def background(self):
-        return (self._heartbeats(),)
+    def idle(self):
+        # the history and a look-up are the cashier's too: an update waits for them as for a payment
+        return super().idle() and self.state not in (HISTORY, LOOKUP)
 
     def emit(self, kind, **fields):
         super().emit(kind, **fields)
@@ -168,9 +164,8 @@ class GunApp(base.App):
             self._low_said = False
         return pct
 
-    async def heartbeat(self):
-        """One heartbeat: report, carry out what operations asked for, ack it."""
-        fields = {"firmware": VERSION, "uptime_s": ticks_diff(ticks_ms(), self._started_ms) // 1000}
+    def heartbeat_fields(self):
+        fields = {}
         pct = self.check_battery()
         if pct is not None:
             fields["battery_pct"] = pct
@@ -178,48 +173,14 @@ class GunApp(base.App):
             fields["network"] = self.network_kind
         if self.modem is not None and self.modem.signal_dbm is not None:
             fields["signal_dbm"] = self.modem.signal_dbm
-        acked = []
-        answer = await self.api.heartbeat(**fields)
-        for command in answer.get("commands") or ():
-            kind = command.get("kind")
-            args = command.get("args") or {}
-            acked.append(command.get("id"))
-            if command.get("id") in self._done:
-                continue            # carried out already, its ack was lost: only ack it again
-            self._done.append(command.get("id"))
-            del self._done[:-8]
-            if kind == "show_message":
-                self.message = args.get("text")
-                self.draw()
-            elif kind == "sync_orders":
-                await self.sync_orders()
-            elif kind == "reboot" and self.reboot is not None:
-                await self.api.heartbeat(acked=[command.get("id")])
-                self.reboot()
-            self.emit("command", command=kind, id=command.get("id"))
-        if acked:
-            await self.api.heartbeat(acked=acked)
-        if isinstance(answer.get("heartbeat_s"), int) and answer["heartbeat_s"] > 0:
-            self.heartbeat_s = answer["heartbeat_s"]
-        return answer
+        return fields
 
-    async def _heartbeats(self):
-        from core.compat import asleep_ms
-        while True:
-            try:
-                await self.heartbeat()
-            except (NetworkError, api_mod.ApiError) as e:
-                self.emit("error", where="heartbeat", message=str(e))
-            await asleep_ms(self.heartbeat_s * 1000)
-
-    async def sync_orders(self):
-        """Bring the journal's unfinished entries up to date from the server's recent orders."""
-        mine = {}
-        for order in self.journal.orders():
-            mine[order["order_no"]] = order
-        for order in await self.api.orders(limit=100):
-            if order.get("order_no") in mine:
-                self._record(order)
+    async def on_command(self, kind, args):
+        if kind == "show_message":
+            self.message = args.get("text")
+            self.draw()
+        else:
+            await super().on_command(kind, args)
 
     # ------------------------------------------------------------------------ the screen
     def draw(self):
@@ -292,8 +253,7 @@ def make_app(hw, config, transport=None, on_event=None, network_kind=None, modem
 
     parts = base.app_parts(hw, config, transport, on_event)
     battery = Battery(hw.battery_adc, hw.battery_divider) if hw.battery_adc is not None else None
-    app = GunApp(Screen(hw.display), battery=battery, network_kind=network_kind, modem=modem,
-                 reboot=reboot, **parts)
+    app = GunApp(Screen(hw.display), battery=battery, network_kind=network_kind, modem=modem, **parts)
     if config.get("scan_timeout_s"):
         app.scan_timeout_ms = config["scan_timeout_s"] * 1000
-    return app
+    return base.add_heartbeat(app, config, reset=reboot)

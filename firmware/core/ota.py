@@ -19,7 +19,6 @@ import json
 import os
 
 import boot_select
-from core import ed25519
 from core.compat import const
 
 _CHUNK = const(1024)
@@ -90,6 +89,7 @@ def check_manifest(manifest_bytes, signature_hex, release_key, profile=None):
         signature = unhexlify(signature_hex.strip())
     except (ValueError, TypeError):
         raise OtaError("signature is not hex")
+    from core import ed25519        # loaded when an update comes, not with every app that can take one
     if not ed25519.verify(release_key, manifest_bytes, signature):
         raise OtaError("manifest signature does not verify with the release key")
     try:
@@ -131,15 +131,18 @@ def verify_slot(root, slot, manifest):
 class Updater:
     def __init__(self, http, report=None, root="/", profile=None):
         """http: anything with core.http.HttpClient's request() (HttpClient, JsHttpTransport);
-        report(step, detail): called before each step, may be None."""
+        report(step, detail): called before each step (a plain function or a coroutine function),
+        may be None; whatever it raises stops the install."""
         self.http = http
         self.report = report
         self.root = root
         self.profile = profile
 
-    def _report(self, step, detail=None):
+    async def _report(self, step, detail=None):
         if self.report:
-            self.report(step, detail)
+            result = self.report(step, detail)
+            if result is not None:
+                await result        # a coroutine: the report goes to the server before the step
 
     async def _get(self, path):
         response = await self.http.request("GET", path)
@@ -158,11 +161,11 @@ class Updater:
         try:
             return await self._install(offer)
         except OtaError as e:
-            self._report("failed", str(e))
+            await self._report("failed", str(e))
             raise
 
     async def _install(self, offer):
-        self._report("offer", offer.get("version"))
+        await self._report("offer", offer.get("version"))
         pointer = boot_select.read_pointer(self.root)
         if pointer and pointer.get("state") == "pending":
             # the inactive slot is the only way back: never overwrite it before this version is kept
@@ -170,11 +173,11 @@ class Updater:
         active, target = self.slots()
         manifest_path = server_path(offer["url"])
         base = manifest_path.rsplit("/", 1)[0]
-        self._report("manifest", manifest_path)
+        await self._report("manifest", manifest_path)
         manifest_bytes = await self._get(manifest_path)
         if offer.get("sha256") and _sha256_hex(manifest_bytes) != offer["sha256"]:
             raise OtaError("manifest digest differs from the offer")
-        self._report("signature", None)
+        await self._report("signature", None)
         signature_hex = (await self._get(base + "/manifest.sig")).decode()
         manifest = check_manifest(manifest_bytes, signature_hex, read_release_key(self.root), self.profile)
         if offer.get("version") and manifest["version"] != offer["version"]:
@@ -186,7 +189,7 @@ class Updater:
         files = manifest["files"]
         for rel in sorted(files):
             entry = files[rel]
-            self._report("download", rel)
+            await self._report("download", rel)
             data = await self._get(base + "/files/" + rel)
             if len(data) != entry["size"] or _sha256_hex(data) != entry["sha256"]:
                 raise OtaError("%s: SHA-256 differs from the signed manifest" % rel)
@@ -194,7 +197,7 @@ class Updater:
                 _makedirs(slot_dir + "/" + rel.rsplit("/", 1)[0])
             with open(slot_dir + "/" + rel, "wb") as f:
                 f.write(data)
-        self._report("verify", target)
+        await self._report("verify", target)
         verify_slot(self.root, target, manifest)
         # the manifest goes in last: boot_select only treats a slot with a manifest as complete
         with open(slot_dir + "/manifest.sig", "w") as f:
@@ -202,10 +205,10 @@ class Updater:
         with open(slot_dir + "/manifest.json", "wb") as f:
             f.write(manifest_bytes)
 
-        self._report("switch", target)
+        await self._report("switch", target)
         boot_select.write_pointer({"active": target, "state": "pending", "previous": active,
                                    "version": manifest["version"], "boots": 0}, self.root)
-        self._report("reboot", manifest["version"])
+        await self._report("reboot", manifest["version"])
         return target
 
 
@@ -220,11 +223,19 @@ def confirm(root="/"):
     return pointer.get("version")
 
 
-def rolled_back(root="/"):
-    """The version boot_select rolled back (to report once), or None; clears the record."""
+def rolled_back(root="/", clear=True):
+    """The version boot_select rolled back (to report once), or None; clear: forget the record
+    (the heartbeat clears it only once the server has the report)."""
     pointer = boot_select.read_pointer(root)
     if pointer is None or not pointer.get("rolled_back"):
         return None
-    version = pointer.pop("rolled_back")
-    boot_select.write_pointer(pointer, root)
+    version = pointer["rolled_back"]
+    if clear:
+        pointer.pop("rolled_back")
+        boot_select.write_pointer(pointer, root)
     return version
+
+
+def max_boots():
+    """How many boots a new version gets to reach the server before it is rolled back."""
+    return boot_select.max_boots

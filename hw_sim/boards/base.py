@@ -93,8 +93,10 @@ class VirtualBoard:
 
     def __init__(self, server_url, device_id, device_key_hex, *, workdir=None, config=None,
                  on_event=None, transport=None, scan_mode="continuous", line_ending=b"\r",
-                 speech_s_per_char=0.0, key_ms=60):
+                 speech_s_per_char=0.0, key_ms=60, hardware_id=None):
         """config: extra /config.json entries (max_fen, scan_timeout_s, voice_chip, ...).
+        hardware_id: the virtual chip's id (X-Hardware-Id); "sim-<device_id>" unless given (a test
+        makes a copy of a device by giving two boards one key and different ids, or the same id).
         transport: replaces the firmware's HTTP client (tests); None talks to server_url.
         speech_s_per_char: simulated speaking time, during which the voice module is busy.
         key_ms: how long the cashier's finger holds each key, and rests between keys."""
@@ -102,10 +104,14 @@ class VirtualBoard:
                        "device_key": device_key_hex, "server_url": server_url}
         self.config.update(config or {})
         self.on_event = on_event
+        self.hardware_id = hardware_id or "sim-" + device_id
         self.events = []                # every event, in order (firmware's and the peripherals')
         self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="scanpay-%s-" % self.profile)
         self.config.setdefault("journal_path", os.path.join(self.workdir, "journal.json"))
+        # the board's flash: where an update's slots and /ota.json go (core/ota.py)
+        self.config.setdefault("fs_root", self.workdir)
+        self.reboots = 0                # how often the firmware called the board's reset
         self._transport = transport
         self._scan_mode = scan_mode
         self._line_ending = line_ending
@@ -124,12 +130,37 @@ class VirtualBoard:
         main = firmware_main()
         config = main.load_config(config_path)          # the device's own config loader
         self.board = main.board_module(config)          # the device's own profile choice
+        self.booted = self._boot_slot(config["fs_root"])
         self.app = await self._build_async(self.board, config)
+        heartbeats = getattr(self.app, "heartbeats", None)
+        if self.booted is not None and heartbeats is not None:
+            heartbeats.version = self.booted[1]
         self._task = asyncio.create_task(self.app.run(), name="scanpay-%s" % self.profile)
         await self.wait_state("IDLE")
 
     def _build(self, board, config):
         raise NotImplementedError
+
+    @staticmethod
+    def _boot_slot(root):
+        """What main.py does first on a flashed board (boot_select.py): pick this boot's slot, count the
+        boots of a version not yet confirmed, roll it back after too many. (slot, version), or None on a
+        flash without slots. CPython cannot run the slot's compiled .mpy files: the simulator runs
+        firmware/ from source and reports the version of the slot it booted."""
+        import boot_select
+        if not os.path.exists(os.path.join(root, "slots")):
+            return None
+        slot = boot_select.choose(root)
+        if slot is None:
+            return None
+        with open(os.path.join(root, "slots", slot, "manifest.json")) as f:
+            return slot, json.load(f)["version"]
+
+    def reset(self):
+        """The board's machine.reset, as the firmware calls it: counted and recorded; the simulator
+        keeps running (a test that wants the next boot stops this board and starts another)."""
+        self.reboots += 1
+        self._record({"event": "reset"})
 
     async def _build_async(self, board, config):
         """For boards that must talk to a peripheral before the app exists (the gun's modem)."""

@@ -25,5 +25,6 @@ class VirtualEnhancedBox(KeypadBoardMixin, VirtualBoard):
         rows, cols = self._make_keypad(board)
         hw = Hardware(self._make_scan_engine(board.SCAN_BAUD), self._make_voice(board.VOICE_BAUD),
                       rows, cols, board.KEYMAP, self._make_led(board.LED_PINS),
-                      voice_busy=None)      # no BUSY wire: the firmware asks the module's status
-        return make_app(hw, config, transport=self._transport, on_event=self._record)
+                      voice_busy=None,      # no BUSY wire: the firmware asks the module's status
+                      hardware_id=self.hardware_id)
+        return make_app(hw, config, transport=self._transport, on_event=self._record, reset=self.reset)

@@ -58,15 +58,12 @@ class VirtualHandheldGun(KeypadBoardMixin, VirtualBoard):
         self.network = VirtualNetwork(self.modem, ssids={"shop": "secret"})
         hw = Hardware(self._make_scan_engine(board.SCAN_BAUD), self._make_voice(board.VOICE_BAUD),
                       rows, cols, board.KEYMAP, None, display=panel, battery_adc=self.battery,
-                      battery_divider=board.BATTERY_DIVIDER, modem_uart=modem_uart)
+                      battery_divider=board.BATTERY_DIVIDER, modem_uart=modem_uart,
+                      hardware_id=self.hardware_id)
         # what boards/handheld_gun.py connect_network does, with the virtual `network` module
         self.network_kind, self.modem_driver = await netup.bring_up(self.network, config, hw)
-        self.reboots = 0
-
-        def reboot():
-            self.reboots += 1
         return make_app(hw, config, transport=self._transport, on_event=self._record,
-                        network_kind=self.network_kind, modem=self.modem_driver, reboot=reboot)
+                        network_kind=self.network_kind, modem=self.modem_driver, reboot=self.reset)
 
     @property
     def screen_lines(self):

@@ -46,8 +46,8 @@ class VirtualQRStand(KeypadBoardMixin, VirtualBoard):
             leds = self._make_led(board.LED_PINS)
         scan_uart = self._make_scan_engine(board.SCAN_BAUD) if config.get("scan_engine") else None
         hw = Hardware(scan_uart, self._make_voice(board.VOICE_BAUD), rows, cols, board.KEYMAP, leds,
-                      display=panel)
-        return make_app(hw, config, transport=self._transport, on_event=self._record)
+                      display=panel, hardware_id=self.hardware_id)
+        return make_app(hw, config, transport=self._transport, on_event=self._record, reset=self.reset)
 
     @property
     def led(self):

@@ -22,8 +22,16 @@ from hw_sim.boards.base import use_firmware
 
 class ServerStack:
     def __init__(self, workdir, devices=("D0001",), *, query_interval_s=0.2, deadline_s=3.0,
-                 merchant_name="Tea House", store_name="Tea House, Nanjing Rd"):
+                 merchant_name="Tea House", store_name="Tea House, Nanjing Rd", ops_token=None,
+                 release_public_key="", profile="enhanced_box", heartbeat_s=60):
+        """ops_token, release_public_key: turn on the operations API (publish builds, roll them out:
+        `tools release` works against this server); the devices are then registered as `profile`.
+        heartbeat_s: the interval the server tells devices."""
         self.workdir = str(workdir)
+        self.ops_token = ops_token
+        self.release_public_key = release_public_key
+        self.profile = profile
+        self.heartbeat_s = heartbeat_s
         self.devices = devices
         self.query_interval_s = query_interval_s
         self.deadline_s = deadline_s
@@ -57,9 +65,14 @@ class ServerStack:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = "http://127.0.0.1:%d" % self.port
+        ops = {}
+        if self.ops_token:
+            ops = {"tokens": [self.ops_token], "release_public_key": self.release_public_key,
+                   "firmware_dir": os.path.join(self.workdir, "firmware"), "min_settled": 1}
         settings = load_settings(
             database={"path": os.path.join(self.workdir, "scanpay.db")},
-            device_api={"public_url": self.url},
+            device_api={"public_url": self.url, "heartbeat_s": self.heartbeat_s},
+            ops=ops,
             resolver={"tick_s": 0.05, "lease_s": 5.0},
             channels={"wechat": {"base_url": self.sandbox.base_url, "timeout_s": 2.0,
                                  "query_interval_s": self.query_interval_s,
@@ -77,6 +90,9 @@ class ServerStack:
             key_hex = secrets.token_hex(32)
             await self.storage.add_device(device_id, "M1", self.store_name, key_hex)
             self.keys[device_id] = key_hex
+            if self.ops_token:
+                from server import rollouts
+                await rollouts.set_device_profile(self.storage, device_id, self.profile, None)
 
     @property
     def ledger(self):

@@ -6,6 +6,11 @@ work on it as on an ESP32 on USB.
         subprocess.run(["mpremote", "connect", board.port, "fs", "ls"])
 
 or from a shell: `python -m hw_sim.virtual_board --fs var/board1` prints the port and runs until Ctrl-C.
+
+To run what was flashed as the device runs it, without a REPL: `run_command(fs_dir, script, jig)`
+boots the same interpreter on the same flash, with the HTTP bridge the firmware's core/js_http.py uses
+and a test jig's stand-in board importable from /jig (see board.mjs, --run). Exit status 3 is the
+firmware calling reset: boot it again.
 board.mjs (next to this file) is the MicroPython side: REPL, raw REPL, raw-paste, soft reset, and the
 file system synced to fs_dir. This file owns the pty and pumps bytes between it and Node.
 """
@@ -24,8 +29,22 @@ REPO = HERE.parents[1]
 BOARD_JS = HERE / "board.mjs"
 
 
+RESET = 3      # run_command's exit status when the firmware reset the board
+POWER_CUT = 4  # ... when the script cut the power (vboard.power_cut(): the last writes are lost)
+
+
 class VirtualBoardError(Exception):
     pass
+
+
+def run_command(fs_dir, script, jig=None, heap=2 * 1024 * 1024, node="node"):
+    """The command that boots the flash in fs_dir and runs script (a file) instead of the REPL; jig: a
+    directory of stand-in modules importable from /jig. Run it with cwd=REPO. Not while a
+    VirtualBoard on the same fs_dir is running: each would write the flash back over the other's."""
+    args = [shutil.which(node) or node, str(BOARD_JS), str(fs_dir), "--heap=%d" % heap, "--run=%s" % script]
+    if jig is not None:
+        args.append("--jig=%s" % jig)
+    return args
 
 
 class VirtualBoard:

@@ -3,6 +3,15 @@
 // board.py puts a pseudo-terminal in front of this process, so mpremote sees a serial port.
 //
 //   node board.mjs <fs_dir> [--heap=bytes] [--run-main]
+//   node board.mjs <fs_dir> --run=<script.py> [--jig=<dir>]
+//
+// --run: no REPL; boot from the flash as the board does, then run the script (top-level `await` allowed,
+// asyncio on Node's event loop: the port has no asyncio.run) and exit 0, or 1 with the traceback on
+// stderr. The files of --jig (a test's stand-in board and peripherals) are importable from /jig, which
+// is not part of the flash. `vboard.reset()` (the jig's machine.reset) ends the process with status 3
+// after writing the flash back: the caller boots the board again; `vboard.power_cut()` ends it with 4
+// without writing back what the last sync missed.
+// Both modes register `scanpay_http` (http_bridge.mjs), so core/js_http.py reaches the server.
 //
 // The board's flash file system is Emscripten's MEMFS, loaded from <fs_dir> at start and written back
 // to it (changed files only, temp file + rename) after each burst of input is processed, twice a
@@ -28,6 +37,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
+import { registerHttpBridge } from "./http_bridge.mjs";
 
 const fsDir = process.argv[2];
 if (!fsDir) {
@@ -37,6 +47,10 @@ if (!fsDir) {
 const heapArg = process.argv.find((a) => a.startsWith("--heap="));
 const heapsize = heapArg ? parseInt(heapArg.split("=")[1], 10) : 2 * 1024 * 1024;
 const runMain = process.argv.includes("--run-main");
+const runArg = process.argv.find((a) => a.startsWith("--run="));
+const runScript = runArg ? runArg.slice("--run=".length) : null;
+const jigArg = process.argv.find((a) => a.startsWith("--jig="));
+const jigDir = jigArg ? jigArg.slice("--jig=".length) : null;
 // --ack-fd=N: a pipe to board.py; "I" each time all input so far has been processed. A program
 // that keeps the interpreter busy sends none, so board.py can tell Ctrl-C went unanswered.
 const ackArg = process.argv.find((a) => a.startsWith("--ack-fd="));
@@ -93,7 +107,7 @@ function rmTree(mp, p) {
   } else mp.FS.unlink(p);
 }
 // Emscripten's own directories in MEMFS: not part of the board's flash
-const SYSTEM = new Set(["dev", "proc", "tmp", "home"]);
+const SYSTEM = new Set(["dev", "proc", "tmp", "home", "jig"]);
 
 // ---- output: bytes, flushed once per turn of the event loop ------------------------------------
 let out = [];
@@ -171,7 +185,14 @@ async function boot(soft) {
     stdout: (bytes) => { for (const b of bytes) emit(b); },
     stderr: (bytes) => { for (const b of bytes) emit(b); },
   });
-  mp.registerJsModule("vboard", { sync: () => { sync(); } });
+  mp.registerJsModule("vboard", {
+    sync: () => { sync(); },
+    // machine.reset as the jig gives it: what was written is on the flash; the board stops here
+    reset: () => { flush(); sync(); process.exit(3); },
+    // the power goes: what was not yet written back to the flash is lost (exit status 4)
+    power_cut: () => { flush(); process.exit(4); },
+  });
+  registerHttpBridge(mp);
   for (const dir of ["/proc/self/fd", "/proc/self", "/proc", "/dev", "/tmp", "/home"]) {
     try { rmTree(mp, dir); } catch { /* /proc/self/fd may refuse: sync skips it anyway */ }
   }
@@ -184,7 +205,7 @@ async function boot(soft) {
     try { mp.runPython(`exec(open(${JSON.stringify(file)}).read())`); }
     catch (e) { print(String((e && e.message) || e).replace(/\n/g, "\r\n") + "\r\n"); }
   }
-  mute = rawMode;            // re-enter raw REPL without the friendly banner, as the board does
+  mute = rawMode || runScript !== null;   // re-enter raw REPL without the friendly banner, as the board does
   mp.replInit();
   mute = false;
   if (rawMode) await mp.replProcessCharWithAsyncify(0x01);
@@ -249,7 +270,27 @@ function shutdown() {
 }
 process.on("SIGTERM", shutdown);
 process.on("SIGINT", shutdown);
-process.stdin.on("end", shutdown);
+if (!runScript) process.stdin.on("end", shutdown);
+
+if (runScript) {
+  await boot(false);
+  if (jigDir) {
+    mp.FS.mkdirTree("/jig");
+    loadTree(mp, jigDir, "/jig");
+    mp.runPython("import sys\nsys.path.append('/jig')");
+  }
+  let status = 0;
+  try {
+    await mp.runPythonAsync(fs.readFileSync(runScript, "utf8"));
+  } catch (error) {
+    // a PythonError carries the MicroPython traceback as its message
+    process.stderr.write(((error && error.message) || String(error)) + "\n");
+    status = 1;
+  }
+  flush();
+  sync();
+  process.exit(status);
+}
 
 await boot(false);
 if (ackFd !== null) fs.writeSync(ackFd, "I");       // booted: the REPL takes input from now on

@@ -9,15 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import fields
 from typing import Any
 
 import asyncpg
 
+from ..clock import new_id
+from .errors import LimitExceeded
 from .records import PAYING, REFUND_PENDING, Order, Refund
-from .sql import ORDER_COLUMNS, REFUND_COLUMNS, Rollback, Sql, SqlStorage
+from .sql import _RELEASING, ORDER_COLUMNS, REFUND_COLUMNS, Rollback, Sql, SqlStorage
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,54 @@ def to_dollar(sql: str) -> str:
         count += 1
         return f"${count}"
     return re.sub(r"\?", number, sql)
+
+
+_COLUMNS = ", ".join(ORDER_COLUMNS)
+
+
+@functools.lru_cache(maxsize=8)
+def _create_order_sql(with_cap: bool, with_event: bool) -> str:
+    """Insert an order unless its (device_id, order_no) exists, with its event and its merchant's day,
+    as one statement: one round trip, and the merchant's day row locked only while it runs."""
+    # Typed: parameters in a SELECT list have no column to take their type from.
+    typed = ", ".join(f"?::{'bigint' if 'int' in str(f.type) else 'text'}" for f in fields(Order))
+    parts = [f"WITH dup AS (SELECT {_COLUMNS} FROM orders WHERE device_id = ? AND order_no = ?)"]
+    gate = "NOT EXISTS (SELECT 1 FROM dup)"
+    if with_cap:
+        parts.append(
+            "cap AS (INSERT INTO merchant_days (merchant_id, day, used_fen)"
+            f" SELECT ?::text, ?::bigint, ?::bigint WHERE {gate} AND ?::bigint <= ?::bigint"
+            " ON CONFLICT (merchant_id, day) DO UPDATE SET used_fen = merchant_days.used_fen + excluded.used_fen"
+            " WHERE merchant_days.used_fen + excluded.used_fen <= ?::bigint RETURNING 1 AS taken)")
+        gate = "EXISTS (SELECT 1 FROM cap)"
+    # No ON CONFLICT: a concurrent duplicate fails the whole statement (its cap undone with it).
+    parts.append(f"ins AS (INSERT INTO orders ({_COLUMNS}) SELECT {typed} WHERE {gate} RETURNING id)")
+    if with_event:
+        parts.append("ev AS (INSERT INTO order_events (id, order_id, at, kind, detail, raw)"
+                     " SELECT ?::text, id, ?::bigint, 'created', ?::text, NULL FROM ins)")
+    return to_dollar(", ".join(parts) + f" SELECT (SELECT count(*) FROM ins) AS inserted,"
+                     f" {', '.join('dup.' + c for c in ORDER_COLUMNS)} FROM (SELECT 1) AS one LEFT JOIN dup ON true")
+
+
+@functools.lru_cache(maxsize=8)
+def _finish_order_sql(unengaged: bool, with_event: bool) -> str:
+    """PAYING -> final, its event, the merchant's day given back, NOTIFY, and the row as it is now."""
+    parts = [f"WITH won AS (UPDATE orders SET status = ?, reason = ?, message = ?,"
+             " channel_trade_no = COALESCE(?, channel_trade_no), finished_at = ?, next_check_at = NULL"
+             " WHERE id = ? AND status = ?" + (" AND channel = ''" if unengaged else "") + f" RETURNING {_COLUMNS})"]
+    if with_event:
+        parts.append("ev AS (INSERT INTO order_events (id, order_id, at, kind, detail, raw) VALUES (?, ?, ?, ?, ?, ?))")
+    releasing = ", ".join(f"'{status}'" for status in _RELEASING)
+    parts.append("released AS (UPDATE merchant_days d SET used_fen = d.used_fen - won.amount_fen FROM won"
+                 f" WHERE d.merchant_id = won.merchant_id AND d.day = won.day AND won.status IN ({releasing}))")
+    parts.append("notified AS (SELECT pg_notify(?, id) FROM won)")
+    return to_dollar(
+        ", ".join(parts) + f" SELECT {_COLUMNS}, TRUE AS won, (SELECT count(*) FROM notified) AS notified FROM won"
+        f" UNION ALL SELECT {_COLUMNS}, FALSE, 0 FROM orders WHERE id = ? AND NOT EXISTS (SELECT 1 FROM won)")
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """A pool connection goes back as it is (see open())."""
 
 
 def _rowcount(status: str) -> int:
@@ -66,6 +118,7 @@ class PostgresStorage(SqlStorage):
         self._dsn = dsn
         self._schema = schema
         self.sql: Sql = _Statements(pool)
+        self.point: Sql = self.sql
         # NOTIFY channel names are global to the database: one per schema keeps tenants (and tests) apart.
         self.notify_channel = f"scanpay_orders_{schema}" if schema else "scanpay_orders"
         self._listeners: list[Callable[[str], None]] = []
@@ -85,7 +138,12 @@ class PostgresStorage(SqlStorage):
                 pass  # another process created it at the same moment
             finally:
                 await conn.close()
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, server_settings=server_settings)
+        # reset: asyncpg's default costs a round trip on every release (RESET ALL, UNLISTEN *, ...), one
+        # for each statement here. These connections never change their session (search_path is set at
+        # connect, LISTEN has its own connection, migrate() unlocks what it locks); an open transaction
+        # is still rolled back by the pool before this runs.
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, server_settings=server_settings,
+                                         reset=_keep_session)
         storage = cls(pool, dsn, schema)
         try:
             await storage.migrate()
@@ -133,6 +191,55 @@ class PostgresStorage(SqlStorage):
 
     async def notify_order(self, tx: Sql, order_id: str) -> None:
         await tx.execute("SELECT pg_notify(?, ?)", (self.notify_channel, order_id))
+
+    # The payment path: one statement each.
+
+    async def create_order(self, order: Order, *, daily_cap_fen: int | None = None,
+                           event: str | None = None) -> tuple[Order, bool]:
+        with_cap = daily_cap_fen is not None and order.merchant_id is not None
+        args: list[Any] = [order.device_id, order.order_no]
+        if with_cap:
+            args += [order.merchant_id, order.day, order.amount_fen, order.amount_fen, daily_cap_fen, daily_cap_fen]
+        args += [getattr(order, name) for name in ORDER_COLUMNS]
+        if event is not None:
+            args += [new_id(), order.created_at, event]
+        try:
+            row = await self._pool.fetchrow(_create_order_sql(with_cap, event is not None), *args)
+        except asyncpg.UniqueViolationError:
+            # A concurrent duplicate committed first: nothing of ours was stored; theirs is the order.
+            existing = await self.get_order(order.device_id, order.order_no)
+            if existing is None:
+                raise
+            return existing, False
+        if row["id"] is not None:
+            return Order(**{name: row[name] for name in ORDER_COLUMNS}), False
+        if not row["inserted"]:
+            # The cap refused it, or a duplicate committed while this statement waited for the day's row
+            # (its snapshot did not show that order yet): then that order is the answer, not the cap.
+            existing = await self.get_order(order.device_id, order.order_no)
+            if existing is not None:
+                return existing, False
+            raise LimitExceeded(f"the merchant's daily cap of {daily_cap_fen} fen would be exceeded")
+        return order, True
+
+    async def finish_order_returning(self, order_id: str, status: str, *, reason: str | None,
+                                     message: str | None, channel_trade_no: str | None, finished_at: int,
+                                     unengaged: bool = False,
+                                     event: tuple[str, str | None, dict | None] | None = None) -> tuple[bool, Order]:
+        args: list[Any] = [status, reason, message, channel_trade_no, finished_at, order_id, PAYING]
+        if event is not None:
+            kind, detail, raw = event
+            args += [new_id(), order_id, finished_at, kind, detail,
+                     json.dumps(raw, ensure_ascii=False, sort_keys=True, default=str) if raw is not None else None]
+        args += [self.notify_channel, order_id]
+        row = await self._pool.fetchrow(_finish_order_sql(unengaged, event is not None), *args)
+        won = bool(row["won"])
+        if not won and row["status"] == PAYING:
+            # Lost to a change committed while this statement ran: its snapshot is older than that.
+            fresh = await self.get_order_by_id(order_id)
+            assert fresh is not None
+            return False, fresh
+        return won, Order(**{name: row[name] for name in ORDER_COLUMNS})
 
     # Cross-process wake-ups.
 

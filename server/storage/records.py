@@ -19,6 +19,14 @@ DEVICE_PENDING = "pending"     # registered, waiting for `activate`
 DEVICE_ACTIVE = "active"
 DEVICE_DISABLED = "disabled"
 
+# Device lifecycle (server/devices.py): where the physical device is, beside whether its key works.
+LIFECYCLE_IN_STOCK = "in_stock"
+LIFECYCLE_ASSIGNED = "assigned"        # to a merchant and store, not yet installed there
+LIFECYCLE_INSTALLED = "installed"
+LIFECYCLE_DECOMMISSIONED = "decommissioned"
+FLAG_MOVED = "moved"
+FLAG_CLONED = "cloned"
+
 # Refund statuses.
 REFUND_PENDING = "PENDING"
 REFUND_SUCCESS = "SUCCESS"
@@ -50,6 +58,13 @@ class Device:
     network: str | None = None
     firmware: str | None = None
     uptime_s: int | None = None
+    # lifecycle and anti-switching (server/devices.py, migration 0007)
+    lifecycle: str = "installed"       # in_stock, assigned, installed, decommissioned
+    flag: str | None = None            # "moved" or "cloned": refused until an operator clears it
+    installed_at: int | None = None
+    boot_id: str | None = None         # the newest X-Boot-Id seen
+    boot_seen_at: int | None = None    # when that boot was last recorded (at most every 30 s)
+    last_ip: str | None = None
 
     @property
     def key(self) -> bytes:

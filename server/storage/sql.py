@@ -50,9 +50,14 @@ def device_from_row(row: dict[str, Any]) -> Device:
 
 
 class SqlStorage:
-    """Everything but the connection: subclasses set `self.sql` and implement `transaction()`."""
+    """Everything but the connection: subclasses set `self.sql` and implement `transaction()`.
+
+    `self.point` answers lookups of one row by its key (the same as `sql` unless a backend has a
+    cheaper way, see sqlite.py); it never writes.
+    """
 
     sql: Sql
+    point: Sql
     backend = "sql"
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[Sql]:
@@ -104,7 +109,7 @@ class SqlStorage:
         return merchant
 
     async def get_merchant(self, merchant_id: str) -> Merchant | None:
-        row = await self.sql.fetchone("SELECT id, name, created_at, tier FROM merchants WHERE id = ?", (merchant_id,))
+        row = await self.point.fetchone("SELECT id, name, created_at, tier FROM merchants WHERE id = ?", (merchant_id,))
         return Merchant(**row) if row else None
 
     async def set_merchant_tier(self, merchant_id: str, tier: int) -> bool:
@@ -131,7 +136,7 @@ class SqlStorage:
         return device
 
     async def get_device(self, device_id: str) -> Device | None:
-        row = await self.sql.fetchone(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
+        row = await self.point.fetchone(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
         return device_from_row(row) if row else None
 
     async def list_devices(self) -> list[Device]:
@@ -223,38 +228,24 @@ class SqlStorage:
         """Insert; when (device_id, order_no) exists already, return that order and False.
 
         With a cap, the order's amount is added to its merchant's day in the same transaction, and
-        LimitExceeded is raised (nothing stored) when that would go over the cap.
+        LimitExceeded is raised (nothing stored) when that would go over the cap. A concurrent
+        duplicate loses: it gets the winner's order and False, so it never calls the channel.
+        One round trip on each backend (SQLite: one call on its thread, in a group commit;
+        PostgreSQL: one statement), so each backend writes it in its own way.
         """
-        placeholders = ", ".join("?" for _ in ORDER_COLUMNS)
-        values = tuple(getattr(order, name) for name in ORDER_COLUMNS)
-        async with self.transaction() as tx:
-            existing = await tx.fetchone(f"{_ORDER_SELECT} WHERE device_id = ? AND order_no = ?",
-                                         (order.device_id, order.order_no))
-            if existing is not None:
-                return Order(**existing), False
-            inserted = await tx.execute(
-                f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({placeholders})"
-                " ON CONFLICT (device_id, order_no) DO NOTHING", values)
-            if not inserted:  # a concurrent duplicate got in first (PostgreSQL)
-                raise Rollback()
-            if event is not None:
-                await self._insert_event(tx, order.id, order.created_at, "created", event)
-            if daily_cap_fen is not None and order.merchant_id is not None:
-                # Last, so the merchant's day row (every payment of the merchant touches it) stays
-                # locked for as short a time as possible.
-                await tx.execute("INSERT INTO merchant_days (merchant_id, day, used_fen) VALUES (?, ?, 0)"
-                                 " ON CONFLICT DO NOTHING", (order.merchant_id, order.day))
-                taken = await tx.execute(
-                    "UPDATE merchant_days SET used_fen = used_fen + ? WHERE merchant_id = ? AND day = ?"
-                    " AND used_fen + ? <= ?",
-                    (order.amount_fen, order.merchant_id, order.day, order.amount_fen, daily_cap_fen))
-                if not taken:
-                    raise LimitExceeded(f"the merchant's daily cap of {daily_cap_fen} fen would be exceeded")
-        if not inserted:
-            existing = await self.get_order(order.device_id, order.order_no)
-            assert existing is not None
-            return existing, False
-        return order, True
+        raise NotImplementedError
+
+    async def order_and_day_used(self, device_id: str, order_no: str, merchant_id: str,
+                                 day: int) -> tuple[Order | None, int]:
+        """The device's order `order_no` (None when new) and its merchant's fen used on `day`: one read."""
+        row = await self.point.fetchone(
+            f"SELECT {', '.join('o.' + name for name in ORDER_COLUMNS)},"
+            " (SELECT used_fen FROM merchant_days WHERE merchant_id = ? AND day = ?) AS day_used_fen"
+            " FROM (SELECT 1 AS one) AS here LEFT JOIN orders o ON o.device_id = ? AND o.order_no = ?",
+            (merchant_id, day, device_id, order_no))
+        assert row is not None
+        used = row.pop("day_used_fen") or 0
+        return (Order(**row) if row["id"] is not None else None), used
 
     async def merchant_day_used(self, merchant_id: str, day: int) -> int:
         row = await self.sql.fetchone("SELECT used_fen FROM merchant_days WHERE merchant_id = ? AND day = ?",
@@ -262,11 +253,11 @@ class SqlStorage:
         return row["used_fen"] if row else 0
 
     async def get_order(self, device_id: str, order_no: str) -> Order | None:
-        row = await self.sql.fetchone(f"{_ORDER_SELECT} WHERE device_id = ? AND order_no = ?", (device_id, order_no))
+        row = await self.point.fetchone(f"{_ORDER_SELECT} WHERE device_id = ? AND order_no = ?", (device_id, order_no))
         return Order(**row) if row else None
 
     async def get_order_by_id(self, order_id: str) -> Order | None:
-        row = await self.sql.fetchone(f"{_ORDER_SELECT} WHERE id = ?", (order_id,))
+        row = await self.point.fetchone(f"{_ORDER_SELECT} WHERE id = ?", (order_id,))
         return Order(**row) if row else None
 
     async def get_order_by_qr_token(self, qr_token: str) -> Order | None:
@@ -313,23 +304,22 @@ class SqlStorage:
 
         `unengaged`: only while no channel took the order up (a C2B code nobody opened).
         """
-        async with self.transaction() as tx:
-            won = await tx.execute(
-                "UPDATE orders SET status = ?, reason = ?, message = ?,"
-                " channel_trade_no = COALESCE(?, channel_trade_no), finished_at = ?, next_check_at = NULL"
-                " WHERE id = ? AND status = ?" + (" AND channel = ''" if unengaged else ""),
-                (status, reason, message, channel_trade_no, finished_at, order_id, PAYING))
-            if event is not None:   # the answer that finished it (or came too late) goes in the journal
-                await self._insert_event(tx, order_id, finished_at, *event)
-            if won and status in _RELEASING:
-                # Not taken: the merchant's daily allowance gets the amount back.
-                await tx.execute(
-                    "UPDATE merchant_days SET used_fen = used_fen - (SELECT amount_fen FROM orders WHERE id = ?)"
-                    " WHERE merchant_id = (SELECT merchant_id FROM orders WHERE id = ?)"
-                    " AND day = (SELECT day FROM orders WHERE id = ?)", (order_id, order_id, order_id))
-            if won:
-                await self.notify_order(tx, order_id)
-        return won == 1
+        won, _ = await self.finish_order_returning(
+            order_id, status, reason=reason, message=message, channel_trade_no=channel_trade_no,
+            finished_at=finished_at, unengaged=unengaged, event=event)
+        return won
+
+    async def finish_order_returning(self, order_id: str, status: str, *, reason: str | None,
+                                     message: str | None, channel_trade_no: str | None, finished_at: int,
+                                     unengaged: bool = False,
+                                     event: tuple[str, str | None, dict | None] | None = None) -> tuple[bool, Order]:
+        """finish_order, and the order as it is afterwards (whoever won), in one round trip.
+
+        Also in the same transaction: the answer that finished it (or came too late) goes in the
+        journal; a FAILED or CLOSED order gives its amount back to the merchant's day; other
+        processes hear of the change (PostgreSQL NOTIFY, delivered at commit).
+        """
+        raise NotImplementedError
 
     async def set_order_channel(self, order_id: str, channel: str, channel_trade_no: str | None) -> bool:
         """A C2B order's payer picked a wallet: from now on the resolver asks that channel."""

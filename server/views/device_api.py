@@ -3,8 +3,9 @@
 Every request goes through the same gate, in this order: op, content type, body size, signing
 headers, device, signature, timestamp, body, fields and the op's own read-only checks (routing,
 limits, idempotency conflict, order state), nonce. Nothing is written before the last check passes,
-so a refused request changes nothing. `activate` is the one op without signing: its one-time code
-is its credential.
+so a refused request changes nothing; the one exception comes after the nonce: identity and place
+(server/devices.py `check_identity`), whose refusal flags the device moved or cloned. `activate` is
+the one op without signing: its one-time code is its credential.
 """
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ from aiohttp import web
 from .. import device_auth, device_messages, errors, rollouts, wire
 from ..c2b import qr_bitmap
 from ..clock import now_ms
-from ..devices import ActivationRefused, activate as activate_device, check_activation_code
+from ..devices import (
+    ActivationRefused, DeviceFlagged, activate as activate_device, check_activation_code, check_identity, parse_place,
+)
 from ..keys import METRICS, OP, PAYMENTS, SETTINGS, STORAGE
 from ..payments import (
     DailyLimitExceeded, OrderConflict, OrderNotFound, OrderPaid, RefundConflict, RefundImpossible, UnsupportedCode,
 )
-from ..storage import DEVICE_ACTIVE, DEVICE_PENDING, Device
+from ..storage import Device
 
 Prepare = Callable[[web.Request, Device, dict], Awaitable[Any]]
 Handle = Callable[[web.Request, Device, Any], Awaitable[dict[str, Any]]]
@@ -245,10 +248,19 @@ async def _signed_op(request: web.Request, op: Op) -> web.Response:
     settings = request.app[SETTINGS].device_api
     body = await _read_body(request, settings.max_body_bytes)
     device, signed = await _authenticate(request, body, settings.timestamp_window_s)
-    message = await op.prepare(request, device, _decode(wire_format, body))
+    raw_message = _decode(wire_format, body)
+    message = await op.prepare(request, device, raw_message)
+    place = _place(raw_message) if op.prepare is prepare_heartbeat else None
     # Last check, first write: the nonce is recorded only for a request that will be carried out.
     if not await request.app[STORAGE].remember_nonce(device.id, signed.nonce, now_ms(), settings.nonce_ttl_s * 1000):
         raise errors.nonce_reused()
+    # Anti-switching looks only at fresh, signed requests (a replay cannot flag a device), and flags
+    # before it refuses: the one refusal that writes (docs/device-api.md, "Identity and place").
+    try:
+        await check_identity(request.app[STORAGE], device, signed, ip=request.remote, place=place,
+                             clone_window_s=settings.clone_window_s)
+    except DeviceFlagged as e:
+        raise (errors.device_cloned() if e.kind == "cloned" else errors.device_moved()) from None
     answer = await op.handle(request, device, message)
     return _answer(wire_format, answer)
 
@@ -256,22 +268,34 @@ async def _signed_op(request: web.Request, op: Op) -> web.Response:
 async def _activate(request: web.Request) -> web.Response:
     wire_format = _wire_format(request)
     body = await _read_body(request, request.app[SETTINGS].device_api.max_body_bytes)
-    message = device_messages.parse_activate(_decode(wire_format, body))
+    raw_message = _decode(wire_format, body)
+    message = device_messages.parse_activate(raw_message)
+    place = _place(raw_message)
     storage = request.app[STORAGE]
     try:
         await check_activation_code(storage, message.activation_code)
         device = await activate_device(storage, message.activation_code, hardware_id=message.hardware_id,
-                                       firmware=message.firmware)
+                                       firmware=message.firmware, place=place)
     except ActivationRefused as e:
         if e.code == "device_disabled":
             raise errors.device_disabled() from None
-        raise {"activation_code_unknown": errors.activation_code_unknown,
+        raise {"device_decommissioned": errors.device_decommissioned,
+               "device_not_installed": errors.device_not_installed,
+               "device_moved": errors.device_moved, "device_cloned": errors.device_cloned,
+               "activation_code_unknown": errors.activation_code_unknown,
                "activation_code_used": errors.activation_code_used,
                "activation_code_expired": errors.activation_code_expired}[e.code]() from None
     merchant = await storage.get_merchant(device.merchant_id)
     return _answer(wire_format, {"device_id": device.id, "device_key": device.key_hex,
                                  "merchant": {"id": merchant.id, "name": merchant.name},
                                  "store_name": device.store_name})
+
+
+def _place(message: dict[str, Any]) -> list[str] | None:
+    try:
+        return parse_place(message)
+    except ValueError as e:
+        raise errors.invalid_field(str(e)) from None
 
 
 def _wire_format(request: web.Request) -> str:
@@ -313,10 +337,7 @@ async def _authenticate(request: web.Request, body: bytes, window_s: int) -> tup
     device = await request.app[STORAGE].get_device(signed.device_id)
     if device is None:
         raise errors.unknown_device()
-    if device.status == DEVICE_PENDING:
-        raise errors.device_not_activated()
-    if device.status != DEVICE_ACTIVE:
-        raise errors.device_disabled()
+    device_auth.check_standing(device)   # decommissioned, flagged, not installed, not activated, disabled
     # The path as sent (still percent-encoded, no query string): what the device signed.
     if not device_auth.signature_matches(device.key, signed, request.method, request.rel_url.raw_path, body):
         raise errors.bad_signature()

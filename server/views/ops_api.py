@@ -305,13 +305,18 @@ async def add_stage(request: web.Request) -> web.Response:
     if groups is not None and (not isinstance(groups, list) or not groups or len(groups) > 100
                                or not all(isinstance(g, str) and NAME.match(g) for g in groups)):
         raise _error(400, "invalid_field", "groups must be a non-empty list of group names")
+    last = body.get("last", False)
+    if not isinstance(last, bool):
+        raise _error(400, "invalid_field", "last must be true or false")
+    if rollout["state"] == rollouts.STOPPED:
+        raise _error(409, "rollout_stopped", f"rollout {rollout['id']} is stopped: {rollout['reason']}")
     if rollout["state"] != rollouts.RUNNING:
-        raise _error(409, "rollout_stopped", f"rollout {rollout['id']} is {rollout['state']}: {rollout['reason']}")
+        raise _error(409, "rollout_final", f"rollout {rollout['id']} is {rollout['state']}: its last stage is out")
     settings = request.app[SETTINGS]
     try:
         count = await rollouts.add_stage(request.app[STORAGE], rollout, share=share, groups=groups,
                                          public_url=settings.device_api.public_url,
-                                         url_ttl_s=settings.ops.firmware_url_ttl_s)
+                                         url_ttl_s=settings.ops.firmware_url_ttl_s, last=last)
     except rollouts.RolloutError as e:
         raise _error(409, e.code, str(e)) from None
     return web.json_response({"devices": count, "stage": rollout["stages"] + 1})

@@ -1,4 +1,4 @@
-"""`python -m server`: register devices, then run the server and take a payment through it."""
+"""`python -m server`: register devices, run the server and take a payment through it, roll out firmware."""
 import asyncio
 import json
 import os
@@ -10,7 +10,11 @@ from pathlib import Path
 import aiohttp
 
 from hw_sim import test_codes
+from server import rollouts
 from server.device_auth import sign_request
+from server.devices import register_device
+from server.settings import DatabaseSettings
+from server.storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,3 +90,85 @@ async def test_run_serves_the_device_api(tmp_path, sandbox):
     assert "CLI1" in log
     # The payment code and the device key never reach the log.
     assert json.loads(body)["auth_code"] not in log and key not in log
+
+
+def _fleet_with_a_release(db: Path) -> None:
+    """Three scan boxes of one merchant and a published build 1.4.0 for their profile."""
+    async def setup() -> None:
+        async with open_storage(DatabaseSettings(path=str(db))) as storage:
+            for device_id in ("D1", "D2", "D3"):
+                await register_device(storage, device_id, "M1", "Tea House")
+                await rollouts.set_device_profile(storage, device_id, "scan_box", None)
+            await rollouts.add_release(storage, "scan_box", "1.4.0", "ab" * 32, "cd" * 64)
+    asyncio.run(setup())
+
+
+def _offers(db: Path) -> dict[str, list[str]]:
+    """The update_firmware versions each device will be told of at its next heartbeat."""
+    async def read() -> dict[str, list[str]]:
+        async with open_storage(DatabaseSettings(path=str(db))) as storage:
+            return {device_id: [c.args["version"] for c in await storage.pending_commands(device_id)
+                                if c.kind == "update_firmware"] for device_id in ("D1", "D2", "D3")}
+    return asyncio.run(read())
+
+
+def test_rollout_by_group_then_share_then_stop(tmp_path):
+    db = tmp_path / "ops.db"
+    env = {"SCANPAY_DB": str(db)}
+    _fleet_with_a_release(db)
+    grouped = cli("device", "group", "--id", "D2", "--group", "pilot", env=env)
+    assert grouped.returncode == 0, grouped.stderr
+
+    started = cli("rollout", "start", "--profile", "scan_box", "--version", "1.4.0", "--threshold", "0.2",
+                  "--groups", "pilot", env=env)
+    assert started.returncode == 0, started.stderr
+    rollout_id = started.stdout.strip()
+    assert "offered it to 1 devices" in started.stderr
+    assert _offers(db) == {"D1": [], "D2": ["1.4.0"], "D3": []}   # the pilot group only
+
+    status = json.loads(cli("rollout", "status", rollout_id, "--json", env=env).stdout)
+    assert (status["state"], status["offered"], len(status["stages"])) == ("running", 1, 1)
+
+    more = cli("rollout", "stage", rollout_id, "--share", "1", "--last", env=env)
+    assert more.returncode == 0 and "stage 2 offered the build to 2 more devices" in more.stderr
+    assert _offers(db) == {"D1": ["1.4.0"], "D2": ["1.4.0"], "D3": ["1.4.0"]}
+    table = cli("rollout", "status", rollout_id, env=env).stdout
+    assert "final_stage" in table and table.splitlines()[-1].split("\t")[:2] == ["total", "3"]
+    listed = cli("rollout", "list", env=env).stdout.split("\t")
+    assert listed[:4] == [rollout_id, "scan_box", "1.4.0", "final_stage"]
+
+    stopped = cli("rollout", "stop", rollout_id, "--reason", "bad batch", env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert _offers(db) == {"D1": [], "D2": [], "D3": []}   # offers not yet taken are withdrawn
+    status = json.loads(cli("rollout", "status", rollout_id, "--json", env=env).stdout)
+    assert (status["state"], status["reason"], status["withdrawn"]) == ("stopped", "bad batch", 3)
+    again = cli("rollout", "stop", rollout_id, env=env)
+    assert again.returncode == 1 and "stopped already: bad batch" in again.stderr
+    late = cli("rollout", "stage", rollout_id, "--share", "1", env=env)
+    assert late.returncode == 1 and "is stopped" in late.stderr
+
+
+def test_rollout_and_group_commands_refuse_what_cannot_be_done(tmp_path):
+    db = tmp_path / "ops.db"
+    env = {"SCANPAY_DB": str(db)}
+    _fleet_with_a_release(db)
+    unpublished = cli("rollout", "start", "--profile", "scan_box", "--version", "9.9.9", "--threshold", "0.1",
+                      "--share", "0.5", env=env)
+    assert unpublished.returncode == 1 and "has not been published" in unpublished.stderr
+    both = cli("rollout", "start", "--profile", "scan_box", "--version", "1.4.0", "--threshold", "0.1",
+               "--share", "0.5", "--groups", "pilot", env=env)
+    assert both.returncode == 1 and "either --share or --groups" in both.stderr
+    threshold = cli("rollout", "start", "--profile", "scan_box", "--version", "1.4.0", "--threshold", "2",
+                    "--share", "0.5", env=env)
+    assert threshold.returncode == 1 and "--threshold" in threshold.stderr
+    assert cli("rollout", "list", env=env).stdout == ""     # nothing was started
+    assert _offers(db) == {"D1": [], "D2": [], "D3": []}
+
+    unknown = cli("rollout", "status", "R404", env=env)
+    assert unknown.returncode == 1 and "no rollout R404" in unknown.stderr
+    nobody = cli("device", "group", "--id", "D404", "--group", "pilot", env=env)
+    assert nobody.returncode == 1 and "no device D404" in nobody.stderr
+    bad_name = cli("device", "group", "--id", "D1", "--group", "no spaces", env=env)
+    assert bad_name.returncode == 1 and "--group" in bad_name.stderr
+    cleared = cli("device", "group", "--id", "D1", "--no-group", env=env)
+    assert cleared.returncode == 0 and "no group" in cleared.stderr

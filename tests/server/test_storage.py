@@ -1,5 +1,6 @@
-"""The storage on SQLite and PostgreSQL: migrations, conditional updates, work claims, nonces."""
+"""The storage on SQLite and PostgreSQL: migrations, conditional updates, caps, work claims, nonces, commits."""
 import asyncio
+import dataclasses
 import sqlite3
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from server.clock import new_id, new_trade_no, now_ms
 from server.settings import DatabaseSettings
 from server.storage.migrate import load_migrations
-from server.storage import CLOSED, PAYING, SUCCESS, AlreadyExists, NotFound, Order, open_storage
+from server.storage import CLOSED, PAYING, SUCCESS, AlreadyExists, LimitExceeded, NotFound, Order, open_storage
 
 
 def paying_order(order_no: str, *, next_check_at: int | None = None) -> Order:
@@ -109,3 +110,57 @@ async def test_events_keep_the_raw_answer(storage):
     await storage.add_event(order.id, 2, "pay:WAITING", "需要用户输入支付密码", {"err_code": "USERPAYING"})
     events = await storage.list_events(order.id)
     assert [(e.kind, e.raw) for e in events] == [("created", None), ("pay:WAITING", {"err_code": "USERPAYING"})]
+
+
+def capped_order(order_no: str, amount_fen: int) -> Order:
+    return dataclasses.replace(paying_order(order_no), amount_fen=amount_fen, merchant_id="M1", day=20261122)
+
+
+async def test_concurrent_payments_stay_within_the_cap_and_a_duplicate_is_created_once(storage):
+    # All at once: on SQLite they share one group commit, on PostgreSQL they race for the day's row.
+    attempts = [storage.create_order(capped_order(f"C{i}", 300), daily_cap_fen=1000, event="300 fen")
+                for i in range(6)]
+    attempts += [storage.create_order(capped_order("DUP", 100), daily_cap_fen=1000, event="100 fen")
+                 for _ in range(3)]
+    results = await asyncio.gather(*attempts, return_exceptions=True)
+    created = [r[0] for r in results if not isinstance(r, Exception) and r[1]]
+    refused = [r for r in results if isinstance(r, LimitExceeded)]
+    duplicates = [r[0] for r in results[6:] if not isinstance(r, Exception)]
+    assert len({o.id for o in duplicates}) == 1 and len(duplicates) == 3   # every caller got the one order
+    # Three of 300 and the one of 100 fit in 1000, whatever the order they came in.
+    assert sorted(o.amount_fen for o in created) == [100, 300, 300, 300] and len(refused) == 3
+    assert await storage.merchant_day_used("M1", 20261122) == 1000
+    assert await storage.count_orders() == len(created)   # a refused payment left nothing behind
+    for order in created:
+        assert [e.kind for e in await storage.list_events(order.id)] == ["created"]
+
+
+async def test_finishing_returns_the_order_and_a_failed_one_gives_the_cap_back(storage):
+    order, _ = await storage.create_order(capped_order("F1", 400), daily_cap_fen=1000)
+    won, failed = await storage.finish_order_returning(
+        order.id, "FAILED", reason="insufficient_funds", message=None, channel_trade_no=None, finished_at=5,
+        event=("pay:FAILED", "NOTENOUGH", {"err_code": "NOTENOUGH"}))
+    assert won and (failed.status, failed.reason, failed.finished_at) == ("FAILED", "insufficient_funds", 5)
+    assert await storage.merchant_day_used("M1", 20261122) == 0
+    lost, same = await storage.finish_order_returning(
+        order.id, SUCCESS, reason=None, message=None, channel_trade_no="T9", finished_at=6)
+    assert not lost and same == failed == await storage.get_order_by_id(order.id)
+    assert [e.kind for e in await storage.list_events(order.id)] == ["pay:FAILED"]
+
+
+async def test_a_write_is_answered_only_once_it_is_committed(tmp_path):
+    # Group commit: what a caller was told is stored is there for any other connection at once.
+    path = tmp_path / "gc.db"
+    async with open_storage(DatabaseSettings(path=str(path))) as storage:
+        await storage.add_merchant("M1", "Tea House")
+        await storage.add_device("D1", "M1", "Nanjing Rd", "ab" * 32)
+        orders = await asyncio.gather(*(storage.create_order(paying_order(f"G{i}")) for i in range(40)))
+        fresh = await asyncio.gather(*(storage.remember_nonce("D1", f"nonce-{i}", 1_000, 600_000) for i in range(40)))
+        other = sqlite3.connect(path)
+        try:
+            stored = {row[0] for row in other.execute("SELECT id FROM orders")}
+            nonces = other.execute("SELECT COUNT(*) FROM nonces").fetchone()[0]
+        finally:
+            other.close()
+    assert stored == {order.id for order, created in orders if created} and len(stored) == 40
+    assert all(fresh) and nonces == 40

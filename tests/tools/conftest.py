@@ -38,6 +38,21 @@ def bundle(release_key, tmp_path_factory):
     return build.build("enhanced_box", release_key, tmp_path_factory.mktemp("out"), version="0.3.0")
 
 
+@pytest.fixture(scope="session")
+def new_bundle(release_key, tmp_path_factory):
+    """The next version of the same profile: what an update installs."""
+    return build.build("enhanced_box", release_key, tmp_path_factory.mktemp("new"), version="0.4.0")
+
+
+def flash_to_dir(root, bundle, config=None):
+    """What `tools flash` writes, into a directory standing for the board's flash."""
+    from tools import flash
+    for path, data in flash.plan(*build.load_bundle(bundle)[:6], config=config):
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
 @pytest.fixture
 def board(tmp_path):
     with VirtualBoard(tmp_path / "flash") as vb:

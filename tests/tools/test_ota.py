@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from conftest import mpremote, tools
-from tools import build, flash, signing
+from conftest import flash_to_dir, mpremote, tools
+from tools import build, signing
 
 import boot_select
 from core import ota
@@ -45,19 +45,6 @@ def offer_of(bundle, prefix="/fw/enhanced_box/0.4.0"):
     manifest = json.loads((bundle / "manifest.json").read_text())
     return {"version": manifest["version"], "url": "https://pay.example.com" + prefix + "/manifest.json",
             "sha256": build.file_entry((bundle / "manifest.json").read_bytes())["sha256"]}
-
-
-def flash_to_dir(root, bundle):
-    """What `tools flash` writes, into a directory standing for the board's flash."""
-    for path, data in flash.plan(*build.load_bundle(bundle)[:6]):
-        target = root / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-
-
-@pytest.fixture(scope="module")
-def new_bundle(release_key, tmp_path_factory):
-    return build.build("enhanced_box", release_key, tmp_path_factory.mktemp("new"), version="0.4.0")
 
 
 @pytest.fixture

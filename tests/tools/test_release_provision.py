@@ -183,11 +183,11 @@ def test_good_release_rolls_out_every_stage(server, fleet, bundle):
     result = tools("release", "--server", server.url, "--token", TOKEN, "--bundle", bundle,
                    "--stages", "group:pilot,10%,100%", "--poll", "0.1", "--min-settled", "3")
     assert result.returncode == 0, result.stderr
-    assert "complete: 30 devices updated" in result.stdout
+    assert "complete: 30 devices updated, 0 failed, 0 rolled back" in result.stdout
     assert "stage 1/3 (groups pilot): offered to 5 devices" in result.stdout
     rollout_id = result.stdout.split("rollout ", 1)[1].split()[0]
     status = server.ops("GET", "/ops/v1/rollouts/" + rollout_id)
-    assert (status["state"], status["offered"], status["updated"], status["failed"]) == ("running", 30, 30, 0)
+    assert (status["state"], status["offered"], status["updated"], status["failed"]) == ("complete", 30, 30, 0)
     assert [s["offered"] for s in status["stages"]] == [5, 0, 25]        # 10% of 30 were offered already
     assert fleet.fetched == 30
 

@@ -1,0 +1,154 @@
+"""Monitoring alerts: rules over the figures of server/monitoring.py, judged in the background.
+
+Rules ([alerts] in the settings, docs/operations.md "Alerts"):
+  success_rate     per channel: under success_rate_min_pct of the payments finished in the last
+                   success_rate_window_s succeeded, once at least success_rate_min_payments finished
+  devices_offline  more than devices_offline_max active devices sent no heartbeat for offline_after_s
+  backlog          more than backlog_max orders PAYING plus refunds PENDING, or the oldest of them is
+                   older than backlog_oldest_max_s (the resolver does not keep up, or a channel hangs)
+
+`judge` is a pure function of the figures. `evaluate` compares its verdict with the open alerts in the
+database and raises the new ones and clears the ones no longer true; each change is a row in `alerts`
+(one open row per rule and subject, a unique index: processes evaluating at once raise it once), a log
+line with structured fields, and the `scanpay_alerts_active` gauge. `run` does that every interval_s.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from .clock import new_id, now_ms
+from .metrics import Metrics
+from .monitoring import Backlog, ChannelRate, backlog, channel_rates, offline_devices
+from .settings import AlertsSettings
+
+log = logging.getLogger(__name__)
+
+SUCCESS_RATE, DEVICES_OFFLINE, BACKLOG = "success_rate", "devices_offline", "backlog"
+RULES = (SUCCESS_RATE, DEVICES_OFFLINE, BACKLOG)
+HISTORY_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule that holds now: what it is about and what the operator reads."""
+
+    rule: str
+    subject: str          # the channel for success_rate, else ""
+    message: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: str
+    rule: str
+    subject: str
+    message: str
+    raised_at: int
+    cleared_at: int | None
+    clear_note: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+
+def judge(settings: AlertsSettings, rates: list[ChannelRate], offline: int, work: Backlog, now: int) -> list[Finding]:
+    """The rules that hold, given the window's channel rates, the offline count and the backlog."""
+    findings = []
+    window_min = settings.success_rate_window_s / 60
+    for rate in rates:
+        pct = rate.rate_pct
+        if rate.finished >= settings.success_rate_min_payments and pct is not None \
+                and pct < settings.success_rate_min_pct:
+            findings.append(Finding(SUCCESS_RATE, rate.channel,
+                                    f"{rate.channel}: {pct:.1f}% of {rate.finished} payments succeeded in the last"
+                                    f" {window_min:g} min (alert below {settings.success_rate_min_pct:g}%)"))
+    if offline > settings.devices_offline_max:
+        findings.append(Finding(DEVICES_OFFLINE, "", f"{offline} devices offline (no heartbeat for"
+                                f" {settings.offline_after_s} s; alert above {settings.devices_offline_max})"))
+    age = work.oldest_age_s(now)
+    if work.total > settings.backlog_max or (work.total and age > settings.backlog_oldest_max_s):
+        findings.append(Finding(BACKLOG, "", f"resolver backlog: {work.paying} orders paying, {work.refunds_pending}"
+                                f" refunds pending, oldest {age} s (alert above {settings.backlog_max}"
+                                f" or {settings.backlog_oldest_max_s} s)"))
+    return findings
+
+
+async def current_findings(storage, settings: AlertsSettings, now: int) -> list[Finding]:
+    rates = await channel_rates(storage, now - settings.success_rate_window_s * 1000, now + 1)
+    offline, _active = await offline_devices(storage, now, settings.offline_after_s)
+    return judge(settings, rates, len(offline), await backlog(storage), now)
+
+
+# the alerts table
+
+_COLUMNS = "id, rule, subject, message, raised_at, cleared_at, clear_note"
+
+
+async def active_alerts(storage) -> list[Alert]:
+    rows = await storage.sql.fetchall(
+        f"SELECT {_COLUMNS} FROM alerts WHERE cleared_at IS NULL ORDER BY raised_at, id")
+    return [Alert(**row) for row in rows]
+
+
+async def alert_history(storage, limit: int = HISTORY_LIMIT) -> list[Alert]:
+    """The latest alerts, open or cleared, newest first."""
+    rows = await storage.sql.fetchall(
+        f"SELECT {_COLUMNS} FROM alerts ORDER BY raised_at DESC, id DESC LIMIT ?", (limit,))
+    return [Alert(**row) for row in rows]
+
+
+async def raise_alert(storage, finding: Finding, now: int) -> bool:
+    """Open an alert for the finding; False when one is open already (raised here or by another process)."""
+    return await storage.sql.execute(
+        "INSERT INTO alerts (id, rule, subject, message, raised_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (new_id(), finding.rule, finding.subject, finding.message, now)) == 1
+
+
+async def clear_alert(storage, alert: Alert, now: int, note: str) -> bool:
+    """Close an open alert; False when it was closed already."""
+    return await storage.sql.execute(
+        "UPDATE alerts SET cleared_at = ?, clear_note = ? WHERE id = ? AND cleared_at IS NULL",
+        (now, note, alert.id)) == 1
+
+
+async def evaluate(storage, settings: AlertsSettings, metrics: Metrics | None = None,
+                   now: int | None = None) -> list[Alert]:
+    """One pass: raise what holds and is not open, clear what is open and no longer holds; the open alerts."""
+    now = now_ms() if now is None else now
+    findings = {(f.rule, f.subject): f for f in await current_findings(storage, settings, now)}
+    open_ = {(a.rule, a.subject): a for a in await active_alerts(storage)}
+    for key, finding in findings.items():
+        if key not in open_ and await raise_alert(storage, finding, now):
+            log.warning("alert raised: %s", finding.message,
+                        extra={"alert": finding.rule, "alert_subject": finding.subject, "alert_state": "raised"})
+    for key, alert in open_.items():
+        if key in findings and findings[key].message != alert.message:
+            # Still true: the banner shows the figures of now, not of when it was raised.
+            await storage.sql.execute("UPDATE alerts SET message = ? WHERE id = ? AND cleared_at IS NULL",
+                                      (findings[key].message, alert.id))
+        if key not in findings and await clear_alert(storage, alert, now, "back within the rule"):
+            log.info("alert cleared: %s", alert.message,
+                     extra={"alert": alert.rule, "alert_subject": alert.subject, "alert_state": "cleared"})
+    active = await active_alerts(storage)
+    if metrics is not None:
+        for rule in RULES:
+            metrics.alerts_active.labels(rule).set(sum(1 for a in active if a.rule == rule))
+    return active
+
+
+async def run(storage, settings: AlertsSettings, metrics: Metrics | None = None,
+              stopping: asyncio.Event | None = None) -> None:
+    """Every interval_s until `stopping` is set: evaluate. A failed pass is logged, never fatal."""
+    stopping = stopping or asyncio.Event()
+    while not stopping.is_set():
+        try:
+            await evaluate(storage, settings, metrics)
+        except Exception:
+            log.exception("alert evaluation failed")
+        try:
+            await asyncio.wait_for(stopping.wait(), settings.interval_s)
+        except TimeoutError:
+            pass

@@ -1,0 +1,172 @@
+"""The web console under /console/ (docs/console.md): server-rendered pages for operators and merchants.
+
+One module per area, each with `setup(app)` adding its routes: orders, devices, monitoring, rollouts,
+reports (reconciliation), cashier. Shared pieces: auth.py (users, sessions, CSRF, `login_required`,
+`render`), templates/base.html (the layout every page extends), static/console.css.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime
+import http
+import json
+import logging
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from ..keys import SETTINGS, STORAGE
+from . import auth, cashier, devices, monitoring, orders, reports, rollouts
+
+log = logging.getLogger(__name__)
+
+_HERE = Path(__file__).resolve().parent
+CHINA = datetime.timezone(datetime.timedelta(hours=8), "CST")
+
+# Pages only load our own files: no inline script, no framing by other sites, forms post only to us.
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def setup(app: web.Application) -> None:
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
+                               autoescape=jinja2.select_autoescape(default=True),
+                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(yuan=yuan, china_time=china_time, pretty_json=pretty_json)
+    app.middlewares.append(console_middleware)
+    app.router.add_static("/console/static", _HERE / "static", name="console_static")
+    app.router.add_get("/console", home)
+    app.router.add_get("/console/", home)
+    app.router.add_get("/console/login", login_page)
+    app.router.add_post("/console/login", login)
+    app.router.add_post("/console/logout", logout)
+    orders.setup(app)
+    devices.setup(app)
+    monitoring.setup(app)
+    rollouts.setup(app)
+    reports.setup(app)
+    cashier.setup(app)
+
+
+# template filters
+
+def yuan(fen: int | None) -> str:
+    """Integer fen as yuan with two decimals: 1250 -> "12.50" (no float on the way)."""
+    if fen is None:
+        return "-"
+    sign = "-" if fen < 0 else ""
+    fen = abs(int(fen))
+    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
+
+
+def china_time(at_ms: int | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    if at_ms is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(at_ms / 1000, CHINA).strftime(fmt)
+
+
+def pretty_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
+
+
+# every console request
+
+@web.middleware
+async def console_middleware(request: web.Request, handler) -> web.StreamResponse:
+    """Under /console/: who is logged in, CSRF on unsafe methods, errors as HTML pages."""
+    if not (request.path == "/console" or request.path.startswith("/console/")) \
+            or request.path.startswith("/console/static/"):
+        return await handler(request)
+    try:
+        await auth.load_session(request)
+        if request.method in auth.UNSAFE_METHODS and not await auth.csrf_ok(request):
+            raise web.HTTPForbidden(reason="csrf")
+        response = await handler(request)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        response = error_page(request, e.status, e.reason)
+    except Exception:
+        # A person is reading: an HTML page, not the device API's JSON (which the outer middleware gives).
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        response = error_page(request, 500, "Something went wrong on the server; it has been logged. Try again.")
+    for name, value in _SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+_ERROR_TEXT = {
+    403: "You may not do this.",
+    404: "There is no such page, or it is not yours to see.",
+    405: "This page does not take that kind of request.",
+}
+
+
+def error_page(request: web.Request, status: int, reason: str) -> web.Response:
+    if reason == "csrf":
+        title = "Request refused"
+        text = ("This form was not sent from a console page of your current login (its security token is "
+                "missing or stale), so nothing was changed. Go back, reload the page and try again.")
+    else:
+        title = {403: "Forbidden", 404: "Not found", 500: "Server error"}.get(status, f"Error {status}")
+        # Our handlers give a sentence as the reason; aiohttp's standard phrase ("Not Found") gets ours.
+        try:
+            standard = reason == http.HTTPStatus(status).phrase
+        except ValueError:
+            standard = True
+        text = _ERROR_TEXT.get(status, "The request could not be served.") if standard or not reason else reason
+    return auth.render(request, "error.html", {"status": status, "title": title, "text": text}, status=status)
+
+
+# the shared pages: home, login, logout
+
+async def home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther("/console/orders" if request.get("console_user") else "/console/login")
+
+
+async def login_page(request: web.Request, *, error: str | None = None, username: str = "",
+                     status: int = 200) -> web.StreamResponse:
+    if request.get("console_user") is not None and error is None:
+        raise web.HTTPSeeOther(auth.safe_next(request.query.get("next")))
+    new_cookies: dict[str, str] = {}
+    token = auth.login_csrf_token(request, new_cookies)
+    # The login form's own token: the shared render would give the (absent) session's.
+    response = aiohttp_jinja2.render_template(
+        "login.html", request, {"user": None, "csrf_token": token, "path": request.path, "error": error,
+                                "username": username, "next": auth.safe_next(request.query.get("next"))},
+        status=status)
+    for value in new_cookies.values():
+        auth.set_login_csrf_cookie(request, response, value)
+    return response
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    username = str(form.get("username", "")).strip()
+    password = str(form.get("password", ""))
+    settings = request.app[SETTINGS].console
+    try:
+        token, user = await auth.log_in(request.app[STORAGE], settings, username, password)
+    except auth.LoginRefused as e:
+        # Every refusal answers late: guessing passwords from many connections gains little.
+        await asyncio.sleep(settings.failed_login_delay_s)
+        return await login_page(request, error=str(e), username=username, status=401)
+    response = auth.redirect(auth.safe_next(str(form.get("next", ""))))
+    auth.set_session_cookie(request, response, token)
+    response.del_cookie(auth.LOGIN_CSRF_COOKIE, path="/console/login")
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    await auth.log_out(request)
+    response = auth.redirect("/console/login")
+    auth.clear_session_cookie(response)
+    return response

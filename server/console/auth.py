@@ -1,0 +1,239 @@
+"""Console users, passwords, sessions and CSRF.
+
+Passwords: scrypt with a salt per user, compared in constant time. Sessions: a random token in an
+HttpOnly, SameSite=Lax cookie; the database keeps its SHA-256, the user and a CSRF token, so every
+server process knows every session and logout ends it everywhere. Every unsafe request under /console/
+must carry the session's CSRF token (form field `csrf_token` or header `X-CSRF-Token`); the login form,
+which comes before any session, carries a token that must match a cookie (double submit).
+
+Handlers:
+
+    @login_required()                 # any user; login_required("operator") for operators only
+    async def page(request):
+        user = request["console_user"]            # a ConsoleUser
+        rows = ... merchant_scope(user) ...       # None: every merchant; else only that merchant's
+        return render(request, "page.html", {"rows": rows})
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import hmac
+import logging
+import secrets
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from ..clock import now_ms
+from ..keys import SETTINGS, STORAGE
+from ..storage import Storage
+from . import queries
+
+log = logging.getLogger(__name__)
+
+OPERATOR = queries.OPERATOR
+MERCHANT = queries.MERCHANT
+
+SESSION_COOKIE = "scanpay_console"
+LOGIN_CSRF_COOKIE = "scanpay_console_login"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# scrypt cost: 16 MiB and ~50 ms per hash on a server core; stored with the hash, so it can grow later.
+_SCRYPT_N = 2 ** 14
+_SCRYPT_R = 8
+_SCRYPT_P = 1
+_SCRYPT_MAXMEM = 64 * 1024 * 1024
+MIN_PASSWORD_LENGTH = 10
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class ConsoleUser:
+    id: str
+    username: str
+    role: str                  # "operator" (everything) or "merchant" (its own stores, devices, orders)
+    merchant_id: str | None    # set exactly when role is "merchant"
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == OPERATOR
+
+
+def merchant_scope(user: ConsoleUser) -> str | None:
+    """The merchant whose data the user may see; None for an operator (every merchant)."""
+    return None if user.role == OPERATOR else user.merchant_id
+
+
+# passwords
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P,
+                            maxmem=_SCRYPT_MAXMEM, dklen=32)
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt_hex, digest_hex = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        digest = hashlib.scrypt(password.encode("utf-8"), salt=bytes.fromhex(salt_hex), n=int(n), r=int(r),
+                                p=int(p), maxmem=_SCRYPT_MAXMEM, dklen=len(digest_hex) // 2)
+    except ValueError:
+        return False
+    return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+# A hash nobody's password matches: unknown user names cost the same scrypt as known ones.
+_NOBODY = hash_password(secrets.token_hex(16))
+
+
+def check_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"a console password has at least {MIN_PASSWORD_LENGTH} characters")
+
+
+# logging in and out
+
+class LoginRefused(Exception):
+    """Wrong user name or password, a disabled user, or a locked-out one; the message is for the page."""
+
+
+def _session_id(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+async def log_in(storage: Storage, settings: Any, username: str, password: str) -> tuple[str, ConsoleUser]:
+    """Check the password; a new session's cookie token and its user. LoginRefused otherwise."""
+    now = now_ms()
+    row = await queries.get_user_by_name(storage, username)
+    # Hash in a thread: scrypt takes tens of milliseconds, the event loop serves others meanwhile.
+    good = await asyncio.to_thread(verify_password, password, row.password_hash if row else _NOBODY)
+    if row is not None and row.locked_until is not None and row.locked_until > now:
+        raise LoginRefused("too many wrong passwords: this user is locked for a while; try again later")
+    if row is None or not good or row.disabled:
+        if row is not None and not row.disabled:
+            await queries.login_failed(storage, row.id, settings.max_failed_logins, now + settings.lockout_s * 1000)
+        log.info("console login refused for %r", username[:64])
+        raise LoginRefused("wrong user name or password")
+    await queries.login_succeeded(storage, row.id, now)
+    token = secrets.token_urlsafe(32)
+    await queries.add_session(storage, _session_id(token), row.id, secrets.token_urlsafe(32), now,
+                              now + settings.session_ttl_s * 1000)
+    log.info("console login: %s (%s)", row.username, row.role)
+    return token, ConsoleUser(id=row.id, username=row.username, role=row.role, merchant_id=row.merchant_id)
+
+
+async def log_out(request: web.Request) -> None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await queries.delete_session(request.app[STORAGE], _session_id(token))
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    settings = request.app[SETTINGS].console
+    response.set_cookie(SESSION_COOKIE, token, max_age=settings.session_ttl_s, path="/console",
+                        httponly=True, samesite="Lax", secure=settings.secure_cookies)
+
+
+def clear_session_cookie(response: web.StreamResponse) -> None:
+    response.del_cookie(SESSION_COOKIE, path="/console")
+
+
+def login_csrf_token(request: web.Request, response_cookies: dict[str, str]) -> str:
+    """The login form's token: the cookie's, or a new one the caller sets as the cookie."""
+    token = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not token or len(token) < 32:
+        token = secrets.token_urlsafe(32)
+        response_cookies[LOGIN_CSRF_COOKIE] = token
+    return token
+
+
+def set_login_csrf_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, path="/console/login", httponly=True, samesite="Lax",
+                        secure=request.app[SETTINGS].console.secure_cookies)
+
+
+# per request: who is it, and is an unsafe request really from our pages
+
+def _remember(request: web.Request, user: ConsoleUser | None, csrf_token: str | None) -> None:
+    # The contract of the console's modules is request["console_user"]. aiohttp recommends typed
+    # RequestKeys and warns once per process on a string key; the tests turn warnings into errors.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        request["console_user"] = user
+        request["console_csrf_token"] = csrf_token
+
+
+async def load_session(request: web.Request) -> None:
+    token = request.cookies.get(SESSION_COOKIE)
+    user, csrf_token = None, None
+    if token and len(token) <= 128 and token.isascii():
+        row = await queries.get_session(request.app[STORAGE], _session_id(token), now_ms())
+        if row is not None:
+            user = ConsoleUser(id=row["user_id"], username=row["username"], role=row["role"],
+                               merchant_id=row["merchant_id"])
+            csrf_token = row["csrf_token"]
+    _remember(request, user, csrf_token)
+
+
+async def csrf_ok(request: web.Request) -> bool:
+    """An unsafe request carries the token of its session (or, for the login form, of its cookie)."""
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        sent = (await request.post()).get(CSRF_FIELD)
+    if not isinstance(sent, str) or not sent:
+        return False
+    if request.path == "/console/login":
+        expected = request.cookies.get(LOGIN_CSRF_COOKIE)
+    else:
+        expected = request.get("console_csrf_token")
+    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+def login_required(role: str | None = None) -> Callable[[Handler], Handler]:
+    """Only logged-in users (of `role`, when given): else to the login page, or 403 for the wrong role."""
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            user = request.get("console_user")
+            if user is None:
+                back = request.path_qs if request.method == "GET" else "/console/"
+                raise web.HTTPSeeOther(f"/console/login?next={quote(back, safe='')}")
+            if role is not None and user.role != role:
+                raise web.HTTPForbidden(reason="This page is for operators only.")
+            return await handler(request)
+        return wrapped
+    return decorate
+
+
+def render(request: web.Request, template: str, context: dict[str, Any] | None = None, *,
+           status: int = 200) -> web.Response:
+    """The template with `user` and `csrf_token` added (every form needs the token)."""
+    full = {"user": request.get("console_user"), "csrf_token": request.get("console_csrf_token") or "",
+            "path": request.path, **(context or {})}
+    return aiohttp_jinja2.render_template(template, request, full, status=status)
+
+
+def redirect(location: str) -> web.Response:
+    """303 See Other: after a POST, the browser GETs the next page (a reload does not post again)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after login: only a page of the console (never another site)."""
+    if target and target.startswith("/console/") and not target.startswith("/console/login") \
+            and not any(part in target for part in ("\\", "//", "/..", "/./")):
+        return target
+    return "/console/orders"

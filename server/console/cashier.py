@@ -1,0 +1,208 @@
+"""Console: the cashier page for the compatible scan box, the one that acts as a USB keyboard (docs/console.md).
+
+The cashier picks the store's device, types the amount in yuan, and the box types the customer's payment
+code into the focused code field, ending with Enter. The page (static/cashier.js) then pays through
+POST /console/cashier/pay, which runs the device API's own pay path (server/payments.py: the same checks,
+limits, routing and idempotency) on behalf of that device, and long-polls GET /console/cashier/order until
+the order is final. The page makes a new order_no for each scan and sends the same one again when it
+retries, so a retry never charges twice. What the page shows and says is the devices' own words
+(host_agent/texts.py, kept equal to the firmware's by a test), worked out here, not in the script.
+
+    GET  /console/cashier[?device=<id>]     the page
+    POST /console/cashier/amount            {device_id, amount}: the amount in fen, or why not
+    POST /console/cashier/pay               {device_id, amount, auth_code, order_no}: pay
+    GET  /console/cashier/order?device_id=&order_no=&wait=   the order, once final or after `wait` s
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from host_agent import texts
+
+from .. import device_auth, device_messages
+from ..errors import ApiError
+from ..keys import PAYMENTS, SETTINGS, STORAGE
+from ..payments import DailyLimitExceeded, OrderConflict, OrderNotFound, UnsupportedCode
+from ..storage import DEVICE_ACTIVE, PAYING, Device, Order
+from .auth import ConsoleUser, login_required, merchant_scope, render
+from .orders import parse_yuan
+
+log = logging.getLogger(__name__)
+
+_MAX_BODY = 4096
+DEFAULT_WAIT_S = 20
+
+
+class AmountRefused(ValueError):
+    """The typed amount is not one the device API would take; the message says why, for the cashier."""
+
+
+def amount_fen(text: str, *, min_fen: int, max_fen: int) -> int:
+    """Yuan as typed ("12.5", "12.50") in integer fen, exactly, within the device API's limits."""
+    text = (text or "").strip()
+    if not text:
+        raise AmountRefused("Type the amount first")
+    if text.startswith("-"):
+        raise AmountRefused("The amount must be more than zero")
+    try:
+        fen = parse_yuan(text)
+    except ValueError as e:
+        raise AmountRefused(f"{e} (no fractions of a fen)") from None
+    if fen <= 0:
+        raise AmountRefused("The amount must be more than zero")
+    if fen > max_fen:
+        raise AmountRefused(f"The amount is over the limit of {_yuan(max_fen)} yuan per payment")
+    if fen < min_fen:
+        raise AmountRefused(f"The amount is below the minimum of {_yuan(min_fen)} yuan per payment")
+    return fen
+
+
+def _yuan(fen: int) -> str:
+    return texts.format_fen(fen)
+
+
+def order_view(order: Order) -> dict[str, Any]:
+    """What the page shows and says about an order."""
+    view = {"order_no": order.order_no, "status": order.status, "channel": order.channel,
+            "amount_fen": order.amount_fen, "yuan": _yuan(order.amount_fen), "reason": order.reason}
+    if order.status == PAYING:
+        spoken = texts.SAY_PAYER_PAYING
+    else:
+        spoken = texts.result_text({"status": order.status, "channel": order.channel,
+                                    "amount_fen": order.amount_fen, "reason": order.reason})
+    return {"order": view, "final": order.status != PAYING, "spoken": spoken}
+
+
+def _refusal(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message},
+                              "spoken": texts.ERROR_TEXTS.get(code, texts.SAY_FAILED)}, status=status)
+
+
+async def cashier_devices(storage, user: ConsoleUser) -> list[dict[str, Any]]:
+    """The active devices the user may take payments on: its merchant's, or every merchant's for operators."""
+    merchant_id = merchant_scope(user)
+    sql = ("SELECT d.id AS id, d.store_name AS store_name, d.merchant_id AS merchant_id, m.name AS merchant_name"
+           " FROM devices d JOIN merchants m ON m.id = d.merchant_id WHERE d.status = ?")
+    args: tuple = (DEVICE_ACTIVE,)
+    if merchant_id is not None:
+        sql += " AND d.merchant_id = ?"
+        args += (merchant_id,)
+    return await storage.sql.fetchall(sql + " ORDER BY m.name, d.store_name, d.id", args)
+
+
+async def _device(request: web.Request, user: ConsoleUser, device_id: Any) -> Device | None:
+    """The device, if the user may pay on it (another merchant's answers like a missing one)."""
+    if not isinstance(device_id, str) or not device_id:
+        return None
+    device = await request.app[STORAGE].get_device(device_id)
+    scope = merchant_scope(user)
+    if device is None or (scope is not None and device.merchant_id != scope):
+        return None
+    return device
+
+
+async def _json(request: web.Request) -> dict[str, Any] | None:
+    if request.content_type != "application/json" or (request.content_length or 0) > _MAX_BODY:
+        return None
+    try:
+        body = json.loads(await request.read())
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _limits(request: web.Request) -> tuple[int, int]:
+    api = request.app[SETTINGS].device_api
+    return api.min_amount_fen, api.max_amount_fen
+
+
+# the page
+
+@login_required()
+async def cashier_page(request: web.Request) -> web.StreamResponse:
+    user = request["console_user"]
+    devices = await cashier_devices(request.app[STORAGE], user)
+    chosen = request.query.get("device") or (devices[0]["id"] if len(devices) == 1 else "")
+    min_fen, max_fen = _limits(request)
+    return render(request, "cashier.html", {"devices": devices, "chosen": chosen, "min_fen": min_fen,
+                                            "max_fen": max_fen, "say_show_code": texts.SAY_SHOW_CODE,
+                                            "say_amount_first": texts.SAY_AMOUNT_FIRST})
+
+
+# the amount, checked as soon as it is typed
+
+@login_required()
+async def check_amount(request: web.Request) -> web.StreamResponse:
+    body = await _json(request)
+    if body is None:
+        return _refusal(400, "malformed_body", "send a JSON object")
+    min_fen, max_fen = _limits(request)
+    try:
+        fen = amount_fen(str(body.get("amount", "")), min_fen=min_fen, max_fen=max_fen)
+    except AmountRefused as e:
+        return _refusal(400, "invalid_amount", str(e))
+    return web.json_response({"amount_fen": fen, "yuan": _yuan(fen)})
+
+
+# pay and follow
+
+@login_required()
+async def pay(request: web.Request) -> web.StreamResponse:
+    user = request["console_user"]
+    body = await _json(request)
+    if body is None:
+        return _refusal(400, "malformed_body", "send a JSON object")
+    device = await _device(request, user, body.get("device_id"))
+    if device is None:
+        return _refusal(404, "unknown_device", "Choose one of your devices")
+    min_fen, max_fen = _limits(request)
+    try:
+        fen = amount_fen(str(body.get("amount", "")), min_fen=min_fen, max_fen=max_fen)
+    except AmountRefused as e:
+        return _refusal(400, "invalid_amount", str(e))
+    auth_code = str(body.get("auth_code", "")).strip()
+    payments = request.app[PAYMENTS]
+    try:
+        device_auth.check_standing(device)      # the device API's refusals: decommissioned, flagged, ...
+        message = device_messages.parse_pay({"order_no": body.get("order_no"), "amount_fen": fen,
+                                             "auth_code": auth_code}, max_amount_fen=max_fen, min_amount_fen=min_fen)
+        await payments.check_pay(device, message)
+        log.info("cashier page: %s pays %d fen on %s as %s", user.username, fen, device.id, message.order_no)
+        order = await payments.pay(device, message)
+    except ApiError as e:
+        return _refusal(e.status, e.code, e.message)
+    except UnsupportedCode as e:
+        return _refusal(400, "unsupported_code", str(e))
+    except OrderConflict as e:
+        return _refusal(409, "order_conflict", str(e))
+    except DailyLimitExceeded as e:
+        return _refusal(403, "daily_limit_exceeded", str(e))
+    return web.json_response(order_view(order))
+
+
+@login_required()
+async def order(request: web.Request) -> web.StreamResponse:
+    user = request["console_user"]
+    device = await _device(request, user, request.query.get("device_id"))
+    order_no = request.query.get("order_no", "")
+    if device is None or not device_messages.ORDER_NO.match(order_no):
+        return _refusal(404, "order_not_found", "No such order on your devices")
+    wait = request.query.get("wait", "0")
+    max_wait = request.app[SETTINGS].device_api.max_wait_s
+    wait_s = min(int(wait), max_wait) if wait.isdigit() else 0
+    try:
+        found = await request.app[PAYMENTS].wait_for_change(device, order_no, wait_s)
+    except OrderNotFound:
+        return _refusal(404, "order_not_found", "No such order on your devices")
+    return web.json_response(order_view(found))
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/console/cashier", cashier_page)
+    app.router.add_post("/console/cashier/amount", check_amount)
+    app.router.add_post("/console/cashier/pay", pay)
+    app.router.add_get("/console/cashier/order", order)

@@ -1,0 +1,337 @@
+"""Console: orders. Search, detail with the channel's answers, sync with the channel, refund, daily summary.
+
+A merchant user reaches only its own orders: every query is scoped in SQL (queries.py), and an order,
+device or store of another merchant answers 404, exactly like one that does not exist. Sync and refund
+go through the payments layer (server/payments.py), the same code as the resolver and the device API.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+import secrets
+import unicodedata
+from decimal import Decimal, InvalidOperation
+
+from aiohttp import web
+
+from ..channels import Outcome
+from ..clock import now_ms
+from ..device_messages import MAX_REFUND_REASON, RefundRequest
+from ..keys import PAYMENTS, SETTINGS, STORAGE
+from ..payments import RefundConflict, RefundImpossible, china_day
+from ..storage import PAYING, REFUND_PENDING, SUCCESS
+from . import queries
+from .auth import ConsoleUser, login_required, merchant_scope, redirect, render
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("PAYING", "SUCCESS", "FAILED", "CLOSED", "REFUNDED")
+# Refund numbers made on the confirmation page: the idempotency key of one refund, like a device's refund_no.
+_CONSOLE_REFUND_NO = re.compile(r"^CR[0-9a-f]{20}$")
+_YUAN = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,2})?$")
+_SUMMARY_DEFAULT_DAYS = 7
+
+
+def setup(app: web.Application) -> None:
+    """Add the order pages under /console/orders."""
+    app.router.add_get("/console/orders", order_list)
+    app.router.add_get("/console/orders/summary", summary)   # before {order_id}: a fixed path wins
+    app.router.add_get("/console/orders/{order_id}", order_detail)
+    app.router.add_post("/console/orders/{order_id}/sync", sync)
+    app.router.add_get("/console/orders/{order_id}/refund", refund_form)
+    app.router.add_post("/console/orders/{order_id}/refund/confirm", refund_confirm)
+    app.router.add_post("/console/orders/{order_id}/refund", refund)
+
+
+# reading the filters
+
+class BadFilter(ValueError):
+    """A filter the page cannot use; the message is shown."""
+
+
+def _utc_offset(request: web.Request) -> datetime.timezone:
+    return datetime.timezone(datetime.timedelta(hours=request.app[SETTINGS].limits.utc_offset_h))
+
+
+def _day_start_ms(day: datetime.date, tz: datetime.timezone) -> int:
+    return int(datetime.datetime.combine(day, datetime.time(), tz).timestamp() * 1000)
+
+
+def _parse_day(text: str, name: str) -> datetime.date | None:
+    if not text:
+        return None
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise BadFilter(f"{name}: a date like 2026-11-21") from None
+
+
+async def _owned_or_404(request: web.Request, user: ConsoleUser, *, device_id: str | None,
+                        store_name: str | None) -> None:
+    """A merchant filtering by another merchant's device or store gets 404, as for any of its data."""
+    scope = merchant_scope(user)
+    if scope is None:
+        return
+    storage = request.app[STORAGE]
+    if device_id and not await queries.merchant_has_orders_on(storage, scope, device_id=device_id):
+        raise web.HTTPNotFound()
+    if store_name and not await queries.merchant_has_orders_on(storage, scope, store_name=store_name):
+        raise web.HTTPNotFound()
+
+
+async def _filters(request: web.Request, user: ConsoleUser) -> tuple[queries.OrderFilter, dict[str, str]]:
+    query = request.query
+    form = {name: query.get(name, "").strip() for name in
+            ("q", "from", "to", "device", "store", "channel", "status", "merchant")}
+    await _owned_or_404(request, user, device_id=form["device"], store_name=form["store"])
+    tz = _utc_offset(request)
+    since, until = _parse_day(form["from"], "From"), _parse_day(form["to"], "To")
+    if since and until and since > until:
+        raise BadFilter("From is after To")
+    if form["status"] and form["status"] not in STATUSES:
+        raise BadFilter("Status: one of " + ", ".join(STATUSES))
+    scope = merchant_scope(user)
+    return queries.OrderFilter(
+        merchant_id=scope if scope is not None else (form["merchant"] or None),
+        number=form["q"][:64] or None,
+        since_ms=_day_start_ms(since, tz) if since else None,
+        until_ms=_day_start_ms(until + datetime.timedelta(days=1), tz) if until else None,
+        device_id=form["device"] or None, store_name=form["store"] or None,
+        channel=form["channel"] or None, status=form["status"] or None), form
+
+
+def _page_number(request: web.Request) -> int:
+    try:
+        return max(1, min(int(request.query.get("page", "1")), 100_000))
+    except ValueError:
+        return 1
+
+
+# pages
+
+@login_required()
+async def order_list(request: web.Request) -> web.StreamResponse:
+    user = request["console_user"]
+    storage = request.app[STORAGE]
+    page_size = request.app[SETTINGS].console.page_size
+    page = _page_number(request)
+    error, rows = None, []
+    try:
+        order_filter, form = await _filters(request, user)
+    except BadFilter as e:
+        error, form = str(e), {name: request.query.get(name, "") for name in
+                               ("q", "from", "to", "device", "store", "channel", "status", "merchant")}
+    else:
+        rows = await queries.search_orders(storage, order_filter, offset=(page - 1) * page_size, limit=page_size + 1)
+    has_next = len(rows) > page_size
+    params = {k: v for k, v in form.items() if v}
+    return render(request, "orders/list.html", {
+        "rows": rows[:page_size], "form": form, "error": error, "page": page, "has_next": has_next,
+        "params": params, "devices": await queries.merchant_devices(storage, merchant_scope(user)),
+        "channels": request.app[PAYMENTS].wallets(), "statuses": STATUSES})
+
+
+async def _order_or_404(request: web.Request) -> queries.OrderRow:
+    user = request["console_user"]
+    row = await queries.get_order(request.app[STORAGE], request.match_info["order_id"], merchant_scope(user))
+    if row is None:
+        raise web.HTTPNotFound()
+    return row
+
+
+def _refundable_fen(row: queries.OrderRow) -> int:
+    order = row.order
+    return order.amount_fen - order.refund_reserved_fen if order.status == SUCCESS else 0
+
+
+@login_required()
+async def order_detail(request: web.Request) -> web.StreamResponse:
+    row = await _order_or_404(request)
+    storage = request.app[STORAGE]
+    synced = request.query.get("synced")
+    return render(request, "orders/detail.html", {
+        "row": row, "order": row.order, "events": await storage.list_events(row.order.id),
+        "refunds": await storage.list_refunds(row.order.id), "refundable_fen": _refundable_fen(row),
+        "merchant": await storage.get_merchant(row.order.merchant_id) if row.order.merchant_id else None,
+        "synced": synced if synced in {o.value for o in Outcome} | {"none"} else None,
+        "refunded": request.query.get("refunded")})
+
+
+@login_required()
+async def sync(request: web.Request) -> web.StreamResponse:
+    """Ask the channel about the order now, as the resolver would, and show what it said."""
+    row = await _order_or_404(request)
+    user = request["console_user"]
+    order = row.order
+    payments, storage = request.app[PAYMENTS], request.app[STORAGE]
+    asked_at = now_ms()
+    await storage.add_event(order.id, asked_at, "console:sync", f"by {user.username}")
+    outcome = "none"
+    if order.status == PAYING:
+        # The resolver's own step: a query, or past the deadline the reverse / close. Its answer is
+        # journalled; the page shows the last query answer since the button was pressed.
+        order = await payments.step(order)
+        answers = [e.kind.split(":", 1)[1] for e in await storage.list_events(order.id)
+                   if e.at >= asked_at and e.kind.startswith("query:")]
+        outcome = answers[-1] if answers else "none"
+    else:
+        channel = payments.channel_of(order)
+        if channel is not None:
+            # A final order stays as it is; the channel's answer goes in its journal, for the people
+            # reconciling (a channel that disagrees shows up here and in the daily reconciliation).
+            result = await channel.query(order.trade_no)
+            await storage.add_event(order.id, now_ms(), f"sync:{result.outcome.value}",
+                                    result.reason or result.message, dict(result.raw) or None)
+            outcome = result.outcome.value
+    for refund_record in await storage.list_refunds(order.id):
+        if refund_record.status == REFUND_PENDING:
+            await payments.refund_step(refund_record)
+    log.info("console sync of %s/%s by %s: %s", order.device_id, order.order_no, user.username, outcome)
+    return redirect(f"/console/orders/{order.id}?synced={outcome}")
+
+
+# refunds: form -> confirmation (with a new refund number) -> refund
+
+def parse_yuan(text: str) -> int:
+    """Yuan as typed ("12.5", "12.50", "12") in integer fen, exactly; ValueError otherwise."""
+    # A Chinese input method may type full-width digits and point ("１２．５"): NFKC makes them ASCII.
+    text = unicodedata.normalize("NFKC", text).strip()
+    if not _YUAN.match(text):
+        raise ValueError("Type the amount in yuan with at most two decimals, like 12.50")
+    try:
+        fen = Decimal(text) * 100
+    except InvalidOperation:
+        raise ValueError("Type the amount in yuan, like 12.50") from None
+    if fen != fen.to_integral_value():
+        raise ValueError("Amounts go to the fen: at most two decimals")
+    return int(fen)
+
+
+def _refund_page(request: web.Request, row: queries.OrderRow, *, error: str | None = None,
+                 amount: str = "", reason: str = "", status: int = 200) -> web.Response:
+    return render(request, "orders/refund.html", {
+        "row": row, "order": row.order, "refundable_fen": _refundable_fen(row), "error": error,
+        "amount": amount, "reason": reason, "max_reason": MAX_REFUND_REASON}, status=status)
+
+
+@login_required()
+async def refund_form(request: web.Request) -> web.StreamResponse:
+    row = await _order_or_404(request)
+    error = None if _refundable_fen(row) > 0 else "This order has nothing left to refund."
+    return _refund_page(request, row, error=error)
+
+
+def _reason(form) -> str | None:
+    reason = str(form.get("reason", "")).strip()
+    return reason[:MAX_REFUND_REASON] or None
+
+
+@login_required()
+async def refund_confirm(request: web.Request) -> web.StreamResponse:
+    row = await _order_or_404(request)
+    form = await request.post()
+    amount_text, reason = str(form.get("amount", "")), _reason(form)
+    try:
+        amount_fen = parse_yuan(amount_text)
+        if amount_fen <= 0:
+            raise ValueError("The amount must be more than 0")
+        if amount_fen > _refundable_fen(row):
+            raise ValueError(f"At most {_yuan(_refundable_fen(row))} yuan can be refunded")
+    except ValueError as e:
+        return _refund_page(request, row, error=str(e), amount=amount_text, reason=reason or "", status=400)
+    # The refund's number is made here, once: submitting the confirmation twice refunds once.
+    refund_no = "CR" + secrets.token_hex(10)
+    return render(request, "orders/refund_confirm.html", {
+        "row": row, "order": row.order, "amount_fen": amount_fen, "reason": reason or "", "refund_no": refund_no,
+        "full": amount_fen == row.order.amount_fen - row.order.refund_reserved_fen})
+
+
+@login_required()
+async def refund(request: web.Request) -> web.StreamResponse:
+    row = await _order_or_404(request)
+    user = request["console_user"]
+    form = await request.post()
+    refund_no, reason = str(form.get("refund_no", "")), _reason(form)
+    try:
+        amount_fen = int(str(form.get("amount_fen", "")))
+    except ValueError:
+        amount_fen = 0
+    if not _CONSOLE_REFUND_NO.match(refund_no) or not 0 < amount_fen <= row.order.amount_fen:
+        return _refund_page(request, row, error="The confirmation was incomplete: start the refund again.",
+                            status=400)
+    storage, order = request.app[STORAGE], row.order
+    device = await storage.get_device(order.device_id)
+    if device is None:
+        raise web.HTTPNotFound()
+    first = await storage.get_refund(device.id, refund_no) is None
+    try:
+        refund_record, _ = await request.app[PAYMENTS].refund(
+            device, RefundRequest(order_no=order.order_no, refund_no=refund_no, amount_fen=amount_fen, reason=reason))
+    except (RefundImpossible, RefundConflict) as e:
+        fresh = await queries.get_order(storage, order.id, merchant_scope(user))
+        return _refund_page(request, fresh or row, error=f"Refund refused: {e}", status=409)
+    if first:
+        await storage.add_event(order.id, now_ms(), "console:refund",
+                                f"{refund_no} {amount_fen} fen by {user.username}")
+        log.info("console refund %s of %s/%s, %d fen, by %s: %s", refund_no, order.device_id, order.order_no,
+                 amount_fen, user.username, refund_record.status)
+    return redirect(f"/console/orders/{order.id}?refunded={refund_record.refund_no}")
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+# the daily summary
+
+@login_required()
+async def summary(request: web.Request) -> web.StreamResponse:
+    """Per China-time day, store and channel: paid orders and refunds (by the day they went through)."""
+    user = request["console_user"]
+    storage = request.app[STORAGE]
+    tz = _utc_offset(request)
+    offset_h = request.app[SETTINGS].limits.utc_offset_h
+    today = datetime.datetime.now(tz).date()
+    form = {name: request.query.get(name, "").strip() for name in ("from", "to", "store", "channel")}
+    error, rows, totals = None, [], None
+    try:
+        await _owned_or_404(request, user, device_id=None, store_name=form["store"])
+        since = _parse_day(form["from"], "From") or today - datetime.timedelta(days=_SUMMARY_DEFAULT_DAYS - 1)
+        until = _parse_day(form["to"], "To") or today
+        if since > until:
+            raise BadFilter("From is after To")
+        if (until - since).days > 366:
+            raise BadFilter("At most a year at a time")
+    except BadFilter as e:
+        error = str(e)
+    else:
+        form["from"], form["to"] = since.isoformat(), until.isoformat()
+        since_ms, until_ms = _day_start_ms(since, tz), _day_start_ms(until + datetime.timedelta(days=1), tz)
+        scope = merchant_scope(user)
+        order_filter = queries.OrderFilter(merchant_id=scope, since_ms=since_ms, until_ms=until_ms,
+                                           store_name=form["store"] or None, channel=form["channel"] or None)
+        table: dict[tuple[int, str, str], dict[str, int]] = {}
+
+        def cell(day: int, store: str, channel: str) -> dict[str, int]:
+            return table.setdefault((day, store, channel), {"paid_count": 0, "paid_fen": 0, "refund_count": 0,
+                                                            "refund_fen": 0})
+        for paid in await queries.paid_by_day(storage, order_filter):
+            entry = cell(paid["day"], paid["store_name"], paid["channel"])
+            entry["paid_count"] += paid["paid_count"]
+            entry["paid_fen"] += int(paid["paid_fen"] or 0)
+        for done in await queries.refunds_done(storage, scope, since_ms, until_ms, form["store"] or None,
+                                               form["channel"] or None):
+            entry = cell(china_day(done["finished_at"], offset_h), done["store_name"], done["channel"])
+            entry["refund_count"] += 1
+            entry["refund_fen"] += done["amount_fen"]
+        rows = [{"day": f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}", "store_name": store,
+                 "channel": channel, **values, "net_fen": values["paid_fen"] - values["refund_fen"]}
+                for (day, store, channel), values in sorted(table.items(), key=lambda kv: (-kv[0][0], kv[0][1],
+                                                                                          kv[0][2]))]
+        totals = {name: sum(r[name] for r in rows)
+                  for name in ("paid_count", "paid_fen", "refund_count", "refund_fen", "net_fen")}
+    stores = sorted({d["store_name"] for d in await queries.merchant_devices(storage, merchant_scope(user))})
+    return render(request, "orders/summary.html", {
+        "rows": rows, "totals": totals, "form": form, "error": error, "stores": stores,
+        "channels": request.app[PAYMENTS].wallets()})

@@ -1,0 +1,239 @@
+"""The console's SQL: users, sessions, and order searches scoped to a merchant.
+
+Written against the storage's public executor (`storage.sql` and `storage.transaction()`), with `?`
+placeholders like server/storage/sql.py, so it runs on SQLite and PostgreSQL unchanged. Every order
+query takes `merchant_id` (None: an operator, every merchant) and applies it in SQL, never after.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ..clock import new_id
+from ..storage import AlreadyExists, NotFound, Order, Storage
+
+OPERATOR = "operator"
+MERCHANT = "merchant"
+ROLES = (OPERATOR, MERCHANT)
+
+# An order belongs to the merchant it was taken for (orders.merchant_id), even if its device moved later;
+# orders from before that column existed fall back to their device's merchant.
+_ORDER_MERCHANT = "COALESCE(o.merchant_id, d.merchant_id)"
+_ORDER_COLUMNS = [f.name for f in fields(Order)]
+_ORDER_SELECT = (f"SELECT {', '.join('o.' + c for c in _ORDER_COLUMNS)}, d.store_name AS store_name"
+                 " FROM orders o JOIN devices d ON d.id = o.device_id")
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: str
+    username: str
+    password_hash: str
+    role: str
+    merchant_id: str | None
+    disabled: int
+    failed_logins: int
+    locked_until: int | None
+
+
+_USER_COLUMNS = "id, username, password_hash, role, merchant_id, disabled, failed_logins, locked_until"
+
+
+# users
+
+async def add_user(storage: Storage, username: str, password_hash: str, role: str, merchant_id: str | None,
+                   now: int) -> str:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if (role == MERCHANT) != (merchant_id is not None):
+        raise ValueError("a merchant user needs --merchant; an operator has none")
+    if merchant_id is not None and await storage.get_merchant(merchant_id) is None:
+        raise NotFound(f"no merchant {merchant_id}")
+    user_id = new_id()
+    changed = await storage.sql.execute(
+        "INSERT INTO console_users (id, username, password_hash, role, merchant_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (user_id, username, password_hash, role, merchant_id, now))
+    if not changed:
+        raise AlreadyExists(f"console user {username} exists already")
+    return user_id
+
+
+async def set_password(storage: Storage, username: str, password_hash: str) -> bool:
+    """A new password; the user's sessions end (whoever had them must log in with the new one)."""
+    async with storage.transaction() as tx:
+        row = await tx.fetchone("SELECT id FROM console_users WHERE username = ?", (username,))
+        if row is None:
+            return False
+        await tx.execute("UPDATE console_users SET password_hash = ?, failed_logins = 0, locked_until = NULL"
+                         " WHERE id = ?", (password_hash, row["id"]))
+        await tx.execute("DELETE FROM console_sessions WHERE user_id = ?", (row["id"],))
+    return True
+
+
+async def set_disabled(storage: Storage, username: str, disabled: bool) -> bool:
+    async with storage.transaction() as tx:
+        row = await tx.fetchone("SELECT id FROM console_users WHERE username = ?", (username,))
+        if row is None:
+            return False
+        await tx.execute("UPDATE console_users SET disabled = ? WHERE id = ?", (1 if disabled else 0, row["id"]))
+        if disabled:
+            await tx.execute("DELETE FROM console_sessions WHERE user_id = ?", (row["id"],))
+    return True
+
+
+async def list_users(storage: Storage) -> list[dict[str, Any]]:
+    return await storage.sql.fetchall(
+        "SELECT username, role, merchant_id, disabled, last_login_at FROM console_users ORDER BY username")
+
+
+async def get_user_by_name(storage: Storage, username: str) -> UserRow | None:
+    row = await storage.sql.fetchone(f"SELECT {_USER_COLUMNS} FROM console_users WHERE username = ?", (username,))
+    return UserRow(**row) if row else None
+
+
+async def login_failed(storage: Storage, user_id: str, max_failed: int, lock_until: int) -> None:
+    """Count a wrong password; the max_failed-th in a row locks the user until `lock_until`."""
+    await storage.sql.execute(
+        "UPDATE console_users SET failed_logins = failed_logins + 1,"
+        " locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END WHERE id = ?",
+        (max_failed, lock_until, user_id))
+
+
+async def login_succeeded(storage: Storage, user_id: str, now: int) -> None:
+    await storage.sql.execute(
+        "UPDATE console_users SET failed_logins = 0, locked_until = NULL, last_login_at = ? WHERE id = ?",
+        (now, user_id))
+
+
+# sessions
+
+async def add_session(storage: Storage, session_id: str, user_id: str, csrf_token: str, now: int,
+                      expires_at: int) -> None:
+    await storage.sql.execute(
+        "INSERT INTO console_sessions (id, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        (session_id, user_id, csrf_token, now, expires_at))
+    # Forget expired sessions now and then: at each login is often enough.
+    await storage.sql.execute("DELETE FROM console_sessions WHERE expires_at <= ?", (now,))
+
+
+async def get_session(storage: Storage, session_id: str, now: int) -> dict[str, Any] | None:
+    """The live session with its user (None when unknown, expired, or the user is disabled)."""
+    return await storage.sql.fetchone(
+        "SELECT s.csrf_token, s.expires_at, u.id AS user_id, u.username, u.role, u.merchant_id"
+        " FROM console_sessions s JOIN console_users u ON u.id = s.user_id"
+        " WHERE s.id = ? AND s.expires_at > ? AND u.disabled = 0", (session_id, now))
+
+
+async def delete_session(storage: Storage, session_id: str) -> None:
+    await storage.sql.execute("DELETE FROM console_sessions WHERE id = ?", (session_id,))
+
+
+# orders, as the console shows them
+
+@dataclass(frozen=True)
+class OrderFilter:
+    merchant_id: str | None = None      # the merchant scope: None for an operator
+    number: str | None = None           # the device's order_no, our trade_no or the channel's number
+    since_ms: int | None = None         # created_at >= since_ms
+    until_ms: int | None = None         # created_at < until_ms
+    device_id: str | None = None
+    store_name: str | None = None
+    channel: str | None = None
+    status: str | None = None
+
+
+def _where(f: OrderFilter) -> tuple[str, list[Any]]:
+    clauses, args = ["1 = 1"], []
+    if f.merchant_id is not None:
+        clauses.append(f"{_ORDER_MERCHANT} = ?")
+        args.append(f.merchant_id)
+    if f.number:
+        clauses.append("(o.order_no = ? OR o.trade_no = ? OR o.channel_trade_no = ?)")
+        args += [f.number] * 3
+    if f.since_ms is not None:
+        clauses.append("o.created_at >= ?")
+        args.append(f.since_ms)
+    if f.until_ms is not None:
+        clauses.append("o.created_at < ?")
+        args.append(f.until_ms)
+    for column, value in (("o.device_id", f.device_id), ("d.store_name", f.store_name),
+                          ("o.channel", f.channel), ("o.status", f.status)):
+        if value:
+            clauses.append(f"{column} = ?")
+            args.append(value)
+    return " AND ".join(clauses), args
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    order: Order
+    store_name: str
+
+
+def _order_row(row: dict[str, Any]) -> OrderRow:
+    store_name = row.pop("store_name")
+    return OrderRow(order=Order(**row), store_name=store_name)
+
+
+async def search_orders(storage: Storage, f: OrderFilter, *, offset: int, limit: int) -> list[OrderRow]:
+    where, args = _where(f)
+    rows = await storage.sql.fetchall(
+        f"{_ORDER_SELECT} WHERE {where} ORDER BY o.created_at DESC, o.id DESC LIMIT ? OFFSET ?",
+        (*args, limit, offset))
+    return [_order_row(row) for row in rows]
+
+
+async def get_order(storage: Storage, order_id: str, merchant_id: str | None) -> OrderRow | None:
+    """The order, or None when it does not exist or belongs to another merchant (the same answer)."""
+    where, args = _where(OrderFilter(merchant_id=merchant_id))
+    row = await storage.sql.fetchone(f"{_ORDER_SELECT} WHERE o.id = ? AND {where}", (order_id, *args))
+    return _order_row(row) if row else None
+
+
+async def paid_by_day(storage: Storage, f: OrderFilter) -> list[dict[str, Any]]:
+    """Paid orders (SUCCESS or REFUNDED) per China-time day, store and channel: count and fen."""
+    where, args = _where(f)
+    return await storage.sql.fetchall(
+        f"SELECT o.day AS day, d.store_name AS store_name, o.channel AS channel, COUNT(*) AS paid_count,"
+        f" SUM(o.amount_fen) AS paid_fen FROM orders o JOIN devices d ON d.id = o.device_id"
+        f" WHERE {where} AND o.status IN ('SUCCESS', 'REFUNDED')"
+        f" GROUP BY o.day, d.store_name, o.channel", args)
+
+
+async def refunds_done(storage: Storage, merchant_id: str | None, since_ms: int | None, until_ms: int | None,
+                       store_name: str | None, channel: str | None) -> list[dict[str, Any]]:
+    """Refunds that succeeded in the time range (by when they finished), with their order's store and channel."""
+    where, args = _where(OrderFilter(merchant_id=merchant_id, store_name=store_name, channel=channel))
+    if since_ms is not None:
+        where += " AND r.finished_at >= ?"
+        args.append(since_ms)
+    if until_ms is not None:
+        where += " AND r.finished_at < ?"
+        args.append(until_ms)
+    return await storage.sql.fetchall(
+        f"SELECT r.amount_fen AS amount_fen, r.finished_at AS finished_at, d.store_name AS store_name,"
+        f" o.channel AS channel FROM refunds r JOIN orders o ON o.id = r.order_id"
+        f" JOIN devices d ON d.id = o.device_id WHERE r.status = 'SUCCESS' AND {where}", args)
+
+
+async def merchant_devices(storage: Storage, merchant_id: str | None) -> list[dict[str, Any]]:
+    """Devices (id, store) the user may filter by."""
+    if merchant_id is None:
+        return await storage.sql.fetchall("SELECT id, store_name, merchant_id FROM devices ORDER BY id")
+    return await storage.sql.fetchall(
+        "SELECT id, store_name, merchant_id FROM devices WHERE merchant_id = ? ORDER BY id", (merchant_id,))
+
+
+async def merchant_has_orders_on(storage: Storage, merchant_id: str, *, device_id: str | None = None,
+                                 store_name: str | None = None) -> bool:
+    """Whether the merchant owns the device or store now, or took orders on it before (a device moved on)."""
+    if device_id is not None:
+        row = await storage.sql.fetchone(
+            "SELECT 1 AS one FROM devices WHERE id = ? AND merchant_id = ?"
+            " UNION SELECT 1 AS one FROM orders WHERE device_id = ? AND merchant_id = ?",
+            (device_id, merchant_id, device_id, merchant_id))
+    else:
+        row = await storage.sql.fetchone(
+            "SELECT 1 AS one FROM devices WHERE store_name = ? AND merchant_id = ?", (store_name, merchant_id))
+    return row is not None

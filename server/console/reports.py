@@ -1,0 +1,201 @@
+"""Console: the daily reconciliation reports of server/reconcile.py, per day and channel (docs/console.md).
+
+The reports are the files reconcile writes, <[reconcile] out_dir>/<date>/<channel>.txt (by the daily
+job, `python -m server reconcile`, or "run now" here), read back with `parse_report`. Operators see
+whole reports and can run one now. A merchant sees the difference lines about its own orders only (a
+line whose trade_no is one of its orders); the bill's totals and the lines about trades we hold no order
+for are the acquirer's and stay hidden.
+
+    GET  /console/reports                      reports by day and channel; "run now" (operators)
+    GET  /console/reports/{date}/{channel}     one report's differences
+    POST /console/reports/run                  {date, channel ("" = every active one)}: reconcile now
+                                               (today too: the channels give no bill before the day is
+                                               over, and the report says so)
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .. import reconcile
+from ..keys import CHANNELS, SETTINGS, STORAGE
+from .auth import ConsoleUser, login_required, merchant_scope, redirect, render
+
+log = logging.getLogger(__name__)
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CHANNEL = re.compile(r"^[a-z0-9_]{1,32}$")
+_LIST_DAYS = 62
+_HEADER = re.compile(r"^reconciliation (\S+) (\d{4}-\d{2}-\d{2}): (OK|NO BILL|\d+ DIFFERENCES)$")
+
+# What each kind of difference means, for the page.
+KINDS = {
+    "missing_in_orders": "The channel took money for a trade we have no paid order for",
+    "missing_in_bill": "We hold the order as paid; the channel's bill does not list it",
+    "status": "The channel lists it paid; our order is not",
+    "amount": "The amounts differ",
+    "refund_missing_in_orders": "The channel refunded; we have no successful refund for it",
+    "refund_missing_in_bill": "Our refund succeeded; the channel's bill does not list it",
+    "refund_amount": "The refund amounts differ",
+}
+
+
+@dataclass
+class ParsedReport:
+    channel: str
+    day: str
+    verdict: str                      # OK, NO BILL, N DIFFERENCES
+    summary: list[str] = field(default_factory=list)     # the bill and ours lines (or why there is no bill)
+    differences: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "OK"
+
+    @property
+    def no_bill(self) -> bool:
+        return self.verdict == "NO BILL"
+
+
+class ReportUnreadable(ValueError):
+    pass
+
+
+def parse_report(text: str) -> ParsedReport:
+    """A report file as reconcile.Report.text() writes it."""
+    lines = text.splitlines()
+    match = _HEADER.match(lines[0]) if lines else None
+    if match is None:
+        raise ReportUnreadable("not a reconciliation report")
+    report = ParsedReport(channel=match.group(1), day=match.group(2), verdict=match.group(3))
+    columns = None
+    for line in lines[1:]:
+        if columns is not None:
+            cells = line.split("\t")
+            if len(cells) == len(columns):
+                report.differences.append(dict(zip(columns, cells)))
+        elif line.startswith("kind\t"):
+            columns = line.split("\t")
+        elif line:
+            report.summary.append(line)
+    return report
+
+
+def _out_dir(request: web.Request) -> Path:
+    return Path(request.app[SETTINGS].reconcile.out_dir)
+
+
+def report_files(out_dir: Path) -> list[tuple[str, str, Path]]:
+    """(date, channel, path) of the reports on disk, newest day first."""
+    if not out_dir.is_dir():
+        return []
+    days = sorted((d for d in os.listdir(out_dir) if _DAY.match(d) and (out_dir / d).is_dir()), reverse=True)
+    found = []
+    for day in days[:_LIST_DAYS]:
+        for name in sorted(os.listdir(out_dir / day)):
+            channel, dot, ext = name.partition(".")
+            if dot and ext == "txt" and _CHANNEL.match(channel):
+                found.append((day, channel, out_dir / day / name))
+    return found
+
+
+def _read(path: Path) -> ParsedReport | None:
+    try:
+        return parse_report(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, ReportUnreadable) as e:
+        log.warning("reconciliation report %s unreadable: %s", path, e)
+        return None
+
+
+async def merchant_trades(storage, merchant_id: str, trade_nos: list[str]) -> set[str]:
+    """Which of the trade_nos are orders of the merchant."""
+    mine: set[str] = set()
+    for start in range(0, len(trade_nos), 500):
+        chunk = trade_nos[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        rows = await storage.sql.fetchall(
+            f"SELECT trade_no FROM orders WHERE merchant_id = ? AND trade_no IN ({marks})", (merchant_id, *chunk))
+        mine |= {row["trade_no"] for row in rows}
+    return mine
+
+
+async def _visible(storage, user: ConsoleUser, report: ParsedReport) -> ParsedReport:
+    """The report as the user may see it: whole for operators, a merchant's own lines otherwise."""
+    merchant_id = merchant_scope(user)
+    if merchant_id is None:
+        return report
+    mine = await merchant_trades(storage, merchant_id, [d["trade_no"] for d in report.differences])
+    return ParsedReport(channel=report.channel, day=report.day, verdict=report.verdict,
+                        summary=["The channel's bill has not been had yet"] if report.no_bill else [],
+                        differences=[d for d in report.differences if d["trade_no"] in mine])
+
+
+def _today_china() -> datetime.date:
+    return datetime.datetime.now(reconcile.CHINA).date()
+
+
+async def _list_page(request: web.Request, *, error: str | None = None, status: int = 200) -> web.Response:
+    user = request["console_user"]
+    storage = request.app[STORAGE]
+    rows = []
+    for day, channel, path in report_files(_out_dir(request)):
+        report = _read(path)
+        if report is None:
+            continue
+        rows.append({"day": day, "channel": channel, "report": await _visible(storage, user, report)})
+    return render(request, "reports/list.html", {
+        "rows": rows, "error": error, "channels": sorted(request.app[CHANNELS]),
+        "yesterday": (_today_china() - datetime.timedelta(days=1)).isoformat()}, status=status)
+
+
+@login_required()
+async def report_list(request: web.Request) -> web.StreamResponse:
+    return await _list_page(request)
+
+
+@login_required()
+async def report_detail(request: web.Request) -> web.StreamResponse:
+    day, channel = request.match_info["day"], request.match_info["channel"]
+    path = _out_dir(request) / day / f"{channel}.txt"
+    report = _read(path) if _DAY.match(day) and _CHANNEL.match(channel) and path.is_file() else None
+    if report is None:
+        raise web.HTTPNotFound(reason=f"There is no {channel} report for {day}.")
+    visible = await _visible(request.app[STORAGE], request["console_user"], report)
+    return render(request, "reports/detail.html", {"report": visible, "kinds": KINDS})
+
+
+@login_required("operator")
+async def run_now(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    try:
+        day = datetime.date.fromisoformat(str(form.get("date", "")).strip())
+    except ValueError:
+        return await _list_page(request, error="Give the day as YYYY-MM-DD", status=400)
+    if day > _today_china():
+        return await _list_page(request, error="That day has not come yet (Beijing time)", status=400)
+    channels = request.app[CHANNELS]
+    channel = str(form.get("channel", ""))
+    if channel and channel not in channels:
+        return await _list_page(request, error=f"Channel {channel} is not active here", status=400)
+    names = [channel] if channel else sorted(channels)
+    if not names:
+        return await _list_page(request, error="No channel is active", status=400)
+    log.info("console: %s runs the reconciliation of %s for %s", request["console_user"].username, day,
+             ", ".join(names))
+    reports = await reconcile.reconcile_day(request.app[STORAGE], channels, day, _out_dir(request), names)
+    if len(reports) == 1:
+        return redirect(f"/console/reports/{day.isoformat()}/{reports[0].channel}")
+    return redirect("/console/reports")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/console/reports", report_list)
+    app.router.add_post("/console/reports/run", run_now)
+    app.router.add_get("/console/reports/{day}/{channel}", report_detail)

@@ -1,0 +1,276 @@
+"""Console: staged firmware rollouts, for operators (docs/console.md). The logic is server/rollouts.py's,
+the same functions the operations API calls (server/views/ops_api.py); this module only reads and asks.
+
+    GET  /console/rollouts                    rollouts with per-device status counts; the start form
+    POST /console/rollouts/confirm            the start form, checked: what would happen, to confirm
+    POST /console/rollouts                    start it: the rollout and its first stage
+    GET  /console/rollouts/{id}               stages, devices, the add-stage form, stop
+    POST /console/rollouts/{id}/stages        offer the build to the next stage
+    GET  /console/rollouts/{id}/stop          stop, to confirm (with a reason)
+    POST /console/rollouts/{id}/stop          stop it: offers not taken yet are withdrawn
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from .. import rollouts
+from ..keys import SETTINGS, STORAGE
+from ..storage import DEVICE_ACTIVE
+from ..views.ops_api import NAME
+from .auth import login_required, redirect, render
+
+log = logging.getLogger(__name__)
+
+_LIST_LIMIT = 100
+_DEVICE_LIMIT = 500
+
+
+class FormError(ValueError):
+    """The start or stage form is not right; the message is for the page."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    share: float | None          # 0 < share <= 1
+    groups: list[str] | None
+    last: bool
+
+    def describe(self) -> str:
+        target = f"{_pct(self.share)} of the profile's devices" if self.share is not None \
+            else "groups " + ", ".join(self.groups or [])
+        return target + (" (last stage)" if self.last else "")
+
+
+@dataclass(frozen=True)
+class StartForm:
+    profile: str
+    version: str
+    failure_threshold: float     # 0..1
+    min_settled: int
+    stage: Stage
+
+
+def _pct(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:g}%"
+
+
+def _percent(text: str, name: str, *, zero_ok: bool) -> float:
+    """A percentage as typed ("10", "2.5%") as a share 0..1; zero only when `zero_ok`."""
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise FormError(f"{name} must be a number of percent") from None
+    if math.isnan(value) or value > 100 or value < 0 or (value == 0 and not zero_ok):
+        raise FormError(f"{name} must be {'0' if zero_ok else 'more than 0'} to 100 percent")
+    return value / 100
+
+
+def parse_stage(form: Any) -> Stage:
+    kind = str(form.get("target", "share"))
+    last = str(form.get("last", "")) in ("1", "on", "true")
+    if kind == "groups":
+        groups = [g.strip() for g in str(form.get("groups", "")).replace(",", " ").split() if g.strip()]
+        if not groups or len(groups) > 100 or not all(NAME.match(g) for g in groups):
+            raise FormError("Groups: one or more group names (letters, digits, _ . -), separated by spaces or commas")
+        return Stage(share=None, groups=groups, last=last)
+    return Stage(share=_percent(str(form.get("share", "")), "The share", zero_ok=False),
+                 groups=None, last=last)
+
+
+def parse_start(form: Any, default_min_settled: int) -> StartForm:
+    release = str(form.get("release", ""))
+    profile, _, version = release.partition(" ")
+    if not NAME.match(profile) or not NAME.match(version):
+        raise FormError("Choose a published release")
+    threshold = _percent(str(form.get("failure_threshold", "")), "The failure threshold", zero_ok=True)
+    min_settled_text = str(form.get("min_settled", "") or default_min_settled).strip()
+    if not min_settled_text.isdigit() or int(min_settled_text) < 1:
+        raise FormError("Stop only after: a whole number of devices, at least 1")
+    return StartForm(profile, version, threshold, int(min_settled_text), parse_stage(form))
+
+
+# reads (the rollouts tables; server/rollouts.py has no list of them)
+
+async def list_rollouts(storage) -> list[dict[str, Any]]:
+    rows = await storage.sql.fetchall(
+        "SELECT id FROM rollouts ORDER BY created_at DESC, id DESC LIMIT ?", (_LIST_LIMIT,))
+    listed = []
+    for row in rows:
+        rollout = await rollouts.get_rollout(storage, row["id"])
+        listed.append({**await rollouts.status(storage, rollout), "created_at": rollout["created_at"],
+                       "stages_count": rollout["stages"], "min_settled": rollout["min_settled"],
+                       "stopped_at": rollout["stopped_at"]})
+    return listed
+
+
+async def published_releases(storage) -> list[dict[str, Any]]:
+    return await storage.sql.fetchall(
+        "SELECT profile, version, created_at FROM firmware_releases ORDER BY profile, created_at DESC, version")
+
+
+async def rollout_devices(storage, rollout_id: str) -> list[dict[str, Any]]:
+    return await storage.sql.fetchall(
+        "SELECT rd.device_id AS device_id, rd.stage AS stage, rd.status AS status, rd.last_step AS last_step,"
+        " rd.detail AS detail, rd.updated_at AS updated_at, d.store_name AS store_name, d.firmware AS firmware"
+        " FROM rollout_devices rd JOIN devices d ON d.id = rd.device_id WHERE rd.rollout_id = ?"
+        " ORDER BY rd.stage, rd.device_id LIMIT ?", (rollout_id, _DEVICE_LIMIT))
+
+
+async def stage_reach(storage, profile: str, stage: Stage, rollout_id: str | None = None) -> dict[str, int]:
+    """How many active devices of the profile there are, and how many the stage would offer the build to."""
+    devices = await storage.sql.fetchall(
+        "SELECT id, device_group FROM devices WHERE profile = ? AND status = ?", (profile, DEVICE_ACTIVE))
+    offered = set()
+    if rollout_id is not None:
+        offered = {r["device_id"] for r in await storage.sql.fetchall(
+            "SELECT device_id FROM rollout_devices WHERE rollout_id = ?", (rollout_id,))}
+    if stage.groups is not None:
+        reach = sum(1 for d in devices if d["device_group"] in stage.groups and d["id"] not in offered)
+    else:
+        reach = max(math.ceil(round(stage.share * len(devices), 9)) - len(offered), 0)
+    return {"devices": len(devices), "reach": reach}
+
+
+async def _active_rollout_of(storage, profile: str) -> dict[str, Any] | None:
+    marks = ", ".join("?" for _ in rollouts.ACTIVE)
+    return await storage.sql.fetchone(
+        f"SELECT id, version FROM rollouts WHERE profile = ? AND state IN ({marks}) ORDER BY created_at LIMIT 1",
+        (profile, *rollouts.ACTIVE))
+
+
+async def _rollout_or_404(request: web.Request) -> dict[str, Any]:
+    rollout = await rollouts.get_rollout(request.app[STORAGE], request.match_info["rollout_id"])
+    if rollout is None:
+        raise web.HTTPNotFound(reason="There is no such rollout.")
+    return rollout
+
+
+# pages
+
+async def _list_page(request: web.Request, *, error: str | None = None, form: Any = None,
+                     status: int = 200) -> web.Response:
+    storage = request.app[STORAGE]
+    return render(request, "rollouts/list.html", {
+        "rollouts": await list_rollouts(storage), "releases": await published_releases(storage),
+        "error": error, "form": form or {}, "default_min_settled": request.app[SETTINGS].ops.min_settled},
+        status=status)
+
+
+@login_required("operator")
+async def rollout_list(request: web.Request) -> web.StreamResponse:
+    return await _list_page(request)
+
+
+async def _checked_start(request: web.Request, form: Any) -> StartForm:
+    storage = request.app[STORAGE]
+    start = parse_start(form, request.app[SETTINGS].ops.min_settled)
+    if await rollouts.get_release(storage, start.profile, start.version) is None:
+        raise FormError(f"{start.profile} {start.version} has not been published")
+    running = await _active_rollout_of(storage, start.profile)
+    if running is not None:
+        raise FormError(f"Rollout {running['id']} of {start.profile} {running['version']} is still under way:"
+                        " stop it first")
+    return start
+
+
+@login_required("operator")
+async def start_confirm(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    try:
+        start = await _checked_start(request, form)
+    except FormError as e:
+        return await _list_page(request, error=str(e), form=form, status=400)
+    reach = await stage_reach(request.app[STORAGE], start.profile, start.stage)
+    return render(request, "rollouts/confirm_start.html", {"start": start, "reach": reach, "form": form})
+
+
+@login_required("operator")
+async def start(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    try:
+        start_form = await _checked_start(request, form)
+    except FormError as e:
+        return await _list_page(request, error=str(e), form=form, status=400)
+    storage = request.app[STORAGE]
+    user = request["console_user"]
+    rollout_id = await rollouts.create_rollout(storage, start_form.profile, start_form.version,
+                                               start_form.failure_threshold, start_form.min_settled)
+    count = await _add_stage(request, await rollouts.get_rollout(storage, rollout_id), start_form.stage)
+    log.info("console: %s started rollout %s of %s %s (%s: %d devices)", user.username, rollout_id,
+             start_form.profile, start_form.version, start_form.stage.describe(), count)
+    return redirect(f"/console/rollouts/{rollout_id}")
+
+
+async def _add_stage(request: web.Request, rollout: dict[str, Any], stage: Stage) -> int:
+    settings = request.app[SETTINGS]
+    return await rollouts.add_stage(request.app[STORAGE], rollout, share=stage.share, groups=stage.groups,
+                                    public_url=settings.device_api.public_url,
+                                    url_ttl_s=settings.ops.firmware_url_ttl_s, last=stage.last)
+
+
+async def _detail_page(request: web.Request, rollout: dict[str, Any], *, error: str | None = None,
+                       status: int = 200) -> web.Response:
+    storage = request.app[STORAGE]
+    return render(request, "rollouts/detail.html", {
+        "rollout": rollout, "status": await rollouts.status(storage, rollout),
+        "devices": await rollout_devices(storage, rollout["id"]), "device_limit": _DEVICE_LIMIT,
+        "takes_stages": rollout["state"] == rollouts.RUNNING, "stoppable": rollout["state"] in rollouts.ACTIVE,
+        "error": error}, status=status)
+
+
+@login_required("operator")
+async def rollout_detail(request: web.Request) -> web.StreamResponse:
+    return await _detail_page(request, await _rollout_or_404(request))
+
+
+@login_required("operator")
+async def add_stage(request: web.Request) -> web.StreamResponse:
+    rollout = await _rollout_or_404(request)
+    form = await request.post()
+    if rollout["state"] != rollouts.RUNNING:
+        return await _detail_page(request, rollout, status=409,
+                                  error=f"This rollout is {rollout['state']}: it takes no more stages")
+    try:
+        stage = parse_stage(form)
+        count = await _add_stage(request, rollout, stage)
+    except FormError as e:
+        return await _detail_page(request, rollout, error=str(e), status=400)
+    except rollouts.RolloutError as e:     # stopped meanwhile (the failure threshold, another operator)
+        return await _detail_page(request, await _rollout_or_404(request), error=str(e), status=409)
+    log.info("console: %s added a stage to rollout %s (%s: %d devices)", request["console_user"].username,
+             rollout["id"], stage.describe(), count)
+    return redirect(f"/console/rollouts/{rollout['id']}")
+
+
+@login_required("operator")
+async def stop_confirm(request: web.Request) -> web.StreamResponse:
+    rollout = await _rollout_or_404(request)
+    return render(request, "rollouts/confirm_stop.html", {
+        "rollout": rollout, "status": await rollouts.status(request.app[STORAGE], rollout),
+        "stoppable": rollout["state"] in rollouts.ACTIVE})
+
+
+@login_required("operator")
+async def stop(request: web.Request) -> web.StreamResponse:
+    rollout = await _rollout_or_404(request)
+    form = await request.post()
+    user = request["console_user"]
+    reason = str(form.get("reason", "")).strip()[:500] or "stopped by an operator"
+    if await rollouts.stop(request.app[STORAGE], rollout["id"], f"{reason} ({user.username}, console)"):
+        log.info("console: %s stopped rollout %s", user.username, rollout["id"])
+    return redirect(f"/console/rollouts/{rollout['id']}")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/console/rollouts", rollout_list)
+    app.router.add_post("/console/rollouts/confirm", start_confirm)
+    app.router.add_post("/console/rollouts", start)
+    app.router.add_get("/console/rollouts/{rollout_id}", rollout_detail)
+    app.router.add_post("/console/rollouts/{rollout_id}/stages", add_stage)
+    app.router.add_get("/console/rollouts/{rollout_id}/stop", stop_confirm)
+    app.router.add_post("/console/rollouts/{rollout_id}/stop", stop)

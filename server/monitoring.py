@@ -1,0 +1,177 @@
+"""What the monitoring page shows and the alert rules judge: figures read from the database.
+
+Every figure can be narrowed to one merchant (`merchant_id`; None: every merchant), in SQL. Payments
+are orders that reached a channel (a C2B code nobody opened is not a payment); one succeeded when it is
+SUCCESS or REFUNDED (paid, given back later), failed when FAILED or CLOSED (refused, timed out,
+reversed). PAYING orders are neither yet.
+"""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+from .storage import CLOSED, DEVICE_ACTIVE, FAILED, PAYING, REFUND_PENDING, REFUNDED, SUCCESS
+
+_MINUTE_MS = 60_000
+_SUCCEEDED = (SUCCESS, REFUNDED)
+_FAILED = (FAILED, CLOSED)
+
+
+@dataclass(frozen=True)
+class ChannelRate:
+    channel: str
+    succeeded: int
+    failed: int
+    paying: int
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def rate_pct(self) -> float | None:
+        """Share of finished payments that succeeded, in percent; None before any finished."""
+        return 100.0 * self.succeeded / self.finished if self.finished else None
+
+
+@dataclass(frozen=True)
+class MinuteBar:
+    start_ms: int            # the minute's first millisecond
+    succeeded: int
+    failed: int
+    paying: int
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.failed + self.paying
+
+
+@dataclass(frozen=True)
+class OfflineDevice:
+    id: str
+    merchant_id: str
+    store_name: str
+    last_seen_at: int | None     # None: never sent a heartbeat since it was activated
+    firmware: str | None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    paying: int                  # orders PAYING
+    refunds_pending: int         # refunds PENDING
+    oldest_at: int | None        # creation time of the oldest of them
+
+    @property
+    def total(self) -> int:
+        return self.paying + self.refunds_pending
+
+    def oldest_age_s(self, now: int) -> int:
+        return max(0, (now - self.oldest_at) // 1000) if self.oldest_at is not None else 0
+
+
+@dataclass
+class Figures:
+    now: int
+    per_minute: list[MinuteBar] = field(default_factory=list)     # the last hour, oldest first
+    last_hour: list[ChannelRate] = field(default_factory=list)
+    today: list[ChannelRate] = field(default_factory=list)
+    offline: list[OfflineDevice] = field(default_factory=list)
+    active_devices: int = 0
+    backlog: Backlog = Backlog(0, 0, None)
+
+
+def _scope(merchant_id: str | None, column: str = "merchant_id") -> tuple[str, tuple[Any, ...]]:
+    return ("", ()) if merchant_id is None else (f" AND {column} = ?", (merchant_id,))
+
+
+async def channel_rates(storage, since: int, until: int, merchant_id: str | None = None) -> list[ChannelRate]:
+    """Payments per channel created in [since, until): succeeded, failed, still paying."""
+    scope, args = _scope(merchant_id)
+    rows = await storage.sql.fetchall(
+        "SELECT channel, status, COUNT(*) AS n FROM orders WHERE created_at >= ? AND created_at < ?"
+        f" AND channel <> ''{scope} GROUP BY channel, status", (since, until, *args))
+    counts: dict[str, dict[str, int]] = {}
+    for row in rows:
+        bucket = counts.setdefault(row["channel"], {"succeeded": 0, "failed": 0, "paying": 0})
+        if row["status"] in _SUCCEEDED:
+            bucket["succeeded"] += row["n"]
+        elif row["status"] in _FAILED:
+            bucket["failed"] += row["n"]
+        elif row["status"] == PAYING:
+            bucket["paying"] += row["n"]
+    return [ChannelRate(channel, **bucket) for channel, bucket in sorted(counts.items())]
+
+
+async def payments_per_minute(storage, now: int, minutes: int = 60,
+                              merchant_id: str | None = None) -> list[MinuteBar]:
+    """One bar per minute of the last `minutes` (the current, unfinished minute last)."""
+    first = (now // _MINUTE_MS - minutes + 1) * _MINUTE_MS
+    scope, args = _scope(merchant_id)
+    # Integer division on both databases: BIGINT / BIGINT truncates in PostgreSQL as in SQLite.
+    rows = await storage.sql.fetchall(
+        "SELECT (created_at - ?) / ? AS minute, status, COUNT(*) AS n FROM orders"
+        f" WHERE created_at >= ? AND created_at <= ? AND channel <> ''{scope} GROUP BY 1, status",
+        (first, _MINUTE_MS, first, now, *args))
+    bars = [{"succeeded": 0, "failed": 0, "paying": 0} for _ in range(minutes)]
+    for row in rows:
+        minute = int(row["minute"])
+        if not 0 <= minute < minutes:
+            continue
+        if row["status"] in _SUCCEEDED:
+            bars[minute]["succeeded"] += row["n"]
+        elif row["status"] in _FAILED:
+            bars[minute]["failed"] += row["n"]
+        elif row["status"] == PAYING:
+            bars[minute]["paying"] += row["n"]
+    return [MinuteBar(first + i * _MINUTE_MS, **bar) for i, bar in enumerate(bars)]
+
+
+async def offline_devices(storage, now: int, offline_after_s: int,
+                          merchant_id: str | None = None) -> tuple[list[OfflineDevice], int]:
+    """Active devices with no heartbeat for `offline_after_s` (or none ever), and how many are active."""
+    scope, args = _scope(merchant_id)
+    since = now - offline_after_s * 1000
+    rows = await storage.sql.fetchall(
+        "SELECT id, merchant_id, store_name, last_seen_at, firmware, activated_at FROM devices"
+        f" WHERE status = ?{scope} ORDER BY id", (DEVICE_ACTIVE, *args))
+    offline = [OfflineDevice(r["id"], r["merchant_id"], r["store_name"], r["last_seen_at"], r["firmware"])
+               for r in rows
+               # A device activated a moment ago has had no time to send its first heartbeat yet.
+               if (r["last_seen_at"] if r["last_seen_at"] is not None else (r["activated_at"] or 0)) < since]
+    offline.sort(key=lambda d: (d.last_seen_at or 0, d.id))
+    return offline, len(rows)
+
+
+async def backlog(storage, merchant_id: str | None = None) -> Backlog:
+    """The resolver's unfinished work: orders PAYING and refunds PENDING, and the oldest one's creation."""
+    scope, args = _scope(merchant_id)
+    orders = await storage.sql.fetchone(
+        f"SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders WHERE status = ?{scope}", (PAYING, *args))
+    refund_scope, refund_args = _scope(merchant_id, "o.merchant_id")
+    refunds = await storage.sql.fetchone(
+        "SELECT COUNT(*) AS n, MIN(r.created_at) AS oldest FROM refunds r JOIN orders o ON o.id = r.order_id"
+        f" WHERE r.status = ?{refund_scope}", (REFUND_PENDING, *refund_args))
+    oldest = [t for t in (orders["oldest"], refunds["oldest"]) if t is not None]
+    return Backlog(paying=orders["n"], refunds_pending=refunds["n"], oldest_at=min(oldest) if oldest else None)
+
+
+def day_start_ms(now: int, utc_offset_h: int) -> int:
+    """00:00 of the day `now` falls on, at UTC+utc_offset_h (China time by default)."""
+    zone = datetime.timezone(datetime.timedelta(hours=utc_offset_h))
+    local = datetime.datetime.fromtimestamp(now / 1000, zone)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return int(midnight.timestamp() * 1000)
+
+
+async def figures(storage, now: int, *, offline_after_s: int, utc_offset_h: int,
+                  merchant_id: str | None = None) -> Figures:
+    """Everything the monitoring page shows, for one merchant or (None) every merchant."""
+    offline, active = await offline_devices(storage, now, offline_after_s, merchant_id)
+    return Figures(
+        now=now,
+        per_minute=await payments_per_minute(storage, now, 60, merchant_id),
+        last_hour=await channel_rates(storage, now - 3_600_000, now + 1, merchant_id),
+        today=await channel_rates(storage, day_start_ms(now, utc_offset_h), now + 1, merchant_id),
+        offline=offline, active_devices=active,
+        backlog=await backlog(storage, merchant_id))

@@ -1,0 +1,1 @@
+-- Placeholder: filled in during this session's work (or removed and renumbered before commit).

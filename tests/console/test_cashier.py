@@ -1,0 +1,170 @@
+"""The cashier page for the USB-keyboard scan box: typed amount, typed scan + Enter, paid through the WeChat
+sandbox, shown and spoken; retries charge once; bad amounts and other merchants' devices are refused."""
+from __future__ import annotations
+
+from playwright.async_api import expect
+
+from conftest import login
+from console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
+from host_agent import texts
+from hw_sim import test_codes
+
+# Keep what the page says: wrap speechSynthesis.speak (still speaking) to record each utterance's text.
+RECORD_SPEECH = """
+window.__spoken = [];
+if (window.speechSynthesis) {
+  const speak = window.speechSynthesis.speak.bind(window.speechSynthesis);
+  window.speechSynthesis.speak = (utterance) => { window.__spoken.push(utterance.text); speak(utterance); };
+}
+"""
+
+
+async def open_cashier(page, username: str, device_id: str | None = None) -> None:
+    await page.add_init_script(RECORD_SPEECH)
+    await login(page, username, PASSWORDS[username])
+    await page.goto("/console/cashier" + (f"?device={device_id}" if device_id else ""))
+
+
+async def type_amount(page, amount: str) -> None:
+    await page.click("#amount")
+    await page.keyboard.type(amount)
+    await page.keyboard.press("Enter")
+
+
+async def scan(page, code: str) -> None:
+    """What the scan box does: the code's characters as key presses, then Enter, into the focused field."""
+    await page.keyboard.type(code)
+    await page.keyboard.press("Enter")
+
+
+async def spoken(page) -> list[str]:
+    return await page.evaluate("window.__spoken")
+
+
+async def orders_of(stack, device_id: str) -> list:
+    return await stack.storage.list_orders(device_id, before=None, limit=100)
+
+
+async def test_a_typed_scan_pays_once_shows_and_speaks_the_amount(stack, page):
+    await open_cashier(page, TEA)
+    before = {o.order_no for o in await orders_of(stack, TEA_SHOP.device_id)}
+    await expect(page.locator("#device")).to_have_value(TEA_SHOP.device_id)   # the merchant's one device
+    await type_amount(page, "12.5")
+    await expect(page.locator("#amount-shown")).to_have_text("¥ 12.50")
+    await expect(page.locator("#code")).to_be_focused()
+    code = test_codes.make_wechat_code(test_codes.SUCCESS)
+    await scan(page, code)
+
+    await expect(page.locator("#result")).to_have_text("微信收款 12.50 元")
+    await expect(page.locator("[data-testid=spoken]")).to_have_text("微信收款 12.50 元")
+    assert (await spoken(page))[-1] == texts.success_text("wechat", 1250) == "微信收款 12.50 元"
+    await expect(page.locator("#amount")).to_be_focused()         # ready for the next customer's amount
+    await expect(page.locator("#amount")).to_have_value("")
+
+    [order] = [o for o in await orders_of(stack, TEA_SHOP.device_id) if o.order_no not in before]
+    assert (order.amount_fen, order.status, order.channel) == (1250, "SUCCESS", "wechat")
+    charges = stack.sandboxes["wechat"].ledger.charges_for(order.trade_no)
+    assert [c.amount_fen for c in charges] == [1250]
+    assert code not in await page.content()                        # the code field was emptied
+
+
+async def test_a_retried_pay_request_charges_once(stack, page):
+    await open_cashier(page, TEA)
+    code = test_codes.make_wechat_code(test_codes.SUCCESS)
+    send = """async ([code, orderNo]) => {
+        const csrf = document.getElementById("cashier").dataset.csrf;
+        const resp = await fetch("/console/cashier/pay", {method: "POST",
+            headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+            body: JSON.stringify({device_id: "%s", amount: "8.80", auth_code: code, order_no: orderNo})});
+        return [resp.status, await resp.json()];
+    }""" % TEA_SHOP.device_id
+    first = await page.evaluate(send, [code, "CSRETRY1"])
+    again = await page.evaluate(send, [code, "CSRETRY1"])     # the answer was lost: the page sends it again
+    assert first[0] == again[0] == 200
+    assert first[1]["order"] == again[1]["order"] and first[1]["order"]["status"] == "SUCCESS"
+    order = await stack.storage.get_order(TEA_SHOP.device_id, "CSRETRY1")
+    ledger = stack.sandboxes["wechat"].ledger
+    assert [c.amount_fen for c in ledger.charges_for(order.trade_no)] == [880]
+    assert ledger.calls_to("/pay/micropay", order.trade_no) == 1
+
+
+async def test_a_password_wait_shows_waiting_then_success(stack, page):
+    await open_cashier(page, TEA)
+    await type_amount(page, "30")
+    await expect(page.locator("#code")).to_be_focused()
+    await scan(page, test_codes.make_wechat_code(test_codes.PASSWORD, 2))   # the payer types for 2 s
+    await expect(page.locator("#result")).to_have_text("Waiting for the payer…")
+    await expect(page.locator("#result")).to_have_text("微信收款 30.00 元")
+    said = await spoken(page)
+    assert said[-2:] == [texts.SAY_PAYER_PAYING, "微信收款 30.00 元"]
+    assert said[0] == texts.SAY_SHOW_CODE
+
+
+async def test_a_refused_payment_is_said_and_the_code_field_waits_for_another_code(stack, page):
+    await open_cashier(page, TEA)
+    await type_amount(page, "66")
+    await scan(page, test_codes.make_wechat_code(test_codes.INSUFFICIENT_FUNDS))
+    await expect(page.locator("#result")).to_have_text(texts.REASON_TEXTS["insufficient_funds"])   # 余额不足
+    assert (await spoken(page))[-1] == "余额不足"
+    await expect(page.locator("#code")).to_be_focused()
+    await expect(page.locator("#amount")).to_have_value("66")      # the same customer tries another code
+    await scan(page, test_codes.make_wechat_code(test_codes.SUCCESS))
+    await expect(page.locator("#result")).to_have_text("微信收款 66.00 元")
+
+
+async def test_bad_amounts_are_refused_and_nothing_is_paid(stack, page):
+    await open_cashier(page, TEA)
+    before = len(await orders_of(stack, TEA_SHOP.device_id))
+    charges = len(stack.sandboxes["wechat"].ledger.charges)
+    for typed, message in [("0", "more than zero"), ("-5", "more than zero"), ("12.345", "fen"),
+                           ("abc", "yuan"), ("5000.01", "over the limit of 5000.00 yuan")]:
+        await page.fill("#amount", "")
+        await type_amount(page, typed)
+        await expect(page.locator("#result")).to_contain_text(message)
+        await expect(page.locator("#amount")).to_be_focused()
+        await expect(page.locator("#amount-shown")).to_have_text("")
+    # A scan with a bad amount typed (Enter not pressed on it) is refused the same way.
+    await page.fill("#amount", "0.001")
+    await page.click("#code")
+    await scan(page, test_codes.make_wechat_code(test_codes.SUCCESS))
+    await expect(page.locator("#result")).to_contain_text("fen")
+    # No amount at all: the box's words for it.
+    await page.fill("#amount", "")
+    await page.click("#code")
+    await scan(page, test_codes.make_wechat_code(test_codes.SUCCESS))
+    await expect(page.locator("[data-testid=spoken]")).to_have_text(texts.SAY_AMOUNT_FIRST)
+    assert len(await orders_of(stack, TEA_SHOP.device_id)) == before
+    assert len(stack.sandboxes["wechat"].ledger.charges) == charges
+
+
+async def test_a_merchant_cannot_pay_on_another_merchants_device(stack, page):
+    await open_cashier(page, TEA)
+    options = await page.locator("#device option").all_inner_texts()
+    assert not any(NOODLE_SHOP.device_id in text for text in options)
+    status, body = await page.evaluate("""async (device) => {
+        const csrf = document.getElementById("cashier").dataset.csrf;
+        const resp = await fetch("/console/cashier/pay", {method: "POST",
+            headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+            body: JSON.stringify({device_id: device, amount: "1", auth_code: "134567890123456789", order_no: "CSX1"})});
+        return [resp.status, await resp.json()];
+    }""", NOODLE_SHOP.device_id)
+    assert status == 404 and body["error"]["code"] == "unknown_device"
+    assert await stack.storage.get_order(NOODLE_SHOP.device_id, "CSX1") is None
+    # Without the page's CSRF token nothing is paid either.
+    status = await page.evaluate("""async (device) => (await fetch("/console/cashier/pay", {method: "POST",
+        headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({device_id: device, amount: "1", auth_code: "134567890123456789", order_no: "CSX2"})})).status
+    """, TEA_SHOP.device_id)
+    assert status == 403
+    assert await stack.storage.get_order(TEA_SHOP.device_id, "CSX2") is None
+
+
+async def test_an_operator_picks_the_device_of_any_merchant(stack, page):
+    await open_cashier(page, OPERATOR, NOODLE_SHOP.device_id)
+    await expect(page.locator("#device")).to_have_value(NOODLE_SHOP.device_id)
+    await type_amount(page, "18")
+    # Scanned the moment the amount's Enter is pressed: the keys go to the code field, not the amount.
+    await scan(page, test_codes.make_wechat_code(test_codes.SUCCESS))
+    await expect(page.locator("#result")).to_have_text("微信收款 18.00 元")
+    paid = [o for o in await orders_of(stack, NOODLE_SHOP.device_id) if o.order_no.startswith("CS")]
+    assert [(o.amount_fen, o.status, o.merchant_id) for o in paid] == [(1800, "SUCCESS", NOODLE_SHOP.merchant_id)]

@@ -1,0 +1,60 @@
+# Runs on the virtual board without a REPL (board.mjs --run; tests/tools/test_flashed_board.py): boots
+# the flashed files as the device does, main.start() with the test jig (mp_jig_board) as its board,
+# then plays cashier and customer from /jig/input.json:
+#   {"pay": {"keys": [...], "code": "..."} or null, "until": "paid" | "confirmed" | "reset", "wait_s": 60,
+#    "cut": {"step": "download", "nth": 3} or null}
+# and prints "RESULT <json>" (a reset ends the run before that: exit status 3; a power cut: 4).
+import json
+from binascii import hexlify
+
+import asyncio
+
+import main             # the flashed /main.py
+import mp_jig_board as jig
+
+with open("/jig/input.json") as f:
+    params = json.loads(f.read())
+
+jig.cut = params.get("cut")
+main.start(board=jig)   # boot_select picks the slot; the app runs as a task on Node's event loop
+
+
+async def until(done, seconds):
+    for _ in range(seconds * 50):
+        if done():
+            return True
+        await asyncio.sleep_ms(20)
+    return False
+
+
+def seen(kind, **fields):
+    for event in jig.events:
+        if event["event"] == kind and all(event.get(k) == fields[k] for k in fields):
+            return True
+    return False
+
+
+wait_s = params.get("wait_s", 60)
+await until(lambda: jig.app is not None and jig.app.info is not None, wait_s)
+if params.get("pay"):
+    for key in params["pay"]["keys"]:
+        await jig.keys.press(key)
+    jig.scan_uart.feed(params["pay"]["code"].encode() + b"\r")
+    await until(lambda: seen("state", state="RESULT") and jig.app.state == "IDLE", wait_s)
+if params["until"] == "confirmed":
+    await until(lambda: seen("ota", step="confirmed"), wait_s)
+elif params["until"] == "reset":
+    await until(lambda: False, wait_s)      # the firmware's reset ends the process before this does
+
+import boot_select  # noqa: E402
+from core.version import VERSION  # noqa: E402
+
+print("RESULT " + json.dumps({
+    "version": VERSION,
+    "pointer": boot_select.read_pointer(),
+    "voice": hexlify(jig.voice_uart.sent).decode(),
+    "states": [e["state"] for e in jig.events if e["event"] == "state"],
+    "ota": [e["step"] for e in jig.events if e["event"] == "ota"],
+    "errors": [e for e in jig.events if e["event"] == "error"],
+    "journal": jig.app.journal.orders() if jig.app else None,
+}))

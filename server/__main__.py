@@ -57,16 +57,7 @@ def do_run(settings: Settings, args: argparse.Namespace) -> None:
     port = args.port or settings.server.port
     # No access log: setup_logging() keeps aiohttp.access quiet anyway (the device API's own metrics and
     # logs say what happened), and skipping it spares every request the formatting.
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None, loop=_event_loop())
-
-
-def _event_loop() -> asyncio.AbstractEventLoop:
-    # uvloop, where installed, runs the same asyncio code on libuv for less CPU per request.
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
+    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
 
 
 def do_merchant_add(settings: Settings, args: argparse.Namespace) -> None:

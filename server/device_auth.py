@@ -97,8 +97,10 @@ def parse_headers(headers: Mapping[str, str]) -> SignedHeaders:
 
 
 def signature_matches(key: bytes, signed: SignedHeaders, method: str, path: str, body: bytes) -> bool:
-    identity = (signed.hardware_id, signed.boot_id) if signed.hardware_id is not None else None
-    expected = compute_signature(key, method, path, signed.timestamp, signed.nonce, body, identity)  # type: ignore[arg-type]
+    identity = None
+    if signed.hardware_id is not None and signed.boot_id is not None:
+        identity = (signed.hardware_id, signed.boot_id)
+    expected = compute_signature(key, method, path, signed.timestamp, signed.nonce, body, identity)
     return hmac.compare_digest(expected, signed.signature)
 
 

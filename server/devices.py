@@ -252,7 +252,8 @@ async def install(storage: Storage, device_id: str, *, actor: str) -> None:
         won = await tx.execute("UPDATE devices SET lifecycle = ?, installed_at = ? WHERE id = ? AND lifecycle = ?",
                                (LIFECYCLE_INSTALLED, now, device_id, LIFECYCLE_ASSIGNED))
         if not won:
-            raise LifecycleRefused(f"device {device_id} is {device.lifecycle}: only an assigned device can be installed")
+            raise LifecycleRefused(
+                f"device {device_id} is {device.lifecycle}: only an assigned device can be installed")
         await _insert_event(tx, device_id, now, actor, "installed", from_lifecycle=LIFECYCLE_ASSIGNED,
                             to_lifecycle=LIFECYCLE_INSTALLED, to_merchant_id=device.merchant_id,
                             to_store=device.store_name)
@@ -263,9 +264,9 @@ async def return_to_stock(storage: Storage, device_id: str, *, actor: str, detai
     now = now_ms()
     async with storage.transaction() as tx:
         device = await _get(tx, device_id)
-        won = await tx.execute(f"UPDATE devices SET lifecycle = ?, {_REVOKE}, status = ? WHERE id = ? AND lifecycle = ?",
-                               (LIFECYCLE_IN_STOCK, DEVICE_PENDING, device_id, device.lifecycle)) \
-            if device.lifecycle in (LIFECYCLE_ASSIGNED, LIFECYCLE_INSTALLED) else 0
+        won = device.lifecycle in (LIFECYCLE_ASSIGNED, LIFECYCLE_INSTALLED) and await tx.execute(
+            f"UPDATE devices SET lifecycle = ?, {_REVOKE}, status = ? WHERE id = ? AND lifecycle = ?",
+            (LIFECYCLE_IN_STOCK, DEVICE_PENDING, device_id, device.lifecycle))
         if not won:
             raise LifecycleRefused(f"device {device_id} is {device.lifecycle}: it cannot go back to stock")
         await _forget(tx, device_id, now, actor, "returned to stock")
@@ -324,9 +325,9 @@ async def decommission(storage: Storage, device_id: str, *, actor: str, detail: 
     now = now_ms()
     async with storage.transaction() as tx:
         device = await _get(tx, device_id)
-        won = await tx.execute(f"UPDATE devices SET lifecycle = ?, {_REVOKE}, status = ? WHERE id = ? AND lifecycle = ?",
-                               (LIFECYCLE_DECOMMISSIONED, DEVICE_DISABLED, device_id, device.lifecycle)) \
-            if device.lifecycle != LIFECYCLE_DECOMMISSIONED else 0
+        won = device.lifecycle != LIFECYCLE_DECOMMISSIONED and await tx.execute(
+            f"UPDATE devices SET lifecycle = ?, {_REVOKE}, status = ? WHERE id = ? AND lifecycle = ?",
+            (LIFECYCLE_DECOMMISSIONED, DEVICE_DISABLED, device_id, device.lifecycle))
         if not won:
             raise LifecycleRefused(f"device {device_id} is decommissioned already")
         await _forget(tx, device_id, now, actor, "decommissioned")
@@ -459,7 +460,9 @@ async def _flag(storage: Storage, device: Device, kind: str, evidence: dict[str,
 
 
 def _boot(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if row is None else {k: row[k] for k in ("boot_id", "hardware_id", "first_seen_at", "last_seen_at", "ip")}
+    if row is None:
+        return None
+    return {k: row[k] for k in ("boot_id", "hardware_id", "first_seen_at", "last_seen_at", "ip")}
 
 
 async def check_identity(storage: Storage, device: Device, signed: SignedHeaders, *, ip: str | None,
@@ -510,11 +513,13 @@ async def _check_boot(storage: Storage, device: Device, hardware_id: str, boot_i
             "newer_boot": _boot(current)})
     # A new boot (or one forgotten long ago): it becomes the current one, if nobody else changed it meanwhile.
     async with storage.transaction() as tx:
-        await tx.execute("DELETE FROM device_boots WHERE device_id = ? AND last_seen_at < ?", (device.id, now - window_ms))
+        await tx.execute("DELETE FROM device_boots WHERE device_id = ? AND last_seen_at < ?",
+                         (device.id, now - window_ms))
         await tx.execute(
             "INSERT INTO device_boots (device_id, boot_id, hardware_id, first_seen_at, last_seen_at, ip)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, boot_id) DO UPDATE SET first_seen_at = excluded.first_seen_at,"
-            " last_seen_at = excluded.last_seen_at, ip = excluded.ip", (device.id, boot_id, hardware_id, now, now, ip))
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, boot_id) DO UPDATE SET"
+            " first_seen_at = excluded.first_seen_at, last_seen_at = excluded.last_seen_at, ip = excluded.ip",
+            (device.id, boot_id, hardware_id, now, now, ip))
         if device.boot_id is None:
             won = await tx.execute("UPDATE devices SET boot_id = ?, boot_seen_at = ?, last_ip = ?,"
                                    " hardware_id = COALESCE(hardware_id, ?) WHERE id = ? AND boot_id IS NULL",
@@ -645,8 +650,9 @@ async def stores(storage: Storage, merchant_id: str | None = None) -> list[tuple
         rows = await storage.sql.fetchall("SELECT DISTINCT merchant_id, store_name FROM devices WHERE store_name <> ''"
                                           " ORDER BY merchant_id, store_name")
     else:
-        rows = await storage.sql.fetchall("SELECT DISTINCT merchant_id, store_name FROM devices"
-                                          " WHERE store_name <> '' AND merchant_id = ? ORDER BY store_name", (merchant_id,))
+        rows = await storage.sql.fetchall(
+            "SELECT DISTINCT merchant_id, store_name FROM devices WHERE store_name <> '' AND merchant_id = ?"
+            " ORDER BY store_name", (merchant_id,))
     return [(row["merchant_id"], row["store_name"]) for row in rows]
 
 

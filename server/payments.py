@@ -297,8 +297,9 @@ class Payments:
         if finished is not None:
             return finished
         interval = self._channels[order.channel].schedule.query_interval_s
-        await self._storage.reschedule_order(order.id, now_ms() + ms(interval), count_attempt=True,
-                                             event=self._event(result, source))
+        answered = now_ms()
+        await self._storage.reschedule_order(order.id, answered + ms(interval), count_attempt=True,
+                                             event=self._event(result, source), event_at=answered)
         return await self._reload(order)
 
     async def step(self, order: Order) -> Order:

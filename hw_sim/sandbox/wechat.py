@@ -426,7 +426,7 @@ class WeChatSandbox:
     def _pay(self, order: SandboxOrder) -> None:
         order.state = SUCCESS
         # 28 digits, like WeChat's transaction ids
-        digits = "".join(secrets.choice("0123456789") for _ in range(15))
+        digits = "%015d" % secrets.randbelow(10 ** 15)
         order.transaction_id = "42000" + time.strftime("%Y%m%d") + digits
         order.time_end = time.strftime("%Y%m%d%H%M%S")
         self._ledger.charges.append(Charge(order.out_trade_no, order.total_fee, order.transaction_id))

@@ -87,9 +87,12 @@ async def console_middleware(request: web.Request, handler) -> web.StreamRespons
         return await handler(request)
     try:
         await auth.load_session(request)
-        if request.method in auth.UNSAFE_METHODS and not await auth.csrf_ok(request):
+        if request.path == "/console/logout" and request.get("console_user") is None:
+            response = auth.redirect("/console/login")   # the session is over already: nothing to refuse
+        elif request.method in auth.UNSAFE_METHODS and not await auth.csrf_ok(request):
             raise web.HTTPForbidden(reason="csrf")
-        response = await handler(request)
+        else:
+            response = await handler(request)
     except web.HTTPException as e:
         if e.status < 400:
             raise

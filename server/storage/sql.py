@@ -15,7 +15,7 @@ from dataclasses import fields
 from typing import Any, Protocol
 
 from ..clock import new_id, now_ms
-from .errors import AlreadyExists, LimitExceeded, NotFound, RefundRefused
+from .errors import AlreadyExists, NotFound, RefundRefused
 from .migrate import load_migrations, split_statements
 from .records import (
     DEVICE_ACTIVE, DEVICE_DISABLED, PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS,
@@ -360,14 +360,16 @@ class SqlStorage:
             " next_check_at = ? WHERE id = ? AND status = ?", (now, now, now + lease_ms, order_id, PAYING)) == 1
 
     async def reschedule_order(self, order_id: str, next_check_at: int, *, count_attempt: bool,
-                               event: tuple[str, str | None, dict | None] | None = None) -> bool:
-        """Set when the resolver next looks at a PAYING order (with the answer that made it wait)."""
+                               event: tuple[str, str | None, dict | None] | None = None,
+                               event_at: int | None = None) -> bool:
+        """Set when the resolver next looks at a PAYING order (with the answer that made it wait, journalled
+        at `event_at`: when it came, which the next check was counted from)."""
         sql = "UPDATE orders SET next_check_at = ?, attempts = attempts + ? WHERE id = ? AND status = ?"
         args = (next_check_at, 1 if count_attempt else 0, order_id, PAYING)
         if event is None:
             return await self.sql.execute(sql, args) == 1
         async with self.transaction() as tx:
-            await self._insert_event(tx, order_id, now_ms(), *event)
+            await self._insert_event(tx, order_id, now_ms() if event_at is None else event_at, *event)
             return await tx.execute(sql, args) == 1
 
     async def claim_due_orders(self, now: int, lease_ms: int, limit: int) -> list[Order]:

@@ -8,8 +8,9 @@ connection: a few microseconds in SQLite's page cache cost less than a hop to a 
 
 Group commit: writes that arrive while a commit is under way wait, then go together in the next
 transaction, each in a savepoint of its own (one write failing undoes only itself), with one COMMIT
-and so one fsync for all of them. `synchronous = FULL` stays: no caller hears of its write before the
-transaction holding it is on disk, so a power cut loses nothing that was acknowledged.
+and so one fsync for all of them; the writer's thread goes from one commit straight to the next while
+writes keep coming. `synchronous = FULL` stays: no caller hears of its write before the transaction
+holding it is on disk, so a power cut loses nothing that was acknowledged.
 
 `transaction()` (statements awaited one by one, for the rarer multi-step changes) holds the writer
 between batches. Several processes on one SQLite file are not supported: use PostgreSQL for that.
@@ -17,6 +18,7 @@ between batches. Several processes on one SQLite file are not supported: use Pos
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -96,6 +98,24 @@ def _run_batch(db: sqlite3.Connection, writes: list[Write]) -> list[tuple[bool, 
     return outcomes
 
 
+def _settle(batch: list[tuple[Write, asyncio.Future]], outcomes: list[tuple[bool, Any]]) -> None:
+    """On the event loop, once the batch's transaction is on disk: each write's result or refusal."""
+    for (_, future), (ok, value) in zip(batch, outcomes):
+        if future.done():
+            continue       # its caller went away; the write stands
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+def _fail(batch: list[tuple[Write, asyncio.Future]], error: Exception) -> None:
+    log.error("a group commit of %d writes failed: %s", len(batch), error)
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)
+
+
 class _Statements:
     """Statements outside a transaction: reads on the reader, each write grouped into the next commit."""
 
@@ -160,9 +180,11 @@ class SqliteStorage(SqlStorage):
         self._writer = writer
         self._reader = reader or writer      # ":memory:" has one connection: another would be another database
         self._point = point
-        self._turn = asyncio.Lock()          # a batch, or a transaction(), has the writer
-        self._pending: list[tuple[Write, asyncio.Future]] = []
+        self._turn = asyncio.Lock()          # the group commits, or a transaction(), have the writer
+        # Appended on the event loop, taken on the writer's thread (deque: both ends are thread-safe).
+        self._pending: collections.deque[tuple[Write, asyncio.Future]] = collections.deque()
         self._flusher: asyncio.Task | None = None
+        self._transactions_waiting = 0       # the writer's thread lets them in between two commits
         self.sql: Sql = _Statements(self)
         self.point: Sql = _PointReads(point) if point is not None else self.sql
 
@@ -225,29 +247,34 @@ class SqliteStorage(SqlStorage):
         try:
             while self._pending:
                 async with self._turn:
-                    batch, self._pending = self._pending, []
-                    try:
-                        outcomes = await asyncio.shield(self._writer.call(
-                            lambda db: _run_batch(db, [fn for fn, _ in batch])))
-                    except Exception as e:   # the COMMIT failed (disk full, I/O error): nobody's write holds
-                        log.error("a group commit of %d writes failed: %s", len(batch), e)
-                        for _, future in batch:
-                            if not future.done():
-                                future.set_exception(e)
-                        continue
-                for (_, future), (ok, value) in zip(batch, outcomes):
-                    if future.done():
-                        continue       # its caller went away; the write stands
-                    if ok:
-                        future.set_result(value)
-                    else:
-                        future.set_exception(value)
+                    loop = asyncio.get_running_loop()
+                    await asyncio.shield(self._writer.call(lambda db: self._commit_pending(db, loop)))
         finally:
             self._flusher = None
 
+    def _commit_pending(self, db: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
+        """On the writer's thread: commit what is pending, then what came meanwhile, and so on until
+        nothing is left (or a transaction() waits), telling the event loop after each commit. The next
+        batch starts as soon as the last one is on disk, without a round trip through the loop."""
+        while self._pending and not self._transactions_waiting:
+            batch = []
+            while self._pending:
+                batch.append(self._pending.popleft())
+            try:
+                outcomes = _run_batch(db, [fn for fn, _ in batch])
+            except Exception as e:   # the COMMIT failed (disk full, I/O error): nobody's write holds
+                loop.call_soon_threadsafe(_fail, batch, e)
+            else:
+                loop.call_soon_threadsafe(_settle, batch, outcomes)
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Sql]:
-        async with self._turn:
+        self._transactions_waiting += 1
+        try:
+            await self._turn.acquire()
+        finally:
+            self._transactions_waiting -= 1
+        try:
             await self._writer.call(lambda db: db.execute("BEGIN IMMEDIATE"))
             try:
                 yield _TxStatements(self._writer)
@@ -258,6 +285,8 @@ class SqliteStorage(SqlStorage):
                 raise
             else:
                 await self._writer.call(lambda db: db.execute("COMMIT"))
+        finally:
+            self._turn.release()
 
     # the payment path: each one call on a thread, the writes in a group commit
 

@@ -226,3 +226,11 @@ async def test_unknown_console_pages_are_html_not_found_pages(stack, page):
     response = await page.goto("/console/no-such-page")
     assert response.status == 404 and response.headers["content-type"].startswith("text/html")
     assert "Not found" in await page.inner_text("h1")
+
+
+async def test_logging_out_of_an_expired_session_just_shows_the_login_form(stack, page):
+    await login(page, TEA, PASSWORDS[TEA])
+    await stack.storage.sql.execute("DELETE FROM console_sessions")   # expired meanwhile (or logged out elsewhere)
+    async with page.expect_navigation():
+        await page.click("header button:has-text('Log out')")
+    assert "/console/login" in page.url and await page.query_selector("input[name=password]")

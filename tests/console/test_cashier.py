@@ -168,3 +168,41 @@ async def test_an_operator_picks_the_device_of_any_merchant(stack, page):
     await expect(page.locator("#result")).to_have_text("微信收款 18.00 元")
     paid = [o for o in await orders_of(stack, NOODLE_SHOP.device_id) if o.order_no.startswith("CS")]
     assert [(o.amount_fen, o.status, o.merchant_id) for o in paid] == [(1800, "SUCCESS", NOODLE_SHOP.merchant_id)]
+
+
+def test_typed_yuan_become_exact_fen_within_the_limits():
+    from server.console.cashier import AmountRefused, amount_fen
+    exact = {"12.5": 1250, "12.50": 1250, "0.01": 1, "0.1": 10, " 7 ": 700, "5000": 500_000, "5000.00": 500_000,
+             "19.99": 1999, "0.29": 29}          # 0.29 * 100 is 28.999999999999996 in floating point
+    for typed, fen in exact.items():
+        assert amount_fen(typed, min_fen=1, max_fen=500_000) == fen, typed
+    for typed in ("", "0", "0.00", "-1", "12.345", "0.001", "5000.01", "1e3", "12,50", "abc", ".5", "NaN"):
+        try:
+            amount_fen(typed, min_fen=1, max_fen=500_000)
+        except AmountRefused:
+            continue
+        raise AssertionError(f"{typed!r} was taken")
+    try:
+        amount_fen("0.05", min_fen=10, max_fen=500_000)
+    except AmountRefused as e:
+        assert "below the minimum of 0.10 yuan" in str(e)
+    else:
+        raise AssertionError("below the minimum was taken")
+
+
+async def test_the_cashier_device_list_is_the_merchants_active_devices(console_storage):
+    from server.console.auth import ConsoleUser
+    from server.console.cashier import cashier_devices
+    from server.storage import DEVICE_DISABLED
+    storage = console_storage
+    for merchant_id, name in (("M1", "茶馆"), ("M2", "面馆")):
+        await storage.add_merchant(merchant_id, name)
+    await storage.add_device("A1", "M1", "老王茶馆", "ab" * 32)
+    await storage.add_device("A2", "M1", "老王茶馆", "cd" * 32)
+    await storage.add_device("B1", "M2", "小李面馆", "ef" * 32)
+    await storage.set_device_status("A2", DEVICE_DISABLED)
+    merchant = ConsoleUser(id="u1", username="tea", role="merchant", merchant_id="M1")
+    operator = ConsoleUser(id="u2", username="ops", role="operator", merchant_id=None)
+    assert [d["id"] for d in await cashier_devices(storage, merchant)] == ["A1"]
+    assert [(d["id"], d["merchant_name"]) for d in await cashier_devices(storage, operator)] == [
+        ("A1", "茶馆"), ("B1", "面馆")]

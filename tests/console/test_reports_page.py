@@ -115,3 +115,20 @@ def test_report_files_read_back_as_reconcile_writes_them():
     no_bill = parse_report(reconcile.Report(channel="wechat", day=day, error="No Bill Exist").text())
     assert no_bill.no_bill and no_bill.summary == ["bill unavailable: No Bill Exist"]
     assert parse_report(reconcile.Report(channel="wechat", day=day).text()).ok
+
+
+async def test_a_merchants_lines_are_found_by_its_orders(console_storage):
+    from server.console.reports import merchant_trades
+    from server.storage import SUCCESS, Order
+    storage = console_storage
+    for merchant_id in ("M1", "M2"):
+        await storage.add_merchant(merchant_id, merchant_id)
+        await storage.add_device(f"D{merchant_id}", merchant_id, "store", "ab" * 32)
+    for n, merchant_id in enumerate(("M1", "M1", "M2")):
+        await storage.create_order(Order(id=f"o{n}", device_id=f"D{merchant_id}", order_no=f"N{n}",
+                                         trade_no=f"SP{n}", amount_fen=100, channel="wechat", status=SUCCESS,
+                                         auth_code_hash="", auth_code_masked="", created_at=1, deadline_at=2,
+                                         merchant_id=merchant_id))
+    assert await merchant_trades(storage, "M1", ["SP0", "SP1", "SP2", "SPX"]) == {"SP0", "SP1"}
+    assert await merchant_trades(storage, "M2", ["SP0", "SP2"]) == {"SP2"}
+    assert await merchant_trades(storage, "M2", []) == set()

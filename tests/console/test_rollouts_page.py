@@ -111,3 +111,25 @@ async def test_merchants_have_no_rollouts_page(stack, browser):
     await login(merchant, TEA, PASSWORDS[TEA])
     response = await merchant.goto("/console/rollouts")
     assert response.status == 403
+
+
+async def test_stage_reach_and_the_list_on_both_databases(console_storage):
+    from server.console.rollouts import Stage, list_rollouts, stage_reach
+    storage = console_storage
+    await storage.add_merchant("M1", "茶馆")
+    for n in range(5):
+        await storage.add_device(f"B{n}", "M1", "store", "ab" * 32)
+        await rollouts.set_device_profile(storage, f"B{n}", PROFILE, "pilot" if n < 2 else None)
+    await rollouts.add_release(storage, PROFILE, VERSION, "00" * 32, "ab" * 64)
+    assert await stage_reach(storage, PROFILE, Stage(share=0.5, groups=None, last=False)) == {"devices": 5, "reach": 3}
+    rollout_id = await rollouts.create_rollout(storage, PROFILE, VERSION, 0.2, 5)
+    rollout = await rollouts.get_rollout(storage, rollout_id)
+    assert await rollouts.add_stage(storage, rollout, share=0.5, groups=None, public_url="http://x", url_ttl_s=60) == 3
+    # The next stage: the pilot group minus those offered already; a larger share minus those offered.
+    offered = {r["device_id"] for r in await storage.sql.fetchall(
+        "SELECT device_id FROM rollout_devices WHERE rollout_id = ?", (rollout_id,))}
+    pilot_left = len({"B0", "B1"} - offered)
+    assert (await stage_reach(storage, PROFILE, Stage(None, ["pilot"], False), rollout_id))["reach"] == pilot_left
+    assert (await stage_reach(storage, PROFILE, Stage(1.0, None, True), rollout_id))["reach"] == 2
+    [listed] = await list_rollouts(storage)
+    assert (listed["id"], listed["state"], listed["offered"], listed["stages_count"]) == (rollout_id, "running", 3, 1)

@@ -1,7 +1,7 @@
 # Runs on the virtual board without a REPL (board.mjs --run; tests/tools/test_flashed_board.py): boots
 # the flashed files as the device does, main.start() with the test jig (mp_jig_board) as its board,
 # then plays cashier and customer from /jig/input.json:
-#   {"pay": {"keys": [...], "code": "..."} or null, "until": "paid" | "confirmed" | "reset", "wait_s": 60,
+#   {"pay": {"keys": [...], "code": "..."} or null, "until": "paid" | "reset" | "ota:<step>", "wait_s": 60,
 #    "cut": {"step": "download", "nth": 3} or null}
 # and prints "RESULT <json>" (a reset ends the run before that: exit status 3; a power cut: 4).
 import json
@@ -36,14 +36,14 @@ def seen(kind, **fields):
 
 wait_s = params.get("wait_s", 60)
 await until(lambda: jig.app is not None and jig.app.info is not None, wait_s)
+if params["until"].startswith("ota:"):             # e.g. "ota:confirmed", "ota:failed"; then pay
+    await until(lambda: seen("ota", step=params["until"][4:]), wait_s)
 if params.get("pay"):
     for key in params["pay"]["keys"]:
         await jig.keys.press(key)
     jig.scan_uart.feed(params["pay"]["code"].encode() + b"\r")
     await until(lambda: seen("state", state="RESULT") and jig.app.state == "IDLE", wait_s)
-if params["until"] == "confirmed":
-    await until(lambda: seen("ota", step="confirmed"), wait_s)
-elif params["until"] == "reset":
+if params["until"] == "reset":
     await until(lambda: False, wait_s)      # the firmware's reset ends the process before this does
 
 import boot_select  # noqa: E402

@@ -92,8 +92,10 @@ class FaultInjection:
             message = cbor2.loads(body)
             message["wait"] = 0
             body = cbor2.dumps(message)
-            text = "\n".join([method, path, headers["X-Timestamp"], headers["X-Nonce"],
-                              hashlib.sha256(body).hexdigest()])
+            lines = [method, path, headers["X-Timestamp"], headers["X-Nonce"], hashlib.sha256(body).hexdigest()]
+            if "X-Hardware-Id" in headers:      # the board's identity is signed too (device-api.md section 2)
+                lines += [headers["X-Hardware-Id"], headers["X-Boot-Id"]]
+            text = "\n".join(lines)
             headers = dict(headers, **{"X-Signature": hmac.new(self.key, text.encode(),
                                                                hashlib.sha256).hexdigest()})
         return await self.inner.request(method, path, headers, body, timeout_ms)

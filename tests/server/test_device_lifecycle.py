@@ -2,6 +2,7 @@
 device is refused; a device seen away from its store is refused and flagged; a key used by two devices
 (another hardware id, or boot ids taking turns) is refused and flagged, while reboots are not; a swap
 moves the store to the replacement and the old device is refused."""
+import asyncio
 import json
 import time
 
@@ -279,3 +280,16 @@ def test_a_clone_window_shorter_than_a_signed_request_lives_is_refused():
     with pytest.raises(SettingsError, match="clone_window_s"):
         load_settings(device_api={"clone_window_s": 60})
     assert load_settings().device_api.clone_window_s == 86_400
+
+
+async def test_two_operators_swapping_the_same_device_at_once_only_one_wins(device):
+    storage = device.app[STORAGE]
+    await in_stock(device, "S1")
+    await in_stock(device, "S2")
+    results = await asyncio.gather(devices.swap(storage, DEVICE_ID, "S1", actor="ops1"),
+                                   devices.swap(storage, DEVICE_ID, "S2", actor="ops2"), return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["LifecycleRefused", "NoneType"]
+    lifecycles = {d: (await storage.get_device(d)).lifecycle for d in (DEVICE_ID, "S1", "S2")}
+    assert lifecycles[DEVICE_ID] == "in_stock"
+    assert sorted([lifecycles["S1"], lifecycles["S2"]]) == ["in_stock", "installed"]
+    assert [e.kind for e in await devices.history(storage, DEVICE_ID)].count("swapped_out") == 1

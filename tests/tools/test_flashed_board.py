@@ -156,7 +156,7 @@ async def test_update_loop_on_micropython(tmp_path, stack, bundle, new_bundle):
             assert (flash / "slots" / "b" / rel).read_bytes() == (new_bundle / "files" / rel).read_bytes()
 
         # boot 2: the files the update wrote run, reach the server, keep the version, and pay
-        code, result, steps, out = await boot(tmp_path, flash, "confirmed", cashier("1"))
+        code, result, steps, out = await boot(tmp_path, flash, "ota:confirmed", cashier("1"))
         assert code == 0, out
         assert result["version"] == "0.4.0" and "confirmed" in result["ota"]
         assert (result["pointer"]["active"], result["pointer"]["state"]) == ("b", "valid")
@@ -189,7 +189,7 @@ async def test_power_cut_in_the_middle_of_an_update_then_the_offer_is_taken_agai
         assert code == RESET, out
         assert steps[0] == "offer" and steps[-1] == "reboot" and "failed" not in steps
         # boot 3: the new version
-        code, result, steps, out = await boot(tmp_path, flash, "confirmed")
+        code, result, steps, out = await boot(tmp_path, flash, "ota:confirmed")
         assert code == 0 and result["version"] == "0.4.0" and "confirmed" in result["ota"], out
         code, out, err = await release_done(release)
         assert code == 0 and "complete: 1 devices updated" in out, err
@@ -197,3 +197,27 @@ async def test_power_cut_in_the_middle_of_an_update_then_the_offer_is_taken_agai
         if release.returncode is None:
             release.kill()
             await release.wait()
+
+
+async def test_tampered_download_refused_on_micropython_and_the_old_version_pays(tmp_path, stack, bundle,
+                                                                                  new_bundle):
+    flash = await flashed_board(tmp_path, stack, bundle)
+    pointer = (flash / "ota.json").read_bytes()
+    release = await start_release(stack, new_bundle)
+    try:
+        served = tmp_path / "server" / "firmware" / "enhanced_box" / "0.4.0" / "files" / "core" / "api.mpy"
+        served.write_bytes(served.read_bytes() + b"\0")          # altered on the server after publishing
+        code, result, steps, out = await boot(tmp_path, flash, "ota:failed", cashier("5"))
+        assert code == 0, out
+        assert steps[-1] == "failed" and "reboot" not in steps and "switch" not in steps
+        assert result["version"] == "0.3.0" and spoken(result)[-1] == "微信收款 5.00 元"
+        assert (flash / "ota.json").read_bytes() == pointer
+        code, out, err = await release_done(release)
+        assert code == 1 and "passed the threshold" in err
+    finally:
+        if release.returncode is None:
+            release.kill()
+            await release.wait()
+    row = await stack.storage.sql.fetchone(
+        "SELECT status, detail FROM rollout_devices WHERE device_id = ?", (DEVICE,))
+    assert row["status"] == "failed" and row["detail"] == "core/api.mpy: SHA-256 differs from the signed manifest"

@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -209,3 +210,47 @@ def test_stage_parsing():
     for bad in ("", "0%", "150%", "ten", "group:"):
         with pytest.raises(ValueError):
             release.parse_stages(bad)
+
+
+def _publish_and_roll(server, bundle):
+    with open(str(bundle) + ".tar.gz", "rb") as f:
+        request = urllib.request.Request(server.url + "/ops/v1/firmware/enhanced_box/0.3.0", data=f.read(),
+                                         method="PUT", headers={"Authorization": "Bearer " + TOKEN,
+                                                                "Content-Type": "application/gzip"})
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+    return server.ops("POST", "/ops/v1/rollouts", {"profile": "enhanced_box", "version": "0.3.0",
+                                                   "failure_threshold": 0.5})["id"]
+
+
+def _settled(server, rollout_id, offered):
+    for _ in range(500):
+        status = server.ops("GET", "/ops/v1/rollouts/" + rollout_id)
+        if status["updated"] + status["failed"] + status["rolled_back"] >= offered:
+            return status
+        time.sleep(0.02)
+    raise AssertionError("stage did not settle: %r" % status)
+
+
+def test_rollout_completes_once_its_last_stage_has_settled(server, fleet, bundle):
+    rollout_id = _publish_and_roll(server, bundle)
+    server.ops("POST", "/ops/v1/rollouts/%s/stages" % rollout_id, {"groups": ["pilot"]})
+    status = _settled(server, rollout_id, 5)
+    # every device offered so far has settled, but more stages may follow: not complete
+    assert (status["state"], status["updated"]) == ("running", 5)
+    server.ops("POST", "/ops/v1/rollouts/%s/stages" % rollout_id, {"share": 0.5, "last": True})
+    assert server.ops("GET", "/ops/v1/rollouts/" + rollout_id)["state"] in ("final_stage", "complete")
+    status = _settled(server, rollout_id, 15)
+    for _ in range(100):
+        if status["state"] == "complete":
+            break
+        time.sleep(0.02)
+        status = server.ops("GET", "/ops/v1/rollouts/" + rollout_id)
+    assert (status["state"], status["offered"], status["updated"]) == ("complete", 15, 15)
+    # after the last stage nothing more is offered, and a complete rollout cannot be stopped
+    try:
+        server.ops("POST", "/ops/v1/rollouts/%s/stages" % rollout_id, {"share": 1.0})
+        raise AssertionError("a stage after the last one was accepted")
+    except urllib.error.HTTPError as e:
+        assert (e.code, json.loads(e.read())["error"]["code"]) == (409, "rollout_final")
+    assert server.ops("POST", "/ops/v1/rollouts/%s/stop" % rollout_id, {"reason": "late"})["state"] == "complete"

@@ -125,7 +125,7 @@ async def activate(storage: Storage, code: str, *, hardware_id: str | None, firm
                    place: list[str] | None = None) -> Device:
     """Use the code up and give its device a fresh key (the old one, if any, stops working). The
     hardware id sent binds the device; boot ids seen with the old key are forgotten; `place` (tokens of
-    `parse_place`) binds the store's location when none is bound yet."""
+    `parse_place`) binds the store's location when the device is installed and none is bound yet."""
     await check_activation_code(storage, code)
     now = now_ms()
     device = await storage.activate_device(hash_activation_code(code), new_device_key(), now,
@@ -137,7 +137,7 @@ async def activate(storage: Storage, code: str, *, hardware_id: str | None, firm
         await tx.execute("UPDATE devices SET boot_id = NULL WHERE id = ?", (device.id,))
         await _insert_event(tx, device.id, now, "device", "activated",
                             detail=f"hardware id {hardware_id}" if hardware_id else None)
-        if place:
+        if place and device.lifecycle == LIFECYCLE_INSTALLED:   # an assigned device's store is bound at install
             bound = await tx.fetchone("SELECT COUNT(*) AS n FROM device_places WHERE device_id = ?", (device.id,))
             if not bound["n"]:
                 await _learn_places(tx, device.id, place, now)
@@ -254,6 +254,8 @@ async def install(storage: Storage, device_id: str, *, actor: str) -> None:
         if not won:
             raise LifecycleRefused(
                 f"device {device_id} is {device.lifecycle}: only an assigned device can be installed")
+        # Whatever it reported before (a warehouse, a technician's hotspot) is not the store.
+        await tx.execute("DELETE FROM device_places WHERE device_id = ?", (device_id,))
         await _insert_event(tx, device_id, now, actor, "installed", from_lifecycle=LIFECYCLE_ASSIGNED,
                             to_lifecycle=LIFECYCLE_INSTALLED, to_merchant_id=device.merchant_id,
                             to_store=device.store_name)

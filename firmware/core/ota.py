@@ -9,7 +9,8 @@
 #   <dir>/files/<path>            each file of the manifest
 # manifest.json: {"profile", "version", "files": {path: {"sha256": hex, "size": n}}, ...}
 #
-# Steps, each reported as report(step, detail) before it starts (the app forwards them to the server):
+# Steps, each reported as report(step, detail) before it starts (core/heartbeat.py sends them to the
+# server with `ota_report`):
 #   offer, manifest, signature, download (once per file), verify, switch, reboot   — and failed.
 # A power cut anywhere before "switch" leaves the active slot and the pointer untouched; the switch is
 # one rename (boot_select.write_pointer).

@@ -141,9 +141,10 @@ class PostgresStorage(SqlStorage):
         # reset: asyncpg's default costs a round trip on every release (RESET ALL, UNLISTEN *, ...), one
         # for each statement here. These connections never change their session (search_path is set at
         # connect, LISTEN has its own connection, migrate() unlocks what it locks); an open transaction
-        # is still rolled back by the pool before this runs.
+        # is still rolled back by the pool before this runs. No inactive lifetime: it sets and cancels a
+        # timer on every release and acquire, to close at most pool_size idle connections.
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, server_settings=server_settings,
-                                         reset=_keep_session)
+                                         reset=_keep_session, max_inactive_connection_lifetime=0)
         storage = cls(pool, dsn, schema)
         try:
             await storage.migrate()

@@ -4,6 +4,9 @@
     python tests/bench/server_loadgen.py pay      --urls URL[,URL] --devices-file F --seconds S --concurrency C
     python tests/bench/server_loadgen.py longpoll --urls URL --device D --key K --orders N --server-pid PID
     python tests/bench/server_loadgen.py poll5    --urls URL --device D --key K --orders N
+
+The throughput modes (echo, pay) speak HTTP/1.1 over keep-alive connections of their own (Connection),
+one per worker; the latency modes use aiohttp's client.
 """
 from __future__ import annotations
 

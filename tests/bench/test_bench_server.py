@@ -6,6 +6,8 @@ server(s), a bare aiohttp echo server and the load generator (tests/bench/server
     2. long polls: server RSS while N are held, wake latency close -> answer, against 5-second polling
     3. bytes on the wire per transaction (pay + query, headers and signing included), CBOR vs JSON
     4. pay throughput on PostgreSQL: two processes against one
+Each pay run also says where the CPU went: milliseconds per payment of the sandbox, each server,
+PostgreSQL and the load generator (on 2 shared cores, their sum bounds the rate whatever the processes).
 BENCH_LONG_POLLS (default 10000) and BENCH_SECONDS (default 5) scale it.
 """
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -120,6 +123,41 @@ def loadgen(*args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL process on this machine (the server and its backends)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                total += cpu_seconds(int(entry.name))
+        except OSError:
+            pass   # gone meanwhile
+    return total
+
+
+def pay_run(processes: dict[str, subprocess.Popen], *args: str) -> dict:
+    """A pay load run, and where its CPU went: milliseconds per payment of each process (and of the
+    load generator and PostgreSQL), so a rate can be read against what the 2 cores had to give."""
+    before = {name: cpu_seconds(child.pid) for name, child in processes.items()}
+    pg_before = postgres_cpu_seconds()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = loadgen("pay", *args)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = {name: cpu_seconds(child.pid) - before[name] for name, child in processes.items()}
+    used["postgresql"] = postgres_cpu_seconds() - pg_before
+    used["loadgen"] = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    done = max(result["done"], 1)
+    result["cpu_ms_per_payment"] = {name: round(1000 * seconds / done, 3) for name, seconds in used.items()}
+    result["cpu_cores_used"] = {name: round(seconds / result["seconds"], 2) for name, seconds in used.items()}
+    return result
+
+
 FLEET = 32   # devices, each of its own merchant, sending payments at once
 
 
@@ -173,7 +211,7 @@ def test_server_benchmarks(tmp_path):
     try:
         sandbox_port = free_port()
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-        procs.start("sandbox", "-m", "hw_sim.sandbox", "--port", str(sandbox_port), ready_url=sandbox_url)
+        sandbox = procs.start("sandbox", "-m", "hw_sim.sandbox", "--port", str(sandbox_port), ready_url=sandbox_url)
 
         # 1. pay throughput on SQLite against a bare echo handler
         echo_port = free_port()
@@ -188,7 +226,8 @@ def test_server_benchmarks(tmp_path):
         server = procs.start("server-sqlite", "-m", "server", "run", "--config",
                              str(server_config(tmp_path, "sqlite", sqlite_db, sandbox_url)), "--port", str(port),
                              ready_url=f"{url}/healthz")
-        results["pay_sqlite_1proc"] = loadgen("pay", "--urls", url, "--devices-file", fleet, "--seconds", str(SECONDS))
+        results["pay_sqlite_1proc"] = pay_run({"sandbox": sandbox, "server": server},
+                                              "--urls", url, "--devices-file", fleet, "--seconds", str(SECONDS))
         results["pay_sqlite_1proc"]["share_of_echo"] = results["pay_sqlite_1proc"]["rate"] / results["echo"]["rate"]
 
         # 3. bytes on the wire
@@ -203,16 +242,18 @@ def test_server_benchmarks(tmp_path):
         # 4. PostgreSQL: one process, then two
         pg_db = {"path": PG_URL, "schema": schema}
         key, fleet = add_devices(pg_db, tmp_path)
-        urls = []
+        urls, servers = [], {}
         for i in range(2):
             port = free_port()
             urls.append(f"http://127.0.0.1:{port}")
-            procs.start(f"server-pg{i}", "-m", "server", "run", "--config",
-                        str(server_config(tmp_path, f"pg{i}", pg_db, sandbox_url)), "--port", str(port),
-                        ready_url=f"{urls[-1]}/healthz")
-        results["pay_pg_1proc"] = loadgen("pay", "--urls", urls[0], "--devices-file", fleet, "--seconds", str(SECONDS))
-        results["pay_pg_2proc"] = loadgen("pay", "--urls", ",".join(urls), "--devices-file", fleet,
-                                          "--seconds", str(SECONDS))
+            servers[f"server{i}"] = procs.start(
+                f"server-pg{i}", "-m", "server", "run", "--config",
+                str(server_config(tmp_path, f"pg{i}", pg_db, sandbox_url)), "--port", str(port),
+                ready_url=f"{urls[-1]}/healthz")
+        results["pay_pg_1proc"] = pay_run({"sandbox": sandbox, "server0": servers["server0"]},
+                                          "--urls", urls[0], "--devices-file", fleet, "--seconds", str(SECONDS))
+        results["pay_pg_2proc"] = pay_run({"sandbox": sandbox, **servers}, "--urls", ",".join(urls),
+                                          "--devices-file", fleet, "--seconds", str(SECONDS))
         results["pay_pg_2proc"]["ratio_to_1proc"] = results["pay_pg_2proc"]["rate"] / results["pay_pg_1proc"]["rate"]
     finally:
         procs.stop_all()
@@ -239,6 +280,9 @@ def test_server_benchmarks(tmp_path):
     print(f"  pay, PostgreSQL, 1 proc   {results['pay_pg_1proc']['rate']:8.0f} payments/s")
     print(f"  pay, PostgreSQL, 2 procs  {results['pay_pg_2proc']['rate']:8.0f} payments/s "
           f"({results['pay_pg_2proc']['ratio_to_1proc']:.2f}x)")
+    for run in ("pay_sqlite_1proc", "pay_pg_1proc", "pay_pg_2proc"):
+        where = ", ".join(f"{name} {ms:.2f}" for name, ms in results[run]["cpu_ms_per_payment"].items() if ms > 0.005)
+        print(f"  CPU ms per payment, {run:16s} {where}")
 
 
 async def _drop_schema(schema: str) -> None:

@@ -258,7 +258,8 @@ async def test_lifecycle_steps_in_order_and_a_device_not_installed_is_refused(de
     storage = device.app[STORAGE]
     await in_stock(device, "D0002")
     await devices.assign(storage, "D0002", MERCHANT_ID, "Tea House, Huaihai Rd", actor="ops1")
-    status, body = await activate(device.client, await issue_activation_code(storage, "D0002", 3600))
+    status, body = await activate(device.client, await issue_activation_code(storage, "D0002", 3600),
+                                  place=ELSEWHERE)                  # activated at the warehouse
     assert status == 200
     assigned = type(device)(device.client, "D0002", body["device_key"])
     status, body = await assigned.call("info", {})
@@ -266,6 +267,11 @@ async def test_lifecycle_steps_in_order_and_a_device_not_installed_is_refused(de
     await devices.install(storage, "D0002", actor="tech7")
     status, body = await assigned.call("info", {})
     assert (status, body["store_name"]) == (200, "Tea House, Huaihai Rd")
+    # The store is bound by the first report after install, not by where it was activated.
+    assert (await beat(assigned, place=SHOP_AP))[0] == 200
+    status, body = await beat(assigned, place=ELSEWHERE)
+    assert (status, code(body)) == (403, "device_moved")
+    await devices.clear_flag(storage, "D0002", actor="ops1")
     try:
         await devices.assign(storage, "D0002", MERCHANT_ID, "Elsewhere", actor="ops1")
     except devices.LifecycleRefused as e:
@@ -273,7 +279,7 @@ async def test_lifecycle_steps_in_order_and_a_device_not_installed_is_refused(de
     else:
         raise AssertionError("assigned an installed device")
     kinds = [e.kind for e in reversed(await devices.history(storage, "D0002"))]
-    assert kinds == ["returned_to_stock", "assigned", "activated", "installed"]
+    assert kinds == ["returned_to_stock", "assigned", "activated", "installed", "booted", "flagged", "flag_cleared"]
 
 
 def test_a_clone_window_shorter_than_a_signed_request_lives_is_refused():

@@ -8,6 +8,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from .channels import Channels
+    from .console.auth import ConsoleUser
     from .metrics import Metrics
     from .payments import Payments
     from .settings import Settings
@@ -25,4 +26,8 @@ LANDING_SESSION = web.AppKey("landing_session", "aiohttp.ClientSession")   # C2B
 
 # Per request / response: the device API op (for metrics) and the error code an answer carries.
 OP = web.RequestKey("op", str)
+# Console: the logged-in user (None when nobody is) and the CSRF token of the session.
+CONSOLE_USER = web.RequestKey("console_user", "ConsoleUser | None")
+CONSOLE_CSRF_TOKEN = web.RequestKey("console_csrf_token", "str | None")
+CONSOLE_ALERTS = web.RequestKey("console_alerts", list)   # open alerts, shown on operators' pages
 ERROR_CODE = web.ResponseKey("error_code", str)

@@ -17,7 +17,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from ..keys import SETTINGS, STORAGE
+from ..keys import CONSOLE_USER, SETTINGS, STORAGE
 from . import auth, cashier, devices, monitoring, orders, reports, rollouts
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ async def console_middleware(request: web.Request, handler) -> web.StreamRespons
         return await handler(request)
     try:
         await auth.load_session(request)
-        if request.path == "/console/logout" and request.get("console_user") is None:
+        if request.path == "/console/logout" and request.get(CONSOLE_USER) is None:
             response = auth.redirect("/console/login")   # the session is over already: nothing to refuse
         elif request.method in auth.UNSAFE_METHODS and not await auth.csrf_ok(request):
             raise web.HTTPForbidden(reason="csrf")
@@ -132,12 +132,12 @@ def error_page(request: web.Request, status: int, reason: str) -> web.Response:
 # the shared pages: home, login, logout
 
 async def home(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPSeeOther("/console/orders" if request.get("console_user") else "/console/login")
+    raise web.HTTPSeeOther("/console/orders" if request.get(CONSOLE_USER) else "/console/login")
 
 
 async def login_page(request: web.Request, *, error: str | None = None, username: str = "",
                      status: int = 200) -> web.StreamResponse:
-    if request.get("console_user") is not None and error is None:
+    if request.get(CONSOLE_USER) is not None and error is None:
         raise web.HTTPSeeOther(auth.safe_next(request.query.get("next")))
     new_cookies: dict[str, str] = {}
     token = auth.login_csrf_token(request, new_cookies)

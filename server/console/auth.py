@@ -10,7 +10,7 @@ Handlers:
 
     @login_required()                 # any user; login_required("operator") for operators only
     async def page(request):
-        user = request["console_user"]            # a ConsoleUser
+        user = request[CONSOLE_USER]            # a ConsoleUser
         rows = ... merchant_scope(user) ...       # None: every merchant; else only that merchant's
         return render(request, "page.html", {"rows": rows})
 """
@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +31,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from ..clock import now_ms
-from ..keys import SETTINGS, STORAGE
+from ..keys import CONSOLE_ALERTS, CONSOLE_CSRF_TOKEN, CONSOLE_USER, SETTINGS, STORAGE
 from ..storage import Storage
 from . import queries
 
@@ -168,12 +167,8 @@ def set_login_csrf_cookie(request: web.Request, response: web.StreamResponse, to
 # per request: who is it, and is an unsafe request really from our pages
 
 def _remember(request: web.Request, user: ConsoleUser | None, csrf_token: str | None) -> None:
-    # The contract of the console's modules is request["console_user"]. aiohttp recommends typed
-    # RequestKeys and warns once per process on a string key; the tests turn warnings into errors.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        request["console_user"] = user
-        request["console_csrf_token"] = csrf_token
+    request[CONSOLE_USER] = user
+    request[CONSOLE_CSRF_TOKEN] = csrf_token
 
 
 async def load_session(request: web.Request) -> None:
@@ -198,7 +193,7 @@ async def csrf_ok(request: web.Request) -> bool:
     if request.path == "/console/login":
         expected = request.cookies.get(LOGIN_CSRF_COOKIE)
     else:
-        expected = request.get("console_csrf_token")
+        expected = request.get(CONSOLE_CSRF_TOKEN)
     return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
@@ -207,7 +202,7 @@ def login_required(role: str | None = None) -> Callable[[Handler], Handler]:
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def wrapped(request: web.Request) -> web.StreamResponse:
-            user = request.get("console_user")
+            user = request.get(CONSOLE_USER)
             if user is None:
                 back = request.path_qs if request.method == "GET" else "/console/"
                 raise web.HTTPSeeOther(f"/console/login?next={quote(back, safe='')}")
@@ -221,7 +216,8 @@ def login_required(role: str | None = None) -> Callable[[Handler], Handler]:
 def render(request: web.Request, template: str, context: dict[str, Any] | None = None, *,
            status: int = 200) -> web.Response:
     """The template with `user` and `csrf_token` added (every form needs the token)."""
-    full = {"user": request.get("console_user"), "csrf_token": request.get("console_csrf_token") or "",
+    full = {"user": request.get(CONSOLE_USER), "csrf_token": request.get(CONSOLE_CSRF_TOKEN) or "",
+            "console_alerts": request.get(CONSOLE_ALERTS, []),
             "path": request.path, **(context or {})}
     return aiohttp_jinja2.render_template(template, request, full, status=status)
 

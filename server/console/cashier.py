@@ -25,7 +25,7 @@ from host_agent import texts
 
 from .. import device_auth, device_messages
 from ..errors import ApiError
-from ..keys import PAYMENTS, SETTINGS, STORAGE
+from ..keys import CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
 from ..payments import DailyLimitExceeded, OrderConflict, OrderNotFound, UnsupportedCode
 from ..storage import DEVICE_ACTIVE, PAYING, Device, Order
 from .auth import ConsoleUser, login_required, merchant_scope, render
@@ -124,7 +124,7 @@ def _limits(request: web.Request) -> tuple[int, int]:
 
 @login_required()
 async def cashier_page(request: web.Request) -> web.StreamResponse:
-    user = request["console_user"]
+    user = request[CONSOLE_USER]
     devices = await cashier_devices(request.app[STORAGE], user)
     chosen = request.query.get("device") or (devices[0]["id"] if len(devices) == 1 else "")
     min_fen, max_fen = _limits(request)
@@ -152,7 +152,7 @@ async def check_amount(request: web.Request) -> web.StreamResponse:
 
 @login_required()
 async def pay(request: web.Request) -> web.StreamResponse:
-    user = request["console_user"]
+    user = request[CONSOLE_USER]
     body = await _json(request)
     if body is None:
         return _refusal(400, "malformed_body", "send a JSON object")
@@ -186,7 +186,7 @@ async def pay(request: web.Request) -> web.StreamResponse:
 
 @login_required()
 async def order(request: web.Request) -> web.StreamResponse:
-    user = request["console_user"]
+    user = request[CONSOLE_USER]
     device = await _device(request, user, request.query.get("device_id"))
     order_no = request.query.get("order_no", "")
     if device is None or not device_messages.ORDER_NO.match(order_no):

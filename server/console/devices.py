@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .. import devices
 from ..clock import now_ms
-from ..keys import SETTINGS, STORAGE
+from ..keys import CONSOLE_USER, SETTINGS, STORAGE
 from ..storage.records import LIFECYCLE_DECOMMISSIONED, LIFECYCLE_IN_STOCK
 from .auth import login_required, merchant_scope, redirect, render
 
@@ -50,7 +50,7 @@ def _online_window_s(request: web.Request) -> int:
 
 @login_required()
 async def device_list(request: web.Request) -> web.StreamResponse:
-    user = request["console_user"]
+    user = request[CONSOLE_USER]
     storage = request.app[STORAGE]
     scope = merchant_scope(user)
     query = request.query
@@ -74,7 +74,7 @@ async def device_list(request: web.Request) -> web.StreamResponse:
 
 async def _visible_or_404(request: web.Request) -> Any:
     device = await devices.visible_device(request.app[STORAGE], request.match_info["device_id"],
-                                          merchant_scope(request["console_user"]))
+                                          merchant_scope(request[CONSOLE_USER]))
     if device is None:
         raise web.HTTPNotFound()
     return device
@@ -89,7 +89,7 @@ async def _detail(request: web.Request, *, message: str | None = None, error: st
                   status: int = 200) -> web.StreamResponse:
     await _visible_or_404(request)
     storage = request.app[STORAGE]
-    operator = merchant_scope(request["console_user"]) is None
+    operator = merchant_scope(request[CONSOLE_USER]) is None
     [device] = await devices.list_devices(storage, device_id=request.match_info["device_id"],
                                           online_window_s=_online_window_s(request))
     merchant = await storage.get_merchant(device.merchant_id)
@@ -117,7 +117,7 @@ async def lifecycle_action(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     device = await _visible_or_404(request)
     form = {k: str(v).strip() for k, v in (await request.post()).items() if k != "csrf_token"}
-    actor = request["console_user"].username
+    actor = request[CONSOLE_USER].username
     storage = request.app[STORAGE]
     facts = {"id": device.id, "store": device.store_name, "flag": device.flag or "",
              "merchant_id": form.get("merchant_id", ""), "store_name": form.get("store_name", ""),
@@ -162,7 +162,7 @@ async def add_inspection(request: web.Request) -> web.StreamResponse:
         await devices.add_inspection(
             request.app[STORAGE], device.id, inspected_on=str(form.get("inspected_on", "")),
             inspector=str(form.get("inspector", "")), result=str(form.get("result", "")),
-            notes=str(form.get("notes", "")), actor=request["console_user"].username)
+            notes=str(form.get("notes", "")), actor=request[CONSOLE_USER].username)
     except devices.LifecycleRefused as e:
         return await _detail(request, error=str(e), status=400)
     return redirect(f"/console/devices/{device.id}?done=inspection+recorded")
@@ -175,7 +175,7 @@ async def activation_code(request: web.Request) -> web.StreamResponse:
     ttl_s = request.app[SETTINGS].device_api.activation_code_ttl_s
     try:
         code = await devices.issue_activation_code(request.app[STORAGE], device.id, ttl_s,
-                                                    actor=request["console_user"].username)
+                                                    actor=request[CONSOLE_USER].username)
     except ValueError as e:
         return await _detail(request, error=str(e), status=409)
     return render(request, "devices_code.html", {"device": device, "code": code,

@@ -9,14 +9,12 @@ judge the whole service (every merchant's payments and devices), not one shop.
 """
 from __future__ import annotations
 
-import warnings
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from .. import alerts, monitoring
 from ..clock import now_ms
-from ..keys import SETTINGS, STORAGE
+from ..keys import CONSOLE_ALERTS, CONSOLE_USER, SETTINGS, STORAGE
 from .auth import login_required, merchant_scope, render
 
 # The chart: one bar per minute, drawn on the server as inline SVG (no script, no chart library).
@@ -32,16 +30,11 @@ def setup(app: web.Application) -> None:
 async def alerts_middleware(request: web.Request, handler) -> web.StreamResponse:
     """Console pages for operators get the open alerts (one indexed query) as `console_alerts`; the
     page scripts' own requests (fetch: no text/html in Accept) do not."""
-    user = request.get("console_user")
+    user = request.get(CONSOLE_USER)
     if (request.method == "GET" and user is not None and user.is_operator
             and "text/html" in request.headers.get("Accept", "")
             and request.path.startswith("/console") and not request.path.startswith("/console/static/")):
-        active = await alerts.active_alerts(request.app[STORAGE])
-        with warnings.catch_warnings():   # aiohttp_jinja2's context key is a plain string
-            warnings.simplefilter("ignore")
-            context = dict(request.get(aiohttp_jinja2.REQUEST_CONTEXT_KEY) or {})
-            context["console_alerts"] = active
-            request[aiohttp_jinja2.REQUEST_CONTEXT_KEY] = context
+        request[CONSOLE_ALERTS] = await alerts.active_alerts(request.app[STORAGE])   # render() passes them on
     return await handler(request)
 
 
@@ -67,7 +60,7 @@ def chart(bars: list[monitoring.MinuteBar]) -> dict:
 
 @login_required()
 async def monitoring_page(request: web.Request) -> web.StreamResponse:
-    user = request["console_user"]
+    user = request[CONSOLE_USER]
     settings = request.app[SETTINGS]
     storage = request.app[STORAGE]
     now = now_ms()

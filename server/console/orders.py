@@ -18,7 +18,7 @@ from aiohttp import web
 from ..channels import Outcome
 from ..clock import now_ms
 from ..device_messages import MAX_REFUND_REASON, RefundRequest
-from ..keys import PAYMENTS, SETTINGS, STORAGE
+from ..keys import CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
 from ..payments import RefundConflict, RefundImpossible, china_day
 from ..storage import PAYING, REFUND_PENDING, SUCCESS
 from . import queries
@@ -112,7 +112,7 @@ def _page_number(request: web.Request) -> int:
 
 @login_required()
 async def order_list(request: web.Request) -> web.StreamResponse:
-    user = request["console_user"]
+    user = request[CONSOLE_USER]
     storage = request.app[STORAGE]
     page_size = request.app[SETTINGS].console.page_size
     page = _page_number(request)
@@ -133,7 +133,7 @@ async def order_list(request: web.Request) -> web.StreamResponse:
 
 
 async def _order_or_404(request: web.Request) -> queries.OrderRow:
-    user = request["console_user"]
+    user = request[CONSOLE_USER]
     row = await queries.get_order(request.app[STORAGE], request.match_info["order_id"], merchant_scope(user))
     if row is None:
         raise web.HTTPNotFound()
@@ -162,7 +162,7 @@ async def order_detail(request: web.Request) -> web.StreamResponse:
 async def sync(request: web.Request) -> web.StreamResponse:
     """Ask the channel about the order now, as the resolver would, and show what it said."""
     row = await _order_or_404(request)
-    user = request["console_user"]
+    user = request[CONSOLE_USER]
     order = row.order
     payments, storage = request.app[PAYMENTS], request.app[STORAGE]
     asked_at = now_ms()
@@ -250,7 +250,7 @@ async def refund_confirm(request: web.Request) -> web.StreamResponse:
 @login_required()
 async def refund(request: web.Request) -> web.StreamResponse:
     row = await _order_or_404(request)
-    user = request["console_user"]
+    user = request[CONSOLE_USER]
     form = await request.post()
     refund_no, reason = str(form.get("refund_no", "")), _reason(form)
     try:
@@ -288,7 +288,7 @@ def _yuan(fen: int) -> str:
 @login_required()
 async def summary(request: web.Request) -> web.StreamResponse:
     """Per China-time day, store and channel: paid orders and refunds (by the day they went through)."""
-    user = request["console_user"]
+    user = request[CONSOLE_USER]
     storage = request.app[STORAGE]
     tz = _utc_offset(request)
     offset_h = request.app[SETTINGS].limits.utc_offset_h

@@ -20,12 +20,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from .. import reconcile
-from ..keys import CHANNELS, SETTINGS, STORAGE
+from ..keys import CHANNELS, CONSOLE_USER, SETTINGS, STORAGE
 from .auth import ConsoleUser, login_required, merchant_scope, redirect, render
 
 log = logging.getLogger(__name__)
@@ -142,7 +141,7 @@ def _today_china() -> datetime.date:
 
 
 async def _list_page(request: web.Request, *, error: str | None = None, status: int = 200) -> web.Response:
-    user = request["console_user"]
+    user = request[CONSOLE_USER]
     storage = request.app[STORAGE]
     rows = []
     for day, channel, path in report_files(_out_dir(request)):
@@ -167,7 +166,7 @@ async def report_detail(request: web.Request) -> web.StreamResponse:
     report = _read(path) if _DAY.match(day) and _CHANNEL.match(channel) and path.is_file() else None
     if report is None:
         raise web.HTTPNotFound(reason=f"There is no {channel} report for {day}.")
-    visible = await _visible(request.app[STORAGE], request["console_user"], report)
+    visible = await _visible(request.app[STORAGE], request[CONSOLE_USER], report)
     return render(request, "reports/detail.html", {"report": visible, "kinds": KINDS})
 
 
@@ -187,7 +186,7 @@ async def run_now(request: web.Request) -> web.StreamResponse:
     names = [channel] if channel else sorted(channels)
     if not names:
         return await _list_page(request, error="No channel is active", status=400)
-    log.info("console: %s runs the reconciliation of %s for %s", request["console_user"].username, day,
+    log.info("console: %s runs the reconciliation of %s for %s", request[CONSOLE_USER].username, day,
              ", ".join(names))
     reports = await reconcile.reconcile_day(request.app[STORAGE], channels, day, _out_dir(request), names)
     if len(reports) == 1:

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import rollouts
-from ..keys import SETTINGS, STORAGE
+from ..keys import CONSOLE_USER, SETTINGS, STORAGE
 from ..storage import DEVICE_ACTIVE
 from ..views.ops_api import NAME
 from .auth import login_required, redirect, render
@@ -197,7 +197,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     except FormError as e:
         return await _list_page(request, error=str(e), form=form, status=400)
     storage = request.app[STORAGE]
-    user = request["console_user"]
+    user = request[CONSOLE_USER]
     rollout_id = await rollouts.create_rollout(storage, start_form.profile, start_form.version,
                                                start_form.failure_threshold, start_form.min_settled)
     count = await _add_stage(request, await rollouts.get_rollout(storage, rollout_id), start_form.stage)
@@ -242,7 +242,7 @@ async def add_stage(request: web.Request) -> web.StreamResponse:
         return await _detail_page(request, rollout, error=str(e), status=400)
     except rollouts.RolloutError as e:     # stopped meanwhile (the failure threshold, another operator)
         return await _detail_page(request, await _rollout_or_404(request), error=str(e), status=409)
-    log.info("console: %s added a stage to rollout %s (%s: %d devices)", request["console_user"].username,
+    log.info("console: %s added a stage to rollout %s (%s: %d devices)", request[CONSOLE_USER].username,
              rollout["id"], stage.describe(), count)
     return redirect(f"/console/rollouts/{rollout['id']}")
 
@@ -259,7 +259,7 @@ async def stop_confirm(request: web.Request) -> web.StreamResponse:
 async def stop(request: web.Request) -> web.StreamResponse:
     rollout = await _rollout_or_404(request)
     form = await request.post()
-    user = request["console_user"]
+    user = request[CONSOLE_USER]
     reason = str(form.get("reason", "")).strip()[:500] or "stopped by an operator"
     if await rollouts.stop(request.app[STORAGE], rollout["id"], f"{reason} ({user.username}, console)"):
         log.info("console: %s stopped rollout %s", user.username, rollout["id"])

@@ -2,17 +2,29 @@
 `ATD*99#` -> `CONNECT` becomes a byte pipe (what the firmware then writes is PPP, collected in `.data`
 and handed to `on_data` listeners). `VirtualNetwork` is the `network` module a board would have:
 `PPP(stream)` comes up once the modem on that stream is in data mode; `WLAN` joins any configured SSID
-in `ssids`.
+in `ssids` through the strongest of the `access_points` that has it, and scans them.
 
 Settings: `sim_pin` (None: no PIN lock), `registered` (False: never finds the network), `rssi` (0-31,
-99 unknown), `answer` (False: a dead modem that never replies).
+99 unknown), `answer` (False: a dead modem that never replies), `cell` (the serving cell the modem
+names: (MCC, MNC, LAC/TAC, cell id), e.g. ("460", "00", 0x5E1A, 0x1A2D001); None: a modem that names
+no operator). `cell` and `access_points` may be changed while running: the board "moves".
 """
 import threading
 
+SERVING_CELL = ("460", "00", 0x5E1A, 0x1A2D001)     # China Mobile, TAC 24090, a cell in that area
+# (ssid, bssid, channel, RSSI dBm): the shop's router and two neighbours' access points
+SHOP_AIR = (("shop", "a4:56:02:11:22:33", 6, -48),
+            ("shop", "a4:56:02:11:22:37", 36, -55),        # the same router's 5 GHz radio
+            ("ChinaNet-7Hx2", "f0:b4:29:aa:bb:c1", 1, -71),
+            ("TP-LINK_9F3E", "50:bd:5f:01:02:03", 11, -80))
+
 
 class VirtualModem:
-    def __init__(self, uart_end, *, sim_pin=None, registered=True, rssi=20, answer=True):
+    def __init__(self, uart_end, *, sim_pin=None, registered=True, rssi=20, answer=True, cell=SERVING_CELL):
         self._uart = uart_end
+        self.cell = cell
+        self.cops_format = 0            # AT+COPS=3,<format>: 0 long name, 2 digits
+        self.reporting = {}             # AT+CEREG=<n> and the like: n per command
         self.sim_pin = sim_pin
         self.unlocked = sim_pin is None
         self.registered = registered
@@ -69,7 +81,29 @@ class VirtualModem:
             if not self.unlocked:
                 self._reply("+CME ERROR: 11")
                 return
-            self._reply("%s: 0,%d" % (cmd[2:-1], 1 if self.registered else 2), "OK")
+            head = cmd[2:-1]
+            n = self.reporting.get(head, 0)
+            answer = "%s: %d,%d" % (head, n, 1 if self.registered else 2)
+            if n == 2 and self.registered and self.cell is not None:
+                # SIM7600 style: TAC 4 hex digits, cell id 8 (LTE, act 7); LAC and CI on 2G/3G
+                _, _, area, cell_id = self.cell
+                answer += ',"%04X","%08X",7' % (area, cell_id) if head == "+CEREG" else \
+                    ',"%04X","%04X",2' % (area, cell_id & 0xFFFF)
+            self._reply(answer, "OK")
+        elif cmd.startswith(("AT+CREG=", "AT+CGREG=", "AT+CEREG=")):
+            head, _, n = cmd[2:].partition("=")
+            self.reporting[head] = int(n)
+            self._reply("OK")
+        elif cmd.startswith("AT+COPS=3,"):
+            self.cops_format = int(cmd.split(",")[1])
+            self._reply("OK")
+        elif cmd == "AT+COPS?":
+            if not self.registered or self.cell is None:
+                self._reply("+COPS: 0", "OK")
+            elif self.cops_format == 2:
+                self._reply('+COPS: 0,2,"%s%s",7' % self.cell[:2], "OK")
+            else:
+                self._reply('+COPS: 0,0,"CHINA MOBILE",7', "OK")
         elif cmd == "AT+CSQ":
             self._reply("+CSQ: %d,99" % self.rssi, "OK")
         elif cmd.startswith("AT+CGDCONT=1"):
@@ -124,10 +158,16 @@ class _VirtualPPP:
 
 
 class _VirtualWLAN:
+    """network.WLAN(STA_IF) as the ESP32 port has it: connect, scan, config('ssid'/'channel'),
+    status('rssi'); no way to ask the connected access point's BSSID (core/place.py works around it)."""
+
     def __init__(self, network, interface):
         self._network = network
         self._active = False
         self._ssid = None
+        self._password = None
+        self._ap = None             # the access point joined: (ssid, bssid, channel, rssi)
+        self.scans = 0              # how often the firmware scanned (each holds a real radio ~2 s)
 
     def active(self, state=None):
         if state is None:
@@ -136,27 +176,74 @@ class _VirtualWLAN:
         return None
 
     def connect(self, ssid, password=""):
-        if self._network.ssids.get(ssid) == password:
-            self._ssid = ssid
+        self._ssid, self._password = ssid, password
+        self._join()
+
+    def _join(self):
+        """Join the strongest access point of the configured network, as the radio would."""
+        self._ap = None
+        if self._ssid is None or self._network.ssids.get(self._ssid) != self._password:
+            return
+        ours = [ap for ap in self._network.access_points if ap[0] == self._ssid]
+        if ours:
+            self._ap = max(ours, key=lambda ap: ap[3])
 
     def isconnected(self):
-        return self._active and self._ssid is not None
+        return self._active and self._ap is not None
+
+    def scan(self):
+        if not self._active:
+            raise OSError("STA must be active")
+        self.scans += 1
+        return [(ssid.encode(), bytes.fromhex(bssid.replace(":", "")), channel, rssi, 3, False)
+                for ssid, bssid, channel, rssi in self._network.access_points]
+
+    def config(self, param):
+        if param == "ssid":
+            return self._ssid or ""
+        if param == "channel":
+            return self._ap[2] if self._ap else 1
+        if param == "mac":
+            return b"\x24\x0a\xc4\x00\x00\x01"
+        raise ValueError("unknown config param")
+
+    def status(self, param=None):
+        if param == "rssi":
+            if self._ap is None:
+                raise OSError("not connected")
+            return self._ap[3]
+        if param is not None:
+            raise ValueError("unknown status param")
+        return 1010 if self.isconnected() else 1000        # STAT_GOT_IP, STAT_IDLE
 
 
 class VirtualNetwork:
-    """The `network` module as the firmware uses it (PPP, WLAN, STA_IF)."""
+    """The `network` module as the firmware uses it (PPP, WLAN, STA_IF): one station interface, as on
+    the chip, on the air of `access_points` ((ssid, bssid, channel, rssi), SHOP_AIR unless given)."""
 
     STA_IF = 0
     AP_IF = 1
 
-    def __init__(self, modem=None, ssids=None):
+    def __init__(self, modem=None, ssids=None, access_points=SHOP_AIR):
         self.modem = modem
         self.ssids = dict(ssids or {})
+        self.access_points = list(access_points)
         self.ppp = None
+        self._wlans = {}
 
     def PPP(self, stream):
         self.ppp = _VirtualPPP(self, stream)
         return self.ppp
 
     def WLAN(self, interface=0):
-        return _VirtualWLAN(self, interface)
+        if interface not in self._wlans:
+            self._wlans[interface] = _VirtualWLAN(self, interface)
+        return self._wlans[interface]
+
+    def move(self, access_points):
+        """The board is carried somewhere else: other access points around it. The station drops its
+        link and joins its network there again, when that network is there (the same SSID and password:
+        whoever moved it set that up)."""
+        self.access_points = list(access_points)
+        for wlan in self._wlans.values():
+            wlan._join()

@@ -126,7 +126,9 @@ def do_device_list(settings: Settings, args: argparse.Namespace) -> None:
         seen = "-" if device.last_seen_at is None else str(device.last_seen_at // 1000)
         health = (f"seen={seen} battery={_dash(device.battery_pct)} signal={_dash(device.signal_dbm)}"
                   f" fw={_dash(device.firmware)}")
-        print(f"{device.id}\t{device.merchant_id}\t{device.status}\t{device.store_name}\t{health}")
+        # the key's status, then the operator's lifecycle and any anti-switching flag (moved, cloned)
+        print(f"{device.id}\t{device.merchant_id}\t{device.status}\t{device.store_name}\t{device.lifecycle}"
+              f"\tflag={_dash(device.flag)}\t{health}")
 
 
 def _dash(value) -> str:

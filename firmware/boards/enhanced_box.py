@@ -75,9 +75,12 @@ def tls_context(ca_file):
 
 def make_app(hw, config, transport=None, on_event=None):
     import machine
+    import network
 
+    from core import place
     from core.app import make_app as make
-    return make(hw, config, transport, on_event, reset=machine.reset)
+    # the place: the access point and the ones around it, scanned on the station interface
+    return make(hw, config, transport, on_event, reset=machine.reset, place=place.reader(network, "wifi"))
 
 
 async def connect_network(config, hw=None, timeout_s=30):

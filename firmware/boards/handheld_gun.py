@@ -94,7 +94,11 @@ async def connect_network(config, hw):
 
 def make_app(hw, config, transport=None, on_event=None):
     import machine
+    import network
 
+    from core import place
     from core.gun import make_app as make
-    return make(hw, config, transport, on_event, network_kind=_network.get("kind"), modem=_network.get("modem"),
-                reboot=machine.reset)
+    kind, modem = _network.get("kind"), _network.get("modem")
+    # the place: the serving cell on 4G (read before dialling), a scan on Wi-Fi
+    return make(hw, config, transport, on_event, network_kind=kind, modem=modem, reboot=machine.reset,
+                place=place.reader(network, kind, modem))

@@ -76,6 +76,8 @@ async def connect_network(config, hw=None):
 
 def make_app(hw, config, transport=None, on_event=None):
     import machine
+    import network
 
+    from core import place
     from core.stand import make_app as make
-    return make(hw, config, transport, on_event, reset=machine.reset)
+    return make(hw, config, transport, on_event, reset=machine.reset, place=place.reader(network, "wifi"))

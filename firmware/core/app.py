@@ -126,6 +126,7 @@ class App:
         self._payment = None
         self._tasks = []
         self.info = None                # the server's `info` answer, once it came
+        self.refusal = None             # the server's refusal of this device (device_moved, ...), or None
         # the heartbeat, with commands and updates: make_app adds it (None: no heartbeat, as in tests)
         self.heartbeats = None  # type: Heartbeat | None
 
@@ -193,6 +194,22 @@ class App:
     def heartbeat_fields(self):
         """What this profile adds to the heartbeat (the gun: battery, network, signal)."""
         return {}
+
+    def on_standing(self, code):
+        """What the heartbeat learned of the device's standing: a refusal code (device_moved,
+        device_cloned, device_disabled, ...) or None (served). A new refusal is said once, when idle:
+        the shop learns it before a customer is waiting; every payment says it again."""
+        if code == self.refusal:
+            return
+        self.refusal = code
+        self.emit("standing", code=code)
+        if not self.idle():
+            return
+        if code is None:
+            self.show("off")                # cleared by the acquirer: served again
+        else:
+            self.show("red")
+            self.say(ERROR_TEXTS.get(code, SAY_DEVICE_REFUSED))
 
     async def heartbeat(self):
         """One heartbeat now, and what its answer asks for; the answer."""
@@ -507,20 +524,24 @@ class NoLed:
         pass
 
 
-def add_heartbeat(app, config, reset=None):
+def add_heartbeat(app, config, reset=None, place=None):
     """Give a networked app its heartbeat (and with it, firmware updates). reset: the board's
-    machine.reset. config: profile; fs_root (where /ota.json and /slots live, "/" on a device);
-    heartbeat_first_s (the first beat after start-up, default the app's first_heartbeat_s)."""
+    machine.reset. place: the board's place reader (core/place.py). config: profile; fs_root (where
+    /ota.json and /slots live, "/" on a device); heartbeat_first_s (the first beat after start-up,
+    default the app's first_heartbeat_s); place_every (beats between two reads of the place)."""
     app.heartbeats = Heartbeat(app.api, app, reset=reset, profile=config.get("profile"),
-                               root=config.get("fs_root", "/"))
+                               root=config.get("fs_root", "/"), place=place)
+    if isinstance(config.get("place_every"), int) and config["place_every"] > 0:
+        app.heartbeats.place_every = config["place_every"]
     if isinstance(config.get("heartbeat_first_s"), int):
         app.first_heartbeat_s = config["heartbeat_first_s"]
     return app
 
 
-def make_app(hw, config, transport=None, on_event=None, reset=None):
-    """The enhanced box's app and its drivers, from a board's Hardware and the device config."""
+def make_app(hw, config, transport=None, on_event=None, reset=None, place=None):
+    """The enhanced box's app and its drivers, from a board's Hardware and the device config.
+    place: the board's place reader (core/place.py)."""
     app = App(**app_parts(hw, config, transport, on_event))  # pyright: ignore[reportArgumentType]
     if config.get("scan_timeout_s"):
         app.scan_timeout_ms = config["scan_timeout_s"] * 1000
-    return add_heartbeat(app, config, reset)
+    return add_heartbeat(app, config, reset, place)

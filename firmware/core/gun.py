@@ -57,7 +57,7 @@ class GunApp(base.App):
 
     def emit(self, kind, **fields):
         super().emit(kind, **fields)
-        if kind in ("state", "amount", "order", "info") and self.screen is not None:
+        if kind in ("state", "amount", "order", "info", "standing") and self.screen is not None:
             self.draw()
 
     # ------------------------------------------------------------------------ keys
@@ -194,6 +194,9 @@ class GunApp(base.App):
         if state == base.IDLE:
             y = s.center("scanpay", y, 3)
             y = s.center("Enter amount", y + 12, 2)
+            if self.refusal:                    # the server refuses this gun: only the acquirer helps
+                y = s.center("CALL SERVICE", y + 12, 2)
+                y = s.center(self.refusal[:28], y + 4)
             if self.message:
                 s.center(self.message[:28], y + 12)
         elif state == base.AMOUNT:
@@ -247,7 +250,9 @@ class GunApp(base.App):
         super()._set_state(state, **info)
 
 
-def make_app(hw, config, transport=None, on_event=None, network_kind=None, modem=None, reboot=None):
+def make_app(hw, config, transport=None, on_event=None, network_kind=None, modem=None, reboot=None,
+             place=None):
+    """place: the board's place reader (core/place.py: the modem's cell on 4G, a scan on Wi-Fi)."""
     from drivers.battery import Battery
     from drivers.display import Screen
 
@@ -256,4 +261,4 @@ def make_app(hw, config, transport=None, on_event=None, network_kind=None, modem
     app = GunApp(Screen(hw.display), battery=battery, network_kind=network_kind, modem=modem, **parts)
     if config.get("scan_timeout_s"):
         app.scan_timeout_ms = config["scan_timeout_s"] * 1000
-    return base.add_heartbeat(app, config, reset=reboot)
+    return base.add_heartbeat(app, config, reset=reboot, place=place)

@@ -1,11 +1,12 @@
 # The heartbeat of every networked profile (enhanced box, QR stand, handheld gun) and what operations
 # send back with it: commands, firmware updates (core/ota.py). One copy for all profiles; the app hands
-# in only what it alone knows: its extra fields, its own commands, and whether it is idle.
+# in only what it alone knows: its extra fields, its own commands, and whether it is idle; the board
+# hands in its place reader.
 #
 # One beat:
-#   1. POST heartbeat {firmware, uptime_s, ...}. The first answer after a boot is the running version's
-#      proof that it reaches the server: ota.confirm() keeps a version just installed ("confirmed" is
-#      reported) and a rollback boot_select.py made at this boot is reported ("rolled_back").
+#   1. POST heartbeat {firmware, uptime_s, place?, ...}. The first answer after a boot is the running
+#      version's proof that it reaches the server: ota.confirm() keeps a version just installed
+#      ("confirmed" is reported) and a rollback boot_select.py made at this boot is reported ("rolled_back").
 #   2. Each command is carried out once (ids remembered; a resent one is only acked again):
 #        update_firmware  in its own task: wait until the app is idle, install (every step reported
 #                         with `ota_report`), ack, wait until idle again, reset into the new version
@@ -15,6 +16,13 @@
 # "Idle" is the app's word: a payment in progress is never cut short by an update or a reboot.
 # An update cut short by a network failure is not acked: the server offers it again (the install
 # starts over); one refused (bad signature, tampered file) is reported "failed" and acked.
+#
+# Place (the board's reader, core/place.py): read and sent with the first beat, again when the link
+# changed (another access point or network, a new data call) and every `place_every` beats, but only
+# while the app is idle: a Wi-Fi scan holds the radio and the event loop for about 2 s. A place that did
+# not reach the server (network down, server fault) is read again at the next beat.
+# A 403 refusal of the device itself (device_moved, device_cloned, ...) goes to the app's
+# on_standing(code), an answered beat to on_standing(None): the shop hears of it before a customer waits.
 import asyncio
 
 from core import api as api_mod
@@ -31,10 +39,12 @@ class Heartbeat:
     interval_s = 60         # until the server's answer says otherwise (heartbeat_s)
     idle_poll_ms = 500      # how often a waiting update looks whether the app is idle
     remembered = 8          # how many command ids are kept as carried out
+    place_every = 60        # beats between two reads of the place on an unchanged link (1 h at 60 s)
 
-    def __init__(self, api, app, reset=None, profile=None, root="/", version=VERSION):
-        """app: has idle(), emit(kind, **fields), heartbeat_fields() and async on_command(kind, args).
-        reset: the board's machine.reset (None: the new version runs from the next power-on)."""
+    def __init__(self, api, app, reset=None, profile=None, root="/", version=VERSION, place=None):
+        """app: has idle(), emit(kind, **fields), heartbeat_fields(), on_standing(code) and
+        async on_command(kind, args). reset: the board's machine.reset (None: the new version runs from
+        the next power-on). place: the board's place reader (core/place.py), None: no place is sent."""
         self.api = api
         self.app = app
         self.reset = reset
@@ -46,6 +56,9 @@ class Heartbeat:
         self._done = []                 # ids of the commands carried out lately
         self._busy_ids = []             # ids being carried out (an update waiting or installing)
         self._started_ms = ticks_ms()
+        self.place = place
+        self._place_link = None         # the link the last place the server got was read on
+        self._place_beats = 0           # beats since then
 
     # ------------------------------------------------------------------------ the loop
     async def run(self, first_s=0):
@@ -66,7 +79,19 @@ class Heartbeat:
         """One heartbeat and what its answer asks for; returns the answer."""
         fields = {"firmware": self.version, "uptime_s": ticks_diff(ticks_ms(), self._started_ms) // 1000}
         fields.update(self.app.heartbeat_fields())
-        answer = await self.api.heartbeat(**fields)
+        link, place = await self._read_place()
+        if place is not None:
+            fields["place"] = place
+        try:
+            answer = await self.api.heartbeat(**fields)
+        except api_mod.ApiError as e:
+            if e.status < 500:
+                self._placed(link)          # the server read it (a refused device is not scanned again)
+            if e.status == 403 and e.code and e.code.startswith("device_"):
+                self.app.on_standing(e.code)
+            raise
+        self._placed(link)
+        self.app.on_standing(None)
         if not self.contacted:
             self.contacted = True
             await self.after_first_contact()
@@ -97,6 +122,32 @@ class Heartbeat:
         if isinstance(interval, int) and interval > 0:
             self.interval_s = interval
         return answer
+
+    def _placed(self, link):
+        if link is not None:
+            self._place_link, self._place_beats = link, 0
+
+    async def _read_place(self):
+        """(link, place) when this beat should carry the place, else (None, None)."""
+        reader = self.place
+        if reader is None:
+            return None, None
+        link = reader.link()
+        if link is None:
+            return None, None               # no link on that radio now
+        self._place_beats += 1
+        if link == self._place_link and self._place_beats < self.place_every:
+            return None, None
+        if not self.app.idle():
+            return None, None               # due: the next idle beat reads it
+        try:
+            place = await reader.read()
+        except OSError as e:
+            self.app.emit("error", where="place", message=str(e))
+            return None, None
+        if place:
+            self.app.emit("place", **place)
+        return link, place
 
     def _remember(self, command_id):
         self._done.append(command_id)

@@ -163,10 +163,11 @@ class StandApp(base.App):
         self.emit("screen", state=state, lines=list(s.lines), qr_size=s.qr_size)
 
 
-def make_app(hw, config, transport=None, on_event=None, reset=None):
+def make_app(hw, config, transport=None, on_event=None, reset=None, place=None):
+    """place: the board's place reader (core/place.py)."""
     from drivers.display import Screen
 
     app = StandApp(Screen(hw.display), **base.app_parts(hw, config, transport, on_event))
     if config.get("scan_timeout_s"):
         app.scan_timeout_ms = config["scan_timeout_s"] * 1000
-    return base.add_heartbeat(app, config, reset)
+    return base.add_heartbeat(app, config, reset, place)

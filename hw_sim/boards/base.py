@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 
+from hw_sim.modem import SHOP_AIR, VirtualNetwork
 from hw_sim.pins import Pin
 from hw_sim.scan_engine import GM65
 from hw_sim.uart import VirtualUART
@@ -93,16 +94,22 @@ class VirtualBoard:
 
     def __init__(self, server_url, device_id, device_key_hex, *, workdir=None, config=None,
                  on_event=None, transport=None, scan_mode="continuous", line_ending=b"\r",
-                 speech_s_per_char=0.0, key_ms=60, hardware_id=None):
-        """config: extra /config.json entries (max_fen, scan_timeout_s, voice_chip, ...).
+                 speech_s_per_char=0.0, key_ms=60, hardware_id=None, access_points=SHOP_AIR):
+        """config: extra /config.json entries (max_fen, scan_timeout_s, voice_chip, wifi, ...).
         hardware_id: the virtual chip's id (X-Hardware-Id); "sim-<device_id>" unless given (a test
         makes a copy of a device by giving two boards one key and different ids, or the same id).
         transport: replaces the firmware's HTTP client (tests); None talks to server_url.
         speech_s_per_char: simulated speaking time, during which the voice module is busy.
-        key_ms: how long the cashier's finger holds each key, and rests between keys."""
+        key_ms: how long the cashier's finger holds each key, and rests between keys.
+        access_points: the Wi-Fi around the board, (ssid, bssid, channel, rssi) each; the board joins
+        "shop" (password "secret", unless config's wifi says otherwise) and reports them as its place."""
         self.config = {"profile": self.profile, "device_id": device_id,
-                       "device_key": device_key_hex, "server_url": server_url}
+                       "device_key": device_key_hex, "server_url": server_url,
+                       "wifi": {"ssid": "shop", "password": "secret"}}
         self.config.update(config or {})
+        wifi = self.config["wifi"]
+        self.network = VirtualNetwork(ssids={wifi.get("ssid"): wifi.get("password", "")},
+                                      access_points=access_points)
         self.on_event = on_event
         self.hardware_id = hardware_id or "sim-" + device_id
         self.events = []                # every event, in order (firmware's and the peripherals')
@@ -165,6 +172,11 @@ class VirtualBoard:
     async def _build_async(self, board, config):
         """For boards that must talk to a peripheral before the app exists (the gun's modem)."""
         return self._build(board, config)
+
+    def move(self, access_points):
+        """Carry the board to another place: other Wi-Fi around it (the station joins its network
+        there, if there is one). The gun's cell: set `board.modem.cell`."""
+        self.network.move(access_points)
 
     async def stop(self):
         if self._task:
@@ -275,6 +287,20 @@ class VirtualBoard:
         """What the board said (from spoken[start:]) as one WAV file, spoken by espeak-ng, to listen to.
         Raises hw_sim.voice.EspeakMissing when espeak-ng is not installed."""
         return self.voice.speak_to_wav("，".join(self.spoken[start:]), path)
+
+
+class WifiBoardMixin:
+    """A board on Wi-Fi (the enhanced box, the QR stand): joins the network before the app starts, as
+    the board file's connect_network does, and hands the app its place reader."""
+
+    async def _build_async(self, board, config):
+        from core import netup
+        await netup.join_wifi(self.network, config, timeout_s=1)
+        return self._build(board, config)
+
+    def _place_reader(self):
+        from core import place
+        return place.reader(self.network, "wifi")
 
 
 class KeypadBoardMixin:

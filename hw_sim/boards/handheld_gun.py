@@ -8,6 +8,7 @@ PPP byte pipe) or Wi-Fi, wired as firmware/boards/handheld_gun.py says.
     gun.screen_lines                # the text on the screen now, top to bottom
     gun.screen_image()              # the panel's pixels (Pillow), gun.save_screen("gun.png")
     gun.battery.millivolts = 3550   # the cell runs down: the screen and the heartbeat show it
+    gun.modem.cell                  # the serving cell the modem names (the gun's place on 4G)
     await gun.press("FN")           # history; digits + OK look an order up on the server
 
 In the simulator the firmware's HTTP goes through the host's sockets; the PPP link is real as far as
@@ -16,7 +17,7 @@ the modem's byte pipe (the firmware's PPP frames arrive in `gun.modem.data`).
 from hw_sim.battery import VirtualBattery
 from hw_sim.boards.base import KeypadBoardMixin, VirtualBoard
 from hw_sim.display import VirtualSPI, VirtualST7789
-from hw_sim.modem import VirtualModem, VirtualNetwork
+from hw_sim.modem import VirtualModem
 from hw_sim.pins import Pin
 from hw_sim.uart import VirtualUART
 
@@ -39,7 +40,7 @@ class VirtualHandheldGun(KeypadBoardMixin, VirtualBoard):
 
     async def _build_async(self, board, config):
         from boards import Hardware
-        from core import netup
+        from core import netup, place
         from core.gun import make_app
         from drivers.display import ST7789
 
@@ -55,7 +56,7 @@ class VirtualHandheldGun(KeypadBoardMixin, VirtualBoard):
         if config.get("modem"):
             modem_uart, modem_end = VirtualUART.pair("sim7600", board.MODEM_BAUD)
             self.modem = VirtualModem(modem_end, **self._modem_options)
-        self.network = VirtualNetwork(self.modem, ssids={"shop": "secret"})
+        self.network.modem = self.modem
         hw = Hardware(self._make_scan_engine(board.SCAN_BAUD), self._make_voice(board.VOICE_BAUD),
                       rows, cols, board.KEYMAP, None, display=panel, battery_adc=self.battery,
                       battery_divider=board.BATTERY_DIVIDER, modem_uart=modem_uart,
@@ -63,7 +64,8 @@ class VirtualHandheldGun(KeypadBoardMixin, VirtualBoard):
         # what boards/handheld_gun.py connect_network does, with the virtual `network` module
         self.network_kind, self.modem_driver = await netup.bring_up(self.network, config, hw)
         return make_app(hw, config, transport=self._transport, on_event=self._record,
-                        network_kind=self.network_kind, modem=self.modem_driver, reboot=self.reset)
+                        network_kind=self.network_kind, modem=self.modem_driver, reboot=self.reset,
+                        place=place.reader(self.network, self.network_kind, self.modem_driver))
 
     @property
     def screen_lines(self):

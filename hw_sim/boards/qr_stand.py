@@ -7,12 +7,12 @@ an RGB LED (ST7789 variant) and, with `scan_engine=True`, a GM65.
     stand.read_screen_qr()              # what a payer's phone reads off the screen now (zbar), or None
     await stand.type_amount("688")      # OK: the stand asks `qr` and shows the one-time code
 """
-from hw_sim.boards.base import KeypadBoardMixin, VirtualBoard
+from hw_sim.boards.base import KeypadBoardMixin, VirtualBoard, WifiBoardMixin
 from hw_sim.display import VirtualI2C, VirtualSPI, VirtualSSD1306, VirtualST7789
 from hw_sim.pins import Pin
 
 
-class VirtualQRStand(KeypadBoardMixin, VirtualBoard):
+class VirtualQRStand(WifiBoardMixin, KeypadBoardMixin, VirtualBoard):
     profile = "qr_stand"
     voice_chip = "xfs5152"
 
@@ -47,7 +47,8 @@ class VirtualQRStand(KeypadBoardMixin, VirtualBoard):
         scan_uart = self._make_scan_engine(board.SCAN_BAUD) if config.get("scan_engine") else None
         hw = Hardware(scan_uart, self._make_voice(board.VOICE_BAUD), rows, cols, board.KEYMAP, leds,
                       display=panel, hardware_id=self.hardware_id)
-        return make_app(hw, config, transport=self._transport, on_event=self._record, reset=self.reset)
+        return make_app(hw, config, transport=self._transport, on_event=self._record, reset=self.reset,
+                        place=self._place_reader())
 
     @property
     def led(self):

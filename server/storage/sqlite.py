@@ -40,7 +40,7 @@ Write = Callable[[sqlite3.Connection], Any]
 
 _ORDER_INSERT = (f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' for _ in ORDER_COLUMNS)})")
 _EVENT_INSERT = "INSERT INTO order_events (id, order_id, at, kind, detail, raw) VALUES (?, ?, ?, ?, ?, ?)"
-_READS = ("SELECT", "WITH")
+_READS = ("SELECT",)   # anything else (a WITH ... UPDATE, a RETURNING) may write: the writer takes it
 
 
 class _Connection:

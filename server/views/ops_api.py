@@ -22,11 +22,10 @@ from aiohttp import web
 from Crypto.Signature import eddsa
 
 from .. import rollouts
-from ..device_auth import DEVICE_ID
+from ..device_auth import DEVICE_ID, check_standing
 from ..devices import issue_activation_code, register_device
 from ..errors import ApiError
 from ..keys import OP, SETTINGS, STORAGE
-from ..storage import DEVICE_ACTIVE
 from ..storage.errors import AlreadyExists
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")      # profiles, versions, groups
@@ -259,7 +258,12 @@ async def device_file(request: web.Request) -> web.FileResponse:
     m = request.match_info
     device_id, expires, mac = m["device_id"], m["expires"], m["mac"]
     device = await request.app[STORAGE].get_device(device_id) if DEVICE_ID.match(device_id) else None
-    if (device is None or device.status != DEVICE_ACTIVE or not expires.isdigit()
+    if device is None:
+        raise _error(403, "bad_firmware_url", "the firmware URL is not valid for this device")
+    # the device API's refusals, in its order: a device it would not serve gets no firmware either
+    # (decommissioned, flagged moved or cloned, not installed, not activated, disabled)
+    check_standing(device)
+    if (not expires.isdigit()
             or not rollouts.url_matches(device.key_hex, device_id, int(expires), m["profile"], m["version"], mac)):
         raise _error(403, "bad_firmware_url", "the firmware URL is not valid for this device")
     if int(expires) < time.time():

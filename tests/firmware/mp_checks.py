@@ -7,9 +7,9 @@ import sys
 from binascii import hexlify, unhexlify
 
 
-from core import amount, api, cbor, codes, journal
+from core import amount, api, cbor, codes, journal, place
 from core.hmac_sha256 import hmac_sha256
-from drivers import scan_engine, voice
+from drivers import modem, scan_engine, voice
 from drivers.keypad import Keypad
 
 with open("/input.json") as f:
@@ -198,5 +198,14 @@ client = api.DeviceApi(transport, "D0001", key_hex)
 client.retry_ms = 1
 paid = await client.pay("A1", 1250, "134567890123456789")
 out["api"] = {"status": paid["status"], "sent": transport.sent, "now": client.clock.now()}
+
+# --- the place: AT answers of the modem, a Wi-Fi scan as the ESP32 returns it ------------------------
+wifi = cases["place"]["wifi"]
+scanned = [(unhexlify(ssid), unhexlify(bssid), channel, rssi, 3, False) for ssid, bssid, channel, rssi in wifi["scan"]]
+out["place"] = {
+    "area": [modem.parse_area(modem.parse_reply(text)[1]) for text in cases["place"]["registration"]],
+    "operator": [modem.parse_operator(modem.parse_reply(text)[1]) for text in cases["place"]["cops"]],
+    "wifi": place.wifi_place(scanned, wifi["ssid"], wifi["channel"], wifi["rssi"]),
+}
 
 print("RESULT " + json.dumps(out))

@@ -11,9 +11,9 @@ import subprocess
 import cbor2
 import pytest
 
-from core import amount, codes
+from core import amount, codes, place
 from core.api import DeviceApi
-from drivers import scan_engine, voice
+from drivers import modem, scan_engine, voice
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -92,6 +92,19 @@ def cpython_scan(chunks):
     return found + ([tail] if tail else [])
 
 
+PLACE_CASES = {
+    "registration": ['AT+CEREG?\r\r\n+CEREG: 2,1,"5E1A","01A2D001",7\r\n\r\nOK\r\n',
+                     '\r\n+CREG: 2,5,"247d","0f3a",0\r\n\r\nOK\r\n', "\r\n+CEREG: 2,2\r\n\r\nOK\r\n",
+                     '\r\n+CEREG: 2,1,"FFFE","01A2D001",7\r\n\r\nOK\r\n'],
+    "cops": ['\r\n+COPS: 0,2,"46000",7\r\n\r\nOK\r\n', '\r\n+COPS: 0,2,"310410",2\r\n\r\nOK\r\n',
+             '\r\n+COPS: 0,0,"CHINA MOBILE",7\r\n\r\nOK\r\n'],
+    "wifi": {"ssid": "shop", "channel": 6, "rssi": -50, "scan": [
+        [b"shop".hex(), "a45602112233", 6, -48], [b"shop".hex(), "a45602112237", 36, -55],
+        [b"ChinaNet".hex(), "f0b429aabbc1", 1, -71], ["", "50bd5f010203", 11, -80],
+        [b"shop".hex(), "0c0c0c0c0c01", 6, -82]]},
+}
+
+
 @pytest.fixture(scope="module")
 def hmac_vectors():
     rng = random.Random(7)
@@ -115,6 +128,7 @@ def micropython(tmp_path_factory, hmac_vectors):
         "sign": [KEY_HEX, "/d/v1/pay", cbor2.dumps({"order_no": "A1", "amount_fen": 1250}).hex(),
                  1763776800, "n0nce123"],
         "keypad": [[0, 0, 60], [0, 0, 5], [3, 0, 60], [3, 2, 60], [3, 3, 60], [1, 3, 10]],
+        "place": PLACE_CASES,
     }
     return run_micropython("mp_checks.py", cases, tmp_path_factory.mktemp("mp"))
 
@@ -229,3 +243,16 @@ def test_drivers_on_micropython_asyncio():
     assert result["led"]["toggles"] >= 5 and result["led"]["final"] == [0, 1, 0]
     assert result["http"] == [[200, "9", "abc"], [401, None, "abcde"], [200, None, "to the end"]]
     assert result["url"] == ["https", "pay.example.com", 443, "/base"]
+
+
+def test_the_place_parsed_on_micropython_as_on_cpython(micropython):
+    ours = micropython["place"]
+    assert ours["area"] == [[0x5E1A, 0x1A2D001], [0x247D, 0x0F3A], None, None]
+    assert ours["area"] == [list(a) if a else None for a in (
+        modem.parse_area(modem.parse_reply(text)[1]) for text in PLACE_CASES["registration"])]
+    assert ours["operator"] == ["460-00", "310-410", None]
+    wifi = PLACE_CASES["wifi"]
+    scanned = [(bytes.fromhex(s), bytes.fromhex(b), c, r, 3, False) for s, b, c, r in wifi["scan"]]
+    assert ours["wifi"] == place.wifi_place(scanned, wifi["ssid"], wifi["channel"], wifi["rssi"]) == {
+        "bssid": "a4:56:02:11:22:33",
+        "seen": ["a4:56:02:11:22:37", "f0:b4:29:aa:bb:c1", "50:bd:5f:01:02:03", "0c:0c:0c:0c:0c:01"]}

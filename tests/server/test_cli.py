@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 
 from hw_sim import test_codes
-from server import rollouts
+from server import devices, rollouts
 from server.device_auth import sign_request
 from server.devices import register_device
 from server.settings import DatabaseSettings
@@ -33,13 +33,34 @@ def test_device_add_prints_a_key_and_list_shows_the_device(tmp_path):
     key = added.stdout.strip()
     assert len(key) == 64 and int(key, 16) >= 0
     listed = cli("device", "list", env=env)
-    assert listed.stdout.split("\n")[0].split("\t")[:4] == ["D0001", "M1", "active", "Tea House"]
+    assert listed.stdout.split("\n")[0].split("\t")[:6] == ["D0001", "M1", "active", "Tea House", "installed",
+                                                             "flag=-"]
     assert key not in listed.stdout
 
     again = cli("device", "add", "--id", "D0001", "--merchant", "M1", "--store", "x", env=env)
     assert again.returncode == 1 and "exists already" in again.stderr
     bad = cli("device", "add", "--id", "D 1", "--merchant", "M1", "--store", "x", env=env)
     assert bad.returncode == 1 and bad.stderr.startswith("python -m server: ")
+
+
+def test_device_list_shows_the_lifecycle_and_the_anti_switching_flag(tmp_path):
+    db = tmp_path / "cli.db"
+    env = {"SCANPAY_DB": str(db)}
+    for device_id in ("D1", "D2", "D3"):
+        added = cli("device", "add", "--id", device_id, "--merchant", "M1", "--store", "Tea House", env=env)
+        assert added.returncode == 0, added.stderr
+
+    async def happen() -> None:
+        async with open_storage(DatabaseSettings(path=str(db))) as storage:
+            await devices.raise_flag(storage, "D1", "moved", {"reason": "reported a place away from its store"})
+            await devices.decommission(storage, "D2", actor="ops")
+    asyncio.run(happen())
+    rows = [line.split("\t") for line in cli("device", "list", env=env).stdout.splitlines()]
+    assert [row[:6] for row in rows] == [
+        ["D1", "M1", "active", "Tea House", "installed", "flag=moved"],
+        ["D2", "M1", "disabled", "Tea House", "decommissioned", "flag=-"],
+        ["D3", "M1", "active", "Tea House", "installed", "flag=-"],
+    ]
 
 
 def test_bad_config_file_is_reported(tmp_path):

@@ -13,6 +13,7 @@ from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
 from yarl import URL
 
+from server import devices
 from server.app import create_app
 from server.keys import STORAGE
 from server.settings import SettingsError, load_settings
@@ -325,4 +326,29 @@ async def test_firmware_url_refusals(ops, release_key):
     assert (await ops.get("/".join(stretched))).status == 403
     assert (await ops.get("/".join(parts[:9] + ["files", "nope.mpy"]))).status == 404
     await ops.app_[STORAGE].set_device_status("D1", "disabled")
-    assert (await ops.get(url)).status == 403
+    resp = await ops.get(url)
+    assert (resp.status, (await resp.json())["error"]["code"]) == (403, "device_disabled")
+
+
+async def test_a_device_the_device_api_refuses_gets_no_firmware(ops, release_key):
+    await publish(ops, release_key[0])
+    d = device(ops, await register(ops, "D1"))
+    rid = (await call(ops, "POST", "/ops/v1/rollouts", {"profile": PROFILE, "version": VERSION,
+                                                        "failure_threshold": 0.1}))[1]["id"]
+    await call(ops, "POST", f"/ops/v1/rollouts/{rid}/stages", {"share": 1})
+    status, answer = await d.call("heartbeat", {"place": {"bssid": "a4:56:02:11:22:33"}})   # binds its shop
+    url = "/" + answer["commands"][0]["args"]["url"].split("://", 1)[1].split("/", 1)[1]
+
+    async def fetch():
+        resp = await ops.get(url)
+        return resp.status, (await resp.json())["error"]["code"] if resp.status != 200 else await resp.read()
+
+    assert (await fetch())[0] == 200
+    # carried to another shop: the heartbeat is refused, and so is the firmware it was offered
+    status, body = await d.call("heartbeat", {"place": {"bssid": "3c:46:d8:00:00:01"}})
+    assert (status, body["error"]["code"]) == (403, "device_moved")
+    assert await fetch() == (403, "device_moved")
+    await devices.clear_flag(ops.app_[STORAGE], "D1", actor="test", note="the merchant moved")
+    assert (await fetch())[0] == 200
+    await devices.decommission(ops.app_[STORAGE], "D1", actor="test")
+    assert await fetch() == (403, "device_decommissioned")

@@ -69,5 +69,4 @@ def setup_logging(settings: LoggingSettings, stream=None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.level.upper())
-    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -274,8 +274,7 @@ def do_rollout_stop(settings: Settings, args: argparse.Namespace) -> None:
 def do_rollout_list(settings: Settings, args: argparse.Namespace) -> None:
     async def rows() -> list[dict]:
         async with open_storage(settings.database) as storage:
-            return await storage.sql.fetchall(
-                "SELECT id, profile, version, state, stages, created_at FROM rollouts ORDER BY created_at DESC, id")
+            return await rollouts.list_rollouts(storage)
     for row in asyncio.run(rows()):
         started = datetime.datetime.fromtimestamp(row["created_at"] / 1000, datetime.timezone.utc)
         print(f"{row['id']}\t{row['profile']}\t{row['version']}\t{row['state']}\tstages={row['stages']}"

@@ -92,10 +92,18 @@ async def create_rollout(storage, profile: str, version: str, failure_threshold:
     return rollout_id
 
 
+_ROLLOUT_COLUMNS = ("id, profile, version, failure_threshold, min_settled, state, stages, reason, created_at,"
+                    " stopped_at")
+
+
 async def get_rollout(storage, rollout_id: str) -> dict[str, Any] | None:
-    return await storage.sql.fetchone(
-        "SELECT id, profile, version, failure_threshold, min_settled, state, stages, reason, created_at, stopped_at"
-        " FROM rollouts WHERE id = ?", (rollout_id,))
+    return await storage.sql.fetchone(f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts WHERE id = ?", (rollout_id,))
+
+
+async def list_rollouts(storage, limit: int = 1000) -> list[dict[str, Any]]:
+    """Newest first."""
+    return await storage.sql.fetchall(
+        f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
 
 
 async def add_stage(storage, rollout: dict[str, Any], *, share: float | None, groups: list[str] | None,

@@ -94,14 +94,11 @@ def parse_start(form: Any, default_min_settled: int) -> StartForm:
     return StartForm(profile, version, threshold, int(min_settled_text), parse_stage(form))
 
 
-# reads (the rollouts tables; server/rollouts.py has no list of them)
+# reads
 
 async def list_rollouts(storage) -> list[dict[str, Any]]:
-    rows = await storage.sql.fetchall(
-        "SELECT id FROM rollouts ORDER BY created_at DESC, id DESC LIMIT ?", (_LIST_LIMIT,))
     listed = []
-    for row in rows:
-        rollout = await rollouts.get_rollout(storage, row["id"])
+    for rollout in await rollouts.list_rollouts(storage, _LIST_LIMIT):
         listed.append({**await rollouts.status(storage, rollout), "created_at": rollout["created_at"],
                        "stages_count": rollout["stages"], "min_settled": rollout["min_settled"],
                        "stopped_at": rollout["stopped_at"]})

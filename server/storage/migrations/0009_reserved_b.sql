@@ -1,1 +1,0 @@
--- Placeholder: filled in during this session's work (or removed and renumbered before commit).

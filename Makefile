@@ -18,7 +18,8 @@ setup: sysdeps $(STAMP) $(NODE_STAMP)
 #   fonts-*             cashier-screen fonts for the host agent's OCR tests (Latin and CJK)
 #   xvfb, xdotool       a virtual X display for the host agent's screen-grab and window tests
 #   chromium            the headless browser the web-page tests drive with Playwright
-DEB_PACKAGES := libzbar0 fonts-dejavu-core fonts-liberation2 fonts-wqy-microhei xvfb xdotool chromium
+#   espeak-ng           speaks the virtual voice module's text into a WAV (hw_sim/voice.py speak_to_wav)
+DEB_PACKAGES := libzbar0 fonts-dejavu-core fonts-liberation2 fonts-wqy-microhei xvfb xdotool chromium espeak-ng
 
 sysdeps:
 	@missing=""; for p in $(DEB_PACKAGES); do \

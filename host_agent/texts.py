@@ -17,6 +17,7 @@ SAY_NOT_ACTIVATED = "设备未激活"
 SAY_CHANNEL_DOWN = "支付通道暂不可用"
 SAY_ORDER_NOT_FOUND = "未找到订单"
 SAY_CLOSED = "订单已关闭"
+SAY_CALL_SERVICE = "设备需服务商处理"     # flagged or not installed: only the acquirer can clear it
 SAY_BUSY = "正在收款，请稍候"      # agent only: a scan while a payment is under way
 
 CHANNEL_NAMES = {"wechat": "微信", "alipay": "支付宝", "unionpay": "云闪付"}
@@ -42,6 +43,10 @@ ERROR_TEXTS = {
     "daily_limit_exceeded": SAY_DAILY_LIMIT,
     "device_disabled": SAY_DEVICE_DISABLED,
     "device_not_activated": SAY_NOT_ACTIVATED,
+    "device_decommissioned": SAY_DEVICE_DISABLED,
+    "device_cloned": SAY_CALL_SERVICE,
+    "device_moved": SAY_CALL_SERVICE,
+    "device_not_installed": SAY_CALL_SERVICE,
     "channel_unavailable": SAY_CHANNEL_DOWN,
     "order_not_found": SAY_ORDER_NOT_FOUND,
 }
@@ -55,6 +60,10 @@ ERROR_HELP = {
     "bad_signature": "the device_key in the config is not this device's key",
     "device_disabled": "the server has disabled this agent's device id",
     "device_not_activated": "this agent's device id is not activated on the server yet",
+    "device_decommissioned": "this agent's device was decommissioned in the console",
+    "device_cloned": "the console flagged this device id as cloned (its key used by two devices): call the acquirer",
+    "device_moved": "the console flagged this device as moved away from its store: call the acquirer",
+    "device_not_installed": "this agent's device is not installed at a store yet (console: Devices)",
     "amount_below_minimum": "the amount is below the server's minimum",
     "daily_limit_exceeded": "the shop's daily limit is reached",
     "channel_unavailable": "the wallet's payment channel is down at the server; try again later",

@@ -167,7 +167,7 @@ async def test_what_the_box_said_as_a_wav(box, agent, tmp_path):
     agent.send("SAY 3 微信收款 12.50 元")
     await box.wait_spoken("微信收款 12.50 元")
     if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed")
+        pytest.fail("espeak-ng is not installed: make setup installs it")
     path = box.speak_to_wav(str(tmp_path / "said.wav"))
     with open(path, "rb") as f:
         head = f.read(12)

@@ -5,7 +5,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -25,7 +25,7 @@ from .wakeups import LocalWakeups
 
 log = logging.getLogger(__name__)
 
-_RESOLVER_STOP_S = 5.0
+_STOP_AFTER_PASS_S = 5.0
 
 
 def create_app(settings: Settings | None = None) -> web.Application:
@@ -78,15 +78,7 @@ async def _resolver_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(resolver.run(), name="resolver")
     app[RESOLVER_TASK] = task
     yield
-    # Let the pass under way finish (a channel call cut off halfway only costs a repeat at the next
-    # start, but a database statement cut off halfway can leave its connection stuck); then cancel.
-    resolver.stop()
-    try:
-        await asyncio.wait_for(asyncio.shield(task), _RESOLVER_STOP_S)
-    except TimeoutError:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await _stop_after_pass(task, resolver.stop)
 
 
 async def _reconcile_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -114,10 +106,15 @@ async def _alerts_ctx(app: web.Application) -> AsyncIterator[None]:
     stopping = asyncio.Event()
     task = asyncio.create_task(alerts.run(app[STORAGE], settings, app[METRICS], stopping), name="alerts")
     yield
-    # As with the resolver: let a pass under way finish its statements, then cancel.
-    stopping.set()
+    await _stop_after_pass(task, stopping.set)
+
+
+async def _stop_after_pass(task: asyncio.Task, stop: Callable[[], object]) -> None:
+    """Let the pass under way finish (a channel call cut off halfway only costs a repeat at the next
+    start, but a database statement cut off halfway can leave its connection stuck); then cancel."""
+    stop()
     try:
-        await asyncio.wait_for(asyncio.shield(task), _RESOLVER_STOP_S)
+        await asyncio.wait_for(asyncio.shield(task), _STOP_AFTER_PASS_S)
     except TimeoutError:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

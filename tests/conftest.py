@@ -1,7 +1,10 @@
 """Shared test fixtures. Area fixtures live in tests/<area>/conftest.py."""
+import os
 import sys
 
 import pytest
+
+from loopback import CHROMIUM, CHROMIUM_ARGS
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -15,3 +18,17 @@ def pytest_collectstart(collector):
             if getattr(plugin, "__file__", None) == str(own):
                 sys.modules["conftest"] = plugin
                 break
+
+
+@pytest.fixture
+async def browser():
+    """Debian's headless Chromium through Playwright (tests/c2b, tests/console)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: make setup installs it (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
+        try:
+            yield browser
+        finally:
+            await browser.close()

@@ -5,7 +5,6 @@ reaches the server and the sandboxes' simulated wallet apps over real HTTP.
 """
 import contextlib
 import json
-import socket
 import sys
 from pathlib import Path
 
@@ -15,16 +14,14 @@ from aiohttp import web
 # The channel tests' sandbox-key settings (appended: never shadows another folder's conftest).
 sys.path.append(str(Path(__file__).resolve().parent.parent / "channels"))
 
-from channel_settings import alipay_settings_for, unionpay_settings_for  # noqa: E402
+from channel_settings import alipay_settings_for, plain_settings, unionpay_settings_for  # noqa: E402
+from loopback import free_port  # noqa: E402
 from hw_sim.sandbox import run_alipay_sandbox, run_unionpay_sandbox, run_wechat_sandbox  # noqa: E402
 from server.app import create_app  # noqa: E402
 from server.device_auth import new_device_key, sign_request  # noqa: E402
 from server.keys import STORAGE  # noqa: E402
 from server.settings import load_settings  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 SHORT = {"query_interval_s": 0.3, "deadline_s": 3.0, "cancel_retry_s": 0.1, "timeout_s": 2.0}
 
 UA = {
@@ -39,16 +36,6 @@ UA = {
     "desktop": ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
                 "Safari/537.36"),
 }
-
-
-def _plain(settings) -> dict:
-    return {k: getattr(settings, k) for k in settings.__dataclass_fields__}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Stack:
@@ -76,14 +63,14 @@ class Stack:
 @contextlib.asynccontextmanager
 async def running_stack(tmp_path, **device_api):
     async with run_wechat_sandbox() as wechat, run_alipay_sandbox() as alipay, run_unionpay_sandbox() as unionpay:
-        port = _free_port()
+        port = free_port()
         server_url = f"http://127.0.0.1:{port}"
         settings = load_settings(
             database={"path": str(tmp_path / "scanpay.db")}, resolver={"tick_s": 0.05, "lease_s": 5.0},
             device_api={"public_url": server_url, **device_api},
             channels={"wechat": {"base_url": wechat.base_url, **SHORT},
-                      "alipay": {**_plain(alipay_settings_for(alipay.base_url)), **SHORT},
-                      "unionpay": {**_plain(unionpay_settings_for(unionpay.base_url)), **SHORT}})
+                      "alipay": {**plain_settings(alipay_settings_for(alipay.base_url)), **SHORT},
+                      "unionpay": {**plain_settings(unionpay_settings_for(unionpay.base_url)), **SHORT}})
         app = create_app(settings)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()

@@ -23,3 +23,8 @@ def unionpay_settings_for(base_url: str, **overrides):
                   unionpay_cert_id=SANDBOX_UNIONPAY_CERT_ID, timeout_s=2.0)
     values.update(overrides)
     return UnionPaySettings(**values)
+
+
+def plain_settings(settings) -> dict:
+    """A settings dataclass as the dict load_settings() takes for its section."""
+    return {k: getattr(settings, k) for k in settings.__dataclass_fields__}

@@ -27,7 +27,7 @@ async def wechat(request, wechat_settings):
 
 # Alipay and UnionPay: sandboxes with the project's sandbox keys, adapters configured to match.
 
-from channel_settings import alipay_settings_for  # noqa: E402
+from channel_settings import alipay_settings_for, plain_settings  # noqa: E402
 from hw_sim.sandbox.alipay import run_alipay_sandbox  # noqa: E402
 from server.channels import alipay as alipay_channel  # noqa: E402
 from server.settings import AlipaySettings  # noqa: E402
@@ -80,16 +80,12 @@ from server.settings import load_settings  # noqa: E402
 SHORT = {"query_interval_s": 0.2, "deadline_s": 2.0, "cancel_retry_s": 0.1, "timeout_s": 0.6}
 
 
-def _plain(settings) -> dict:
-    return {k: getattr(settings, k) for k in settings.__dataclass_fields__}
-
-
 def stack_settings(tmp_path, wechat, alipay, unionpay):
     return load_settings(
         database={"path": str(tmp_path / "scanpay.db")}, resolver={"tick_s": 0.05, "lease_s": 5.0},
         channels={"wechat": {"base_url": wechat.base_url, **SHORT},
-                  "alipay": {**_plain(alipay_settings_for(alipay.base_url)), **SHORT},
-                  "unionpay": {**_plain(unionpay_settings_for(unionpay.base_url)), **SHORT}})
+                  "alipay": {**plain_settings(alipay_settings_for(alipay.base_url)), **SHORT},
+                  "unionpay": {**plain_settings(unionpay_settings_for(unionpay.base_url)), **SHORT}})
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import secrets
 import asyncpg
 import pytest
 
-from console_stack import CHROMIUM, CHROMIUM_ARGS, running_stack
+from console_stack import running_stack
 from server.settings import DatabaseSettings
 from server.storage import open_storage
 
@@ -39,19 +39,6 @@ async def stack(request, tmp_path):
     running_stack's options."""
     async with running_stack(tmp_path, **getattr(request, "param", {})) as stack:
         yield stack
-
-
-@pytest.fixture
-async def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    from playwright.async_api import async_playwright
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 @pytest.fixture

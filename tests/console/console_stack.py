@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,7 +19,8 @@ from aiohttp import web
 # The channel tests' sandbox-key settings (appended: never shadows another folder's conftest).
 sys.path.append(str(Path(__file__).resolve().parent.parent / "channels"))
 
-from channel_settings import alipay_settings_for  # noqa: E402
+from channel_settings import alipay_settings_for, plain_settings  # noqa: E402
+from loopback import free_port  # noqa: E402
 from hw_sim import test_codes  # noqa: E402
 from hw_sim.sandbox import run_alipay_sandbox, run_wechat_sandbox  # noqa: E402
 from server.app import create_app  # noqa: E402
@@ -30,9 +30,6 @@ from server.device_auth import new_device_key, sign_request  # noqa: E402
 from server.keys import STORAGE  # noqa: E402
 from server.settings import load_settings  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 SHORT = {"query_interval_s": 0.3, "deadline_s": 3.0, "cancel_retry_s": 0.1, "timeout_s": 2.0}
 
 # Console users (user name -> password): one operator, one user per merchant.
@@ -51,16 +48,6 @@ class Shop:
 
 TEA_SHOP = Shop("M1", "茶馆", "老王茶馆", "TEA-D1", TEA)
 NOODLE_SHOP = Shop("M2", "面馆", "小李面馆", "NOODLE-D1", NOODLE)
-
-
-def _plain(settings) -> dict:
-    return {k: getattr(settings, k) for k in settings.__dataclass_fields__}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -113,7 +100,7 @@ async def running_stack(tmp_path: Path, *, database: dict | None = None, console
     """Start everything; with `pay_orders`, the tea house has three paid orders and the noodle shop two.
     `resolver=False`: nothing drives open orders but the console's "sync status"."""
     async with run_wechat_sandbox() as wechat, run_alipay_sandbox() as alipay:
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         settings = load_settings(
             database=database or {"path": str(tmp_path / "scanpay.db")},
@@ -123,7 +110,7 @@ async def running_stack(tmp_path: Path, *, database: dict | None = None, console
             reconcile={"enabled": False, "out_dir": str(tmp_path / "reconcile")},
             alerts=alerts or {},                     # [alerts] settings (tests/console/test_monitoring*.py)
             channels={"wechat": {"base_url": wechat.base_url, **SHORT},
-                      "alipay": {**_plain(alipay_settings_for(alipay.base_url)), **SHORT}})
+                      "alipay": {**plain_settings(alipay_settings_for(alipay.base_url)), **SHORT}})
         app = create_app(settings)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()

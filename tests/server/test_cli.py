@@ -2,7 +2,6 @@
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import aiohttp
 
 from hw_sim import test_codes
+from loopback import free_port
 from server import devices, rollouts
 from server.device_auth import sign_request
 from server.devices import register_device
@@ -68,12 +68,6 @@ def test_bad_config_file_is_reported(tmp_path):
     config.write_text("[server]\nprot = 1\n")
     result = cli("run", "--config", str(config))
     assert result.returncode == 1 and "unknown key server.prot" in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_run_serves_the_device_api(tmp_path, sandbox):

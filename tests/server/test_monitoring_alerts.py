@@ -15,7 +15,7 @@ from server import alerts, monitoring
 from server.app import create_app
 from server.clock import now_ms
 from server.device_auth import new_device_key
-from server.keys import METRICS, STORAGE
+from server.keys import STORAGE
 from server.metrics import Metrics
 from server.settings import AlertsSettings
 

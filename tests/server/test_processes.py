@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import aiohttp
 import pytest
 
 from conftest import DEVICE_ID, MERCHANT_ID
+from loopback import free_port
 from hw_sim import test_codes
 from server.device_auth import sign_request
 from server.devices import register_device
@@ -24,12 +24,6 @@ from server.storage import open_storage
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def toml_value(value) -> str:

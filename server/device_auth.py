@@ -57,7 +57,7 @@ def string_to_sign(method: str, path: str, timestamp: str, nonce: str, body: byt
 
 def compute_signature(key: bytes, method: str, path: str, timestamp: str, nonce: str, body: bytes,
                       identity: tuple[str, str] | None = None) -> str:
-    return hmac.new(key, string_to_sign(method, path, timestamp, nonce, body, identity), hashlib.sha256).hexdigest()
+    return hmac.digest(key, string_to_sign(method, path, timestamp, nonce, body, identity), "sha256").hex()
 
 
 def sign_request(device_id: str, key_hex: str, path: str, body: bytes, *, timestamp: int | None = None,

@@ -34,7 +34,7 @@ def decode(wire_format: str, body: bytes) -> dict[str, Any]:
 def encode(wire_format: str, message: dict[str, Any]) -> bytes:
     if wire_format == CBOR:
         return cbor2.dumps(message)
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _JSON_ENCODER.encode(message).encode("utf-8")
 
 
 def _decode_cbor(body: bytes) -> Any:
@@ -54,10 +54,17 @@ def _reject_constant(name: str) -> Any:
     raise MalformedBody(f"not valid JSON: {name} is not a number")
 
 
+# Made once: json.loads / json.dumps with options build a new decoder / encoder on every call.
+_JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _decode_json(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
-        return json.loads(text, parse_constant=_reject_constant)
+        if text.startswith("\ufeff"):   # as json.loads says it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _JSON_DECODER.decode(text)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise MalformedBody(f"not valid JSON: {e}") from None
 

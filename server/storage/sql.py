@@ -30,6 +30,11 @@ _DEVICE_FIELDS = [f.name for f in fields(Device)]
 DEVICE_COLUMNS = ", ".join("device_key" if name == "key_hex" else name for name in _DEVICE_FIELDS)
 _ORDER_SELECT = f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders"
 _REFUND_SELECT = f"SELECT {', '.join(REFUND_COLUMNS)} FROM refunds"
+_DEVICE_BY_ID = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?"
+_ORDER_AND_DAY_USED = (
+    f"SELECT {', '.join('o.' + name for name in ORDER_COLUMNS)},"
+    " (SELECT used_fen FROM merchant_days WHERE merchant_id = ? AND day = ?) AS day_used_fen"
+    " FROM (SELECT 1 AS one) AS here LEFT JOIN orders o ON o.device_id = ? AND o.order_no = ?")
 # Final statuses that give the merchant's daily allowance back.
 _RELEASING = ("FAILED", "CLOSED")
 HEARTBEAT_FIELDS = ("battery_pct", "charging", "signal_dbm", "network", "firmware", "uptime_s")
@@ -136,7 +141,7 @@ class SqlStorage:
         return device
 
     async def get_device(self, device_id: str) -> Device | None:
-        row = await self.point.fetchone(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
+        row = await self.point.fetchone(_DEVICE_BY_ID, (device_id,))
         return device_from_row(row) if row else None
 
     async def list_devices(self) -> list[Device]:
@@ -238,11 +243,7 @@ class SqlStorage:
     async def order_and_day_used(self, device_id: str, order_no: str, merchant_id: str,
                                  day: int) -> tuple[Order | None, int]:
         """The device's order `order_no` (None when new) and its merchant's fen used on `day`: one read."""
-        row = await self.point.fetchone(
-            f"SELECT {', '.join('o.' + name for name in ORDER_COLUMNS)},"
-            " (SELECT used_fen FROM merchant_days WHERE merchant_id = ? AND day = ?) AS day_used_fen"
-            " FROM (SELECT 1 AS one) AS here LEFT JOIN orders o ON o.device_id = ? AND o.order_no = ?",
-            (merchant_id, day, device_id, order_no))
+        row = await self.point.fetchone(_ORDER_AND_DAY_USED, (merchant_id, day, device_id, order_no))
         assert row is not None
         used = row.pop("day_used_fen") or 0
         return (Order(**row) if row["id"] is not None else None), used

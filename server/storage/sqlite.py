@@ -40,6 +40,19 @@ Write = Callable[[sqlite3.Connection], Any]
 
 _ORDER_INSERT = (f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' for _ in ORDER_COLUMNS)})")
 _EVENT_INSERT = "INSERT INTO order_events (id, order_id, at, kind, detail, raw) VALUES (?, ?, ?, ?, ?, ?)"
+# The payment path's statements, built once (sqlite3 caches the prepared statement by its text).
+_ORDER_BY_NO = f"{_ORDER_SELECT} WHERE device_id = ? AND order_no = ?"
+_ORDER_INSERT_NEW = f"{_ORDER_INSERT} ON CONFLICT (device_id, order_no) DO NOTHING"
+_ORDER_BY_ID = f"{_ORDER_SELECT} WHERE id = ?"
+_TAKE_FROM_DAY = ("INSERT INTO merchant_days (merchant_id, day, used_fen) SELECT ?, ?, ? WHERE ? <= ?"
+                  " ON CONFLICT (merchant_id, day) DO UPDATE SET used_fen = used_fen + excluded.used_fen"
+                  " WHERE used_fen + excluded.used_fen <= ?")
+_GIVE_BACK_TO_DAY = "UPDATE merchant_days SET used_fen = used_fen - ? WHERE merchant_id = ? AND day = ?"
+_FINISH = ("UPDATE orders SET status = ?, reason = ?, message = ?,"
+           " channel_trade_no = COALESCE(?, channel_trade_no), finished_at = ?, next_check_at = NULL"
+           " WHERE id = ? AND status = ?{} RETURNING " + ", ".join(ORDER_COLUMNS))
+_FINISH_ANY, _FINISH_UNENGAGED = _FINISH.format(""), _FINISH.format(" AND channel = ''")
+_RAW_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)   # as json.dumps with these
 _READS = ("SELECT",)   # anything else (a WITH ... UPDATE, a RETURNING) may write: the writer takes it
 
 
@@ -73,8 +86,20 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [dict(row) for row in cursor.fetchall()]
 
 
+class _Statement:
+    """A write that is one statement: SQLite undoes a failed statement by itself (statement atomicity),
+    so it needs no savepoint of its own."""
+    __slots__ = ("sql", "args")
+
+    def __init__(self, sql: str, args: tuple):
+        self.sql, self.args = sql, args
+
+    def __call__(self, db: sqlite3.Connection) -> int:
+        return db.execute(self.sql, self.args).rowcount
+
+
 def _statement(sql: str, args: tuple) -> Write:
-    return lambda db: db.execute(sql, args).rowcount
+    return _Statement(sql, args)
 
 
 def _run_batch(db: sqlite3.Connection, writes: list[Write]) -> list[tuple[bool, Any]]:
@@ -83,6 +108,14 @@ def _run_batch(db: sqlite3.Connection, writes: list[Write]) -> list[tuple[bool, 
     db.execute("BEGIN IMMEDIATE")
     try:
         for write in writes:
+            if type(write) is _Statement:
+                try:
+                    outcomes.append((True, write(db)))
+                except Exception as e:
+                    if not db.in_transaction:   # an error that ended the transaction: nobody's write holds
+                        raise
+                    outcomes.append((False, e))   # only its own statement was undone
+                continue
             db.execute("SAVEPOINT one_write")
             try:
                 outcomes.append((True, write(db)))
@@ -155,10 +188,17 @@ class _TxStatements:
 
 
 class _PointReads:
-    """Lookups by key, answered at once on the event loop's own read-only connection."""
+    """Lookups by key, answered at once on the event loop's own read-only connection.
+
+    Its rows are plain tuples, made dicts with the statement's column names (kept per statement):
+    cheaper than dict(sqlite3.Row), which looks every column up by name.
+    """
+
+    _MAX_NAMES = 256
 
     def __init__(self, db: sqlite3.Connection):
         self._db = db
+        self._names: dict[str, tuple[str, ...]] = {}
 
     async def execute(self, sql: str, args: Iterable[Any] = ()) -> int:
         raise TypeError("point reads do not write")
@@ -166,11 +206,23 @@ class _PointReads:
     async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> dict[str, Any] | None:
         # fetchall, not fetchone: a statement read to its end is reset at once, so it never keeps an
         # old snapshot open for the next read on this connection.
-        rows = self._db.execute(sql, tuple(args)).fetchall()
-        return dict(rows[0]) if rows else None
+        cursor = self._db.execute(sql, tuple(args))
+        rows = cursor.fetchall()
+        return dict(zip(self._columns(sql, cursor), rows[0])) if rows else None
 
     async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        return _rows(self._db.execute(sql, tuple(args)))
+        cursor = self._db.execute(sql, tuple(args))
+        rows = cursor.fetchall()
+        names = self._columns(sql, cursor)
+        return [dict(zip(names, row)) for row in rows]
+
+    def _columns(self, sql: str, cursor: sqlite3.Cursor) -> tuple[str, ...]:
+        names = self._names.get(sql)
+        if names is None:
+            names = tuple(column[0] for column in cursor.description)
+            if len(self._names) < self._MAX_NAMES:
+                self._names[sql] = names
+        return names
 
 
 class SqliteStorage(SqlStorage):
@@ -203,7 +255,6 @@ class SqliteStorage(SqlStorage):
                 reader = _Connection(path, "reader")
                 await reader.open(*pragmas, "PRAGMA query_only = ON")
                 point = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-                point.row_factory = sqlite3.Row
                 point.execute("PRAGMA query_only = ON")
             storage = cls(writer, reader, point)
             await storage.migrate()
@@ -297,20 +348,16 @@ class SqliteStorage(SqlStorage):
         with_cap = daily_cap_fen is not None and order.merchant_id is not None
 
         def create(db: sqlite3.Connection) -> dict[str, Any] | None:
-            existing = db.execute(f"{_ORDER_SELECT} WHERE device_id = ? AND order_no = ?",
-                                  (order.device_id, order.order_no)).fetchall()
-            if existing:
-                return dict(existing[0])
-            db.execute(_ORDER_INSERT, values)
+            # Insert first, read only when (device_id, order_no) is taken (a retry, or a duplicate that
+            # got in first): one statement fewer for a new order.
+            if db.execute(_ORDER_INSERT_NEW, values).rowcount == 0:
+                existing = db.execute(_ORDER_BY_NO, (order.device_id, order.order_no)).fetchall()
+                return dict(zip(ORDER_COLUMNS, existing[0]))
             if event_row is not None:
                 db.execute(_EVENT_INSERT, event_row)
             if with_cap:
-                taken = db.execute(
-                    "INSERT INTO merchant_days (merchant_id, day, used_fen) SELECT ?, ?, ? WHERE ? <= ?"
-                    " ON CONFLICT (merchant_id, day) DO UPDATE SET used_fen = used_fen + excluded.used_fen"
-                    " WHERE used_fen + excluded.used_fen <= ?",
-                    (order.merchant_id, order.day, order.amount_fen, order.amount_fen, daily_cap_fen,
-                     daily_cap_fen)).rowcount
+                taken = db.execute(_TAKE_FROM_DAY, (order.merchant_id, order.day, order.amount_fen,
+                                                    order.amount_fen, daily_cap_fen, daily_cap_fen)).rowcount
                 if not taken:
                     raise LimitExceeded(f"the merchant's daily cap of {daily_cap_fen} fen would be exceeded")
             return None
@@ -326,24 +373,20 @@ class SqliteStorage(SqlStorage):
         if event is not None:
             kind, detail, raw = event
             event_row = (new_id(), order_id, finished_at, kind, detail,
-                         json.dumps(raw, ensure_ascii=False, sort_keys=True, default=str) if raw is not None else None)
+                         _RAW_JSON.encode(raw) if raw is not None else None)
+        update = _FINISH_UNENGAGED if unengaged else _FINISH_ANY
 
         def finish(db: sqlite3.Connection) -> tuple[bool, dict[str, Any]]:
-            won = db.execute(
-                "UPDATE orders SET status = ?, reason = ?, message = ?,"
-                " channel_trade_no = COALESCE(?, channel_trade_no), finished_at = ?, next_check_at = NULL"
-                " WHERE id = ? AND status = ?" + (" AND channel = ''" if unengaged else "")
-                + f" RETURNING {', '.join(ORDER_COLUMNS)}",
-                (status, reason, message, channel_trade_no, finished_at, order_id, PAYING)).fetchall()
+            won = db.execute(update, (status, reason, message, channel_trade_no, finished_at, order_id,
+                                      PAYING)).fetchall()
             if event_row is not None:
                 db.execute(_EVENT_INSERT, event_row)
             if not won:
-                return False, dict(db.execute(f"{_ORDER_SELECT} WHERE id = ?", (order_id,)).fetchall()[0])
+                return False, dict(zip(ORDER_COLUMNS, db.execute(_ORDER_BY_ID, (order_id,)).fetchall()[0]))
             row = won[0]
             if status in _RELEASING:   # not taken: the merchant's day gets the amount back
-                db.execute("UPDATE merchant_days SET used_fen = used_fen - ? WHERE merchant_id = ? AND day = ?",
-                           (row["amount_fen"], row["merchant_id"], row["day"]))
-            return True, dict(row)
+                db.execute(_GIVE_BACK_TO_DAY, (row["amount_fen"], row["merchant_id"], row["day"]))
+            return True, dict(zip(ORDER_COLUMNS, row))   # the columns asked for, in order: no lookups by name
 
         won, row = await self.write(finish)
         return won, Order(**row)

@@ -18,6 +18,7 @@ import time
 from host_agent import texts
 from host_agent.api import FINAL, PAYING, SUCCESS, ApiError, DeviceApi, ServerUnreachable, new_order_no
 from host_agent.box_link import BoxError
+from host_agent.events import EventLog
 from host_agent.masking import mask
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,10 @@ class Agent:
         self.subject = subject
         self.on_event = on_event
         self.amount = None              # the AmountReading waiting to be paid
-        self.events = []
+        self.events = EventLog("agent event")
         self._payment = None
         self._unsure = None             # (order_no, amount_fen, code) of a pay whose answer never came
         self._tasks = set()
-        self._event_waiters = []
         self._tell_lock = asyncio.Lock()    # the box hears one thing after another, in order
 
     @classmethod
@@ -65,8 +65,6 @@ class Agent:
     def emit(self, kind, **fields):
         fields["event"] = kind
         self.events.append(fields)
-        for waiter in list(self._event_waiters):
-            waiter.set()
         if self.on_event:
             try:
                 self.on_event(fields)
@@ -75,21 +73,7 @@ class Agent:
 
     async def wait_event(self, predicate, timeout=10.0, start=0):
         """The first event in events[start:] for which predicate is true (tests, console)."""
-        woken = asyncio.Event()
-        self._event_waiters.append(woken)
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    woken.clear()
-                    for event in self.events[start:]:
-                        if predicate(event):
-                            return event
-                    await woken.wait()
-        except TimeoutError:
-            raise TimeoutError("no matching agent event within %ss; events: %r"
-                               % (timeout, self.events[start:])) from None
-        finally:
-            self._event_waiters.remove(woken)
+        return await self.events.wait(predicate, timeout, start)
 
     def _spawn(self, coro):
         task = asyncio.ensure_future(coro)

@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 
+from host_agent.events import EventLog
 from hw_sim.modem import SHOP_AIR, VirtualNetwork
 from hw_sim.pins import Pin
 from hw_sim.scan_engine import GM65
@@ -112,7 +113,7 @@ class VirtualBoard:
                                       access_points=access_points)
         self.on_event = on_event
         self.hardware_id = hardware_id or "sim-" + device_id
-        self.events = []                # every event, in order (firmware's and the peripherals')
+        self.events = EventLog()        # every event, in order (firmware's and the peripherals')
         self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="scanpay-%s-" % self.profile)
         self.config.setdefault("journal_path", os.path.join(self.workdir, "journal.json"))
@@ -126,7 +127,6 @@ class VirtualBoard:
         self._key_ms = key_ms
         self.app = None
         self._task = None
-        self._event_waiters = []
 
     # ------------------------------------------------------------------------ life cycle
     async def start(self):
@@ -253,28 +253,12 @@ class VirtualBoard:
 
     def _record(self, event):
         self.events.append(event)
-        for waiter in list(self._event_waiters):
-            waiter.set()
         if self.on_event:
             self.on_event(event)
 
     async def wait_event(self, predicate, timeout=10.0, start=0):
         """The first event (a dict, see core/app.py) in events[start:] for which predicate is true."""
-        woken = asyncio.Event()
-        self._event_waiters.append(woken)
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    woken.clear()
-                    for event in self.events[start:]:
-                        if predicate(event):
-                            return event
-                    await woken.wait()
-        except TimeoutError:
-            raise TimeoutError("no matching event within %ss; events: %r"
-                               % (timeout, self.events[start:])) from None
-        finally:
-            self._event_waiters.remove(woken)
+        return await self.events.wait(predicate, timeout, start)
 
     async def wait_state(self, state, timeout=10.0, start=0):
         return await self.wait_event(

@@ -9,7 +9,9 @@ is stored only as its SHA-256.
 Lifecycle (`devices.lifecycle`): in_stock -> assigned (to a merchant and store) -> installed; a swap puts
 an in-stock replacement in the installed device's place (merchant, store and the store's location binding)
 and sends the old one back to stock (key revoked) or decommissions it; decommissioned is final. Every step
-is a conditional update on the state it leaves, recorded in `device_events` with who did it.
+is a conditional update on the state it leaves, recorded in `device_events` with who did it. Assigning
+and swapping in set `assigned_at`: the device API shows a device only the orders it made since then for
+its current merchant (`Device.order_scope`), so a device moved to another shop never sees the last one's.
 
 Anti-switching (`check_identity`, on every signed request after its nonce is recorded):
 - cloned: the request's X-Hardware-Id differs from the one bound at activation (or first seen); or its
@@ -236,8 +238,9 @@ async def assign(storage: Storage, device_id: str, merchant_id: str, store_name:
     async with storage.transaction() as tx:
         device = await _get(tx, device_id)
         won = await tx.execute(
-            "UPDATE devices SET lifecycle = ?, merchant_id = ?, store_name = ? WHERE id = ? AND lifecycle = ?",
-            (LIFECYCLE_ASSIGNED, merchant_id, store_name, device_id, LIFECYCLE_IN_STOCK))
+            "UPDATE devices SET lifecycle = ?, merchant_id = ?, store_name = ?, assigned_at = ?"
+            " WHERE id = ? AND lifecycle = ?",
+            (LIFECYCLE_ASSIGNED, merchant_id, store_name, now, device_id, LIFECYCLE_IN_STOCK))
         if not won:
             raise LifecycleRefused(f"device {device_id} is {device.lifecycle}: only a device in stock can be assigned")
         await _insert_event(tx, device_id, now, actor, "assigned", from_lifecycle=LIFECYCLE_IN_STOCK,
@@ -295,10 +298,10 @@ async def swap(storage: Storage, old_id: str, new_id_: str, *, actor: str, old_t
         if new.lifecycle != LIFECYCLE_IN_STOCK:
             raise LifecycleRefused(f"device {new_id_} is {new.lifecycle}: the replacement must be in stock")
         moved_in = await tx.execute(
-            "UPDATE devices SET lifecycle = ?, merchant_id = ?, store_name = ?, installed_at = ?"
+            "UPDATE devices SET lifecycle = ?, merchant_id = ?, store_name = ?, installed_at = ?, assigned_at = ?"
             " WHERE id = ? AND lifecycle = ?",
             (old.lifecycle, old.merchant_id, old.store_name, now if old.lifecycle == LIFECYCLE_INSTALLED else None,
-             new_id_, LIFECYCLE_IN_STOCK))
+             now, new_id_, LIFECYCLE_IN_STOCK))
         status = DEVICE_DISABLED if old_to == LIFECYCLE_DECOMMISSIONED else DEVICE_PENDING
         moved_out = await tx.execute(
             f"UPDATE devices SET lifecycle = ?, {_REVOKE}, status = ? WHERE id = ? AND lifecycle = ?"

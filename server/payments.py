@@ -27,7 +27,7 @@ from .routing import CodeRouter
 from .settings import Settings
 from .storage import (
     B2C, C2B, CLOSED, FAILED, PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS,
-    Device, LimitExceeded, Order, Refund, RefundRefused, Storage,
+    Device, LimitExceeded, Order, OrderScope, Refund, RefundRefused, Storage,
 )
 from .wakeups import OrderWakeups
 
@@ -45,11 +45,12 @@ class UnsupportedCode(Exception):
 
 
 class OrderConflict(Exception):
-    """The order_no was used before with a different amount, payment code or kind."""
+    """The order_no was used before with a different amount, payment code or kind (or by the device
+    before its current assignment)."""
 
 
 class OrderNotFound(Exception):
-    """The device never sent this order_no."""
+    """The device never sent this order_no (since it came to its current store)."""
 
 
 class OrderPaid(Exception):
@@ -159,7 +160,7 @@ class Payments:
         existing, used = await self._storage.order_and_day_used(device.id, request.order_no, device.merchant_id,
                                                                 self._today())
         if existing is not None:
-            self._same_order(existing, B2C, request.amount_fen, hash_auth_code(request.auth_code))
+            self._same_order(device.order_scope, existing, B2C, request.amount_fen, hash_auth_code(request.auth_code))
             return
         await self._check_daily_cap(device, request.amount_fen, used)
 
@@ -180,7 +181,7 @@ class Payments:
             next_check_at=now + ms(schedule.pay_timeout_s + 1))
         order, created = await self._create(device, order, f"{order.amount_fen} fen via {order.channel}")
         if not created:  # a retry, or a concurrent duplicate got in first: that one makes the channel call
-            return self._same_order(order, B2C, request.amount_fen, code_hash)
+            return self._same_order(device.order_scope, order, B2C, request.amount_fen, code_hash)
         log.info("pay %s/%s %d fen code %s -> %s as %s", device.id, order.order_no, order.amount_fen,
                  order.auth_code_masked, order.channel, order.trade_no)
 
@@ -200,7 +201,12 @@ class Payments:
         except LimitExceeded as e:
             raise DailyLimitExceeded(str(e)) from None
 
-    def _same_order(self, order: Order, kind: str, amount_fen: int, code_hash: str) -> Order:
+    @staticmethod
+    def _same_order(scope: OrderScope, order: Order, kind: str, amount_fen: int, code_hash: str) -> Order:
+        """The existing order a retry asks for; OrderConflict when the request is not its retry."""
+        if not scope.covers(order):
+            # The number was the device's before it came to this store: that order is not this shop's.
+            raise OrderConflict(f"order_no {order.order_no} was used before this device came to this store")
         same = (order.kind == kind and order.amount_fen == amount_fen
                 and hmac.compare_digest(order.auth_code_hash, code_hash))
         if not same:
@@ -212,14 +218,14 @@ class Payments:
     async def check_qr(self, device: Device, request: QrRequest) -> None:
         existing = await self._storage.get_order(device.id, request.order_no)
         if existing is not None:
-            self._same_order(existing, C2B, request.amount_fen, "")
+            self._same_order(device.order_scope, existing, C2B, request.amount_fen, "")
             return
         await self._check_daily_cap(device, request.amount_fen)
 
     async def qr(self, device: Device, request: QrRequest, *, static_code: bool = False) -> Order:
         existing = await self._storage.get_order(device.id, request.order_no)
         if existing is not None:
-            return self._same_order(existing, C2B, request.amount_fen, "")
+            return self._same_order(device.order_scope, existing, C2B, request.amount_fen, "")
         now = now_ms()
         deadline = now + self._settings.device_api.qr_valid_s * 1000
         order = Order(
@@ -230,7 +236,7 @@ class Payments:
             static_code=1 if static_code else 0)   # a payer typed the amount on the shop's static code
         order, created = await self._create(device, order, f"{order.amount_fen} fen, one-time code")
         if not created:
-            return self._same_order(order, C2B, request.amount_fen, "")
+            return self._same_order(device.order_scope, order, C2B, request.amount_fen, "")
         log.info("qr %s/%s %d fen as %s", device.id, order.order_no, order.amount_fen, order.trade_no)
         return order
 
@@ -242,9 +248,10 @@ class Payments:
 
     # query
 
-    async def get(self, device: Device, order_no: str) -> Order:
+    async def get(self, device: Device, order_no: str, scope: OrderScope | None = None) -> Order:
+        """The device's order `order_no` within `scope` (by default the device's own: since its assignment)."""
         order = await self._storage.get_order(device.id, order_no)
-        if order is None:
+        if order is None or not (scope or device.order_scope).covers(order):
             raise OrderNotFound(order_no)
         return order
 
@@ -398,15 +405,19 @@ class Payments:
 
     # refunds
 
-    async def check_refund(self, device: Device, request: RefundRequest) -> tuple[Order, Refund | None]:
-        """Refuse a refund that cannot go ahead, changing nothing; the existing refund on a retry."""
+    async def check_refund(self, device: Device, request: RefundRequest,
+                           scope: OrderScope | None = None) -> tuple[Order, Refund | None]:
+        """Refuse a refund that cannot go ahead, changing nothing; the existing refund on a retry.
+        `scope`: which orders may be refunded (by default the device's own since its assignment; the
+        console refunds any order its user may see, through the device that took it)."""
+        scope = scope or device.order_scope
         # The refund first: one read final already is shown with its order's refunded amount (the same
         # transaction changed both), whereas the other way round a refund finishing between the two
         # reads would show as SUCCESS beside an order still without it.
         existing = await self._storage.get_refund(device.id, request.refund_no)
-        order = await self.get(device, request.order_no)
+        order = await self.get(device, request.order_no, scope)
         if existing is not None:
-            self._same_refund(existing, order, request)
+            self._same_refund(scope, existing, order, request)
             return order, existing
         if order.status != SUCCESS:
             raise RefundImpossible("order_not_paid", f"order {order.order_no} is {order.status}, not paid")
@@ -421,12 +432,16 @@ class Payments:
         return order, None
 
     @staticmethod
-    def _same_refund(refund: Refund, order: Order, request: RefundRequest) -> None:
+    def _same_refund(scope: OrderScope, refund: Refund, order: Order, request: RefundRequest) -> None:
+        if not scope.covers_refund(refund):
+            raise RefundConflict(f"refund_no {request.refund_no} was used before this device came to this store")
         if (refund.order_id, refund.amount_fen, refund.reason) != (order.id, request.amount_fen, request.reason):
             raise RefundConflict(f"refund_no {request.refund_no} was used with a different order, amount or reason")
 
-    async def refund(self, device: Device, request: RefundRequest) -> tuple[Refund, Order]:
-        order, existing = await self.check_refund(device, request)
+    async def refund(self, device: Device, request: RefundRequest,
+                     scope: OrderScope | None = None) -> tuple[Refund, Order]:
+        scope = scope or device.order_scope
+        order, existing = await self.check_refund(device, request, scope)
         if existing is not None:
             return existing, order
         now = now_ms()
@@ -440,7 +455,7 @@ class Payments:
         except RefundRefused as e:  # lost a race with another refund of the same order
             raise RefundImpossible(e.code, "the order cannot give this much back any more") from None
         if not created:
-            self._same_refund(refund, order, request)
+            self._same_refund(scope, refund, order, request)
             return refund, order
         await self._storage.add_event(order.id, now, "refund:created", f"{refund.refund_no} {refund.amount_fen} fen")
         log.info("refund %s/%s %s %d fen as %s", device.id, order.order_no, refund.refund_no, refund.amount_fen,

@@ -20,7 +20,7 @@ from ..clock import now_ms
 from ..device_messages import MAX_REFUND_REASON, RefundRequest
 from ..keys import CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
 from ..payments import RefundConflict, RefundImpossible, china_day
-from ..storage import PAYING, REFUND_PENDING, SUCCESS
+from ..storage import PAYING, REFUND_PENDING, SUCCESS, OrderScope
 from . import queries
 from .auth import ConsoleUser, login_required, merchant_scope, redirect, render
 
@@ -266,8 +266,10 @@ async def refund(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     first = await storage.get_refund(device.id, refund_no) is None
     try:
+        # Through the device that took it, whichever shop that device is at now: the user may see the order.
         refund_record, _ = await request.app[PAYMENTS].refund(
-            device, RefundRequest(order_no=order.order_no, refund_no=refund_no, amount_fen=amount_fen, reason=reason))
+            device, RefundRequest(order_no=order.order_no, refund_no=refund_no, amount_fen=amount_fen, reason=reason),
+            OrderScope(device_id=device.id, merchant_id=order.merchant_id or "", since=0))
     except (RefundImpossible, RefundConflict) as e:
         fresh = await queries.get_order(storage, order.id, merchant_scope(user))
         return _refund_page(request, fresh or row, error=f"Refund refused: {e}", status=409)

@@ -65,10 +65,16 @@ class Device:
     boot_id: str | None = None         # the newest X-Boot-Id seen
     boot_seen_at: int | None = None    # when that boot was last recorded (at most every 30 s)
     last_ip: str | None = None
+    assigned_at: int | None = None     # when it last took a merchant's store (assign or swap): its history starts
 
     @property
     def key(self) -> bytes:
         return bytes.fromhex(self.key_hex)
+
+    @property
+    def order_scope(self) -> OrderScope:
+        """The orders this device may see and act on through the device API."""
+        return OrderScope(device_id=self.id, merchant_id=self.merchant_id, since=self.assigned_at or 0)
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,25 @@ class Order:
     qr_token: str | None = None
     payer_id: str | None = None          # C2B: the payer's id in their app (openid, buyer_id), once known
     static_code: int = 0                 # 1: paid through the shop's static code (PBoC 296 payer limit)
+
+
+@dataclass(frozen=True)
+class OrderScope:
+    """Which of a device's orders a request may read, close or refund: those the device made for the
+    merchant it now belongs to, since it was last assigned. A device returned to stock and installed at
+    another shop starts afresh and never sees the first shop's orders (operators still see everything,
+    through reads that take no scope)."""
+
+    device_id: str
+    merchant_id: str
+    since: int               # Unix ms: the device's assignment
+
+    def covers(self, order: Order) -> bool:
+        return (order.device_id == self.device_id and order.merchant_id == self.merchant_id
+                and order.created_at >= self.since)
+
+    def covers_refund(self, refund: Refund) -> bool:
+        return refund.device_id == self.device_id and refund.created_at >= self.since
 
 
 @dataclass(frozen=True)

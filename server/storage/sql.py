@@ -19,7 +19,7 @@ from .errors import AlreadyExists, NotFound, RefundRefused
 from .migrate import load_migrations, split_statements
 from .records import (
     DEVICE_ACTIVE, DEVICE_DISABLED, PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS,
-    Device, DeviceCommand, Merchant, Order, OrderEvent, Refund,
+    Device, DeviceCommand, Merchant, Order, OrderEvent, OrderScope, Refund,
 )
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ _ORDER_AND_DAY_USED = (
     f"SELECT {', '.join('o.' + name for name in ORDER_COLUMNS)},"
     " (SELECT used_fen FROM merchant_days WHERE merchant_id = ? AND day = ?) AS day_used_fen"
     " FROM (SELECT 1 AS one) AS here LEFT JOIN orders o ON o.device_id = ? AND o.order_no = ?")
+_NO_END = 2 ** 62          # a created_at bound no order reaches
 # Final statuses that give the merchant's daily allowance back.
 _RELEASING = ("FAILED", "CLOSED")
 HEARTBEAT_FIELDS = ("battery_pct", "charging", "signal_dbm", "network", "firmware", "uptime_s")
@@ -269,14 +270,13 @@ class SqlStorage:
         row = await self.sql.fetchone(f"{_ORDER_SELECT} WHERE trade_no = ?", (trade_no,))
         return Order(**row) if row else None
 
-    async def list_orders(self, device_id: str, *, before: int | None, limit: int) -> list[Order]:
-        if before is None:
-            rows = await self.sql.fetchall(
-                f"{_ORDER_SELECT} WHERE device_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", (device_id, limit))
-        else:
-            rows = await self.sql.fetchall(
-                f"{_ORDER_SELECT} WHERE device_id = ? AND created_at < ? ORDER BY created_at DESC, id DESC LIMIT ?",
-                (device_id, before, limit))
+    async def list_orders(self, scope: OrderScope, *, before: int | None, limit: int) -> list[Order]:
+        """The newest orders in `scope` (a device's, since its assignment, for its merchant), created before
+        `before` ms when given."""
+        rows = await self.sql.fetchall(
+            f"{_ORDER_SELECT} WHERE device_id = ? AND merchant_id = ? AND created_at >= ? AND created_at < ?"
+            " ORDER BY created_at DESC, id DESC LIMIT ?",
+            (scope.device_id, scope.merchant_id, scope.since, _NO_END if before is None else before, limit))
         return [Order(**row) for row in rows]
 
     async def orders_of_channel(self, channel: str, start: int, end: int) -> list[Order]:

@@ -149,7 +149,8 @@ async def prepare_orders(request: web.Request, device: Device, message: dict) ->
 
 async def orders(request: web.Request, device: Device, message: device_messages.OrdersRequest) -> dict[str, Any]:
     before = message.before_s * 1000 if message.before_s is not None else None
-    found = await request.app[STORAGE].list_orders(device.id, before=before, limit=message.limit)
+    # Only this device's orders since it came to its current store (a moved device starts afresh).
+    found = await request.app[STORAGE].list_orders(device.order_scope, before=before, limit=message.limit)
     return {"orders": [device_messages.order_object(order) for order in found]}
 
 

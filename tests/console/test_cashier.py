@@ -42,7 +42,8 @@ async def spoken(page) -> list[str]:
 
 
 async def orders_of(stack, device_id: str) -> list:
-    return await stack.storage.list_orders(device_id, before=None, limit=100)
+    device = await stack.storage.get_device(device_id)
+    return await stack.storage.list_orders(device.order_scope, before=None, limit=100)
 
 
 async def test_a_typed_scan_pays_once_shows_and_speaks_the_amount(stack, page):

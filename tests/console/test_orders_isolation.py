@@ -1,8 +1,8 @@
 """A merchant reaches only its own orders, by any URL; unsafe requests need the session's CSRF token."""
 from __future__ import annotations
 
-from conftest import login
-from console_stack import NOODLE_SHOP, PASSWORDS, TEA, TEA_SHOP
+from conftest import login, new_page
+from console_stack import NOODLE, NOODLE_SHOP, PASSWORDS, TEA, TEA_SHOP
 
 
 async def _csrf_token(page) -> str:
@@ -98,3 +98,33 @@ async def test_logged_out_visitors_reach_no_order_page(stack):
     async with stack.http.post(f"{base}/sync", data={"csrf_token": "x"}, allow_redirects=False) as resp:
         assert resp.status == 403
     assert stack.sandboxes["wechat"].ledger.calls_to("/pay/orderquery", theirs.trade_no) == 0
+
+
+async def test_a_device_moved_to_another_merchant_shows_its_new_cashier_none_of_the_old_orders(stack, page):
+    """The tea house's device goes back to stock and is installed at the noodle shop: the noodle shop's
+    cashier page on that device finds none of the tea house's orders, while the tea house can still see and
+    refund its own order (taken on that device) from the console."""
+    from server import devices
+    storage = stack.storage
+    tea_order = await storage.get_order(TEA_SHOP.device_id, "T1001")
+    await devices.return_to_stock(storage, TEA_SHOP.device_id, actor="ops1")
+    await devices.assign(storage, TEA_SHOP.device_id, NOODLE_SHOP.merchant_id, NOODLE_SHOP.store_name, actor="ops1")
+    await devices.install(storage, TEA_SHOP.device_id, actor="ops1")
+
+    await login(page, NOODLE, PASSWORDS[NOODLE])
+    resp = await page.request.get(f"{stack.url}/console/cashier/order?device_id={TEA_SHOP.device_id}&order_no=T1001")
+    assert resp.status == 404 and "T1001" not in (await resp.text()).replace("order_no=T1001", "")
+    assert (await page.request.get(f"{stack.url}/console/orders/{tea_order.id}")).status == 404
+
+    tea = await new_page(page.context.browser, stack)
+    try:
+        await login(tea, TEA, PASSWORDS[TEA])
+        assert (await tea.request.get(f"{stack.url}/console/orders/{tea_order.id}")).status == 200
+        csrf = await tea.get_attribute("header input[name=csrf_token]", "value")
+        resp = await tea.request.post(f"{stack.url}/console/orders/{tea_order.id}/refund",
+                                      form={"csrf_token": csrf, "refund_no": "CR" + "2" * 20, "amount_fen": "1250",
+                                            "reason": ""})
+        assert resp.ok
+    finally:
+        await tea.context.close()
+    assert [r.amount_fen for r in stack.sandboxes["wechat"].ledger.refunds] == [1250]

@@ -50,11 +50,17 @@ class DatabaseSettings:
     pool_size: int = 10       # PostgreSQL: connections per server process
 
 
+NONCE_SLACK_S = 60   # nonces outlive the timestamp window by this much (server clocks in whole seconds, skew)
+
+
 @dataclass(frozen=True)
 class DeviceApiSettings:
     max_body_bytes: int = 8192
-    timestamp_window_s: int = 300
-    nonce_ttl_s: int = 600
+    timestamp_window_s: int = 300    # a signed request is accepted this many seconds either side of server time
+    # How long a nonce is remembered, counted from the later of its first use and its own timestamp. It must
+    # outlive every moment that timestamp still passes the window, so it is derived from the window (0, the
+    # default: the window plus NONCE_SLACK_S for whole-second clocks); a value set by hand may only be longer.
+    nonce_ttl_s: int = 0
     # Per-transaction ceiling. 5000 yuan is the PBoC level-B daily limit for a payer's dynamic code,
     # so no single B2C payment above it can succeed anyway.
     max_amount_fen: int = 500_000
@@ -70,6 +76,10 @@ class DeviceApiSettings:
     # Boot ids a device key was used with are remembered this long: one coming back after another
     # boot id appeared within it means two devices share the key (server/devices.py).
     clone_window_s: int = 86_400
+
+    @property
+    def nonce_keep_s(self) -> int:
+        return self.nonce_ttl_s or self.timestamp_window_s + NONCE_SLACK_S
 
 
 @dataclass(frozen=True)
@@ -393,10 +403,13 @@ def _check(settings: Settings) -> None:
     api = settings.device_api
     if api.max_amount_fen <= 0:
         raise SettingsError("device_api.max_amount_fen must be positive")
-    if api.nonce_ttl_s < 2 * api.timestamp_window_s:
-        # A signed request stays acceptable for the whole window on either side of its timestamp;
-        # its nonce must be remembered at least that long or it could be replayed.
-        raise SettingsError("device_api.nonce_ttl_s must be at least twice timestamp_window_s")
+    if api.timestamp_window_s <= 0:
+        raise SettingsError("device_api.timestamp_window_s must be positive")
+    if api.nonce_ttl_s and api.nonce_ttl_s < api.timestamp_window_s + NONCE_SLACK_S:
+        # A request's timestamp passes until server time is timestamp + window; its nonce, remembered from
+        # the later of its arrival and its timestamp, must be kept at least that long or it could be replayed.
+        raise SettingsError(f"device_api.nonce_ttl_s must be 0 (derived) or at least timestamp_window_s + "
+                            f"{NONCE_SLACK_S}")
     if not 0 <= api.max_wait_s <= 300:
         raise SettingsError("device_api.max_wait_s must be 0..300")
     if not 1 <= api.min_amount_fen <= api.max_amount_fen:

@@ -215,12 +215,14 @@ class SqlStorage:
 
     _nonces_swept_at = 0
 
-    async def remember_nonce(self, device_id: str, nonce: str, now: int, ttl_ms: int) -> bool:
-        # A nonce seen within ttl_ms is refused; an older one is as good as new (its row is reused).
+    async def remember_nonce(self, device_id: str, nonce: str, now: int, ttl_ms: int, *, signed_at: int = 0) -> bool:
+        """Record a nonce; False when it is still remembered (a replay). It is kept `ttl_ms` from the later
+        of now and `signed_at` (the request's own timestamp, ms): a request stamped ahead of server time
+        stays acceptable that much longer, and so must its nonce. An expired one is as good as new."""
         fresh = await self.sql.execute(
             "INSERT INTO nonces (device_id, nonce, seen_at) VALUES (?, ?, ?) ON CONFLICT (device_id, nonce)"
             " DO UPDATE SET seen_at = excluded.seen_at WHERE nonces.seen_at < ?",
-            (device_id, nonce, now, now - ttl_ms)) == 1
+            (device_id, nonce, max(now, signed_at), now - ttl_ms)) == 1
         if now - self._nonces_swept_at > ttl_ms // 10:
             # Forget expired nonces now and then (not on every request), so the table stays small.
             self._nonces_swept_at = now

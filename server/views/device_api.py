@@ -253,7 +253,8 @@ async def _signed_op(request: web.Request, op: Op) -> web.Response:
     message = await op.prepare(request, device, raw_message)
     place = _place(raw_message) if op.prepare is prepare_heartbeat else None
     # Last check, first write: the nonce is recorded only for a request that will be carried out.
-    if not await request.app[STORAGE].remember_nonce(device.id, signed.nonce, now_ms(), settings.nonce_ttl_s * 1000):
+    if not await request.app[STORAGE].remember_nonce(device.id, signed.nonce, now_ms(), settings.nonce_keep_s * 1000,
+                                                     signed_at=int(signed.timestamp) * 1000):
         raise errors.nonce_reused()
     # Anti-switching looks only at fresh, signed requests (a replay cannot flag a device), and flags
     # before it refuses: the one refusal that writes (docs/device-api.md, "Identity and place").

@@ -164,6 +164,43 @@ async def test_reused_nonce(device, sandbox, count_rows):
     assert sandbox.ledger.calls_to("/pay/micropay") == 1
 
 
+class ServerClock:
+    """Moves the server's clock (time.time for timestamps, time.time_ns for stored times) forward."""
+
+    def __init__(self, monkeypatch):
+        self.ahead_s = 0.0
+        self.real_time, real_ns = time.time, time.time_ns
+        monkeypatch.setattr(time, "time", lambda: self.real_time() + self.ahead_s)
+        monkeypatch.setattr(time, "time_ns", lambda: real_ns() + int(self.ahead_s * 1e9))
+
+    def set(self, unix_s: float) -> None:
+        self.ahead_s = unix_s - self.real_time()
+
+
+@pytest.mark.parametrize("op", ["heartbeat", "pay"])
+async def test_a_request_stamped_at_the_windows_edge_cannot_be_replayed_once_its_nonce_would_have_expired(
+        device, sandbox, count_rows, monkeypatch, op):
+    """Stamped a whole window ahead, a request stays acceptable for two windows after it was first sent:
+    its nonce must still be remembered when the same bytes come back at the end of that time."""
+    window = 300
+    clock = ServerClock(monkeypatch)
+    clock.set(int(time.time()) + 1.01)        # the first request arrives just after a whole second
+    stamp = int(time.time()) + window
+    body = pay_json() if op == "pay" else json.dumps({"battery_pct": 80}).encode()
+    status, _ = await device.post(op, body, nonce="edge-nonce-01", timestamp=stamp)
+    assert status == 200
+    before = await count_rows()
+    clock.set(stamp + window + 0.9)           # the timestamp is now exactly a window behind: still inside it
+    status, answer = await device.post(op, body, nonce="edge-nonce-01", timestamp=stamp)
+    assert (status, answer["error"]["code"]) == (401, "nonce_reused")
+    assert await count_rows() == before
+    # A moment later the timestamp itself is too old: refused for that, not carried out either.
+    clock.set(stamp + window + 1.3)
+    status, answer = await device.post(op, body, nonce="edge-nonce-01", timestamp=stamp)
+    assert (status, answer["error"]["code"]) == (401, "stale_timestamp")
+    assert sandbox.ledger.calls_to("/pay/micropay") == (1 if op == "pay" else 0)
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
 async def test_wrong_content_type(device, assert_refused, content_type):
     status, body = await device.post("pay", pay_json(), content_type=content_type)

@@ -82,6 +82,9 @@ def test_secrets_never_show(tmp_path, caplog):
     ("[server]\nport = '80'\n", "server.port must be an integer"),
     ("[device_api]\nmax_amount_fen = 0\n", "max_amount_fen"),
     ("[device_api]\nnonce_ttl_s = 300\n", "nonce_ttl_s"),
+    # shorter than the window it must outlive (600 s of window, 610 s of nonces)
+    ("[device_api]\ntimestamp_window_s = 600\nnonce_ttl_s = 610\n", "nonce_ttl_s"),
+    ("[device_api]\ntimestamp_window_s = 0\n", "timestamp_window_s"),
     ("[[routing]]\nchannel = 'paypal'\nprefixes = ['28']\nlengths = [18]\n", "unknown channel"),
     ("[device_api]\nmin_amount_fen = 0\n", "min_amount_fen"),
     ("[logging]\nformat = 'xml'\n", "logging.format"),

@@ -163,7 +163,7 @@ def do_device_group(settings: Settings, args: argparse.Namespace) -> None:
 
 # rollouts: the same rules as the operations API's /ops/v1/rollouts (server/views/ops_api.py)
 
-NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")      # profiles, versions, groups
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}\Z")      # profiles, versions, groups
 
 
 def _stage_of(args: argparse.Namespace) -> tuple[float | None, list[str] | None]:

@@ -11,7 +11,7 @@ import segno
 
 from .settings import WalletRule
 
-_YUAN = re.compile(r"^(\d{1,7})(?:\.(\d{1,2}))?$")
+_YUAN = re.compile(r"^(\d{1,7})(?:\.(\d{1,2}))?\Z")
 
 
 def wallet_for(user_agent: str, wallets: Iterable[WalletRule], enabled: Iterable[str]) -> WalletRule | None:

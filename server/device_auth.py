@@ -20,12 +20,12 @@ from .storage.records import (
     DEVICE_ACTIVE, DEVICE_PENDING, FLAG_CLONED, FLAG_MOVED, LIFECYCLE_DECOMMISSIONED, LIFECYCLE_INSTALLED, Device,
 )
 
-DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
-NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
-HARDWARE_ID = re.compile(r"^[A-Za-z0-9_:-]{4,64}$")
-BOOT_ID = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
+DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}\Z")
+TIMESTAMP = re.compile(r"^[0-9]{1,12}\Z")
+NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
+SIGNATURE = re.compile(r"^[0-9a-f]{64}\Z")
+HARDWARE_ID = re.compile(r"^[A-Za-z0-9_:-]{4,64}\Z")
+BOOT_ID = re.compile(r"^[A-Za-z0-9_-]{8,32}\Z")
 
 
 class MissingAuth(ValueError):

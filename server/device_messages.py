@@ -9,10 +9,10 @@ from typing import Any
 from . import errors
 from .storage import Order, Refund
 
-ORDER_NO = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-AUTH_CODE = re.compile(r"^[0-9]{10,32}$")
-ACTIVATION_CODE = re.compile(r"^[0-9]{12}$")
-COMMAND_ID = re.compile(r"^[0-9a-f]{32}$")
+ORDER_NO = re.compile(r"^[A-Za-z0-9_-]{1,32}\Z")
+AUTH_CODE = re.compile(r"^[0-9]{10,32}\Z")
+ACTIVATION_CODE = re.compile(r"^[0-9]{12}\Z")
+COMMAND_ID = re.compile(r"^[0-9a-f]{32}\Z")
 MAX_SUBJECT = 64
 MAX_REFUND_REASON = 80
 MAX_ORDERS = 100

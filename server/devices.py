@@ -51,8 +51,8 @@ INSPECTION_RESULTS = ("ok", "defect", "missing")
 MAX_PLACES = 64                 # tokens learned per device; beyond it nothing new is learned
 _SEEN_WRITE_MS = 30_000         # a boot's last_seen_at is written at most this often
 _STRAGGLER_MS = 2_000           # device clocks (synced from server_time, whole seconds) may lag this much
-_BSSID = re.compile(r"^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$")
-_CELL = re.compile(r"^([0-9]{3})-([0-9]{2,3})-([0-9]{1,10})(-[0-9]{1,12})?$")
+_BSSID = re.compile(r"^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}\Z")
+_CELL = re.compile(r"^([0-9]{3})-([0-9]{2,3})-([0-9]{1,10})(-[0-9]{1,12})?\Z")
 STORE_NAME_MAX = 64
 
 class ActivationRefused(Exception):

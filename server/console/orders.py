@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("PAYING", "SUCCESS", "FAILED", "CLOSED", "REFUNDED")
 # Refund numbers made on the confirmation page: the idempotency key of one refund, like a device's refund_no.
-_CONSOLE_REFUND_NO = re.compile(r"^CR[0-9a-f]{20}$")
-_YUAN = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,2})?$")
+_CONSOLE_REFUND_NO = re.compile(r"^CR[0-9a-f]{20}\Z")
+_YUAN = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,2})?\Z")
 _SUMMARY_DEFAULT_DAYS = 7
 
 

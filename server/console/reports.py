@@ -29,10 +29,10 @@ from .auth import ConsoleUser, login_required, merchant_scope, redirect, render
 
 log = logging.getLogger(__name__)
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_CHANNEL = re.compile(r"^[a-z0-9_]{1,32}$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
+_CHANNEL = re.compile(r"^[a-z0-9_]{1,32}\Z")
 _LIST_DAYS = 62
-_HEADER = re.compile(r"^reconciliation (\S+) (\d{4}-\d{2}-\d{2}): (OK|NO BILL|\d+ DIFFERENCES)$")
+_HEADER = re.compile(r"^reconciliation (\S+) (\d{4}-\d{2}-\d{2}): (OK|NO BILL|\d+ DIFFERENCES)\Z")
 
 # What each kind of difference means, for the page.
 KINDS = {

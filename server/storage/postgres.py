@@ -25,7 +25,7 @@ from .sql import _RELEASING, ORDER_COLUMNS, REFUND_COLUMNS, Rollback, Sql, SqlSt
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
 _LISTEN_RETRY_S = 1.0
 _CLOSE_S = 5.0
 

@@ -28,7 +28,7 @@ from ..errors import ApiError
 from ..keys import OP, SETTINGS, STORAGE
 from ..storage.errors import AlreadyExists
 
-NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")      # profiles, versions, groups
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}\Z")      # profiles, versions, groups
 MAX_JSON = 64 * 1024
 
 

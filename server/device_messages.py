@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from . import errors
@@ -66,6 +67,13 @@ class OrdersRequest:
 class HeartbeatRequest:
     values: dict[str, Any]          # battery_pct, charging, signal_dbm, network, firmware, uptime_s
     acked: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OtaReportRequest:
+    version: str
+    step: str
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +190,23 @@ def parse_heartbeat(message: dict[str, Any]) -> HeartbeatRequest:
             or not all(isinstance(a, str) and COMMAND_ID.match(a) for a in acked)):
         raise errors.invalid_field("acked must be a list of at most 100 command ids")
     return HeartbeatRequest(values=values, acked=tuple(acked))
+
+
+MAX_OTA_DETAIL = 200
+
+
+def parse_ota_report(message: dict[str, Any], steps: Iterable[str]) -> OtaReportRequest:
+    version = _text(message, "version", 32)
+    if version is None:
+        raise errors.invalid_field("version is required")
+    step = message.get("step")
+    if not isinstance(step, str) or step not in steps:
+        raise errors.invalid_field(f"step must be one of {', '.join(steps)}")
+    detail = message.get("detail")
+    if detail is not None and not isinstance(detail, str):
+        raise errors.invalid_field("detail must be a string")
+    # The detail is the device's own words about a failure: kept, cut to its stored length.
+    return OtaReportRequest(version=version, step=step, detail=detail[:MAX_OTA_DETAIL] if detail else None)
 
 
 def parse_activate(message: dict[str, Any]) -> ActivateRequest:

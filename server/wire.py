@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from typing import Any
 
 import cbor2
@@ -13,6 +14,10 @@ MEDIA_TYPES = {"application/cbor": CBOR, "application/json": JSON}
 CONTENT_TYPES = {CBOR: "application/cbor", JSON: "application/json"}
 
 _MAX_DEPTH = 8
+# No field of any message needs more than a 64-bit integer: bigger ones are refused while parsing,
+# before Python turns thousands of digits into a number (or refuses to, past 4,300 digits).
+_MAX_INT_DIGITS = 19
+_INT_LIMIT = 2 ** 63
 
 
 class MalformedBody(ValueError):
@@ -54,8 +59,14 @@ def _reject_constant(name: str) -> Any:
     raise MalformedBody(f"not valid JSON: {name} is not a number")
 
 
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > _MAX_INT_DIGITS:
+        raise MalformedBody(f"integer of {len(digits.lstrip('-'))} digits: at most {_MAX_INT_DIGITS}")
+    return int(digits)
+
+
 # Made once: json.loads / json.dumps with options build a new decoder / encoder on every call.
-_JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_bounded_int)
 _JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
@@ -77,9 +88,28 @@ def _check_plain(value: Any, depth: int) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise MalformedBody("map keys must be text")
+            _check_text(key)
             _check_plain(item, depth + 1)
     elif isinstance(value, list):
         for item in value:
             _check_plain(item, depth + 1)
-    elif not (value is None or isinstance(value, (str, int, float, bool))):
+    elif isinstance(value, str):
+        _check_text(value)
+    elif isinstance(value, bool) or value is None:
+        pass
+    elif isinstance(value, int):
+        if not -_INT_LIMIT <= value < _INT_LIMIT:   # a CBOR bignum
+            raise MalformedBody("integer out of the 64-bit range")
+    elif isinstance(value, float):
+        if not math.isfinite(value):                # CBOR carries NaN and infinities; JSON "1e999" is one
+            raise MalformedBody("numbers must be finite")
+    else:
         raise MalformedBody(f"unexpected {type(value).__name__} value")
+
+
+def _check_text(text: str) -> None:
+    # JSON can spell a lone surrogate ("\ud800"): not text any database or page can hold.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedBody("text must be valid Unicode (no lone surrogates)") from None

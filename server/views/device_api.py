@@ -198,19 +198,15 @@ async def heartbeat(request: web.Request, device: Device,
 
 # ota_report: one OTA step of an offered update (docs/device-api.md)
 
-async def prepare_ota_report(request: web.Request, device: Device, message: dict) -> tuple[str, str, str | None]:
-    version, step, detail = message.get("version"), message.get("step"), message.get("detail")
-    if not isinstance(version, str) or not 1 <= len(version) <= 32:
-        raise errors.invalid_field("version must be a string of 1-32 characters")
-    if step not in rollouts.STEPS:
-        raise errors.invalid_field(f"step must be one of {', '.join(rollouts.STEPS)}")
-    if detail is not None and not isinstance(detail, str):
-        raise errors.invalid_field("detail must be a string")
-    return version, step, detail
+async def prepare_ota_report(request: web.Request, device: Device,
+                             message: dict) -> device_messages.OtaReportRequest:
+    return device_messages.parse_ota_report(message, rollouts.STEPS)
 
 
-async def ota_report(request: web.Request, device: Device, message: tuple[str, str, str | None]) -> dict[str, Any]:
-    return {"recorded": await rollouts.record_step(request.app[STORAGE], device.id, *message)}
+async def ota_report(request: web.Request, device: Device,
+                     message: device_messages.OtaReportRequest) -> dict[str, Any]:
+    return {"recorded": await rollouts.record_step(request.app[STORAGE], device.id, message.version, message.step,
+                                                   message.detail)}
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,18 @@ BODY_CASES = [
     ("amount-bool", pay_json(amount_fen=True), "json", 400, "invalid_amount"),
     ("amount-string", pay_json(amount_fen="1250"), "json", 400, "invalid_amount"),
     ("amount-too-large", pay_json(amount_fen=500_001), "json", 400, "invalid_amount"),
-    ("amount-huge", pay_json(amount_fen=10**30), "json", 400, "invalid_amount"),
+    ("amount-huge", pay_json(amount_fen=2**62), "json", 400, "invalid_amount"),
+    # Beyond 64 bits a number is no field's value: refused while parsing, before it is turned into an int.
+    ("amount-past-64-bits", pay_json(amount_fen=10**30), "json", 400, "malformed_body"),
+    ("amount-4301-digits", pay_json(amount_fen=...)[:-1] + b', "amount_fen": ' + b"9" * 4301 + b"}", "json", 400,
+     "malformed_body"),
+    ("cbor-amount-bignum", pay_cbor(amount_fen=2**80), "cbor", 400, "malformed_body"),
+    ("json-infinity", pay_json(amount_fen=...)[:-1] + b', "amount_fen": 1e999}', "json", 400, "malformed_body"),
+    ("cbor-nan", pay_cbor(amount_fen=float("nan")), "cbor", 400, "malformed_body"),
+    ("json-lone-surrogate", pay_json(subject=...)[:-1] + b', "subject": "tea \\ud800"}', "json", 400,
+     "malformed_body"),
+    ("json-lone-surrogate-key", pay_json()[:-1] + b', "\\udfff": 1}', "json", 400, "malformed_body"),
+    ("order-no-trailing-newline", pay_json(order_no="R1\n"), "json", 400, "invalid_field"),
     ("amount-missing", pay_json(amount_fen=...), "json", 400, "invalid_field"),
     ("cbor-amount-float", pay_cbor(amount_fen=12.5), "cbor", 400, "invalid_amount"),
     ("cbor-amount-bool", pay_cbor(amount_fen=True), "cbor", 400, "invalid_amount"),
@@ -238,3 +249,33 @@ async def test_other_paths_and_methods_answer_json_errors(device):
     assert resp.status == 405 and (await resp.json())["error"]["code"] == "method_not_allowed"
     resp = await device.client.get("/nothing")
     assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("op", ["activate", "info", "pay", "qr", "query", "close", "refund", "orders", "heartbeat",
+                                "ota_report"])
+async def test_an_integer_of_thousands_of_digits_is_a_malformed_body_for_every_op(device, count_rows, op):
+    body = b'{"order_no": "R1", "limit": ' + b"1" * 4301 + b"}"
+    status, answer = await device.post(op, body, sign=op != "activate")
+    assert (status, answer["error"]["code"]) == (400, "malformed_body")
+    assert await count_rows() == {"orders": 0, "order_events": 0, "nonces": 0}
+
+
+@pytest.mark.parametrize("fields", [
+    {"version": "1.2.0", "step": []},
+    {"version": "1.2.0", "step": {"a": 1}},
+    {"version": "1.2.0", "step": "download", "detail": ["x"]},
+    {"version": ["1.2.0"], "step": "download"},
+    {"version": "1.2.\ud800", "step": "download"},
+    {"version": "1.2.0\n", "step": "download"},
+], ids=["step-list", "step-map", "detail-list", "version-list", "version-surrogate", "version-newline"])
+@pytest.mark.parametrize("fmt", ["json", "cbor"])
+async def test_ota_report_fields_of_the_wrong_kind_are_refused(device, count_rows, fields, fmt):
+    if fmt == "cbor" and "\ud800" in str(fields.get("version")):
+        # CBOR text must be UTF-8: the surrogate's three bytes, as a sender that does not check would write them.
+        body = cbor2.dumps({**fields, "version": "1.2.X"}).replace(b"1.2.X", "1.2.\ud800".encode("utf-8", "surrogatepass"))
+        status, answer = await device.post("ota_report", body, content_type="application/cbor")
+        assert (status, answer["error"]["code"]) == (400, "malformed_body")
+    else:
+        status, answer = await device.call("ota_report", fields, fmt=fmt)
+        assert status == 400 and answer["error"]["code"] in ("invalid_field", "malformed_body")
+    assert (await count_rows())["nonces"] == 0

@@ -57,7 +57,10 @@ def do_run(settings: Settings, args: argparse.Namespace) -> None:
     port = args.port or settings.server.port
     # No access log: setup_logging() keeps aiohttp.access quiet anyway (the device API's own metrics and
     # logs say what happened), and skipping it spares every request the formatting.
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    # keepalive_timeout also closes a connection that has not sent a whole request head in that time
+    # (aiohttp arms it when the connection opens): the header read timeout.
+    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None,
+                keepalive_timeout=settings.server.idle_timeout_s)
 
 
 def do_merchant_add(settings: Settings, args: argparse.Namespace) -> None:

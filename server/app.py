@@ -13,7 +13,7 @@ from . import alerts
 from .channels import open_channels
 from .keys import CHANNELS, METRICS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE, WAKEUPS
 from .metrics import Metrics
-from .middlewares import error_middleware
+from .middlewares import body_deadline_middleware, error_middleware
 from .payments import Payments
 from .reconcile import run_daily
 from .resolver import Resolver
@@ -30,9 +30,12 @@ _STOP_AFTER_PASS_S = 5.0
 
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or load_settings()
-    app = web.Application(middlewares=[error_middleware])
+    app = web.Application(middlewares=[error_middleware, body_deadline_middleware])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    if not settings.console.secure_cookies:
+        log.warning("[console] secure_cookies is off: console session cookies travel over plain HTTP too "
+                    "(for development only; behind HTTPS leave it on)")
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_channels_ctx)
     app.cleanup_ctx.append(_payments_ctx)

@@ -11,6 +11,8 @@ import re
 import sys
 import time
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from .masking import mask
 from .settings import LoggingSettings
 
@@ -30,10 +32,35 @@ class MaskingFilter(logging.Filter):
         masked = mask_text(message)
         if masked != message or record.args:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # Formatters print exc_text when set: the traceback, masked like the message (an exception's
+            # text or a local's repr can hold a payment code).
+            record.exc_text = mask_text(_TRACEBACKS.formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         for name in _SECRET_NAMES:
             value = getattr(record, name, None)
             if isinstance(value, str):
                 setattr(record, name, mask(value))
+        return True
+
+
+_TRACEBACKS = logging.Formatter()
+
+
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse (a bad request line or header, from a scanner or a broken
+    client) as an ERROR with a traceback, though it already answered 400: make it one WARNING line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            said = record.getMessage()          # "Error handling request from <peer>"
+            peer = said.rsplit(" from ", 1)[1] if " from " in said else "?"
+            detail = str(error.message).strip().splitlines()[0] if error.message else ""
+            record.msg, record.args = "malformed HTTP request from %s refused (%s): %s", (peer, error.code, detail)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
         return True
 
 
@@ -70,3 +97,6 @@ def setup_logging(settings: LoggingSettings, stream=None) -> None:
     root.addHandler(handler)
     root.setLevel(settings.level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestFilter) for f in server_log.filters):
+        server_log.addFilter(MalformedRequestFilter())

@@ -1,6 +1,8 @@
-"""Errors as `{error: {code, message}, server_time}` in the request's format; server time on every answer."""
+"""Errors as `{error: {code, message}, server_time}` in the request's format; server time on every answer.
+A request's body must arrive within [server] body_timeout_s."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -8,7 +10,7 @@ from aiohttp import web
 
 from . import wire
 from .errors import ApiError
-from .keys import ERROR_CODE, METRICS, OP
+from .keys import ERROR_CODE, METRICS, OP, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +48,35 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         if metrics is not None:
             metrics.requests.labels(op, code).inc()
     return response
+
+
+@web.middleware
+async def body_deadline_middleware(request: web.Request, handler) -> web.StreamResponse:
+    """Give the client [server] body_timeout_s to send its whole body, then 408 `request_timeout`.
+
+    The deadline covers the handler until the body's last byte has arrived, and is lifted then: a long
+    poll or a slow channel call after that is not the client's doing.
+    """
+    timeout_s = request.app[SETTINGS].server.body_timeout_s
+    waiting = [False]      # the body is still arriving (the callback may fire after we are done)
+
+    def arrived() -> None:
+        if waiting[0]:
+            waiting[0] = False
+            deadline.reschedule(None)
+
+    try:
+        async with asyncio.timeout(timeout_s) as deadline:
+            if request.body_exists and not request.content.is_eof():
+                waiting[0] = True
+                request.content.on_eof(arrived)
+            else:
+                deadline.reschedule(None)
+            return await handler(request)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+    finally:
+        waiting[0] = False
+    log.warning("request body not received within %g s: %s %s", timeout_s, request.method, request.path)
+    return error_response(request, 408, "request_timeout", f"the request body did not arrive within {timeout_s:g} s")

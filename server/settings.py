@@ -40,6 +40,13 @@ class Secret:
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
+    # A connection must send a whole request head within this (a new one, or one idle between requests):
+    # a client that dribbles its headers (slowloris) is cut off instead of holding a connection.
+    idle_timeout_s: float = 15.0
+    body_timeout_s: float = 15.0       # ... and the request's body within this, once its head arrived
+    # GET /metrics: with a token, only `Authorization: Bearer <token>`; without one, only from this
+    # machine (loopback, not through a proxy): a scraper elsewhere needs the token.
+    metrics_token: Secret = Secret("")
 
 
 @dataclass(frozen=True)
@@ -269,7 +276,9 @@ class ConsoleSettings:
     """The web console /console/ (docs/console.md): sessions and login throttling."""
 
     session_ttl_s: int = 8 * 3600            # a login lasts this long (one working shift), then log in again
-    secure_cookies: bool = False             # true behind HTTPS: cookies are never sent over plain HTTP
+    # Cookies only over HTTPS (the console runs behind a TLS proxy). false only for plain-HTTP development:
+    # the server says so at start-up.
+    secure_cookies: bool = True
     max_failed_logins: int = 5               # wrong passwords in a row before the user is locked out
     lockout_s: int = 300                     # how long a locked-out user is refused, even with the right password
     failed_login_delay_s: float = 1.0        # every refused login is answered this much later
@@ -442,6 +451,11 @@ def _check(settings: Settings) -> None:
         raise SettingsError("alerts: interval_s, offline_after_s, success_rate_window_s and backlog_oldest_max_s "
                             "positive, success_rate_min_pct 0..100, success_rate_min_payments at least 1, "
                             "devices_offline_max and backlog_max not negative")
+    server = settings.server
+    if not 0 < server.idle_timeout_s <= 3600 or not 0 < server.body_timeout_s <= 3600:
+        raise SettingsError("server.idle_timeout_s and body_timeout_s must be 0..3600 (not 0)")
+    if server.metrics_token.reveal() and len(server.metrics_token.reveal()) < 16:
+        raise SettingsError("server.metrics_token must be at least 16 characters")
     if settings.database.pool_size < 2:
         raise SettingsError("database.pool_size must be at least 2")
     known = {f.name for f in dataclasses.fields(ChannelsSettings)}

@@ -106,7 +106,8 @@ async def running_stack(tmp_path: Path, *, database: dict | None = None, console
             database=database or {"path": str(tmp_path / "scanpay.db")},
             resolver={"enabled": resolver, "tick_s": 0.05, "lease_s": 5.0}, device_api={"public_url": url},
             # No answer delay after a wrong password in tests (the lock-out still counts).
-            console={"failed_login_delay_s": 0.0, **(console or {})},
+            # Plain HTTP on loopback: cookies without the Secure flag (the server's default is Secure).
+            console={"failed_login_delay_s": 0.0, "secure_cookies": False, **(console or {})},
             reconcile={"enabled": False, "out_dir": str(tmp_path / "reconcile")},
             alerts=alerts or {},                     # [alerts] settings (tests/console/test_monitoring*.py)
             channels={"wechat": {"base_url": wechat.base_url, **SHORT},

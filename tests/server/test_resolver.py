@@ -29,7 +29,7 @@ async def test_crash_before_the_channel_call_is_closed(start_server, sandbox):
     now = now_ms()
     order = Order(id=new_id(), device_id="D0001", order_no="R2", trade_no=new_trade_no(), amount_fen=100,
                   channel="wechat", status=PAYING, auth_code_hash="0" * 64, auth_code_masked="*" * 14 + "1234",
-                  created_at=now, deadline_at=now + ms(0.5), next_check_at=now)
+                  created_at=now, deadline_at=now + ms(0.5), next_check_at=now, merchant_id="M1")
     await device.app[STORAGE].create_order(order)
     status, body = await device.query("R2", wait=20)
     assert (body["order"]["status"], body["order"]["reason"]) == ("CLOSED", "timeout")

@@ -58,12 +58,28 @@ class CancelResult:
 
 
 @dataclass(frozen=True)
+class SubMerchant:
+    """Whose money a call moves: the merchant's own identity at the channel, under the acquirer's
+    service-provider account (`[channels.<name>] service_provider = true`). None instead of one: the
+    acquirer's own account (direct mode).
+
+    account_id  WeChat `sub_mch_id` (特约商户号); Alipay `sub_merchant.merchant_id`, the smid Alipay gives
+                an indirect (间连) merchant, with `merchant_type` "alipay"; UnionPay `merId`.
+    app_id      WeChat `sub_appid` (the shop's own official account or mini program), when it has one.
+    """
+
+    account_id: str
+    app_id: str | None = None
+
+
+@dataclass(frozen=True)
 class PayCommand:
     trade_no: str
     amount_fen: int
     auth_code: str
     subject: str | None
     device_id: str
+    merchant: SubMerchant | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,7 @@ class RefundCommand:
     amount_fen: int          # this refund
     total_fen: int           # the order's amount (WeChat and UnionPay want it)
     reason: str | None = None
+    merchant: SubMerchant | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,7 @@ class PrecreateCommand:
     expire_s: int = 300              # the one-time code's life; the channel closes the order after it
     notify_url: str | None = None
     client_ip: str | None = None
+    merchant: SubMerchant | None = None
 
 
 @dataclass(frozen=True)
@@ -151,24 +169,29 @@ class BillUnavailable(Exception):
 
 
 class Channel(Protocol):
+    """Every call that touches an order carries the merchant it belongs to (`merchant`, None in direct
+    mode): the same sub-merchant for every call on one order, the one it was created under."""
+
     name: str
     schedule: Schedule
 
     # B2C (the merchant scans the payer's code); the server drives these.
     async def pay(self, command: PayCommand) -> ChannelResult: ...
-    async def query(self, trade_no: str) -> ChannelResult: ...
-    async def cancel(self, trade_no: str) -> CancelResult: ...
+    async def query(self, trade_no: str, merchant: SubMerchant | None = None) -> ChannelResult: ...
+    async def cancel(self, trade_no: str, merchant: SubMerchant | None = None) -> CancelResult: ...
 
     # C2B, refunds, bills.
-    async def close(self, trade_no: str) -> CancelResult:
+    async def close(self, trade_no: str, merchant: SubMerchant | None = None) -> CancelResult:
         """Close an unpaid order (an expired one-time code); cancelled=True once nobody can pay it."""
 
     async def precreate(self, command: PrecreateCommand) -> PrecreateResult: ...
     async def refund(self, command: RefundCommand) -> RefundResult: ...
-    async def refund_query(self, trade_no: str, refund_no: str) -> RefundResult: ...
+    async def refund_query(self, trade_no: str, refund_no: str,
+                           merchant: SubMerchant | None = None) -> RefundResult: ...
 
-    async def bill(self, day: datetime.date) -> list[BillRow]:
-        """The channel's bill of `day` (China time); raises BillUnavailable."""
+    async def bill(self, day: datetime.date, merchant: SubMerchant | None = None) -> list[BillRow]:
+        """The channel's bill of `day` (China time): the one sub-merchant's, or with None the acquirer's
+        whole bill; raises BillUnavailable."""
 
 
 Channels = Mapping[str, Channel]

@@ -15,6 +15,8 @@ SAY_BELOW_MINIMUM = "金额低于最低限额"
 SAY_DEVICE_DISABLED = "设备已停用"
 SAY_NOT_ACTIVATED = "设备未激活"
 SAY_CHANNEL_DOWN = "支付通道暂不可用"
+SAY_NOT_TAKEN = "本店暂不支持该付款方式"       # the shop is not open at the wallet of the code
+SAY_TRY_LATER = "请稍后再试"
 SAY_ORDER_NOT_FOUND = "未找到订单"
 SAY_CLOSED = "订单已关闭"
 SAY_CALL_SERVICE = "设备需服务商处理"     # flagged or not installed: only the acquirer can clear it
@@ -48,11 +50,15 @@ ERROR_TEXTS = {
     "device_moved": SAY_CALL_SERVICE,
     "device_not_installed": SAY_CALL_SERVICE,
     "channel_unavailable": SAY_CHANNEL_DOWN,
+    "channel_not_open": SAY_NOT_TAKEN,
+    "request_timeout": SAY_NETWORK,       # the request's body came too slowly: a poor link
+    "rate_limited": SAY_TRY_LATER,
     "order_not_found": SAY_ORDER_NOT_FOUND,
 }
 
 # the same, for the person reading the agent's log or console
 ERROR_HELP = {
+    "channel_not_open": "this shop is not open at the code's wallet: ask the customer for another wallet",
     "unsupported_code": "the payment code belongs to no wallet this server takes",
     "invalid_auth_code": "the scanned text is not a payment code",
     "invalid_amount": "the amount is over the per-payment limit or not valid",
@@ -81,7 +87,19 @@ def success_text(channel, amount_fen):
     return "%s收款 %s 元" % (CHANNEL_NAMES.get(channel, ""), format_fen(amount_fen))
 
 
+def refunded_text(amount_fen):
+    """'已退款 12.50 元': never said as money received."""
+    return "已退款 %s 元" % format_fen(amount_fen)
+
+
 def result_text(order):
-    if order.get("status") == "SUCCESS":
-        return success_text(order.get("channel"), order.get("amount_fen", 0))
+    """The firmware's words for a final order (firmware/core/app.py result_text)."""
+    status = order.get("status")
+    amount_fen = order.get("amount_fen") or 0
+    refunded_fen = order.get("refunded_fen") or 0
+    if status == "REFUNDED":
+        return refunded_text(refunded_fen or amount_fen)
+    if status == "SUCCESS":
+        said = success_text(order.get("channel"), amount_fen)
+        return said + "，" + refunded_text(refunded_fen) if refunded_fen else said
     return REASON_TEXTS.get(order.get("reason"), SAY_FAILED)

@@ -3,6 +3,8 @@
     python -m server run [--config X.toml] [--host H] [--port P] [--db postgresql://...|file.db]
     python -m server merchant add --id M1 --name "Tea House" [--tier 2]
     python -m server merchant tier --id M1 --tier 3
+    python -m server merchant channel open --merchant M1 --channel wechat --account 1900000109 [--app-id wx...]
+    python -m server merchant channel close|list --merchant M1 [--channel alipay]
     python -m server device add --id D0001 --merchant M1 --store "Tea House, Nanjing Rd"   (prints the key)
     python -m server device add --id D0002 --merchant M1 --store "..." --activation   (prints a one-time code)
     python -m server device activation-code --id D0002      (a new one-time code: the device gets a new key)
@@ -33,12 +35,12 @@ import sys
 
 from aiohttp import web
 
-from . import rollouts
+from . import merchant_channels, rollouts
 from .app import create_app
 from .devices import issue_activation_code, register_device
 from .logs import setup_logging
 from .settings import Settings, SettingsError, load_settings
-from .storage import AlreadyExists, NotFound, StorageError, open_storage
+from .storage import AlreadyExists, MerchantChannel, NotFound, StorageError, open_storage
 
 PROG = "python -m server"
 
@@ -61,6 +63,22 @@ def do_run(settings: Settings, args: argparse.Namespace) -> None:
     # (aiohttp arms it when the connection opens): the header read timeout.
     web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None,
                 keepalive_timeout=settings.server.idle_timeout_s)
+
+
+def do_merchant_channel(settings: Settings, args: argparse.Namespace) -> None:
+    """Open a merchant at a channel with its sub-merchant id there, close it, or list where it is open."""
+    async def run() -> list[MerchantChannel]:
+        async with open_storage(settings.database) as storage:
+            if args.channel_action == "open":
+                await merchant_channels.open_merchant(storage, settings, args.merchant, args.channel,
+                                                      account_id=args.account or "", app_id=args.app_id,
+                                                      actor="cli")
+            elif args.channel_action == "close":
+                await merchant_channels.close_merchant(storage, args.merchant, args.channel, actor="cli")
+            return await storage.merchant_channels(args.merchant)
+    for record in asyncio.run(run()):
+        mode = "service provider" if merchant_channels.is_service_provider(settings, record.channel) else "direct"
+        print(f"{record.channel}\t{record.status}\t{record.account_id or '-'}\t{record.app_id or '-'}\t{mode}")
 
 
 def do_merchant_add(settings: Settings, args: argparse.Namespace) -> None:
@@ -377,6 +395,21 @@ def build_parser() -> argparse.ArgumentParser:
     tier.add_argument("--id", required=True)
     tier.add_argument("--tier", type=int, choices=(1, 2, 3), required=True)
     tier.set_defaults(handler=do_merchant_tier)
+    channel = merchant.add_parser("channel", help="a merchant's own account at a payment channel")
+    channel_actions = channel.add_subparsers(dest="channel_action", required=True)
+    opened = _config_option(channel_actions.add_parser(
+        "open", help="open the merchant at a channel (service-provider mode: with its sub-merchant id)"))
+    opened.add_argument("--merchant", required=True)
+    opened.add_argument("--channel", required=True, choices=merchant_channels.CHANNELS)
+    opened.add_argument("--account", help="WeChat sub_mch_id, Alipay smid (2088...), UnionPay merId")
+    opened.add_argument("--app-id", help="WeChat sub_appid, when the shop has its own official account")
+    closed = _config_option(channel_actions.add_parser("close", help="the merchant takes no more payments there"))
+    closed.add_argument("--merchant", required=True)
+    closed.add_argument("--channel", required=True, choices=merchant_channels.CHANNELS)
+    listed = _config_option(channel_actions.add_parser("list", help="where the merchant has a record"))
+    listed.add_argument("--merchant", required=True)
+    for sub in (opened, closed, listed):
+        sub.set_defaults(handler=do_merchant_channel)
 
     device = commands.add_parser("device", help="manage devices").add_subparsers(dest="action", required=True)
     add = _config_option(device.add_parser("add", help="register a device and print its new key"))

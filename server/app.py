@@ -15,7 +15,7 @@ from .keys import CHANNELS, METRICS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE,
 from .metrics import Metrics
 from .middlewares import body_deadline_middleware, error_middleware
 from .payments import Payments
-from .reconcile import run_daily
+from .reconcile import run_daily, service_provider_channels
 from .resolver import Resolver
 from .routes import setup_routes
 from .routing import CodeRouter
@@ -92,7 +92,8 @@ async def _reconcile_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     hour, minute = (int(part) for part in settings.reconcile.run_at.split(":"))
     task = asyncio.create_task(run_daily(app[STORAGE], app[CHANNELS], settings.reconcile.out_dir,
-                                         datetime.time(hour, minute)), name="reconcile")
+                                         datetime.time(hour, minute),
+                                         service_provider=service_provider_channels(settings)), name="reconcile")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

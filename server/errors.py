@@ -129,3 +129,11 @@ _REFUND_STATUS = {"order_not_paid": 409, "refund_exceeds_amount": 409, "refund_u
 
 def refund_refused(code: str, message: str) -> ApiError:
     return ApiError(_REFUND_STATUS[code], code, message)
+
+
+def channel_not_open(message: str) -> ApiError:
+    return ApiError(403, "channel_not_open", message)
+
+
+def request_timeout(message: str) -> ApiError:
+    return ApiError(408, "request_timeout", message)

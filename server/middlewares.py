@@ -8,7 +8,7 @@ import time
 
 from aiohttp import web
 
-from . import wire
+from . import errors, wire
 from .errors import ApiError
 from .keys import ERROR_CODE, METRICS, OP, SETTINGS
 
@@ -79,4 +79,5 @@ async def body_deadline_middleware(request: web.Request, handler) -> web.StreamR
     finally:
         waiting[0] = False
     log.warning("request body not received within %g s: %s %s", timeout_s, request.method, request.path)
-    return error_response(request, 408, "request_timeout", f"the request body did not arrive within {timeout_s:g} s")
+    refusal = errors.request_timeout(f"the request body did not arrive within {timeout_s:g} s")
+    return error_response(request, refusal.status, refusal.code, refusal.message)

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 from .channels import (
     CancelResult, Channel, ChannelResult, Channels, Outcome, PayCommand, Reason, RefundCommand, RefundResult,
+    SubMerchant,
 )
 from .clock import ms, new_id, new_trade_no, now_ms
 from .device_messages import CloseRequest, PayRequest, QrRequest, RefundRequest
 from .masking import mask
+from .merchant_channels import ChannelNotOpen, MerchantChannels
 from .metrics import Metrics
 from .routing import CodeRouter
 from .settings import Settings
@@ -38,6 +40,10 @@ REASON_CLOSED = "closed"
 # Refunds the channel neither confirms nor refuses are asked again this often, at most.
 _REFUND_RETRY_MAX_S = 300.0
 _TIER_CACHE_S = 5.0
+
+
+def _TMP_AS(merchant):   # TEMPORARY until every adapter takes `merchant` (helper-7): remove before commit
+    return {"merchant": merchant} if merchant else {}
 
 
 class UnsupportedCode(Exception):
@@ -112,6 +118,7 @@ class Payments:
         self._settings = settings
         self._metrics = metrics or Metrics()
         self._tiers: dict[str, tuple[int, float]] = {}
+        self.merchant_channels = MerchantChannels(storage, settings)
 
     # routing and limits
 
@@ -122,8 +129,18 @@ class Payments:
             raise UnsupportedCode("no wallet this server routes takes this payment code")
         return channel
 
-    def wallets(self) -> list[str]:
-        return sorted(self._channels)
+    async def wallets(self, merchant_id: str) -> list[str]:
+        """The wallets this merchant's devices may take: routed here, and the merchant open at them."""
+        return await self.merchant_channels.open_at(merchant_id, sorted(self._channels))
+
+    async def identity(self, merchant_id: str, channel: Channel) -> SubMerchant | None:
+        """The merchant's identity at `channel` for a new order; ChannelNotOpen when it may not use it."""
+        return await self.merchant_channels.identity(merchant_id, channel.name)
+
+    @staticmethod
+    def sub_merchant(order: Order) -> SubMerchant | None:
+        """Who an existing order belongs to at its channel: the account it was created under."""
+        return SubMerchant(order.channel_account) if order.channel_account else None
 
     def _today(self, at_ms: int | None = None) -> int:
         return china_day(now_ms() if at_ms is None else at_ms, self._settings.limits.utc_offset_h)
@@ -155,7 +172,7 @@ class Payments:
 
     async def check_pay(self, device: Device, request: PayRequest) -> None:
         """Refuse a pay that cannot go ahead, changing nothing (pay checks again, for races)."""
-        self.route(request.auth_code)
+        await self.identity(device.merchant_id, self.route(request.auth_code))
         # One read for both: is it a retry, and how much of the merchant's day is used.
         existing, used = await self._storage.order_and_day_used(device.id, request.order_no, device.merchant_id,
                                                                 self._today())
@@ -167,6 +184,7 @@ class Payments:
     async def pay(self, device: Device, request: PayRequest) -> Order:
         """Carry out a pay that check_pay let through (a retry finds its order inside create_order)."""
         channel = self.route(request.auth_code)
+        merchant = await self.identity(device.merchant_id, channel)
         code_hash = hash_auth_code(request.auth_code)
         now = now_ms()
         schedule = channel.schedule
@@ -175,7 +193,7 @@ class Payments:
             amount_fen=request.amount_fen, channel=channel.name, status=PAYING, subject=request.subject,
             auth_code_hash=code_hash, auth_code_masked=mask(request.auth_code), created_at=now,
             deadline_at=now + ms(schedule.deadline_s), kind=B2C, merchant_id=device.merchant_id,
-            day=self._today(now),
+            day=self._today(now), channel_account=merchant.account_id if merchant else None,
             # Should this process die during the pay call, the resolver takes over once it would
             # have timed out anyway.
             next_check_at=now + ms(schedule.pay_timeout_s + 1))
@@ -187,12 +205,12 @@ class Payments:
 
         result = await channel.pay(PayCommand(trade_no=order.trade_no, amount_fen=order.amount_fen,
                                               auth_code=request.auth_code, subject=request.subject,
-                                              device_id=device.id))
+                                              device_id=device.id, merchant=merchant))
         self._metrics.channel_calls.labels(channel.name, "pay", result.outcome.value).inc()
         order = await self.apply(order, result, source="pay")
         if result.outcome is Outcome.UNKNOWN and order.status == PAYING:
             # WeChat's guidance on SYSTEMERROR / timeouts: query at once.
-            order = await self.apply(order, await self._query(channel, order), source="query")
+            order = await self.apply(order, await self.query_channel(channel, order), source="query")
         return order
 
     async def _create(self, device: Device, order: Order, event: str) -> tuple[Order, bool]:
@@ -321,7 +339,7 @@ class Payments:
         channel = self._channels[order.channel]
         if now_ms() >= order.deadline_at:
             return await self.expire(order)
-        return await self.apply(order, await self._query(channel, order), source="query")
+        return await self.apply(order, await self.query_channel(channel, order), source="query")
 
     async def expire(self, order: Order) -> Order:
         """The deadline passed (or the device closed it): a last query, then cancel until confirmed."""
@@ -330,7 +348,7 @@ class Payments:
         channel = self._channels.get(order.channel)
         if channel is None:
             return order
-        last = await self._query(channel, order)
+        last = await self.query_channel(channel, order)
         finished = await self._settle(order, last, source="query")
         if finished is not None:
             return finished
@@ -338,7 +356,9 @@ class Payments:
         # A C2B order is closed at the channel (nobody can pay it any more); a B2C one is reversed.
         use_close = order.kind == C2B and hasattr(channel, "close")
         for _ in range(channel.schedule.cancel_attempts):
-            cancel = await (channel.close(order.trade_no) if use_close else channel.cancel(order.trade_no))
+            merchant = _TMP_AS(self.sub_merchant(order))
+            cancel = await (channel.close(order.trade_no, **merchant) if use_close
+                            else channel.cancel(order.trade_no, **merchant))
             self._metrics.channel_calls.labels(channel.name, "close" if use_close else "cancel",
                                                "done" if cancel.cancelled else "retry").inc()
             await self._record_cancel(order, cancel)
@@ -357,8 +377,9 @@ class Payments:
     def _close_reason(order: Order) -> str:
         return REASON_CLOSED if order.close_requested_at is not None else Reason.TIMEOUT
 
-    async def _query(self, channel: Channel, order: Order) -> ChannelResult:
-        result = await channel.query(order.trade_no)
+    async def query_channel(self, channel: Channel, order: Order) -> ChannelResult:
+        """Ask the channel about the order, as the merchant it was created under."""
+        result = await channel.query(order.trade_no, **_TMP_AS(self.sub_merchant(order)))
         self._metrics.channel_calls.labels(channel.name, "query", result.outcome.value).inc()
         return result
 
@@ -471,12 +492,13 @@ class Payments:
             await self._storage.reschedule_refund(refund.id, now_ms() + ms(_REFUND_RETRY_MAX_S))
             return refund
         if refund.waiting and hasattr(channel, "refund_query"):
-            result = await channel.refund_query(order.trade_no, refund.refund_trade_no)
+            result = await channel.refund_query(order.trade_no, refund.refund_trade_no,
+                                                **_TMP_AS(self.sub_merchant(order)))
             call = "refund_query"
         else:
             result = await channel.refund(RefundCommand(
                 trade_no=order.trade_no, refund_no=refund.refund_trade_no, amount_fen=refund.amount_fen,
-                total_fen=order.amount_fen, reason=refund.reason))
+                total_fen=order.amount_fen, reason=refund.reason, merchant=self.sub_merchant(order)))
             call = "refund"
         self._metrics.channel_calls.labels(channel.name, call, result.outcome.value).inc()
         return await self._apply_refund(refund, order, result, channel, source=call)

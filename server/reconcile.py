@@ -11,6 +11,11 @@ For each channel and day (China time, as the channels cut their bills) it downlo
 and the channel's fees. One report file per day and channel (<out>/<date>/<channel>.txt); the exit status
 is 1 when anything differs, 2 when a bill could not be had.
 
+Where the acquirer is the channel's service provider, each merchant's own bill (its sub-merchant account's)
+is reconciled against that merchant's orders alone: a report per merchant and channel
+(<out>/<date>/merchants/<merchant_id>/<channel>.txt), and the channel's report is their sum, each difference
+naming its merchant.
+
 Orders are read only. An order paid a few seconds before midnight can appear on the next day's bill:
 bill rows are matched against orders of the day before and after too, and an order counts as missing
 from the bill only on the day it was finished.
@@ -18,13 +23,15 @@ from the bill only on the day it was finished.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .channels import BillRow, BillStatus, BillUnavailable, Channel, open_channels
+from .channels import BillRow, BillStatus, BillUnavailable, Channel, SubMerchant, open_channels
+from .merchant_channels import is_service_provider
 from .settings import Settings
 from .storage import REFUND_SUCCESS, REFUNDED, SUCCESS, Order, Refund, Storage, open_storage
 
@@ -44,6 +51,7 @@ class Difference:
     ours: str        # what our records say, "-" for nothing
     theirs: str      # what the bill says
     refund_no: str = ""
+    merchant_id: str = ""    # service-provider mode: whose bill it is on
 
 
 @dataclass
@@ -58,6 +66,7 @@ class Report:
     orders_paid: int = 0       # our paid orders finished that day
     differences: list[Difference] = field(default_factory=list)
     error: str | None = None   # the bill could not be had
+    merchant_id: str = ""      # a merchant's own report (service-provider mode); "" for the channel's
 
     @property
     def ok(self) -> bool:
@@ -72,9 +81,13 @@ class Report:
         lines += [f"bill: {self.bill_payments} payments {_yuan(self.paid_fen)} yuan, {self.bill_refunds} refunds "
                   f"{_yuan(self.refunded_fen)} yuan, fees {_yuan(self.fee_fen)} yuan",
                   f"ours: {self.orders_paid} paid orders finished that day"]
+        if self.merchant_id:
+            lines.insert(1, f"merchant: {self.merchant_id}")
         if self.differences:
-            lines.append("kind\ttrade_no\trefund_no\tours\ttheirs")
-            lines += [f"{d.kind}\t{d.trade_no}\t{d.refund_no or '-'}\t{d.ours}\t{d.theirs}" for d in self.differences]
+            by_merchant = any(d.merchant_id for d in self.differences)   # service-provider mode
+            lines.append("kind\ttrade_no\trefund_no\tours\ttheirs" + ("\tmerchant" if by_merchant else ""))
+            lines += [f"{d.kind}\t{d.trade_no}\t{d.refund_no or '-'}\t{d.ours}\t{d.theirs}"
+                      + (f"\t{d.merchant_id or '-'}" if by_merchant else "") for d in self.differences]
         return "\n".join(lines) + "\n"
 
 
@@ -150,19 +163,55 @@ def compare(channel: str, day: datetime.date, bill: Sequence[BillRow], orders: I
     return report
 
 
-async def reconcile_channel(channel: Channel, storage: Storage, day: datetime.date) -> Report:
-    try:
-        bill = await channel.bill(day)
-    except BillUnavailable as e:
-        return Report(channel=channel.name, day=day, error=str(e))
+async def reconcile_channel(channel: Channel, storage: Storage, day: datetime.date, *,
+                            service_provider: bool = False) -> tuple[Report, list[Report]]:
+    """The channel's report and, in service-provider mode, each merchant's (whose sum it is)."""
     start, end = china_day_bounds(day)
     orders = await storage.orders_of_channel(channel.name, start - _DAY_MS, end + _DAY_MS)
     refunds = {o.id: await storage.list_refunds(o.id) for o in orders if o.refunded_fen or o.refund_reserved_fen}
-    return compare(channel.name, day, bill, orders, refunds)
+    if not service_provider:
+        try:
+            bill = await channel.bill(day)
+        except BillUnavailable as e:
+            return Report(channel=channel.name, day=day, error=str(e)), []
+        return compare(channel.name, day, bill, orders, refunds), []
+    per_merchant = []
+    for account in await storage.channel_accounts(channel.name):
+        if not account.account_id:
+            continue
+        theirs = [o for o in orders if o.channel_account == account.account_id]
+        try:
+            bill = await channel.bill(day, SubMerchant(account.account_id))
+        except BillUnavailable as e:
+            per_merchant.append(Report(channel=channel.name, day=day, error=str(e), merchant_id=account.merchant_id))
+            continue
+        report = compare(channel.name, day, bill, theirs, refunds)
+        report.merchant_id = account.merchant_id
+        report.differences[:] = [dataclasses.replace(d, merchant_id=account.merchant_id) for d in report.differences]
+        per_merchant.append(report)
+    return _sum(channel.name, day, per_merchant), per_merchant
+
+
+def _sum(channel: str, day: datetime.date, reports: Sequence[Report]) -> Report:
+    total = Report(channel=channel, day=day)
+    for report in reports:
+        total.bill_payments += report.bill_payments
+        total.bill_refunds += report.bill_refunds
+        total.paid_fen += report.paid_fen
+        total.refunded_fen += report.refunded_fen
+        total.fee_fen += report.fee_fen
+        total.orders_paid += report.orders_paid
+        total.differences += report.differences
+    missing = [r.merchant_id for r in reports if r.error]
+    if missing:
+        total.error = f"no bill for merchant{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+    return total
 
 
 def write_report(report: Report, out_dir: str | os.PathLike) -> str:
     folder = os.path.join(out_dir, report.day.isoformat())
+    if report.merchant_id:
+        folder = os.path.join(folder, "merchants", report.merchant_id)
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"{report.channel}.txt")
     with open(path, "w", encoding="utf-8") as f:
@@ -171,15 +220,20 @@ def write_report(report: Report, out_dir: str | os.PathLike) -> str:
 
 
 async def reconcile_day(storage: Storage, channels: Mapping[str, Channel], day: datetime.date,
-                        out_dir: str | os.PathLike, channel_names: Sequence[str] | None = None) -> list[Report]:
-    """Reconcile `day` for the named (default: all) channels; writes a report file per channel."""
+                        out_dir: str | os.PathLike, channel_names: Sequence[str] | None = None, *,
+                        service_provider: Collection[str] = ()) -> list[Report]:
+    """Reconcile `day` for the named (default: all) channels; writes a report file per channel (and per
+    merchant for the channels named in `service_provider`). The channels' reports are returned."""
     names = list(channel_names or channels)
     unknown = [n for n in names if n not in channels]
     if unknown:
         raise ValueError(f"channel {unknown[0]} is not active")
     reports = []
     for name in names:
-        report = await reconcile_channel(channels[name], storage, day)
+        report, per_merchant = await reconcile_channel(channels[name], storage, day,
+                                                       service_provider=name in service_provider)
+        for merchant_report in per_merchant:
+            write_report(merchant_report, out_dir)
         path = write_report(report, out_dir)
         if report.ok:
             log.info("reconcile %s %s: ok -> %s", name, day, path)
@@ -194,7 +248,12 @@ async def reconcile(settings: Settings, day: datetime.date, channel_names: Seque
                     out_dir: str | os.PathLike = "var/reconcile") -> list[Report]:
     """The command: open storage and channels from the settings, reconcile `day`."""
     async with open_storage(settings.database) as storage, open_channels(settings) as channels:
-        return await reconcile_day(storage, channels, day, out_dir, channel_names)
+        return await reconcile_day(storage, channels, day, out_dir, channel_names,
+                                   service_provider=service_provider_channels(settings))
+
+
+def service_provider_channels(settings: Settings) -> list[str]:
+    return [name for name in ("wechat", "alipay", "unionpay") if is_service_provider(settings, name)]
 
 
 # The scheduled job. WeChat has the previous day's bill ready after 10:00 and Alipay after 09:00 (Beijing
@@ -216,14 +275,16 @@ def _china_now() -> datetime.datetime:
 
 
 async def run_daily(storage: Storage, channels: Mapping[str, Channel], out_dir: str | os.PathLike,
-                    at: datetime.time = DEFAULT_RUN_AT, now=_china_now) -> None:
+                    at: datetime.time = DEFAULT_RUN_AT, now=_china_now, *,
+                    service_provider: Collection[str] = ()) -> None:
     """Forever: at `at` each day, reconcile the day before. A failed pass is logged, never fatal."""
     while True:
         now_ = now()
         wake = next_run(now_, at)
         await asyncio.sleep((wake - now_).total_seconds())
         try:
-            await reconcile_day(storage, channels, wake.date() - datetime.timedelta(days=1), out_dir)
+            await reconcile_day(storage, channels, wake.date() - datetime.timedelta(days=1), out_dir,
+                                service_provider=service_provider)
         except Exception:
             log.exception("scheduled reconciliation failed")
 

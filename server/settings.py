@@ -135,8 +135,12 @@ SANDBOX_API_KEY = "192006250b4c09247ec02edce69f6a2d"
 class WeChatSettings:
     enabled: bool = True
     base_url: str = "http://127.0.0.1:8091"
-    appid: str = SANDBOX_APPID
+    appid: str = SANDBOX_APPID        # the acquirer's: in service-provider mode, the 服务商's appid and mch_id
     mch_id: str = SANDBOX_MCH_ID
+    # true: the acquirer is the channel's service provider (服务商) and every merchant pays into its own
+    # sub-merchant account (server/merchant_channels.py); a merchant without one is not open here.
+    # false (direct mode): every merchant's money goes into the account configured here.
+    service_provider: bool = False
     api_key: Secret = Secret(SANDBOX_API_KEY)
     sign_type: str = "HMAC-SHA256"   # or "MD5"
     spbill_create_ip: str = "127.0.0.1"
@@ -164,6 +168,10 @@ class AlipaySettings:
     app_private_key: Secret = Secret("")          # signs our requests (RSA2)
     alipay_public_key: str = ""                    # verifies Alipay's answers
     app_auth_token: str = ""                       # when acting for a merchant (ISV); usually empty
+    # true: the acquirer is the channel's service provider (服务商) and every merchant pays into its own
+    # sub-merchant account (server/merchant_channels.py); a merchant without one is not open here.
+    # false (direct mode): every merchant's money goes into the account configured here.
+    service_provider: bool = False
     subject: str = "scanpay"
     timeout_s: float = 10.0
     # Alipay's face-to-face demo: on 10003 query up to 5 times, 5 s apart, then cancel; cancel retried up to
@@ -180,7 +188,11 @@ class UnionPaySettings:
     enabled: bool = False
     base_url: str = "http://127.0.0.1:8093"
     acq_code: str = ""                 # our acquirer institution code
-    mer_id: str = ""                   # the merchant's UnionPay merchant number
+    mer_id: str = ""                   # direct mode: the merchant's UnionPay merchant number (merId)
+    # true: the acquirer is the channel's service provider (服务商) and every merchant pays into its own
+    # sub-merchant account (server/merchant_channels.py); a merchant without one is not open here.
+    # false (direct mode): every merchant's money goes into the account configured here.
+    service_provider: bool = False
     mer_cat_code: str = "5811"         # MCC
     mer_name: str = "scanpay"
     term_id: str = "00000001"
@@ -479,8 +491,8 @@ def _check(settings: Settings) -> None:
     if alipay.enabled and not (alipay.app_id and alipay.app_private_key.reveal() and alipay.alipay_public_key):
         raise SettingsError("channels.alipay needs app_id, app_private_key and alipay_public_key when enabled")
     unionpay = settings.channels.unionpay
-    if unionpay.enabled and not (unionpay.mer_id and unionpay.sign_private_key.reveal()
+    if unionpay.enabled and not ((unionpay.mer_id or unionpay.service_provider) and unionpay.sign_private_key.reveal()
                                  and unionpay.sign_cert_id and unionpay.unionpay_public_key):
-        raise SettingsError("channels.unionpay needs mer_id, sign_private_key, sign_cert_id and "
-                            "unionpay_public_key when enabled")
+        raise SettingsError("channels.unionpay needs mer_id (unless service_provider), sign_private_key, "
+                            "sign_cert_id and unionpay_public_key when enabled")
 

@@ -42,6 +42,8 @@ SAY_BELOW_MINIMUM = "金额低于最低限额"
 SAY_DEVICE_DISABLED = "设备已停用"
 SAY_NOT_ACTIVATED = "设备未激活"
 SAY_CHANNEL_DOWN = "支付通道暂不可用"
+SAY_NOT_TAKEN = "本店暂不支持该付款方式"       # the shop is not open at the wallet of the code
+SAY_TRY_LATER = "请稍后再试"
 SAY_ORDER_NOT_FOUND = "未找到订单"
 SAY_BATTERY_LOW = "电量低，请充电"
 SAY_SCAN_TO_PAY = "请扫码支付"
@@ -76,6 +78,9 @@ ERROR_TEXTS = {
     "device_moved": SAY_CALL_SERVICE,
     "device_not_installed": SAY_CALL_SERVICE,
     "channel_unavailable": SAY_CHANNEL_DOWN,
+    "channel_not_open": SAY_NOT_TAKEN,
+    "request_timeout": SAY_NETWORK,       # the request's body came too slowly: a poor link
+    "rate_limited": SAY_TRY_LATER,
     "order_not_found": SAY_ORDER_NOT_FOUND,
 }
 
@@ -83,16 +88,32 @@ ERROR_TEXTS = {
 _AMOUNT_KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ".", "00")
 
 
+def not_taken_text(channel):
+    """'本店暂不支持支付宝付款': the shop is not open at that wallet."""
+    return "本店暂不支持%s付款" % CHANNEL_NAMES.get(channel, "该")
+
+
 def success_text(channel, amount_fen):
     """'微信收款 12.50 元'."""
     return "%s收款 %s 元" % (CHANNEL_NAMES.get(channel, ""), format_fen(amount_fen))
 
 
+def refunded_text(amount_fen):
+    """'已退款 12.50 元': never said as money received."""
+    return "已退款 %s 元" % format_fen(amount_fen)
+
+
 def result_text(order):
-    """What the box says for a final order."""
+    """What the box says for a final order. A refunded order is never announced as money received; a
+    partly refunded one says both."""
     status = order.get("status")
-    if status == api_mod.SUCCESS or status == api_mod.REFUNDED:
-        return success_text(order.get("channel"), order.get("amount_fen", 0))
+    amount_fen = order.get("amount_fen") or 0
+    refunded_fen = order.get("refunded_fen") or 0
+    if status == api_mod.REFUNDED:
+        return refunded_text(refunded_fen or amount_fen)
+    if status == api_mod.SUCCESS:
+        said = success_text(order.get("channel"), amount_fen)
+        return said + "，" + refunded_text(refunded_fen) if refunded_fen else said
     return REASON_TEXTS.get(order.get("reason"), SAY_FAILED)
 
 
@@ -336,7 +357,7 @@ class App:
             channel = codes.check(code, self.prefixes)
         except codes.CodeRefused as e:
             self.emit("code_refused", reason=e.reason)
-            self.say(SAY_UNSUPPORTED)
+            self.say(not_taken_text(e.channel) if e.reason == codes.NOT_TAKEN else SAY_UNSUPPORTED)
             if self.state == AMOUNT:
                 self._ask_for_code()
             else:
@@ -350,10 +371,10 @@ class App:
                              "channel": channel, "status": "NEW"})
         self._set_state(PAYING, order_no=order_no, amount_fen=amount_fen, channel=channel)
         self.show("blue", blink=True)
-        self._payment = asyncio.create_task(self._pay(order_no, amount_fen, code))
+        self._payment = asyncio.create_task(self._pay(order_no, amount_fen, code, channel))
 
     # ------------------------------------------------------------------------ paying
-    async def _pay(self, order_no, amount_fen, auth_code):
+    async def _pay(self, order_no, amount_fen, auth_code, channel=None):
         try:
             try:
                 order = await self.api.pay(order_no, amount_fen, auth_code, self.subject)
@@ -371,6 +392,9 @@ class App:
                     return
                 # refused: nothing happened on the server
                 self.journal.record({"order_no": order_no, "status": "REFUSED", "reason": e.code})
+                if e.code == "channel_not_open":       # the server's list changed since our last `info`
+                    self._finish(False, not_taken_text(channel))
+                    return
                 self._finish(False, ERROR_TEXTS.get(e.code, SAY_FAILED))
                 return
             self._record(order)

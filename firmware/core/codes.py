@@ -14,12 +14,14 @@ EMPTY = "empty"
 NOT_DIGITS = "not_digits"
 UNKNOWN_PREFIX = "unknown_prefix"
 BAD_LENGTH = "bad_length"
+NOT_TAKEN = "not_taken"      # a known wallet's code, but this shop does not take that wallet
 
 
 class CodeRefused(ValueError):
-    def __init__(self, reason, code=""):
+    def __init__(self, reason, code="", channel=None):
         super().__init__("payment code refused: %s (%s)" % (reason, mask(code)))
         self.reason = reason
+        self.channel = channel
 
 
 def mask(code):
@@ -50,8 +52,9 @@ def load_prefixes(rows):
     return tuple(table)
 
 
-def check(code, prefixes=DEFAULT_PREFIXES):
-    """The channel a scanned payment code belongs to, or CodeRefused with a reason."""
+def check(code, prefixes=DEFAULT_PREFIXES, known=DEFAULT_PREFIXES):
+    """The channel a scanned payment code belongs to, or CodeRefused with a reason. A code of a wallet in
+    `known` but not in `prefixes` (the shop does not take it) is NOT_TAKEN, with its channel."""
     code = code.strip()
     if not code:
         raise CodeRefused(EMPTY)
@@ -66,6 +69,10 @@ def check(code, prefixes=DEFAULT_PREFIXES):
             if shortest <= len(code) <= longest:
                 return channel
             length_wrong = True
+    if not length_wrong:
+        for channel, lo, hi, shortest, longest in known:
+            if lo <= head <= hi and shortest <= len(code) <= longest:
+                raise CodeRefused(NOT_TAKEN, code, channel)
     raise CodeRefused(BAD_LENGTH if length_wrong else UNKNOWN_PREFIX, code)
 
 

@@ -211,7 +211,7 @@ class GunApp(base.App):
         elif state == base.RESULT:
             last = self.journal.get(self.order_no) if self.order_no else None
             status = (last or {}).get("status") or "FAILED"
-            paid = status in (api_mod.SUCCESS, api_mod.REFUNDED)
+            paid = status == api_mod.SUCCESS          # REFUNDED shows as such, never as PAID
             y = s.center("PAID" if paid else STATUS_WORDS.get(status, status), y, 4)
             y = s.center(format_fen((last or {}).get("amount_fen") or self.entry.fen), y + 8, 3)
             channel = last.get("channel") if last else None

@@ -18,7 +18,7 @@ from aiohttp import web
 from ..channels import Outcome
 from ..clock import now_ms
 from ..device_messages import MAX_REFUND_REASON, RefundRequest
-from ..keys import CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
+from ..keys import CHANNELS, CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
 from ..payments import RefundConflict, RefundImpossible, china_day
 from ..storage import PAYING, REFUND_PENDING, SUCCESS, OrderScope
 from . import queries
@@ -129,7 +129,7 @@ async def order_list(request: web.Request) -> web.StreamResponse:
     return render(request, "orders/list.html", {
         "rows": rows[:page_size], "form": form, "error": error, "page": page, "has_next": has_next,
         "params": params, "devices": await queries.merchant_devices(storage, merchant_scope(user)),
-        "channels": request.app[PAYMENTS].wallets(), "statuses": STATUSES})
+        "channels": sorted(request.app[CHANNELS]), "statuses": STATUSES})
 
 
 async def _order_or_404(request: web.Request) -> queries.OrderRow:
@@ -180,7 +180,7 @@ async def sync(request: web.Request) -> web.StreamResponse:
         if channel is not None:
             # A final order stays as it is; the channel's answer goes in its journal, for the people
             # reconciling (a channel that disagrees shows up here and in the daily reconciliation).
-            result = await channel.query(order.trade_no)
+            result = await payments.query_channel(channel, order)
             await storage.add_event(order.id, now_ms(), f"sync:{result.outcome.value}",
                                     result.reason or result.message, dict(result.raw) or None)
             outcome = result.outcome.value
@@ -336,4 +336,4 @@ async def summary(request: web.Request) -> web.StreamResponse:
     stores = sorted({d["store_name"] for d in await queries.merchant_devices(storage, merchant_scope(user))})
     return render(request, "orders/summary.html", {
         "rows": rows, "totals": totals, "form": form, "error": error, "stores": stores,
-        "channels": request.app[PAYMENTS].wallets()})
+        "channels": sorted(request.app[CHANNELS])})

@@ -188,7 +188,8 @@ async def run_now(request: web.Request) -> web.StreamResponse:
         return await _list_page(request, error="No channel is active", status=400)
     log.info("console: %s runs the reconciliation of %s for %s", request[CONSOLE_USER].username, day,
              ", ".join(names))
-    reports = await reconcile.reconcile_day(request.app[STORAGE], channels, day, _out_dir(request), names)
+    reports = await reconcile.reconcile_day(request.app[STORAGE], channels, day, _out_dir(request), names,
+                                            service_provider=reconcile.service_provider_channels(request.app[SETTINGS]))
     if len(reports) == 1:
         return redirect(f"/console/reports/{day.isoformat()}/{reports[0].channel}")
     return redirect("/console/reports")

@@ -106,6 +106,24 @@ class Order:
     qr_token: str | None = None
     payer_id: str | None = None          # C2B: the payer's id in their app (openid, buyer_id), once known
     static_code: int = 0                 # 1: paid through the shop's static code (PBoC 296 payer limit)
+    channel_account: str | None = None   # the merchant's sub-merchant id the channel took it under (None: direct)
+
+
+MERCHANT_CHANNEL_OPEN = "open"
+MERCHANT_CHANNEL_CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class MerchantChannel:
+    """A merchant's standing at one channel: its sub-merchant id there and whether it may take payments."""
+
+    merchant_id: str
+    channel: str
+    account_id: str          # "" in direct mode (the acquirer's own account)
+    app_id: str | None
+    status: str              # open, closed
+    updated_at: int
+    updated_by: str
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from .errors import AlreadyExists, NotFound, RefundRefused
 from .migrate import load_migrations, split_statements
 from .records import (
     DEVICE_ACTIVE, DEVICE_DISABLED, PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS,
-    Device, DeviceCommand, Merchant, Order, OrderEvent, OrderScope, Refund,
+    Device, DeviceCommand, Merchant, MerchantChannel, Order, OrderEvent, OrderScope, Refund,
 )
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ DEVICE_COLUMNS = ", ".join("device_key" if name == "key_hex" else name for name 
 _ORDER_SELECT = f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders"
 _REFUND_SELECT = f"SELECT {', '.join(REFUND_COLUMNS)} FROM refunds"
 _DEVICE_BY_ID = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?"
+_MERCHANT_CHANNEL_FIELDS = [f.name for f in fields(MerchantChannel)]
+_MERCHANT_CHANNEL_COLUMNS = ", ".join(_MERCHANT_CHANNEL_FIELDS)
 _ORDER_AND_DAY_USED = (
     f"SELECT {', '.join('o.' + name for name in ORDER_COLUMNS)},"
     " (SELECT used_fen FROM merchant_days WHERE merchant_id = ? AND day = ?) AS day_used_fen"
@@ -120,6 +122,41 @@ class SqlStorage:
 
     async def set_merchant_tier(self, merchant_id: str, tier: int) -> bool:
         return await self.sql.execute("UPDATE merchants SET tier = ? WHERE id = ?", (tier, merchant_id)) == 1
+
+    # a merchant's identity at each channel
+
+    async def set_merchant_channel(self, record: MerchantChannel) -> None:
+        """Record (or change) a merchant's standing at a channel. NotFound without the merchant;
+        AlreadyExists when the sub-merchant account is another merchant's."""
+        async with self.transaction() as tx:
+            if await tx.fetchone("SELECT id FROM merchants WHERE id = ?", (record.merchant_id,)) is None:
+                raise NotFound(f"no merchant {record.merchant_id}")
+            if record.account_id:
+                taken = await tx.fetchone(
+                    "SELECT merchant_id FROM merchant_channels WHERE channel = ? AND account_id = ? AND merchant_id <> ?",
+                    (record.channel, record.account_id, record.merchant_id))
+                if taken is not None:
+                    raise AlreadyExists(f"{record.channel} account {record.account_id} is merchant "
+                                        f"{taken['merchant_id']}'s")
+            await tx.execute(
+                f"INSERT INTO merchant_channels ({_MERCHANT_CHANNEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (merchant_id, channel) DO UPDATE SET account_id = excluded.account_id,"
+                " app_id = excluded.app_id, status = excluded.status, updated_at = excluded.updated_at,"
+                " updated_by = excluded.updated_by",
+                tuple(getattr(record, name) for name in _MERCHANT_CHANNEL_FIELDS))
+
+    async def merchant_channels(self, merchant_id: str) -> list[MerchantChannel]:
+        rows = await self.point.fetchall(
+            f"SELECT {_MERCHANT_CHANNEL_COLUMNS} FROM merchant_channels WHERE merchant_id = ? ORDER BY channel",
+            (merchant_id,))
+        return [MerchantChannel(**row) for row in rows]
+
+    async def channel_accounts(self, channel: str) -> list[MerchantChannel]:
+        """Every merchant's standing at `channel` (reconciliation goes through them one by one)."""
+        rows = await self.sql.fetchall(
+            f"SELECT {_MERCHANT_CHANNEL_COLUMNS} FROM merchant_channels WHERE channel = ? ORDER BY merchant_id",
+            (channel,))
+        return [MerchantChannel(**row) for row in rows]
 
     async def add_device(self, device_id: str, merchant_id: str, store_name: str, key_hex: str, *,
                          status: str = DEVICE_ACTIVE) -> Device:
@@ -331,12 +368,13 @@ class SqlStorage:
             " WHERE id = ? AND status = ? AND channel = ''", (channel, channel_trade_no, order_id, PAYING)) == 1
 
     async def engage_c2b_order(self, order_id: str, channel: str, payer_id: str, *,
-                               static_max_fen: int | None = None) -> bool:
+                               static_max_fen: int | None = None, channel_account: str | None = None) -> bool:
         """A payer's app opened an unengaged C2B code: fix its channel and payer. With `static_max_fen`
         (a static-code order), only while the payer's static-code orders of that channel and day that
         are paid or still paying, plus this one, stay within it; one statement, so two tabs cannot both pass."""
-        sql = ("UPDATE orders SET channel = ?, payer_id = ? WHERE id = ? AND status = ? AND channel = ''")
-        args: tuple = (channel, payer_id, order_id, PAYING)
+        sql = ("UPDATE orders SET channel = ?, payer_id = ?, channel_account = ? WHERE id = ? AND status = ?"
+               " AND channel = ''")
+        args: tuple = (channel, payer_id, channel_account, order_id, PAYING)
         if static_max_fen is None:
             return await self.sql.execute(sql, args) == 1
         sql += (" AND amount_fen + (SELECT COALESCE(SUM(o.amount_fen), 0) FROM orders o WHERE o.static_code = 1"

@@ -24,6 +24,7 @@ from ..devices import (
     ActivationRefused, DeviceFlagged, activate as activate_device, check_activation_code, check_identity, parse_place,
 )
 from ..keys import METRICS, OP, PAYMENTS, SETTINGS, STORAGE
+from ..merchant_channels import ChannelNotOpen
 from ..payments import (
     DailyLimitExceeded, OrderConflict, OrderNotFound, OrderPaid, RefundConflict, RefundImpossible, UnsupportedCode,
 )
@@ -40,6 +41,8 @@ def _refusals(call):
             return await call(*args)
         except UnsupportedCode as e:
             raise errors.unsupported_code(str(e)) from None
+        except ChannelNotOpen as e:
+            raise errors.channel_not_open(f"this shop does not take {e.channel} payments") from None
         except OrderConflict as e:
             raise errors.order_conflict(str(e)) from None
         except OrderNotFound as e:
@@ -172,7 +175,7 @@ async def info(request: web.Request, device: Device, message: None) -> dict[str,
         "limits": {"min_amount_fen": limits.min_amount_fen, "max_amount_fen": limits.max_amount_fen,
                    "static_code_max_fen": limits.static_code_max_fen, "daily_cap_fen": limits.daily_cap_fen,
                    "daily_used_fen": limits.daily_used_fen},
-        "wallets": payments.wallets(),
+        "wallets": await payments.wallets(device.merchant_id),   # only those the shop takes
     }
 
 

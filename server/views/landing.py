@@ -29,6 +29,7 @@ from ..channels.wechat.notify import NotifyRefused, notify_answer, parse_notify
 from ..clock import ms, now_ms
 from ..device_messages import CloseRequest, QrRequest
 from ..keys import CHANNELS, LANDING_SESSION, PAYMENTS, SETTINGS, STORAGE
+from ..merchant_channels import ChannelNotOpen
 from ..payments import DailyLimitExceeded
 from ..settings import WalletRule
 from ..storage import CLOSED, DEVICE_ACTIVE, FAILED, PAYING, REFUNDED, SUCCESS, Order
@@ -88,11 +89,22 @@ async def one_time_code(request: web.Request) -> web.Response:
 
 
 async def _start_payment(request: web.Request, order: Order, wallet: WalletRule, payer_id: str) -> web.Response:
-    storage, settings = request.app[STORAGE], request.app[SETTINGS]
+    storage, settings, payments = request.app[STORAGE], request.app[SETTINGS], request.app[PAYMENTS]
     channel = request.app[CHANNELS][wallet.channel]
+    try:
+        merchant = await payments.identity(order.merchant_id or "", channel)
+    except ChannelNotOpen:
+        if not order.channel:
+            # The shop does not take this wallet: nothing engaged, the payer can still use another app.
+            return _page("本店暂不支持此付款方式", f"<p>这家店暂不支持{html.escape(wallet.name or wallet.channel)}付款，"
+                         "请换用其他付款应用扫码，或请收银员扫您的付款码。</p>", status=403)
+        merchant = payments.sub_merchant(order)
+    if order.channel and order.channel_account != (merchant.account_id if merchant else None):
+        merchant = payments.sub_merchant(order)      # engaged under an account the merchant has since changed
     if not order.channel:
         limit = settings.device_api.static_code_max_fen if order.static_code else None
-        if not await storage.engage_c2b_order(order.id, wallet.channel, payer_id, static_max_fen=limit):
+        if not await storage.engage_c2b_order(order.id, wallet.channel, payer_id, static_max_fen=limit,
+                                              channel_account=merchant.account_id if merchant else None):
             fresh = await storage.get_order_by_id(order.id)
             if fresh is not None and fresh.status == PAYING and not fresh.channel and order.static_code:
                 log.info("static code %s: payer %s over the %s limit", order.trade_no, payer_id[-4:], wallet.channel)
@@ -114,7 +126,7 @@ async def _start_payment(request: web.Request, order: Order, wallet: WalletRule,
     result = await channel.precreate(PrecreateCommand(
         trade_no=order.trade_no, amount_fen=order.amount_fen, subject=order.subject, trade_type=trade_type,
         payer_id=payer_id if trade_type == TradeType.JSAPI else None, expire_s=int(left_s),
-        client_ip=request.remote, notify_url=notify_url))
+        client_ip=request.remote, notify_url=notify_url, merchant=merchant))
     if not result.ok:
         log.warning("precreate %s at %s failed: %s", order.trade_no, wallet.channel, result.message)
         return _page("暂时无法付款", "<p>支付渠道暂时不可用，请稍后重新扫码，或请收银员扫您的付款码。</p>", status=502)
@@ -132,7 +144,8 @@ async def returned(request: web.Request) -> web.Response:
     channel = request.app[CHANNELS].get(order.channel)
     if order.status == PAYING and channel is not None:
         # Ask now rather than wait for the resolver: the device's long poll wakes at once.
-        order = await request.app[PAYMENTS].apply(order, await channel.query(order.trade_no), source="query")
+        payments = request.app[PAYMENTS]
+        order = await payments.apply(order, await payments.query_channel(channel, order), source="query")
     finished = _finished_page(order)
     if finished is not None:
         return finished
@@ -156,7 +169,8 @@ async def wechat_notify(request: web.Request) -> web.Response:
     await storage.add_event(order.id, now_ms(), "notify:wechat", "paid" if notify.paid else "not paid")
     if order.status == PAYING:
         # The notify is a hint; the order changes on orderquery's answer, as it would from the resolver.
-        await request.app[PAYMENTS].apply(order, await channel.query(order.trade_no), source="query")
+        payments = request.app[PAYMENTS]
+        await payments.apply(order, await payments.query_channel(channel, order), source="query")
     return web.Response(body=notify_answer(True), content_type="text/xml")
 
 

@@ -55,3 +55,16 @@ def test_bad_prefix_rows_are_refused(row):
 def test_mask_keeps_last_four():
     assert codes.mask("134567890123456789") == "**************6789"
     assert codes.mask("123") == "***"
+
+
+def test_a_known_wallet_the_shop_does_not_take_is_refused_as_not_taken():
+    """`info` lists only the wallets the shop takes: an Alipay code at a WeChat-only shop is a wallet the
+    shop does not take (its own message), not an unknown code."""
+    table = codes.prefixes_from_info({"wallets": ["wechat", "unionpay"]})
+    with pytest.raises(codes.CodeRefused) as refused:
+        codes.check("281234567890123456", table)
+    assert (refused.value.reason, refused.value.channel) == (codes.NOT_TAKEN, "alipay")
+    with pytest.raises(codes.CodeRefused) as refused:
+        codes.check("991234567890123456", table)     # no wallet's at all
+    assert refused.value.reason == codes.UNKNOWN_PREFIX
+    assert codes.check("134567890123456789", table) == "wechat"

@@ -49,3 +49,16 @@ def test_every_error_a_till_can_meet_has_its_own_words():
 def test_prompts_fit_one_syn6288_frame(text):
     from drivers.voice import syn6288_frame
     assert len(syn6288_frame(text)) < 200
+
+
+@pytest.mark.parametrize("order, spoken", [
+    ({"status": "REFUNDED", "channel": "wechat", "amount_fen": 1250, "refunded_fen": 1250}, "已退款 12.50 元"),
+    ({"status": "SUCCESS", "channel": "alipay", "amount_fen": 1250, "refunded_fen": 500},
+     "支付宝收款 12.50 元，已退款 5.00 元"),
+    ({"status": "SUCCESS", "channel": "wechat", "amount_fen": 1250, "refunded_fen": 0}, "微信收款 12.50 元"),
+])
+def test_a_refunded_order_is_never_announced_as_money_received(order, spoken):
+    assert app.result_text(order) == spoken
+    from host_agent import texts
+    assert texts.result_text(order) == spoken         # the basic box's agent says the same
+

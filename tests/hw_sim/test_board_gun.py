@@ -167,3 +167,27 @@ async def test_heartbeat_carries_out_and_acks_what_operations_asked(gun, stack):
     assert await stack.storage.pending_commands(GUN) == []      # acked: not sent again
     await gun.app.heartbeat()
     assert gun.reboots == 1
+
+
+async def test_a_refunded_order_looked_up_is_said_and_shown_as_refunded_never_as_paid(gun, stack):
+    from server.device_messages import RefundRequest
+    from server.keys import PAYMENTS
+    await pay(gun, "12.50")
+    paid = (await stack.storage.list_orders((await stack.storage.get_device(GUN)).order_scope, before=None,
+                                            limit=1))[0]
+    device = await stack.storage.get_device(GUN)
+    refund, _ = await stack.app[PAYMENTS].refund(device, RefundRequest(order_no=paid.order_no, refund_no="R1",
+                                                                       amount_fen=1250))
+    for _ in range(100):
+        if (await stack.order(GUN, paid.order_no)).status == "REFUNDED":
+            break
+        await asyncio.sleep(0.05)
+    await gun.press("FN")
+    await gun.wait_state("HISTORY")
+    start = len(gun.spoken)
+    await gun.press("1", "OK")
+    found = await gun.wait_event(lambda e: e["event"] == "lookup")
+    assert found["status"] == "REFUNDED"
+    said = await gun.wait_spoken(lambda t: True, start=start)
+    assert said == "已退款 12.50 元" and "收款" not in said
+    assert gun.screen_lines[1:4] == ["#1", "12.50", "REFUNDED"]

@@ -187,3 +187,18 @@ def test_rollout_and_group_commands_refuse_what_cannot_be_done(tmp_path):
     assert bad_name.returncode == 1 and "--group" in bad_name.stderr
     cleared = cli("device", "group", "--id", "D1", "--no-group", env=env)
     assert cleared.returncode == 0 and "no group" in cleared.stderr
+
+
+def test_merchant_channel_open_close_list(tmp_path):
+    env = {"SCANPAY_DB": str(tmp_path / "cli.db")}
+    assert cli("merchant", "add", "--id", "M1", "--name", "Tea House", env=env).returncode == 0
+    opened = cli("merchant", "channel", "open", "--merchant", "M1", "--channel", "alipay",
+                 "--account", "2088000000000001", env=env)
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout.splitlines() == ["alipay\topen\t2088000000000001\t-\tdirect"]
+    closed = cli("merchant", "channel", "close", "--merchant", "M1", "--channel", "alipay", env=env)
+    assert closed.stdout.splitlines() == ["alipay\tclosed\t2088000000000001\t-\tdirect"]
+    bad = cli("merchant", "channel", "open", "--merchant", "M1", "--channel", "wechat", "--account", "12", env=env)
+    assert bad.returncode == 1 and "not a wechat sub-merchant id" in bad.stderr
+    missing = cli("merchant", "channel", "open", "--merchant", "M9", "--channel", "alipay", env=env)
+    assert missing.returncode == 1 and "no merchant M9" in missing.stderr

@@ -1,0 +1,55 @@
+"""A box at a shop that does not take a wallet says so, in its own words, before and after asking the server."""
+import asyncio
+
+from core import app as app_mod
+from core import codes
+from core.api import ApiError
+from core.journal import Journal
+from mp_standins import Led, Source, Speaker
+
+ALIPAY_CODE = "281234567890123456"
+
+
+class Server:
+    def __init__(self, refuse: str | None = None):
+        self.refuse = refuse
+        self.calls = []
+
+    async def pay(self, order_no, amount_fen, auth_code, subject=None):
+        self.calls.append(("pay", order_no, amount_fen))
+        if self.refuse:
+            raise ApiError(self.refuse, "this shop does not take alipay payments", 403)
+        return {"order_no": order_no, "amount_fen": amount_fen, "channel": "alipay", "status": "SUCCESS"}
+
+
+async def pay_with_alipay(tmp_path, server: Server, prefixes) -> list[str]:
+    keys, scans, speaker = Source(), Source(), Speaker()
+    box = app_mod.App(keys, scans, speaker, Led(), server, Journal(str(tmp_path / "journal.json")), "D0001",
+                      prefixes=prefixes)
+    box.result_ms = 10
+    runner = asyncio.create_task(box.run())
+    for key in ["8", "8", "OK"]:
+        keys.ring.put(key)
+        await asyncio.sleep(0.01)
+    scans.ring.put(ALIPAY_CODE)
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if any("支付宝" in text for text in speaker.said):
+            break
+    runner.cancel()
+    return speaker.said
+
+
+async def test_a_shop_not_open_at_alipay_refuses_the_code_without_asking_the_server(tmp_path):
+    server = Server()
+    said = await pay_with_alipay(tmp_path, server, codes.prefixes_from_info({"wallets": ["wechat"]}))
+    assert "本店暂不支持支付宝付款" in said
+    assert app_mod.SAY_UNSUPPORTED not in said
+    assert server.calls == []
+
+
+async def test_the_servers_channel_not_open_is_spoken_with_the_wallet(tmp_path):
+    """The shop was closed at Alipay after the box last read `info`: the server refuses, the box names it."""
+    server = Server(refuse="channel_not_open")
+    said = await pay_with_alipay(tmp_path, server, codes.DEFAULT_PREFIXES)
+    assert len(server.calls) == 1 and "本店暂不支持支付宝付款" in said

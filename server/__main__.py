@@ -2,7 +2,10 @@
 
     python -m server run [--config X.toml] [--host H] [--port P] [--db postgresql://...|file.db]
     python -m server merchant add --id M1 --name "Tea House" [--tier 2]
-    python -m server merchant tier --id M1 --tier 3
+    python -m server merchant register --phone 13800138000 --name "老王茶馆" [--legal-name "..."]   (prints the id)
+    python -m server merchant evidence add --id M1 --kind id_photo|business_licence|shop_photo --file photo.jpg
+    python -m server merchant tier --id M1 --tier 3          (raising a tier needs its evidence on file)
+    python -m server merchant status --id M1 --status suspended|active|closed
     python -m server merchant channel open --merchant M1 --channel wechat --account 1900000109 [--app-id wx...]
     python -m server merchant channel close|list --merchant M1 [--channel alipay]
     python -m server device add --id D0001 --merchant M1 --store "Tea House, Nanjing Rd"   (prints the key)
@@ -32,15 +35,16 @@ import datetime
 import json
 import re
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
-from . import merchant_channels, rollouts
+from . import merchant_channels, merchants, rollouts
 from .app import create_app
 from .devices import issue_activation_code, register_device
 from .logs import setup_logging
 from .settings import Settings, SettingsError, load_settings
-from .storage import AlreadyExists, MerchantChannel, NotFound, StorageError, open_storage
+from .storage import AlreadyExists, Evidence, MerchantChannel, NotFound, StorageError, open_storage
 
 PROG = "python -m server"
 
@@ -90,11 +94,46 @@ def do_merchant_add(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def do_merchant_tier(settings: Settings, args: argparse.Namespace) -> None:
-    async def set_tier() -> bool:
+    """Verify a tier: raising one needs its evidence on file (merchant evidence add)."""
+    async def set_tier() -> None:
         async with open_storage(settings.database) as storage:
-            return await storage.set_merchant_tier(args.id, args.tier)
-    if not asyncio.run(set_tier()):
-        raise CliError(f"no merchant {args.id}")
+            await merchants.verify_tier(storage, args.id, args.tier, actor=args.actor)
+    asyncio.run(set_tier())
+    print(f"merchant {args.id} verified at tier {args.tier}", file=sys.stderr)
+
+
+def do_merchant_register(settings: Settings, args: argparse.Namespace) -> None:
+    """A new merchant by its owner's mobile number (tier 1); prints its id."""
+    async def register() -> str:
+        async with open_storage(settings.database) as storage:
+            merchant = await merchants.register(storage, phone=args.phone, short_name=args.name,
+                                                legal_name=args.legal_name, merchant_id=args.id)
+            return merchant.id
+    print(asyncio.run(register()))
+
+
+def do_merchant_status(settings: Settings, args: argparse.Namespace) -> None:
+    async def change() -> None:
+        async with open_storage(settings.database) as storage:
+            await merchants.set_status(storage, args.id, args.status)
+    asyncio.run(change())
+    print(f"merchant {args.id} is {args.status}", file=sys.stderr)
+
+
+def do_merchant_evidence(settings: Settings, args: argparse.Namespace) -> None:
+    """Add a file that proves a tier, or list what is on file (kind, type, size, SHA-256, who, when)."""
+    async def run() -> list[Evidence]:
+        async with open_storage(settings.database) as storage:
+            if args.evidence_action == "add":
+                try:
+                    data = Path(args.file).read_bytes()
+                except OSError as e:
+                    raise CliError(f"cannot read {args.file}: {e.strerror}") from None
+                await merchants.add_evidence(storage, settings, args.id, args.kind, data, actor=args.actor)
+            return await storage.list_evidence(args.id)
+    for evidence in asyncio.run(run()):
+        print(f"{evidence.id}\t{evidence.kind}\t{evidence.content_type}\t{evidence.size_bytes}\t{evidence.sha256}"
+              f"\t{evidence.uploaded_by}")
 
 
 def do_device_add(settings: Settings, args: argparse.Namespace) -> None:
@@ -391,7 +430,30 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", required=True)
     add.add_argument("--tier", type=int, choices=(1, 2, 3), default=1, help="verification tier (daily cap)")
     add.set_defaults(handler=do_merchant_add)
-    tier = _config_option(merchant.add_parser("tier", help="set a merchant's verification tier"))
+    register = _config_option(merchant.add_parser("register", help="a new merchant by its owner's mobile number"))
+    register.add_argument("--phone", required=True, help="the owner's mainland mobile number (unique)")
+    register.add_argument("--name", required=True, help="the short name payers see")
+    register.add_argument("--legal-name", help="as on the business licence or ID")
+    register.add_argument("--id", help="the merchant id (default: made up, M and 10 digits)")
+    register.set_defaults(handler=do_merchant_register)
+    status = _config_option(merchant.add_parser("status", help="suspend, re-activate or close a merchant"))
+    status.add_argument("--id", required=True)
+    status.add_argument("--status", required=True, choices=merchants.STATUSES)
+    status.set_defaults(handler=do_merchant_status)
+    evidence = merchant.add_parser("evidence", help="files that prove a verification tier")
+    evidence_actions = evidence.add_subparsers(dest="evidence_action", required=True)
+    added = _config_option(evidence_actions.add_parser("add", help="store a JPEG, PNG or PDF"))
+    added.add_argument("--id", required=True, help="merchant id")
+    added.add_argument("--kind", required=True, choices=merchants.EVIDENCE_KINDS)
+    added.add_argument("--file", required=True)
+    added.add_argument("--actor", default="cli", help="who uploads it (kept with the file)")
+    listed = _config_option(evidence_actions.add_parser("list"))
+    listed.add_argument("--id", required=True, help="merchant id")
+    for sub in (added, listed):
+        sub.set_defaults(handler=do_merchant_evidence)
+    tier = _config_option(merchant.add_parser(
+        "tier", help="verify a merchant's tier (raising it needs that tier's evidence on file)"))
+    tier.add_argument("--actor", default="cli", help="who verified it (kept with the tier)")
     tier.add_argument("--id", required=True)
     tier.add_argument("--tier", type=int, choices=(1, 2, 3), required=True)
     tier.set_defaults(handler=do_merchant_tier)

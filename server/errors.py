@@ -137,3 +137,7 @@ def channel_not_open(message: str) -> ApiError:
 
 def request_timeout(message: str) -> ApiError:
     return ApiError(408, "request_timeout", message)
+
+
+def merchant_not_active(message: str) -> ApiError:
+    return ApiError(403, "merchant_not_active", message)

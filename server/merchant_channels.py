@@ -121,18 +121,32 @@ def check_account(channel: str, account_id: str, app_id: str | None) -> None:
         raise ValueError("an app id (sub_appid) is WeChat's only: wx and 16 hex digits")
 
 
+MAX_FEE_RATE_PPM = 100_000            # 10%: no acquiring fee comes near it; a bigger number is a typo
+
+
+async def _current(storage: Storage, merchant_id: str, channel: str) -> MerchantChannel | None:
+    return {r.channel: r for r in await storage.merchant_channels(merchant_id)}.get(channel)
+
+
 async def open_merchant(storage: Storage, settings: Settings, merchant_id: str, channel: str, *,
-                        account_id: str = "", app_id: str | None = None, actor: str) -> MerchantChannel:
-    """Open the merchant at `channel` with its sub-merchant id there (required in service-provider mode).
-    ValueError for ids that cannot be right; storage's NotFound / AlreadyExists as they come."""
+                        account_id: str = "", app_id: str | None = None, fee_rate_ppm: int | None = None,
+                        actor: str) -> MerchantChannel:
+    """Open the merchant at `channel` with its sub-merchant id there (required in service-provider mode)
+    and, when given, its contracted fee (else the one agreed before). ValueError for ids or a fee that
+    cannot be right; storage's NotFound / AlreadyExists as they come."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}: one of {', '.join(CHANNELS)}")
     if account_id or is_service_provider(settings, channel):
         check_account(channel, account_id, app_id)
     elif app_id is not None:
         raise ValueError("an app id needs the sub-merchant id it belongs to")
+    if fee_rate_ppm is not None and not 0 <= fee_rate_ppm <= MAX_FEE_RATE_PPM:
+        raise ValueError(f"a fee rate is 0..{MAX_FEE_RATE_PPM} parts per million (0.38% is 3800)")
+    current = await _current(storage, merchant_id, channel)
     record = MerchantChannel(merchant_id=merchant_id, channel=channel, account_id=account_id, app_id=app_id,
-                             status=MERCHANT_CHANNEL_OPEN, updated_at=now_ms(), updated_by=actor)
+                             status=MERCHANT_CHANNEL_OPEN, updated_at=now_ms(), updated_by=actor,
+                             fee_rate_ppm=fee_rate_ppm if fee_rate_ppm is not None else
+                             (current.fee_rate_ppm if current else None))
     await storage.set_merchant_channel(record)
     return record
 
@@ -142,10 +156,11 @@ async def close_merchant(storage: Storage, merchant_id: str, channel: str, *, ac
     refundable); its account id is kept for those orders and for re-opening."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}: one of {', '.join(CHANNELS)}")
-    current = {r.channel: r for r in await storage.merchant_channels(merchant_id)}.get(channel)
+    current = await _current(storage, merchant_id, channel)
     record = MerchantChannel(merchant_id=merchant_id, channel=channel,
                              account_id=current.account_id if current else "",
                              app_id=current.app_id if current else None, status=MERCHANT_CHANNEL_CLOSED,
-                             updated_at=now_ms(), updated_by=actor)
+                             updated_at=now_ms(), updated_by=actor,
+                             fee_rate_ppm=current.fee_rate_ppm if current else None)
     await storage.set_merchant_channel(record)
     return record

@@ -29,8 +29,9 @@ from .routing import CodeRouter
 from .settings import Settings
 from .storage import (
     B2C, C2B, CLOSED, FAILED, PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS,
-    Device, LimitExceeded, Order, OrderScope, Refund, RefundRefused, Storage,
+    Device, LimitExceeded, Merchant, Order, OrderScope, Refund, RefundRefused, Storage,
 )
+from .storage.records import MERCHANT_ACTIVE
 from .wakeups import OrderWakeups
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,10 @@ class DailyLimitExceeded(Exception):
     """The merchant's daily cap would be exceeded."""
 
 
+class MerchantNotActive(Exception):
+    """The merchant is suspended or closed: it takes no payments."""
+
+
 def hash_auth_code(auth_code: str) -> str:
     return hashlib.sha256(auth_code.encode("ascii")).hexdigest()
 
@@ -117,7 +122,7 @@ class Payments:
         self._wakeups = wakeups
         self._settings = settings
         self._metrics = metrics or Metrics()
-        self._tiers: dict[str, tuple[int, float]] = {}
+        self._merchants: dict[str, tuple[Merchant | None, float]] = {}
         self.merchant_channels = MerchantChannels(storage, settings)
 
     # routing and limits
@@ -145,14 +150,29 @@ class Payments:
     def _today(self, at_ms: int | None = None) -> int:
         return china_day(now_ms() if at_ms is None else at_ms, self._settings.limits.utc_offset_h)
 
-    async def _daily_cap(self, device: Device) -> int:
-        # The tier changes rarely (an operator verifies a merchant): read it at most every few seconds.
-        cached = self._tiers.get(device.merchant_id)
+    async def _merchant(self, merchant_id: str) -> Merchant | None:
+        # Tier and status change rarely (an operator verifies or suspends a merchant): read them at most
+        # every few seconds.
+        cached = self._merchants.get(merchant_id)
         if cached is None or cached[1] < time.monotonic():
-            merchant = await self._storage.get_merchant(device.merchant_id)
-            cached = (merchant.tier if merchant else 1, time.monotonic() + _TIER_CACHE_S)
-            self._tiers[device.merchant_id] = cached
-        return self._settings.limits.daily_cap_fen(cached[0])
+            cached = (await self._storage.get_merchant(merchant_id), time.monotonic() + _TIER_CACHE_S)
+            self._merchants[merchant_id] = cached
+        return cached[0]
+
+    async def _daily_cap(self, device: Device) -> int:
+        merchant = await self._merchant(device.merchant_id)
+        return self._settings.limits.daily_cap_fen(merchant.tier if merchant else 1)
+
+    async def check_active(self, merchant_id: str) -> None:
+        """MerchantNotActive for a suspended or closed merchant: no new payments."""
+        merchant = await self._merchant(merchant_id)
+        if merchant is not None and merchant.status != MERCHANT_ACTIVE:
+            raise MerchantNotActive(f"the merchant is {merchant.status}: it takes no payments")
+
+    def forget_merchant(self, merchant_id: str) -> None:
+        """Read the merchant's records afresh at its next payment (this process's cache only)."""
+        self._merchants.pop(merchant_id, None)
+        self.merchant_channels.forget(merchant_id)
 
     async def limits(self, device: Device) -> MerchantLimits:
         api = self._settings.device_api
@@ -172,6 +192,7 @@ class Payments:
 
     async def check_pay(self, device: Device, request: PayRequest) -> None:
         """Refuse a pay that cannot go ahead, changing nothing (pay checks again, for races)."""
+        await self.check_active(device.merchant_id)
         await self.identity(device.merchant_id, self.route(request.auth_code))
         # One read for both: is it a retry, and how much of the merchant's day is used.
         existing, used = await self._storage.order_and_day_used(device.id, request.order_no, device.merchant_id,
@@ -234,6 +255,7 @@ class Payments:
     # qr (C2B)
 
     async def check_qr(self, device: Device, request: QrRequest) -> None:
+        await self.check_active(device.merchant_id)
         existing = await self._storage.get_order(device.id, request.order_no)
         if existing is not None:
             self._same_order(device.order_scope, existing, C2B, request.amount_fen, "")
@@ -244,6 +266,7 @@ class Payments:
         existing = await self._storage.get_order(device.id, request.order_no)
         if existing is not None:
             return self._same_order(device.order_scope, existing, C2B, request.amount_fen, "")
+        await self.check_active(device.merchant_id)     # the static-code page comes here without check_qr
         now = now_ms()
         deadline = now + self._settings.device_api.qr_valid_s * 1000
         order = Order(

@@ -298,6 +298,14 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class MerchantsSettings:
+    """Onboarding (server/merchants.py): where tier evidence is kept, and how big a file may be."""
+
+    evidence_dir: str = "var/evidence"       # <evidence_dir>/<merchant_id>/<sha256>.<jpg|png|pdf>: back it up
+    evidence_max_bytes: int = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class AlertsSettings:
     """Monitoring alerts (server/alerts.py): rules evaluated in the background, shown in the console."""
 
@@ -327,6 +335,7 @@ class Settings:
     reconcile: ReconcileSettings = ReconcileSettings()
     console: ConsoleSettings = ConsoleSettings()
     alerts: AlertsSettings = AlertsSettings()
+    merchants: MerchantsSettings = MerchantsSettings()
 
 
 def load_settings(path: str | os.PathLike | None = None, **overrides: Any) -> Settings:
@@ -463,6 +472,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("alerts: interval_s, offline_after_s, success_rate_window_s and backlog_oldest_max_s "
                             "positive, success_rate_min_pct 0..100, success_rate_min_payments at least 1, "
                             "devices_offline_max and backlog_max not negative")
+    if not 1024 <= settings.merchants.evidence_max_bytes <= 50 * 1024 * 1024:
+        raise SettingsError("merchants.evidence_max_bytes must be 1024..52428800")
     server = settings.server
     if not 0 < server.idle_timeout_s <= 3600 or not 0 < server.body_timeout_s <= 3600:
         raise SettingsError("server.idle_timeout_s and body_timeout_s must be 0..3600 (not 0)")

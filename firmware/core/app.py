@@ -44,6 +44,7 @@ SAY_NOT_ACTIVATED = "设备未激活"
 SAY_CHANNEL_DOWN = "支付通道暂不可用"
 SAY_NOT_TAKEN = "本店暂不支持该付款方式"       # the shop is not open at the wallet of the code
 SAY_TRY_LATER = "请稍后再试"
+SAY_MERCHANT_PAUSED = "商户暂停收款"
 SAY_ORDER_NOT_FOUND = "未找到订单"
 SAY_BATTERY_LOW = "电量低，请充电"
 SAY_SCAN_TO_PAY = "请扫码支付"
@@ -79,6 +80,7 @@ ERROR_TEXTS = {
     "device_not_installed": SAY_CALL_SERVICE,
     "channel_unavailable": SAY_CHANNEL_DOWN,
     "channel_not_open": SAY_NOT_TAKEN,
+    "merchant_not_active": SAY_MERCHANT_PAUSED,
     "request_timeout": SAY_NETWORK,       # the request's body came too slowly: a poor link
     "rate_limited": SAY_TRY_LATER,
     "order_not_found": SAY_ORDER_NOT_FOUND,

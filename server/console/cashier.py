@@ -27,7 +27,7 @@ from .. import device_auth, device_messages
 from ..errors import ApiError
 from ..keys import CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
 from ..merchant_channels import ChannelNotOpen
-from ..payments import DailyLimitExceeded, OrderConflict, OrderNotFound, UnsupportedCode
+from ..payments import DailyLimitExceeded, MerchantNotActive, OrderConflict, OrderNotFound, UnsupportedCode
 from ..storage import DEVICE_ACTIVE, PAYING, Device, Order
 from .auth import ConsoleUser, login_required, merchant_scope, render
 from .orders import parse_yuan
@@ -180,6 +180,8 @@ async def pay(request: web.Request) -> web.StreamResponse:
         return _refusal(400, "unsupported_code", str(e))
     except ChannelNotOpen as e:
         return _refusal(403, "channel_not_open", f"This shop does not take {e.channel} payments")
+    except MerchantNotActive as e:
+        return _refusal(403, "merchant_not_active", str(e))
     except OrderConflict as e:
         return _refusal(409, "order_conflict", str(e))
     except DailyLimitExceeded as e:

@@ -33,12 +33,36 @@ REFUND_SUCCESS = "SUCCESS"
 REFUND_FAILED = "FAILED"
 
 
+MERCHANT_ACTIVE = "active"
+MERCHANT_SUSPENDED = "suspended"      # takes no payments until an operator re-activates it
+MERCHANT_CLOSED = "closed"            # for good
+
+
 @dataclass(frozen=True)
 class Merchant:
     id: str
-    name: str
+    name: str                  # the short name payers see (bills, landing pages, the device's screen)
     created_at: int
-    tier: int = 1              # verification tier: 1 phone, 2 ID photo, 3 business licence
+    tier: int = 1              # verification tier: 1 phone, 2 ID photo, 3 business licence and shop photo
+    legal_name: str | None = None
+    phone: str | None = None   # the owner's mobile number: registration is by phone, one merchant per number
+    status: str = MERCHANT_ACTIVE
+    tier_verified_by: str | None = None
+    tier_verified_at: int | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A file that proves a merchant's tier: stored by its SHA-256, its type checked from its bytes."""
+
+    id: str
+    merchant_id: str
+    kind: str                  # id_photo, business_licence, shop_photo
+    sha256: str
+    content_type: str
+    size_bytes: int
+    uploaded_at: int
+    uploaded_by: str
 
 
 @dataclass(frozen=True)
@@ -124,6 +148,7 @@ class MerchantChannel:
     status: str              # open, closed
     updated_at: int
     updated_by: str
+    fee_rate_ppm: int | None = None      # the contracted fee, parts per million of the amount (0.38% = 3800)
 
 
 @dataclass(frozen=True)

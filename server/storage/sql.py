@@ -19,7 +19,7 @@ from .errors import AlreadyExists, NotFound, RefundRefused
 from .migrate import load_migrations, split_statements
 from .records import (
     DEVICE_ACTIVE, DEVICE_DISABLED, PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS,
-    Device, DeviceCommand, Merchant, MerchantChannel, Order, OrderEvent, OrderScope, Refund,
+    Device, DeviceCommand, Evidence, Merchant, MerchantChannel, Order, OrderEvent, OrderScope, Refund,
 )
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ _ORDER_SELECT = f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders"
 _REFUND_SELECT = f"SELECT {', '.join(REFUND_COLUMNS)} FROM refunds"
 _DEVICE_BY_ID = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?"
 _MERCHANT_CHANNEL_FIELDS = [f.name for f in fields(MerchantChannel)]
+_MERCHANT_COLUMNS = ", ".join(f.name for f in fields(Merchant))
+_EVIDENCE_FIELDS = [f.name for f in fields(Evidence)]
 _MERCHANT_CHANNEL_COLUMNS = ", ".join(_MERCHANT_CHANNEL_FIELDS)
 _ORDER_AND_DAY_USED = (
     f"SELECT {', '.join('o.' + name for name in ORDER_COLUMNS)},"
@@ -107,18 +109,60 @@ class SqlStorage:
 
     # merchants and devices
 
-    async def add_merchant(self, merchant_id: str, name: str, tier: int = 1) -> Merchant:
-        merchant = Merchant(id=merchant_id, name=name, created_at=now_ms(), tier=tier)
-        changed = await self.sql.execute(
-            "INSERT INTO merchants (id, name, created_at, tier) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (merchant.id, merchant.name, merchant.created_at, merchant.tier))
-        if not changed:
-            raise AlreadyExists(f"merchant {merchant_id} exists already")
+    async def add_merchant(self, merchant_id: str, name: str, tier: int = 1, *, legal_name: str | None = None,
+                           phone: str | None = None) -> Merchant:
+        """AlreadyExists when the id, or the phone number, is taken."""
+        merchant = Merchant(id=merchant_id, name=name, created_at=now_ms(), tier=tier, legal_name=legal_name,
+                            phone=phone)
+        async with self.transaction() as tx:
+            if phone is not None and await tx.fetchone("SELECT id FROM merchants WHERE phone = ?", (phone,)):
+                raise AlreadyExists(f"phone number {phone} is registered already")
+            changed = await tx.execute(
+                "INSERT INTO merchants (id, name, created_at, tier, legal_name, phone) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (merchant.id, merchant.name, merchant.created_at, merchant.tier, legal_name, phone))
+            if not changed:
+                raise AlreadyExists(f"merchant {merchant_id} exists already")
         return merchant
 
     async def get_merchant(self, merchant_id: str) -> Merchant | None:
-        row = await self.point.fetchone("SELECT id, name, created_at, tier FROM merchants WHERE id = ?", (merchant_id,))
+        row = await self.point.fetchone(f"SELECT {_MERCHANT_COLUMNS} FROM merchants WHERE id = ?", (merchant_id,))
         return Merchant(**row) if row else None
+
+    async def get_merchant_by_phone(self, phone: str) -> Merchant | None:
+        row = await self.sql.fetchone(f"SELECT {_MERCHANT_COLUMNS} FROM merchants WHERE phone = ?", (phone,))
+        return Merchant(**row) if row else None
+
+    async def set_merchant_status(self, merchant_id: str, status: str, *, allowed_from: Iterable[str]) -> bool:
+        """Conditional on the status it leaves: False when the merchant is not in one of `allowed_from`."""
+        allowed = tuple(allowed_from)
+        return await self.sql.execute(
+            f"UPDATE merchants SET status = ? WHERE id = ? AND status IN ({', '.join('?' for _ in allowed)})",
+            (status, merchant_id, *allowed)) == 1
+
+    async def verify_merchant_tier(self, merchant_id: str, tier: int, *, actor: str, now: int) -> bool:
+        return await self.sql.execute(
+            "UPDATE merchants SET tier = ?, tier_verified_by = ?, tier_verified_at = ? WHERE id = ?",
+            (tier, actor, now, merchant_id)) == 1
+
+    async def add_evidence(self, evidence: Evidence) -> tuple[Evidence, bool]:
+        """Insert; the same file of the same kind again returns the first row and False."""
+        values = tuple(getattr(evidence, name) for name in _EVIDENCE_FIELDS)
+        if await self.sql.execute(
+                f"INSERT INTO merchant_evidence ({', '.join(_EVIDENCE_FIELDS)}) VALUES"
+                f" ({', '.join('?' for _ in _EVIDENCE_FIELDS)}) ON CONFLICT DO NOTHING", values):
+            return evidence, True
+        row = await self.sql.fetchone(
+            f"SELECT {', '.join(_EVIDENCE_FIELDS)} FROM merchant_evidence WHERE merchant_id = ? AND kind = ?"
+            " AND sha256 = ?", (evidence.merchant_id, evidence.kind, evidence.sha256))
+        assert row is not None
+        return Evidence(**row), False
+
+    async def list_evidence(self, merchant_id: str) -> list[Evidence]:
+        rows = await self.sql.fetchall(
+            f"SELECT {', '.join(_EVIDENCE_FIELDS)} FROM merchant_evidence WHERE merchant_id = ?"
+            " ORDER BY uploaded_at, id", (merchant_id,))
+        return [Evidence(**row) for row in rows]
 
     async def set_merchant_tier(self, merchant_id: str, tier: int) -> bool:
         return await self.sql.execute("UPDATE merchants SET tier = ? WHERE id = ?", (tier, merchant_id)) == 1
@@ -139,10 +183,11 @@ class SqlStorage:
                     raise AlreadyExists(f"{record.channel} account {record.account_id} is merchant "
                                         f"{taken['merchant_id']}'s")
             await tx.execute(
-                f"INSERT INTO merchant_channels ({_MERCHANT_CHANNEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                f"INSERT INTO merchant_channels ({_MERCHANT_CHANNEL_COLUMNS})"
+                f" VALUES ({', '.join('?' for _ in _MERCHANT_CHANNEL_FIELDS)})"
                 " ON CONFLICT (merchant_id, channel) DO UPDATE SET account_id = excluded.account_id,"
                 " app_id = excluded.app_id, status = excluded.status, updated_at = excluded.updated_at,"
-                " updated_by = excluded.updated_by",
+                " updated_by = excluded.updated_by, fee_rate_ppm = excluded.fee_rate_ppm",
                 tuple(getattr(record, name) for name in _MERCHANT_CHANNEL_FIELDS))
 
     async def merchant_channels(self, merchant_id: str) -> list[MerchantChannel]:

@@ -26,7 +26,8 @@ from ..devices import (
 from ..keys import METRICS, OP, PAYMENTS, SETTINGS, STORAGE
 from ..merchant_channels import ChannelNotOpen
 from ..payments import (
-    DailyLimitExceeded, OrderConflict, OrderNotFound, OrderPaid, RefundConflict, RefundImpossible, UnsupportedCode,
+    DailyLimitExceeded, MerchantNotActive, OrderConflict, OrderNotFound, OrderPaid, RefundConflict, RefundImpossible,
+    UnsupportedCode,
 )
 from ..storage import Device
 
@@ -41,6 +42,8 @@ def _refusals(call):
             return await call(*args)
         except UnsupportedCode as e:
             raise errors.unsupported_code(str(e)) from None
+        except MerchantNotActive as e:
+            raise errors.merchant_not_active(str(e)) from None
         except ChannelNotOpen as e:
             raise errors.channel_not_open(f"this shop does not take {e.channel} payments") from None
         except OrderConflict as e:

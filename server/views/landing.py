@@ -30,7 +30,7 @@ from ..clock import ms, now_ms
 from ..device_messages import CloseRequest, QrRequest
 from ..keys import CHANNELS, LANDING_SESSION, PAYMENTS, SETTINGS, STORAGE
 from ..merchant_channels import ChannelNotOpen
-from ..payments import DailyLimitExceeded
+from ..payments import DailyLimitExceeded, MerchantNotActive
 from ..settings import WalletRule
 from ..storage import CLOSED, DEVICE_ACTIVE, FAILED, PAYING, REFUNDED, SUCCESS, Order
 
@@ -205,6 +205,8 @@ async def static_code_amount(request: web.Request) -> web.Response:
                                                static_code=True)
     except DailyLimitExceeded:
         return _page("暂时无法付款", "<p>本店今日收款已达上限，请向收银员询问其他付款方式。</p>", status=403)
+    except MerchantNotActive:
+        return _page("暂停收款", "<p>本店暂停收款，请向收银员询问其他付款方式。</p>", status=403)
     raise web.HTTPSeeOther(f"/c/{order.qr_token}")
 
 

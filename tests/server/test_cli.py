@@ -202,3 +202,30 @@ def test_merchant_channel_open_close_list(tmp_path):
     assert bad.returncode == 1 and "not a wechat sub-merchant id" in bad.stderr
     missing = cli("merchant", "channel", "open", "--merchant", "M9", "--channel", "alipay", env=env)
     assert missing.returncode == 1 and "no merchant M9" in missing.stderr
+
+
+def test_a_merchant_from_phone_number_to_tier_3(tmp_path):
+    import io
+    from PIL import Image
+    config = tmp_path / "scanpay.toml"
+    config.write_text(f'[database]\npath = "{tmp_path / "cli.db"}"\n\n'
+                      f'[merchants]\nevidence_dir = "{tmp_path / "evidence"}"\n')
+    photo = tmp_path / "id.jpg"
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 20, 30)).save(buffer, "JPEG")
+    photo.write_bytes(buffer.getvalue())
+    registered = cli("merchant", "register", "--config", str(config), "--phone", "13800138000", "--name", "老王茶馆")
+    assert registered.returncode == 0, registered.stderr
+    merchant_id = registered.stdout.strip()
+    assert merchant_id.startswith("M") and len(merchant_id) == 11
+    early = cli("merchant", "tier", "--config", str(config), "--id", merchant_id, "--tier", "3")
+    assert early.returncode == 1 and "needs id_photo, business_licence, shop_photo" in early.stderr
+    for kind in ("id_photo", "business_licence", "shop_photo"):
+        added = cli("merchant", "evidence", "add", "--config", str(config), "--id", merchant_id, "--kind", kind,
+                    "--file", str(photo), "--actor", "ops1")
+        assert added.returncode == 0, added.stderr
+    assert len(added.stdout.splitlines()) == 3
+    verified = cli("merchant", "tier", "--config", str(config), "--id", merchant_id, "--tier", "3", "--actor", "ops1")
+    assert verified.returncode == 0, verified.stderr
+    again = cli("merchant", "register", "--config", str(config), "--phone", "138 0013 8000", "--name", "x")
+    assert again.returncode == 1 and "registered already" in again.stderr

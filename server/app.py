@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from . import alerts
+from . import alerts, throttle
 from .channels import open_channels
 from .keys import CHANNELS, METRICS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE, WAKEUPS
 from .metrics import Metrics
@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_reconcile_ctx)
     app.cleanup_ctx.append(_alerts_ctx)
     setup_routes(app)
+    # Last, so innermost: inside the console's middleware, which answers a throttled login with its form.
+    app.middlewares.append(throttle.middleware(settings.throttle))
     return app
 
 

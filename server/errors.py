@@ -141,3 +141,7 @@ def request_timeout(message: str) -> ApiError:
 
 def merchant_not_active(message: str) -> ApiError:
     return ApiError(403, "merchant_not_active", message)
+
+
+def rate_limited(message: str) -> ApiError:
+    return ApiError(429, "rate_limited", message)

@@ -298,6 +298,28 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class ThrottleSettings:
+    """Per-client request limits (server/throttle.py) on the routes where each request is a guess at a
+    secret. Counted in each server process's memory: with N processes a client gets up to N times these."""
+
+    enabled: bool = True
+    # A person mistyping tries a few times a minute, and a shop's staff behind one address log in one by
+    # one; a password sprayed over many user names (the lock-out only guards each user) gets 10 a minute.
+    login_per_min: int = 10
+    # An installer activates one device at a time; a 12-digit one-time code at 10 guesses a minute is safe.
+    activate_per_min: int = 10
+    # A payer's page waiting for the result reloads every 2 s (30 a minute): 240 lets eight payers behind
+    # one mobile carrier's NAT address wait at once, and still slows a scan of static codes by device id
+    # (one-time tokens are 144 random bits: counting is against load, not guessing).
+    c2b_per_min: int = 240
+    # Empty: the client is the connection's peer address. Behind a reverse proxy that every client must
+    # pass (and that writes the client's address into a header), that header, e.g. "X-Forwarded-For"; its
+    # last entry, the one the proxy added, is taken. Never set it without such a proxy in front: clients
+    # would choose their own address and escape every limit.
+    client_ip_header: str = ""
+
+
+@dataclass(frozen=True)
 class MerchantsSettings:
     """Onboarding (server/merchants.py): where tier evidence is kept, and how big a file may be."""
 
@@ -334,6 +356,7 @@ class Settings:
     ops: OpsSettings = OpsSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     console: ConsoleSettings = ConsoleSettings()
+    throttle: ThrottleSettings = ThrottleSettings()
     alerts: AlertsSettings = AlertsSettings()
     merchants: MerchantsSettings = MerchantsSettings()
 
@@ -506,4 +529,10 @@ def _check(settings: Settings) -> None:
                                  and unionpay.sign_cert_id and unionpay.unionpay_public_key):
         raise SettingsError("channels.unionpay needs mer_id (unless service_provider), sign_private_key, "
                             "sign_cert_id and unionpay_public_key when enabled")
+    throttle = settings.throttle
+    if not all(1 <= n <= 100_000 for n in (throttle.login_per_min, throttle.activate_per_min,
+                                           throttle.c2b_per_min)):
+        raise SettingsError("throttle: login_per_min, activate_per_min and c2b_per_min must be 1..100000")
+    if not re.fullmatch(r"[A-Za-z0-9-]*", throttle.client_ip_header):
+        raise SettingsError("throttle.client_ip_header must be a header name (e.g. X-Forwarded-For) or empty")
 

@@ -18,6 +18,7 @@ import jinja2
 from aiohttp import web
 
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
+from ..throttle import RateLimited
 from . import auth, cashier, devices, monitoring, orders, reports, rollouts
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,12 @@ async def console_middleware(request: web.Request, handler) -> web.StreamRespons
             raise web.HTTPForbidden(reason="csrf")
         else:
             response = await handler(request)
+    except RateLimited as e:
+        # Too many logins from this address (server/throttle.py): the form again, saying when to retry.
+        form = await request.post()
+        response = await login_page(request, error=e.reason, username=str(form.get("username", "")),
+                                    next_page=str(form.get("next", "")), status=e.status)
+        response.headers["Retry-After"] = str(e.retry_after_s)
     except web.HTTPException as e:
         if e.status < 400:
             raise
@@ -136,15 +143,17 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 
 async def login_page(request: web.Request, *, error: str | None = None, username: str = "",
-                     status: int = 200) -> web.StreamResponse:
+                     next_page: str | None = None, status: int = 200) -> web.StreamResponse:
+    """The form; after a refused login, again with the error, the typed name and where it was going."""
+    next_page = auth.safe_next(request.query.get("next") if next_page is None else next_page)
     if request.get(CONSOLE_USER) is not None and error is None:
-        raise web.HTTPSeeOther(auth.safe_next(request.query.get("next")))
+        raise web.HTTPSeeOther(next_page)
     new_cookies: dict[str, str] = {}
     token = auth.login_csrf_token(request, new_cookies)
     # The login form's own token: the shared render would give the (absent) session's.
     response = aiohttp_jinja2.render_template(
         "login.html", request, {"user": None, "csrf_token": token, "path": request.path, "error": error,
-                                "username": username, "next": auth.safe_next(request.query.get("next"))},
+                                "username": username, "next": next_page},
         status=status)
     for value in new_cookies.values():
         auth.set_login_csrf_cookie(request, response, value)
@@ -161,7 +170,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     except auth.LoginRefused as e:
         # Every refusal answers late: guessing passwords from many connections gains little.
         await asyncio.sleep(settings.failed_login_delay_s)
-        return await login_page(request, error=str(e), username=username, status=401)
+        return await login_page(request, error=str(e), username=username, next_page=str(form.get("next", "")),
+                                status=401)
     response = auth.redirect(auth.safe_next(str(form.get("next", ""))))
     auth.set_session_cookie(request, response, token)
     response.del_cookie(auth.LOGIN_CSRF_COOKIE, path="/console/login")

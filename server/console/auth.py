@@ -109,29 +109,44 @@ class LoginRefused(Exception):
     """Wrong user name or password, a disabled user, or a locked-out one; the message is for the page."""
 
 
+# One answer for every refusal: a different one for a locked or disabled user would tell a guesser which
+# user names exist. It names the lock so that a person refused with the right password knows to wait.
+REFUSED = "wrong user name or password (after too many wrong tries a user is locked for a while)"
+
+
 def _session_id(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
 async def log_in(storage: Storage, settings: Any, username: str, password: str) -> tuple[str, ConsoleUser]:
-    """Check the password; a new session's cookie token and its user. LoginRefused otherwise."""
+    """Check the password; a new session's cookie token and its user. LoginRefused otherwise.
+
+    Every attempt is counted before its password is checked (queries.reserve_login_attempt), so the lock
+    holds against many guesses sent at once; an unknown, disabled or locked user costs the same queries
+    and the same scrypt (against a hash nobody matches) as a wrong password.
+    """
     now = now_ms()
     row = await queries.get_user_by_name(storage, username)
+    reserved = await queries.reserve_login_attempt(storage, username, now, settings.max_failed_logins,
+                                                   now + settings.lockout_s * 1000)
+    checked = row if reserved and row is not None else None
     # Hash in a thread: scrypt takes tens of milliseconds, the event loop serves others meanwhile.
-    good = await asyncio.to_thread(verify_password, password, row.password_hash if row else _NOBODY)
-    if row is not None and row.locked_until is not None and row.locked_until > now:
-        raise LoginRefused("too many wrong passwords: this user is locked for a while; try again later")
-    if row is None or not good or row.disabled:
-        if row is not None and not row.disabled:
-            await queries.login_failed(storage, row.id, settings.max_failed_logins, now + settings.lockout_s * 1000)
-        log.info("console login refused for %r", username[:64])
-        raise LoginRefused("wrong user name or password")
-    await queries.login_succeeded(storage, row.id, now)
+    good = await asyncio.to_thread(verify_password, password, checked.password_hash if checked else _NOBODY)
+    if checked is None or not good:
+        # Never the typed name itself: it may be a password typed into the wrong field.
+        if row is None:
+            log.info("console login refused: unknown user name")
+        else:
+            why = "wrong password" if checked else "disabled" if row.disabled else "locked"
+            log.info("console login refused: %s (%s)", row.username, why)
+        raise LoginRefused(REFUSED)
+    await queries.login_succeeded(storage, checked.id, now)
     token = secrets.token_urlsafe(32)
-    await queries.add_session(storage, _session_id(token), row.id, secrets.token_urlsafe(32), now,
+    await queries.add_session(storage, _session_id(token), checked.id, secrets.token_urlsafe(32), now,
                               now + settings.session_ttl_s * 1000)
-    log.info("console login: %s (%s)", row.username, row.role)
-    return token, ConsoleUser(id=row.id, username=row.username, role=row.role, merchant_id=row.merchant_id)
+    log.info("console login: %s (%s)", checked.username, checked.role)
+    return token, ConsoleUser(id=checked.id, username=checked.username, role=checked.role,
+                              merchant_id=checked.merchant_id)
 
 
 async def log_out(request: web.Request) -> None:
@@ -229,7 +244,9 @@ def redirect(location: str) -> web.Response:
 
 def safe_next(target: str | None) -> str:
     """Where to go after login: only a page of the console (never another site)."""
+    # Printable ASCII only (our own links are percent-encoded): a CR/LF would split the Location header.
     if target and target.startswith("/console/") and not target.startswith("/console/login") \
+            and all("!" <= c <= "~" for c in target) \
             and not any(part in target for part in ("\\", "//", "/..", "/./")):
         return target
     return "/console/orders"

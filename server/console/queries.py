@@ -92,15 +92,27 @@ async def get_user_by_name(storage: Storage, username: str) -> UserRow | None:
     return UserRow(**row) if row else None
 
 
-async def login_failed(storage: Storage, user_id: str, max_failed: int, lock_until: int) -> None:
-    """Count a wrong password; the max_failed-th in a row locks the user until `lock_until`."""
-    await storage.sql.execute(
-        "UPDATE console_users SET failed_logins = failed_logins + 1,"
-        " locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END WHERE id = ?",
-        (max_failed, lock_until, user_id))
+async def reserve_login_attempt(storage: Storage, username: str, now: int, max_failed: int,
+                                lock_until: int) -> bool:
+    """Count an attempt as failed before its password is checked; False (check nothing) when the user is
+    unknown, disabled or locked.
+
+    The check and the count are one statement, so however many attempts arrive at once, at most
+    `max_failed` win before the lock: the max_failed-th sets `locked_until` (a right password then clears
+    it, login_succeeded). Once a lock has passed, counting starts again from one.
+    """
+    # Rows that pass the WHERE with a locked_until have an expired lock: that is the restart.
+    count = "CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END"
+    changed = await storage.sql.execute(
+        f"UPDATE console_users SET failed_logins = {count},"
+        f" locked_until = CASE WHEN {count} >= ? THEN CAST(? AS BIGINT) ELSE NULL END"
+        " WHERE username = ? AND disabled = 0 AND (locked_until IS NULL OR locked_until <= ?)",
+        (max_failed, lock_until, username, now))
+    return changed == 1
 
 
 async def login_succeeded(storage: Storage, user_id: str, now: int) -> None:
+    """The reserved attempt was right: no failures in a row, no lock."""
     await storage.sql.execute(
         "UPDATE console_users SET failed_logins = 0, locked_until = NULL, last_login_at = ? WHERE id = ?",
         (now, user_id))

@@ -96,7 +96,7 @@ async def add_console_user(storage, username: str, password: str, role: str, mer
 @contextlib.asynccontextmanager
 async def running_stack(tmp_path: Path, *, database: dict | None = None, console: dict | None = None,
                         resolver: bool = True, pay_orders: bool = True,
-                        alerts: dict | None = None) -> AsyncIterator[Stack]:
+                        alerts: dict | None = None, throttle: dict | None = None) -> AsyncIterator[Stack]:
     """Start everything; with `pay_orders`, the tea house has three paid orders and the noodle shop two.
     `resolver=False`: nothing drives open orders but the console's "sync status"."""
     async with run_wechat_sandbox() as wechat, run_alipay_sandbox() as alipay:
@@ -110,6 +110,7 @@ async def running_stack(tmp_path: Path, *, database: dict | None = None, console
             console={"failed_login_delay_s": 0.0, "secure_cookies": False, **(console or {})},
             reconcile={"enabled": False, "out_dir": str(tmp_path / "reconcile")},
             alerts=alerts or {},                     # [alerts] settings (tests/console/test_monitoring*.py)
+            throttle=throttle or {},                 # [throttle]: tests/console/test_login_lockout.py
             channels={"wechat": {"base_url": wechat.base_url, **SHORT},
                       "alipay": {**plain_settings(alipay_settings_for(alipay.base_url)), **SHORT}})
         app = create_app(settings)

@@ -8,7 +8,8 @@
 #   device_key      64 hex characters            required, except on the basic box
 #   server_url      "https://pay.example.com"    required, except on the basic box
 #   wifi            {"ssid": ..., "password": ...}
-#   modem           {"apn": "cmnet", "pin": ""}  handheld gun: 3G/4G through PPP instead of Wi-Fi
+#   modem           {"apn": "cmnet", "pin": ""}  handheld gun: 3G/4G through PPP instead of Wi-Fi;
+#                   "pwrkey_ms": how long PWRKEY is pressed to power the modem on (500; EC200U 2000)
 #   ca_file         "/ca.pem"   CA the https server's certificate must chain to
 #   max_fen         5000000     largest amount the keypad accepts (fen; `info` may lower it)
 #   scan_timeout_s  30          how long the box waits for the customer's code

@@ -43,10 +43,6 @@ _REFUND_RETRY_MAX_S = 300.0
 _TIER_CACHE_S = 5.0
 
 
-def _TMP_AS(merchant):   # TEMPORARY until every adapter takes `merchant` (helper-7): remove before commit
-    return {"merchant": merchant} if merchant else {}
-
-
 class UnsupportedCode(Exception):
     """No active channel takes this payment code."""
 
@@ -379,9 +375,9 @@ class Payments:
         # A C2B order is closed at the channel (nobody can pay it any more); a B2C one is reversed.
         use_close = order.kind == C2B and hasattr(channel, "close")
         for _ in range(channel.schedule.cancel_attempts):
-            merchant = _TMP_AS(self.sub_merchant(order))
-            cancel = await (channel.close(order.trade_no, **merchant) if use_close
-                            else channel.cancel(order.trade_no, **merchant))
+            merchant = self.sub_merchant(order)
+            cancel = await (channel.close(order.trade_no, merchant) if use_close
+                            else channel.cancel(order.trade_no, merchant))
             self._metrics.channel_calls.labels(channel.name, "close" if use_close else "cancel",
                                                "done" if cancel.cancelled else "retry").inc()
             await self._record_cancel(order, cancel)
@@ -402,7 +398,7 @@ class Payments:
 
     async def query_channel(self, channel: Channel, order: Order) -> ChannelResult:
         """Ask the channel about the order, as the merchant it was created under."""
-        result = await channel.query(order.trade_no, **_TMP_AS(self.sub_merchant(order)))
+        result = await channel.query(order.trade_no, self.sub_merchant(order))
         self._metrics.channel_calls.labels(channel.name, "query", result.outcome.value).inc()
         return result
 
@@ -515,8 +511,7 @@ class Payments:
             await self._storage.reschedule_refund(refund.id, now_ms() + ms(_REFUND_RETRY_MAX_S))
             return refund
         if refund.waiting and hasattr(channel, "refund_query"):
-            result = await channel.refund_query(order.trade_no, refund.refund_trade_no,
-                                                **_TMP_AS(self.sub_merchant(order)))
+            result = await channel.refund_query(order.trade_no, refund.refund_trade_no, self.sub_merchant(order))
             call = "refund_query"
         else:
             result = await channel.refund(RefundCommand(

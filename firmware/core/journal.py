@@ -16,7 +16,7 @@ _replace = getattr(os, "replace", os.rename)     # CPython on Windows needs repl
 def _read(path):
     try:
         with open(path) as f:
-            state = json.loads(f.read())
+            state = json.load(f)          # streamed: no second copy of the file as one string
     except (OSError, ValueError):
         return None
     if not isinstance(state, dict) or state.get("v") != _VERSION:
@@ -38,7 +38,9 @@ class Journal:
     def save(self):
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
-            f.write(json.dumps(self._state))
+            # json.dump writes piece by piece; json.dumps would build the whole journal (100 orders) as one
+            # string on the heap at every save, the biggest single allocation of a payment.
+            json.dump(self._state, f)
         _replace(tmp, self.path)
 
     def next_order_no(self, device_id):

@@ -17,6 +17,15 @@ chooses the outcome (hw_sim.test_codes):
     slow_answer N       paid at once, the answer comes N seconds later
 
 trade.cancel of a trade still waiting for the buyer answers retry_flag=Y `cancel_retries` times first.
+
+Indirect acquiring (间连): the shops' smids the acquirer registered are given with `add_sub_merchant(smid)`
+(standalone: --sub-merchant / --sub-merchants, see common.py). A biz_content `sub_merchant` without a
+merchant_id is refused 40004 ACQ.SECONDARY_MERCHANT_ID_BLANK (二级商户编号错误), an unknown smid 40004
+ACQ.SECONDARY_MERCHANT_ID_INVALID (二级商户不存在), a merchant_type other than "alipay" 40004
+ACQ.SUB_MERCHANT_TYPE_INVALID; no sub_merchant is the acquirer's own (direct mode). Each trade belongs to the
+smid it was made under: asked under another it does not exist (ACQ.TRADE_NOT_EXIST; INFERRED for Alipay,
+which finds trades by out_trade_no under the app). trade.query answers carry alipay_sub_merchant_id, ledger
+entries name their smid, and the trade bill carries a 二级商户编号 column (`bill_zip(day, smid)` for one shop).
 """
 from __future__ import annotations
 
@@ -34,10 +43,11 @@ from aiohttp import web
 
 from hw_sim import test_codes
 from server.channels.alipay import protocol, signing
-from server.channels.alipay.bill import COLUMNS
+from server.channels.alipay.bill import COLUMNS, SUB_MERCHANT_COLUMN
 
 from . import keys
-from .common import Charge, DropConnection, Holds, Ledger, china_now, drop, fee_of, run_sandbox, run_standalone
+from .common import (Charge, DropConnection, Holds, Ledger, SubMerchants, china_now, drop, fee_of, run_sandbox,
+                     run_standalone)
 from .wallet_app import WalletApp
 
 log = logging.getLogger(__name__)
@@ -61,9 +71,12 @@ class AlipayOrder:
     expires: float | None = None     # C2B: timeout_express
     cancel_calls: int = 0
     refunded_fen: int = 0
+    merchant: str = ""               # the smid it was made under; "" the acquirer's own
 
 
 class AlipaySandbox:
+    name = "alipay"
+
     def __init__(self, *, app_id: str = SANDBOX_APP_ID, app_public_key: str = keys.ALIPAY_APP_PUBLIC_KEY,
                  alipay_private_key: str = keys.ALIPAY_PLATFORM_PRIVATE_KEY, auto_close_s: float = 120.0,
                  cancel_retries: int = 1):
@@ -78,6 +91,11 @@ class AlipaySandbox:
         self.base_url = ""
         self.wallet_app = WalletApp(title="支付宝", payer_prefix="2088000", pay_c2b=self.pay_c2b,
                                     amount_of=lambda t: getattr(self._ledger.orders.get(t), "amount_fen", None))
+        self.sub_merchants = SubMerchants()
+
+    def add_sub_merchant(self, account_id: str, app_id: str | None = None) -> None:
+        """A shop registered for indirect acquiring, by the smid Alipay gave it (app_id: unused by Alipay)."""
+        self.sub_merchants.add(account_id)
 
     @property
     def ledger(self) -> Ledger:
@@ -113,6 +131,9 @@ class AlipaySandbox:
         operation = self._operations().get(method)
         if operation is None:
             return self._error(node, "40002", "isv.invalid-method", "不存在的方法名")
+        refusal = self._sub_merchant_refusal(biz)
+        if refusal:
+            return self._answer(node, refusal)
         self._advance_all()
         self._ledger.calls.append((method, str(biz.get("out_trade_no", ""))))
         try:
@@ -126,6 +147,23 @@ class AlipaySandbox:
                 protocol.PRECREATE: self._precreate, protocol.CREATE: self._create, protocol.CLOSE: self._close,
                 protocol.REFUND: self._refund, protocol.REFUND_QUERY: self._refund_query,
                 protocol.BILL_URL: self._bill_url}
+
+    def _sub_merchant_refusal(self, biz: dict) -> dict | None:
+        if "sub_merchant" not in biz:
+            return None
+        sub = biz["sub_merchant"]
+        if not isinstance(sub, dict) or not sub.get("merchant_id"):
+            return _fail("ACQ.SECONDARY_MERCHANT_ID_BLANK", "二级商户编号错误")
+        if sub.get("merchant_type", "alipay") != "alipay":
+            return _fail("ACQ.SUB_MERCHANT_TYPE_INVALID", "二级商户类型非法")
+        if sub["merchant_id"] not in self.sub_merchants:
+            return _fail("ACQ.SECONDARY_MERCHANT_ID_INVALID", "二级商户不存在")
+        return None
+
+    def _order(self, biz: dict) -> AlipayOrder | None:
+        """The trade the request names, if it was made under the smid the request names."""
+        order = self._ledger.orders.get(biz.get("out_trade_no", ""))
+        return order if order is not None and order.merchant == _merchant(biz) else None
 
     def _answer(self, node: str, fields: dict) -> web.Response:
         fields = {"code": "10000", "msg": "Success", **fields}
@@ -155,7 +193,7 @@ class AlipaySandbox:
             return _fail("ACQ.PAYMENT_AUTH_CODE_INVALID", "支付失败，获取顾客账户信息失败，请顾客刷新付款码后重新收款")
         order = self._ledger.orders.get(trade_no)
         if order is not None:
-            if order.amount_fen != amount_fen or order.auth_code != auth_code:
+            if order.amount_fen != amount_fen or order.auth_code != auth_code or order.merchant != _merchant(biz):
                 return _fail("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")
             return self._repeat(order)
         scenario, param = test_codes.scenario_of(auth_code)
@@ -166,7 +204,7 @@ class AlipaySandbox:
             return _fail("ACQ.PAYMENT_AUTH_CODE_INVALID", "支付失败，获取顾客账户信息失败，请顾客刷新付款码后重新收款")
         order = AlipayOrder(out_trade_no=trade_no, amount_fen=amount_fen, auth_code=auth_code, scenario=scenario,
                             param=param, created=time.monotonic(), status=WAIT_BUYER_PAY, trade_no=_trade_no(),
-                            subject=biz["subject"])
+                            subject=biz["subject"], merchant=_merchant(biz))
         self._ledger.orders[trade_no] = order
         if scenario in ("success", "lost_answer", "slow_answer"):
             self._charge(order)
@@ -198,17 +236,19 @@ class AlipaySandbox:
                 "trade_no": order.trade_no}
 
     async def _query(self, biz: dict) -> dict:
-        order = self._ledger.orders.get(biz.get("out_trade_no", ""))
+        order = self._order(biz)
         if order is None:
             return _fail("ACQ.TRADE_NOT_EXIST", "交易不存在")
         fields = {"out_trade_no": order.out_trade_no, "trade_no": order.trade_no, "trade_status": order.status,
                   "total_amount": protocol.yuan_of(order.amount_fen)}
+        if order.merchant:
+            fields["alipay_sub_merchant_id"] = order.merchant
         if order.status == TRADE_SUCCESS:
             fields.update(buyer_logon_id="159****5620", receipt_amount=protocol.yuan_of(order.amount_fen))
         return fields
 
     async def _cancel(self, biz: dict) -> dict:
-        order = self._ledger.orders.get(biz.get("out_trade_no", ""))
+        order = self._order(biz)
         if order is None:
             return _fail("ACQ.TRADE_NOT_EXIST", "交易不存在")
         if order.status == WAIT_BUYER_PAY and order.auth_code and order.cancel_calls < self.cancel_retries:
@@ -219,7 +259,7 @@ class AlipaySandbox:
         if order.status == TRADE_SUCCESS:
             action = "refund"   # cancelling a paid trade gives the money back
             self._ledger.refunds.append(Charge(order.out_trade_no, order.amount_fen - order.refunded_fen,
-                                               order.trade_no, refund_no="cancel"))
+                                               order.trade_no, refund_no="cancel", merchant=order.merchant))
         if order.status != TRADE_CLOSED or action == "refund":
             self._ledger.reversals.append(order.out_trade_no)
         order.status = TRADE_CLOSED
@@ -247,17 +287,17 @@ class AlipaySandbox:
             minutes = int(str(biz.get("timeout_express", "120m")).rstrip("m") or 120)
             order = AlipayOrder(out_trade_no=trade_no, amount_fen=amount_fen, auth_code="", scenario="c2b", param=0,
                                 created=time.monotonic(), status=WAIT_BUYER_PAY, trade_no=_trade_no(),
-                                subject=biz["subject"])
+                                subject=biz["subject"], merchant=_merchant(biz))
             order.expires = order.created + minutes * 60
             self._ledger.orders[trade_no] = order
-        elif order.amount_fen != amount_fen:
+        elif order.amount_fen != amount_fen or order.merchant != _merchant(biz):
             return _fail("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")
         if qr:
             return {"out_trade_no": trade_no, "qr_code": f"https://qr.alipay.com/sbx{order.trade_no[-12:]}"}
         return {"out_trade_no": trade_no, "trade_no": order.trade_no}
 
     async def _close(self, biz: dict) -> dict:
-        order = self._ledger.orders.get(biz.get("out_trade_no", ""))
+        order = self._order(biz)
         if order is None:
             return _fail("ACQ.TRADE_NOT_EXIST", "交易不存在")
         if order.status == TRADE_SUCCESS:
@@ -269,7 +309,7 @@ class AlipaySandbox:
         missing = _missing(biz, "out_trade_no", "refund_amount")
         if missing:
             return _fail("ACQ.INVALID_PARAMETER", f"缺少参数{missing}", code="40002")
-        order = self._ledger.orders.get(biz["out_trade_no"])
+        order = self._order(biz)
         if order is None:
             return _fail("ACQ.TRADE_NOT_EXIST", "交易不存在")
         try:
@@ -287,7 +327,7 @@ class AlipaySandbox:
             return _fail("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
         if order.refunded_fen + amount_fen > order.amount_fen:
             return _fail("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限")
-        refund = Charge(order.out_trade_no, amount_fen, order.trade_no, refund_no=refund_no)
+        refund = Charge(order.out_trade_no, amount_fen, order.trade_no, refund_no=refund_no, merchant=order.merchant)
         self.refund_requests[key] = refund
         self._ledger.refunds.append(refund)
         order.refunded_fen += amount_fen
@@ -300,7 +340,7 @@ class AlipaySandbox:
     async def _refund_query(self, biz: dict) -> dict:
         key = f"{biz.get('out_trade_no', '')}/{biz.get('out_request_no', '')}"
         refund = self.refund_requests.get(key)
-        if refund is None:
+        if refund is None or refund.merchant != _merchant(biz):
             return {"out_trade_no": biz.get("out_trade_no", "")}   # Alipay: success, but no refund fields
         return {"out_trade_no": refund.out_trade_no, "trade_no": refund.channel_trade_no,
                 "out_request_no": refund.refund_no, "refund_amount": protocol.yuan_of(refund.amount_fen),
@@ -324,12 +364,14 @@ class AlipaySandbox:
             raise web.HTTPNotFound()
         return web.Response(body=self.bill_zip(day), content_type="application/zip")
 
-    def bill_zip(self, day: datetime.date) -> bytes:
-        charges, refunds = self.ledger.bill_of(day)
+    def bill_zip(self, day: datetime.date, smid: str | None = None) -> bytes:
+        """The trade bill of `day`: every shop's rows, or with `smid` that shop's alone."""
+        charges, refunds = self.ledger.bill_of(day, smid)
+        columns = COLUMNS + (SUB_MERCHANT_COLUMN,)
         lines = ["#支付宝业务明细查询", f"#账号：[{self.app_id}0156]",
                  f"#起始日期：[{day:%Y年%m月%d日} 00:00:00]   终止日期：[{day + datetime.timedelta(days=1):%Y年%m月%d日} 00:00:00]",
                  "#-----------------------------------------业务明细列表----------------------------------------",
-                 ",".join(COLUMNS)]
+                 ",".join(columns)]
 
         def row(c: Charge, kind: str, sign: str) -> str:
             order = self._ledger.orders.get(c.out_trade_no)
@@ -340,8 +382,9 @@ class AlipaySandbox:
                      "完成时间": f"{c.at:%Y-%m-%d %H:%M:%S}", "对方账户": "159****5620", "订单金额（元）": yuan,
                      "商家实收（元）": yuan, "退款批次号/请求号": c.refund_no + ("\t" if c.refund_no else ""),
                      # Alipay takes its fee on payments and gives it back on refunds.
-                     "服务费（元）": ("-" if sign == "" else "") + fee if fee != "0.00" else "0.00"}
-            return ",".join(cells.get(name, "") for name in COLUMNS)
+                     "服务费（元）": ("-" if sign == "" else "") + fee if fee != "0.00" else "0.00",
+                     SUB_MERCHANT_COLUMN: c.merchant}
+            return ",".join(cells.get(name, "") for name in columns)
 
         lines += [row(c, "交易", "") for c in charges] + [row(r, "退款", "-") for r in refunds]
         lines += ["#-----------------------------------------业务明细列表结束------------------------------------",
@@ -357,7 +400,8 @@ class AlipaySandbox:
 
     def _charge(self, order: AlipayOrder) -> None:
         order.status = TRADE_SUCCESS
-        self._ledger.charges.append(Charge(order.out_trade_no, order.amount_fen, order.trade_no))
+        self._ledger.charges.append(Charge(order.out_trade_no, order.amount_fen, order.trade_no,
+                                           merchant=order.merchant))
 
     def _paid_fields(self, order: AlipayOrder) -> dict:
         return {"out_trade_no": order.out_trade_no, "trade_no": order.trade_no, "buyer_logon_id": "159****5620",
@@ -383,6 +427,12 @@ class AlipaySandbox:
             return False
         self._charge(order)
         return True
+
+
+def _merchant(biz: dict) -> str:
+    """The smid a request names ("" for none: the acquirer's own account)."""
+    sub = biz.get("sub_merchant")
+    return str(sub.get("merchant_id") or "") if isinstance(sub, dict) else ""
 
 
 def _missing(biz: dict, *names: str) -> str:

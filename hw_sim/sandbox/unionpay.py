@@ -15,6 +15,13 @@ payment code (qrNo) chooses the outcome (hw_sim.test_codes):
     lost_answer         paid, then the connection is dropped without an answer
     already_used        94
     slow_answer N       paid at once, the answer comes N seconds later
+
+Merchants: a message names its merchant by merId: the acquirer's own (`mer_id`, direct mode) or a
+sub-merchant registered with `add_sub_merchant(mer_id)` (standalone: --sub-merchant / --sub-merchants, see
+common.py); any other merId is refused 31 商户状态不正确 (acp's code; INFERRED for QR). Answers echo merId.
+Each order belongs to the merId it was made under: asked under another it does not exist (34). Ledger
+entries name their sub-merchant; the daily file asked with a sub-merchant's merId holds its lines alone
+(each with its merId as an 8th field), asked with the acquirer's own merId or none it holds every line.
 """
 from __future__ import annotations
 
@@ -32,7 +39,8 @@ from server.channels.unionpay import protocol, signing
 from server.channels.unionpay.bill import encode_file_content
 
 from . import keys
-from .common import Charge, DropConnection, Holds, Ledger, drop, fee_of, run_sandbox, run_standalone
+from .common import (Charge, DropConnection, Holds, Ledger, SubMerchants, drop, fee_of, run_sandbox,
+                     run_standalone)
 from .wallet_app import WalletApp
 
 log = logging.getLogger(__name__)
@@ -69,9 +77,12 @@ class UnionPayOrder:
     voucher_num: str = ""
     paid_at: float | None = None
     expires: float | None = None
+    merchant: str = ""         # the sub-merchant's merId; "" the acquirer's own
 
 
 class UnionPaySandbox:
+    name = "unionpay"
+
     def __init__(self, *, acq_code: str = SANDBOX_ACQ_CODE, mer_id: str = SANDBOX_MER_ID,
                  acquirer_public_key: str = keys.UNIONPAY_ACQUIRER_PUBLIC_KEY,
                  acquirer_cert_id: str = SANDBOX_ACQUIRER_CERT_ID,
@@ -86,9 +97,19 @@ class UnionPaySandbox:
         self.holds = Holds()
         self._ledger = Ledger()
         self.undos: dict[str, dict] = {}      # reversal / cancel / refund messages by their orderNo
+        self._undo_merchant: dict[str, str] = {}   # and the merchant each was made for
         self.base_url = ""
         self.wallet_app = WalletApp(title="云闪付", payer_prefix="up", pay_c2b=self.pay_c2b,
                                     amount_of=lambda t: getattr(self._ledger.orders.get(t), "amount_fen", None))
+        self.sub_merchants = SubMerchants()
+
+    def add_sub_merchant(self, account_id: str, app_id: str | None = None) -> None:
+        """A merchant of the acquirer with its own merId (app_id: unused by UnionPay)."""
+        self.sub_merchants.add(account_id)
+
+    def _merchant_of(self, params: dict[str, str]) -> str:
+        mer_id = params.get("merId", "")
+        return "" if mer_id == self.mer_id else mer_id
 
     @property
     def ledger(self) -> Ledger:
@@ -104,7 +125,8 @@ class UnionPaySandbox:
 
     # the envelope
 
-    async def _checked(self, request: web.Request) -> tuple[dict[str, str] | None, web.Response | None]:
+    async def _checked(self, request: web.Request, *, mer_id_optional: bool = False
+                       ) -> tuple[dict[str, str] | None, web.Response | None]:
         params = {k: str(v) for k, v in (await request.post()).items()}
         if params.get("certId") != self.acquirer_cert_id:
             return None, self._answer({"respCode": "11", "respMsg": "证书ID不匹配"})
@@ -112,6 +134,10 @@ class UnionPaySandbox:
             return None, self._answer({"respCode": "11", "respMsg": "验证签名失败"})
         if params.get("version") != protocol.VERSION or params.get("acqCode") != self.acq_code:
             return None, self._answer({"respCode": "10", "respMsg": "报文格式错误"})
+        mer_id = params.get("merId", "")
+        if not (mer_id == self.mer_id or mer_id in self.sub_merchants or (mer_id_optional and not mer_id)):
+            return None, self._answer({"respCode": "31", "respMsg": "商户状态不正确", "reqType": params.get("reqType", ""),
+                                       "merId": mer_id})
         return params, None
 
     async def _gateway(self, request: web.Request) -> web.Response:
@@ -133,7 +159,7 @@ class UnionPaySandbox:
             fields = await operation(params)
         except DropConnection:
             return drop(request)
-        return self._answer({"reqType": req_type, "orderNo": params["orderNo"], **fields})
+        return self._answer({"reqType": req_type, "orderNo": params["orderNo"], "merId": params["merId"], **fields})
 
     def _answer(self, fields: dict[str, str]) -> web.Response:
         fields = {"version": protocol.VERSION, "acqCode": self.acq_code, **fields}
@@ -143,8 +169,6 @@ class UnionPaySandbox:
     # the operations
 
     async def _consume(self, params: dict[str, str]) -> dict[str, str]:
-        if params.get("merId") != self.mer_id:
-            return {"respCode": "30", "respMsg": "商户未开通"}
         try:
             amount_fen = protocol.amount_fen_of(params["txnAmt"])
         except ValueError:
@@ -156,7 +180,7 @@ class UnionPaySandbox:
             return {"respCode": "12", "respMsg": "付款码无效"}
         order = self._ledger.orders.get(order_no)
         if order is not None:
-            if order.amount_fen != amount_fen or order.qr_no != qr_no:
+            if order.amount_fen != amount_fen or order.qr_no != qr_no or order.merchant != self._merchant_of(params):
                 return {"respCode": "94", "respMsg": "重复交易"}
             return self._state_fields(order)
         scenario, param = test_codes.scenario_of(qr_no)
@@ -166,7 +190,8 @@ class UnionPaySandbox:
         if scenario == "already_used" or any(o.qr_no == qr_no for o in self._ledger.orders.values()):
             return {"respCode": "94", "respMsg": "付款码已使用"}
         order = UnionPayOrder(order_no=order_no, order_time=params["orderTime"], amount_fen=amount_fen, qr_no=qr_no,
-                              scenario=scenario, param=param, created=time.monotonic(), state=PENDING)
+                              scenario=scenario, param=param, created=time.monotonic(), state=PENDING,
+                              merchant=self._merchant_of(params))
         self._ledger.orders[order_no] = order
         if scenario in ("success", "lost_answer", "slow_answer"):
             self._charge(order)
@@ -199,25 +224,25 @@ class UnionPaySandbox:
 
     async def _query(self, params: dict[str, str]) -> dict[str, str]:
         # UnionPay finds an order by orderNo and orderTime; the sandbox by orderNo alone.
-        order_no = params["orderNo"]
+        order_no, merchant = params["orderNo"], self._merchant_of(params)
         order = self._ledger.orders.get(order_no)
-        if order is not None:
+        if order is not None and order.merchant == merchant:
             state = self._state_fields(order)
             return {"respCode": "00", "respMsg": "成功", "origRespCode": state["respCode"],
                     "origRespMsg": state["respMsg"], "voucherNum": order.voucher_num,
                     "txnAmt": str(order.amount_fen)}
         undo = self.undos.get(order_no)
-        if undo is not None:
+        if undo is not None and self._undo_merchant.get(order_no) == merchant:
             return {"respCode": "00", "respMsg": "成功", "origRespCode": undo["respCode"],
                     "origRespMsg": undo["respMsg"], "voucherNum": undo.get("voucherNum", "")}
         return {"respCode": protocol.NOT_FOUND_CODE, "respMsg": "查无此交易"}
 
     async def _undo(self, params: dict[str, str]) -> dict[str, str]:
-        order_no, req_type = params["orderNo"], params["reqType"]
-        if order_no in self.undos:
+        order_no, req_type, merchant = params["orderNo"], params["reqType"], self._merchant_of(params)
+        if order_no in self.undos and self._undo_merchant.get(order_no) == merchant:
             return self.undos[order_no]            # a repeated message: the same answer
         order = self._ledger.orders.get(params["origOrderNo"])
-        if order is None:
+        if order is None or order.merchant != merchant:
             return {"respCode": protocol.NOT_FOUND_CODE, "respMsg": "原交易不存在"}
         if params["origOrderTime"] != order.order_time:
             return {"respCode": "30", "respMsg": "原交易时间不符"}
@@ -231,11 +256,13 @@ class UnionPaySandbox:
             answer = self._give_back(order, req_type, amount_fen, order_no)
         if answer["respCode"] == "00":
             self.undos[order_no] = answer
+            self._undo_merchant[order_no] = merchant
         return answer
 
     def _reverse(self, order: UnionPayOrder) -> dict[str, str]:
         if order.state == PAID:
-            self._ledger.refunds.append(Charge(order.order_no, order.amount_fen, order.voucher_num, refund_no="reversal"))
+            self._ledger.refunds.append(Charge(order.order_no, order.amount_fen, order.voucher_num,
+                                               refund_no="reversal", merchant=order.merchant))
         if order.state != REVERSED:
             self._ledger.reversals.append(order.order_no)
         order.state = REVERSED
@@ -250,7 +277,8 @@ class UnionPaySandbox:
         if refunded + amount_fen > order.amount_fen:
             return {"respCode": "30", "respMsg": "退货金额超限"}
         voucher = _voucher()
-        self._ledger.refunds.append(Charge(order.order_no, amount_fen, voucher, refund_no=order_no))
+        self._ledger.refunds.append(Charge(order.order_no, amount_fen, voucher, refund_no=order_no,
+                                           merchant=order.merchant))
         if req_type == protocol.CANCEL:
             order.state = REVERSED
             self._ledger.reversals.append(order.order_no)
@@ -263,33 +291,46 @@ class UnionPaySandbox:
         except ValueError:
             return {"respCode": "30", "respMsg": "格式错误"}
         order_no = params["orderNo"]
-        if order_no not in self._ledger.orders:
+        existing = self._ledger.orders.get(order_no)
+        if existing is not None and existing.merchant != self._merchant_of(params):
+            return {"respCode": "94", "respMsg": "重复交易"}
+        if existing is None:
             order = UnionPayOrder(order_no=order_no, order_time=params["orderTime"], amount_fen=amount_fen, qr_no="",
-                                  scenario="c2b", param=0, created=time.monotonic(), state=PENDING)
+                                  scenario="c2b", param=0, created=time.monotonic(), state=PENDING,
+                                  merchant=self._merchant_of(params))
             order.expires = order.created + valid_s
             self._ledger.orders[order_no] = order
         return {"respCode": "00", "respMsg": "成功", "qrCode": f"https://qr.95516.com/00010000/sbx{order_no[-16:]}"}
 
     async def _file(self, request: web.Request) -> web.Response:
-        params, refusal = await self._checked(request)
+        params, refusal = await self._checked(request, mer_id_optional=True)
         if refusal is not None:
             return refusal
         try:
             day = datetime.datetime.strptime(params.get("settleDate", ""), "%Y%m%d").date()
         except ValueError:
             return self._answer({"respCode": "30", "respMsg": "settleDate格式错误"})
-        return self._answer({"respCode": "00", "respMsg": "成功", "fileContent": encode_file_content(self.file_text(day))})
+        merchant = self._merchant_of(params) or None
+        echo = {"merId": params["merId"]} if params.get("merId") else {}
+        return self._answer({"respCode": "00", "respMsg": "成功", **echo,
+                             "fileContent": encode_file_content(self.file_text(day, merchant))})
 
-    def file_text(self, day: datetime.date) -> str:
-        charges, refunds = self.ledger.bill_of(day)
+    def file_text(self, day: datetime.date, mer_id: str | None = None) -> str:
+        """The file of `day`: every line, or with a sub-merchant's merId its lines alone. A sub-merchant's line
+        ends with its merId; the acquirer's own lines keep the 7 fields."""
+        charges, refunds = self.ledger.bill_of(day, mer_id)
+
+        def owner(c: Charge) -> str:
+            return f"|{c.merchant}" if c.merchant else ""
+
         lines = [f"{c.out_trade_no}||{protocol.CONSUME}|{c.amount_fen}|{fee_of(c.amount_fen)}|{c.at:%Y%m%d%H%M%S}|"
-                 f"{c.channel_trade_no}" for c in charges]
+                 f"{c.channel_trade_no}{owner(c)}" for c in charges]
         for r in refunds:
             kind = protocol.REVERSAL if r.refund_no == "reversal" else protocol.REFUND
             if kind == protocol.REVERSAL:
                 continue   # a reversed consume leaves the file: UnionPay settles neither
             lines.append(f"{r.refund_no}|{r.out_trade_no}|{kind}|{r.amount_fen}|{-fee_of(r.amount_fen)}|"
-                         f"{r.at:%Y%m%d%H%M%S}|{r.channel_trade_no}")
+                         f"{r.at:%Y%m%d%H%M%S}|{r.channel_trade_no}{owner(r)}")
         reversed_orders = {r.out_trade_no for r in refunds if r.refund_no == "reversal"}
         lines = [line for line in lines if line.split("|")[0] not in reversed_orders]
         return "\n".join(["#orderNo|origOrderNo|reqType|txnAmt|fee|txnTime|voucherNum", *lines]) + "\n"
@@ -299,7 +340,8 @@ class UnionPaySandbox:
     def _charge(self, order: UnionPayOrder) -> None:
         order.state = PAID
         order.voucher_num = _voucher()
-        self._ledger.charges.append(Charge(order.order_no, order.amount_fen, order.voucher_num))
+        self._ledger.charges.append(Charge(order.order_no, order.amount_fen, order.voucher_num,
+                                           merchant=order.merchant))
 
     def _advance_all(self) -> None:
         now = time.monotonic()

@@ -22,6 +22,15 @@ N, the next N refund answers are lost (the refund is made, the connection droppe
 
 A reverse of an order still USERPAYING first answers recall=Y (`reverse_recalls` times), as WeChat
 does when a payment is in flight, then revokes it.
+
+Service-provider mode: the sub-merchants (特约商户) the acquirer registered are given with
+`add_sub_merchant(sub_mch_id, sub_appid=None)` (standalone: --sub-merchant / --sub-merchants, see common.py).
+A request with an unknown sub_mch_id is refused as WeChat refuses it (return_code=FAIL, unsigned,
+"特约子商户商户号未授权服务商的产品权限"), a sub_appid not bound to it likewise ("sub_mch_id与sub_appid不匹配").
+A request without sub_mch_id is the acquirer's own (direct mode). Each order belongs to the sub-merchant it was
+made under: asked under another one it does not exist (ORDERNOTEXIST). Answers echo sub_mch_id and sub_appid;
+every charge and refund in the ledger names its sub-merchant, and downloadbill with a sub_mch_id gives that
+shop's rows alone (without one: every row, each naming its shop in 特约商户号).
 """
 from __future__ import annotations
 
@@ -42,7 +51,8 @@ from server.channels.wechat.bill import COLUMNS, SUMMARY
 from server.channels.wechat.xmlcodec import XmlError, from_xml, to_xml
 from server.settings import SANDBOX_API_KEY, SANDBOX_APPID, SANDBOX_MCH_ID
 
-from .common import Charge, DropConnection, Holds, Ledger, drop, fee_of, run_sandbox, run_standalone
+from .common import (Charge, DropConnection, Holds, Ledger, SubMerchants, drop, fee_of, run_sandbox,
+                     run_standalone)
 from .wallet_app import WalletApp
 
 log = logging.getLogger(__name__)
@@ -85,11 +95,15 @@ class SandboxOrder:
     expires: float | None = None      # C2B: time_expire
     notify_url: str = ""              # C2B: where the payment result is POSTed
     sign_type: str = "MD5"            # C2B: the notify is signed as unifiedorder was
-    openid: str = ""                  # JSAPI: the payer
+    openid: str = ""                  # JSAPI: the payer (under sub_appid, the payer's sub_openid there)
     refunded: int = 0
+    sub_mch_id: str = ""              # the sub-merchant the order was made under; "" the acquirer's own
+    sub_appid: str = ""
 
 
 class WeChatSandbox:
+    name = "wechat"
+
     def __init__(self, *, appid: str = SANDBOX_APPID, mch_id: str = SANDBOX_MCH_ID, api_key: str = SANDBOX_API_KEY,
                  auto_revoke_s: float = 45.0, reverse_recalls: int = 1):
         self.appid = appid
@@ -109,6 +123,11 @@ class WeChatSandbox:
         # Indexes, so a request costs the same after 100,000 orders as after 10 (the benchmarks):
         self._used_codes: set[str] = set()                 # every payment code a micropay took
         self._open: dict[str, SandboxOrder] = {}           # orders time may still change (paying, C2B unpaid)
+        self.sub_merchants = SubMerchants()
+
+    def add_sub_merchant(self, account_id: str, app_id: str | None = None) -> None:
+        """A 特约商户 of this service provider (sub_mch_id), with a sub_appid bound to it when given."""
+        self.sub_merchants.add(account_id, app_id)
 
     @property
     def ledger(self) -> Ledger:
@@ -147,6 +166,9 @@ class WeChatSandbox:
                 return self._fail("签名类型错误")
             if not signing.signature_valid(params, self.api_key, sign_type):
                 return self._fail("签名错误")
+            refusal = self._sub_merchant_refusal(params)
+            if refusal:
+                return self._fail(refusal)
             missing = [name for name in required if not params.get(name)]
             if missing:
                 return self._fail(f"缺少参数{missing[0]}")
@@ -162,8 +184,21 @@ class WeChatSandbox:
                 return drop(request)
             if isinstance(answer, web.Response):
                 return answer
-            return self._answer(answer, sign_type)
+            # WeChat's answers to a service provider name the sub-merchant they are about.
+            echo = {k: params[k] for k in ("sub_appid", "sub_mch_id") if params.get(k)}
+            return self._answer({**echo, **answer}, sign_type)
         return handle
+
+    def _sub_merchant_refusal(self, params: dict[str, str]) -> str:
+        sub_mch_id, sub_appid = params.get("sub_mch_id", ""), params.get("sub_appid", "")
+        if not sub_mch_id:
+            return "受理机构必须传入sub_mch_id" if sub_appid else ""
+        known = self.sub_merchants.get(sub_mch_id)
+        if known is None:
+            return "特约子商户商户号未授权服务商的产品权限"
+        if sub_appid and sub_appid not in known.app_ids:
+            return "sub_mch_id与sub_appid不匹配"
+        return ""
 
     def _fail(self, message: str) -> web.Response:
         # A transport-level refusal is not signed, as with WeChat.
@@ -190,7 +225,8 @@ class WeChatSandbox:
 
         order = self._ledger.orders.get(trade_no)
         if order is not None:
-            if order.total_fee != total_fee or order.auth_code != auth_code:
+            if (order.total_fee != total_fee or order.auth_code != auth_code
+                    or order.sub_mch_id != params.get("sub_mch_id", "")):
                 return _error("OUT_TRADE_NO_USED", "商户订单号重复")
             return self._repeat(order)
         scenario, param = test_codes.scenario_of(auth_code)
@@ -201,7 +237,8 @@ class WeChatSandbox:
             return _error("AUTH_CODE_INVALID", "付款码已使用，请用户刷新付款码")
 
         order = SandboxOrder(out_trade_no=trade_no, total_fee=total_fee, auth_code=auth_code, scenario=scenario,
-                             param=param, created=time.monotonic(), state=USERPAYING)
+                             param=param, created=time.monotonic(), state=USERPAYING,
+                             sub_mch_id=params.get("sub_mch_id", ""), sub_appid=params.get("sub_appid", ""))
         self._ledger.orders[trade_no] = order
         self._used_codes.add(auth_code)
         self._open[trade_no] = order
@@ -252,7 +289,7 @@ class WeChatSandbox:
         if order.state != REVOKED:
             if order.state == SUCCESS:
                 self._ledger.refunds.append(Charge(order.out_trade_no, order.total_fee, order.transaction_id,
-                                                   refund_no="reverse"))
+                                                   refund_no="reverse", merchant=order.sub_mch_id))
             order.state = REVOKED
             self._ledger.reversals.append(order.out_trade_no)
         return {"result_code": "SUCCESS", "recall": "N"}
@@ -261,11 +298,15 @@ class WeChatSandbox:
         trade_no, fee, trade_type = params["out_trade_no"], params["total_fee"], params["trade_type"]
         if trade_type not in ("NATIVE", "JSAPI"):
             return _error("PARAM_ERROR", "trade_type不支持")
-        if trade_type == "JSAPI" and not params.get("openid"):
-            return _error("PARAM_ERROR", "JSAPI支付必须传openid")
+        if params.get("sub_openid") and not params.get("sub_appid"):
+            return _error("PARAM_ERROR", "sub_openid需与sub_appid一起传")
+        if trade_type == "JSAPI" and not (params.get("openid") or params.get("sub_openid")):
+            return _error("PARAM_ERROR", "JSAPI支付必须传openid或sub_openid")
         if not (fee.isascii() and fee.isdigit()) or int(fee) <= 0:
             return _error("PARAM_ERROR", "total_fee必须为正整数")
         order = self._ledger.orders.get(trade_no)
+        if order is not None and order.sub_mch_id != params.get("sub_mch_id", ""):
+            return _error("INVALID_REQUEST", "201 商户订单号重复")
         if order is None:
             expires = time.monotonic() + 7200
             if params.get("time_expire"):
@@ -274,7 +315,9 @@ class WeChatSandbox:
             order = SandboxOrder(out_trade_no=trade_no, total_fee=int(fee), auth_code="", scenario="c2b", param=0,
                                  created=time.monotonic(), state=NOTPAY, body=params["body"], trade_type=trade_type,
                                  expires=expires, notify_url=params["notify_url"],
-                                 sign_type=params.get("sign_type") or signing.MD5, openid=params.get("openid", ""))
+                                 sign_type=params.get("sign_type") or signing.MD5,
+                                 openid=params.get("openid") or params.get("sub_openid", ""),
+                                 sub_mch_id=params.get("sub_mch_id", ""), sub_appid=params.get("sub_appid", ""))
             self._ledger.orders[trade_no] = order
             self._open[trade_no] = order
         elif order.total_fee != int(fee) or order.trade_type != trade_type:
@@ -316,7 +359,7 @@ class WeChatSandbox:
         if order.refunded + int(refund) > order.total_fee:
             return _error("ERROR", "累计退款金额大于支付金额")
         charge = Charge(order.out_trade_no, int(refund), "50" + secrets.token_hex(13)[:26],
-                        refund_no=params["out_refund_no"])
+                        refund_no=params["out_refund_no"], merchant=order.sub_mch_id)
         order.refunded += int(refund)
         self.refund_requests[charge.refund_no] = charge
         self._ledger.refunds.append(charge)
@@ -332,7 +375,7 @@ class WeChatSandbox:
 
     def _refundquery(self, params: dict[str, str]) -> dict[str, str]:
         charge = self.refund_requests.get(params["out_refund_no"])
-        if charge is None:
+        if charge is None or charge.merchant != params.get("sub_mch_id", ""):
             return _error("REFUNDNOTEXIST", "退款订单查询失败")
         return {"result_code": "SUCCESS", "out_trade_no": charge.out_trade_no, "refund_count": "1",
                 "out_refund_no_0": charge.refund_no, "refund_id_0": charge.channel_trade_no,
@@ -343,14 +386,16 @@ class WeChatSandbox:
             day = datetime.datetime.strptime(params["bill_date"], "%Y%m%d").date()
         except ValueError:
             return self._fail("invalid bill_date")
-        charges, refunds = self._ledger.bill_of(day)
+        sub_mch_id = params.get("sub_mch_id") or None
+        charges, refunds = self._ledger.bill_of(day, sub_mch_id)
         if not charges and not refunds:
             return self._fail("No Bill Exist")
-        return web.Response(text=self.bill_text(day), content_type="text/plain", charset="utf-8")
+        return web.Response(text=self.bill_text(day, sub_mch_id), content_type="text/plain", charset="utf-8")
 
-    def bill_text(self, day: datetime.date) -> str:
-        """The ALL bill of `day`: header, a backticked row per payment and refund, the summary."""
-        charges, refunds = self.ledger.bill_of(day)
+    def bill_text(self, day: datetime.date, sub_mch_id: str | None = None) -> str:
+        """The ALL bill of `day`: header, a backticked row per payment and refund, the summary. With a
+        sub_mch_id that sub-merchant's rows alone; without, everyone's (direct rows say 特约商户号 "0")."""
+        charges, refunds = self.ledger.bill_of(day, sub_mch_id)
 
         def yuan(fen: int) -> str:
             return f"{'-' if fen < 0 else ''}{abs(fen) // 100}.{abs(fen) % 100:02d}"
@@ -359,7 +404,8 @@ class WeChatSandbox:
             order = self._ledger.orders.get(c.out_trade_no)
             total = order.total_fee if order else c.amount_fen
             cells = {"交易时间": f"{c.at:%Y-%m-%d %H:%M:%S}", "公众账号ID": self.appid, "商户号": self.mch_id,
-                     "特约商户号": "0", "设备号": "", "微信订单号": order.transaction_id if order else c.channel_trade_no,
+                     "特约商户号": c.merchant or "0", "设备号": "",
+                     "微信订单号": order.transaction_id if order else c.channel_trade_no,
                      "商户订单号": c.out_trade_no, "用户标识": _openid(order) if order else "",
                      "交易类型": order.trade_type if order else "MICROPAY", "交易状态": "REFUND" if refund else "SUCCESS",
                      "付款银行": "OTHERS", "货币种类": "CNY", "应结订单总金额": yuan(0 if refund else c.amount_fen),
@@ -394,8 +440,10 @@ class WeChatSandbox:
         order = self._ledger.orders.get(out_trade_no)
         if order is None or not order.notify_url or order.state != SUCCESS:
             return
+        payer = {"sub_openid": order.openid} if order.sub_appid else {"openid": order.openid}
         fields = {"return_code": "SUCCESS", "appid": self.appid, "mch_id": self.mch_id,
-                  "nonce_str": secrets.token_hex(16), "result_code": "SUCCESS", "openid": order.openid,
+                  "sub_appid": order.sub_appid, "sub_mch_id": order.sub_mch_id,
+                  "nonce_str": secrets.token_hex(16), "result_code": "SUCCESS", **payer,
                   "trade_type": order.trade_type, "bank_type": "OTHERS", "total_fee": str(order.total_fee),
                   "cash_fee": str(order.total_fee), "transaction_id": order.transaction_id,
                   "out_trade_no": order.out_trade_no, "time_end": order.time_end}
@@ -416,12 +464,18 @@ class WeChatSandbox:
     # state
 
     def _find(self, params: dict[str, str]) -> SandboxOrder | None:
+        """The order the request names, if it was made under the sub-merchant the request names."""
+        order = None
         if params.get("out_trade_no"):
-            return self._ledger.orders.get(params["out_trade_no"])
-        for order in self._ledger.orders.values():
-            if order.transaction_id and order.transaction_id == params.get("transaction_id"):
-                return order
-        return None
+            order = self._ledger.orders.get(params["out_trade_no"])
+        else:
+            for candidate in self._ledger.orders.values():
+                if candidate.transaction_id and candidate.transaction_id == params.get("transaction_id"):
+                    order = candidate
+                    break
+        if order is None or order.sub_mch_id != params.get("sub_mch_id", ""):
+            return None
+        return order
 
     def _pay(self, order: SandboxOrder) -> None:
         order.state = SUCCESS
@@ -429,7 +483,8 @@ class WeChatSandbox:
         digits = "%015d" % secrets.randbelow(10 ** 15)
         order.transaction_id = "42000" + time.strftime("%Y%m%d") + digits
         order.time_end = time.strftime("%Y%m%d%H%M%S")
-        self._ledger.charges.append(Charge(order.out_trade_no, order.total_fee, order.transaction_id))
+        self._ledger.charges.append(Charge(order.out_trade_no, order.total_fee, order.transaction_id,
+                                           merchant=order.sub_mch_id))
 
     def _refuse(self, order: SandboxOrder, err_code: str, err_code_des: str) -> dict[str, str]:
         order.state, order.err_code, order.err_code_des = PAYERROR, err_code, err_code_des

@@ -14,7 +14,7 @@ import aiohttp
 from ...masking import mask
 from ...settings import AlipaySettings
 from .. import (BillRow, BillUnavailable, CancelResult, ChannelResult, Outcome, PayCommand, PrecreateCommand,
-                PrecreateResult, RefundCommand, RefundResult, Schedule, TradeType)
+                PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType)
 from . import protocol, signing
 from .bill import parse_bill_zip
 
@@ -24,7 +24,7 @@ GATEWAY_PATH = "/gateway.do"
 
 
 class BadAnswer(Exception):
-    """Alipay's answer could not be trusted (HTTP error, not JSON, bad or missing signature)."""
+    """Alipay's answer could not be trusted (HTTP error, not JSON, bad or missing signature, another shop's)."""
 
 
 class AlipayChannel:
@@ -46,7 +46,7 @@ class AlipayChannel:
     async def pay(self, command: PayCommand) -> ChannelResult:
         biz = protocol.pay_biz(trade_no=command.trade_no, amount_fen=command.amount_fen,
                                auth_code=command.auth_code, subject=command.subject or self._settings.subject,
-                               device_id=command.device_id)
+                               device_id=command.device_id, merchant=command.merchant)
         log.info("alipay trade.pay %s %d fen code %s", command.trade_no, command.amount_fen, mask(command.auth_code))
         try:
             answer = await self._call(protocol.PAY, biz)
@@ -54,26 +54,26 @@ class AlipayChannel:
             return ChannelResult(Outcome.UNKNOWN, message=str(e))
         return protocol.interpret_pay(answer)
 
-    async def query(self, trade_no: str) -> ChannelResult:
+    async def query(self, trade_no: str, merchant: SubMerchant | None = None) -> ChannelResult:
         try:
-            answer = await self._call(protocol.QUERY, {"out_trade_no": trade_no})
+            answer = await self._call(protocol.QUERY, protocol.order_biz(trade_no=trade_no, merchant=merchant))
         except BadAnswer as e:
             return ChannelResult(Outcome.UNKNOWN, message=str(e))
         return protocol.interpret_query(answer)
 
-    async def cancel(self, trade_no: str) -> CancelResult:
+    async def cancel(self, trade_no: str, merchant: SubMerchant | None = None) -> CancelResult:
         log.info("alipay trade.cancel %s", trade_no)
         try:
-            answer = await self._call(protocol.CANCEL, {"out_trade_no": trade_no})
+            answer = await self._call(protocol.CANCEL, protocol.order_biz(trade_no=trade_no, merchant=merchant))
         except BadAnswer as e:
             # Alipay's demo: a cancel without an answer is retried like retry_flag=Y.
             return CancelResult(cancelled=False, retry=True, message=str(e))
         return protocol.interpret_cancel(answer)
 
-    async def close(self, trade_no: str) -> CancelResult:
+    async def close(self, trade_no: str, merchant: SubMerchant | None = None) -> CancelResult:
         log.info("alipay trade.close %s", trade_no)
         try:
-            answer = await self._call(protocol.CLOSE, {"out_trade_no": trade_no})
+            answer = await self._call(protocol.CLOSE, protocol.order_biz(trade_no=trade_no, merchant=merchant))
         except BadAnswer as e:
             return CancelResult(cancelled=False, retry=True, message=str(e))
         return protocol.interpret_close(answer)
@@ -87,7 +87,8 @@ class AlipayChannel:
         else:
             method = protocol.PRECREATE
         biz = protocol.precreate_biz(trade_no=command.trade_no, amount_fen=command.amount_fen, subject=subject,
-                                     expire_s=command.expire_s, buyer_id=command.payer_id or "")
+                                     expire_s=command.expire_s, buyer_id=command.payer_id or "",
+                                     merchant=command.merchant)
         try:
             answer = await self._call(method, biz, notify_url=command.notify_url or "")
         except BadAnswer as e:
@@ -96,7 +97,7 @@ class AlipayChannel:
 
     async def refund(self, command: RefundCommand) -> RefundResult:
         biz = protocol.refund_biz(trade_no=command.trade_no, refund_no=command.refund_no,
-                                  amount_fen=command.amount_fen, reason=command.reason)
+                                  amount_fen=command.amount_fen, reason=command.reason, merchant=command.merchant)
         log.info("alipay trade.refund %s %s %d fen", command.trade_no, command.refund_no, command.amount_fen)
         try:
             answer = await self._call(protocol.REFUND, biz)
@@ -104,14 +105,17 @@ class AlipayChannel:
             return RefundResult(Outcome.UNKNOWN, message=str(e))
         return protocol.interpret_refund(answer)
 
-    async def refund_query(self, trade_no: str, refund_no: str) -> RefundResult:
+    async def refund_query(self, trade_no: str, refund_no: str, merchant: SubMerchant | None = None) -> RefundResult:
+        biz = protocol.refund_query_biz(trade_no=trade_no, refund_no=refund_no, merchant=merchant)
         try:
-            answer = await self._call(protocol.REFUND_QUERY, {"out_trade_no": trade_no, "out_request_no": refund_no})
+            answer = await self._call(protocol.REFUND_QUERY, biz)
         except BadAnswer as e:
             return RefundResult(Outcome.UNKNOWN, message=str(e))
         return protocol.interpret_refund_query(answer)
 
-    async def bill(self, day: datetime.date) -> list[BillRow]:
+    async def bill(self, day: datetime.date, merchant: SubMerchant | None = None) -> list[BillRow]:
+        """The acquirer's trade bill of `day`; with a sub-merchant, only its rows (Alipay has no per-smid bill
+        for indirect acquiring: see bill.py)."""
         try:
             answer = await self._call(protocol.BILL_URL, {"bill_type": "trade", "bill_date": day.isoformat()})
         except BadAnswer as e:
@@ -126,7 +130,7 @@ class AlipayChannel:
                 data = await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             raise BillUnavailable(f"bill download: {type(e).__name__} {e}") from None
-        return parse_bill_zip(data)
+        return parse_bill_zip(data, smid=merchant.account_id if merchant else None)
 
     async def _call(self, method: str, biz: Mapping[str, Any], *, notify_url: str = "") -> dict[str, Any]:
         s = self._settings
@@ -166,6 +170,9 @@ class AlipayChannel:
         answer = json.loads(part)
         if not isinstance(answer, dict):
             raise BadAnswer(f"{method}: answer node is not an object")
+        other = protocol.other_merchant(answer, protocol.asked_merchant(biz))
+        if other:
+            raise BadAnswer(f"{method}: the answer is for sub-merchant {other}, not the one asked for")
         return answer
 
 

@@ -5,6 +5,13 @@ data rows; amounts in yuan; refunds are rows of 业务类型 "退款" with negat
 (服务费) is negative when Alipay takes it. The summary file ("汇总") is ignored.
 Source: the layout of Alipay's downloadable trade bills as merchants see them (not in
 reference/channels.md); the parser reads columns by name, so added or reordered columns do not break it.
+
+One shop's bill in indirect acquiring: alipay.data.dataservice.bill.downloadurl.query takes a `smid` only with
+bill_type trade_zft_merchant (直付通; the SDK model AlipayDataDataserviceBillDownloadurlQueryModel: "二级商户smid，
+这个参数只在bill_type是trade_zft_merchant时才能使用"), and Alipay's public pages give no per-smid bill for 间连.
+So the acquirer's whole trade bill is fetched and its rows are kept by the sub-merchant column. That column's
+name, SUB_MERCHANT_COLUMN, is INFERRED (Alipay's own term 二级商户编号, from its error texts): a bill without it
+cannot be split, and is refused rather than handed whole to one shop.
 """
 from __future__ import annotations
 
@@ -19,10 +26,11 @@ COLUMNS = ("支付宝交易号", "商户订单号", "业务类型", "商品名�
            "操作员", "终端号", "对方账户", "订单金额（元）", "商家实收（元）", "支付宝红包（元）", "集分宝（元）",
            "支付宝优惠（元）", "商家优惠（元）", "券核销金额（元）", "券名称", "商家红包消费金额（元）",
            "卡消费金额（元）", "退款批次号/请求号", "服务费（元）", "分润（元）", "备注")
+SUB_MERCHANT_COLUMN = "二级商户编号"
 _KIND = {"交易": BillStatus.SUCCESS, "退款": BillStatus.REFUND}
 
 
-def parse_bill_zip(data: bytes) -> list[BillRow]:
+def parse_bill_zip(data: bytes, smid: str | None = None) -> list[BillRow]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = [n for n in archive.namelist() if n.endswith(".csv") and "汇总" not in n]
@@ -31,10 +39,11 @@ def parse_bill_zip(data: bytes) -> list[BillRow]:
             text = archive.read(names[0]).decode("gbk")
     except (zipfile.BadZipFile, UnicodeDecodeError) as e:
         raise BillUnavailable(f"unreadable Alipay bill: {e}") from None
-    return parse_bill_csv(text)
+    return parse_bill_csv(text, smid)
 
 
-def parse_bill_csv(text: str) -> list[BillRow]:
+def parse_bill_csv(text: str, smid: str | None = None) -> list[BillRow]:
+    """The bill's payments and refunds; with `smid`, only that sub-merchant's rows."""
     rows: list[BillRow] = []
     header: list[str] | None = None
     for line_no, cells in enumerate(csv.reader(io.StringIO(text)), 1):
@@ -45,10 +54,14 @@ def parse_bill_csv(text: str) -> list[BillRow]:
             header = cells
             missing = [c for c in ("支付宝交易号", "商户订单号", "业务类型", "完成时间", "订单金额（元）",
                                    "服务费（元）") if c not in header]
+            if smid is not None and SUB_MERCHANT_COLUMN not in header:
+                missing.append(SUB_MERCHANT_COLUMN)
             if missing:
                 raise BillUnavailable(f"Alipay bill header lacks {missing[0]}")
             continue
         row = dict(zip(header, cells))
+        if smid is not None and row.get(SUB_MERCHANT_COLUMN) != smid:
+            continue
         kind = _KIND.get(row["业务类型"])
         if kind is None:
             continue

@@ -4,6 +4,21 @@ Facts (reference/channels.md section 3, from Alipay's API pages and its face-to-
 parameters, `biz_content` JSON, amounts in yuan with 2 decimals, answer codes 10000 success, 10003 waiting
 for the buyer, 20000 system error (unknown), 40004 business failure with `sub_code`.
 Money crosses the boundary here, in `yuan_of` and `fen_of`, with Decimal: never a float.
+
+Service-provider mode is Alipay's indirect acquiring (间连, 机构间连): the acquirer's own app signs every call,
+and a shop's order carries the shop's Alipay merchant number, the smid Alipay gave it at registration, as
+biz_content `sub_merchant: {"merchant_id": "<smid>", "merchant_type": "alipay"}`. Sources: Alipay's SDK
+models (alipay/alipay-sdk-java-all AlipayTradePayModel and AlipayTradePrecreateModel: "sub_merchant 二级商户信息。
+直付通模式和机构间连模式下必传"; SubMerchant: "merchant_id 间连受理商户的支付宝商户编号…间连业务下必传";
+RentSubMerchant: "merchant_type … 目前仅支持alipay"). The other model, ISV authorisation (the merchant's own
+app_auth_token on every call, money settling to the merchant's own Alipay account), is not used here.
+Alipay's SDK models for trade.query, cancel and refund have no sub_merchant (close and fastpay.refund.query
+not checked; a trade is found by out_trade_no under the calling app; bank indirect acquiring adds org_pid to
+query and refund): it is sent with
+them too, so every call names the shop, on the INFERRED ground that Alipay ignores biz_content members an API
+does not define. What guards those calls is the answer: trade.query answers a bank's indirect trade with
+`alipay_sub_merchant_id` ("间连商户在支付宝端的商户编号；只在银行间联交易场景下返回", AlipayTradeQueryResponse),
+and an answer naming another shop than asked is not trusted (`other_merchant`).
 """
 from __future__ import annotations
 
@@ -13,7 +28,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .. import CancelResult, ChannelResult, Outcome, PrecreateResult, Reason, RefundResult
+from .. import CancelResult, ChannelResult, Outcome, PrecreateResult, Reason, RefundResult, SubMerchant
 
 CHINA = datetime.timezone(datetime.timedelta(hours=8))   # Alipay's timestamps are Beijing time; no DST
 
@@ -49,6 +64,17 @@ FAILURE_REASONS = {
     "ACQ.INVALID_PARAMETER": Reason.CHANNEL_DECLINED,
     "ACQ.SELLER_BEEN_BLOCKED": Reason.CHANNEL_DECLINED,
 }
+# The shop's sub-merchant identity refused (Alipay's trade.pay error table, as public code copies it: a Go
+# SDK's sub_code table, a Java error map, a page-pay demo: ACQ.SECONDARY_MERCHANT_ID_BLANK 二级商户编号错误 "请检查
+# 是否正确传入二级商户编号", ACQ.SECONDARY_MERCHANT_ID_INVALID 二级商户不存在, ACQ.SECONDARY_MERCHANT_NOT_MATCH
+# 二级商户信息不匹配, ACQ.SECONDARY_MERCHANT_STATUS_ERROR / ACQ.SECONDARY_MERCHANT_ISV_PUNISH_INDIRECT 商户状态异常,
+# ACQ.SUB_MERCHANT_TYPE_INVALID 二级商户类型非法): the trade was refused before it existed, nothing was charged.
+SUB_MERCHANT_REFUSALS = frozenset({
+    "ACQ.SECONDARY_MERCHANT_ID_BLANK", "ACQ.SECONDARY_MERCHANT_ID_INVALID", "ACQ.SECONDARY_MERCHANT_NOT_MATCH",
+    "ACQ.SECONDARY_MERCHANT_STATUS_ERROR", "ACQ.SECONDARY_MERCHANT_ISV_PUNISH_INDIRECT",
+    "ACQ.SECONDARY_MERCHANT_ALIPAY_ACCOUNT_INVALID", "ACQ.SUB_MERCHANT_TYPE_INVALID",
+})
+FAILURE_REASONS.update({code: Reason.CHANNEL_DECLINED for code in SUB_MERCHANT_REFUSALS})
 # Everything else (ACQ.SYSTEM_ERROR, ACQ.TRADE_HAS_SUCCESS, ACQ.CONTEXT_INCONSISTENT, unknown sub_codes)
 # stays UNKNOWN: the follow-up query says what really happened.
 
@@ -102,28 +128,68 @@ def common_params(*, app_id: str, method: str, biz_content: Mapping[str, Any], a
     return {k: v for k, v in params.items() if v}
 
 
-def pay_biz(*, trade_no: str, amount_fen: int, auth_code: str, subject: str, device_id: str = "") -> dict:
+def sub_merchant_of(merchant: SubMerchant | None) -> dict:
+    """`{"sub_merchant": {...}}` to merge into biz_content for a shop's order; {} in direct mode."""
+    if merchant is None:
+        return {}
+    return {"sub_merchant": {"merchant_id": merchant.account_id, "merchant_type": "alipay"}}
+
+
+def pay_biz(*, trade_no: str, amount_fen: int, auth_code: str, subject: str, device_id: str = "",
+            merchant: SubMerchant | None = None) -> dict:
     biz = {"out_trade_no": trade_no, "scene": "bar_code", "auth_code": auth_code, "subject": subject,
-           "total_amount": yuan_of(amount_fen)}
+           "total_amount": yuan_of(amount_fen), **sub_merchant_of(merchant)}
     if device_id:
         biz["terminal_id"] = device_id
     return biz
 
 
-def precreate_biz(*, trade_no: str, amount_fen: int, subject: str, expire_s: int, buyer_id: str = "") -> dict:
+def order_biz(*, trade_no: str, merchant: SubMerchant | None = None) -> dict:
+    """trade.query, trade.cancel, trade.close of one order."""
+    return {"out_trade_no": trade_no, **sub_merchant_of(merchant)}
+
+
+def precreate_biz(*, trade_no: str, amount_fen: int, subject: str, expire_s: int, buyer_id: str = "",
+                  merchant: SubMerchant | None = None) -> dict:
     biz = {"out_trade_no": trade_no, "total_amount": yuan_of(amount_fen), "subject": subject,
            # Alipay's timeout_express takes minutes ("5m"); round up so the code never dies early.
-           "timeout_express": f"{max(1, -(-expire_s // 60))}m"}
+           "timeout_express": f"{max(1, -(-expire_s // 60))}m", **sub_merchant_of(merchant)}
     if buyer_id:
         biz["buyer_id"] = buyer_id
     return biz
 
 
-def refund_biz(*, trade_no: str, refund_no: str, amount_fen: int, reason: str | None) -> dict:
-    biz = {"out_trade_no": trade_no, "out_request_no": refund_no, "refund_amount": yuan_of(amount_fen)}
+def refund_biz(*, trade_no: str, refund_no: str, amount_fen: int, reason: str | None,
+               merchant: SubMerchant | None = None) -> dict:
+    biz = {"out_trade_no": trade_no, "out_request_no": refund_no, "refund_amount": yuan_of(amount_fen),
+           **sub_merchant_of(merchant)}
     if reason:
         biz["refund_reason"] = reason
     return biz
+
+
+def refund_query_biz(*, trade_no: str, refund_no: str, merchant: SubMerchant | None = None) -> dict:
+    return {"out_trade_no": trade_no, "out_request_no": refund_no, **sub_merchant_of(merchant)}
+
+
+def asked_merchant(biz: Mapping[str, Any]) -> str:
+    """The smid a request's biz_content names ("" for the acquirer's own account)."""
+    sub = biz.get("sub_merchant")
+    return str(sub.get("merchant_id") or "") if isinstance(sub, Mapping) else ""
+
+
+def other_merchant(answer: Mapping[str, Any], asked: str) -> str | None:
+    """The sub-merchant an answer names when it is not the one asked for (None: it is, or it names none)."""
+    named = answer.get("alipay_sub_merchant_id") or ""
+    return str(named) if named and named != asked else None
+
+
+def sub_merchant_refusal(answer: Mapping[str, Any]) -> str | None:
+    """A clear message when Alipay refused the shop's sub-merchant identity, else None."""
+    sub_code = answer.get("sub_code")
+    if sub_code not in SUB_MERCHANT_REFUSALS:
+        return None
+    return f"Alipay refused the shop's sub-merchant account: {answer.get('sub_msg') or sub_code} ({sub_code})"
 
 
 def stripped(answer: Mapping[str, Any]) -> dict[str, Any]:
@@ -132,7 +198,7 @@ def stripped(answer: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _describe(answer: Mapping[str, Any]) -> str | None:
-    return answer.get("sub_msg") or answer.get("msg") or None
+    return sub_merchant_refusal(answer) or answer.get("sub_msg") or answer.get("msg") or None
 
 
 def interpret_pay(answer: Mapping[str, Any]) -> ChannelResult:

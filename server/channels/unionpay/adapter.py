@@ -18,7 +18,7 @@ import aiohttp
 from ...masking import mask
 from ...settings import UnionPaySettings
 from .. import (BillRow, BillUnavailable, CancelResult, ChannelResult, Outcome, PayCommand, PrecreateCommand,
-                PrecreateResult, RefundCommand, RefundResult, Schedule, TradeType)
+                PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType)
 from . import protocol, signing
 from .bill import decode_file_content, parse_bill
 
@@ -29,7 +29,7 @@ FILE_PATH = "/file"
 
 
 class BadAnswer(Exception):
-    """UnionPay's answer could not be trusted (HTTP error, malformed, bad signature)."""
+    """UnionPay's answer could not be trusted (HTTP error, malformed, bad signature, another merchant's)."""
 
 
 class UnionPayChannel:
@@ -48,13 +48,16 @@ class UnionPayChannel:
     def __repr__(self) -> str:
         return f"UnionPayChannel(mer_id={self._settings.mer_id!r})"
 
-    def _ids(self) -> dict[str, str]:
-        return {"acq_code": self._settings.acq_code, "mer_id": self._settings.mer_id}
+    def _ids(self, merchant: SubMerchant | None = None) -> dict[str, str]:
+        """The acquirer's institution code, and the merId of the merchant whose money moves: the shop's own in
+        service-provider mode, else the configured one."""
+        return {"acq_code": self._settings.acq_code,
+                "mer_id": merchant.account_id if merchant else self._settings.mer_id}
 
     async def pay(self, command: PayCommand) -> ChannelResult:
         s = self._settings
-        request = protocol.consume_request(**self._ids(), mer_cat_code=s.mer_cat_code, mer_name=s.mer_name,
-                                           term_id=s.term_id, trade_no=command.trade_no,
+        request = protocol.consume_request(**self._ids(command.merchant), mer_cat_code=s.mer_cat_code,
+                                           mer_name=s.mer_name, term_id=s.term_id, trade_no=command.trade_no,
                                            amount_fen=command.amount_fen, qr_no=command.auth_code)
         log.info("unionpay consume %s %d fen code %s", command.trade_no, command.amount_fen, mask(command.auth_code))
         try:
@@ -63,28 +66,29 @@ class UnionPayChannel:
             return ChannelResult(Outcome.UNKNOWN, message=str(e))
         return protocol.interpret_consume(answer)
 
-    async def query(self, trade_no: str) -> ChannelResult:
+    async def query(self, trade_no: str, merchant: SubMerchant | None = None) -> ChannelResult:
         try:
-            answer = await self._call(GATEWAY_PATH, protocol.query_request(**self._ids(), order_no=trade_no))
+            answer = await self._call(GATEWAY_PATH, protocol.query_request(**self._ids(merchant), order_no=trade_no))
         except BadAnswer as e:
             return ChannelResult(Outcome.UNKNOWN, message=str(e))
         return protocol.interpret_query(answer)
 
-    async def cancel(self, trade_no: str) -> CancelResult:
+    async def cancel(self, trade_no: str, merchant: SubMerchant | None = None) -> CancelResult:
         """Reversal (冲正) of a consume we gave up on; it also gives back a consume that went through."""
-        return await self._undo(protocol.REVERSAL, trade_no)
+        return await self._undo(protocol.REVERSAL, trade_no, merchant=merchant)
 
-    async def close(self, trade_no: str) -> CancelResult:
+    async def close(self, trade_no: str, merchant: SubMerchant | None = None) -> CancelResult:
         # No close message for C2B codes in the sources (INFERRED): a reversal of the code's order, which
         # UnionPay answers 34 when nobody ever paid it.
-        return await self._undo(protocol.REVERSAL, trade_no)
+        return await self._undo(protocol.REVERSAL, trade_no, merchant=merchant)
 
-    async def cancel_paid(self, trade_no: str, amount_fen: int) -> CancelResult:
+    async def cancel_paid(self, trade_no: str, amount_fen: int, merchant: SubMerchant | None = None) -> CancelResult:
         """撤销: give back a successful consume on the day it was made (UnionPay only; refund works any day)."""
-        return await self._undo(protocol.CANCEL, trade_no, amount_fen)
+        return await self._undo(protocol.CANCEL, trade_no, amount_fen, merchant=merchant)
 
-    async def _undo(self, req_type: str, trade_no: str, amount_fen: int | None = None) -> CancelResult:
-        request = protocol.undo_request(req_type, **self._ids(), order_no=_undo_no(req_type, trade_no),
+    async def _undo(self, req_type: str, trade_no: str, amount_fen: int | None = None, *,
+                    merchant: SubMerchant | None = None) -> CancelResult:
+        request = protocol.undo_request(req_type, **self._ids(merchant), order_no=_undo_no(req_type, trade_no),
                                         orig_trade_no=trade_no, amount_fen=amount_fen)
         log.info("unionpay %s of %s", req_type, trade_no)
         try:
@@ -99,7 +103,7 @@ class UnionPayChannel:
             # to the acquirer's own cashier page, which uses those channels' adapters.
             return PrecreateResult(ok=False, message="UnionPay C2B codes are NATIVE only")
         s = self._settings
-        request = protocol.c2b_request(**self._ids(), mer_cat_code=s.mer_cat_code, mer_name=s.mer_name,
+        request = protocol.c2b_request(**self._ids(command.merchant), mer_cat_code=s.mer_cat_code, mer_name=s.mer_name,
                                        term_id=s.term_id, trade_no=command.trade_no, amount_fen=command.amount_fen,
                                        valid_s=command.expire_s)
         try:
@@ -109,7 +113,7 @@ class UnionPayChannel:
         return protocol.interpret_c2b(answer)
 
     async def refund(self, command: RefundCommand) -> RefundResult:
-        request = protocol.undo_request(protocol.REFUND, **self._ids(), order_no=command.refund_no,
+        request = protocol.undo_request(protocol.REFUND, **self._ids(command.merchant), order_no=command.refund_no,
                                         orig_trade_no=command.trade_no, amount_fen=command.amount_fen)
         log.info("unionpay refund %s %s %d fen", command.trade_no, command.refund_no, command.amount_fen)
         try:
@@ -118,23 +122,28 @@ class UnionPayChannel:
             return RefundResult(Outcome.UNKNOWN, message=str(e))
         return protocol.interpret_refund(answer)
 
-    async def refund_query(self, trade_no: str, refund_no: str) -> RefundResult:
+    async def refund_query(self, trade_no: str, refund_no: str, merchant: SubMerchant | None = None) -> RefundResult:
         try:
-            answer = await self._call(GATEWAY_PATH, protocol.query_request(**self._ids(), order_no=refund_no))
+            answer = await self._call(GATEWAY_PATH, protocol.query_request(**self._ids(merchant), order_no=refund_no))
         except BadAnswer as e:
             return RefundResult(Outcome.UNKNOWN, message=str(e))
         return protocol.interpret_refund_query(answer)
 
-    async def bill(self, day: datetime.date) -> list[BillRow]:
-        request = {"version": protocol.VERSION, "acqCode": self._settings.acq_code, "merId": self._settings.mer_id,
+    async def bill(self, day: datetime.date, merchant: SubMerchant | None = None) -> list[BillRow]:
+        """The day's file: with a sub-merchant, asked for by its merId and kept to its lines; with None, the
+        file of the configured merId (in service-provider mode, none: the acquirer's whole file)."""
+        ids = self._ids(merchant)
+        request = {"version": protocol.VERSION, "acqCode": ids["acq_code"], "merId": ids["mer_id"],
                    "settleDate": day.strftime("%Y%m%d"), "fileType": "00"}
         try:
             answer = await self._call(FILE_PATH, request)
         except BadAnswer as e:
             raise BillUnavailable(str(e)) from None
         if answer.get("respCode") != protocol.SUCCESS_CODE:
-            raise BillUnavailable(f"no UnionPay file for {day}: {answer.get('respMsg')}")
-        return parse_bill(decode_file_content(answer.get("fileContent", "")))
+            raise BillUnavailable(f"no UnionPay file for {day}: "
+                                  f"{protocol.merchant_refusal(answer) or answer.get('respMsg')}")
+        return parse_bill(decode_file_content(answer.get("fileContent", "")),
+                          mer_id=merchant.account_id if merchant else None)
 
     async def _call(self, path: str, request: dict[str, str]) -> dict[str, str]:
         s = self._settings
@@ -155,6 +164,9 @@ class UnionPayChannel:
             raise BadAnswer("answer is not form-encoded") from None
         if not signing.signature_valid(answer, self._unionpay_key, s.unionpay_cert_id):
             raise BadAnswer(f"answer signature does not verify: {answer.get('respMsg', '')}".rstrip(": "))
+        other = protocol.other_merchant(answer, request.get("merId", ""))
+        if other:
+            raise BadAnswer(f"{request.get('reqType', path)}: the answer is for merId {other}, not the one asked for")
         return answer
 
 

@@ -3,8 +3,11 @@
 INFERRED format (the real settlement files and their download message were not at hand): the file
 comes as `fileContent` of a signed answer, Base64 of zlib-deflated UTF-8 text (acp's file transfer
 delivers Base64 of deflated content too); one transaction a line, `|`-separated:
-    orderNo|origOrderNo|reqType|txnAmt|fee|txnTime|voucherNum
-txnAmt and fee in fen; txnTime yyyyMMddHHmmss (Beijing time); reqType as in the messages.
+    orderNo|origOrderNo|reqType|txnAmt|fee|txnTime|voucherNum[|merId]
+txnAmt and fee in fen; txnTime yyyyMMddHHmmss (Beijing time); reqType as in the messages. The 8th field,
+merId, names the merchant of a line when it is a sub-merchant's (acquirer files list every merchant of the
+institution, each line with its merchant code: INFERRED); a line without it is the acquirer's own merId's.
+One merchant's bill keeps its lines alone: the file is asked for with its merId and filtered by it.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from .. import BillRow, BillStatus, BillUnavailable
 from .protocol import CANCEL, CONSUME, REFUND, amount_fen_of
 
 FIELDS = ("orderNo", "origOrderNo", "reqType", "txnAmt", "fee", "txnTime", "voucherNum")
+MER_ID = "merId"          # the optional 8th field
 
 
 def decode_file_content(file_content: str) -> str:
@@ -33,15 +37,18 @@ def _time(text: str) -> str:
     return f"{text[0:4]}-{text[4:6]}-{text[6:8]} {text[8:10]}:{text[10:12]}:{text[12:14]}"
 
 
-def parse_bill(text: str) -> list[BillRow]:
+def parse_bill(text: str, mer_id: str | None = None) -> list[BillRow]:
+    """The file's payments and refunds; with `mer_id`, only the lines of that (sub-)merchant."""
     rows = []
     for line_no, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         cells = line.split("|")
-        if len(cells) != len(FIELDS):
+        if len(cells) not in (len(FIELDS), len(FIELDS) + 1):
             raise BillUnavailable(f"UnionPay file line {line_no}: {len(cells)} fields, not {len(FIELDS)}")
-        row = dict(zip(FIELDS, cells))
+        row = dict(zip(FIELDS + (MER_ID,), cells))
+        if mer_id is not None and row.get(MER_ID) != mer_id:
+            continue
         try:
             amount, fee = amount_fen_of(row["txnAmt"]), int(row["fee"])
         except ValueError as e:

@@ -11,6 +11,13 @@ Where each fact comes from:
     ISO 8583 field 39, which UnionPay's codes descend from: INFERRED, to be checked against the spec.
   - A status query answers with the original transaction's result in origRespCode (seen in public code);
     "RV" for a consume that was reversed or cancelled is this project's convention (INFERRED).
+  - Merchants: each message names the merchant whose money it moves by its own `merId`, under the acquirer's
+    institution code (`acqCode`, UnionPay's acqInsCode); in service-provider mode that is the shop's merId,
+    otherwise the one configured. Answers echo merId (acp practice, INFERRED for the QR messages): an answer
+    naming another merchant than asked is not trusted (`other_merchant`). A merId UnionPay does not know, or
+    one not allowed the transaction, is refused with acp's 31 (商户状态不正确) or 32 (无此交易权限), acp
+    answer-code tables as public acp code copies them (INFERRED for QR: UnionPay International's QR API
+    answers 03 "Invalid Merchant" instead); nothing was charged.
 Naming: UnionPay calls the payer's payment code a "C2B code" even though the merchant scans it; this
 project names things by who scans whom: B2C = the merchant scans the payer (consume), C2B = the payer
 scans the merchant's code (code application).
@@ -40,7 +47,11 @@ PENDING_CODE = "05"          # accepted, result later: the payer may be typing a
 NOT_FOUND_CODE = "34"
 REVERSED_CODE = "RV"
 
+MERCHANT_REFUSED_CODES = frozenset({"31", "32"})   # 商户状态不正确, 无此交易权限: the merId refused
+
 FAILURE_REASONS = {
+    "31": Reason.CHANNEL_DECLINED,
+    "32": Reason.CHANNEL_DECLINED,
     "51": Reason.INSUFFICIENT_FUNDS,
     "54": Reason.CODE_EXPIRED,
     "94": Reason.CODE_USED,
@@ -121,8 +132,23 @@ def stripped(answer: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in answer.items() if k not in ("signature", "qrNo", "certId")}
 
 
+def merchant_refusal(answer: Mapping[str, str]) -> str | None:
+    """A clear message when UnionPay refused the merchant the message named (its merId), else None."""
+    code = answer.get("respCode", "")
+    if code not in MERCHANT_REFUSED_CODES:
+        return None
+    who = f"merchant {answer['merId']}" if answer.get("merId") else "the merchant's merId"
+    return f"UnionPay refused {who}: {answer.get('respMsg') or 'merchant refused'} ({code})"
+
+
+def other_merchant(answer: Mapping[str, str], asked_mer_id: str) -> str | None:
+    """The merId an answer names when it is not the one the message asked for (None: it is, or names none)."""
+    named = answer.get("merId") or ""
+    return named if named and named != asked_mer_id else None
+
+
 def _describe(answer: Mapping[str, str]) -> str | None:
-    return answer.get("respMsg") or None
+    return merchant_refusal(answer) or answer.get("respMsg") or None
 
 
 def _by_code(code: str, answer: Mapping[str, str], *, pending: Outcome) -> ChannelResult:

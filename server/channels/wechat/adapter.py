@@ -13,7 +13,7 @@ import aiohttp
 from ...masking import mask
 from ...settings import WeChatSettings
 from .. import (BillRow, BillUnavailable, CancelResult, ChannelResult, Outcome, PayCommand, PrecreateCommand,
-                PrecreateResult, RefundCommand, RefundResult, Schedule, TradeType)
+                PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType)
 from . import protocol, signing
 from .bill import parse_bill
 from .xmlcodec import XmlError, from_xml, to_xml
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class BadAnswer(Exception):
-    """WeChat's answer could not be trusted (HTTP error, bad XML, bad signature)."""
+    """WeChat's answer could not be trusted (HTTP error, bad XML, bad signature, another sub-merchant's)."""
 
 
 class WeChatChannel:
@@ -44,7 +44,7 @@ class WeChatChannel:
         params = protocol.micropay_request(
             appid=s.appid, mch_id=s.mch_id, trade_no=command.trade_no, amount_fen=command.amount_fen,
             auth_code=command.auth_code, body=command.subject or s.body, spbill_create_ip=s.spbill_create_ip,
-            device_info=command.device_id)
+            device_info=command.device_id, merchant=command.merchant)
         log.info("wechat micropay %s %d fen code %s", command.trade_no, command.amount_fen, mask(command.auth_code))
         try:
             answer = await self._call(protocol.MICROPAY_PATH, params)
@@ -52,18 +52,18 @@ class WeChatChannel:
             return ChannelResult(Outcome.UNKNOWN, message=str(e))
         return protocol.interpret_micropay(answer)
 
-    async def query(self, trade_no: str) -> ChannelResult:
+    async def query(self, trade_no: str, merchant: SubMerchant | None = None) -> ChannelResult:
         s = self._settings
-        params = protocol.orderquery_request(appid=s.appid, mch_id=s.mch_id, trade_no=trade_no)
+        params = protocol.orderquery_request(appid=s.appid, mch_id=s.mch_id, trade_no=trade_no, merchant=merchant)
         try:
             answer = await self._call(protocol.ORDERQUERY_PATH, params)
         except BadAnswer as e:
             return ChannelResult(Outcome.UNKNOWN, message=str(e))
         return protocol.interpret_orderquery(answer)
 
-    async def cancel(self, trade_no: str) -> CancelResult:
+    async def cancel(self, trade_no: str, merchant: SubMerchant | None = None) -> CancelResult:
         s = self._settings
-        params = protocol.reverse_request(appid=s.appid, mch_id=s.mch_id, trade_no=trade_no)
+        params = protocol.reverse_request(appid=s.appid, mch_id=s.mch_id, trade_no=trade_no, merchant=merchant)
         log.info("wechat reverse %s", trade_no)
         try:
             answer = await self._call(protocol.REVERSE_PATH, params)
@@ -71,12 +71,12 @@ class WeChatChannel:
             return CancelResult(cancelled=False, message=str(e))
         return protocol.interpret_reverse(answer)
 
-    async def close(self, trade_no: str) -> CancelResult:
+    async def close(self, trade_no: str, merchant: SubMerchant | None = None) -> CancelResult:
         s = self._settings
         log.info("wechat closeorder %s", trade_no)
+        params = protocol.closeorder_request(appid=s.appid, mch_id=s.mch_id, trade_no=trade_no, merchant=merchant)
         try:
-            answer = await self._call(protocol.CLOSEORDER_PATH,
-                                      protocol.closeorder_request(appid=s.appid, mch_id=s.mch_id, trade_no=trade_no))
+            answer = await self._call(protocol.CLOSEORDER_PATH, params)
         except BadAnswer as e:
             return CancelResult(cancelled=False, retry=True, message=str(e))
         return protocol.interpret_closeorder(answer)
@@ -89,14 +89,16 @@ class WeChatChannel:
             appid=s.appid, mch_id=s.mch_id, trade_no=command.trade_no, amount_fen=command.amount_fen,
             body=command.subject or s.body, trade_type=command.trade_type,
             spbill_create_ip=command.client_ip or s.spbill_create_ip, notify_url=command.notify_url or s.notify_url,
-            expire_s=command.expire_s, openid=command.payer_id or "")
+            expire_s=command.expire_s, openid=command.payer_id or "", merchant=command.merchant)
         try:
             answer = await self._call(protocol.UNIFIEDORDER_PATH, params)
         except BadAnswer as e:
             return PrecreateResult(ok=False, message=str(e))
         result = protocol.interpret_unifiedorder(answer)
         if result.ok and command.trade_type == TradeType.JSAPI:
-            pay_params = protocol.jsapi_pay_params(appid=s.appid, prepay_id=answer.get("prepay_id", ""),
+            # The payer's page runs in the shop's own app when the order names one (sub_appid).
+            app_id = (command.merchant.app_id if command.merchant else None) or s.appid
+            pay_params = protocol.jsapi_pay_params(appid=app_id, prepay_id=answer.get("prepay_id", ""),
                                                    api_key=s.api_key.reveal(), sign_type=s.sign_type)
             result = PrecreateResult(ok=True, pay_params=pay_params, raw=result.raw)
         return result
@@ -105,7 +107,8 @@ class WeChatChannel:
         s = self._settings
         params = protocol.refund_request(appid=s.appid, mch_id=s.mch_id, trade_no=command.trade_no,
                                          refund_no=command.refund_no, total_fen=command.total_fen,
-                                         refund_fen=command.amount_fen, reason=command.reason or "")
+                                         refund_fen=command.amount_fen, reason=command.reason or "",
+                                         merchant=command.merchant)
         log.info("wechat refund %s %s %d fen", command.trade_no, command.refund_no, command.amount_fen)
         try:
             answer = await self._call(protocol.REFUND_PATH, params)
@@ -113,18 +116,20 @@ class WeChatChannel:
             return RefundResult(Outcome.UNKNOWN, message=str(e))
         return protocol.interpret_refund(answer)
 
-    async def refund_query(self, trade_no: str, refund_no: str) -> RefundResult:
+    async def refund_query(self, trade_no: str, refund_no: str, merchant: SubMerchant | None = None) -> RefundResult:
         s = self._settings
+        params = protocol.refundquery_request(appid=s.appid, mch_id=s.mch_id, refund_no=refund_no, merchant=merchant)
         try:
-            answer = await self._call(protocol.REFUNDQUERY_PATH,
-                                      protocol.refundquery_request(appid=s.appid, mch_id=s.mch_id, refund_no=refund_no))
+            answer = await self._call(protocol.REFUNDQUERY_PATH, params)
         except BadAnswer as e:
             return RefundResult(Outcome.UNKNOWN, message=str(e))
         return protocol.interpret_refundquery(answer, refund_no)
 
-    async def bill(self, day: datetime.date) -> list[BillRow]:
+    async def bill(self, day: datetime.date, merchant: SubMerchant | None = None) -> list[BillRow]:
+        """The day's bill: the one sub-merchant's (downloadbill with its sub_mch_id), or with None the whole
+        bill of the acquirer's mch_id (in service-provider mode every sub-merchant's rows)."""
         s = self._settings
-        params = protocol.downloadbill_request(appid=s.appid, mch_id=s.mch_id, day=day)
+        params = protocol.downloadbill_request(appid=s.appid, mch_id=s.mch_id, day=day, merchant=merchant)
         try:
             body = await self._post(protocol.DOWNLOADBILL_PATH, params)
         except BadAnswer as e:
@@ -137,9 +142,10 @@ class WeChatChannel:
                 raise BillUnavailable(f"downloadbill: {e}") from None
             if "No Bill Exist" in answer.get("return_msg", "") or answer.get("err_code") == "20002":
                 return []
-            raise BillUnavailable(f"no WeChat bill for {day}: {_describe_fail(answer)}")
+            raise BillUnavailable(f"no WeChat bill for {day}: "
+                                  f"{protocol.sub_merchant_refusal(answer) or _describe_fail(answer)}")
         try:
-            return parse_bill(body.decode("utf-8"))
+            return parse_bill(body.decode("utf-8"), sub_mch_id=merchant.account_id if merchant else None)
         except UnicodeDecodeError:
             raise BillUnavailable("WeChat bill is not UTF-8") from None
 
@@ -166,6 +172,9 @@ class WeChatChannel:
         # WeChat signs answers whose return_code is SUCCESS; a FAIL answer carries no sign.
         if answer.get("return_code") == "SUCCESS" and not signing.signature_valid(answer, api_key, s.sign_type):
             raise BadAnswer(f"{path}: answer signature does not verify")
+        other = protocol.other_merchant(answer, params)
+        if other:
+            raise BadAnswer(f"{path}: the answer is for {other}, not the sub-merchant asked for")
         return answer
 
 

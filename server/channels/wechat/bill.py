@@ -4,6 +4,8 @@ The bill is CSV text: a header row, then one row per payment or refund with ever
 backtick (so spreadsheets keep long numbers as text), then a summary header ("总交易单数,...") and its row.
 Amounts are yuan ("`12.50"); the fee (手续费) may carry more decimals and is rounded to the fen here.
 Source: WeChat's downloadbill page (the ALL bill's columns); columns are read by name.
+特约商户号 names the sub-merchant whose row it is (a service provider's bill without sub_mch_id lists every
+特约商户's rows); a direct merchant's rows carry "0" there (as bills show it; INFERRED from examples).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ COLUMNS = ("交易时间", "公众账号ID", "商户号", "特约商户号", "�
            "充值券退款金额", "退款类型", "退款状态", "商品名称", "商户数据包", "手续费", "费率", "订单金额", "申请退款金额",
            "费率备注")
 SUMMARY = "总交易单数"
+SUB_MERCHANT = "特约商户号"
 
 
 def fen_of_yuan(text: str) -> int:
@@ -31,7 +34,9 @@ def fen_of_yuan(text: str) -> int:
     return int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def parse_bill(text: str) -> list[BillRow]:
+def parse_bill(text: str, sub_mch_id: str | None = None) -> list[BillRow]:
+    """The bill's payments and refunds. With `sub_mch_id` (a bill asked for one sub-merchant) every row must
+    be that shop's: a bill that lists another shop's money is not trusted (BillUnavailable)."""
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header = next(reader, None)
     if not header or header[0] != COLUMNS[0]:
@@ -43,6 +48,9 @@ def parse_bill(text: str) -> list[BillRow]:
         if cells[0].startswith(SUMMARY):
             break
         row = dict(zip(header, (c.lstrip("`") for c in cells)))
+        if sub_mch_id is not None and row.get(SUB_MERCHANT) != sub_mch_id:
+            raise BillUnavailable(f"WeChat bill line {line_no} is sub-merchant {row.get(SUB_MERCHANT)!r}'s, "
+                                  f"not {sub_mch_id}'s")
         status = row.get("交易状态")
         try:
             if status == "SUCCESS":

@@ -2,6 +2,18 @@
 
 Requests are built here, answers interpreted here into the normalised results; the adapter only
 moves bytes. Money crosses the boundary in `total_fee_of`.
+
+Service-provider mode (服务商): every request for a shop's order carries, beside the acquirer's `appid` and
+`mch_id`, the shop's `sub_mch_id` (特约商户号) and, when the shop has its own official account or mini
+program, its `sub_appid`; a JSAPI payer is then named by `sub_openid` (the payer's id under sub_appid)
+instead of `openid`, and the page's pay parameters carry the sub_appid. Sources: WeChat Pay's v2
+service-provider pages (pay.weixin.qq.com/wiki/doc/api/*_sl.php: micropay, orderquery, closeorder, refund,
+refundquery, downloadbill, "sub_mch_id 微信支付分配的子商户号"), as quoted in binarywang/WxJava#569 and
+JeffreySu/WeiXinMPSDK#629; wechatpy 1.8 (`WeChatPay(sub_mch_id=…, sub_appid=…)` adds sub_mch_id to every
+request, `get_jsapi_params` signs appId = sub_appid or appid); the openid → sub_openid swap from WeChat's
+developer community ("将原来的openid 字段 改成 sub_openid(sub_appid 下获取的openid)").
+Answers echo sub_mch_id (a service-provider micropay answer in WeChat's developer community; go-pay/gopay#57):
+an answer naming another sub-merchant than asked is not trusted (`other_merchant`).
 """
 from __future__ import annotations
 
@@ -9,7 +21,7 @@ import datetime
 import secrets
 from collections.abc import Mapping
 
-from .. import CancelResult, ChannelResult, Outcome, PrecreateResult, Reason, RefundResult
+from .. import CancelResult, ChannelResult, Outcome, PrecreateResult, Reason, RefundResult, SubMerchant
 from . import signing
 
 MICROPAY_PATH = "/pay/micropay"
@@ -78,21 +90,60 @@ def signed(params: dict[str, str], api_key: str, sign_type: str) -> dict[str, st
     return params
 
 
+def ids(appid: str, mch_id: str, merchant: SubMerchant | None) -> dict[str, str]:
+    """Who the request is for: the acquirer's appid and mch_id, and in service-provider mode the shop's
+    sub_mch_id (and sub_appid when it has one). Empty values are left out when signing."""
+    return {"appid": appid, "mch_id": mch_id, "sub_appid": (merchant.app_id or "") if merchant else "",
+            "sub_mch_id": merchant.account_id if merchant else ""}
+
+
 def micropay_request(*, appid: str, mch_id: str, trade_no: str, amount_fen: int, auth_code: str, body: str,
-                     spbill_create_ip: str, device_info: str = "") -> dict[str, str]:
+                     spbill_create_ip: str, device_info: str = "", merchant: SubMerchant | None = None
+                     ) -> dict[str, str]:
     return {
-        "appid": appid, "mch_id": mch_id, "nonce_str": nonce_str(), "body": body,
+        **ids(appid, mch_id, merchant), "nonce_str": nonce_str(), "body": body,
         "out_trade_no": trade_no, "total_fee": total_fee_of(amount_fen),
         "spbill_create_ip": spbill_create_ip, "auth_code": auth_code, "device_info": device_info,
     }
 
 
-def orderquery_request(*, appid: str, mch_id: str, trade_no: str) -> dict[str, str]:
-    return {"appid": appid, "mch_id": mch_id, "out_trade_no": trade_no, "nonce_str": nonce_str()}
+def orderquery_request(*, appid: str, mch_id: str, trade_no: str, merchant: SubMerchant | None = None
+                       ) -> dict[str, str]:
+    return {**ids(appid, mch_id, merchant), "out_trade_no": trade_no, "nonce_str": nonce_str()}
 
 
-def reverse_request(*, appid: str, mch_id: str, trade_no: str) -> dict[str, str]:
-    return {"appid": appid, "mch_id": mch_id, "out_trade_no": trade_no, "nonce_str": nonce_str()}
+def reverse_request(*, appid: str, mch_id: str, trade_no: str, merchant: SubMerchant | None = None
+                    ) -> dict[str, str]:
+    return {**ids(appid, mch_id, merchant), "out_trade_no": trade_no, "nonce_str": nonce_str()}
+
+
+# A refusal of the shop's identity comes as return_code=FAIL (unsigned) with only a return_msg, e.g.
+# "特约子商户商户号未授权服务商的产品权限" (sub_mch_id not authorised for this service provider: WeChat developer
+# community), "受理机构必须传入sub_mch_id" (JeffreySu/WeiXinMPSDK#629, helei112g/payment#72),
+# "sub_mch_id与sub_appid不匹配" (developer community), "普通商户不允许传sub_mch_id" (binarywang/WxJava#1170).
+# WeChat gives no err_code for them, so they are recognised by what the message names (INFERRED: the exact
+# words for a sub_mch_id that does not exist at all were not found). The request was refused before any
+# order existed: nothing was charged.
+_SUB_MERCHANT_WORDS = ("sub_mch_id", "sub_appid", "sub_openid", "子商户", "特约商户")
+
+
+def sub_merchant_refusal(answer: Mapping[str, str]) -> str | None:
+    """A clear message when WeChat refused the request for the shop's sub-merchant identity, else None."""
+    if answer.get("return_code") == "SUCCESS":
+        return None
+    words = answer.get("return_msg") or ""
+    if not any(w in words for w in _SUB_MERCHANT_WORDS):
+        return None
+    return f"WeChat refused the shop's sub-merchant account: {words}"
+
+
+def other_merchant(answer: Mapping[str, str], asked: Mapping[str, str]) -> str | None:
+    """The sub-merchant an answer names when it is not the one the request `asked` for (None: it is)."""
+    for key in ("sub_mch_id", "sub_appid"):
+        named = answer.get(key) or ""
+        if named and named != (asked.get(key) or ""):
+            return f"{key}={named}"
+    return None
 
 
 def stripped(answer: Mapping[str, str]) -> dict[str, str]:
@@ -106,6 +157,9 @@ def _describe(answer: Mapping[str, str]) -> str | None:
 
 def interpret_micropay(answer: Mapping[str, str]) -> ChannelResult:
     raw = stripped(answer)
+    refused = sub_merchant_refusal(answer)
+    if refused:
+        return ChannelResult(Outcome.FAILED, reason=Reason.CHANNEL_DECLINED, message=refused, raw=raw)
     if answer.get("return_code") != "SUCCESS":
         # A transport-level refusal; WeChat's guidance is still to query before calling it failed.
         return ChannelResult(Outcome.UNKNOWN, message=_describe(answer), raw=raw)
@@ -123,8 +177,9 @@ def interpret_micropay(answer: Mapping[str, str]) -> ChannelResult:
 def interpret_orderquery(answer: Mapping[str, str]) -> ChannelResult:
     raw = stripped(answer)
     if answer.get("return_code") != "SUCCESS" or answer.get("result_code") != "SUCCESS":
-        # Includes ORDERNOTEXIST: the micropay may still be on its way, so not yet a failure.
-        return ChannelResult(Outcome.UNKNOWN, message=_describe(answer), raw=raw)
+        # Includes ORDERNOTEXIST: the micropay may still be on its way, so not yet a failure. A refused
+        # sub-merchant stays UNKNOWN too: a query proves nothing about a payment made before the refusal.
+        return ChannelResult(Outcome.UNKNOWN, message=sub_merchant_refusal(answer) or _describe(answer), raw=raw)
     state = answer.get("trade_state", "")
     outcome, reason = TRADE_STATES.get(state, (Outcome.UNKNOWN, None))
     return ChannelResult(outcome, reason=reason, message=answer.get("trade_state_desc") or None,
@@ -133,7 +188,7 @@ def interpret_orderquery(answer: Mapping[str, str]) -> ChannelResult:
 
 def interpret_reverse(answer: Mapping[str, str]) -> CancelResult:
     raw = stripped(answer)
-    message = _describe(answer)
+    message = sub_merchant_refusal(answer) or _describe(answer)
     if answer.get("return_code") != "SUCCESS":
         return CancelResult(cancelled=False, message=message, raw=raw)
     if answer.get("result_code") == "SUCCESS":
@@ -159,41 +214,55 @@ CHINA = datetime.timezone(datetime.timedelta(hours=8))   # WeChat's times are Be
 
 def unifiedorder_request(*, appid: str, mch_id: str, trade_no: str, amount_fen: int, body: str, trade_type: str,
                          spbill_create_ip: str, notify_url: str, expire_s: int, openid: str = "",
-                         now: datetime.datetime | None = None) -> dict[str, str]:
+                         now: datetime.datetime | None = None, merchant: SubMerchant | None = None
+                         ) -> dict[str, str]:
+    """`openid` is the JSAPI payer: under the shop's own sub_appid it is the payer's sub_openid there."""
     now = (now or datetime.datetime.now(CHINA)).astimezone(CHINA)
+    payer = "sub_openid" if merchant is not None and merchant.app_id else "openid"
     return {
-        "appid": appid, "mch_id": mch_id, "nonce_str": nonce_str(), "body": body, "out_trade_no": trade_no,
+        **ids(appid, mch_id, merchant), "nonce_str": nonce_str(), "body": body, "out_trade_no": trade_no,
         "total_fee": total_fee_of(amount_fen), "spbill_create_ip": spbill_create_ip, "notify_url": notify_url,
-        "trade_type": trade_type, "openid": openid, "product_id": trade_no if trade_type == "NATIVE" else "",
+        "trade_type": trade_type, payer: openid, "product_id": trade_no if trade_type == "NATIVE" else "",
         # WeChat wants at least a minute between time_start and time_expire.
         "time_start": now.strftime("%Y%m%d%H%M%S"),
         "time_expire": (now + datetime.timedelta(seconds=max(60, expire_s))).strftime("%Y%m%d%H%M%S"),
     }
 
 
-def closeorder_request(*, appid: str, mch_id: str, trade_no: str) -> dict[str, str]:
-    return {"appid": appid, "mch_id": mch_id, "out_trade_no": trade_no, "nonce_str": nonce_str()}
+def closeorder_request(*, appid: str, mch_id: str, trade_no: str, merchant: SubMerchant | None = None
+                       ) -> dict[str, str]:
+    return {**ids(appid, mch_id, merchant), "out_trade_no": trade_no, "nonce_str": nonce_str()}
 
 
 def refund_request(*, appid: str, mch_id: str, trade_no: str, refund_no: str, total_fen: int, refund_fen: int,
-                   reason: str = "") -> dict[str, str]:
-    return {"appid": appid, "mch_id": mch_id, "nonce_str": nonce_str(), "out_trade_no": trade_no,
+                   reason: str = "", merchant: SubMerchant | None = None) -> dict[str, str]:
+    return {**ids(appid, mch_id, merchant), "nonce_str": nonce_str(), "out_trade_no": trade_no,
             "out_refund_no": refund_no, "total_fee": total_fee_of(total_fen), "refund_fee": total_fee_of(refund_fen),
             "refund_desc": reason}
 
 
-def refundquery_request(*, appid: str, mch_id: str, refund_no: str) -> dict[str, str]:
-    return {"appid": appid, "mch_id": mch_id, "nonce_str": nonce_str(), "out_refund_no": refund_no}
+def refundquery_request(*, appid: str, mch_id: str, refund_no: str, merchant: SubMerchant | None = None
+                        ) -> dict[str, str]:
+    return {**ids(appid, mch_id, merchant), "nonce_str": nonce_str(), "out_refund_no": refund_no}
 
 
-def downloadbill_request(*, appid: str, mch_id: str, day: datetime.date) -> dict[str, str]:
-    return {"appid": appid, "mch_id": mch_id, "nonce_str": nonce_str(), "bill_date": day.strftime("%Y%m%d"),
+def downloadbill_request(*, appid: str, mch_id: str, day: datetime.date, merchant: SubMerchant | None = None
+                         ) -> dict[str, str]:
+    """The ALL bill of `day`. With a sub-merchant: that shop's bill alone; without, a service provider gets
+    every 特约商户's rows in one bill. Sources: WeChat's cloud-pay `downloadBill` page (sub_mch_id optional;
+    leaving it out gets the service provider's bills of all its special merchants; read in an English
+    mirror), binarywang/WxJava#569 (jsapi_sl.php chapter 9_6: sub_mch_id needed for one sub-merchant's bill)."""
+    return {**ids(appid, mch_id, merchant), "nonce_str": nonce_str(), "bill_date": day.strftime("%Y%m%d"),
             "bill_type": "ALL"}
 
 
 def jsapi_pay_params(*, appid: str, prepay_id: str, api_key: str, sign_type: str,
                      now: datetime.datetime | None = None) -> dict[str, str]:
-    """What WeixinJSBridge getBrandWCPayRequest takes on the landing page, signed with the API key."""
+    """What WeixinJSBridge getBrandWCPayRequest takes on the landing page, signed with the API key.
+
+    `appid` is the app the payer's page runs in: the shop's sub_appid when the order was made with one (wechatpy
+    `get_jsapi_params`: appId = sub_appid or appid), else the acquirer's appid; the key is always the acquirer's
+    API key (service providers sign with their own key)."""
     params = {"appId": appid, "timeStamp": str(int((now or datetime.datetime.now(CHINA)).timestamp())),
               "nonceStr": nonce_str(), "package": f"prepay_id={prepay_id}", "signType": sign_type}
     params["paySign"] = signing.sign(params, api_key, sign_type)
@@ -203,12 +272,16 @@ def jsapi_pay_params(*, appid: str, prepay_id: str, api_key: str, sign_type: str
 def interpret_unifiedorder(answer: Mapping[str, str]) -> PrecreateResult:
     raw = stripped(answer)
     if answer.get("return_code") != "SUCCESS" or answer.get("result_code") != "SUCCESS":
-        return PrecreateResult(ok=False, message=_describe(answer), raw=raw)
+        return PrecreateResult(ok=False, message=sub_merchant_refusal(answer) or _describe(answer), raw=raw)
     return PrecreateResult(ok=True, qr_code=answer.get("code_url") or None, raw=raw)
 
 
 def interpret_closeorder(answer: Mapping[str, str]) -> CancelResult:
     raw, message = stripped(answer), _describe(answer)
+    refused = sub_merchant_refusal(answer)
+    if refused:
+        # Asking again changes nothing; the order (if any) stays as it was.
+        return CancelResult(cancelled=False, message=refused, raw=raw)
     if answer.get("return_code") != "SUCCESS":
         return CancelResult(cancelled=False, retry=True, message=message, raw=raw)
     if answer.get("result_code") == "SUCCESS" or answer.get("err_code") in ("ORDERCLOSED", "ORDERNOTEXIST"):
@@ -222,6 +295,9 @@ _REFUND_UNKNOWN = frozenset({"SYSTEMERROR", "BIZERR_NEED_RETRY", "FREQUENCY_LIMI
 
 def interpret_refund(answer: Mapping[str, str]) -> RefundResult:
     raw, message = stripped(answer), _describe(answer)
+    refused = sub_merchant_refusal(answer)
+    if refused:
+        return RefundResult(Outcome.FAILED, reason=Reason.CHANNEL_DECLINED, message=refused, raw=raw)
     if answer.get("return_code") != "SUCCESS":
         return RefundResult(Outcome.UNKNOWN, message=message, raw=raw)
     if answer.get("result_code") == "SUCCESS":
@@ -238,7 +314,7 @@ _REFUND_STATUSES = {"SUCCESS": Outcome.SUCCESS, "PROCESSING": Outcome.WAITING, "
 
 
 def interpret_refundquery(answer: Mapping[str, str], refund_no: str) -> RefundResult:
-    raw, message = stripped(answer), _describe(answer)
+    raw, message = stripped(answer), sub_merchant_refusal(answer) or _describe(answer)
     if answer.get("return_code") != "SUCCESS":
         return RefundResult(Outcome.UNKNOWN, message=message, raw=raw)
     if answer.get("result_code") != "SUCCESS":

@@ -27,9 +27,22 @@ def error_response(request: web.Request, status: int, code: str, message: str) -
     return response
 
 
+# No file name is longer than this (255 bytes on every Linux file system), and no URL of ours needs more
+# path: longer ones answer 404 before a handler (aiohttp's static files, the firmware files) asks the OS.
+_MAX_NAME_BYTES = 255
+_MAX_PATH_BYTES = 2048
+
+
+def _path_too_long(path: str) -> bool:
+    encoded = path.encode("utf-8", "surrogatepass")
+    return len(encoded) > _MAX_PATH_BYTES or any(len(part) > _MAX_NAME_BYTES for part in encoded.split(b"/"))
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
     try:
+        if _path_too_long(request.path):
+            raise web.HTTPNotFound(reason="no such resource")
         response = await handler(request)
     except ApiError as e:
         response = error_response(request, e.status, e.code, e.message)

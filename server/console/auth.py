@@ -198,11 +198,35 @@ async def load_session(request: web.Request) -> None:
     _remember(request, user, csrf_token)
 
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def read_form(request: web.Request) -> Any:
+    """The posted form, parsed once: aiohttp keeps it, so a handler's `request.post()` gets it back. 400 for
+    a form that cannot be read as text (an unknown or wrong charset, a broken multipart body, a field name or
+    value that is not valid Unicode): a page that echoes a field must never fail to encode it."""
+    try:
+        form = await request.post()
+    except (LookupError, UnicodeError, ValueError, AssertionError):
+        raise web.HTTPBadRequest(reason="The form could not be read.") from None
+    for name, value in form.items():
+        try:
+            name.encode("utf-8")
+            if isinstance(value, str):
+                value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise web.HTTPBadRequest(reason="The form holds text that is not valid Unicode.") from None
+    return form
+
+
 async def csrf_ok(request: web.Request) -> bool:
-    """An unsafe request carries the token of its session (or, for the login form, of its cookie)."""
+    """An unsafe request carries the token of its session (or, for the login form, of its cookie). A form
+    is read here whichever way the token came, so every handler gets a form that was checked."""
     sent = request.headers.get(CSRF_HEADER)
-    if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        sent = (await request.post()).get(CSRF_FIELD)
+    if request.content_type in _FORM_TYPES:
+        form = await read_form(request)
+        if sent is None:
+            sent = form.get(CSRF_FIELD)
     if not isinstance(sent, str) or not sent:
         return False
     if request.path == "/console/login":

@@ -163,3 +163,13 @@ def test_text_log_tracebacks_are_masked():
     assert "Traceback" in text and "ValueError" in text
     assert CODE not in text and "ab" * 32 not in text
     assert CODE[-4:] in text
+
+
+async def test_a_path_longer_than_any_file_name_is_404_not_a_server_error(aiohttp_client, sandbox, tmp_path):
+    client = await aiohttp_client(create_app(test_settings(sandbox, str(tmp_path / "l.db"))))
+    for path in ("/console/static/" + "x" * 1000, "/console/static/" + "x" * 256 + ".css",
+                 "/d/v1/firmware/D1/1/" + "a" * 64 + "/p/v/" + "9" * 5000, "/" + "/".join(["abc"] * 700)):
+        resp = await client.get(path)
+        assert resp.status == 404, path
+        assert (await resp.json())["error"]["code"] == "not_found"
+    assert (await client.get("/console/static/console.css")).status == 200

@@ -40,6 +40,7 @@ class Agent:
         self.subject = subject
         self.on_event = on_event
         self.amount = None              # the AmountReading waiting to be paid
+        self.no_amount_why = None       # why the source can tell no amount now (for the cashier), or None
         self.events = EventLog("agent event")
         self._payment = None
         self._unsure = None             # (order_no, amount_fen, code) of a pay whose answer never came
@@ -105,6 +106,13 @@ class Agent:
             await self.api.close()
 
     def on_amount(self, reading):
+        if reading.amount_fen is None:  # the source can no longer tell the amount: forget the one held
+            self.amount = None
+            self.no_amount_why = reading.text or None
+            log.info("no amount from %s%s", reading.source, ": " + reading.text if reading.text else "")
+            self.emit("no_amount", source=reading.source, text=reading.text)
+            return
+        self.no_amount_why = None
         self.amount = reading
         log.info("amount %s yuan from %s", texts.format_fen(reading.amount_fen), reading.source)
         self.emit("amount", amount_fen=reading.amount_fen, source=reading.source, text=reading.text)
@@ -134,7 +142,7 @@ class Agent:
             log.warning("scan %s ignored: no amount yet (the POS has not shown a total; source %s)",
                         mask(code), self.source.name)
             self.emit("refused", why="no_amount")
-            self._spawn(self._tell(texts.SAY_AMOUNT_FIRST, "red"))
+            self._spawn(self._tell(self.no_amount_why or texts.SAY_AMOUNT_FIRST, "red"))
             return
         if not _CODE.fullmatch(code):
             log.warning("scan %s is not a payment code (10-32 digits)", mask(code))

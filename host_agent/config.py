@@ -19,8 +19,8 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields
 
-from host_agent.amount import TOTAL_LABELS
-from host_agent.pole_display import LAMP_NAMES, PROTOCOLS, VENDOR_LAMPS
+from host_agent.amount import SCREEN_LABELS
+from host_agent.pole_display import LAMP_NAMES, LAMP_ORDERS, PROTOCOLS, TOTAL_WORDS, VENDOR_LAMPS
 
 SOURCES = ("pole_display", "screen", "manual")
 
@@ -51,11 +51,12 @@ class PoleDisplaySection:
     mode: str = "sniff"             # "passthrough" or "sniff"
     display_port: str = ""
     baudrate: int = 2400
-    protocol: str = "led8n"         # "led8n", "cd5220", "epson"
+    protocol: str = "auto"          # "led8n", "cd5220", "epson", or "auto" (told from the bytes)
     lamps: object = "wintec"        # a vendor name, or a table {price = 1, total = 2, ...}
     lamp_extra_bytes: object = None
+    lamp_order: str = "auto"        # "lamp_first", "value_first", or "auto" (learnt at the POS's clears)
     encoding: str = "gbk"
-    labels: list = field(default_factory=lambda: list(TOTAL_LABELS))
+    labels: list = field(default_factory=lambda: list(TOTAL_WORDS))
 
     def lamp_table(self):
         return self.lamps
@@ -65,7 +66,9 @@ class PoleDisplaySection:
 class ScreenSection:
     region: list = field(default_factory=list)      # [left, top, width, height]
     interval_s: float = 0.25
-    labels: list = field(default_factory=lambda: list(TOTAL_LABELS))
+    labels: list = field(default_factory=lambda: list(SCREEN_LABELS))
+    decimals: int = 2               # the decimals the POS shows in its total; any other number is refused
+    cross_check: bool = False       # also run the other of pole_display and screen: both must agree
 
 
 @dataclass
@@ -185,8 +188,11 @@ def _check(config, path):
             bad("[pole_display] mode must be passthrough or sniff")
         if pole.mode == "passthrough" and not pole.display_port:
             bad("[pole_display] passthrough needs display_port (the port the customer display is on)")
-        if pole.protocol not in PROTOCOLS:
-            bad("[pole_display] protocol must be one of %s" % ", ".join(PROTOCOLS))
+        if pole.protocol != "auto" and pole.protocol not in PROTOCOLS:
+            bad("[pole_display] protocol must be one of %s, or auto (told from the bytes)"
+                % ", ".join(PROTOCOLS))
+        if pole.lamp_order not in LAMP_ORDERS:
+            bad("[pole_display] lamp_order must be one of %s" % ", ".join(LAMP_ORDERS))
         if isinstance(pole.lamps, str):
             if pole.lamps not in VENDOR_LAMPS:
                 bad("[pole_display] lamps must be one of %s, or a table like {price = 1, total = 2}"
@@ -204,7 +210,14 @@ def _check(config, path):
             "x".encode(pole.encoding)
         except LookupError:
             bad("[pole_display] encoding %r is not a known text encoding" % pole.encoding)
-    if config.amount_source == "screen":
+    screen = config.screen
+    if screen.decimals not in (0, 1, 2):
+        bad("[screen] decimals must be 0, 1 or 2 (how many decimals the POS shows in its total)")
+    if screen.cross_check and config.amount_source not in ("pole_display", "screen"):
+        bad("[screen] cross_check checks the pole display against the screen: amount_source must be one of them")
+    if screen.cross_check and not config.pole_display.port:
+        bad("[screen] cross_check needs [pole_display] port (and the rest of [pole_display])")
+    if config.amount_source == "screen" or screen.cross_check:
         region = config.screen.region
         if (len(region) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) for v in region)
                 or region[2] <= 0 or region[3] <= 0):

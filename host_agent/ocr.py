@@ -1,81 +1,154 @@
-"""Reading the amount due from a picture of the POS screen's total field.
+"""Reading the amount due from a picture of the POS screen's total field, or refusing to.
 
-The region is calibrated once (`python -m host_agent calibrate`), so only recognition runs: rapidocr's
-ONNX recogniser (shipped inside its wheel, runs offline) on one line of text, about 20 ms on a 2-core
-PC. Text detection (1-3 s) is never used. `AmountReader.read(image)` returns what it saw and the
-amount in fen (None when the field shows no amount).
+At the till no reading is always better than a wrong one. OCR's own score cannot tell: it read a
+seven-segment "DUE 7.70" as 770.00 with a confidence of 0.9. So a picture gives an amount only when
+every check passes, and otherwise no amount and a reason (`why`, a key of REFUSALS):
+
+1. the field (`host_agent.ocr_field`): binarised against its own background; borders, rules, another
+   panel's edge and lines cut by the region's top or bottom are dropped, the rest split into lines.
+   Decimal points are found by their shape (a segment or LED point is a separate dot that OCR drops
+   or reads as a space) and drawn clearly before reading; a segment "1" is moved next to its digit;
+2. recognition (`host_agent.ocr_recogniser`): rapidocr's recogniser on each line, each character with
+   its own probability, place and runners-up; unsure words whose runners-up spell a known label are
+   spelt so ("台计" -> 合计);
+3. the total (`host_agent.amount.screen_total`): the number after a total label taken as a whole
+   word (TOTAL, 合计, 应收, DUE, 实收...; not SUBTOTAL, 小计, "TOTAL QTY"), or the one number of a
+   field with no label, written exactly as money (`decimals`); several totals, split digits, a
+   misplaced separator or a stray mark against the number refuse;
+4. checks: every digit sure (and its label and point), no digit or point likely dropped inside it;
+   no ink against the region's side; no gap in its ink wider than a digit's cell; every point found
+   among its digits read as one;
+5. a second, independent read: the number alone from another picture (sharpened, closer, nothing
+   moved), or if that reads no amount the whole line so, must give the same amount.
+
+A seven-segment point that blur or scaling joined to its digit is looked for where the point must be
+(before the last two digits) when the total was read without one, and the line read again.
+
+`AmountReader.read(image)` -> Reading(text, score, amount_fen, why): `why` is "" for a blank field.
 """
-import logging
-import threading
 from dataclasses import dataclass
 
-from host_agent.amount import TOTAL_LABELS, find_total
+from host_agent.amount import CURRENCY_WORDS, OTHER_LABELS, SCREEN_LABELS, screen_total
+from host_agent.ocr_field import Field, glyph_span, line_picture
+from host_agent.ocr_recogniser import OcrUnavailable, Recogniser, spell_words
 
-log = logging.getLogger(__name__)
+__all__ = ["AmountReader", "OcrUnavailable", "Reading", "REFUSALS", "refusal_text"]
+
+# why -> (what the cashier is told, what the log says)
+REFUSALS = {
+    "several_totals": ("屏幕上有多个金额，无法确定应收", "more than one total on the screen"),
+    "not_total": ("屏幕上的金额不是应收合计",
+                  "the number on the screen is not labelled as the total (a subtotal, a quantity?)"),
+    "bad_number": ("金额的小数点或分隔符不对", "the total's decimal point or separators are out of place"),
+    "split": ("金额数字断开，无法确认", "the total's digits are split by a gap"),
+    "point_unsure": ("金额的小数点看不清", "a decimal point among the total's digits was not read as one"),
+    "unsure": ("屏幕金额看不清", "the recogniser is not sure of every character of the total"),
+    "reads_disagree": ("屏幕金额两次识别不一致", "two independent reads of the total disagree"),
+    "cut": ("金额超出识别区域，请重新校准",
+            "the total touches the edge of the region: calibrate again with some room round it"),
+}
 
 
-class OcrUnavailable(RuntimeError):
-    """rapidocr or onnxruntime is not installed."""
+def refusal_text(why, english=False):
+    """What to tell the cashier (Chinese) or write in the log (English) for a refusal; "" for none."""
+    texts = REFUSALS.get(why)
+    if texts is None:
+        return ""
+    return texts[1] if english else texts[0]
 
 
 @dataclass(frozen=True)
 class Reading:
-    text: str                   # what the recogniser saw
-    score: float                # its confidence, 0..1
-    amount_fen: object          # int, or None when the text holds no amount
-
-
-def prepare(image):
-    """A PIL image of the total field -> grey, dark text on light, with a margin: the form the
-    recogniser was trained on (dark POS themes would otherwise read worse)."""
-    from PIL import ImageOps, ImageStat
-
-    grey = image.convert("L")
-    if ImageStat.Stat(grey).mean[0] < 128:
-        grey = ImageOps.invert(grey)
-    grey = ImageOps.autocontrast(grey)
-    margin = max(4, grey.height // 6)
-    return ImageOps.expand(grey, border=margin, fill=255)
+    text: str                   # what the recogniser saw (lines joined by " / ")
+    score: float                # the least sure character of the total and its label, 0..1
+    amount_fen: object          # int, or None
+    why: str = ""               # no amount: "" (no total shown) or a key of REFUSALS
 
 
 class AmountReader:
-    min_score = 0.5             # below this the recogniser is guessing: no amount
+    min_digit_prob = 0.80       # every digit of the total at least this sure
+    min_other_prob = 0.50       # its points and its label's characters
+    max_doubt = 0.15            # a digit or point dropped inside the total this likely: refuse
 
-    def __init__(self, labels=TOTAL_LABELS):
+    def __init__(self, labels=SCREEN_LABELS, decimals=2):
         self.labels = tuple(labels)
-        self._engine = None
-        self._lock = threading.Lock()
-
-    def _load(self):
-        if self._engine is None:
-            try:
-                from rapidocr import RapidOCR
-            except ImportError as exc:
-                raise OcrUnavailable("screen reading needs the rapidocr and onnxruntime packages (%s)"
-                                     % exc) from None
-            logging.getLogger("RapidOCR").setLevel(logging.WARNING)
-            self._engine = RapidOCR(params={"Global.log_level": "warning", "Global.use_det": False,
-                                            "Global.use_cls": False, "Global.text_score": 0.0})
-        return self._engine
+        self.decimals = decimals
+        self.recogniser = Recogniser()
+        self._words = {word.upper() for word in self.labels + OTHER_LABELS + CURRENCY_WORDS if " " not in word}
 
     def warm_up(self):
-        """Load the model now rather than on the first read (it takes a fraction of a second)."""
-        from PIL import Image
-        self.read(Image.new("RGB", (120, 32), "white"))
-
-    def recognise(self, image):
+        """Load the model and run it once now rather than on the first read."""
         import numpy
-        engine = self._load()
-        picture = numpy.asarray(prepare(image).convert("RGB"))
-        with self._lock:        # one ONNX session; keep calls from two threads apart
-            result = engine(picture, use_det=False, use_cls=False, use_rec=True)
-        texts = result.txts or ()
-        scores = result.scores or ()
-        text = " ".join(texts).strip()
-        score = float(min(scores)) if scores else 0.0
-        return text, score
+        self.recogniser.read([numpy.full((48, 96), 255, dtype=numpy.uint8)])
 
     def read(self, image):
-        text, score = self.recognise(image)
-        amount_fen = find_total(text, self.labels) if score >= self.min_score else None
-        return Reading(text, score, amount_fen)
+        field = Field(image)
+        if not field.lines:
+            return Reading("", 0.0, None, "")
+        pictures = [line_picture(field, line) for line in field.lines]
+        reads = [spell_words(read, self._words) for read in self.recogniser.read([p.pixels for p in pictures])]
+        found = screen_total("\n".join(r.text for r in reads), self.labels, self.decimals)
+        if found.why == "bad_number" and self.decimals == 2:
+            found = self._find_merged_point(field, pictures, reads, found)
+        shown = " / ".join(r.text for r in reads)
+        if found.amount_fen is None:
+            return Reading(shown, 0.0, None, found.why)
+        start, end, label_start, label_end = found.span
+        number, offset = _line_of(reads, start)
+        read, line, picture = reads[number], field.lines[number], pictures[number]
+        digits = read.chars[start - offset:end - offset]
+        taken = read.chars[label_start - offset:label_end - offset] + digits
+        score = min(c.prob for c in taken)
+        if any(c.prob < (self.min_digit_prob if c.text.isdigit() else self.min_other_prob) for c in taken) \
+                or read.doubt(start - offset, end - offset - 1) > self.max_doubt:
+            return Reading(shown, score, None, "unsure")
+        if line.touches_side:
+            return Reading(shown, score, None, "cut")
+        if field.split(line, picture.field_x((digits[0].left + digits[0].right) / 2),
+                       picture.field_x((digits[-1].left + digits[-1].right) / 2)):
+            return Reading(shown, score, None, "split")
+        left, right = picture.field_x(digits[0].left), picture.field_x(digits[-1].right)
+        points = [picture.field_x((c.left + c.right) / 2) for c in digits if c.text in ".,"]
+        dots = [(d[0] + d[2]) / 2 for d in line.dots if left <= (d[0] + d[2]) / 2 <= right]
+        if not all(any(abs(p - d) <= 0.6 * line.digit_height for p in points) for d in dots):
+            return Reading(shown, score, None, "point_unsure")
+        # the second read, as the screen shows it (no "1" moved: had moving one lost a digit, this
+        # disagrees); a different amount refuses at once, no amount tries the whole line
+        for span, labels in ((glyph_span(line, left, right), ()), (None, self.labels)):
+            second = self.recogniser.read([line_picture(field, line, span, sharp=True, compact=False).pixels])[0]
+            again = screen_total(second.text, labels, self.decimals)
+            if again.amount_fen is not None and again.amount_fen != found.amount_fen:
+                break
+            if again.amount_fen == found.amount_fen and \
+                    min(c.prob for c in second.chars[again.span[0]:again.span[1]]) >= self.min_other_prob:
+                return Reading(shown, score, found.amount_fen, "")
+        return Reading(shown + " | " + second.text, score, None, "reads_disagree")
+
+    def _find_merged_point(self, field, pictures, reads, found):
+        """The total read as digits only ("5690"): on a segment display, its point may be joined to
+        the next digit. Looked for before the last two digits; if there, drawn and the line read
+        again. The new ScreenTotal (or `found` unchanged)."""
+        number, offset = _line_of(reads, found.span[0])
+        digits = reads[number].chars[found.span[0] - offset:found.span[1] - offset]
+        if len(digits) < 3 or not all(c.text.isdigit() for c in digits):
+            return found
+        line, picture = field.lines[number], pictures[number]
+        before, after = digits[-3], digits[-2]
+        point = field.merged_point(line, int(picture.field_x((before.left + before.right) / 2)),
+                                   int(picture.field_x((after.left + after.right) / 2)))
+        if point is None:
+            return found
+        line.dots.append(point)
+        pictures[number] = line_picture(field, line)
+        reads[number] = spell_words(self.recogniser.read([pictures[number].pixels])[0], self._words)
+        return screen_total("\n".join(r.text for r in reads), self.labels, self.decimals)
+
+
+def _line_of(reads, at):
+    """(which line, where its text starts) for a place in the lines' text joined by newlines."""
+    offset = 0
+    for number, read in enumerate(reads):
+        if at <= offset + len(read.text):
+            return number, offset
+        offset += len(read.text) + 1
+    return len(reads) - 1, offset

@@ -6,13 +6,15 @@ Two wirings (config `pole_display.mode`):
   unchanged and at once, before it is parsed, so the customer still sees the price; anything the
   display sends back goes to the POS unchanged.
 - ``sniff``: the agent only listens (a Y cable, or a port monitor driver): nothing is written.
-Both ports are reopened after an unplug. Parsing is `host_agent.pole_display.PoleDisplayParser`.
+Both ports are reopened after an unplug. Reading is `host_agent.pole_display.PoleDisplayReader`, a
+model of the display: each total is emitted the moment the display shows it, whatever the POS's
+pauses, so the serial link's quiet gaps play no part.
 """
 import asyncio
 import logging
 
 from host_agent.amount import format_fen
-from host_agent.pole_display import PoleDisplayParser
+from host_agent.pole_display import PoleDisplayReader
 from host_agent.serial_link import PortClosed, SerialLink
 from host_agent.sources import AmountReading, AmountSource
 
@@ -24,16 +26,16 @@ MODES = ("passthrough", "sniff")
 class PoleDisplaySource(AmountSource):
     name = "pole_display"
 
-    def __init__(self, port, *, mode="sniff", display_port=None, baudrate=2400, protocol="led8n",
-                 lamps="wintec", lamp_extra_bytes=None, encoding="gbk", labels=None,
+    def __init__(self, port, *, mode="sniff", display_port=None, baudrate=2400, protocol="auto",
+                 lamps="wintec", lamp_extra_bytes=None, lamp_order="auto", encoding="gbk", labels=None,
                  link_factory=SerialLink):
         if mode not in MODES:
             raise ValueError("pole_display.mode must be passthrough or sniff")
         if mode == "passthrough" and not display_port:
             raise ValueError("passthrough needs pole_display.display_port (where the display is plugged)")
         kwargs = {} if labels is None else {"labels": labels}
-        self.parser = PoleDisplayParser(protocol, lamps=lamps, lamp_extra_bytes=lamp_extra_bytes,
-                                        encoding=encoding, **kwargs)
+        self.parser = PoleDisplayReader(protocol, lamps=lamps, lamp_extra_bytes=lamp_extra_bytes,
+                                        lamp_order=lamp_order, encoding=encoding, **kwargs)
         self.port = port
         self.mode = mode
         self.display_port = display_port
@@ -42,13 +44,13 @@ class PoleDisplaySource(AmountSource):
         self.forwarded = 0          # bytes passed on to the display
         self.dropped = 0            # bytes the display could not take (unplugged)
         self._pos = self._display = None
-        self._busy_peek = None
 
     @classmethod
     def from_config(cls, section):
         return cls(section.port, mode=section.mode, display_port=section.display_port,
                    baudrate=section.baudrate, protocol=section.protocol, lamps=section.lamp_table(),
-                   lamp_extra_bytes=section.lamp_extra_bytes, encoding=section.encoding,
+                   lamp_extra_bytes=section.lamp_extra_bytes, lamp_order=section.lamp_order,
+                   encoding=section.encoding,
                    labels=section.labels)
 
     def _forward(self, data):
@@ -67,23 +69,9 @@ class PoleDisplaySource(AmountSource):
         def on_bytes(data):
             if self._display is not None:
                 self._forward(data)         # first, so the customer display is never held up
-            self.parser.feed(data)
-
-        def report(amount_fen):
-            if amount_fen is not None:
+            for shown in self.parser.feed(data):
+                amount_fen = shown.amount_fen
                 loop.call_soon_threadsafe(emit, AmountReading(amount_fen, self.name, format_fen(amount_fen)))
-
-        def on_idle():
-            self._busy_peek = None
-            report(self.parser.idle())
-
-        def on_busy():
-            # the POS writes without pause (a scrolling display): a total counts when two reads
-            # half a second apart agree, so a display caught halfway through a redraw is never taken
-            shown = self.parser.peek()
-            if shown is not None and shown == self._busy_peek:
-                report(self.parser.take(shown))
-            self._busy_peek = shown
 
         def answer_pos(data):
             # a few displays answer the POS (status, ACK); pass that back unchanged as well
@@ -96,8 +84,7 @@ class PoleDisplaySource(AmountSource):
             self._display = self._link_factory(self.display_port, self.baudrate, name="pole display",
                                                on_bytes=answer_pos)
             self._display.start()
-        self._pos = self._link_factory(self.port, self.baudrate, name="POS", on_bytes=on_bytes,
-                                       on_idle=on_idle, on_busy=on_busy)
+        self._pos = self._link_factory(self.port, self.baudrate, name="POS", on_bytes=on_bytes)
         self._pos.start()
         try:
             await asyncio.Event().wait()

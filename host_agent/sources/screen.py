@@ -1,17 +1,21 @@
 """Amount source: the POS screen's total field, grabbed and read with OCR.
 
 Every `interval_s` the calibrated region is grabbed (mss: Windows, macOS, X11) and read with
-recognition only (`host_agent.ocr`). A value is believed only when two consecutive grabs agree: a
-field caught mid-redraw, or a misread, never becomes an amount. When the field changes to another
-agreed value, that is a new amount; when it goes blank, the next value is new even if it is the same.
+recognition only (`host_agent.ocr`). Each read already holds two independent reads of the total
+that must agree, and refuses what it cannot be sure of. A result is believed only when two
+consecutive grabs give the same one: a field caught mid-redraw never becomes an amount. When the
+field changes to another agreed value, that is a new amount; when it goes blank, the next value is
+new even if it is the same. A refusal agreed by two grabs is reported too (an AmountReading with no
+amount and the reason, in Chinese, for the cashier): the agent then forgets the amount it holds,
+for the screen no longer shows it.
 """
 import asyncio
 import concurrent.futures
 import logging
 import threading
 
-from host_agent.amount import format_fen
-from host_agent.ocr import AmountReader
+from host_agent.amount import SCREEN_LABELS, format_fen
+from host_agent.ocr import AmountReader, refusal_text
 from host_agent.sources import AmountReading, AmountSource
 
 log = logging.getLogger(__name__)
@@ -80,21 +84,25 @@ class MssGrabber:
 class ScreenSource(AmountSource):
     name = "screen"
 
-    def __init__(self, region, *, interval_s=0.25, grabber=None, reader=None, labels=None):
-        """region: (left, top, width, height) in screen pixels, from `calibrate`."""
+    def __init__(self, region, *, interval_s=0.25, grabber=None, reader=None, labels=None, decimals=2,
+                 report_blank=False):
+        """region: (left, top, width, height) in screen pixels, from `calibrate`. report_blank: emit
+        a reading with no amount and no reason when the field goes blank (a cross-check needs it)."""
         if not region or len(region) != 4 or region[2] <= 0 or region[3] <= 0:
             raise ValueError("screen.region must be [left, top, width, height]; run `calibrate`")
         self.region = tuple(int(v) for v in region)
         self.interval_s = interval_s
         self.grabber = grabber or MssGrabber()
-        self.reader = reader or (AmountReader(labels) if labels else AmountReader())
+        self.reader = reader or AmountReader(labels or SCREEN_LABELS, decimals)
+        self.report_blank = report_blank
         self._previous = None       # (image bytes, Reading) of the last grab
-        self.current = None         # the agreed amount shown now (fen) or None
+        self.current = None         # what two grabs agreed on: an amount (fen), a refusal (its why), None
         self.reads = 0
 
     @classmethod
-    def from_config(cls, section):
-        return cls(section.region, interval_s=section.interval_s, labels=section.labels)
+    def from_config(cls, section, report_blank=False):
+        return cls(section.region, interval_s=section.interval_s, labels=section.labels,
+                   decimals=section.decimals, report_blank=report_blank)
 
     def read_once(self):
         """Grab and read the region once; returns the Reading. Identical pixels are not read again."""
@@ -109,18 +117,24 @@ class ScreenSource(AmountSource):
         return reading
 
     def step(self):
-        """One grab; returns an AmountReading when a new amount was agreed on, else None."""
+        """One grab; returns an AmountReading when two grabs agreed on something new: an amount, or
+        a refusal (no amount, the reason for the cashier), else None."""
         before = self._previous[1] if self._previous else None
         reading = self.read_once()
-        if before is None or before.amount_fen != reading.amount_fen:
+        if before is None or (before.amount_fen, before.why) != (reading.amount_fen, reading.why):
             return None             # not yet confirmed by a second grab
-        if reading.amount_fen == self.current:
+        shown = reading.amount_fen if reading.amount_fen is not None else reading.why or None
+        if shown == self.current:
             return None
-        self.current = reading.amount_fen
-        if reading.amount_fen is None:
-            log.info("the total field is blank")
-            return None
-        return AmountReading(reading.amount_fen, self.name, reading.text)
+        self.current = shown
+        if reading.amount_fen is not None:
+            return AmountReading(reading.amount_fen, self.name, reading.text)
+        if reading.why:
+            log.warning("the screen shows no amount that can be trusted: %s (read %r)",
+                        refusal_text(reading.why, english=True), reading.text)
+            return AmountReading(None, self.name, refusal_text(reading.why))
+        log.info("the total field is blank")
+        return AmountReading(None, self.name, "") if self.report_blank else None
 
     async def run(self, emit):
         loop = asyncio.get_running_loop()
@@ -141,7 +155,8 @@ class ScreenSource(AmountSource):
                         failing = str(exc)
                     found = None
                 if found is not None:
-                    log.info("screen shows %s (read %r)", format_fen(found.amount_fen), found.text)
+                    if found.amount_fen is not None:
+                        log.info("screen shows %s (read %r)", format_fen(found.amount_fen), found.text)
                     emit(found)
                 await asyncio.sleep(self.interval_s)
         finally:

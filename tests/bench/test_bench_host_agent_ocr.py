@@ -1,11 +1,31 @@
 """Benchmark: the host agent reading the amount due off generated POS cashier screens.
 
-336 screens from hw_sim.pos.screen (8 fonts, 7 sizes, 5 themes, 8 currency formats, left or right
-aligned, amounts 0.01 to 9999.99), each read as the agent reads it: crop the calibrated region,
-rapidocr recognition only. Goals (issue 6): exact-amount accuracy >= 99.5 %, p50 read latency <= 50 ms.
+Each sample is a cashier screen from hw_sim.pos.screen, grabbed as the agent grabs it
+(hw_sim.pos.ocr_corpus: the calibrated region, sometimes with a margin of the screen round it, display
+scaling, blur, JPEG artefacts) and read by `host_agent.ocr.AmountReader` exactly as the agent reads
+it. 12 % of the screens hold a trap: a subtotal above the total, "TOTAL QTY", a subtotal alone, two
+totals, split digits, a misplaced separator, a region cutting through the number; where no total can
+be told the right answer is no reading.
+
+Two parts, reported separately:
+- tuning: the TUNING palette (14 fonts: DejaVu, Liberation, WenQuanYi, DSEG7 Classic regular/bold/
+  italic, DSEG7 Modern, DSEG14 Classic, round-dot LED; 6 themes; 13 label and currency formats),
+  seed 1: the screens the reader was tuned on.
+- held-out: seed 9001, never run before the figures reported with this change, half of whose
+  choices come from styles never used in tuning (HELD_OUT_ONLY): fonts Liberation Serif, DejaVu Sans
+  Condensed, DSEG7 Modern Bold Italic, DSEG7 Classic Mini, square-dot 5x7 LED (its unlit dots showing
+  with "ghost"); the amber theme; the labels 应付, 总计, AMOUNT DUE, 实收 and the "元" suffix. Held-out
+  seeds 1, 2026 and 4242 were looked at during development (each showed wrong amounts, fixed since
+  but one: a seven-segment "379.3.00" read as 3793.00, on seed 4242).
+
+Reported per part: exact-read % (of the screens showing a total to take), wrong amounts (any amount
+other than the right one, traps included: the goal is 0), no-reading %, traps refused, and the read
+latency p50/p95 (one core of this machine; the agent runs ONNX on one thread). Goals: >= 99.5 %
+exact, 0 wrong amounts, p50 <= 50 ms. Only a wrong amount fails the benchmark; the others are
+reported, met or not.
 
     .venv/bin/python -m pytest -q tests/bench/test_bench_host_agent_ocr.py -p no:cacheprovider
-Results are printed and written to var/bench/host_agent_ocr.json.
+Results are printed and written to var/bench/ocr.json (about two minutes).
 """
 import json
 import os
@@ -13,43 +33,77 @@ import statistics
 import time
 
 from host_agent.ocr import AmountReader
-from hw_sim.pos.screen import corpus, items_for, render_screen
+from hw_sim.pos.ocr_corpus import corpus
 
-SCREENS = 336
-ACCURACY_GOAL = 0.995
+SCREENS = 600               # per part
+EXACT_GOAL = 0.995
 P50_GOAL_MS = 50.0
+PARTS = {"tuning": dict(seed=1, held_out=False), "held_out": dict(seed=9001, held_out=True)}
+
+
+def run_part(reader, samples):
+    latencies, exact, wrong, missed, refused = [], 0, [], [], 0
+    totals = sum(1 for sample in samples if sample.expected_fen is not None)
+    for sample in samples:
+        image = sample.image()
+        started = time.perf_counter()
+        reading = reader.read(image)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if reading.amount_fen == sample.expected_fen:
+            if sample.expected_fen is None:
+                refused += 1
+            else:
+                exact += 1
+        elif reading.amount_fen is not None:
+            wrong.append({"screen": sample.describe(), "shown": sample.shot().text, "read": reading.text,
+                          "amount_read": reading.amount_fen, "right": sample.expected_fen})
+        else:
+            missed.append({"screen": sample.describe(), "read": reading.text, "why": reading.why})
+    latencies.sort()
+    return {
+        "screens": len(samples),
+        "screens_with_a_total": totals,
+        "traps": len(samples) - totals,
+        "exact": exact,
+        "exact_pct": round(100.0 * exact / totals, 2),
+        "wrong_amounts": len(wrong),
+        "no_reading": len(missed),
+        "no_reading_pct": round(100.0 * len(missed) / totals, 2),
+        "traps_refused": refused,
+        "latency_ms": {"p50": round(statistics.median(latencies), 1),
+                       "p95": round(latencies[int(len(latencies) * 0.95)], 1),
+                       "max": round(latencies[-1], 1)},
+        "why_no_reading": {why: sum(1 for miss in missed if miss["why"] == why)
+                           for why in sorted({miss["why"] for miss in missed})},
+        "wrong": wrong,
+        "missed": missed,
+    }
 
 
 def test_bench_ocr_accuracy_and_latency(capsys):
     reader = AmountReader()
     reader.warm_up()
-    shots = [render_screen(style, amount, items_for(amount)) for style, amount in corpus(SCREENS, seed=2026)]
-    latencies, wrong = [], []
-    for shot in shots:
-        started = time.perf_counter()
-        reading = reader.read(shot.image.crop(shot.region_box))
-        latencies.append((time.perf_counter() - started) * 1000)
-        if reading.amount_fen != shot.amount_fen:
-            wrong.append({"shown": shot.text, "read": reading.text, "amount_read": reading.amount_fen})
-    latencies.sort()
-    result = {
-        "screens": len(shots),
-        "exact": len(shots) - len(wrong),
-        "accuracy": round((len(shots) - len(wrong)) / len(shots), 4),
-        "latency_ms": {"p50": round(statistics.median(latencies), 1),
-                       "p90": round(latencies[int(len(latencies) * 0.9)], 1),
-                       "max": round(latencies[-1], 1)},
-        "wrong": wrong,
-        "cpu_count": os.cpu_count(),
-    }
+    result = {"cpu_count": os.cpu_count(), "load_average": [round(v, 2) for v in os.getloadavg()],
+              "goals": {"exact_pct": EXACT_GOAL * 100, "wrong_amounts": 0, "p50_ms": P50_GOAL_MS}}
+    for part, kwargs in PARTS.items():
+        result[part] = run_part(reader, corpus(SCREENS, **kwargs))
+        result[part]["goals_met"] = {
+            "exact": result[part]["exact_pct"] >= EXACT_GOAL * 100,
+            "wrong_amounts": result[part]["wrong_amounts"] == 0,
+            "p50": result[part]["latency_ms"]["p50"] <= P50_GOAL_MS}
     os.makedirs("var/bench", exist_ok=True)
-    with open("var/bench/host_agent_ocr.json", "w", encoding="utf-8") as f:
+    with open("var/bench/ocr.json", "w", encoding="utf-8") as f:
         json.dump(result, f, ensure_ascii=False, indent=2)
     with capsys.disabled():
-        print("\nhost agent OCR: %(exact)d/%(screens)d exact (%(accuracy).2f%%), " % dict(
-            result, accuracy=result["accuracy"] * 100)
-              + "read latency p50 %(p50).1f ms, p90 %(p90).1f ms, max %(max).1f ms" % result["latency_ms"])
-        for miss in wrong:
-            print("  missed: shown %(shown)r read %(read)r" % miss)
-    assert result["accuracy"] >= ACCURACY_GOAL
-    assert result["latency_ms"]["p50"] <= P50_GOAL_MS
+        print()
+        for part in PARTS:
+            figures = result[part]
+            print("host agent OCR, %s: %d/%d exact (%.2f%%), %d wrong amounts, %.2f%% no reading, %d/%d traps "
+                  "refused; latency p50 %.1f ms, p95 %.1f ms" % (
+                      part, figures["exact"], figures["screens_with_a_total"], figures["exact_pct"],
+                      figures["wrong_amounts"], figures["no_reading_pct"], figures["traps_refused"],
+                      figures["traps"], figures["latency_ms"]["p50"], figures["latency_ms"]["p95"]))
+            for miss in figures["wrong"]:
+                print("  WRONG: %(screen)s shown %(shown)r read %(read)r" % miss)
+    for part in PARTS:
+        assert result[part]["wrong_amounts"] == 0, result[part]["wrong"]

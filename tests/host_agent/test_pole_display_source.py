@@ -85,6 +85,37 @@ async def test_a_display_that_is_written_without_pause(pty_pair):
         await writer
 
 
+async def write_with_pauses(port, *pieces, pause_s=0.15):
+    """What the POS writes, with a pause (longer than the agent's quiet gap) after each piece."""
+    for piece in pieces:
+        await asyncio.to_thread(port.write, piece)
+        await asyncio.sleep(pause_s)
+
+
+async def test_a_pos_pausing_between_the_lamp_and_the_value(pty_pair):
+    # the "total" lamp lights while the last price 3.00 is still shown; the total follows a pause
+    pos_port = pty_pair()
+    source = PoleDisplaySource(pos_port.path, protocol="led8n")
+    async with Running(source) as running:
+        await write_with_pauses(pos_port, b"\x1b@\x0c\x1bs\x01\x1bQA3.00\r\x1bs\x02", b"\x1bQA15",
+                                b".50\r\x1bs\x03\x1bQA20.00\r\x1bs\x04\x1bQA4.50\r")
+        assert await running.amounts(1) == [1550]
+        await asyncio.sleep(0.2)
+        assert [r.amount_fen for r in running.readings] == [1550]
+
+
+@pytest.mark.parametrize("protocol", ["led8n", "cd5220", "epson"])
+async def test_total_change_and_clear_in_one_write_protocol_from_the_bytes(pty_pair, protocol):
+    pos_port = pty_pair()
+    source = PoleDisplaySource(pos_port.path)          # no protocol named: told from the bytes
+    pos = PosCashier(pos_port, protocol, label="合计")
+    sale = b"".join([pos.init_bytes(), pos.price_bytes(350), pos.price_bytes(900), pos.total_bytes(1250),
+                     pos.collect_change_bytes(2000, 750), b"\x0c"])
+    async with Running(source) as running:
+        await asyncio.to_thread(pos.write, sale + sale.replace(b"12.50", b"13.50").replace(b"7.50", b"6.50"))
+        assert await running.amounts(2) == [1250, 1350]
+
+
 async def test_passthrough_keeps_every_byte_and_reads_the_total(pty_pair):
     pos_port, display_port = pty_pair(), pty_pair()
     display = PoleDisplayRecorder(display_port)

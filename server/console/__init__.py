@@ -17,6 +17,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from ..errors import ApiError
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
 from ..throttle import RateLimited
 from . import auth, cashier, devices, monitoring, orders, reports, rollouts
@@ -100,6 +101,9 @@ async def console_middleware(request: web.Request, handler) -> web.StreamRespons
         response = await login_page(request, error=e.reason, username=str(form.get("username", "")),
                                     next_page=str(form.get("next", "")), status=e.status)
         response.headers["Retry-After"] = str(e.retry_after_s)
+    except ApiError as e:
+        # A refused URL part or query parameter (server/params.py): the page names it and the code.
+        response = error_page(request, e.status, e.message, code=e.code)
     except web.HTTPException as e:
         if e.status < 400:
             raise
@@ -120,7 +124,7 @@ _ERROR_TEXT = {
 }
 
 
-def error_page(request: web.Request, status: int, reason: str) -> web.Response:
+def error_page(request: web.Request, status: int, reason: str, *, code: str | None = None) -> web.Response:
     if reason == "csrf":
         title = "Request refused"
         text = ("This form was not sent from a console page of your current login (its security token is "
@@ -133,7 +137,8 @@ def error_page(request: web.Request, status: int, reason: str) -> web.Response:
         except ValueError:
             standard = True
         text = _ERROR_TEXT.get(status, "The request could not be served.") if standard or not reason else reason
-    return auth.render(request, "error.html", {"status": status, "title": title, "text": text}, status=status)
+    return auth.render(request, "error.html", {"status": status, "title": title, "text": text, "code": code},
+                       status=status)
 
 
 # the shared pages: home, login, logout

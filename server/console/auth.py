@@ -233,7 +233,8 @@ async def csrf_ok(request: web.Request) -> bool:
         expected = request.cookies.get(LOGIN_CSRF_COOKIE)
     else:
         expected = request.get(CONSOLE_CSRF_TOKEN)
-    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+    # A header's bytes that are not UTF-8 arrive as surrogates: no token of ours, and not encodable.
+    return bool(expected) and sent.isascii() and hmac.compare_digest(sent.encode(), expected.encode())
 
 
 def login_required(role: str | None = None) -> Callable[[Handler], Handler]:

@@ -12,6 +12,7 @@ retries, so a retry never charges twice. What the page shows and says is the dev
     POST /console/cashier/amount            {device_id, amount}: the amount in fen, or why not
     POST /console/cashier/pay               {device_id, amount, auth_code, order_no}: pay
     GET  /console/cashier/order?device_id=&order_no=&wait=   the order, once final or after `wait` s
+                                            (400 invalid_parameter for a part that cannot be right)
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from aiohttp import web
 
 from host_agent import texts
 
-from .. import device_auth, device_messages
+from .. import device_auth, device_messages, params
 from ..errors import ApiError
 from ..keys import CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
 from ..merchant_channels import ChannelNotOpen
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 _MAX_BODY = 4096
 DEFAULT_WAIT_S = 20
+_WAIT_DIGITS = 4
 
 
 class AmountRefused(ValueError):
@@ -97,7 +99,7 @@ async def cashier_devices(storage, user: ConsoleUser) -> list[dict[str, Any]]:
 
 async def _device(request: web.Request, user: ConsoleUser, device_id: Any) -> Device | None:
     """The device, if the user may pay on it (another merchant's answers like a missing one)."""
-    if not isinstance(device_id, str) or not device_id:
+    if not params.fits(device_id, device_auth.DEVICE_ID):     # nor does an id no device can have
         return None
     device = await request.app[STORAGE].get_device(device_id)
     scope = merchant_scope(user)
@@ -111,7 +113,7 @@ async def _json(request: web.Request) -> dict[str, Any] | None:
         return None
     try:
         body = json.loads(await request.read())
-    except ValueError:
+    except (ValueError, RecursionError):        # not JSON, or arrays nested thousands deep
         return None
     return body if isinstance(body, dict) else None
 
@@ -127,7 +129,11 @@ def _limits(request: web.Request) -> tuple[int, int]:
 async def cashier_page(request: web.Request) -> web.StreamResponse:
     user = request[CONSOLE_USER]
     devices = await cashier_devices(request.app[STORAGE], user)
-    chosen = request.query.get("device") or (devices[0]["id"] if len(devices) == 1 else "")
+    chosen = request.query.get("device", "")
+    if chosen:
+        params.device_id(chosen, "device")
+    else:
+        chosen = devices[0]["id"] if len(devices) == 1 else ""
     min_fen, max_fen = _limits(request)
     return render(request, "cashier.html", {"devices": devices, "chosen": chosen, "min_fen": min_fen,
                                             "max_fen": max_fen, "say_show_code": texts.SAY_SHOW_CODE,
@@ -192,13 +198,18 @@ async def pay(request: web.Request) -> web.StreamResponse:
 @login_required()
 async def order(request: web.Request) -> web.StreamResponse:
     user = request[CONSOLE_USER]
-    device = await _device(request, user, request.query.get("device_id"))
-    order_no = request.query.get("order_no", "")
-    if device is None or not device_messages.ORDER_NO.match(order_no):
+    query = request.query
+    try:
+        device_id = params.device_id(query.get("device_id", ""))
+        order_no = params.text_part(query.get("order_no", ""), "order_no", device_messages.ORDER_NO,
+                                    "1-32 of A-Z a-z 0-9 _ -")
+        wait_s = min(params.digits(query.get("wait", "0"), "wait", max_len=_WAIT_DIGITS),
+                      request.app[SETTINGS].device_api.max_wait_s)
+    except params.InvalidParameter as e:
+        return _refusal(e.status, e.code, e.message)
+    device = await _device(request, user, device_id)
+    if device is None:
         return _refusal(404, "order_not_found", "No such order on your devices")
-    wait = request.query.get("wait", "0")
-    max_wait = request.app[SETTINGS].device_api.max_wait_s
-    wait_s = min(int(wait), max_wait) if wait.isdigit() else 0
     try:
         found = await request.app[PAYMENTS].wait_for_change(device, order_no, wait_s)
     except OrderNotFound:

@@ -13,11 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import devices
+from .. import devices, params
 from ..clock import now_ms
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
 from ..storage.records import LIFECYCLE_DECOMMISSIONED, LIFECYCLE_IN_STOCK
 from .auth import login_required, merchant_scope, redirect, render
+from .orders import check_filters
 
 CHINA = datetime.timezone(datetime.timedelta(hours=8))
 # action -> (button text, what the confirmation page says will happen)
@@ -56,6 +57,11 @@ async def device_list(request: web.Request) -> web.StreamResponse:
     query = request.query
     form = {name: query.get(name, "").strip() for name in ("lifecycle", "merchant", "store", "online", "flagged")}
     error = None
+    try:
+        check_filters(form)
+    except params.InvalidParameter as e:
+        # Listed without them then: a page that says what was wrong, not a page of nothing.
+        error, form["merchant"], form["store"] = e.message, "", ""
     if form["lifecycle"] and form["lifecycle"] not in devices.LIFECYCLES:
         error, form["lifecycle"] = "Status: one of " + ", ".join(devices.LIFECYCLES), ""
     if scope is not None and form["lifecycle"] in (LIFECYCLE_IN_STOCK, LIFECYCLE_DECOMMISSIONED):
@@ -69,11 +75,15 @@ async def device_list(request: web.Request) -> web.StreamResponse:
         "rows": rows, "form": form, "error": error, "lifecycles": devices.LIFECYCLES,
         "merchants": await devices.merchants(storage) if scope is None else [],
         "stores": sorted({store for _, store in await devices.stores(storage, scope)}),
-        "online_window_s": _online_window_s(request)})
+        "online_window_s": _online_window_s(request)}, status=400 if error else 200)
+
+
+def _device_id(request: web.Request) -> str:
+    return params.device_id(request.match_info["device_id"], "device id")
 
 
 async def _visible_or_404(request: web.Request) -> Any:
-    device = await devices.visible_device(request.app[STORAGE], request.match_info["device_id"],
+    device = await devices.visible_device(request.app[STORAGE], _device_id(request),
                                           merchant_scope(request[CONSOLE_USER]))
     if device is None:
         raise web.HTTPNotFound()
@@ -90,7 +100,7 @@ async def _detail(request: web.Request, *, message: str | None = None, error: st
     await _visible_or_404(request)
     storage = request.app[STORAGE]
     operator = merchant_scope(request[CONSOLE_USER]) is None
-    [device] = await devices.list_devices(storage, device_id=request.match_info["device_id"],
+    [device] = await devices.list_devices(storage, device_id=_device_id(request),
                                           online_window_s=_online_window_s(request))
     merchant = await storage.get_merchant(device.merchant_id)
     spares = [row for row in await devices.list_devices(storage, lifecycle=LIFECYCLE_IN_STOCK,
@@ -107,7 +117,13 @@ async def _detail(request: web.Request, *, message: str | None = None, error: st
         "places": await devices.places(storage, device.id) if operator else [],
         "spares": spares, "merchants": await devices.merchants(storage) if operator else [],
         "results": devices.INSPECTION_RESULTS, "today": datetime.datetime.now(CHINA).date().isoformat(),
-        "message": message or request.query.get("done"), "error": error}, status=status)
+        "message": message or _done(request), "error": error}, status=status)
+
+
+def _done(request: web.Request) -> str | None:
+    """What the last action did (?done=, from our own redirects), if it is text the page can show."""
+    done = request.query.get("done")
+    return done if params.is_text(done, 200) else None
 
 
 @login_required("operator")

@@ -7,6 +7,7 @@ go through the payments layer (server/payments.py), the same code as the resolve
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import re
 import secrets
@@ -15,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
+from .. import params
 from ..channels import Outcome
 from ..clock import now_ms
 from ..device_messages import MAX_REFUND_REASON, RefundRequest
@@ -31,6 +33,21 @@ STATUSES = ("PAYING", "SUCCESS", "FAILED", "CLOSED", "REFUNDED")
 _CONSOLE_REFUND_NO = re.compile(r"^CR[0-9a-f]{20}\Z")
 _YUAN = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,2})?\Z")
 _SUMMARY_DEFAULT_DAYS = 7
+_CHANNEL = re.compile(r"[a-z0-9_]{1,32}", re.ASCII)
+_FILTERS = ("q", "from", "to", "device", "store", "channel", "status", "merchant")
+_ECHO_MAX = 200
+
+# What a text filter may hold (orders, summary and device pages): a value no record can have is refused
+# before any query, by server/params.py (control characters, lone surrogates, impossible ids).
+FILTER_CHECKS = {
+    "q": functools.partial(params.free_text, name="Search", max_len=64),
+    "device": functools.partial(params.device_id, name="Device"),
+    "store": functools.partial(params.free_text, name="Store", max_len=64),
+    "channel": functools.partial(params.text_part, name="Channel", pattern=_CHANNEL,
+                                 rule="a channel name such as wechat"),
+    "merchant": functools.partial(params.text_part, name="Merchant", pattern=params.ID,
+                                  rule="a merchant id: A-Z a-z 0-9 _ -"),
+}
 
 
 def setup(app: web.Application) -> None:
@@ -58,13 +75,17 @@ def _day_start_ms(day: datetime.date, tz: datetime.timezone) -> int:
     return int(datetime.datetime.combine(day, datetime.time(), tz).timestamp() * 1000)
 
 
-def _parse_day(text: str, name: str) -> datetime.date | None:
-    if not text:
-        return None
-    try:
-        return datetime.date.fromisoformat(text)
-    except ValueError:
-        raise BadFilter(f"{name}: a date like 2026-11-21") from None
+def check_filters(form: dict[str, str]) -> None:
+    """InvalidParameter for the first text filter in `form` that no record can match."""
+    for name, check in FILTER_CHECKS.items():
+        if form.get(name):
+            check(form[name])
+
+
+def echo(query, names) -> dict[str, str]:
+    """The filters as typed, for the page that refuses them; a value the page cannot show is left out."""
+    typed = {name: query.get(name, "") for name in names}
+    return {name: value if params.is_text(value, _ECHO_MAX) else "" for name, value in typed.items()}
 
 
 async def _owned_or_404(request: web.Request, user: ConsoleUser, *, device_id: str | None,
@@ -82,11 +103,11 @@ async def _owned_or_404(request: web.Request, user: ConsoleUser, *, device_id: s
 
 async def _filters(request: web.Request, user: ConsoleUser) -> tuple[queries.OrderFilter, dict[str, str]]:
     query = request.query
-    form = {name: query.get(name, "").strip() for name in
-            ("q", "from", "to", "device", "store", "channel", "status", "merchant")}
+    form = {name: query.get(name, "").strip() for name in _FILTERS}
+    check_filters(form)
+    since, until = params.day(form["from"], "From"), params.day(form["to"], "To")
     await _owned_or_404(request, user, device_id=form["device"], store_name=form["store"])
     tz = _utc_offset(request)
-    since, until = _parse_day(form["from"], "From"), _parse_day(form["to"], "To")
     if since and until and since > until:
         raise BadFilter("From is after To")
     if form["status"] and form["status"] not in STATUSES:
@@ -120,21 +141,23 @@ async def order_list(request: web.Request) -> web.StreamResponse:
     try:
         order_filter, form = await _filters(request, user)
     except BadFilter as e:
-        error, form = str(e), {name: request.query.get(name, "") for name in
-                               ("q", "from", "to", "device", "store", "channel", "status", "merchant")}
+        error, form = str(e), echo(request.query, _FILTERS)
+    except params.InvalidParameter as e:
+        error, form = e.message, echo(request.query, _FILTERS)
     else:
         rows = await queries.search_orders(storage, order_filter, offset=(page - 1) * page_size, limit=page_size + 1)
     has_next = len(rows) > page_size
-    params = {k: v for k, v in form.items() if v}
+    query_params = {k: v for k, v in form.items() if v}
     return render(request, "orders/list.html", {
         "rows": rows[:page_size], "form": form, "error": error, "page": page, "has_next": has_next,
-        "params": params, "devices": await queries.merchant_devices(storage, merchant_scope(user)),
-        "channels": sorted(request.app[CHANNELS]), "statuses": STATUSES})
+        "params": query_params, "devices": await queries.merchant_devices(storage, merchant_scope(user)),
+        "channels": sorted(request.app[CHANNELS]), "statuses": STATUSES}, status=400 if error else 200)
 
 
 async def _order_or_404(request: web.Request) -> queries.OrderRow:
     user = request[CONSOLE_USER]
-    row = await queries.get_order(request.app[STORAGE], request.match_info["order_id"], merchant_scope(user))
+    order_id = params.text_part(request.match_info["order_id"], "order id", params.ID)
+    row = await queries.get_order(request.app[STORAGE], order_id, merchant_scope(user))
     if row is None:
         raise web.HTTPNotFound()
     return row
@@ -149,13 +172,13 @@ def _refundable_fen(row: queries.OrderRow) -> int:
 async def order_detail(request: web.Request) -> web.StreamResponse:
     row = await _order_or_404(request)
     storage = request.app[STORAGE]
-    synced = request.query.get("synced")
+    synced, refunded = request.query.get("synced"), request.query.get("refunded")
     return render(request, "orders/detail.html", {
         "row": row, "order": row.order, "events": await storage.list_events(row.order.id),
         "refunds": await storage.list_refunds(row.order.id), "refundable_fen": _refundable_fen(row),
         "merchant": await storage.get_merchant(row.order.merchant_id) if row.order.merchant_id else None,
         "synced": synced if synced in {o.value for o in Outcome} | {"none"} else None,
-        "refunded": request.query.get("refunded")})
+        "refunded": refunded if params.fits(refunded, params.ID) else None})
 
 
 @login_required()
@@ -295,18 +318,22 @@ async def summary(request: web.Request) -> web.StreamResponse:
     tz = _utc_offset(request)
     offset_h = request.app[SETTINGS].limits.utc_offset_h
     today = datetime.datetime.now(tz).date()
-    form = {name: request.query.get(name, "").strip() for name in ("from", "to", "store", "channel")}
+    names = ("from", "to", "store", "channel")
+    form = {name: request.query.get(name, "").strip() for name in names}
     error, rows, totals = None, [], None
     try:
+        check_filters(form)
+        since = params.day(form["from"], "From") or today - datetime.timedelta(days=_SUMMARY_DEFAULT_DAYS - 1)
+        until = params.day(form["to"], "To") or today
         await _owned_or_404(request, user, device_id=None, store_name=form["store"])
-        since = _parse_day(form["from"], "From") or today - datetime.timedelta(days=_SUMMARY_DEFAULT_DAYS - 1)
-        until = _parse_day(form["to"], "To") or today
         if since > until:
             raise BadFilter("From is after To")
         if (until - since).days > 366:
             raise BadFilter("At most a year at a time")
     except BadFilter as e:
-        error = str(e)
+        error, form = str(e), echo(request.query, names)
+    except params.InvalidParameter as e:
+        error, form = e.message, echo(request.query, names)
     else:
         form["from"], form["to"] = since.isoformat(), until.isoformat()
         since_ms, until_ms = _day_start_ms(since, tz), _day_start_ms(until + datetime.timedelta(days=1), tz)
@@ -336,4 +363,4 @@ async def summary(request: web.Request) -> web.StreamResponse:
     stores = sorted({d["store_name"] for d in await queries.merchant_devices(storage, merchant_scope(user))})
     return render(request, "orders/summary.html", {
         "rows": rows, "totals": totals, "form": form, "error": error, "stores": stores,
-        "channels": sorted(request.app[CHANNELS])})
+        "channels": sorted(request.app[CHANNELS])}, status=400 if error else 200)

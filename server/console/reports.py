@@ -23,14 +23,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .. import reconcile
+from .. import params, reconcile
 from ..keys import CHANNELS, CONSOLE_USER, SETTINGS, STORAGE
 from .auth import ConsoleUser, login_required, merchant_scope, redirect, render
 
 log = logging.getLogger(__name__)
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
-_CHANNEL = re.compile(r"^[a-z0-9_]{1,32}\Z")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)     # whole names only (fullmatch)
+_CHANNEL = re.compile(r"[a-z0-9_]{1,32}", re.ASCII)
 _LIST_DAYS = 62
 _HEADER = re.compile(r"^reconciliation (\S+) (\d{4}-\d{2}-\d{2}): (OK|NO BILL|\d+ DIFFERENCES)\Z")
 
@@ -95,12 +95,12 @@ def report_files(out_dir: Path) -> list[tuple[str, str, Path]]:
     """(date, channel, path) of the reports on disk, newest day first."""
     if not out_dir.is_dir():
         return []
-    days = sorted((d for d in os.listdir(out_dir) if _DAY.match(d) and (out_dir / d).is_dir()), reverse=True)
+    days = sorted((d for d in os.listdir(out_dir) if _DAY.fullmatch(d) and (out_dir / d).is_dir()), reverse=True)
     found = []
     for day in days[:_LIST_DAYS]:
         for name in sorted(os.listdir(out_dir / day)):
             channel, dot, ext = name.partition(".")
-            if dot and ext == "txt" and _CHANNEL.match(channel):
+            if dot and ext == "txt" and _CHANNEL.fullmatch(channel):
                 found.append((day, channel, out_dir / day / name))
     return found
 
@@ -161,9 +161,11 @@ async def report_list(request: web.Request) -> web.StreamResponse:
 
 @login_required()
 async def report_detail(request: web.Request) -> web.StreamResponse:
-    day, channel = request.match_info["day"], request.match_info["channel"]
+    # Checked before they are used in a path or a sentence (a newline would break the reason phrase).
+    day = params.text_part(request.match_info["day"], "day", _DAY, "a day written like 2026-11-21")
+    channel = params.text_part(request.match_info["channel"], "channel", _CHANNEL, "a channel name such as wechat")
     path = _out_dir(request) / day / f"{channel}.txt"
-    report = _read(path) if _DAY.match(day) and _CHANNEL.match(channel) and path.is_file() else None
+    report = _read(path) if path.is_file() else None
     if report is None:
         raise web.HTTPNotFound(reason=f"There is no {channel} report for {day}.")
     visible = await _visible(request.app[STORAGE], request[CONSOLE_USER], report)
@@ -174,8 +176,10 @@ async def report_detail(request: web.Request) -> web.StreamResponse:
 async def run_now(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     try:
-        day = datetime.date.fromisoformat(str(form.get("date", "")).strip())
-    except ValueError:
+        day = params.day(str(form.get("date", "")).strip(), "Day")
+    except params.InvalidParameter as e:
+        return await _list_page(request, error=e.message, status=400)
+    if day is None:
         return await _list_page(request, error="Give the day as YYYY-MM-DD", status=400)
     if day > _today_china():
         return await _list_page(request, error="That day has not come yet (Beijing time)", status=400)

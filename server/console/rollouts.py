@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import rollouts
+from .. import params, rollouts
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
 from ..storage import DEVICE_ACTIVE
 from ..views.ops_api import NAME
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _LIST_LIMIT = 100
 _DEVICE_LIMIT = 500
+_MIN_SETTLED_DIGITS = 6
 
 
 class FormError(ValueError):
@@ -89,9 +90,13 @@ def parse_start(form: Any, default_min_settled: int) -> StartForm:
         raise FormError("Choose a published release")
     threshold = _percent(str(form.get("failure_threshold", "")), "The failure threshold", zero_ok=True)
     min_settled_text = str(form.get("min_settled", "") or default_min_settled).strip()
-    if not min_settled_text.isdigit() or int(min_settled_text) < 1:
+    try:
+        min_settled = params.digits(min_settled_text, "Stop only after", max_len=_MIN_SETTLED_DIGITS)
+    except params.InvalidParameter:     # "²" and "١" are digits to str.isdigit(), not to us
+        min_settled = 0
+    if min_settled < 1:
         raise FormError("Stop only after: a whole number of devices, at least 1")
-    return StartForm(profile, version, threshold, int(min_settled_text), parse_stage(form))
+    return StartForm(profile, version, threshold, min_settled, parse_stage(form))
 
 
 # reads
@@ -141,7 +146,8 @@ async def _active_rollout_of(storage, profile: str) -> dict[str, Any] | None:
 
 
 async def _rollout_or_404(request: web.Request) -> dict[str, Any]:
-    rollout = await rollouts.get_rollout(request.app[STORAGE], request.match_info["rollout_id"])
+    rollout_id = params.text_part(request.match_info["rollout_id"], "rollout id", params.ID)
+    rollout = await rollouts.get_rollout(request.app[STORAGE], rollout_id)
     if rollout is None:
         raise web.HTTPNotFound(reason="There is no such rollout.")
     return rollout
@@ -258,6 +264,8 @@ async def stop(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     user = request[CONSOLE_USER]
     reason = str(form.get("reason", "")).strip()[:500] or "stopped by an operator"
+    if not params.is_text(reason, 500):       # NUL and the like: PostgreSQL stores no such text
+        return await _detail_page(request, rollout, error="Why: text without control characters", status=400)
     if await rollouts.stop(request.app[STORAGE], rollout["id"], f"{reason} ({user.username}, console)"):
         log.info("console: %s stopped rollout %s", user.username, rollout["id"])
     return redirect(f"/console/rollouts/{rollout['id']}")

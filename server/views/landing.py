@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
@@ -23,10 +24,12 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
+from .. import params
 from ..c2b import fen_of_yuan, wallet_for, yuan_text
 from ..channels import PrecreateCommand, TradeType
 from ..channels.wechat.notify import NotifyRefused, notify_answer, parse_notify
 from ..clock import ms, now_ms
+from ..device_auth import DEVICE_ID
 from ..device_messages import CloseRequest, QrRequest
 from ..keys import CHANNELS, LANDING_SESSION, PAYMENTS, SETTINGS, STORAGE
 from ..merchant_channels import ChannelNotOpen
@@ -42,6 +45,12 @@ _PAYER_LOOKUP_S = 5.0
 _IN_APP = {"wechat": TradeType.JSAPI, "alipay": TradeType.JSAPI}
 # Channels whose payment notifications we take (the others are learnt by query only).
 _NOTIFY = {"wechat": "/n/wechat"}
+# The wallet's one-time code for the payer's id (?code=): OAuth codes are short printable ASCII.
+_WALLET_CODE = re.compile(r"[\x21-\x7e]{1,256}", re.ASCII)
+
+
+class PayerCodeRefused(Exception):
+    """The ?code= is not one the wallet gave (or it was used already): the payer scans again."""
 
 
 def setup(app: web.Application) -> None:
@@ -61,8 +70,14 @@ async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
 
 # one-time codes
 
+async def _order_of_token(request: web.Request) -> Order | None:
+    # A token no code can carry (secrets.token_urlsafe: A-Z a-z 0-9 _ -) is an unknown code, unasked.
+    token = request.match_info["token"]
+    return await request.app[STORAGE].get_order_by_qr_token(token) if params.fits(token, params.ID) else None
+
+
 async def one_time_code(request: web.Request) -> web.Response:
-    order = await request.app[STORAGE].get_order_by_qr_token(request.match_info["token"])
+    order = await _order_of_token(request)
     if order is None:
         return _page("二维码无效", "<p>找不到这个收款码。请向收银员索取新的收款码。</p>", status=404)
     finished = _finished_page(order)
@@ -79,7 +94,10 @@ async def one_time_code(request: web.Request) -> web.Response:
         # Step 1: the app tells us who the payer is (OAuth-style redirect back here with ?code=).
         raise web.HTTPFound(_url(_wallet_url(request, wallet, "authorize"),
                                  redirect_uri=_public(request, f"/c/{order.qr_token}"), state=wallet.channel))
-    payer_id = await _payer_id(request, wallet, code)
+    try:
+        payer_id = await _payer_id(request, wallet, code)
+    except PayerCodeRefused:
+        return _page("请重新扫码", "<p>付款人身份确认已失效，请重新扫码。</p>", status=400)
     if payer_id is None:
         return _page("暂时无法付款", "<p>无法确认付款人身份，请重新扫码。</p>", status=502)
     if order.static_code and order.payer_id and order.payer_id != payer_id:
@@ -138,7 +156,7 @@ async def _start_payment(request: web.Request, order: Order, wallet: WalletRule,
 
 async def returned(request: web.Request) -> web.Response:
     storage = request.app[STORAGE]
-    order = await storage.get_order_by_qr_token(request.match_info["token"])
+    order = await _order_of_token(request)
     if order is None:
         return _page("二维码无效", "<p>找不到这个收款码。</p>", status=404)
     channel = request.app[CHANNELS].get(order.channel)
@@ -211,9 +229,10 @@ async def static_code_amount(request: web.Request) -> web.Response:
 
 
 async def _static_device(request: web.Request):
-    if not request.app[SETTINGS].c2b.static_code_enabled:
+    device_id = request.match_info["device_id"]
+    if not request.app[SETTINGS].c2b.static_code_enabled or not params.fits(device_id, DEVICE_ID):
         return None
-    device = await request.app[STORAGE].get_device(request.match_info["device_id"])
+    device = await request.app[STORAGE].get_device(device_id)
     return device if device is not None and device.status == DEVICE_ACTIVE else None
 
 
@@ -238,9 +257,15 @@ def _wallet_url(request: web.Request, wallet: WalletRule, step: str) -> str:
 
 
 async def _payer_id(request: web.Request, wallet: WalletRule, code: str) -> str | None:
+    """The payer's id at the wallet; None when the wallet cannot be asked (502), PayerCodeRefused when it
+    refuses the code (a 4xx: a code it never gave, or gave and took back)."""
+    if not params.fits(code, _WALLET_CODE):
+        raise PayerCodeRefused()
     url = _wallet_url(request, wallet, "payer")
     try:
         async with request.app[LANDING_SESSION].get(url, params={"code": code}) as resp:
+            if 400 <= resp.status < 500:
+                raise PayerCodeRefused()
             answer = await resp.json(content_type=None) if resp.status == 200 else {}
     except (aiohttp.ClientError, TimeoutError, ValueError) as e:
         log.warning("payer look-up at %s failed: %s", wallet.channel, e)

@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 from Crypto.Signature import eddsa
 
-from .. import rollouts
+from .. import params, rollouts, wire
 from ..device_auth import DEVICE_ID, check_standing
 from ..devices import issue_activation_code, register_device
 from ..errors import ApiError
@@ -29,6 +29,9 @@ from ..keys import OP, SETTINGS, STORAGE
 from ..storage.errors import AlreadyExists
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}\Z")      # profiles, versions, groups
+NAME_RULE = "1-32 of A-Z a-z 0-9 _ . -"
+_MAC = re.compile(r"[0-9a-f]{32}", re.ASCII)          # rollouts.url_mac: 32 lower-case hex digits
+_EXPIRES_DIGITS = 12                                   # Unix seconds, as the device API's timestamps
 MAX_JSON = 64 * 1024
 
 
@@ -41,7 +44,8 @@ def _check_token(request: web.Request) -> None:
     if not ops.tokens:
         raise _error(503, "ops_disabled", "the operations API is off: no [ops] tokens configured")
     header = request.headers.get("Authorization", "")
-    given = header[7:].encode() if header.startswith("Bearer ") else b""
+    # Header bytes that are not UTF-8 arrive as surrogates, which do not encode: never a token of ours.
+    given = header[7:].encode() if header.startswith("Bearer ") and header.isascii() else b""
     ok = False
     for token in ops.tokens:   # every token compared, in constant time
         ok |= hmac.compare_digest(given, token.reveal().encode())
@@ -54,12 +58,10 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
         raise _error(415, "unsupported_media_type", "send application/json")
     raw = await _read(request, MAX_JSON)
     try:
-        body = json.loads(raw)
-    except ValueError:
-        raise _error(400, "malformed_body", "the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise _error(400, "malformed_body", "the body must be a JSON object")
-    return body
+        # The device API's decoder: an object of plain values, bounded integers and nesting, valid Unicode.
+        return wire.decode(wire.JSON, raw)
+    except wire.MalformedBody as e:
+        raise _error(400, "malformed_body", str(e)) from None
 
 
 async def _read(request: web.Request, limit: int) -> bytes:
@@ -101,8 +103,8 @@ async def add_device(request: web.Request) -> web.Response:
     if not isinstance(merchant_id, str) or not DEVICE_ID.match(merchant_id):
         raise _error(400, "invalid_field", "merchant_id must be 1-32 of A-Z a-z 0-9 _ -")
     store = body.get("store") or ""
-    if not isinstance(store, str) or len(store) > 64:
-        raise _error(400, "invalid_field", "store must be a string of at most 64 characters")
+    if not params.is_text(store, 64):       # no NUL (PostgreSQL refuses it) nor JSON's lone "\ud800"
+        raise _error(400, "invalid_field", "store must be text of at most 64 characters, no control characters")
     issue = body.get("issue", "activation_code")
     if issue not in ("activation_code", "key"):
         raise _error(400, "invalid_field", "issue must be activation_code or key")
@@ -132,7 +134,7 @@ async def set_group(request: web.Request) -> web.Response:
     _check_token(request)
     body = await _json_body(request)
     group = _name(body, "group", required=False)
-    device_id = request.match_info["device_id"]
+    device_id = params.device_id(request.match_info["device_id"])
     if not await rollouts.set_device_group(request.app[STORAGE], device_id, group):
         raise _error(404, "unknown_device", f"no device {device_id}")
     return web.json_response({"device_id": device_id, "group": group})
@@ -161,9 +163,16 @@ def _bundle_files(data: bytes, limit: int) -> dict[str, bytes]:
     return members
 
 
+_MAX_NAME_BYTES = 255       # a file name on every Linux file system
+_MAX_REL_BYTES = 1024
+
+
 def _safe_rel(rel: Any) -> bool:
-    return (isinstance(rel, str) and bool(rel) and not rel.startswith("/") and "\\" not in rel
-            and all(part not in ("", ".", "..") for part in rel.split("/")))
+    if not (isinstance(rel, str) and bool(rel) and not rel.startswith("/") and "\\" not in rel
+            and all(part not in ("", ".", "..") for part in rel.split("/"))):
+        return False
+    encoded = rel.encode("utf-8", "surrogatepass")
+    return len(encoded) <= _MAX_REL_BYTES and all(len(part) <= _MAX_NAME_BYTES for part in encoded.split(b"/"))
 
 
 def verify_bundle(data: bytes, public_hex: str, profile: str, version: str,
@@ -203,9 +212,8 @@ async def publish(request: web.Request) -> web.Response:
     ops = request.app[SETTINGS].ops
     if not ops.release_public_key:
         raise _error(503, "no_release_key", "no [ops] release_public_key configured: cannot verify builds")
-    profile, version = request.match_info["profile"], request.match_info["version"]
-    if not NAME.match(profile) or not NAME.match(version):
-        raise _error(400, "invalid_field", "profile and version are 1-32 of A-Z a-z 0-9 _ . -")
+    profile = params.text_part(request.match_info["profile"], "profile", NAME, NAME_RULE)
+    version = params.text_part(request.match_info["version"], "version", NAME, NAME_RULE)
     data = await _read(request, ops.max_bundle_bytes)
     manifest, signature_hex, files = verify_bundle(data, ops.release_public_key, profile, version,
                                                    limit=4 * ops.max_bundle_bytes)
@@ -225,12 +233,16 @@ async def publish(request: web.Request) -> web.Response:
 def _write_release(folder: pathlib.Path, manifest: bytes, signature_hex: str, files: dict[str, bytes]) -> None:
     temp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
     shutil.rmtree(temp, ignore_errors=True)
-    for rel, data in files.items():
-        (temp / "files" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (temp / "files" / rel).write_bytes(data)
-    temp.mkdir(parents=True, exist_ok=True)
-    (temp / "manifest.sig").write_text(signature_hex)
-    (temp / "manifest.json").write_bytes(manifest)
+    try:
+        for rel, data in files.items():
+            (temp / "files" / rel).parent.mkdir(parents=True, exist_ok=True)
+            (temp / "files" / rel).write_bytes(data)
+        temp.mkdir(parents=True, exist_ok=True)
+        (temp / "manifest.sig").write_text(signature_hex)
+        (temp / "manifest.json").write_bytes(manifest)
+    except OSError as e:
+        shutil.rmtree(temp, ignore_errors=True)          # nothing half-written is left behind
+        raise _error(422, "bad_bundle", f"the bundle's files cannot be stored: {e.strerror}") from None
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(temp, folder)
 
@@ -256,27 +268,32 @@ async def device_file(request: web.Request) -> web.FileResponse:
     update offer, signed with the device's own key (firmware/core/ota.py fetches without headers)."""
     request[OP] = "firmware"
     m = request.match_info
-    device_id, expires, mac = m["device_id"], m["expires"], m["mac"]
-    device = await request.app[STORAGE].get_device(device_id) if DEVICE_ID.match(device_id) else None
+    # Parts no offer can have made are refused before any look-up (no key is needed to send them).
+    device_id = params.device_id(m["device_id"])
+    expires = params.digits(m["expires"], "expires", max_len=_EXPIRES_DIGITS)
+    mac = params.text_part(m["mac"], "mac", _MAC, "32 lower-case hex digits")
+    profile = params.text_part(m["profile"], "profile", NAME, NAME_RULE)
+    version = params.text_part(m["version"], "version", NAME, NAME_RULE)
+    device = await request.app[STORAGE].get_device(device_id)
     if device is None:
         raise _error(403, "bad_firmware_url", "the firmware URL is not valid for this device")
     # the device API's refusals, in its order: a device it would not serve gets no firmware either
     # (decommissioned, flagged moved or cloned, not installed, not activated, disabled)
     check_standing(device)
-    if (not expires.isdigit()
-            or not rollouts.url_matches(device.key_hex, device_id, int(expires), m["profile"], m["version"], mac)):
+    if not rollouts.url_matches(device.key_hex, device_id, expires, profile, version, mac):
         raise _error(403, "bad_firmware_url", "the firmware URL is not valid for this device")
-    if int(expires) < time.time():
+    if expires < time.time():
         raise _error(403, "firmware_url_expired", "the firmware URL has expired")
-    return _serve(request, m["profile"], m["version"], m["path"])
+    return _serve(request, profile, version, m["path"])
 
 
 # rollouts
 
 async def _rollout(request: web.Request) -> dict[str, Any]:
-    rollout = await rollouts.get_rollout(request.app[STORAGE], request.match_info["rollout_id"])
+    rollout_id = params.text_part(request.match_info["rollout_id"], "rollout id", params.ID)
+    rollout = await rollouts.get_rollout(request.app[STORAGE], rollout_id)
     if rollout is None:
-        raise _error(404, "unknown_rollout", f"no rollout {request.match_info['rollout_id']}")
+        raise _error(404, "unknown_rollout", f"no rollout {rollout_id}")
     return rollout
 
 
@@ -337,8 +354,8 @@ async def stop_rollout(request: web.Request) -> web.Response:
     body = await _json_body(request)
     rollout = await _rollout(request)
     reason = body.get("reason") or "stopped by an operator"
-    if not isinstance(reason, str) or len(reason) > 500:
-        raise _error(400, "invalid_field", "reason must be a string of at most 500 characters")
+    if not params.is_text(reason, 500):
+        raise _error(400, "invalid_field", "reason must be text of at most 500 characters, no control characters")
     await rollouts.stop(request.app[STORAGE], rollout["id"], reason)
     rollout = await rollouts.get_rollout(request.app[STORAGE], rollout["id"])
     return web.json_response({"id": rollout["id"], "state": rollout["state"], "reason": rollout["reason"]})

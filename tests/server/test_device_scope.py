@@ -13,12 +13,14 @@ from conftest import DEVICE_ID, MERCHANT_ID, Device
 NOODLE_BAR = "M2"
 
 
-async def move_to_another_merchant(device: Device) -> Device:
-    """The operator takes the device back to stock and installs it at another merchant; it activates again."""
+async def move_to(device: Device, merchant_id: str, store_name: str) -> Device:
+    """The operator takes the device back to stock and installs it at `merchant_id`'s store; it activates
+    again (a new key)."""
     storage = device.app[STORAGE]
-    await storage.add_merchant(NOODLE_BAR, "Noodle Bar")
+    if await storage.get_merchant(merchant_id) is None:
+        await storage.add_merchant(merchant_id, "Noodle Bar")
     await devices.return_to_stock(storage, DEVICE_ID, actor="ops1")
-    await devices.assign(storage, DEVICE_ID, NOODLE_BAR, "Noodle Bar, Huaihai Rd", actor="ops1")
+    await devices.assign(storage, DEVICE_ID, merchant_id, store_name, actor="ops1")
     await devices.install(storage, DEVICE_ID, actor="ops1")
     code = await devices.issue_activation_code(storage, DEVICE_ID, 3600, actor="ops1")
     resp = await device.client.post("/d/v1/activate", data=json.dumps({"activation_code": code}),
@@ -40,7 +42,7 @@ async def test_a_moved_device_sees_and_touches_none_of_the_old_shops_orders(devi
     status, open_code = await device.qr("A2", 2000)
     assert (status, open_code["order"]["status"]) == (200, "PAYING")
 
-    moved = await move_to_another_merchant(device)
+    moved = await move_to(device, NOODLE_BAR, "Noodle Bar, Huaihai Rd")
 
     status, body = await moved.call("orders", {})
     assert (status, body["orders"]) == (200, [])
@@ -74,15 +76,8 @@ async def test_a_moved_device_sees_and_touches_none_of_the_old_shops_orders(devi
 
 async def test_a_device_back_at_the_same_shop_after_stock_starts_afresh_too(device):
     """Every assignment starts a new history, even to the same merchant and store."""
-    storage = device.app[STORAGE]
     assert (await device.pay("A1", 500, test_codes.make_wechat_code(test_codes.SUCCESS)))[0] == 200
-    await devices.return_to_stock(storage, DEVICE_ID, actor="ops1")
-    await devices.assign(storage, DEVICE_ID, MERCHANT_ID, "Tea House, Nanjing Rd", actor="ops1")
-    await devices.install(storage, DEVICE_ID, actor="ops1")
-    code = await devices.issue_activation_code(storage, DEVICE_ID, 3600, actor="ops1")
-    resp = await device.client.post("/d/v1/activate", data=json.dumps({"activation_code": code}),
-                                    headers={"Content-Type": "application/json"})
-    back = Device(device.client, DEVICE_ID, (await resp.json())["device_key"])
+    back = await move_to(device, MERCHANT_ID, "Tea House, Nanjing Rd")
     status, body = await back.query("A1")
     assert (status, error_code(body)) == (404, "order_not_found")
     status, body = await back.call("orders", {})

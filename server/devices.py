@@ -38,6 +38,7 @@ from typing import Any
 
 from .clock import new_id, now_ms
 from .device_auth import DEVICE_ID, SignedHeaders, new_device_key
+from .params import is_text
 from .storage import DEVICE_ACTIVE, DEVICE_DISABLED, DEVICE_PENDING, Device, Storage
 from .storage.records import (
     FLAG_CLONED, FLAG_MOVED, LIFECYCLE_ASSIGNED, LIFECYCLE_DECOMMISSIONED, LIFECYCLE_IN_STOCK,
@@ -213,8 +214,8 @@ async def _get(tx: Any, device_id: str) -> Device:
 
 def _store_name(store_name: str) -> str:
     store_name = store_name.strip()
-    if not 1 <= len(store_name) <= STORE_NAME_MAX:
-        raise LifecycleRefused(f"a store name is 1-{STORE_NAME_MAX} characters")
+    if not 1 <= len(store_name) <= STORE_NAME_MAX or not is_text(store_name, STORE_NAME_MAX):
+        raise LifecycleRefused(f"a store name is 1-{STORE_NAME_MAX} characters, none a control character")
     return store_name
 
 
@@ -373,11 +374,14 @@ async def add_inspection(storage: Storage, device_id: str, *, inspected_on: str,
     except ValueError:
         raise LifecycleRefused("the inspection date is YYYY-MM-DD") from None
     inspector = inspector.strip()
-    if not 1 <= len(inspector) <= 64:
-        raise LifecycleRefused("the inspector's name is 1-64 characters")
+    if not 1 <= len(inspector) <= 64 or not is_text(inspector, 64):
+        raise LifecycleRefused("the inspector's name is 1-64 characters, none a control character")
     if result not in INSPECTION_RESULTS:
         raise LifecycleRefused(f"the result is one of {', '.join(INSPECTION_RESULTS)}")
     notes = (notes or "").strip()[:1000] or None
+    # Lines are fine in notes; a NUL or another control character is not (PostgreSQL refuses NUL in text).
+    if notes is not None and not is_text(notes.replace("\r\n", "\n").replace("\n", " "), 1000):
+        raise LifecycleRefused("the notes hold a control character")
     if await storage.get_device(device_id) is None:
         raise LifecycleRefused(f"no device {device_id}")
     inspection = Inspection(id=new_id(), device_id=device_id, inspected_on=inspected_on, inspector=inspector,

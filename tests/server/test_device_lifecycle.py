@@ -299,3 +299,18 @@ async def test_two_operators_swapping_the_same_device_at_once_only_one_wins(devi
     assert lifecycles[DEVICE_ID] == "in_stock"
     assert sorted([lifecycles["S1"], lifecycles["S2"]]) == ["in_stock", "installed"]
     assert [e.kind for e in await devices.history(storage, DEVICE_ID)].count("swapped_out") == 1
+
+
+async def test_text_with_control_characters_is_refused_in_inspections_and_store_names(device):
+    """PostgreSQL refuses a NUL in text: such input is the operator's mistake, refused as such, not a 500."""
+    storage = device.app[STORAGE]
+    for notes, inspector in (("shelf\x00left", "ops1"), ("ok", "ops\x001"), ("ok", "\x1b[2J")):
+        with pytest.raises(devices.LifecycleRefused):
+            await devices.add_inspection(storage, DEVICE_ID, inspected_on="2026-12-01", inspector=inspector,
+                                         result="ok", notes=notes, actor="ops1")
+    kept = await devices.add_inspection(storage, DEVICE_ID, inspected_on="2026-12-01", inspector="王工",
+                                        result="ok", notes="柜台左侧\n电源正常", actor="ops1")
+    assert kept.notes == "柜台左侧\n电源正常"
+    await devices.return_to_stock(storage, DEVICE_ID, actor="ops1")
+    with pytest.raises(devices.LifecycleRefused):
+        await devices.assign(storage, DEVICE_ID, MERCHANT_ID, "Tea\x00House", actor="ops1")

@@ -11,7 +11,7 @@ import segno
 
 from .settings import WalletRule
 
-_YUAN = re.compile(r"^(\d{1,7})(?:\.(\d{1,2}))?\Z")
+_YUAN = re.compile(r"^([0-9]{1,7})(?:\.([0-9]{1,2}))?\Z")   # ASCII digits only (\d takes any script's)
 
 
 def wallet_for(user_agent: str, wallets: Iterable[WalletRule], enabled: Iterable[str]) -> WalletRule | None:

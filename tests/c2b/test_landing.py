@@ -25,7 +25,7 @@ def test_user_agent_table_tells_the_apps_apart():
 
 def test_typed_amounts_become_fen_without_floats():
     assert [fen_of_yuan(t) for t in ("12.5", "12.50", "0.01", "300", " 7 ")] == [1250, 1250, 1, 30000, 700]
-    assert [fen_of_yuan(t) for t in ("", "1.234", "-1", "1e3", "12,50", "abc")] == [None] * 6
+    assert [fen_of_yuan(t) for t in ("", "1.234", "-1", "1e3", "12,50", "abc", "١٢", "１２")] == [None] * 8
 
 
 async def _pay_in_app(browser, stack, wallet, url, payer="alice", amount_text=None):

@@ -172,6 +172,8 @@ async def upstream(body: str):
     '{"alipay_trade_pay_response":{"code":"10000","trade_no":"1"}}',                   # unsigned
     '<html>502</html>',
     '{"error_response":{"code":"40002","sub_msg":"x"}}',
+    '{"alipay_trade_pay_response":{"code":' + "9" * 5000 + '}}',                      # 5,000-digit number
+    '{"alipay_trade_pay_response":' + "[" * 5000 + "]" * 5000 + '}',                   # nesting too deep
 ])
 async def test_untrustworthy_answers_are_unknown(body):
     runner, url = await upstream(body)

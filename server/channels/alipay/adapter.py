@@ -149,7 +149,7 @@ class AlipayChannel:
             raise BadAnswer(f"{method}: answer is not UTF-8") from None
         try:
             document = json.loads(body)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):     # not JSON, a number of 4,300+ digits, nesting too deep
             raise BadAnswer(f"{method}: answer is not JSON") from None
         node = signing.response_node_name(method)
         part = signing.signed_part(body, node) if isinstance(document, dict) else None
@@ -161,7 +161,7 @@ class AlipayChannel:
             # Refusals of the envelope (bad app_id or signature) come unsigned: say why, trust nothing else.
             try:
                 unsigned = json.loads(part)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 unsigned = {}
             detail = unsigned.get("sub_msg") or unsigned.get("msg") if isinstance(unsigned, dict) else None
             raise BadAnswer(f"{method}: unsigned answer: {detail or 'no reason given'}")

@@ -82,7 +82,7 @@ def signed_part(body: str, node: str) -> str | None:
                 value_at += 1
             try:
                 _, end = decoder.raw_decode(body, value_at)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):     # also a 4,300-digit number or too deep a nesting
                 return None
             return body[value_at:end]
         start = at + 1

@@ -19,6 +19,7 @@ import secrets
 from pathlib import Path
 
 from .clock import new_id, now_ms
+from .params import is_text
 from .settings import Settings
 from .storage import AlreadyExists, Evidence, Merchant, NotFound, Storage
 from .storage.records import MERCHANT_ACTIVE, MERCHANT_CLOSED, MERCHANT_SUSPENDED
@@ -55,7 +56,7 @@ def normalise_phone(phone: str) -> str:
 
 def _name(text: str | None, what: str) -> str:
     text = (text or "").strip()
-    if not 1 <= len(text) <= NAME_MAX or any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+    if not 1 <= len(text) <= NAME_MAX or not is_text(text, NAME_MAX):
         raise MerchantRefused(f"the {what} is 1-{NAME_MAX} characters of text")
     return text
 

@@ -36,15 +36,16 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from . import stores
 from .clock import new_id, now_ms
 from .device_auth import DEVICE_ID, SignedHeaders, new_device_key
 from .params import is_text
 from .storage import DEVICE_ACTIVE, DEVICE_DISABLED, DEVICE_PENDING, Device, Storage
 from .storage.records import (
-    FLAG_CLONED, FLAG_MOVED, LIFECYCLE_ASSIGNED, LIFECYCLE_DECOMMISSIONED, LIFECYCLE_IN_STOCK,
-    LIFECYCLE_INSTALLED,
+    CODE_BOUND, FLAG_CLONED, FLAG_MOVED, LIFECYCLE_ASSIGNED, LIFECYCLE_DECOMMISSIONED, LIFECYCLE_IN_STOCK,
+    LIFECYCLE_INSTALLED, MERCHANT_CLOSED,
 )
-from .storage.sql import DEVICE_COLUMNS, Rollback, device_from_row
+from .storage.sql import DEVICE_COLUMNS, Rollback, device_from_row, store_for
 
 LIFECYCLES = (LIFECYCLE_IN_STOCK, LIFECYCLE_ASSIGNED, LIFECYCLE_INSTALLED, LIFECYCLE_DECOMMISSIONED)
 FLAGS = (FLAG_MOVED, FLAG_CLONED)
@@ -230,18 +231,31 @@ async def _forget(tx: Any, device_id: str, now: int, actor: str, resolution: str
                      " WHERE device_id = ? AND cleared_at IS NULL", (now, actor, resolution, device_id))
 
 
-async def assign(storage: Storage, device_id: str, merchant_id: str, store_name: str, *, actor: str) -> None:
-    """in_stock -> assigned to `merchant_id`'s store `store_name`."""
-    store_name = _store_name(store_name)
-    if await storage.get_merchant(merchant_id) is None:
+async def assign(storage: Storage, device_id: str, merchant_id: str, store_name: str | None = None, *,
+                 store_id: str | None = None, actor: str) -> None:
+    """in_stock -> assigned to `merchant_id`'s store: the open store `store_id`, or the one called
+    `store_name` (made when the merchant has none of that name)."""
+    if store_id is None:
+        store_name = _store_name(store_name or "")
+    merchant = await storage.get_merchant(merchant_id)
+    if merchant is None:
         raise LifecycleRefused(f"no merchant {merchant_id}")
+    if merchant.status == MERCHANT_CLOSED:
+        raise LifecycleRefused(f"merchant {merchant_id} is closed")
     now = now_ms()
     async with storage.transaction() as tx:
         device = await _get(tx, device_id)
+        if store_id is not None:
+            try:
+                store_name = (await stores.open_store(tx, store_id, merchant_id)).name
+            except stores.StoreRefused as e:
+                raise LifecycleRefused(str(e)) from None
+        else:
+            store_id = await store_for(tx, merchant_id, store_name, actor=actor, now=now)
         won = await tx.execute(
-            "UPDATE devices SET lifecycle = ?, merchant_id = ?, store_name = ?, assigned_at = ?"
+            "UPDATE devices SET lifecycle = ?, merchant_id = ?, store_name = ?, store_id = ?, assigned_at = ?"
             " WHERE id = ? AND lifecycle = ?",
-            (LIFECYCLE_ASSIGNED, merchant_id, store_name, now, device_id, LIFECYCLE_IN_STOCK))
+            (LIFECYCLE_ASSIGNED, merchant_id, store_name, store_id, now, device_id, LIFECYCLE_IN_STOCK))
         if not won:
             raise LifecycleRefused(f"device {device_id} is {device.lifecycle}: only a device in stock can be assigned")
         await _insert_event(tx, device_id, now, actor, "assigned", from_lifecycle=LIFECYCLE_IN_STOCK,
@@ -299,10 +313,10 @@ async def swap(storage: Storage, old_id: str, new_id_: str, *, actor: str, old_t
         if new.lifecycle != LIFECYCLE_IN_STOCK:
             raise LifecycleRefused(f"device {new_id_} is {new.lifecycle}: the replacement must be in stock")
         moved_in = await tx.execute(
-            "UPDATE devices SET lifecycle = ?, merchant_id = ?, store_name = ?, installed_at = ?, assigned_at = ?"
-            " WHERE id = ? AND lifecycle = ?",
-            (old.lifecycle, old.merchant_id, old.store_name, now if old.lifecycle == LIFECYCLE_INSTALLED else None,
-             now, new_id_, LIFECYCLE_IN_STOCK))
+            "UPDATE devices SET lifecycle = ?, merchant_id = ?, store_name = ?, store_id = ?, installed_at = ?,"
+            " assigned_at = ? WHERE id = ? AND lifecycle = ?",
+            (old.lifecycle, old.merchant_id, old.store_name, old.store_id,
+             now if old.lifecycle == LIFECYCLE_INSTALLED else None, now, new_id_, LIFECYCLE_IN_STOCK))
         status = DEVICE_DISABLED if old_to == LIFECYCLE_DECOMMISSIONED else DEVICE_PENDING
         moved_out = await tx.execute(
             f"UPDATE devices SET lifecycle = ?, {_REVOKE}, status = ? WHERE id = ? AND lifecycle = ?"
@@ -316,6 +330,9 @@ async def swap(storage: Storage, old_id: str, new_id_: str, *, actor: str, old_t
                          " SELECT ?, token, first_seen_at, last_seen_at FROM device_places WHERE device_id = ?",
                          (new_id_, old_id))
         await _forget(tx, old_id, now, actor, f"swapped out for {new_id_}")
+        # The shop's static codes now say their payments on the replacement.
+        await tx.execute("UPDATE static_codes SET device_id = ? WHERE device_id = ? AND status = ?",
+                         (new_id_, old_id, CODE_BOUND))
         await _insert_event(tx, new_id_, now, actor, "swapped_in", from_lifecycle=LIFECYCLE_IN_STOCK,
                             to_lifecycle=old.lifecycle, to_merchant_id=old.merchant_id, to_store=old.store_name,
                             other_device_id=old_id, detail=detail)
@@ -548,7 +565,12 @@ async def _check_boot(storage: Storage, device: Device, hardware_id: str, boot_i
 
 
 async def _check_place(storage: Storage, device: Device, tokens: list[str], now: int, base: dict[str, Any]) -> None:
-    rows = await storage.sql.fetchall("SELECT token FROM device_places WHERE device_id = ?", (device.id,))
+    # The place is the store's: what any device installed there reported (a second box at the same till
+    # is held to the first one's place from its first report).
+    rows = await storage.sql.fetchall(
+        "SELECT p.token AS token FROM device_places p JOIN devices d ON d.id = p.device_id"
+        " WHERE p.device_id = ? OR (d.store_id = ? AND d.lifecycle = ?)",
+        (device.id, device.store_id, LIFECYCLE_INSTALLED))
     bound = {row["token"] for row in rows}
     if bound and bound.isdisjoint(tokens):
         await _flag(storage, device, FLAG_MOVED, {**base, "reason": "reported a place away from its store",

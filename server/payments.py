@@ -29,7 +29,7 @@ from .routing import CodeRouter
 from .settings import Settings
 from .storage import (
     B2C, C2B, CLOSED, FAILED, PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS,
-    Device, LimitExceeded, Merchant, Order, OrderScope, Refund, RefundRefused, Storage,
+    Device, LimitExceeded, Merchant, Order, OrderScope, Refund, RefundRefused, StaticCode, Storage,
 )
 from .storage.records import MERCHANT_ACTIVE
 from .wakeups import OrderWakeups
@@ -211,6 +211,7 @@ class Payments:
             auth_code_hash=code_hash, auth_code_masked=mask(request.auth_code), created_at=now,
             deadline_at=now + ms(schedule.deadline_s), kind=B2C, merchant_id=device.merchant_id,
             day=self._today(now), channel_account=merchant.account_id if merchant else None,
+            store_id=device.store_id,
             # Should this process die during the pay call, the resolver takes over once it would
             # have timed out anyway.
             next_check_at=now + ms(schedule.pay_timeout_s + 1))
@@ -258,7 +259,8 @@ class Payments:
             return
         await self._check_daily_cap(device, request.amount_fen)
 
-    async def qr(self, device: Device, request: QrRequest, *, static_code: bool = False) -> Order:
+    async def qr(self, device: Device, request: QrRequest, *, static_code: StaticCode | None = None) -> Order:
+        """A one-time code's order; with `static_code`, one a payer typed the amount for on the shop's code."""
         existing = await self._storage.get_order(device.id, request.order_no)
         if existing is not None:
             return self._same_order(device.order_scope, existing, C2B, request.amount_fen, "")
@@ -270,7 +272,9 @@ class Payments:
             amount_fen=request.amount_fen, channel="", status=PAYING, subject=request.subject,
             auth_code_hash="", auth_code_masked="", created_at=now, deadline_at=deadline, next_check_at=deadline,
             kind=C2B, merchant_id=device.merchant_id, day=self._today(now), qr_token=secrets.token_urlsafe(18),
-            static_code=1 if static_code else 0)   # a payer typed the amount on the shop's static code
+            static_code=1 if static_code else 0,   # a payer typed the amount on the shop's static code
+            static_code_id=static_code.id if static_code else None,
+            store_id=static_code.store_id if static_code else device.store_id)
         order, created = await self._create(device, order, f"{order.amount_fen} fen, one-time code")
         if not created:
             return self._same_order(device.order_scope, order, C2B, request.amount_fen, "")
@@ -280,8 +284,8 @@ class Payments:
     def qr_code(self, order: Order) -> str:
         return f"{self._settings.device_api.public_url.rstrip('/')}/c/{order.qr_token}"
 
-    def static_code(self, device: Device) -> str:
-        return f"{self._settings.device_api.public_url.rstrip('/')}/c/s/{device.id}"
+    def static_code_url(self, code_id: str) -> str:
+        return f"{self._settings.device_api.public_url.rstrip('/')}/c/s/{code_id}"
 
     # query
 

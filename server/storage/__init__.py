@@ -14,7 +14,8 @@ from .errors import AlreadyExists, LimitExceeded, NotFound, RefundRefused, Stora
 from .records import (  # noqa: F401  (re-exported: the storage vocabulary)
     B2C, C2B, CLOSED, DEVICE_ACTIVE, DEVICE_DISABLED, DEVICE_PENDING, FAILED, FINAL_STATUSES, PAYING,
     REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS,
-    Device, DeviceCommand, Evidence, Merchant, MerchantChannel, Order, OrderEvent, OrderScope, Refund,
+    CodeBatch, Device, DeviceCommand, Evidence, Merchant, MerchantChannel, Order, OrderEvent, OrderScope, Refund,
+    StaticCode, Store,
 )
 from .sql import SqlStorage
 

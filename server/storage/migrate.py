@@ -1,4 +1,9 @@
-"""Numbered SQL migrations (migrations/NNNN_name.sql), applied in order at start-up."""
+"""Numbered SQL migrations (migrations/NNNN_name.sql), applied in order at start-up.
+
+A file is portable SQL, except between a line `-- [sqlite]` or `-- [postgresql]` and the next such line
+(or `-- [both]`): those statements run on that database only. SQLite changes a column's constraints only
+by rebuilding its table (https://www.sqlite.org/lang_altertable.html#otheralter), PostgreSQL by ALTER.
+"""
 from __future__ import annotations
 
 import re
@@ -29,7 +34,19 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-def split_statements(sql: str) -> list[str]:
-    """Statements of a migration file (no semicolons inside statements, by convention)."""
-    lines = [line.split("--", 1)[0] for line in sql.splitlines()]
+DIALECTS = ("sqlite", "postgresql")
+_SECTION = re.compile(r"^--\s*\[(sqlite|postgresql|both)\]\s*$")
+
+
+def split_statements(sql: str, dialect: str) -> list[str]:
+    """The statements of a migration file for `dialect` (no semicolons inside statements, by convention)."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown SQL dialect {dialect!r}")
+    lines, section = [], "both"
+    for line in sql.splitlines():
+        marker = _SECTION.match(line.strip())
+        if marker:
+            section = marker.group(1)
+        elif section in ("both", dialect):
+            lines.append(line.split("--", 1)[0])
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -111,6 +111,7 @@ class _Statements:
 
 
 class PostgresStorage(SqlStorage):
+    DIALECT = "postgresql"
     backend = "postgresql"
 
     def __init__(self, pool: asyncpg.Pool, dsn: str, schema: str):

@@ -67,8 +67,8 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Device:
-    id: str
-    merchant_id: str
+    id: str                            # the serial number it was received into stock by
+    merchant_id: str | None            # None while in stock, before any merchant is known
     store_name: str
     key_hex: str = field(repr=False)   # the HMAC key: never printed ("" until activated)
     status: str
@@ -90,6 +90,12 @@ class Device:
     boot_seen_at: int | None = None    # when that boot was last recorded (at most every 30 s)
     last_ip: str | None = None
     assigned_at: int | None = None     # when it last took a merchant's store (assign or swap): its history starts
+    # stores and stock (server/stores.py, server/stock.py, migration 0012)
+    store_id: str | None = None        # the store record; store_name is its name
+    model: str | None = None           # as received into stock
+    stock_batch: str | None = None     # the delivery it came in (a stock-in CSV's batch name)
+    received_at: int | None = None
+    received_by: str | None = None
 
     @property
     def key(self) -> bytes:
@@ -131,6 +137,8 @@ class Order:
     payer_id: str | None = None          # C2B: the payer's id in their app (openid, buyer_id), once known
     static_code: int = 0                 # 1: paid through the shop's static code (PBoC 296 payer limit)
     channel_account: str | None = None   # the merchant's sub-merchant id the channel took it under (None: direct)
+    store_id: str | None = None          # the store it was taken at (its device's then)
+    static_code_id: str | None = None    # the static code its payer scanned (None: none)
 
 
 MERCHANT_CHANNEL_OPEN = "open"
@@ -208,3 +216,51 @@ class DeviceCommand:
     args: dict
     created_at: int
     acked_at: int | None = None
+
+
+STORE_OPEN = "open"
+STORE_CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Store:
+    """One of a merchant's shops (server/stores.py): its devices and static codes belong to it."""
+    id: str
+    merchant_id: str
+    name: str
+    address: str
+    status: str              # open, closed
+    created_at: int
+    created_by: str
+
+
+CODE_EMPTY = "empty"                  # printed, not bound to any shop yet
+CODE_BOUND = "bound"                  # takes payments for its store
+CODE_DEREGISTERED = "deregistered"    # for good: lost, damaged, or the shop asked
+
+
+@dataclass(frozen=True)
+class StaticCode:
+    """A printed static QR code (server/static_codes.py); its id is printed under it and is its URL's."""
+    id: str
+    batch_id: str | None
+    status: str
+    merchant_id: str | None
+    store_id: str | None
+    device_id: str | None             # says its payments and holds its orders
+    replaces_id: str | None
+    created_at: int
+    bound_at: int | None = None
+    bound_by: str | None = None
+    ended_at: int | None = None
+    ended_by: str | None = None
+    end_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeBatch:
+    id: str
+    size: int
+    note: str
+    created_at: int
+    created_by: str

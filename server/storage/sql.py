@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import secrets
 from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any, Protocol
@@ -59,12 +60,34 @@ def device_from_row(row: dict[str, Any]) -> Device:
     return Device(**row)
 
 
+_BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"   # Crockford's: no I, L, O, U to misread on a printed label
+
+
+def new_label_id(prefix: str = "", length: int = 10) -> str:
+    """A random id a person reads off a label and types: `prefix` and `length` Crockford base32 characters."""
+    return prefix + "".join(secrets.choice(_BASE32) for _ in range(length))
+
+
+async def store_for(tx: Sql, merchant_id: str, name: str, *, actor: str, now: int) -> str:
+    """The id of the merchant's store called `name`, made when it has none (a device placed by store name)."""
+    for _ in range(2):
+        row = await tx.fetchone("SELECT id FROM stores WHERE merchant_id = ? AND name = ?", (merchant_id, name))
+        if row is not None:
+            return row["id"]
+        await tx.execute("INSERT INTO stores (id, merchant_id, name, address, status, created_at, created_by)"
+                         " VALUES (?, ?, ?, '', 'open', ?, ?) ON CONFLICT DO NOTHING",
+                         (new_label_id("ST"), merchant_id, name, now, actor))
+    raise RuntimeError(f"store {name!r} of {merchant_id} could not be made")
+
+
 class SqlStorage:
     """Everything but the connection: subclasses set `self.sql` and implement `transaction()`.
 
     `self.point` answers lookups of one row by its key (the same as `sql` unless a backend has a
     cheaper way, see sqlite.py); it never writes.
     """
+
+    DIALECT: str   # "sqlite" or "postgresql": which sections of a migration run (migrate.py)
 
     sql: Sql
     point: Sql
@@ -90,12 +113,16 @@ class SqlStorage:
                 continue
             log.info("applying migration %s", migration.name)
             async with self.transaction() as tx:
-                for statement in split_statements(migration.sql):
+                for statement in split_statements(migration.sql, self.DIALECT):
                     await tx.execute(statement)
+                await self._check_migration(tx)
                 # Two processes starting at once: the second one's insert fails and its transaction
                 # rolls back; it starts again and finds the migration applied.
                 await tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                                  (migration.version, now_ms()))
+
+    async def _check_migration(self, tx: Sql) -> None:
+        """Before a migration commits: what the database cannot check itself during it."""
 
     async def ping(self) -> None:
         await self.sql.fetchone("SELECT 1 AS one")
@@ -204,7 +231,8 @@ class SqlStorage:
         return [MerchantChannel(**row) for row in rows]
 
     async def add_device(self, device_id: str, merchant_id: str, store_name: str, key_hex: str, *,
-                         status: str = DEVICE_ACTIVE) -> Device:
+                         status: str = DEVICE_ACTIVE, actor: str = "cli") -> Device:
+        """A device live at the merchant's store `store_name` (the store record is made if it has none)."""
         if key_hex or status == DEVICE_ACTIVE:
             if len(key_hex) != 64:
                 raise ValueError("a device key is 64 hex characters")
@@ -212,15 +240,18 @@ class SqlStorage:
         if await self.get_merchant(merchant_id) is None:
             raise NotFound(f"no merchant {merchant_id}")
         now = now_ms()
-        device = Device(id=device_id, merchant_id=merchant_id, store_name=store_name, key_hex=key_hex.lower(),
-                        status=status, created_at=now, activated_at=now if status == DEVICE_ACTIVE else None)
-        changed = await self.sql.execute(
-            "INSERT INTO devices (id, merchant_id, store_name, device_key, status, created_at, activated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (device.id, device.merchant_id, device.store_name, device.key_hex, device.status, device.created_at,
-             device.activated_at))
-        if not changed:
-            raise AlreadyExists(f"device {device_id} exists already")
+        async with self.transaction() as tx:
+            store_id = await store_for(tx, merchant_id, store_name, actor=actor, now=now) if store_name else None
+            device = Device(id=device_id, merchant_id=merchant_id, store_name=store_name, key_hex=key_hex.lower(),
+                            status=status, created_at=now, activated_at=now if status == DEVICE_ACTIVE else None,
+                            store_id=store_id)
+            changed = await tx.execute(
+                "INSERT INTO devices (id, merchant_id, store_name, device_key, status, created_at, activated_at,"
+                " store_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (device.id, device.merchant_id, device.store_name, device.key_hex, device.status, device.created_at,
+                 device.activated_at, store_id))
+            if not changed:
+                raise AlreadyExists(f"device {device_id} exists already")
         return device
 
     async def get_device(self, device_id: str) -> Device | None:

@@ -226,6 +226,7 @@ class _PointReads:
 
 
 class SqliteStorage(SqlStorage):
+    DIALECT = "sqlite"
     backend = "sqlite"
 
     def __init__(self, writer: _Connection, reader: _Connection | None, point: sqlite3.Connection | None):
@@ -266,6 +267,21 @@ class SqliteStorage(SqlStorage):
                 point.close()
             raise
         return storage
+
+    async def migrate(self) -> None:
+        # A table rebuilt by a migration (SQLite's way to change a column) is dropped and re-created, which
+        # foreign keys would refuse: they are off while migrating, and every migration is checked before
+        # it commits (_check_migration), as https://www.sqlite.org/lang_altertable.html#otheralter says.
+        await self._writer.call(lambda db: db.execute("PRAGMA foreign_keys = OFF"))
+        try:
+            await super().migrate()
+        finally:
+            await self._writer.call(lambda db: db.execute("PRAGMA foreign_keys = ON"))
+
+    async def _check_migration(self, tx: Sql) -> None:
+        broken = await tx.fetchall("PRAGMA foreign_key_check")
+        if broken:
+            raise RuntimeError(f"a migration left rows whose foreign keys point nowhere: {broken[:5]}")
 
     async def close(self) -> None:
         if self._flusher is not None:

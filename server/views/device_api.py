@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import device_auth, device_messages, errors, rollouts, wire
+from .. import device_auth, device_messages, errors, rollouts, static_codes, wire
 from ..c2b import qr_bitmap
 from ..clock import now_ms
 from ..devices import (
@@ -170,11 +170,12 @@ async def info(request: web.Request, device: Device, message: None) -> dict[str,
     payments = request.app[PAYMENTS]
     merchant = await request.app[STORAGE].get_merchant(device.merchant_id)
     limits = await payments.limits(device)
+    code = await static_codes.code_of_device(request.app[STORAGE], device)
     return {
         "device_id": device.id,
         "merchant": {"id": merchant.id, "name": merchant.name, "tier": merchant.tier},
         "store_name": device.store_name,
-        "static_code": payments.static_code(device),
+        "static_code": payments.static_code_url(code.id) if code else None,
         "limits": {"min_amount_fen": limits.min_amount_fen, "max_amount_fen": limits.max_amount_fen,
                    "static_code_max_fen": limits.static_code_max_fen, "daily_cap_fen": limits.daily_cap_fen,
                    "daily_used_fen": limits.daily_used_fen},

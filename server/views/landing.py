@@ -3,8 +3,8 @@
     GET  /c/<token>           one-time code: the wallet app (User-Agent, c2b.wallets) is sent to learn
                               the payer's id, then the channel's in-app payment starts (precreate)
     GET  /c/<token>/done      back from the app's cashier: asks the channel at once, shows the result
-    GET  /c/s/<device_id>     the shop's static code: the payer types the amount
-    POST /c/s/<device_id>     makes a one-time order for that amount and continues as above
+    GET  /c/s/<code_id>       the shop's static code (server/static_codes.py): the payer types the amount
+    POST /c/s/<code_id>       makes a one-time order for that amount and continues as above
     POST /n/wechat            WeChat's payment result notification (signed XML): checked, then the
                               order is queried and settled (the resolver's queries are the fallback)
 
@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from .. import params
+from .. import params, static_codes
 from ..c2b import fen_of_yuan, wallet_for, yuan_text
 from ..channels import PrecreateCommand, TradeType
 from ..channels.wechat.notify import NotifyRefused, notify_answer, parse_notify
@@ -35,7 +35,7 @@ from ..keys import CHANNELS, LANDING_SESSION, PAYMENTS, SETTINGS, STORAGE
 from ..merchant_channels import ChannelNotOpen
 from ..payments import DailyLimitExceeded, MerchantNotActive
 from ..settings import WalletRule
-from ..storage import CLOSED, DEVICE_ACTIVE, FAILED, PAYING, REFUNDED, SUCCESS, Order
+from ..storage import CLOSED, FAILED, PAYING, REFUNDED, SUCCESS, Order
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ class PayerCodeRefused(Exception):
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/c/s/{device_id}", static_code)
-    app.router.add_post("/c/s/{device_id}", static_code_amount)
+    app.router.add_get("/c/s/{code_id}", static_code)
+    app.router.add_post("/c/s/{code_id}", static_code_amount)
     app.router.add_get("/c/{token}", one_time_code)
     app.router.add_get("/c/{token}/done", returned)
     app.router.add_post("/n/wechat", wechat_notify)
@@ -194,19 +194,30 @@ async def wechat_notify(request: web.Request) -> web.Response:
 
 # the static code
 
+# What the payer of a code that takes no money reads (static_codes.payee says why), and the HTTP status.
+_NO_PAYEE = {
+    static_codes.UNKNOWN: ("二维码无效", "找不到这个收款码。请向收银员询问付款方式。", 404),
+    static_codes.NOT_BOUND: ("收款码尚未启用", "这个收款码还没有开通收款，请不要付款，并向收银员询问付款方式。", 404),
+    static_codes.DEREGISTERED: ("收款码已停用", "这个收款码已停用，不能再付款。请向收银员询问付款方式。", 410),
+    static_codes.MERCHANT_GONE: ("商户已停止收款", "这家商户已停止使用这个收款码，请不要付款。", 410),
+    static_codes.MERCHANT_OFF: ("暂停收款", "本店暂停收款，请向收银员询问其他付款方式。", 403),
+    static_codes.NO_DEVICE: ("暂停收款", "本店的收款设备暂时不可用，请收银员扫您的付款码。", 503),
+}
+
+
 async def static_code(request: web.Request) -> web.Response:
-    device = await _static_device(request)
-    if device is None:
-        return _page("二维码无效", "<p>这个收款码已停用。请向收银员询问付款方式。</p>", status=404)
+    payee = await _static_payee(request)
+    if not isinstance(payee, static_codes.Payee):
+        return _no_payee(payee)
     if _wallet(request) is None:
         return _which_apps(request, None)
-    return _amount_form(request, device.store_name)
+    return _amount_form(request, payee)
 
 
 async def static_code_amount(request: web.Request) -> web.Response:
-    device = await _static_device(request)
-    if device is None:
-        return _page("二维码无效", "<p>这个收款码已停用。</p>", status=404)
+    payee = await _static_payee(request)
+    if not isinstance(payee, static_codes.Payee):
+        return _no_payee(payee)
     wallet = _wallet(request)
     if wallet is None:
         return _which_apps(request, None)
@@ -214,26 +225,30 @@ async def static_code_amount(request: web.Request) -> web.Response:
     form = await request.post()
     amount_fen = fen_of_yuan(str(form.get("amount", "")))
     if amount_fen is None or amount_fen < api.min_amount_fen:
-        return _amount_form(request, device.store_name, error="请输入正确的金额，例如 12.50", status=400)
+        return _amount_form(request, payee, error="请输入正确的金额，例如 12.50", status=400)
     if amount_fen > api.static_code_max_fen:
         return _static_limit_page(request, wallet)
     order_no = "S" + str(now_ms()) + secrets.token_hex(4)
     try:
-        order = await request.app[PAYMENTS].qr(device, QrRequest(order_no=order_no, amount_fen=amount_fen),
-                                               static_code=True)
+        order = await request.app[PAYMENTS].qr(payee.device, QrRequest(order_no=order_no, amount_fen=amount_fen),
+                                               static_code=payee.code)
     except DailyLimitExceeded:
         return _page("暂时无法付款", "<p>本店今日收款已达上限，请向收银员询问其他付款方式。</p>", status=403)
     except MerchantNotActive:
-        return _page("暂停收款", "<p>本店暂停收款，请向收银员询问其他付款方式。</p>", status=403)
+        return _no_payee(static_codes.MERCHANT_OFF)
     raise web.HTTPSeeOther(f"/c/{order.qr_token}")
 
 
-async def _static_device(request: web.Request):
-    device_id = request.match_info["device_id"]
-    if not request.app[SETTINGS].c2b.static_code_enabled or not params.fits(device_id, DEVICE_ID):
-        return None
-    device = await request.app[STORAGE].get_device(device_id)
-    return device if device is not None and device.status == DEVICE_ACTIVE else None
+async def _static_payee(request: web.Request) -> static_codes.Payee | str:
+    code_id = request.match_info["code_id"]
+    if not request.app[SETTINGS].c2b.static_code_enabled or not params.fits(code_id, DEVICE_ID):
+        return static_codes.UNKNOWN
+    return await static_codes.payee(request.app[STORAGE], code_id)
+
+
+def _no_payee(reason: str) -> web.Response:
+    title, text, status = _NO_PAYEE[reason]
+    return _page(title, f"<p>{html.escape(text)}</p>", status=status)
 
 
 # pieces
@@ -310,9 +325,13 @@ def _static_limit_page(request: web.Request, wallet: WalletRule) -> web.Response
                  "<p><strong>请向收银员索取一次性收款码（动态码）</strong>，或请收银员扫您的付款码。</p>", status=403)
 
 
-def _amount_form(request: web.Request, store_name: str, *, error: str = "", status: int = 200) -> web.Response:
+def _amount_form(request: web.Request, payee: static_codes.Payee, *, error: str = "",
+                 status: int = 200) -> web.Response:
     message = f'<p class=error>{html.escape(error)}</p>' if error else ""
-    return _page(f"向{store_name}付款",
+    # The name payers know the shop by, and which of its stores (a chain's branches share the name).
+    shop = payee.merchant_name if payee.store_name in ("", payee.merchant_name) else \
+        f"{payee.merchant_name}（{payee.store_name}）"
+    return _page(f"向{shop}付款",
                  f'{message}<form method=post><label>金额（元）<br><input name=amount inputmode=decimal '
                  f'pattern="[0-9]+([.][0-9]{{1,2}})?" required autofocus></label><br><button type=submit>付款</button>'
                  "</form>", status=status)

@@ -17,6 +17,7 @@ sys.path.append(str(Path(__file__).resolve().parent.parent / "channels"))
 from channel_settings import alipay_settings_for, plain_settings, unionpay_settings_for  # noqa: E402
 from loopback import free_port  # noqa: E402
 from hw_sim.sandbox import run_alipay_sandbox, run_unionpay_sandbox, run_wechat_sandbox  # noqa: E402
+from server import static_codes  # noqa: E402
 from server.app import create_app  # noqa: E402
 from server.device_auth import new_device_key, sign_request  # noqa: E402
 from server.keys import STORAGE  # noqa: E402
@@ -78,7 +79,11 @@ async def running_stack(tmp_path, **device_api):
             await web.TCPSite(runner, "127.0.0.1", port).start()
             await app[STORAGE].add_merchant("M1", "茶馆")
             key_hex = new_device_key()
-            await app[STORAGE].add_device("STAND1", "M1", "老王茶馆", key_hex)
+            stand = await app[STORAGE].add_device("STAND1", "M1", "老王茶馆", key_hex)
+            # The shop's static code: a printed sticker bound to the stand's store (info.static_code).
+            _, (sticker,) = await static_codes.print_batch(app[STORAGE], 1, actor="test")
+            await static_codes.bind(app[STORAGE], sticker.id, store_id=stand.store_id, device_id="STAND1",
+                                    actor="test")
             stack = Stack(app, server_url, {"wechat": wechat, "alipay": alipay, "unionpay": unionpay},
                           "STAND1", key_hex)
             try:

@@ -51,7 +51,7 @@ from hw_sim import test_codes
 from hw_sim.sandbox import keys as sandbox_keys
 from hw_sim.sandbox import run_alipay_sandbox, run_wechat_sandbox
 from hw_sim.sandbox.alipay import SANDBOX_APP_ID
-from server import devices, reconcile, rollouts
+from server import devices, reconcile, rollouts, static_codes
 from server.app import create_app
 from server.channels.wechat import signing as wechat_signing
 from server.clock import now_ms
@@ -330,6 +330,7 @@ class World:
     hardware_id: str = "FZHW-0001"
     boot_id: str = "FZBOOT-0001"
     devices_all: tuple[str, ...] = ()    # every device id (read-only pages)
+    static_codes: tuple[str, ...] = ()   # a bound, an empty and a deregistered static code
     victims: tuple[str, ...] = ()        # devices the console's lifecycle forms may change
     order_nos: tuple[str, ...] = ()      # orders of the fuzz device
     refund_nos: tuple[str, ...] = ()
@@ -537,7 +538,7 @@ def placeholders(pattern: str) -> list[str]:
 def placeholder_pools(world: World) -> dict[str, Sequence[str]]:
     """Every route placeholder -> its well-formed values (a new placeholder needs a pool here)."""
     return {
-        "op": DEVICE_OPS, "device_id": world.devices_all, "token": world.qr_tokens, "order_id": world.order_ids,
+        "op": DEVICE_OPS, "device_id": world.devices_all, "code_id": world.static_codes, "token": world.qr_tokens, "order_id": world.order_ids,
         "rollout_id": world.rollout_ids, "day": world.report_days, "channel": ("wechat", "alipay", "unionpay"),
         "profile": (world.profile,), "version": (world.version,),
         "path": ("manifest.json", "manifest.sig", "files/core/app.mpy", "files/none.mpy"),
@@ -933,10 +934,10 @@ def c2b_case(ch: Chooser, world: World) -> Case:
                 target += "&state=" + hostile_segment(ch)
         method, body, headers = "GET", b"", []
     else:
-        pattern = "/c/s/{device_id}"
-        device = urllib.parse.quote(ch.choice(world.devices_all or ("x",)), safe="") if ch.chance(70) \
-            else hostile_segment(ch)
-        target = pattern.replace("{device_id}", device)
+        pattern = "/c/s/{code_id}"
+        code = urllib.parse.quote(ch.choice(world.static_codes + world.devices_all or ("x",)), safe="") \
+            if ch.chance(70) else hostile_segment(ch)
+        target = pattern.replace("{code_id}", code)
         method = ch.choice(("GET", "POST", "POST"))
         body, headers = b"", []
         if method == "POST":
@@ -1312,6 +1313,11 @@ async def _seed(target: Target, release_key: Any, tmp: Path) -> None:
     world.victims = ("FZ-V1", "FZ-V2", "FZ-SPARE", "FZ-NEW")
     world.devices_all = (world.device_id, world.identity_device_id, "FZ-V1", "FZ-V2", "FZ-M2", "FZ-SPARE", "FZ-NEW")
     world.stores = ("老王茶馆", "小李面馆")
+    _, printed = await static_codes.print_batch(storage, 3, actor="fuzz")
+    device = await storage.get_device(world.device_id)
+    await static_codes.bind(storage, printed[0].id, store_id=device.store_id, device_id=device.id, actor="fuzz")
+    await static_codes.deregister(storage, printed[2].id, reason="lost", actor="fuzz")
+    world.static_codes = tuple(code.id for code in printed)
     world.passwords = {OPERATOR: "operator-password-1", MERCHANT: "tea-house-password"}
     await queries.add_user(storage, OPERATOR, auth.hash_password(world.passwords[OPERATOR]), "operator", None, now_ms())
     await queries.add_user(storage, MERCHANT, auth.hash_password(world.passwords[MERCHANT]), "merchant", "M1",

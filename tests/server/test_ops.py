@@ -7,6 +7,7 @@ import pytest
 
 from conftest import DEVICE_ID, MERCHANT_ID, Device
 from hw_sim import test_codes
+from server import static_codes
 from server.device_auth import new_device_key, sign_request
 from server.devices import issue_activation_code, register_device
 from server.channels import RefundCommand
@@ -86,7 +87,13 @@ async def test_info_names_the_merchant_store_limits_and_static_code(device):
     assert status == 200
     assert body["device_id"] == DEVICE_ID and body["merchant"] == {"id": MERCHANT_ID, "name": "Tea House", "tier": 1}
     assert body["store_name"] == "Tea House, Nanjing Rd"
-    assert body["static_code"].endswith(f"/c/s/{DEVICE_ID}")
+    assert body["static_code"] is None            # no sticker is bound to the store's device yet
+    storage = device.app[STORAGE]
+    _, (sticker,) = await static_codes.print_batch(storage, 1, actor="test")
+    store_id = (await storage.get_device(DEVICE_ID)).store_id
+    await static_codes.bind(storage, sticker.id, store_id=store_id, device_id=DEVICE_ID, actor="test")
+    status, body = await device.call("info", {})
+    assert body["static_code"].endswith(f"/c/s/{sticker.id}")
     assert body["limits"] == {"min_amount_fen": 1, "max_amount_fen": 500000, "static_code_max_fen": 50000,
                               "daily_cap_fen": 1_000_000, "daily_used_fen": 1250}
     assert "wechat" in body["wallets"]

@@ -2,7 +2,8 @@
 
 One module per area, each with `setup(app)` adding its routes: orders, devices, monitoring, rollouts,
 reports (reconciliation), cashier. Shared pieces: auth.py (users, sessions, CSRF, `login_required`,
-`render`), templates/base.html (the layout every page extends), static/console.css.
+`render`), i18n.py (Chinese or English pages), templates/base.html (the layout every page extends),
+static/console.css.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from aiohttp import web
 from ..errors import ApiError
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
 from ..throttle import RateLimited
-from . import auth, cashier, devices, monitoring, orders, reports, rollouts
+from . import auth, cashier, devices, i18n, monitoring, orders, reports, rollouts
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def setup(app: web.Application) -> None:
                                autoescape=jinja2.select_autoescape(default=True),
                                undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(yuan=yuan, china_time=china_time, pretty_json=pretty_json)
+    i18n.setup(app, env)
     app.middlewares.append(console_middleware)
     app.router.add_static("/console/static", _HERE / "static", name="console_static")
     app.router.add_get("/console", home)

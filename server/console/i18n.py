@@ -106,7 +106,9 @@ def page_language() -> PageLanguage:
 async def locale_middleware(request: web.Request, handler) -> web.StreamResponse:
     """Templates rendered while serving this request speak its language (error pages too: runs outside
     the console's own middleware)."""
-    token = _serving.set(PageLanguage(LANGUAGES[locale_of(request)], request.raw_path))
+    # Back to this page after switching; a path that is no console page of ours (a surrogate in a hostile
+    # URL, another site) goes to the orders instead.
+    token = _serving.set(PageLanguage(LANGUAGES[locale_of(request)], auth.safe_next(request.raw_path)))
     try:
         return await handler(request)
     finally:

@@ -12,6 +12,21 @@
     python -m server device add --id D0002 --merchant M1 --store "..." --activation   (prints a one-time code)
     python -m server device activation-code --id D0002      (a new one-time code: the device gets a new key)
     python -m server device list
+    python -m server device assign --id SP0001 --merchant M1 --store-id ST...   (a device in stock to a store)
+    python -m server device install --id SP0001
+    python -m server store add --merchant M1 --name "南京路店" [--address "..."]      (prints the store id)
+    python -m server store list [--merchant M1]
+    python -m server store update --id ST... --name "..." [--address "..."]
+    python -m server store close --id ST...
+    python -m server stock receive --serial SP0001 [--model box-e2] [--batch 2026-12] | --csv delivery.csv
+    python -m server stock list
+    python -m server code print --count 100 --pdf codes.pdf [--note "..."]      (a batch of empty static codes)
+    python -m server code sheet --batch B... --pdf codes.pdf                       (a batch's PDF again)
+    python -m server code bind --code 7K3M9QXA4B --store ST... [--device SP0001]
+    python -m server code unbind|show --code 7K3M9QXA4B
+    python -m server code replace --code 7K3M9QXA4B --new 9X2B4... [--reason lost|damaged|...]
+    python -m server code deregister --code 7K3M9QXA4B --reason lost|damaged|shop_request|fraud|other
+    python -m server code list [--merchant M1] [--store ST...] [--batch B...] [--status empty|bound|deregistered]
     python -m server device disable --id D0001
     python -m server device command --id D0001 --kind reboot [--args '{"text": "hi"}']
     python -m server device group --id D0001 --group pilot     (--no-group: in no group)
@@ -39,7 +54,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import merchant_channels, merchants, rollouts
+from . import devices, merchant_channels, merchants, rollouts, static_codes, stock, stores
 from .app import create_app
 from .devices import issue_activation_code, register_device
 from .logs import setup_logging
@@ -189,6 +204,112 @@ def do_device_list(settings: Settings, args: argparse.Namespace) -> None:
         # the key's status, then the operator's lifecycle and any anti-switching flag (moved, cloned)
         print(f"{device.id}\t{device.merchant_id}\t{device.status}\t{device.store_name}\t{device.lifecycle}"
               f"\tflag={_dash(device.flag)}\t{health}")
+
+
+def do_device_place(settings: Settings, args: argparse.Namespace) -> None:
+    """A device in stock assigned to a merchant's store, or an assigned one marked installed."""
+    async def run() -> None:
+        async with open_storage(settings.database) as storage:
+            if args.action == "assign":
+                await devices.assign(storage, args.id, args.merchant, store_id=args.store_id, actor=args.actor)
+            else:
+                await devices.install(storage, args.id, actor=args.actor)
+    try:
+        asyncio.run(run())
+    except devices.LifecycleRefused as e:
+        raise CliError(str(e)) from None
+    print(f"device {args.id} {args.action}ed" if args.action == "install" else f"device {args.id} assigned",
+          file=sys.stderr)
+
+
+def do_store(settings: Settings, args: argparse.Namespace) -> None:
+    async def run() -> None:
+        async with open_storage(settings.database) as storage:
+            if args.store_action == "add":
+                store = await stores.add(storage, args.merchant, args.name, address=args.address, actor=args.actor)
+                print(store.id)
+            elif args.store_action == "update":
+                await stores.update(storage, args.id, name=args.name, address=args.address, actor=args.actor)
+            elif args.store_action == "close":
+                await stores.close(storage, args.id, actor=args.actor)
+            else:
+                for view in await stores.list_stores(storage, args.merchant):
+                    print(f"{view.id}\t{view.merchant_id}\t{view.status}\tdevices={view.devices}\tcodes={view.codes}"
+                          f"\t{view.name}\t{view.address or '-'}")
+    asyncio.run(run())
+
+
+def do_stock(settings: Settings, args: argparse.Namespace) -> None:
+    """Devices received into stock by serial number (one, or a delivery's CSV file), or those in stock."""
+    async def run() -> None:
+        async with open_storage(settings.database) as storage:
+            if args.stock_action == "list":
+                for device in await storage.list_devices():
+                    if device.lifecycle == "in_stock":
+                        print(f"{device.id}\t{device.model or '-'}\t{device.stock_batch or '-'}\t"
+                              f"{_dash(device.received_at)}")
+                return
+            if args.csv:
+                try:
+                    lines = stock.parse_csv(Path(args.csv).read_bytes())
+                except OSError as e:
+                    raise CliError(f"cannot read {args.csv}: {e.strerror}") from None
+            elif args.serial:
+                lines = [stock.check_line(args.serial, args.model or "")]
+            else:
+                raise CliError("give --serial or --csv")
+            count = await stock.receive(storage, lines, batch=args.batch or "", actor=args.actor)
+            print(f"{count} devices received into stock", file=sys.stderr)
+    try:
+        asyncio.run(run())
+    except stock.StockFileRefused as e:
+        raise CliError("nothing was received:\n" + "\n".join(f"  line {n}: {p}" for n, p in e.problems)) from None
+
+
+def do_code(settings: Settings, args: argparse.Namespace) -> None:
+    """Static codes: print a batch (with its PDF), bind one to a store, unbind, replace, deregister, list."""
+    public_url = settings.device_api.public_url
+
+    async def run() -> None:
+        async with open_storage(settings.database) as storage:
+            action = args.code_action
+            if action in ("print", "sheet"):
+                if action == "print":
+                    batch, codes = await static_codes.print_batch(storage, args.count, note=args.note or "",
+                                                                  actor=args.actor)
+                    batch_id = batch.id
+                else:
+                    batch_id, codes = args.batch, await static_codes.batch_codes(storage, args.batch)
+                    if not codes:
+                        raise CliError(f"no batch {args.batch}")
+                pdf = static_codes.sheet(public_url, codes, title=f"收款码 批次 {batch_id}", subtitle=public_url)
+                Path(args.pdf).write_bytes(pdf)
+                for code in codes:
+                    print(f"{code.id}\t{static_codes.code_url(public_url, code.id)}")
+                print(f"batch {batch_id}: {len(codes)} codes on {args.pdf}", file=sys.stderr)
+            elif action == "bind":
+                await static_codes.bind(storage, args.code, store_id=args.store, device_id=args.device,
+                                        actor=args.actor)
+            elif action == "unbind":
+                await static_codes.unbind(storage, args.code, actor=args.actor)
+            elif action == "replace":
+                await static_codes.replace(storage, args.code, args.new, reason=args.reason, actor=args.actor)
+            elif action == "deregister":
+                await static_codes.deregister(storage, args.code, reason=args.reason, actor=args.actor)
+            if action in ("bind", "unbind", "replace", "deregister", "show"):
+                code = await static_codes.get(storage, args.new if action == "replace" else args.code)
+                if code is None:
+                    raise CliError(f"no code {args.code}")
+                codes = [code]
+            elif action == "list":
+                codes = await static_codes.list_codes(storage, merchant_id=args.merchant, store_id=args.store,
+                                                      batch_id=args.batch, status=args.status)
+            else:
+                return
+            for code in codes:
+                print(f"{code.id}\t{code.status}\t{code.merchant_id or '-'}\t{code.store_id or '-'}\t"
+                      f"{code.device_id or '-'}\t{code.batch_id or '-'}")
+    asyncio.run(run())
 
 
 def _dash(value) -> str:
@@ -495,12 +616,78 @@ def build_parser() -> argparse.ArgumentParser:
     disable.add_argument("--id", required=True)
     disable.set_defaults(handler=do_device_disable)
 
+    placed = _config_option(device.add_parser("assign", help="a device in stock to a merchant's store"))
+    placed.add_argument("--id", required=True)
+    placed.add_argument("--merchant", required=True)
+    placed.add_argument("--store-id", required=True, help="the store's id (store list)")
+    installed = _config_option(device.add_parser("install", help="an assigned device stands at its store now"))
+    installed.add_argument("--id", required=True)
+    for sub in (placed, installed):
+        sub.add_argument("--actor", default="cli", help="who did it (kept in the device's history)")
+        sub.set_defaults(handler=do_device_place)
+
     group = _config_option(device.add_parser("group", help="put a device in a group (rollout stages by group)"))
     group.add_argument("--id", required=True)
     which = group.add_mutually_exclusive_group(required=True)
     which.add_argument("--group", help="group name")
     which.add_argument("--no-group", action="store_true", help="in no group")
     group.set_defaults(handler=do_device_group)
+
+    store = commands.add_parser("store", help="a merchant's stores").add_subparsers(dest="store_action", required=True)
+    added = _config_option(store.add_parser("add", help="a new store; prints its id"))
+    added.add_argument("--merchant", required=True)
+    changed = _config_option(store.add_parser("update", help="a new name or address"))
+    changed.add_argument("--id", required=True)
+    for sub in (added, changed):
+        sub.add_argument("--name", required=True)
+        sub.add_argument("--address", default="")
+    shut = _config_option(store.add_parser("close", help="once no device or code is placed there"))
+    shut.add_argument("--id", required=True)
+    listed = _config_option(store.add_parser("list"))
+    listed.add_argument("--merchant")
+    for sub in (added, changed, shut, listed):
+        sub.add_argument("--actor", default="cli")
+        sub.set_defaults(handler=do_store)
+
+    stock_parser = commands.add_parser("stock", help="devices received from the factory").add_subparsers(
+        dest="stock_action", required=True)
+    receive = _config_option(stock_parser.add_parser("receive", help="by serial number, or a CSV file serial,model"))
+    one_or_file = receive.add_mutually_exclusive_group(required=True)
+    one_or_file.add_argument("--serial")
+    one_or_file.add_argument("--csv", help="a delivery's file: header serial,model then a device per line")
+    receive.add_argument("--model")
+    receive.add_argument("--batch", help="the delivery's name")
+    receive.add_argument("--actor", default="cli")
+    receive.set_defaults(handler=do_stock)
+    _config_option(stock_parser.add_parser("list", help="devices in stock")).set_defaults(handler=do_stock)
+
+    code = commands.add_parser("code", help="static QR codes").add_subparsers(dest="code_action", required=True)
+    printed = _config_option(code.add_parser("print", help="a batch of empty codes and its PDF sheet"))
+    printed.add_argument("--count", type=int, required=True)
+    printed.add_argument("--note")
+    printed.add_argument("--pdf", required=True, help="where to write the sheet")
+    sheet = _config_option(code.add_parser("sheet", help="a printed batch's PDF sheet again"))
+    sheet.add_argument("--batch", required=True)
+    sheet.add_argument("--pdf", required=True)
+    bound = _config_option(code.add_parser("bind", help="an empty code to a store (and the device that says it)"))
+    bound.add_argument("--store", required=True)
+    bound.add_argument("--device")
+    unbound = _config_option(code.add_parser("unbind", help="a code bound by mistake: empty again"))
+    shown = _config_option(code.add_parser("show"))
+    replaced = _config_option(code.add_parser("replace", help="a lost code's store taken over by an empty code"))
+    replaced.add_argument("--new", required=True)
+    replaced.add_argument("--reason", default="lost", choices=static_codes.END_REASONS)
+    ended = _config_option(code.add_parser("deregister", help="a code never takes money again"))
+    ended.add_argument("--reason", required=True, choices=static_codes.END_REASONS)
+    for sub in (bound, unbound, shown, replaced, ended):
+        sub.add_argument("--code", required=True)
+    listed = _config_option(code.add_parser("list"))
+    for option in ("--merchant", "--store", "--batch"):
+        listed.add_argument(option)
+    listed.add_argument("--status", choices=("empty", "bound", "deregistered"))
+    for sub in (printed, sheet, bound, unbound, shown, replaced, ended, listed):
+        sub.add_argument("--actor", default="cli")
+        sub.set_defaults(handler=do_code)
 
     rollout = commands.add_parser("rollout", help="staged firmware rollouts").add_subparsers(dest="action",
                                                                                                required=True)

@@ -36,7 +36,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from . import stores
 from .clock import new_id, now_ms
 from .device_auth import DEVICE_ID, SignedHeaders, new_device_key
 from .params import is_text
@@ -46,6 +45,7 @@ from .storage.records import (
     LIFECYCLE_INSTALLED, MERCHANT_CLOSED,
 )
 from .storage.sql import DEVICE_COLUMNS, Rollback, device_from_row, store_for
+from .stores import StoreRefused, open_store
 
 LIFECYCLES = (LIFECYCLE_IN_STOCK, LIFECYCLE_ASSIGNED, LIFECYCLE_INSTALLED, LIFECYCLE_DECOMMISSIONED)
 FLAGS = (FLAG_MOVED, FLAG_CLONED)
@@ -247,8 +247,8 @@ async def assign(storage: Storage, device_id: str, merchant_id: str, store_name:
         device = await _get(tx, device_id)
         if store_id is not None:
             try:
-                store_name = (await stores.open_store(tx, store_id, merchant_id)).name
-            except stores.StoreRefused as e:
+                store_name = (await open_store(tx, store_id, merchant_id)).name
+            except StoreRefused as e:
                 raise LifecycleRefused(str(e)) from None
         else:
             store_id = await store_for(tx, merchant_id, store_name, actor=actor, now=now)

@@ -16,6 +16,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from . import static_codes
 from .channels import (
     CancelResult, Channel, ChannelResult, Channels, Outcome, PayCommand, Reason, RefundCommand, RefundResult,
     SubMerchant,
@@ -285,7 +286,7 @@ class Payments:
         return f"{self._settings.device_api.public_url.rstrip('/')}/c/{order.qr_token}"
 
     def static_code_url(self, code_id: str) -> str:
-        return f"{self._settings.device_api.public_url.rstrip('/')}/c/s/{code_id}"
+        return static_codes.code_url(self._settings.device_api.public_url, code_id)
 
     # query
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from . import stores
 from .clock import now_ms
+from .code_sheet import MAX_CODES, StickerCode, sheet_pdf
 from .params import is_text
 from .refusals import N_, Refused
 from .storage import CodeBatch, Device, StaticCode, Storage
@@ -25,7 +26,7 @@ from .storage.records import (
 )
 from .storage.sql import DEVICE_COLUMNS, device_from_row, new_label_id
 
-BATCH_MAX = 1000             # codes per printed batch (the PDF sheet's limit too)
+BATCH_MAX = MAX_CODES        # codes per printed batch: one PDF sheet
 NOTE_MAX = 200
 END_REASONS = ("lost", "damaged", "shop_request", "fraud", "other")
 _CODE_COLUMNS = ("id, batch_id, status, merchant_id, store_id, device_id, replaces_id, created_at, bound_at,"
@@ -37,6 +38,17 @@ _TYPED = str.maketrans({"O": "0", "I": "1", "L": "1", "-": None, " ": None})
 
 class CodeRefused(Refused):
     pass
+
+
+def code_url(public_url: str, code_id: str) -> str:
+    """What the sticker's QR says: the landing page of code `code_id` under [device_api] public_url."""
+    return f"{public_url.rstrip('/')}/c/s/{code_id}"
+
+
+def sheet(public_url: str, codes: list[StaticCode], *, title: str, subtitle: str = "") -> bytes:
+    """The printable PDF of `codes` (server/code_sheet.py), each sticker its URL and id."""
+    return sheet_pdf([StickerCode(code.id, code_url(public_url, code.id)) for code in codes], title=title,
+                     subtitle=subtitle)
 
 
 def typed_code(text: str) -> str:

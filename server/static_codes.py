@@ -139,6 +139,9 @@ async def bind(storage: Storage, code_id: str, *, store_id: str, device_id: str 
     code = await get(storage, code_id)
     if code is None:
         raise CodeRefused(N_("no code %(code)s"), code=code_id)
+    if code.status != CODE_EMPTY:
+        raise CodeRefused(N_("code %(code)s is %(status)s: only an empty code can be bound"), code=code.id,
+                          status=code.status)
     now = now_ms()
     async with storage.transaction() as tx:
         try:

@@ -314,3 +314,14 @@ async def test_text_with_control_characters_is_refused_in_inspections_and_store_
     await devices.return_to_stock(storage, DEVICE_ID, actor="ops1")
     with pytest.raises(devices.LifecycleRefused):
         await devices.assign(storage, DEVICE_ID, MERCHANT_ID, "Tea\x00House", actor="ops1")
+
+
+async def test_a_second_device_at_the_store_is_held_to_the_stores_place(device, other_device):
+    # The place is the store's (stores.place): a box added at the same till later is not free to be
+    # elsewhere just because it has reported nothing yet.
+    assert (await beat(device, place=SHOP_AP))[0] == 200
+    second = await other_device("D0002")
+    status, body = await beat(second, place=ELSEWHERE)
+    assert (status, code(body)) == (403, "device_moved")
+    third = await other_device("D0003")
+    assert (await beat(third, place={"bssid": "a4:56:02:11:22:31"}))[0] == 200   # same router, other radio

@@ -9,9 +9,8 @@ from PIL import Image
 from pyzbar.pyzbar import ZBarSymbol, decode
 
 from server.code_sheet import MAX_CODES, PER_PAGE, StickerCode, serial_text, sheet_pdf, sticker_box
+from sheets import DPI, MM_PER_INCH, cut_out, rendered_pages
 
-DPI = 200
-MM_PER_INCH = 25.4
 PT_PER_MM = 72 / MM_PER_INCH
 A4_HEIGHT_MM = 297
 _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -21,20 +20,6 @@ def random_codes(count: int, seed: int = 7) -> list[StickerCode]:
     rng = random.Random(seed)
     serials = {"".join(rng.choices(_ALPHABET, k=10)) for _ in range(count * 2)}
     return [StickerCode(serial, f"http://127.0.0.1:8080/c/s/{serial}") for serial in sorted(serials)[:count]]
-
-
-def rendered_pages(pdf: bytes) -> list[Image.Image]:
-    document = pypdfium2.PdfDocument(pdf)
-    try:
-        return [document[i].render(scale=DPI / 72).to_pil().convert("L") for i in range(len(document))]
-    finally:
-        document.close()
-
-
-def cut_out(page: Image.Image, slot: int) -> Image.Image:
-    """Sticker `slot` of a rendered page, cut along its guides as a ground-team member would."""
-    x, y, width, height = (round(mm / MM_PER_INCH * DPI) for mm in sticker_box(slot))
-    return page.crop((x, y, x + width, y + height))
 
 
 def sticker_texts(pdf: bytes) -> list[list[str]]:

@@ -38,6 +38,7 @@ class ServerStack:
         self.merchant_name = merchant_name
         self.store_name = store_name
         self.keys = {}
+        self.static_codes = {}          # device id -> the id of the static code bound to it
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self):
@@ -55,6 +56,7 @@ class ServerStack:
         from aiohttp import web
 
         from hw_sim.sandbox import run_wechat_sandbox
+        from server import static_codes
         from server.app import create_app
         from server.keys import STORAGE
         from server.settings import load_settings
@@ -86,9 +88,14 @@ class ServerStack:
         await site.start()
         self.storage = self.app[STORAGE]
         await self.storage.add_merchant("M1", self.merchant_name)
-        for device_id in self.devices:
+        # Each device says the payments of a static code of its own (a printed sticker bound on site).
+        _, stickers = await static_codes.print_batch(self.storage, len(self.devices), actor="hw_sim")
+        for device_id, sticker in zip(self.devices, stickers):
             key_hex = secrets.token_hex(32)
-            await self.storage.add_device(device_id, "M1", self.store_name, key_hex)
+            device = await self.storage.add_device(device_id, "M1", self.store_name, key_hex)
+            await static_codes.bind(self.storage, sticker.id, store_id=device.store_id, device_id=device_id,
+                                    actor="hw_sim")
+            self.static_codes[device_id] = sticker.id
             self.keys[device_id] = key_hex
             if self.ops_token:
                 from server import rollouts

@@ -22,7 +22,7 @@ async def test_info(api):
     device, _stack = api
     info = await device.info()
     assert info["device_id"] == "D0001" and info["wallets"] == ["wechat"]
-    assert info["limits"]["max_amount_fen"] == 500000 and info["static_code"].endswith("/D0001")
+    assert info["limits"]["max_amount_fen"] == 500000 and info["static_code"].endswith("/c/s/" + _stack.static_codes["D0001"])
     assert device.clock.synced
 
 

@@ -33,7 +33,7 @@ async def test_idle_screen_shows_the_static_code(stack, display):
     try:
         await stand.wait_event(lambda e: e["event"] == "screen" and e.get("qr_size"))
         text = stand.read_screen_qr()
-        assert text is not None and text.endswith("/" + STAND)
+        assert text is not None and text.endswith("/c/s/" + stack.static_codes[STAND])
         assert stand.app.info["static_code"] == text        # what the server sent in `info`
     finally:
         await stand.stop()
@@ -63,7 +63,7 @@ async def test_typed_amount_shows_a_one_time_code_then_cancel_closes_it(stack):
         assert order.status == "CLOSED"
         assert stand.journal.get(order_no)["status"] == "CLOSED"
         await wait_screen(stand, "IDLE", start=len(stand.events) - 3)
-        assert stand.read_screen_qr().endswith("/" + STAND)      # back to the static code
+        assert stand.read_screen_qr().endswith("/c/s/" + stack.static_codes[STAND])   # the static code again
     finally:
         await stand.stop()
 

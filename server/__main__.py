@@ -6,7 +6,7 @@
     python -m server merchant evidence add --id M1 --kind id_photo|business_licence|shop_photo --file photo.jpg
     python -m server merchant tier --id M1 --tier 3          (raising a tier needs its evidence on file)
     python -m server merchant status --id M1 --status suspended|active|closed
-    python -m server merchant channel open --merchant M1 --channel wechat --account 1900000109 [--app-id wx...]
+    python -m server merchant channel open --merchant M1 --channel wechat --account 1900000109 [--app-id wx...] [--fee-ppm 3800]
     python -m server merchant channel close|list --merchant M1 [--channel alipay]
     python -m server device add --id D0001 --merchant M1 --store "Tea House, Nanjing Rd"   (prints the key)
     python -m server device add --id D0002 --merchant M1 --store "..." --activation   (prints a one-time code)
@@ -91,13 +91,15 @@ def do_merchant_channel(settings: Settings, args: argparse.Namespace) -> None:
             if args.channel_action == "open":
                 await merchant_channels.open_merchant(storage, settings, args.merchant, args.channel,
                                                       account_id=args.account or "", app_id=args.app_id,
-                                                      actor="cli")
+                                                      fee_rate_ppm=args.fee_ppm, actor="cli")
             elif args.channel_action == "close":
                 await merchant_channels.close_merchant(storage, args.merchant, args.channel, actor="cli")
             return await storage.merchant_channels(args.merchant)
     for record in asyncio.run(run()):
         mode = "service provider" if merchant_channels.is_service_provider(settings, record.channel) else "direct"
-        print(f"{record.channel}\t{record.status}\t{record.account_id or '-'}\t{record.app_id or '-'}\t{mode}")
+        fee = "-" if record.fee_rate_ppm is None else f"{record.fee_rate_ppm / 10_000:g}%"
+        print(f"{record.channel}\t{record.status}\t{record.account_id or '-'}\t{record.app_id or '-'}\t{mode}"
+              f"\tfee={fee}")
 
 
 def do_merchant_add(settings: Settings, args: argparse.Namespace) -> None:
@@ -586,6 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     opened.add_argument("--channel", required=True, choices=merchant_channels.CHANNELS)
     opened.add_argument("--account", help="WeChat sub_mch_id, Alipay smid (2088...), UnionPay merId")
     opened.add_argument("--app-id", help="WeChat sub_appid, when the shop has its own official account")
+    opened.add_argument("--fee-ppm", type=int, help="the contracted fee in parts per million (0.38%% is 3800)")
     closed = _config_option(channel_actions.add_parser("close", help="the merchant takes no more payments there"))
     closed.add_argument("--merchant", required=True)
     closed.add_argument("--channel", required=True, choices=merchant_channels.CHANNELS)

@@ -195,9 +195,12 @@ def test_merchant_channel_open_close_list(tmp_path):
     opened = cli("merchant", "channel", "open", "--merchant", "M1", "--channel", "alipay",
                  "--account", "2088000000000001", env=env)
     assert opened.returncode == 0, opened.stderr
-    assert opened.stdout.splitlines() == ["alipay\topen\t2088000000000001\t-\tdirect"]
+    assert opened.stdout.splitlines() == ["alipay\topen\t2088000000000001\t-\tdirect\tfee=-"]
+    fee = cli("merchant", "channel", "open", "--merchant", "M1", "--channel", "alipay", "--account",
+              "2088000000000001", "--fee-ppm", "3800", env=env)
+    assert fee.stdout.splitlines() == ["alipay\topen\t2088000000000001\t-\tdirect\tfee=0.38%"]
     closed = cli("merchant", "channel", "close", "--merchant", "M1", "--channel", "alipay", env=env)
-    assert closed.stdout.splitlines() == ["alipay\tclosed\t2088000000000001\t-\tdirect"]
+    assert closed.stdout.splitlines() == ["alipay\tclosed\t2088000000000001\t-\tdirect\tfee=0.38%"]
     bad = cli("merchant", "channel", "open", "--merchant", "M1", "--channel", "wechat", "--account", "12", env=env)
     assert bad.returncode == 1 and "not a wechat sub-merchant id" in bad.stderr
     missing = cli("merchant", "channel", "open", "--merchant", "M9", "--channel", "alipay", env=env)
@@ -229,3 +232,40 @@ def test_a_merchant_from_phone_number_to_tier_3(tmp_path):
     assert verified.returncode == 0, verified.stderr
     again = cli("merchant", "register", "--config", str(config), "--phone", "138 0013 8000", "--name", "x")
     assert again.returncode == 1 and "registered already" in again.stderr
+
+
+def test_stock_to_store_and_a_printed_code_bound_there(tmp_path):
+    from pyzbar.pyzbar import decode
+    from sheets import rendered_pages
+    env = {"SCANPAY_DB": str(tmp_path / "cli.db")}
+    merchant = cli("merchant", "register", "--phone", "13800138000", "--name", "老王茶馆", env=env).stdout.strip()
+    store = cli("store", "add", "--merchant", merchant, "--name", "南京路店", "--address", "南京东路 1 号", env=env)
+    assert store.returncode == 0, store.stderr
+    store_id = store.stdout.strip()
+    delivery = tmp_path / "delivery.csv"
+    delivery.write_text("serial,model\nSP0001,box-e2\nSP 2,box-e2\nSP0001,x\n", encoding="utf-8")
+    refused = cli("stock", "receive", "--csv", str(delivery), env=env)
+    assert refused.returncode == 1 and "line 3:" in refused.stderr and "line 4: serial SP0001 is on line 2" \
+        in refused.stderr
+    assert cli("stock", "list", env=env).stdout == ""                 # nothing of a bad file is received
+    delivery.write_text("\ufeffserial,model\nSP0001,box-e2\nSP0002,\n", encoding="utf-8")
+    assert cli("stock", "receive", "--csv", str(delivery), "--batch", "2026-12", env=env).returncode == 0
+    assert [line.split("\t")[:3] for line in cli("stock", "list", env=env).stdout.splitlines()] == [
+        ["SP0001", "box-e2", "2026-12"], ["SP0002", "-", "2026-12"]]
+    assigned = cli("device", "assign", "--id", "SP0001", "--merchant", merchant, "--store-id", store_id, env=env)
+    assert assigned.returncode == 0, assigned.stderr
+    sheet = tmp_path / "codes.pdf"
+    printed = cli("code", "print", "--count", "2", "--pdf", str(sheet), env=env)
+    assert printed.returncode == 0, printed.stderr
+    ids = [line.split("\t")[0] for line in printed.stdout.splitlines()]
+    scanned = {symbol.data.decode() for page in rendered_pages(sheet.read_bytes()) for symbol in decode(page)}
+    assert {url.rsplit("/", 1)[1] for url in scanned} == set(ids)
+    typed = ids[0][:5].lower() + " " + ids[0][5:].lower()             # as read off the sticker
+    bound = cli("code", "bind", "--code", typed, "--store", store_id, env=env)
+    assert bound.stdout.split("\t")[:5] == [ids[0], "bound", merchant, store_id, "SP0001"], bound.stderr
+    closing = cli("store", "close", "--id", store_id, env=env)
+    assert closing.returncode == 1 and "still has 1 devices and 1 bound codes" in closing.stderr
+    ended = cli("code", "deregister", "--code", ids[0], "--reason", "lost", env=env)
+    assert ended.stdout.split("\t")[1] == "deregistered"
+    again = cli("code", "bind", "--code", ids[0], "--store", store_id, env=env)
+    assert again.returncode == 1 and "only an empty code can be bound" in again.stderr

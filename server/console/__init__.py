@@ -21,7 +21,7 @@ from aiohttp import web
 from ..errors import ApiError
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
 from ..throttle import RateLimited
-from . import auth, cashier, devices, i18n, monitoring, orders, reports, rollouts
+from . import auth, cashier, codes, devices, i18n, merchants, monitoring, orders, reports, rollouts, stock, stores
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,10 @@ def setup(app: web.Application) -> None:
     rollouts.setup(app)
     reports.setup(app)
     cashier.setup(app)
+    merchants.setup(app)
+    stores.setup(app)
+    stock.setup(app)
+    codes.setup(app)
 
 
 # template filters

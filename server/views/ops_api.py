@@ -1,5 +1,6 @@
 """The operations API /ops/v1/... (docs/operations.md, "Operations HTTP API"), for `tools provision` and
-`tools release` (docs/tools.md), and the devices' firmware downloads GET /d/v1/firmware/....
+`tools release` (docs/tools.md), and the devices' firmware downloads GET /d/v1/firmware/.... A back office's
+onboarding calls (merchants, stores, stock, static codes) are in ops_onboarding.py, on the same token check.
 
 Every /ops/v1 call needs `Authorization: Bearer <token>` with one of `[ops] tokens` (compared in
 constant time); without configured tokens the API answers 503 ops_disabled.
@@ -362,6 +363,8 @@ async def stop_rollout(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    from . import ops_onboarding     # it builds on this module's token check and body readers
+    ops_onboarding.setup(app)
     app.router.add_post("/ops/v1/devices", add_device)
     app.router.add_put("/ops/v1/devices/{device_id}/group", set_group)
     app.router.add_put("/ops/v1/firmware/{profile}/{version}", publish)

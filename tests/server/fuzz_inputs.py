@@ -45,13 +45,14 @@ from aiohttp.test_utils import TestServer
 from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
 from hypothesis import strategies as st
+from PIL import Image
 from yarl import URL
 
 from hw_sim import test_codes
 from hw_sim.sandbox import keys as sandbox_keys
 from hw_sim.sandbox import run_alipay_sandbox, run_wechat_sandbox
 from hw_sim.sandbox.alipay import SANDBOX_APP_ID
-from server import devices, reconcile, rollouts, static_codes
+from server import devices, merchants, reconcile, rollouts, static_codes
 from server.app import create_app
 from server.channels.wechat import signing as wechat_signing
 from server.clock import now_ms
@@ -59,7 +60,7 @@ from server.console import auth, queries
 from server.console.devices import ACTIONS as DEVICE_ACTIONS
 from server.device_auth import new_device_key, sign_request
 from server.device_messages import NETWORKS
-from server.keys import STORAGE
+from server.keys import SETTINGS, STORAGE
 from server.settings import SANDBOX_API_KEY, SANDBOX_APPID, SANDBOX_MCH_ID, Settings, load_settings
 
 ANSWER_TIMEOUT_S = 20.0
@@ -346,6 +347,14 @@ class World:
     report_days: tuple[str, ...] = ("2026-01-01",)
     merchants: tuple[str, ...] = ("M1", "M2")
     stores: tuple[str, ...] = ()
+    # What the operations API's onboarding calls may change (seeded through it): never what other areas pay by.
+    ops_merchants: tuple[str, ...] = ()
+    store_ids: tuple[str, ...] = ()       # a store of each of the first two ops merchants
+    stock_serials: tuple[str, ...] = ()   # received into stock; the first two assigned to those stores
+    batch_ids: tuple[str, ...] = ()
+    ops_codes: tuple[str, ...] = ()       # the batch's codes, the first bound
+    evidence_files: tuple[tuple[str, bytes], ...] = ()   # (Content-Type, file): real photos, a PDF and junk
+    evidence_ids: tuple[str, ...] = ()    # evidence on file for the first ops merchant (console evidence pages)
     routes: tuple[tuple[str, tuple[str, ...]], ...] = ()     # every route pattern and its methods
     passwords: dict[str, str] = field(default_factory=dict)
     ops_token: str = "fuzz-ops-token-0123456789"
@@ -544,6 +553,8 @@ def placeholder_pools(world: World) -> dict[str, Sequence[str]]:
         "path": ("manifest.json", "manifest.sig", "files/core/app.mpy", "files/none.mpy"),
         "action": tuple(DEVICE_ACTIONS), "expires": (world.firmware_parts.get("expires", "1"),),
         "mac": (world.firmware_parts.get("mac", "0" * 32),),
+        "merchant_id": world.ops_merchants, "store_id": world.store_ids, "batch_id": world.batch_ids,
+        "kind": merchants.EVIDENCE_KINDS, "evidence_id": world.evidence_ids,
     }
 
 
@@ -668,15 +679,32 @@ CONSOLE_PAGES = {
     "/console/reports/{day}/{channel}": (),
     "/console/cashier": ("device",),
     "/console/cashier/order": ("device_id", "order_no", "wait"),
+    "/console/merchants": ("q",),
+    "/console/merchants/new": (),
+    "/console/merchants/{merchant_id}": ("done",),
+    "/console/merchants/{merchant_id}/evidence/{evidence_id}": (),
+    "/console/stores/{store_id}": ("done",),
+    "/console/stock": ("done",),
+    "/console/codes": ("code",),
+    "/console/codes/batches/{batch_id}": (),
+    "/console/codes/batches/{batch_id}/sheet.pdf": (),
+    "/console/codes/{code_id}": ("done",),
     "/console/login": ("next",),
     "/console/": (),
 }
 
 
-def _fill(ch: Chooser, world: World, pattern: str, hostile_percent: int = 0) -> str:
+def _fill(ch: Chooser, world: World, pattern: str, hostile_percent: int = 0,
+          pools: dict[str, Sequence[str]] | None = None) -> str:
+    """`pattern` with each placeholder well-formed (from `pools` first, then `placeholder_pools`) or hostile."""
     path = pattern
     for name in placeholders(pattern):
-        value = hostile_segment(ch) if ch.chance(hostile_percent) else _good_placeholder(ch, world, name)
+        if ch.chance(hostile_percent):
+            value = hostile_segment(ch)
+        elif pools and name in pools:
+            value = urllib.parse.quote(ch.choice(pools[name]), safe="")
+        else:
+            value = _good_placeholder(ch, world, name)
         path = path.replace("{" + name + "}", value, 1)
     return path
 
@@ -735,6 +763,42 @@ def console_forms(world: World) -> dict[str, dict[str, Sequence[str]]]:
         "/console/cashier/amount": {"amount": ("12.50", "0.01", "5000", "１２．５")},
         "/console/cashier/pay": {"device_id": (world.device_id,) + victims, "amount": ("12.50", "0.01"),
                                  "auth_code": ("134567890123456789",), "order_no": ("C1", "x" * 33)},
+        "/console/lang": {"lang": ("zh_CN", "en", "fr"), "next": ("/console/orders", "//evil.example", "")},
+        **_onboarding_forms(world),
+    }
+
+
+def _onboarding_forms(world: World) -> dict[str, dict[str, Sequence[str]]]:
+    """The console's onboarding forms (merchants, stores, stock, codes): they change only the ops area's
+    merchants, stores, stock and codes (_placeholder_for_form), never what the other areas pay by."""
+    store_ids, codes = world.store_ids or ("ST1",), world.ops_codes or ("x",)
+    confirmed = ("yes", "no")
+    reasons = static_codes.END_REASONS + ("x",)
+    return {
+        "/console/merchants/new": {"phone": ("13900000000", "+86 139 0000 0001", "12345"),
+                                   "short_name": ("老王茶馆", "x" * 65), "legal_name": ("上海老王餐饮有限公司", "")},
+        "/console/merchants/{merchant_id}/status": {"status": ("active", "suspended", "closed", "x"),
+                                                    "confirmed": confirmed},
+        "/console/merchants/{merchant_id}/tier": {"tier": ("1", "2", "3", "4", "²")},
+        "/console/merchants/{merchant_id}/evidence": {"kind": merchants.EVIDENCE_KINDS + ("selfie",),
+                                                      "file": ("not a photo",)},
+        "/console/merchants/{merchant_id}/channels/{channel}/open": {
+            "account_id": ("1900000109", "2088000000000001", "898310048990001", ""),
+            "sub_appid": ("wx0123456789abcdef", ""), "fee_rate": ("0.38%", "38", "38‱", "1e999999999", "sNaN", "")},
+        "/console/merchants/{merchant_id}/channels/{channel}/close": {"confirmed": confirmed},
+        "/console/merchants/{merchant_id}/stores": {"name": ("南京路店", "x" * 65), "address": ("上海市黄浦区", "x" * 201)},
+        "/console/stores/{store_id}/edit": {"name": ("南京路店", "x" * 65), "address": ("上海市黄浦区", "")},
+        "/console/stores/{store_id}/close": {"confirmed": confirmed},
+        "/console/stock/receive": {"serial": ("FZ-CR1", "FZ-CR2", "x" * 33, "SP 1"), "model": ("box-e2", "x" * 33),
+                                   "batch": ("d-1", "x" * 65)},
+        "/console/stock/upload": {"file": ("serial,model\nFZ-CU1,box\n", "serial\nA,B,C\n"), "batch": ("d-1",)},
+        "/console/stock/assign": {"device_id": world.stock_serials or ("x",), "store_id": store_ids},
+        "/console/codes/batches": {"size": ("1", "3", "0", "1001", "²"), "note": ("地推一组", "x" * 201)},
+        "/console/codes/bind": {"code_id": codes, "store_id": store_ids, "device_id": world.stock_serials or ("x",),
+                                "confirmed": confirmed},
+        "/console/codes/{code_id}/unbind": {"confirmed": confirmed},
+        "/console/codes/{code_id}/replace": {"new_code_id": codes, "reason": reasons, "confirmed": confirmed},
+        "/console/codes/{code_id}/deregister": {"reason": reasons, "confirmed": confirmed},
     }
 
 
@@ -742,6 +806,8 @@ def _placeholder_for_form(ch: Chooser, world: World, name: str) -> str:
     # Lifecycle forms only ever touch the victims: the device-API fuzz device must keep working.
     if name == "device_id":
         return urllib.parse.quote(ch.choice(world.victims or ("FZ-V1",)), safe="")
+    if name == "code_id":       # the ops area's codes: the C2B area's bound code must keep taking money
+        return urllib.parse.quote(ch.choice(world.ops_codes or ("x",)), safe="")
     return _good_placeholder(ch, world, name)
 
 
@@ -831,13 +897,72 @@ def _ops_bodies(world: World) -> dict[tuple[str, str], dict[str, Good]]:
         ("PUT", "/ops/v1/firmware/{profile}/{version}"): {},
         ("GET", "/ops/v1/rollouts/{rollout_id}"): {},
         ("GET", "/ops/v1/firmware/{profile}/{version}/{path}"): {},
+        **_onboarding_bodies(world),
     }
+
+
+def _onboarding_bodies(world: World) -> dict[tuple[str, str], dict[str, Good]]:
+    merchant_ids = world.ops_merchants or ("FZ-OPS1",)
+    store_names = ("南京路店", "x" * 64, "x" * 65)
+    reasons = static_codes.END_REASONS
+    return {
+        ("POST", "/ops/v1/merchants"): {
+            "phone": lambda ch: "139" + world.fresh("").zfill(8) if ch.chance(70) else ch.choice(
+                ("13900000000", "+86 139 0000 0001", "12345")),
+            "short_name": ("老王茶馆", "x" * 64, "x" * 65), "legal_name": ("上海老王餐饮有限公司",),
+            "merchant_id": lambda ch: world.fresh("FZ-OM") if ch.chance(70) else ch.choice(merchant_ids)},
+        ("GET", "/ops/v1/merchants/{merchant_id}"): {},
+        ("PUT", "/ops/v1/merchants/{merchant_id}/status"): {"status": ("active", "suspended", "active", "closed")},
+        ("PUT", "/ops/v1/merchants/{merchant_id}/tier"): {"tier": (1, 2, 3)},
+        ("POST", "/ops/v1/merchants/{merchant_id}/evidence/{kind}"): {},
+        ("PUT", "/ops/v1/merchants/{merchant_id}/channels/{channel}"): {
+            "account_id": ("1900000109", "2088000000000001", "898310048990001", ""),
+            "app_id": ("wx0123456789abcdef",), "fee_rate_ppm": (0, 3800, 100_000, 100_001)},
+        ("DELETE", "/ops/v1/merchants/{merchant_id}/channels/{channel}"): {},
+        ("POST", "/ops/v1/merchants/{merchant_id}/stores"): {
+            "name": lambda ch: world.fresh("分店") if ch.chance(70) else ch.choice(store_names),
+            "address": ("上海市黄浦区", "x" * 200, "x" * 201)},
+        ("GET", "/ops/v1/merchants/{merchant_id}/stores"): {},
+        ("PUT", "/ops/v1/stores/{store_id}"): {"name": store_names, "address": ("上海市黄浦区", "")},
+        ("POST", "/ops/v1/stores/{store_id}/close"): {},
+        ("POST", "/ops/v1/stock"): {
+            "batch": ("d-1", "x" * 64, "x" * 65),
+            "devices": lambda ch: [{"serial": world.fresh("FZ-IN")} if ch.chance(80)
+                                   else {"serial": ch.choice(world.stock_serials or ("x",)), "model": "box"}
+                                   for _ in range(ch.integer(1, 3))]},
+        ("PUT", "/ops/v1/devices/{device_id}/assignment"): {"merchant_id": merchant_ids,
+                                                            "store_id": world.store_ids or ("ST1",)},
+        ("POST", "/ops/v1/code-batches"): {"size": (1, 2, 0, 1001), "note": ("地推一组", "x" * 201)},
+        ("GET", "/ops/v1/code-batches/{batch_id}"): {},
+        ("GET", "/ops/v1/code-batches/{batch_id}/sheet.pdf"): {},
+        ("GET", "/ops/v1/codes/{code_id}"): {},
+        ("POST", "/ops/v1/codes/{code_id}/bind"): {"store_id": world.store_ids or ("ST1",),
+                                                   "device_id": world.stock_serials or ("x",)},
+        ("POST", "/ops/v1/codes/{code_id}/unbind"): {},
+        ("POST", "/ops/v1/codes/{code_id}/replace"): {"new_code_id": world.ops_codes or ("x",), "reason": reasons},
+        ("POST", "/ops/v1/codes/{code_id}/deregister"): {"reason": reasons},
+    }
+
+
+def _stock_csv(ch: Chooser, world: World) -> bytes:
+    """A stock-in file: fresh serials, one known already, bad lines, or no file at all."""
+    kind = ch.integer(0, 5)
+    if kind <= 1:
+        lines = "".join(f"{world.fresh('FZ-CSV')},box-e2\n" for _ in range(ch.integer(1, 3)))
+        return (("\ufeff" if kind else "") + "serial,model\n" + lines).encode()
+    if kind == 2:
+        return f"serial\n{ch.choice(world.stock_serials or ('x',))}\n".encode()
+    if kind == 3:
+        return f"serial,model\n{hostile_text(ch)},box\nA,B,C\n".encode("utf-8", "surrogatepass")
+    return ch.choice((b"", b"serial,model\n", b"\xff\xfe", b"id,x\nA,B\n", b"serial\n" + b"\n" * 100))
 
 
 def ops_case(ch: Chooser, world: World) -> Case:
     bodies = _ops_bodies(world)
     method, pattern = ch.choice(tuple(bodies))
-    path = _fill(ch, world, pattern, hostile_percent=15)
+    # Codes and devices of its own: the ops area must not deregister the code the C2B area pays through.
+    path = _fill(ch, world, pattern, hostile_percent=15,
+                 pools={"code_id": world.ops_codes, "device_id": world.devices_all + world.stock_serials})
     headers: list[tuple[str, str]] = []
     if ch.chance(92):
         headers.append(("Authorization", "Bearer " + world.ops_token))
@@ -854,6 +979,14 @@ def ops_case(ch: Chooser, world: World) -> Case:
         else:
             body = ch.choice((b"", b"\x1f\x8b", b"not a tarball",
                               b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + b"\x00" * 20))
+    elif pattern.endswith("/evidence/{kind}"):
+        content_type, body = ch.choice(world.evidence_files)
+        headers.append(("Content-Type", content_type if ch.chance(90) else ch.choice(("text/plain", "image/gif"))))
+    elif pattern == "/ops/v1/stock" and ch.chance(50):
+        body = _stock_csv(ch, world)
+        headers.append(("Content-Type", "text/csv"))
+        if ch.chance(50):
+            path += "?batch=" + (ch.choice(("d-2", "x" * 65)) if ch.chance(50) else hostile_segment(ch))
     elif method != "GET":
         spec = bodies[(method, pattern)]
         message: Any = {}
@@ -1384,6 +1517,10 @@ async def _seed(target: Target, release_key: Any, tmp: Path) -> None:
         (world.profile, "0.3.5", {"files": {"a" * 300 + ".mpy": b"x"}}),
         (world.profile, "0.3.6", {"files": {"core/" + "d/" * 200 + "x.mpy": b"x"}}),
         ("other", world.version, {})))
+    await _seed_onboarding(target)
+    evidence = await merchants.add_evidence(storage, app[SETTINGS], world.ops_merchants[0], "id_photo",
+                                            world.evidence_files[0][1], actor="fuzz")
+    world.evidence_ids = (evidence.id,)
     # A reconciliation report on disk, as the daily job writes it.
     out_dir = tmp / "reconcile" / world.report_days[0]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -1397,6 +1534,41 @@ async def _seed(target: Target, release_key: Any, tmp: Path) -> None:
         if route.resource is not None:
             methods.setdefault(route.resource.canonical, []).append(route.method)
     world.routes = tuple((pattern, tuple(found)) for pattern, found in methods.items())
+
+
+async def _seed_onboarding(target: Target) -> None:
+    """Merchants, stores, stock and a batch of codes for the ops area, made through the ops API itself."""
+    world = target.world
+
+    async def call(method: str, path: str, body: dict) -> dict:
+        async with target.http.request(method, target.base + path, json=body,
+                                       headers={"Authorization": "Bearer " + world.ops_token}) as resp:
+            answer = await resp.json()
+            assert resp.status in (200, 201), (path, answer)
+            return answer
+
+    world.ops_merchants = ("FZ-OPS1", "FZ-OPS2", "FZ-OPS3")
+    for number, merchant_id in enumerate(world.ops_merchants):
+        await call("POST", "/ops/v1/merchants", {"phone": f"1370000000{number}", "short_name": f"商户{number}",
+                                                 "merchant_id": merchant_id})
+    world.store_ids = tuple([(await call("POST", f"/ops/v1/merchants/{merchant_id}/stores", {"name": "南京路店"}))["id"]
+                             for merchant_id in world.ops_merchants[:2]])
+    world.stock_serials = tuple(f"FZ-STOCK{n}" for n in range(1, 7))
+    await call("POST", "/ops/v1/stock", {"devices": [{"serial": serial} for serial in world.stock_serials]})
+    for serial, merchant_id, store_id in zip(world.stock_serials, world.ops_merchants, world.store_ids):
+        await call("PUT", f"/ops/v1/devices/{serial}/assignment", {"merchant_id": merchant_id, "store_id": store_id})
+    printed = await call("POST", "/ops/v1/code-batches", {"size": 12, "note": "fuzz"})
+    world.batch_ids = (printed["batch"]["id"],)
+    world.ops_codes = tuple(code["id"] for code in printed["codes"])
+    await call("POST", f"/ops/v1/codes/{world.ops_codes[0]}/bind", {"store_id": world.store_ids[0]})
+    photos = []
+    for fmt, content_type in (("JPEG", "image/jpeg"), ("PNG", "image/png")):
+        out = io.BytesIO()
+        Image.new("RGB", (8, 8), (200, 30, 30)).save(out, fmt)
+        photos.append((content_type, out.getvalue()))
+    world.evidence_files = tuple(photos) + (
+        ("application/pdf", b"%PDF-1.4\n%%EOF\n"), ("image/jpeg", photos[0][1][:40]), ("image/png", b""),
+        ("image/png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64), ("image/jpeg", b"GIF89a" + b"\x00" * 32))
 
 
 @contextlib.asynccontextmanager

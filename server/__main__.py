@@ -284,7 +284,7 @@ def do_code(settings: Settings, args: argparse.Namespace) -> None:
                     batch_id, codes = args.batch, await static_codes.batch_codes(storage, args.batch)
                     if not codes:
                         raise CliError(f"no batch {args.batch}")
-                pdf = static_codes.sheet(public_url, codes, title=f"收款码 批次 {batch_id}", subtitle=public_url)
+                pdf = static_codes.batch_sheet(public_url, batch_id, codes)
                 Path(args.pdf).write_bytes(pdf)
                 for code in codes:
                     print(f"{code.id}\t{static_codes.code_url(public_url, code.id)}")

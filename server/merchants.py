@@ -33,6 +33,7 @@ EVIDENCE_KINDS = ("id_photo", "business_licence", "shop_photo")
 TIER_EVIDENCE = {1: (), 2: ("id_photo",), 3: ("id_photo", "business_licence", "shop_photo")}
 # Mainland mobile numbers: 11 digits, 1 then 3-9 (the numbering plan's mobile ranges).
 PHONE = re.compile(r"1[3-9][0-9]{9}")
+MERCHANT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 NAME_MAX = 64
 _TYPES = ((b"\xff\xd8\xff", "image/jpeg", "jpg"), (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
           (b"%PDF-", "application/pdf", "pdf"))
@@ -66,6 +67,8 @@ async def register(storage: Storage, *, phone: str, short_name: str, legal_name:
     """A new merchant at tier 1 (its phone number registered). MerchantRefused for bad input; a number
     registered already is refused with the same error type, naming it."""
     phone = normalise_phone(phone)
+    if merchant_id is not None and not MERCHANT_ID.fullmatch(merchant_id):
+        raise MerchantRefused(f"a merchant id is 1-32 of A-Z a-z 0-9 _ -, not {merchant_id[:40]!r}")
     short_name = _name(short_name, "short name")
     legal_name = _name(legal_name, "legal name") if legal_name else None
     for _ in range(5):
@@ -102,8 +105,10 @@ def _check_image(data: bytes) -> None:
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(io.BytesIO(data)) as image:
-            image.verify()                       # the whole file: a truncated or doctored one fails here
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            image.verify()                       # the file's structure and checksums
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()                         # every pixel: a file cut short fails here (verify misses it)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise MerchantRefused(f"the photo cannot be read ({e.__class__.__name__})") from None
 
 

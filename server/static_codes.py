@@ -111,6 +111,16 @@ async def batches(storage: Storage, limit: int = 100) -> list[CodeBatch]:
     return [CodeBatch(**row) for row in rows]
 
 
+async def batch(storage: Storage, batch_id: str) -> CodeBatch | None:
+    row = await storage.sql.fetchone(f"SELECT {_BATCH_COLUMNS} FROM static_code_batches WHERE id = ?", (batch_id,))
+    return CodeBatch(**row) if row else None
+
+
+def batch_sheet(public_url: str, batch_id: str, codes: list[StaticCode]) -> bytes:
+    """A printed batch's PDF sheet, titled with the batch's id (the same whoever prints it)."""
+    return sheet(public_url, codes, title=f"收款码 批次 {batch_id}", subtitle=public_url)
+
+
 async def batch_codes(storage: Storage, batch_id: str) -> list[StaticCode]:
     rows = await storage.sql.fetchall(f"SELECT {_CODE_COLUMNS} FROM static_codes WHERE batch_id = ? ORDER BY id",
                                       (batch_id,))

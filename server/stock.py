@@ -101,6 +101,9 @@ async def receive(storage: Storage, lines: list[StockLine], *, batch: str = "", 
         raise StockRefused(N_("a batch name is at most %(max)d characters of text"), max=BATCH_MAX)
     if not lines:
         raise StockRefused(N_("no device to receive"))
+    twice = sorted({line.serial for line in lines if sum(other.serial == line.serial for other in lines) > 1})
+    if twice:
+        raise StockRefused(N_("serial numbers listed twice: %(serials)s"), serials=", ".join(twice[:_REPORTED]))
     now = now_ms()
     async with storage.transaction() as tx:
         known = []

@@ -29,7 +29,6 @@ ID_RULE = "1-64 of A-Z a-z 0-9 _ -"
 MERCHANT_ID_RULE = "1-32 of A-Z a-z 0-9 _ -"       # as /ops/v1/devices takes a merchant id
 EVIDENCE_TYPES = ("image/jpeg", "image/png", "application/pdf")
 STOCK_CSV = "text/csv"
-SHEET_TITLE = "收款码 批次 {batch}"      # as `python -m server code print` titles it
 
 
 # what a request names
@@ -402,7 +401,8 @@ async def _batch_codes(request: web.Request) -> tuple[str, list[StaticCode]]:
 async def batch_detail(request: web.Request) -> web.Response:
     _check_token(request)
     batch_id, codes = await _batch_codes(request)
-    return web.json_response({"id": batch_id, "size": len(codes), "created_at": codes[0].created_at,
+    batch = await static_codes.batch(request.app[STORAGE], batch_id)
+    return web.json_response({**(asdict(batch) if batch else {"id": batch_id, "size": len(codes)}),
                               "codes": [_code_json(request, code) for code in codes]})
 
 
@@ -411,8 +411,7 @@ async def batch_sheet(request: web.Request) -> web.Response:
     batch_id, codes = await _batch_codes(request)
     public_url = request.app[SETTINGS].device_api.public_url
     # Up to 84 pages of vector QR codes: drawn off the event loop.
-    pdf = await asyncio.to_thread(static_codes.sheet, public_url, codes, title=SHEET_TITLE.format(batch=batch_id),
-                                  subtitle=public_url)
+    pdf = await asyncio.to_thread(static_codes.batch_sheet, public_url, batch_id, codes)
     return web.Response(body=pdf, content_type="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="codes-{batch_id}.pdf"'})
 

@@ -60,6 +60,7 @@ async def test_evidence_is_checked_from_its_bytes_and_stored_once_by_its_hash(de
     refused = [b"GIF89a" + b"\x00" * 100,                 # not a type we take
                b"MZ\x90\x00" + b"\x00" * 100,             # a program named photo.jpg
                photo[: len(photo) // 2],                  # a JPEG cut short
+               photo[:-40],                               # its last scan lines lost (verify alone misses it)
                b"\xff\xd8\xff" + b"\x00" * 200,            # a JPEG header on nothing
                b"",
                b"%PDF-" + b"0" * (evidence_settings.merchants.evidence_max_bytes)]

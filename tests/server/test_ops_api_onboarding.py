@@ -231,6 +231,7 @@ async def test_a_printed_batch_scans_back_and_its_codes_are_bound_replaced_and_d
     assert {code["url"] for code in codes} == urls
     status, batch = await call(ops, "GET", f"/ops/v1/code-batches/{batch_id}")
     assert (status, {code["url"] for code in batch["codes"]}) == (200, urls), batch
+    assert (batch["note"], batch["created_by"], batch["size"]) == ("地推一组", "ops-api", 5)
 
     resp = await ops.get(f"/ops/v1/code-batches/{batch_id}/sheet.pdf", headers={"Authorization": "Bearer " + TOKEN})
     assert resp.status == 200 and resp.content_type == "application/pdf"

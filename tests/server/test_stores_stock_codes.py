@@ -80,6 +80,8 @@ async def test_stock_in_is_all_or_nothing_and_devices_wait_without_a_merchant(sh
     with pytest.raises(stock.StockRefused, match="known already: SP0002"):
         await stock.receive(storage, again, actor="ops1")
     assert await storage.get_device("SP0003") is None
+    with pytest.raises(stock.StockRefused, match="listed twice: SP0005"):      # typed in, not from a file
+        await stock.receive(storage, [stock.check_line("SP0005"), stock.check_line("SP0005")], actor="ops1")
     # Assigned to a store of its merchant only.
     with pytest.raises(devices.LifecycleRefused, match="no store"):
         await devices.assign(storage, "SP0001", MERCHANT_ID, store_id=noodle, actor="ops1")

@@ -11,7 +11,7 @@ first POST shows what will happen, the second, with `confirmed`, does it).
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 from typing import Any
 
 from aiohttp import web
@@ -296,10 +296,15 @@ async def evidence_upload_bound(request: web.Request, handler) -> web.StreamResp
         headers = {**request.headers, "Content-Type": "application/octet-stream"}
         if request.get(CONSOLE_CSRF_TOKEN):
             headers[auth.CSRF_HEADER] = request[CONSOLE_CSRF_TOKEN]
-        unread = request.clone(headers=headers, client_max_size=bound)
-        unread[_TOO_BIG] = True
-        return await handler(unread)
-    return await handler(request.clone(client_max_size=bound))
+        bounded = request.clone(headers=headers, client_max_size=bound)
+        bounded[_TOO_BIG] = True
+    else:
+        bounded = request.clone(client_max_size=bound)
+    try:
+        return await handler(bounded)
+    finally:
+        # aiohttp deletes the uploaded files of the request it made once it is answered, not a clone's.
+        bounded._finish()
 
 
 @login_required()
@@ -356,7 +361,7 @@ def fee_rate_ppm(text: str) -> int | None:
     per, number = (10_000, text[:-1]) if text.endswith("%") else (100, text.removesuffix("‱"))
     try:
         ppm = Decimal(number) * per
-    except InvalidOperation:
+    except DecimalException:          # no number, or one too big for Decimal to multiply
         raise ValueError(text) from None
     if not ppm.is_finite() or ppm != ppm.to_integral_value() or not number.isascii():
         raise ValueError(text)

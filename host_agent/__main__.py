@@ -6,16 +6,18 @@
     run                         take payments: amount from the POS, code from the box
 
 Every command takes --config (default host_agent.toml, or $SCANPAY_AGENT_CONFIG). Errors are printed
-as `host_agent: message` with exit status 1.
+as `host_agent: message` with exit status 1; with no console (pythonw) they go to the log file and a
+message box instead (host_agent.startup).
 """
 import argparse
 import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
+from host_agent import startup
 from host_agent.config import ConfigError, load_config
-from host_agent.masking import MaskingFilter
 
 PROG = "host_agent"
 DEFAULT_CONFIG = "host_agent.toml"
@@ -23,26 +25,6 @@ DEFAULT_CONFIG = "host_agent.toml"
 
 class CommandError(Exception):
     pass
-
-
-def setup_logging(level="INFO", file=None, stream=None):
-    """Console (and file) logging with payment codes masked in every line."""
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_scanpay", False):
-            root.removeHandler(handler)
-    handlers = [logging.StreamHandler(stream or sys.stderr)]
-    if file:
-        handlers.append(logging.FileHandler(file, encoding="utf-8"))
-    formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    for handler in handlers:
-        handler._scanpay = True
-        handler.setFormatter(formatter)
-        handler.addFilter(MaskingFilter())
-        root.addHandler(handler)
-    root.setLevel(level.upper())
-    logging.getLogger("RapidOCR").setLevel(logging.WARNING)
-    return handlers
 
 
 # ---------------------------------------------------------------------------------------------- commands
@@ -68,10 +50,11 @@ def do_calibrate(args, out):
             image = Image.open(args.image).convert("RGB")
         except OSError as exc:
             raise CommandError("cannot open the screenshot %s: %s" % (args.image, exc)) from None
+        monitor = calibrate.SCREENSHOT     # a saved picture: the region is in its pixels
     else:
         from host_agent.sources.screen import MssGrabber, ScreenUnavailable
         try:
-            image, _ = MssGrabber(args.monitor).full_screen()
+            image, monitor = MssGrabber(args.monitor).full_screen()
         except ScreenUnavailable as exc:
             raise CommandError("%s; on a PC without a screen, pass --image with a screenshot" % exc) from None
     if args.region:
@@ -83,11 +66,12 @@ def do_calibrate(args, out):
         from host_agent.sources.manual import window_possible
         if not window_possible():
             raise CommandError("no display for the calibration window: pass --region left,top,width,height")
-        region = calibrate.choose_region(image)
-        if region is None:
+        chosen = calibrate.choose_region(image)
+        if chosen is None:
             raise CommandError("no region chosen")
+        region = calibrate.desktop_region(chosen, monitor)
     try:
-        reading = calibrate.check_region(image, region)
+        reading = calibrate.check_region(image, calibrate.image_region(region, monitor))
     except OcrUnavailable as exc:
         raise CommandError(str(exc)) from None
     except ValueError as exc:
@@ -103,27 +87,55 @@ def do_calibrate(args, out):
 
 
 def do_run(args, out):
-    config = _config(args)
-    setup_logging(config.log.level, config.log.file or None)
+    path = args.config or os.environ.get("SCANPAY_AGENT_CONFIG") or DEFAULT_CONFIG
+    console = not startup.console_missing()
+    # until the config says where: the console, or with none the file beside the config
+    fallback = None if console else startup.fallback_log(path)
+    _logging(console, file=fallback)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    log_file = config.log.file or fallback
+    _logging(console, config.log.level, log_file, max_bytes=config.log.max_bytes, backups=config.log.backups)
+    lock = startup.SingleInstance(Path(log_file or path).resolve().parent)
+    if not lock.acquire():
+        holder = lock.holder()
+        raise CommandError("%s / %s%s" % (*startup.ALREADY_RUNNING, " (process %d)" % holder if holder else ""))
+    try:
+        _run(config)
+    finally:
+        lock.release()
+
+
+def _logging(console, level="INFO", file=None, **rotation):
+    try:
+        startup.setup_logging(level, file, console=console, **rotation)
+    except startup.StartupError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _run(config):
+    from host_agent.agent import Agent
+    from host_agent.ocr_recogniser import OcrUnavailable, import_rapidocr
     log = logging.getLogger("host_agent")
     log.info("scanpay host agent: %s", config.describe())
-    from host_agent.agent import Agent
     try:
+        if config.reads_screen:
+            import_rapidocr()       # a missing or broken OCR install is said now, not at the first read
         agent = Agent.from_config(config)
-    except ValueError as exc:
+    except (OcrUnavailable, ValueError) as exc:
         raise CommandError(str(exc)) from None
     try:
         asyncio.run(agent.run())
     except KeyboardInterrupt:
         log.info("stopped")
-
-
-def _config(args):
-    path = args.config or os.environ.get("SCANPAY_AGENT_CONFIG") or DEFAULT_CONFIG
-    try:
-        return load_config(path)
-    except ConfigError as exc:
+    except OcrUnavailable as exc:   # the model would not load at the screen source's warm-up
         raise CommandError(str(exc)) from None
+    except Exception as exc:
+        log.exception("the agent stopped")
+        raise CommandError("收款助手意外停止，详情见日志 / the agent stopped: %s (the log has the details)"
+                           % exc) from None
 
 
 COMMANDS = {"ports": do_ports, "calibrate": do_calibrate, "run": do_run}
@@ -142,13 +154,15 @@ def build_parser():
     return parser
 
 
-def main(argv=None, out=None):
+def main(argv=None, out=None, show=startup.message_box):
+    """Run a command; its error goes to the console, or with none to the log and `show` (a message
+    box: host_agent.startup), and the status is 1."""
     args = build_parser().parse_args(argv)
     out = out or sys.stdout
     try:
         COMMANDS[args.command](args, out)
     except CommandError as exc:
-        print("%s: %s" % (PROG, exc), file=sys.stderr)
+        startup.report_failure("%s: %s" % (PROG, exc), show)
         return 1
     return 0
 

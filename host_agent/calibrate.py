@@ -4,6 +4,12 @@ With a display and tkinter, a window shows the grabbed screen: drag a box round 
 window's title shows what the agent reads there, Enter keeps the region (Esc cancels). Without one (a remote session, or to script it), give the region on
 the command line (`--region left,top,width,height`) and, optionally, a saved screenshot (`--image`).
 Either way the result is the `[screen] region` line for the config, and what the agent reads there.
+
+The region is in desktop (virtual-screen) coordinates, as the agent grabs it with mss: the primary
+monitor's top-left is (0, 0) and a monitor left of it has negative x. The picture calibrate shows is
+one grabbed monitor (or all of them), so a place in it is that monitor's left/top plus the place in
+the picture (`desktop_region`); a region typed with --region is in desktop coordinates too. A saved
+screenshot (--image) has no monitor: its pixels are the region's.
 """
 import logging
 
@@ -12,21 +18,40 @@ from host_agent.ocr import AmountReader
 log = logging.getLogger(__name__)
 
 
+SCREENSHOT = {"left": 0, "top": 0}     # where a saved screenshot's pixels start
+
+
 def parse_region(text):
     try:
         values = [int(v) for v in text.replace(" ", "").split(",")]
     except ValueError:
         values = []
-    if len(values) != 4 or values[2] <= 0 or values[3] <= 0 or min(values[:2]) < 0:
-        raise ValueError("a region is left,top,width,height in pixels, e.g. 620,540,360,48")
+    if len(values) != 4 or values[2] <= 0 or values[3] <= 0:
+        raise ValueError("a region is left,top,width,height in pixels, e.g. 620,540,360,48 "
+                         "(left is negative on a monitor left of the main one)")
     return tuple(values)
+
+
+def desktop_region(region, monitor):
+    """A region of the picture grabbed from `monitor` (an entry of mss's `monitors` list, e.g.
+    {"left": -1920, "top": 0, "width": 1920, "height": 1080}; [0] is all monitors together) in
+    desktop coordinates, as the agent grabs it."""
+    left, top, width, height = region
+    return (monitor["left"] + left, monitor["top"] + top, width, height)
+
+
+def image_region(region, monitor):
+    """A desktop region as a region of the picture grabbed from `monitor` (desktop_region undone)."""
+    left, top, width, height = region
+    return (left - monitor["left"], top - monitor["top"], width, height)
 
 
 def check_region(image, region, reader=None):
     """What the agent reads in `region` of `image` (a PIL screenshot): the ocr.Reading."""
     left, top, width, height = region
-    if left + width > image.width or top + height > image.height:
-        raise ValueError("the region %s does not fit on the %dx%d screen" % (region, image.width, image.height))
+    if left < 0 or top < 0 or left + width > image.width or top + height > image.height:
+        raise ValueError("the region does not fit on the %dx%d picture grabbed (desktop coordinates: "
+                         "a monitor left of the main one has negative x)" % (image.width, image.height))
     reader = reader or AmountReader()
     return reader.read(image.crop((left, top, left + width, top + height)))
 

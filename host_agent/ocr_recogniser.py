@@ -16,7 +16,28 @@ from dataclasses import dataclass
 
 
 class OcrUnavailable(RuntimeError):
-    """rapidocr or onnxruntime is not installed."""
+    """rapidocr or onnxruntime is not installed, or will not load (on Windows: a missing DLL)."""
+
+
+def ocr_unavailable(what, exc):
+    """The OcrUnavailable for a failure to import or load the OCR libraries: what failed, what to do."""
+    return OcrUnavailable(
+        "屏幕读数所需的 OCR 组件无法%s（%s）：请安装 pip install rapidocr onnxruntime（Windows 还需"
+        "微软 VC++ 运行库），或在配置中把 amount_source 改为 pole_display 或 manual / "
+        "screen reading cannot %s rapidocr and onnxruntime (%s: %s): install them (pip install rapidocr "
+        "onnxruntime; on Windows also the Microsoft Visual C++ Redistributable), or set amount_source "
+        'to "pole_display" or "manual" in the config'
+        % ("加载" if what == "load" else "导入", exc, what, type(exc).__name__, exc))
+
+
+def import_rapidocr():
+    """rapidocr's RapidOCR class, onnxruntime imported with it; OcrUnavailable saying what to do."""
+    try:
+        import onnxruntime  # noqa: F401  (rapidocr imports it late; a DLL failure shows here first)
+        from rapidocr import RapidOCR
+    except Exception as exc:        # ImportError, or OSError from a DLL that will not load
+        raise ocr_unavailable("import", exc) from None
+    return RapidOCR
 
 
 @dataclass(frozen=True)
@@ -51,18 +72,18 @@ class Recogniser:
 
     def load(self):
         if self._model is None:
-            try:
-                from rapidocr import RapidOCR
-            except ImportError as exc:
-                raise OcrUnavailable("screen reading needs the rapidocr and onnxruntime packages (%s)"
-                                     % exc) from None
+            RapidOCR = import_rapidocr()
             logging.getLogger("RapidOCR").setLevel(logging.WARNING)
             # one thread: the POS program runs on the same PC, and on a busy 2-core PC one thread
             # reads faster than two fighting for the cores
-            engine = RapidOCR(params={"Global.log_level": "warning", "Global.use_det": False,
-                                      "Global.use_cls": False, "Global.text_score": 0.0,
-                                      "EngineConfig.onnxruntime.intra_op_num_threads": 1})
-            self._model = engine._load_rec_model()      # rapidocr 3.x: its TextRecognizer
+            try:
+                engine = RapidOCR(params={"Global.log_level": "warning", "Global.use_det": False,
+                                          "Global.use_cls": False, "Global.text_score": 0.0,
+                                          "EngineConfig.onnxruntime.intra_op_num_threads": 1})
+                model = engine._load_rec_model()        # rapidocr 3.x: its TextRecognizer
+            except Exception as exc:    # onnxruntime's own errors (a model or DLL it cannot load)
+                raise ocr_unavailable("load", exc) from None
+            self._model = model
             self._characters = self._model.postprocess_op.character
             self._money = [self._characters.index(c) for c in "0123456789.,"]
             self._money_column = {index: column for column, index in enumerate(self._money)}

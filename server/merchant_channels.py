@@ -31,7 +31,7 @@ from .channels import SubMerchant
 from .clock import now_ms
 from .settings import Settings
 from .storage import Storage
-from .storage.records import MERCHANT_CHANNEL_CLOSED, MERCHANT_CHANNEL_OPEN, MerchantChannel
+from .storage.records import MERCHANT_CHANNEL_CLOSED, MERCHANT_CHANNEL_OPEN, MERCHANT_CLOSED, MerchantChannel
 
 CHANNELS = ("wechat", "alipay", "unionpay")
 STATUSES = (MERCHANT_CHANNEL_OPEN, MERCHANT_CHANNEL_CLOSED)
@@ -142,6 +142,9 @@ async def open_merchant(storage: Storage, settings: Settings, merchant_id: str, 
         raise ValueError("an app id needs the sub-merchant id it belongs to")
     if fee_rate_ppm is not None and not 0 <= fee_rate_ppm <= MAX_FEE_RATE_PPM:
         raise ValueError(f"a fee rate is 0..{MAX_FEE_RATE_PPM} parts per million (0.38% is 3800)")
+    merchant = await storage.get_merchant(merchant_id)
+    if merchant is not None and merchant.status == MERCHANT_CLOSED:
+        raise ValueError(f"merchant {merchant_id} is closed: it opens at no channel again")
     current = await _current(storage, merchant_id, channel)
     record = MerchantChannel(merchant_id=merchant_id, channel=channel, account_id=account_id, app_id=app_id,
                              status=MERCHANT_CHANNEL_OPEN, updated_at=now_ms(), updated_by=actor,

@@ -120,7 +120,8 @@ async def add_evidence(storage: Storage, settings: Settings, merchant_id: str, k
         raise MerchantRefused(f"evidence is one of {', '.join(EVIDENCE_KINDS)}")
     limit = settings.merchants.evidence_max_bytes
     if not data or len(data) > limit:
-        raise MerchantRefused(f"evidence files are 1 byte to {limit // (1024 * 1024)} MiB")
+        size = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+        raise MerchantRefused(f"evidence files are 1 byte to {size}")
     if await storage.get_merchant(merchant_id) is None:
         raise NotFound(f"no merchant {merchant_id}")
     content_type, extension = _sniff(data)

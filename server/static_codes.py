@@ -81,7 +81,8 @@ async def print_batch(storage: Storage, size: int, *, note: str = "", actor: str
 
 async def get(storage: Storage, code_id: str, *, visible_to: str | None = None) -> StaticCode | None:
     """The code (looked up as typed, too); None when there is none or `visible_to`'s merchant may not see
-    it (a merchant sees only codes bound, or once bound, to it; an operator, visible_to None, every one)."""
+    it (a merchant sees only the codes bound to it, and those it had when they were deregistered; an
+    operator, visible_to None, every one)."""
     for candidate in dict.fromkeys((code_id, typed_code(code_id))):
         row = await storage.sql.fetchone(f"SELECT {_CODE_COLUMNS} FROM static_codes WHERE id = ?", (candidate,))
         if row is not None:

@@ -18,7 +18,7 @@ async def test_operator_logs_in_and_sees_every_page_link(stack, page):
     header = await page.inner_text("header")
     assert "ops" in header and "operator" in header
     nav = [await a.inner_text() for a in await page.query_selector_all("header nav a")]
-    assert nav == ["Orders", "Devices", "Monitoring", "Rollouts", "Reconciliation", "Cashier"]
+    assert nav == ["Orders", "Devices", "Monitoring", "Rollouts", "Reconciliation", "Cashier", "商户", "库存", "收款码"]
     # Everyone's orders.
     shown = await page.inner_text("table[data-testid=orders]")
     assert "T1001" in shown and "N2001" in shown

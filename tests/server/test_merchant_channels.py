@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from hw_sim import test_codes
-from server import merchant_channels
+from server import merchant_channels, merchants
 from server.keys import PAYMENTS, SETTINGS, STORAGE
 from server.settings import load_settings
 from server.storage import AlreadyExists, NotFound
@@ -75,6 +75,11 @@ async def test_channel_records_refuse_a_taken_account_an_unknown_merchant_and_ba
     assert record == closed and (record.status, record.account_id, record.updated_by) == (
         "closed", "2088000000000009", "ops2")
     assert await storage.merchant_channels("M2") == []
+    # A closed merchant is closed for good: no channel opens for it again.
+    await merchants.set_status(storage, "M2", "closed")
+    with pytest.raises(ValueError, match="closed"):
+        await merchant_channels.open_merchant(storage, settings, "M2", "alipay", account_id="2088000000000004",
+                                              actor="ops1")
 
 
 def test_service_provider_mode_needs_an_open_account_direct_mode_only_not_closed():

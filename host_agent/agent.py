@@ -12,18 +12,17 @@ words to the cashier through the box, and in a log line that says what to do abo
 """
 import asyncio
 import logging
-import re
 import time
 
-from host_agent import texts
+from core import codes, texts
+from core.amount import format_fen
 from host_agent.api import FINAL, PAYING, SUCCESS, ApiError, DeviceApi, ServerUnreachable, new_order_no
 from host_agent.box_link import BoxError
+from host_agent.error_help import ERROR_HELP
 from host_agent.events import EventLog
 from host_agent.masking import mask
 
 log = logging.getLogger(__name__)
-
-_CODE = re.compile(r"\d{10,32}")
 
 
 class Agent:
@@ -39,6 +38,8 @@ class Agent:
         self.prompt_on_amount = prompt_on_amount
         self.subject = subject
         self.on_event = on_event
+        self.prefixes = codes.DEFAULT_PREFIXES     # the pre-check: what the shop takes (the server's `info`)
+        self.known_prefixes = codes.DEFAULT_PREFIXES
         self.amount = None              # the AmountReading waiting to be paid
         self.no_amount_why = None       # why the source can tell no amount now (for the cashier), or None
         self.events = EventLog("agent event")
@@ -86,6 +87,7 @@ class Agent:
     async def run(self):
         """Run until cancelled."""
         await self.box.start()
+        self._spawn(self.load_info())
         source_task = self._spawn(self.source.run(self.on_amount))
         scan_task = None
         try:
@@ -105,6 +107,19 @@ class Agent:
             await self.box.stop()
             await self.api.close()
 
+    async def load_info(self):
+        """The server's `info`: which wallets' codes the shop takes. Without an answer (or from an older
+        server) the firmware's built-in table stays, and the server refuses what it does not take."""
+        try:
+            info = await self.api.info()
+        except (ServerUnreachable, ApiError) as exc:
+            log.warning("no info from the server (%s): checking codes with the built-in wallet table", exc)
+            return None
+        self.prefixes = codes.prefixes_from_info(info, self.prefixes, self.known_prefixes)
+        log.info("the shop takes %s", ", ".join(row[0] for row in self.prefixes) or "no wallet")
+        self.emit("info", wallets=[row[0] for row in self.prefixes])
+        return info
+
     def on_amount(self, reading):
         if reading.amount_fen is None:  # the source can no longer tell the amount: forget the one held
             self.amount = None
@@ -114,7 +129,7 @@ class Agent:
             return
         self.no_amount_why = None
         self.amount = reading
-        log.info("amount %s yuan from %s", texts.format_fen(reading.amount_fen), reading.source)
+        log.info("amount %s yuan from %s", format_fen(reading.amount_fen), reading.source)
         self.emit("amount", amount_fen=reading.amount_fen, source=reading.source, text=reading.text)
         if self.prompt_on_amount and self._payment is None:
             self._spawn(self._tell(texts.SAY_SHOW_CODE, "blue"))
@@ -124,7 +139,7 @@ class Agent:
         if reading is None:
             return None
         if time.monotonic() - reading.at > self.amount_ttl_s:
-            log.info("the amount %s yuan is older than %d s: forgotten", texts.format_fen(reading.amount_fen),
+            log.info("the amount %s yuan is older than %d s: forgotten", format_fen(reading.amount_fen),
                      self.amount_ttl_s)
             self.amount = None
             return None
@@ -144,12 +159,20 @@ class Agent:
             self.emit("refused", why="no_amount")
             self._spawn(self._tell(self.no_amount_why or texts.SAY_AMOUNT_FIRST, "red"))
             return
-        if not _CODE.fullmatch(code):
-            log.warning("scan %s is not a payment code (10-32 digits)", mask(code))
-            self.emit("refused", why="not_a_payment_code")
-            self._spawn(self._tell(texts.SAY_UNSUPPORTED, "red"))
+        try:
+            channel = codes.check(code, self.prefixes, self.known_prefixes)
+        except codes.CodeRefused as exc:
+            if exc.reason == codes.NOT_TAKEN:
+                log.warning("scan %s is a %s code: this shop does not take %s (the server's info)",
+                            mask(code), exc.channel, exc.channel)
+                text = texts.not_taken_text(exc.channel)
+            else:
+                log.warning("scan %s is not a payment code of any wallet (%s)", mask(code), exc.reason)
+                text = texts.SAY_UNSUPPORTED
+            self.emit("refused", why=exc.reason, channel=exc.channel)
+            self._spawn(self._tell(text, "red"))
             return
-        self._payment = self._spawn(self._pay(reading, code))
+        self._payment = self._spawn(self._pay(reading, code, channel))
         self._payment.add_done_callback(self._payment_done)
 
     def _payment_done(self, task):
@@ -178,14 +201,14 @@ class Agent:
         self._spawn(self._tell(text, colour))
 
     # ------------------------------------------------------------------ paying
-    async def _pay(self, reading, code):
+    async def _pay(self, reading, code, channel=None):
         amount_fen = reading.amount_fen
         if self._unsure and self._unsure[1:] == (amount_fen, code):
             order_no = self._unsure[0]          # the same try again: the server's idempotency key
         else:
             order_no = new_order_no()
         self.emit("pay", order_no=order_no, amount_fen=amount_fen)
-        log.info("paying %s yuan, order %s, code %s", texts.format_fen(amount_fen), order_no, mask(code))
+        log.info("paying %s yuan, order %s, code %s", format_fen(amount_fen), order_no, mask(code))
         await self._tell(None, "blue", blink=True)
         try:
             order = await self.api.pay(order_no, amount_fen, code, self.subject)
@@ -199,8 +222,9 @@ class Agent:
             return
         except ApiError as exc:
             log.error("order %s refused by the server: %s (%s)%s", order_no, exc.code, exc.message,
-                      "; " + texts.ERROR_HELP[exc.code] if exc.code in texts.ERROR_HELP else "")
-            text = texts.ERROR_TEXTS.get(exc.code, texts.SAY_FAILED)
+                      "; " + ERROR_HELP[exc.code] if exc.code in ERROR_HELP else "")
+            # the shop was closed at the wallet since our last `info`: name the wallet, as the box does
+            text = texts.not_taken_text(channel) if exc.code == "channel_not_open" else texts.error_text(exc.code)
             self.emit("result", order_no=order_no, status=None, why=exc.code, text=text)
             self._tell_later(text, "red")
             return
@@ -241,7 +265,7 @@ class Agent:
         text = texts.result_text(order)
         status = order["status"]
         if status == SUCCESS:
-            log.info("order %s paid: %s yuan by %s", order["order_no"], texts.format_fen(order["amount_fen"]),
+            log.info("order %s paid: %s yuan by %s", order["order_no"], format_fen(order["amount_fen"]),
                      order.get("channel"))
             if self.amount is not None and self.amount.amount_fen == order["amount_fen"]:
                 self.amount = None              # paid: the next scan needs a new total

@@ -6,43 +6,34 @@ and `query` long-polls.
     api = DeviceApi("https://pay.example.com", "PC0001", key_hex)
     order = await api.pay("H20261122A1B2", 1250, auth_code)
     order = await api.query(order["order_no"], wait=20)
+
+The protocol is the firmware's (firmware/core/api.py): the string to sign and the signed headers, the
+`pay` fields, how an order and a refusal are read out of an answer, the order statuses and ApiError.
+What is the agent's own: the transport (an aiohttp session instead of the firmware's socket client),
+JSON bodies as well as CBOR, the PC's wall clock corrected by server_time (the firmware counts from its
+uptime), and order numbers (docs/host-agent.md, "What the agent shares with the firmware").
 """
 import asyncio
-import hashlib
-import hmac
 import json
 import secrets
 import time
 
 import aiohttp
 import cbor2
+from core.api import FINAL, PAYING, SUCCESS, ApiError, order_of, pay_fields, refusal, sign_headers
+
+__all__ = ["FINAL", "PAYING", "SUCCESS", "ApiError", "DeviceApi", "ServerUnreachable", "new_order_no", "sign"]
 
 PREFIX = "/d/v1/"
-PAYING, SUCCESS, FAILED, CLOSED = "PAYING", "SUCCESS", "FAILED", "CLOSED"
-FINAL = ("SUCCESS", "FAILED", "CLOSED", "REFUNDED")
-
-
-class ApiError(Exception):
-    """The server refused the request: HTTP 4xx/5xx with a stable error code."""
-
-    def __init__(self, code, message="", status=0):
-        super().__init__("%s: %s" % (code, message) if message else code)
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 class ServerUnreachable(Exception):
     """No answer from the server (refused connection, DNS, timeout, cut connection)."""
 
 
-def string_to_sign(path, timestamp, nonce, body):
-    return "POST\n%s\n%s\n%s\n%s" % (path, timestamp, nonce, hashlib.sha256(body).hexdigest())
-
-
 def sign(key, path, timestamp, nonce, body):
-    """Lower-case hex HMAC-SHA256 of the string to sign; key is the 32 raw bytes."""
-    return hmac.new(key, string_to_sign(path, timestamp, nonce, body).encode(), hashlib.sha256).hexdigest()
+    """Lower-case hex HMAC-SHA256 of the documented string to sign; key is the 32 raw bytes."""
+    return sign_headers(key, "", path, body, int(timestamp), nonce)["X-Signature"]
 
 
 def new_order_no(prefix="H"):
@@ -94,10 +85,8 @@ class DeviceApi:
             return None
 
     def headers(self, path, body, content_type):
-        timestamp = str(int(time.time() + self.clock_offset_s))
-        nonce = secrets.token_hex(8)
-        return {"Content-Type": content_type, "X-Device-Id": self.device_id, "X-Timestamp": timestamp,
-                "X-Nonce": nonce, "X-Signature": sign(self._key, path, timestamp, nonce, body)}
+        return sign_headers(self._key, self.device_id, path, body, int(time.time() + self.clock_offset_s),
+                            secrets.token_hex(8), content_type=content_type)
 
     def _adopt_time(self, answer, headers):
         server_time = answer.get("server_time") if isinstance(answer, dict) else None
@@ -128,31 +117,18 @@ class DeviceApi:
             self._adopt_time(answer, response_headers)
             if status == 200 and isinstance(answer, dict):
                 return answer
-            error = answer.get("error") if isinstance(answer, dict) else None
-            if not isinstance(error, dict):
-                raise ApiError("http_%d" % status, "unexpected answer from the server", status)
-            code = error.get("code") or "http_%d" % status
-            if code == "stale_timestamp" and attempt == 0:
+            refused = refusal(status, answer)
+            if refused.code == "stale_timestamp" and attempt == 0:
                 continue            # our clock was just corrected from server_time: sign again
-            raise ApiError(code, error.get("message") or "", status)
-
-    @staticmethod
-    def _order(answer):
-        order = answer.get("order")
-        if not isinstance(order, dict) or not isinstance(order.get("status"), str):
-            raise ApiError("bad_response", "no order in the server's answer", 200)
-        return order
+            raise refused
+        raise ApiError("stale_timestamp", "clock still refused after correction", 401)
 
     async def pay(self, order_no, amount_fen, auth_code, subject=None):
         """The order after `pay`; lost answers and server faults retried with the same order_no."""
-        if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
-            raise ValueError("amount_fen must be a positive whole number of fen")
-        fields = {"order_no": order_no, "amount_fen": amount_fen, "auth_code": auth_code}
-        if subject:
-            fields["subject"] = subject
+        fields = pay_fields(order_no, amount_fen, auth_code, subject)
         for attempt in range(1, self.pay_attempts + 1):
             try:
-                return self._order(await self.call("pay", fields))
+                return order_of(await self.call("pay", fields))
             except ServerUnreachable:
                 if attempt >= self.pay_attempts:
                     raise
@@ -162,5 +138,9 @@ class DeviceApi:
             await asyncio.sleep(self.retry_s * attempt)
 
     async def query(self, order_no, wait=0):
-        return self._order(await self.call("query", {"order_no": order_no, "wait": wait},
+        return order_of(await self.call("query", {"order_no": order_no, "wait": wait},
                                            timeout_s=wait + self.timeout_s))
+
+    async def info(self):
+        """The device's merchant, store, limits and the wallets and code prefixes the shop takes."""
+        return await self.call("info", {})

@@ -1,4 +1,6 @@
-"""The agent's end of the basic scan box's USB serial line (docs/basic-box-protocol.md).
+"""The agent's end of the basic scan box's USB serial line (docs/basic-box-protocol.md). Lines are framed,
+parsed and written by the box's own firmware module (firmware/core/line_protocol.py), so the agent and the
+box agree on every limit.
 
 Scans come out of `link.scans` (an asyncio.Queue of `Scan`), each once however often the box repeats
 it; commands (`say`, `led`, `beep`, `stop_speaking`) are resent until the box answers `ACK`, at most
@@ -15,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from host_agent import box_protocol as bp
+from core import line_protocol as lp
 from host_agent.masking import mask
 from host_agent.serial_link import CLOSED, OPEN, PortClosed, SerialLink
 
@@ -53,7 +55,7 @@ class BoxLink:
         self.scans = asyncio.Queue(maxsize=16)
         self.box = None             # BoxInfo once the box said HELLO
         self.connected = False
-        self._splitter = bp.LineSplitter()
+        self._splitter = lp.LineSplitter()
         self._seq = 0
         self._pending = {}          # seq -> future answered by ACK / ERR
         self._pings = set()
@@ -106,7 +108,7 @@ class BoxLink:
     def _on_state(self, state):
         if state == OPEN:
             self.connected = True
-            self._splitter = bp.LineSplitter()
+            self._splitter = lp.LineSplitter()
             log.info("box port %s connected", self.port)
             self._emit("box", state="connected")
             self._spawn(self._greet())
@@ -119,29 +121,34 @@ class BoxLink:
 
     async def _greet(self):
         try:
-            await self.command(bp.PING)
+            await self.command("PING")
         except BoxError as exc:
             log.warning("the box did not answer PING: %s", exc)
 
     # ------------------------------------------------------------------ lines in
     def _on_bytes(self, data):
         for raw in self._splitter.feed(data):
-            try:
-                message = bp.parse_line(raw)
-            except bp.BadLine as exc:
-                log.warning("box sent a line that does not parse (%s)", exc.reason)
-                self._send_nowait(bp.format_line(bp.ERR, exc.seq, exc.reason))
+            if not raw:                 # the splitter dropped a line over the limit
+                log.warning("box sent a line longer than %d bytes", lp.MAX_LINE)
+                self._send_nowait(lp.format_line("ERR", 0, lp.TOO_LONG))
                 continue
-            self._on_message(message)
+            if not raw.strip():
+                continue
+            try:
+                verb, seq, argument = lp.parse_line(raw, lp.BOX_VERBS)
+            except lp.BadLine as exc:
+                log.warning("box sent a line that does not parse (%s)", exc.reason)
+                self._send_nowait(lp.format_line("ERR", exc.seq, exc.reason))
+                continue
+            self._on_message(verb, seq, argument)
 
-    def _on_message(self, message):
-        verb, seq = message.verb, message.seq
-        if verb == bp.ACK:
+    def _on_message(self, verb, seq, argument):
+        if verb == "ACK":
             self._answer(seq, None)
-        elif verb == bp.ERR:
-            self._answer(seq, message.argument or "error")
-        elif verb == bp.HELLO:
-            parts = message.argument.split(" ")
+        elif verb == "ERR":
+            self._answer(seq, argument or "error")
+        elif verb == "HELLO":
+            parts = argument.split(" ")
             parts += [""] * (3 - len(parts))
             self.box = BoxInfo(parts[0], parts[1], " ".join(parts[2:]).strip())
             if seq in self._pings:
@@ -153,13 +160,11 @@ class BoxLink:
             self._emit("box", state="ready", profile=self.box.profile, firmware=self.box.firmware,
                        serial=self.box.serial)
             self._hello.set()
-        elif verb == bp.SCAN:
-            self._on_scan(seq, message.argument.strip())
-        else:
-            self._send_nowait(bp.format_line(bp.ERR, seq, "unknown_verb"))
+        elif verb == "SCAN":
+            self._on_scan(seq, argument.strip())
 
     def _on_scan(self, seq, code):
-        self._send_nowait(bp.format_line(bp.ACK, seq))
+        self._send_nowait(lp.format_line("ACK", seq))
         now = time.monotonic()
         for old in [s for s, (_, at) in self._recent.items() if now - at > self.repeat_window_s]:
             del self._recent[old]
@@ -192,16 +197,16 @@ class BoxLink:
         self._spawn(send())
 
     def _next_seq(self):
-        self._seq = self._seq % bp.MAX_SEQ + 1
+        self._seq = self._seq % lp.MAX_SEQ + 1
         return self._seq
 
     async def command(self, verb, argument=""):
         """Send a command and wait for the box's ACK; BoxError when it cannot be done."""
         seq = self._next_seq()
-        line = bp.format_line(verb, seq, argument)
+        line = lp.format_line(verb, seq, argument)
         future = self._loop.create_future()
         self._pending[seq] = future
-        if verb == bp.PING:
+        if verb == "PING":
             self._pings.add(seq)
         try:
             for attempt in range(1 + self.resends):
@@ -222,15 +227,15 @@ class BoxLink:
             self._pings.discard(seq)
 
     async def say(self, text):
-        return await self.command(bp.SAY, text)
+        return await self.command("SAY", text)
 
     async def led(self, colour, blink=False):
-        if colour not in bp.LED_COLOURS:
-            raise ValueError("LED colour must be one of %s" % ", ".join(bp.LED_COLOURS))
-        return await self.command(bp.LED, colour + (" blink" if blink else ""))
+        if colour not in lp.LED_COLOURS:
+            raise ValueError("LED colour must be one of %s" % ", ".join(lp.LED_COLOURS))
+        return await self.command("LED", colour + (" blink" if blink else ""))
 
     async def beep(self):
-        return await self.command(bp.BEEP)
+        return await self.command("BEEP")
 
     async def stop_speaking(self):
-        return await self.command(bp.STOP)
+        return await self.command("STOP")

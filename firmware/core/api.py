@@ -3,6 +3,8 @@
 # (the server's idempotency key) and `query` long-polls.
 # The transport is injected: anything with `async request(method, path, headers, body, timeout_ms)`
 # returning an object with .status, .headers, .body and raising http.NetworkError.
+# The host agent's aiohttp client (host_agent/api.py) signs, builds and reads messages with the
+# module-level functions here (sign_headers, pay_fields, order_of, refusal): one protocol, written once.
 from binascii import hexlify
 
 from core import cbor
@@ -25,17 +27,36 @@ class ApiError(Exception):
     """The server refused the request (HTTP 4xx/5xx with a stable error code)."""
 
     def __init__(self, code, message="", status=0):
-        super().__init__("%s: %s" % (code, message))
+        super().__init__("%s: %s" % (code, message) if message else code)
         self.code = code
         self.message = message
         self.status = status
 
 
-def _order(answer):
+def order_of(answer):
+    """The `order` map of an answer (pay, query, qr, close, refund); ApiError bad_response without one."""
     order = answer.get("order")
     if not isinstance(order, dict) or not isinstance(order.get("status"), str):
         raise ApiError("bad_response", "no order in the answer", 200)
     return order
+
+
+def refusal(status, answer):
+    """The ApiError of a non-200 answer: its `error` map's code and message, or http_<status>."""
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if not isinstance(error, dict):
+        return ApiError("http_%d" % status, "unexpected answer", status)
+    return ApiError(error.get("code") or "http_%d" % status, error.get("message") or "", status)
+
+
+def pay_fields(order_no, amount_fen, auth_code, subject=None):
+    """The `pay` request's fields; ValueError for an amount that is not a positive whole number of fen."""
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
+        raise ValueError("amount_fen must be a positive integer")
+    fields = {"order_no": order_no, "amount_fen": amount_fen, "auth_code": auth_code}
+    if subject:
+        fields["subject"] = subject
+    return fields
 
 
 class ServerClock:
@@ -77,6 +98,22 @@ def string_to_sign(path, timestamp, nonce, body, identity=None):
     return text
 
 
+def sign_headers(key, device_id, path, body, timestamp, nonce, identity=None, content_type="application/cbor"):
+    """The headers of a signed request: key is the 32 raw key bytes, timestamp Unix seconds (int),
+    identity (hardware id, boot id) or None."""
+    signature = hmac_sha256_hex(key, string_to_sign(path, timestamp, nonce, body, identity).encode())
+    headers = {
+        "Content-Type": content_type,
+        "X-Device-Id": device_id,
+        "X-Timestamp": str(timestamp),
+        "X-Nonce": nonce,
+        "X-Signature": signature,
+    }
+    if identity:
+        headers["X-Hardware-Id"], headers["X-Boot-Id"] = identity
+    return headers
+
+
 class DeviceApi:
     pay_attempts = 3            # same order_no every time: the server never charges twice
     retry_ms = 1500
@@ -99,17 +136,7 @@ class DeviceApi:
 
     def sign(self, path, body, timestamp, nonce):
         """The signing headers for a request (with the identity headers when the board gave its id)."""
-        signature = hmac_sha256_hex(self._key, string_to_sign(path, timestamp, nonce, body, self.identity).encode())
-        headers = {
-            "Content-Type": "application/cbor",
-            "X-Device-Id": self.device_id,
-            "X-Timestamp": str(timestamp),
-            "X-Nonce": nonce,
-            "X-Signature": signature,
-        }
-        if self.identity:
-            headers["X-Hardware-Id"], headers["X-Boot-Id"] = self.identity
-        return headers
+        return sign_headers(self._key, self.device_id, path, body, timestamp, nonce, self.identity)
 
     def _adopt_time(self, response, answer):
         server_time = answer.get("server_time") if isinstance(answer, dict) else None
@@ -135,28 +162,21 @@ class DeviceApi:
             self._adopt_time(response, answer)
             if response.status == 200 and isinstance(answer, dict):
                 return answer
-            error = answer.get("error") if isinstance(answer, dict) else None
-            if not isinstance(error, dict):
-                raise ApiError("http_%d" % response.status, "unexpected answer", response.status)
-            code = error.get("code", "http_%d" % response.status)
-            if code == "stale_timestamp" and attempt == 0:
+            refused = refusal(response.status, answer)
+            if refused.code == "stale_timestamp" and attempt == 0:
                 continue        # the clock was just corrected from server_time: sign again
-            raise ApiError(code, error.get("message") or "", response.status)
+            raise refused
         raise ApiError("stale_timestamp", "clock still refused after correction", 401)
 
     async def pay(self, order_no, amount_fen, auth_code, subject=None):
         """The order after `pay`. Network errors and server faults (5xx) are retried with the same
         order_no; after the last attempt the NetworkError or ApiError goes to the caller."""
-        if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
-            raise ValueError("amount_fen must be a positive integer")
-        fields = {"order_no": order_no, "amount_fen": amount_fen, "auth_code": auth_code}
-        if subject:
-            fields["subject"] = subject
+        fields = pay_fields(order_no, amount_fen, auth_code, subject)
         attempt = 0
         while True:
             attempt += 1
             try:
-                return _order(await self.call("pay", fields))
+                return order_of(await self.call("pay", fields))
             except NetworkError:
                 if attempt >= self.pay_attempts:
                     raise
@@ -186,7 +206,7 @@ class DeviceApi:
         if subject:
             fields["subject"] = subject
         answer = await self._idempotent("qr", fields)
-        return _order(answer), answer.get("qr_code"), answer
+        return order_of(answer), answer.get("qr_code"), answer
 
     async def info(self):
         """The device's merchant, store, limits, static code and wallets (the whole answer map)."""
@@ -204,7 +224,7 @@ class DeviceApi:
         return orders
 
     async def close(self, order_no):
-        return _order(await self._idempotent("close", {"order_no": order_no}))
+        return order_of(await self._idempotent("close", {"order_no": order_no}))
 
     async def refund(self, order_no, refund_no, amount_fen, reason=None):
         """(refund, order); retried with the same refund_no, which never pays out twice."""
@@ -212,7 +232,7 @@ class DeviceApi:
         if reason:
             fields["reason"] = reason
         answer = await self._idempotent("refund", fields)
-        return answer.get("refund"), _order(answer)
+        return answer.get("refund"), order_of(answer)
 
     async def heartbeat(self, **fields):
         """battery_pct, charging, signal_dbm, network, firmware, uptime_s, acked -> the answer map."""
@@ -222,4 +242,4 @@ class DeviceApi:
         """The order; with wait > 0 the server holds the request until it is final or wait runs out."""
         answer = await self.call("query", {"order_no": order_no, "wait": wait},
                                  timeout_ms=wait * 1000 + _MARGIN_MS)
-        return _order(answer)
+        return order_of(answer)

@@ -7,12 +7,13 @@
 #                     ^  CLR/empty -> IDLE   | timeout/CLR -> IDLE          (a key starts a new amount)
 #
 # Every state change, utterance and LED change is also an event (see `emit`): the simulator
-# prints them, the tests read them.
+# prints them, the tests read them. What it says comes from core/texts.py, the table every device
+# speaks from.
 import asyncio
 
 from core import api as api_mod
-from core import codes
-from core.amount import AmountEntry, format_fen
+from core import codes, texts
+from core.amount import AmountEntry
 from core.compat import asleep_ms, ticks_diff, ticks_ms
 from core.heartbeat import Heartbeat
 from core.http import NetworkError
@@ -24,99 +25,7 @@ WAIT_SCAN = "WAIT_SCAN"
 PAYING = "PAYING"
 RESULT = "RESULT"
 
-# what the box says
-SAY_SHOW_CODE = "请出示付款码"
-SAY_PAYER_PAYING = "用户支付中，请稍候"
-SAY_AMOUNT_FIRST = "请先输入金额"
-SAY_ENTER_AMOUNT = "请输入金额"
-SAY_UNSUPPORTED = "不支持的付款码"
-SAY_NETWORK = "网络异常"
-SAY_SCAN_TIMEOUT = "扫码超时"
-SAY_CANCELLED = "已取消"
-SAY_FAILED = "支付失败"
-SAY_AMOUNT_INVALID = "金额超出限额"
-SAY_DEVICE_REFUSED = "设备未授权"
-SAY_UNKNOWN = "支付结果未知，请查询"
-SAY_DAILY_LIMIT = "超出当日限额"
-SAY_BELOW_MINIMUM = "金额低于最低限额"
-SAY_DEVICE_DISABLED = "设备已停用"
-SAY_NOT_ACTIVATED = "设备未激活"
-SAY_CHANNEL_DOWN = "支付通道暂不可用"
-SAY_NOT_TAKEN = "本店暂不支持该付款方式"       # the shop is not open at the wallet of the code
-SAY_TRY_LATER = "请稍后再试"
-SAY_MERCHANT_PAUSED = "商户暂停收款"
-SAY_ORDER_NOT_FOUND = "未找到订单"
-SAY_BATTERY_LOW = "电量低，请充电"
-SAY_SCAN_TO_PAY = "请扫码支付"
-SAY_CLOSED = "订单已关闭"
-SAY_CALL_SERVICE = "设备需服务商处理"     # flagged or not installed: only the acquirer can clear it
-
-CHANNEL_NAMES = {"wechat": "微信", "alipay": "支付宝", "unionpay": "云闪付"}
-
-REASON_TEXTS = {
-    "insufficient_funds": "余额不足",
-    "code_expired": "付款码已过期",
-    "code_used": "付款码已使用",
-    "code_invalid": "付款码无效",
-    "payer_cancelled": "用户已取消支付",
-    "timeout": "支付超时，已撤销",
-    "closed": SAY_CLOSED,
-}
-
-# server error codes -> what the cashier hears (anything else: SAY_FAILED)
-ERROR_TEXTS = {
-    "unsupported_code": SAY_UNSUPPORTED,
-    "invalid_auth_code": SAY_UNSUPPORTED,
-    "invalid_amount": SAY_AMOUNT_INVALID,
-    "unknown_device": SAY_DEVICE_REFUSED,
-    "bad_signature": SAY_DEVICE_REFUSED,
-    "amount_below_minimum": SAY_BELOW_MINIMUM,
-    "daily_limit_exceeded": SAY_DAILY_LIMIT,
-    "device_disabled": SAY_DEVICE_DISABLED,
-    "device_not_activated": SAY_NOT_ACTIVATED,
-    "device_decommissioned": SAY_DEVICE_DISABLED,
-    "device_cloned": SAY_CALL_SERVICE,
-    "device_moved": SAY_CALL_SERVICE,
-    "device_not_installed": SAY_CALL_SERVICE,
-    "channel_unavailable": SAY_CHANNEL_DOWN,
-    "channel_not_open": SAY_NOT_TAKEN,
-    "merchant_not_active": SAY_MERCHANT_PAUSED,
-    "request_timeout": SAY_NETWORK,       # the request's body came too slowly: a poor link
-    "rate_limited": SAY_TRY_LATER,
-    "order_not_found": SAY_ORDER_NOT_FOUND,
-}
-
-
 _AMOUNT_KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ".", "00")
-
-
-def not_taken_text(channel):
-    """'本店暂不支持支付宝付款': the shop is not open at that wallet."""
-    return "本店暂不支持%s付款" % CHANNEL_NAMES.get(channel, "该")
-
-
-def success_text(channel, amount_fen):
-    """'微信收款 12.50 元'."""
-    return "%s收款 %s 元" % (CHANNEL_NAMES.get(channel, ""), format_fen(amount_fen))
-
-
-def refunded_text(amount_fen):
-    """'已退款 12.50 元': never said as money received."""
-    return "已退款 %s 元" % format_fen(amount_fen)
-
-
-def result_text(order):
-    """What the box says for a final order. A refunded order is never announced as money received; a
-    partly refunded one says both."""
-    status = order.get("status")
-    amount_fen = order.get("amount_fen") or 0
-    refunded_fen = order.get("refunded_fen") or 0
-    if status == api_mod.REFUNDED:
-        return refunded_text(refunded_fen or amount_fen)
-    if status == api_mod.SUCCESS:
-        said = success_text(order.get("channel"), amount_fen)
-        return said + "，" + refunded_text(refunded_fen) if refunded_fen else said
-    return REASON_TEXTS.get(order.get("reason"), SAY_FAILED)
 
 
 class App:
@@ -138,7 +47,8 @@ class App:
         self.api = api
         self.journal = journal
         self.device_id = device_id
-        self.prefixes = prefixes
+        self.prefixes = prefixes        # the pre-check's table: what the shop takes (from `info`)
+        self.known_prefixes = codes.with_known(prefixes)   # to name a wallet the shop does not take
         self.subject = subject
         self.on_event = on_event
         self.entry = AmountEntry(max_fen)
@@ -232,7 +142,7 @@ class App:
             self.show("off")                # cleared by the acquirer: served again
         else:
             self.show("red")
-            self.say(ERROR_TEXTS.get(code, SAY_DEVICE_REFUSED))
+            self.say(texts.ERROR_TEXTS.get(code, texts.SAY_DEVICE_REFUSED))
 
     async def heartbeat(self):
         """One heartbeat now, and what its answer asks for; the answer."""
@@ -291,7 +201,7 @@ class App:
                 self._set_state(AMOUNT)
                 self._type(key)
             elif key == "OK":
-                self.say(SAY_ENTER_AMOUNT)
+                self.say(texts.SAY_ENTER_AMOUNT)
             elif state == RESULT and key in ("CLR", "DEL"):
                 self._to_idle()
             return
@@ -309,11 +219,11 @@ class App:
                 if self.entry.fen:
                     self._ask_for_code()
                 else:
-                    self.say(SAY_ENTER_AMOUNT)
+                    self.say(texts.SAY_ENTER_AMOUNT)
             return
         if state == WAIT_SCAN:
             if key == "CLR":
-                self.say(SAY_CANCELLED)
+                self.say(texts.SAY_CANCELLED)
                 self._to_idle()
             elif key == "DEL":
                 self._set_state(AMOUNT, amount_fen=self.entry.fen)      # back to fix the amount
@@ -334,12 +244,12 @@ class App:
         self.scanner.clear()
         self.scanner.trigger()
         self._set_state(WAIT_SCAN, amount_fen=self.entry.fen)
-        self.say(SAY_SHOW_CODE)
+        self.say(texts.SAY_SHOW_CODE)
         self._after(self.scan_timeout_ms, self._scan_timed_out)
 
     def _scan_timed_out(self):
         if self.state == WAIT_SCAN:
-            self.say(SAY_SCAN_TIMEOUT)
+            self.say(texts.SAY_SCAN_TIMEOUT)
             self._to_idle()
 
     # ------------------------------------------------------------------------ scans
@@ -352,14 +262,14 @@ class App:
             # an amount typed but not yet confirmed: showing the code confirms it
             self._start_payment(code)
         else:
-            self.say(SAY_AMOUNT_FIRST)
+            self.say(texts.SAY_AMOUNT_FIRST)
 
     def _start_payment(self, code):
         try:
-            channel = codes.check(code, self.prefixes)
+            channel = codes.check(code, self.prefixes, self.known_prefixes)
         except codes.CodeRefused as e:
             self.emit("code_refused", reason=e.reason)
-            self.say(not_taken_text(e.channel) if e.reason == codes.NOT_TAKEN else SAY_UNSUPPORTED)
+            self.say(texts.not_taken_text(e.channel) if e.reason == codes.NOT_TAKEN else texts.SAY_UNSUPPORTED)
             if self.state == AMOUNT:
                 self._ask_for_code()
             else:
@@ -383,35 +293,35 @@ class App:
             except NetworkError as e:
                 # the order stays NEW in the journal: resume() asks about it later
                 self.emit("error", where="pay", message=str(e))
-                self._finish(False, SAY_NETWORK)
+                self._finish(False, texts.SAY_NETWORK)
                 return
             except api_mod.ApiError as e:
                 self.emit("error", where="pay", code=e.code, message=e.message)
                 if e.status >= 500:
                     # a server fault even after the retries: the outcome is unknown, so the order
                     # stays NEW for resume(), like a network failure
-                    self._finish(False, SAY_NETWORK)
+                    self._finish(False, texts.SAY_NETWORK)
                     return
                 # refused: nothing happened on the server
                 self.journal.record({"order_no": order_no, "status": "REFUSED", "reason": e.code})
                 if e.code == "channel_not_open":       # the server's list changed since our last `info`
-                    self._finish(False, not_taken_text(channel))
+                    self._finish(False, texts.not_taken_text(channel))
                     return
-                self._finish(False, ERROR_TEXTS.get(e.code, SAY_FAILED))
+                self._finish(False, texts.error_text(e.code))
                 return
             self._record(order)
             if order.get("status") == api_mod.PAYING:
-                self.say(SAY_PAYER_PAYING)
+                self.say(texts.SAY_PAYER_PAYING)
                 order = await self._follow(order_no)
                 if order is None:
-                    self._finish(False, SAY_NETWORK)
+                    self._finish(False, texts.SAY_NETWORK)
                     return
-            self._finish(order.get("status") == api_mod.SUCCESS, result_text(order), order)
+            self._finish(order.get("status") == api_mod.SUCCESS, texts.result_text(order), order)
         except asyncio.CancelledError:
             raise
         except Exception as e:      # a bug must not leave the box blinking blue forever
             self.emit("error", where="pay", message="%s: %s" % (type(e).__name__, e))
-            self._finish(False, SAY_UNKNOWN)
+            self._finish(False, texts.SAY_UNKNOWN)
         finally:
             self._payment = None
 
@@ -474,7 +384,7 @@ class App:
             self.emit("error", where="info", message=str(e))
             return None
         self.info = info
-        self.prefixes = codes.prefixes_from_info(info, self.prefixes)
+        self.prefixes = codes.prefixes_from_info(info, self.prefixes, self.known_prefixes)
         limits = info.get("limits")
         if isinstance(limits, dict) and isinstance(limits.get("max_amount_fen"), int):
             self.entry.max_fen = min(self.entry.max_fen, limits["max_amount_fen"])

@@ -1,12 +1,16 @@
-# Payment-code pre-check on the device: refuse what cannot be a payment code before spending a
-# network round trip on it. The server routes by the same prefixes and has the last word; this
-# table is data (the config may replace it) so a new wallet needs no firmware change.
+# Payment-code pre-check on the device: refuse what cannot be a payment code, or is one of a wallet the
+# shop does not take, before spending a network round trip on it (and the customer's wait). The server
+# routes by prefix and length (server/routing.py) and has the last word; its `info` answer sends the
+# prefixes and lengths it routes for this shop (`code_prefixes`, `code_lengths`: docs/device-api.md), and
+# the table below is only what a device knows before that answer comes (or from an older server).
+# The host agent runs this module too (host_agent/agent.py).
 
-# (channel, first two-digit prefix, last two-digit prefix, shortest length, longest length)
+# (channel, prefixes, lengths): a code starting with one of the prefixes, of one of the lengths (None:
+# any), belongs to the channel. Among rows whose length fits, the longest matching prefix wins.
 DEFAULT_PREFIXES = (
-    ("wechat", 10, 15, 18, 18),
-    ("alipay", 25, 30, 16, 24),
-    ("unionpay", 62, 62, 19, 19),
+    ("wechat", ("10", "11", "12", "13", "14", "15"), (18,)),
+    ("alipay", ("25", "26", "27", "28", "29", "30"), (16, 17, 18, 19, 20, 21, 22, 23, 24)),
+    ("unionpay", ("62",), (19,)),
 )
 
 # refusal reasons (stable strings, the app maps them to speech)
@@ -33,6 +37,8 @@ def mask(code):
 
 def _ascii_digits(text):
     # str.isdigit() also takes other scripts' digits on CPython; a payment code is ASCII 0-9 only
+    if not isinstance(text, str) or not text:
+        return False
     for ch in text:
         if not "0" <= ch <= "9":
             return False
@@ -40,7 +46,8 @@ def _ascii_digits(text):
 
 
 def load_prefixes(rows):
-    """A prefix table from config rows ([channel, lo, hi, min_len, max_len], ...); checked here."""
+    """A prefix table from the device config's rows ([channel, lo, hi, min_len, max_len], ...: two-digit
+    prefixes lo..hi, lengths min_len..max_len); checked here."""
     table = []
     for row in rows:
         if len(row) != 5:
@@ -48,8 +55,30 @@ def load_prefixes(rows):
         channel, lo, hi, shortest, longest = row
         if not (isinstance(channel, str) and 10 <= lo <= hi <= 99 and 2 < shortest <= longest):
             raise ValueError("bad prefix row: %r" % (row,))
-        table.append((channel, lo, hi, shortest, longest))
+        table.append((channel, tuple(str(n) for n in range(lo, hi + 1)), tuple(range(shortest, longest + 1))))
     return tuple(table)
+
+
+def with_known(table):
+    """`table` followed by the built-in rows of wallets it does not name: every wallet a device can tell
+    by its code, so one the shop does not take is named (NOT_TAKEN), not called unknown."""
+    named = [row[0] for row in table]
+    return tuple(table) + tuple(row for row in DEFAULT_PREFIXES if row[0] not in named)
+
+
+def _match(code, table):
+    """(channel or None, whether a prefix matched at a length that did not fit)."""
+    best = None
+    best_len = 0
+    length_wrong = False
+    for channel, prefixes, lengths in table:
+        for prefix in prefixes:
+            if code.startswith(prefix):
+                if lengths is not None and len(code) not in lengths:
+                    length_wrong = True
+                elif len(prefix) > best_len:
+                    best, best_len = channel, len(prefix)
+    return best, length_wrong
 
 
 def check(code, prefixes=DEFAULT_PREFIXES, known=DEFAULT_PREFIXES):
@@ -61,33 +90,58 @@ def check(code, prefixes=DEFAULT_PREFIXES, known=DEFAULT_PREFIXES):
     if not _ascii_digits(code):
         raise CodeRefused(NOT_DIGITS, code)
     if len(code) < 2:
-        raise CodeRefused(BAD_LENGTH, code)
-    head = int(code[:2])
-    length_wrong = False
-    for channel, lo, hi, shortest, longest in prefixes:
-        if lo <= head <= hi:
-            if shortest <= len(code) <= longest:
-                return channel
-            length_wrong = True
+        raise CodeRefused(BAD_LENGTH, code)      # shorter than any wallet's prefix
+    channel, length_wrong = _match(code, prefixes)
+    if channel is not None:
+        return channel
     if not length_wrong:
-        for channel, lo, hi, shortest, longest in known:
-            if lo <= head <= hi and shortest <= len(code) <= longest:
-                raise CodeRefused(NOT_TAKEN, code, channel)
+        other, _ = _match(code, known)
+        if other is not None:
+            raise CodeRefused(NOT_TAKEN, code, other)
     raise CodeRefused(BAD_LENGTH if length_wrong else UNKNOWN_PREFIX, code)
 
 
-def prefixes_from_info(info, fallback=DEFAULT_PREFIXES):
-    """The pre-check table from the server's `info` answer: its `code_prefixes` rows when it sends
-    them, else the known table cut down to the `wallets` the server routes now."""
-    rows = info.get("code_prefixes") if isinstance(info, dict) else None
-    if rows:
+def _info_table(code_prefixes, code_lengths, known):
+    # the `info` answer's {"wechat": ["10", ...]} and {"wechat": [18]}; a wallet without lengths takes the
+    # known table's, or any length
+    table = []
+    for channel in code_prefixes:
+        prefixes = code_prefixes[channel]
+        if not isinstance(channel, str) or not isinstance(prefixes, list):
+            raise ValueError("bad code_prefixes")
+        for prefix in prefixes:
+            if not _ascii_digits(prefix):
+                raise ValueError("bad prefix %r" % (prefix,))
+        lengths = code_lengths.get(channel) if isinstance(code_lengths, dict) else None
+        if isinstance(lengths, list) and lengths:
+            for n in lengths:
+                if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                    raise ValueError("bad length %r" % (n,))
+            lengths = tuple(lengths)
+        else:
+            lengths = None
+            for row in known:
+                if row[0] == channel:
+                    lengths = row[2]
+        table.append((channel, tuple(prefixes), lengths))
+    return tuple(table)
+
+
+def prefixes_from_info(info, fallback=DEFAULT_PREFIXES, known=DEFAULT_PREFIXES):
+    """The pre-check table from the server's `info` answer: its `code_prefixes` (and `code_lengths`) when
+    it sends them, else (an older server) the known table cut down to the `wallets` it routes now, else
+    `fallback`. An empty `code_prefixes` is kept: the shop takes no wallet now."""
+    if not isinstance(info, dict):
+        return fallback
+    code_prefixes = info.get("code_prefixes")
+    if isinstance(code_prefixes, dict):
         try:
-            return load_prefixes(rows)
+            return _info_table(code_prefixes, info.get("code_lengths"), known)
         except (ValueError, TypeError):
             pass
-    wallets = info.get("wallets") if isinstance(info, dict) else None
+    wallets = info.get("wallets")
     if isinstance(wallets, list) and wallets:
-        table = tuple(row for row in fallback if row[0] in wallets)
+        table = tuple(row for row in known if row[0] in wallets)
         if table:
             return table
     return fallback

@@ -11,6 +11,7 @@ import asyncio
 
 from core import api as api_mod
 from core import app as base
+from core import texts
 from core.amount import format_fen
 from core.http import NetworkError
 
@@ -124,16 +125,16 @@ class GunApp(base.App):
             if order_no is None:
                 self.looked_up = None
                 self.draw()
-                self.say(base.SAY_ORDER_NOT_FOUND)
+                self.say(texts.SAY_ORDER_NOT_FOUND)
                 return
             order = await self.api.query(order_no, 0)
         except NetworkError as e:
             self.emit("error", where="lookup", message=str(e))
-            self.say(base.SAY_NETWORK)
+            self.say(texts.SAY_NETWORK)
             return
         except api_mod.ApiError as e:
             self.emit("error", where="lookup", code=e.code, message=e.message)
-            self.say(base.ERROR_TEXTS.get(e.code, base.SAY_FAILED))
+            self.say(texts.error_text(e.code))
             return
         finally:
             self._payment = None
@@ -144,9 +145,9 @@ class GunApp(base.App):
                   amount_fen=order.get("amount_fen"))
         self.draw()
         if order.get("status") == api_mod.PAYING:
-            self.say(base.SAY_PAYER_PAYING)
+            self.say(texts.SAY_PAYER_PAYING)
         else:
-            self.say(base.result_text(order))
+            self.say(texts.result_text(order))
 
     # ------------------------------------------------------------------------ battery, heartbeat
     def battery_pct(self):
@@ -159,7 +160,7 @@ class GunApp(base.App):
         low = self.battery.low_pct
         if pct < low and not self._low_said:
             self._low_said = True
-            self.say(base.SAY_BATTERY_LOW)
+            self.say(texts.SAY_BATTERY_LOW)
         elif pct >= low + 5:
             self._low_said = False
         return pct

@@ -1,5 +1,7 @@
 # The basic box <-> host agent line protocol (docs/basic-box-protocol.md), pure functions:
-# one message per line, `<VERB> <seq> [<argument>]`, UTF-8, at most 256 bytes, `\r` before `\n` ignored.
+# one message per line, `<VERB> <seq> [<argument>]`, UTF-8, at most 256 bytes before its `\n` (a `\r`
+# before the `\n` ignored and not counted). Both ends run this module: the box (core/basic_box.py) and the
+# host agent (host_agent/box_link.py), so the two can never disagree on what a line is.
 from core.compat import const
 
 MAX_LINE = const(256)
@@ -66,6 +68,8 @@ def parse_line(raw, verbs=AGENT_VERBS):
 
 def format_line(verb, seq, argument=None):
     """The bytes of one message, `\\n`-terminated; ValueError if it would exceed the line limit."""
+    if not 0 <= seq <= MAX_SEQ:
+        raise ValueError("seq must be 0..65535")
     text = "%s %d" % (verb, seq) if argument is None or argument == "" else "%s %d %s" % (verb, seq, argument)
     line = text.encode()
     if len(line) > MAX_LINE or "\n" in text or "\r" in text:

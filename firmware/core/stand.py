@@ -11,7 +11,7 @@ import asyncio
 
 from core import api as api_mod
 from core import app as base
-from core import qr
+from core import qr, texts
 from core.amount import format_fen
 from core.http import NetworkError
 
@@ -81,33 +81,33 @@ class StandApp(base.App):
                 bitmap = qr.from_answer(answer)
             except NetworkError as e:
                 self.emit("error", where="qr", message=str(e))
-                self._finish(False, base.SAY_NETWORK)
+                self._finish(False, texts.SAY_NETWORK)
                 return
             except api_mod.ApiError as e:
                 self.emit("error", where="qr", code=e.code, message=e.message)
                 if e.status < 500:
                     self.journal.record({"order_no": order_no, "status": "REFUSED", "reason": e.code})
-                self._finish(False, base.ERROR_TEXTS.get(e.code, base.SAY_FAILED))
+                self._finish(False, texts.error_text(e.code))
                 return
             if bitmap is None:
                 self.emit("error", where="qr", message="no code in the answer")
-                self._finish(False, base.SAY_FAILED)
+                self._finish(False, texts.SAY_FAILED)
                 return
             self._record(order)
             self.one_time = (bitmap, amount_fen)
             self._set_state(SHOW_CODE, order_no=order_no, amount_fen=amount_fen)
-            self.say("%s %s 元" % (base.SAY_SCAN_TO_PAY, format_fen(amount_fen)))
+            self.say("%s %s 元" % (texts.SAY_SCAN_TO_PAY, format_fen(amount_fen)))
             if order.get("status") not in api_mod.FINAL:
                 order = await self._follow(order_no)
             if order is None:
-                self._finish(False, base.SAY_NETWORK)
+                self._finish(False, texts.SAY_NETWORK)
                 return
-            self._finish(order.get("status") == api_mod.SUCCESS, base.result_text(order), order)
+            self._finish(order.get("status") == api_mod.SUCCESS, texts.result_text(order), order)
         except asyncio.CancelledError:
             raise
         except Exception as e:      # a bug must not leave the stand showing a code forever
             self.emit("error", where="qr", message="%s: %s" % (type(e).__name__, e))
-            self._finish(False, base.SAY_UNKNOWN)
+            self._finish(False, texts.SAY_UNKNOWN)
         finally:
             if self._payment is asyncio.current_task():
                 self._payment = None
@@ -118,15 +118,15 @@ class StandApp(base.App):
             order = await self.api.close(order_no)
         except (NetworkError, api_mod.ApiError) as e:
             self.emit("error", where="close", message=str(e))
-            self._finish(False, base.SAY_NETWORK)
+            self._finish(False, texts.SAY_NETWORK)
             return
         finally:
             self._payment = None
         self._record(order)
         if order.get("status") == api_mod.SUCCESS:       # paid just before the cancel: say so
-            self._finish(True, base.result_text(order), order)
+            self._finish(True, texts.result_text(order), order)
             return
-        self.say(base.SAY_CANCELLED)
+        self.say(texts.SAY_CANCELLED)
         self._to_idle()
 
     # ------------------------------------------------------------------------ the screen

@@ -5,8 +5,10 @@ code into the focused code field, ending with Enter. The page (static/cashier.js
 POST /console/cashier/pay, which runs the device API's own pay path (server/payments.py: the same checks,
 limits, routing and idempotency) on behalf of that device, and long-polls GET /console/cashier/order until
 the order is final. The page makes a new order_no for each scan and sends the same one again when it
-retries, so a retry never charges twice. What the page shows and says is the devices' own words
-(host_agent/texts.py, kept equal to the firmware's by a test), worked out here, not in the script.
+retries, so a retry never charges twice. What the page shows and says is the devices' own words, worked out
+here, not in the script: the one table every device speaks from, firmware/core/texts.py (imported as
+`core.texts`, plain strings and the rules that join them; docs/firmware.md, "Spoken texts"). The server takes
+nothing else from the firmware, and nothing from the host agent (tests/test_architecture.py).
 
     GET  /console/cashier[?device=<id>]     the page
     POST /console/cashier/amount            {device_id, amount}: the amount in fen, or why not
@@ -21,8 +23,8 @@ import logging
 from typing import Any
 
 from aiohttp import web
-
-from host_agent import texts
+from core import texts
+from core.amount import format_fen
 
 from .. import device_auth, device_messages, params
 from ..errors import ApiError
@@ -65,7 +67,7 @@ def amount_fen(text: str, *, min_fen: int, max_fen: int) -> int:
 
 
 def _yuan(fen: int) -> str:
-    return texts.format_fen(fen)
+    return format_fen(fen)
 
 
 def order_view(order: Order) -> dict[str, Any]:
@@ -82,7 +84,7 @@ def order_view(order: Order) -> dict[str, Any]:
 
 def _refusal(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message},
-                              "spoken": texts.ERROR_TEXTS.get(code, texts.SAY_FAILED)}, status=status)
+                              "spoken": texts.error_text(code)}, status=status)
 
 
 async def cashier_devices(storage, user: ConsoleUser) -> list[dict[str, Any]]:

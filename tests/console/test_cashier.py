@@ -6,7 +6,7 @@ from playwright.async_api import expect
 
 from conftest import login
 from console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
-from host_agent import texts
+from core import texts
 from hw_sim import test_codes
 
 # Keep what the page says: wrap speechSynthesis.speak (still speaking) to record each utterance's text.

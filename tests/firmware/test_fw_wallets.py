@@ -2,7 +2,7 @@
 import asyncio
 
 from core import app as app_mod
-from core import codes
+from core import codes, texts
 from core.api import ApiError
 from core.journal import Journal
 from mp_standins import Led, Source, Speaker
@@ -44,7 +44,7 @@ async def test_a_shop_not_open_at_alipay_refuses_the_code_without_asking_the_ser
     server = Server()
     said = await pay_with_alipay(tmp_path, server, codes.prefixes_from_info({"wallets": ["wechat"]}))
     assert "本店暂不支持支付宝付款" in said
-    assert app_mod.SAY_UNSUPPORTED not in said
+    assert texts.SAY_UNSUPPORTED not in said
     assert server.calls == []
 
 

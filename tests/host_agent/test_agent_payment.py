@@ -102,12 +102,17 @@ async def test_refused_code_keeps_the_amount_for_another_code(payment_server, pt
     assert len(payment_server.sandbox.ledger.charges) == 1
 
 
-async def test_a_code_the_server_does_not_route(payment_server, pty_pair, scripted_box):
+async def test_a_code_of_no_wallet_is_refused_before_asking_the_server(payment_server, pty_pair, scripted_box):
+    """The agent runs the firmware's pre-check (core/codes.py), as the enhanced box does."""
     async with Till(payment_server, pty_pair(), scripted_box(), body_format="json") as till:
         await till.total(500)
-        result = await till.customer_scans("9912345678901234")
+        start = len(till.agent.events)
+        await asyncio.to_thread(till.box.scan, "9912345678901234")
+        refused = await till.agent.wait_event(lambda e: e["event"] == "refused", start=start)
         await asyncio.to_thread(till.box.wait_said, "不支持的付款码")
-    assert result["why"] == "unsupported_code"
+        assert not [e for e in till.agent.events[start:] if e["event"] == "pay"]
+    assert refused["why"] == "unknown_prefix"
+    assert payment_server.sandbox.ledger.calls == []
 
 
 async def test_server_unreachable(payment_server, pty_pair, scripted_box, unused_tcp_port, agent_log):

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from agent_test_peers import replug
-from host_agent import box_protocol as bp
+from core import line_protocol as lp
 from host_agent.box_link import BoxError, BoxLink
 
 CODE = "134567890123456789"
@@ -132,13 +132,17 @@ async def test_unplug_and_replug(scripted_box, link_to, tmp_path):
 
 
 def test_line_protocol_parsing():
-    assert bp.parse_line(b"SCAN 2 134567890123456789\r\n") == bp.Message("SCAN", 2, "134567890123456789")
-    assert bp.parse_line(b"HELLO 1 basic 0.1.0 SPB0001\n") == bp.Message("HELLO", 1, "basic 0.1.0 SPB0001")
-    assert bp.parse_line(b"ACK 65535") == bp.Message("ACK", 65535)
-    assert bp.format_line("SAY", 9, "微信收款 12.50 元") == "SAY 9 微信收款 12.50 元\n".encode()
-    for bad, seq in ((b"ACK", 0), (b"ACK x", 0), (b"ACK 65536", 0), (b"ack 3", 3), (b"\xff\xfe 1", 0)):
-        with pytest.raises(bp.BadLine) as caught:
-            bp.parse_line(bad)
+    """The agent reads the box's lines with the box's own module (firmware/core/line_protocol.py)."""
+    box_verbs = lp.BOX_VERBS
+    assert lp.parse_line(b"SCAN 2 134567890123456789\r\n", box_verbs) == ("SCAN", 2, "134567890123456789")
+    assert lp.parse_line(b"HELLO 1 basic 0.1.0 SPB0001\n", box_verbs) == ("HELLO", 1, "basic 0.1.0 SPB0001")
+    assert lp.parse_line(b"ACK 65535", box_verbs) == ("ACK", 65535, "")
+    assert lp.format_line("SAY", 9, "微信收款 12.50 元") == "SAY 9 微信收款 12.50 元\n".encode()
+    for bad, seq in ((b"ACK", 0), (b"ACK x", 0), (b"ACK 65536", 0), (b"ack 3", 0), (b"A1K 3", 3), (b"\xff\xfe 1", 0)):
+        with pytest.raises(lp.BadLine) as caught:
+            lp.parse_line(bad, box_verbs)
         assert caught.value.seq == seq
     with pytest.raises(ValueError):
-        bp.format_line("SAY", 1, "x" * 300)
+        lp.format_line("SAY", 1, "x" * 300)
+    with pytest.raises(ValueError):
+        lp.format_line("ACK", 65536)

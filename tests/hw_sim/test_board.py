@@ -22,7 +22,7 @@ from hw_sim.wallet import Wallet
 
 use_firmware()
 from core import codes  # noqa: E402
-from core import app as app_mod  # noqa: E402  (firmware modules, as the device has them)
+from core import texts  # noqa: E402  (firmware modules, as the device has them)
 from core.http import NetworkError, Response  # noqa: E402
 
 DEVICE_ID = "D0001"
@@ -258,7 +258,7 @@ async def test_refusals_are_said_with_their_reason(box, stack, scenario, spoken,
     ({"status": "FAILED", "reason": "code_used"}, "付款码已使用"),
 ])
 def test_reasons_the_sandbox_has_no_code_for_are_said_too(order, spoken):
-    assert app_mod.result_text(order) == spoken
+    assert texts.result_text(order) == spoken
 
 
 async def test_codes_of_wallets_the_server_does_not_route_are_refused_on_the_box(box, stack):

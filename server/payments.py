@@ -12,13 +12,15 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import os
 import secrets
+import socket
 import time
 from dataclasses import dataclass
 
 from . import static_codes
 from .channels import (
-    CancelResult, Channel, ChannelResult, Channels, Outcome, PayCommand, Reason, RefundCommand, RefundResult,
+    CancelResult, Channel, ChannelResult, Channels, Fault, Outcome, PayCommand, Reason, RefundCommand, RefundResult,
     SubMerchant,
 )
 from .clock import ms, new_id, new_trade_no, now_ms
@@ -42,6 +44,22 @@ REASON_CLOSED = "closed"
 # Refunds the channel neither confirms nor refuses are asked again this often, at most.
 _REFUND_RETRY_MAX_S = 300.0
 _TIER_CACHE_S = 5.0
+# A device's close finds the resolver working on its order: it waits this long for the order to be let go of,
+# then leaves the cancel to the resolver (the order is due at once).
+_CLOSE_CLAIM_WAIT_S = 2.0
+_CLOSE_CLAIM_POLL_S = 0.05
+# Answers that say nothing trustworthy about the payment, and so back off (a timeout does not: ask again soon).
+_BACKING_OFF = (Fault.UNTRUSTED, Fault.REFUSED)
+
+
+def new_claim_owner() -> str:
+    """Who this process is in the resolver's claims: host, pid and a random part (a new one each start)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def backoff_s(first_s: float, max_s: float, faults: int) -> float:
+    """The wait after `faults` untrustworthy answers in a row: first_s, doubled each time, at most max_s."""
+    return min(first_s * 2 ** min(max(faults - 1, 0), 30), max_s)
 
 
 class UnsupportedCode(Exception):
@@ -121,6 +139,8 @@ class Payments:
         self._metrics = metrics or Metrics()
         self._merchants: dict[str, tuple[Merchant | None, float]] = {}
         self.merchant_channels = MerchantChannels(storage, settings)
+        # This process's name in claims (the resolver's, and a device's close's): see server/resolver.py.
+        self.claim_owner = new_claim_owner()
 
     # routing and limits
 
@@ -134,6 +154,10 @@ class Payments:
     async def wallets(self, merchant_id: str) -> list[str]:
         """The wallets this merchant's devices may take: routed here, and the merchant open at them."""
         return await self.merchant_channels.open_at(merchant_id, sorted(self._channels))
+
+    def code_shapes(self, wallets: list[str]) -> tuple[dict[str, list[str]], dict[str, list[int]]]:
+        """The payment-code prefixes and lengths routed to `wallets`, per wallet (CodeRouter.code_shapes)."""
+        return self._router.code_shapes(wallets)
 
     async def identity(self, merchant_id: str, channel: Channel) -> SubMerchant | None:
         """The merchant's identity at `channel` for a new order; ChannelNotOpen when it may not use it."""
@@ -332,45 +356,70 @@ class Payments:
         order = await self.check_close(device, request.order_no)
         if order.status != PAYING:
             return order   # FAILED or CLOSED already: closing again changes nothing
-        lease = ms(self._settings.resolver.lease_s)
-        if await self._storage.request_close(order.id, now_ms(), lease):
+        if await self._storage.request_close(order.id, now_ms()):
             await self._storage.add_event(order.id, now_ms(), "close:requested", "by the device")
             log.info("close %s/%s requested", device.id, order.order_no)
-        return await self.expire(await self._reload(order))
+        # Cancel it here, once nobody else is working on it; a resolver in the middle of a step sees the
+        # deadline moved and expires it as soon as its step ends.
+        lease = ms(self._settings.resolver.lease_s)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + _CLOSE_CLAIM_WAIT_S
+        while not await self._storage.claim_order(order.id, now_ms(), lease, self.claim_owner):
+            if loop.time() >= until:
+                return await self._reload(order)
+            await asyncio.sleep(_CLOSE_CLAIM_POLL_S)
+        return await self.expire(await self._reload(order), claim=self.claim_owner)
 
     # what the resolver and close do with an order
 
-    async def apply(self, order: Order, result: ChannelResult, *, source: str) -> Order:
-        """Record a channel answer; finish the order when it is final, else schedule the next query."""
+    async def apply(self, order: Order, result: ChannelResult, *, source: str, claim: str | None = None) -> Order:
+        """Record a channel answer; finish the order when it is final, else schedule the next query.
+        `claim`: the owner whose claim on the order this step ends (server/resolver.py)."""
         finished = await self._settle(order, result, source=source)
         if finished is not None:
             return finished
-        interval = self._channels[order.channel].schedule.query_interval_s
         answered = now_ms()
-        await self._storage.reschedule_order(order.id, answered + ms(interval), count_attempt=True,
-                                             event=self._event(result, source), event_at=answered)
+        delay, faults = self._channels[order.channel].schedule.query_interval_s, 0
+        next_check = answered + ms(delay)
+        if result.fault in _BACKING_OFF:
+            faults = order.faults + 1
+            next_check = answered + ms(max(delay, self._backoff_s(faults)))
+            if answered < order.deadline_at:   # backing off, yet the deadline's query and cancel on time
+                next_check = min(next_check, order.deadline_at)
+        await self._storage.reschedule_order(order.id, next_check, count_attempt=True,
+                                             event=self._event(result, source), event_at=answered, claim=claim,
+                                             faults=faults, deadline_seen=order.deadline_at)
         return await self._reload(order)
 
-    async def step(self, order: Order) -> Order:
-        """One resolver step for a claimed PAYING order."""
+    def _backoff_s(self, faults: int) -> float:
+        resolver = self._settings.resolver
+        return backoff_s(resolver.backoff_first_s, resolver.backoff_max_s, faults)
+
+    async def step(self, order: Order, *, claim: str | None = None, channel: Channel | None = None) -> Order:
+        """One resolver step for a PAYING order `claim` holds; `channel`: the order's channel as the resolver
+        paces it (by default the plain one)."""
         if order.channel == "":
             # A one-time code nobody has opened at a channel: nothing to ask anybody.
             if now_ms() >= order.deadline_at:
                 return await self._finish(order, CLOSED, reason=self._close_reason(order), message=None,
                                           channel_trade_no=None, unengaged=True)
-            await self._storage.reschedule_order(order.id, order.deadline_at, count_attempt=False)
+            await self._storage.reschedule_order(order.id, order.deadline_at, count_attempt=False, claim=claim,
+                                                 deadline_seen=order.deadline_at)
             return await self._reload(order)
-        channel = self._channels[order.channel]
+        channel = channel or self._channels[order.channel]
         if now_ms() >= order.deadline_at:
-            return await self.expire(order)
-        return await self.apply(order, await self.query_channel(channel, order), source="query")
+            return await self.expire(order, claim=claim, channel=channel)
+        return await self.apply(order, await self.query_channel(channel, order), source="query", claim=claim)
 
-    async def expire(self, order: Order) -> Order:
+    async def expire(self, order: Order, *, claim: str | None = None, channel: Channel | None = None) -> Order:
         """The deadline passed (or the device closed it): a last query, then cancel until confirmed."""
         if order.channel == "":
-            return await self.step(order)
-        channel = self._channels.get(order.channel)
+            return await self.step(order, claim=claim)
+        channel = channel or self._channels.get(order.channel)
         if channel is None:
+            if claim is not None:
+                await self._storage.reschedule_order(order.id, now_ms() + ms(_REFUND_RETRY_MAX_S),
+                                                     count_attempt=False, claim=claim)
             return order
         last = await self.query_channel(channel, order)
         finished = await self._settle(order, last, source="query")
@@ -379,6 +428,7 @@ class Payments:
         await self._storage.add_event(order.id, now_ms(), *self._event(last, "query"))
         # A C2B order is closed at the channel (nobody can pay it any more); a B2C one is reversed.
         use_close = order.kind == C2B and hasattr(channel, "close")
+        cancel: CancelResult | None = None
         for _ in range(channel.schedule.cancel_attempts):
             merchant = self.sub_merchant(order)
             cancel = await (channel.close(order.trade_no, merchant) if use_close
@@ -391,10 +441,18 @@ class Payments:
                                           channel_trade_no=None)
             if not cancel.retry:
                 break
+            if claim is not None:   # the pause and the next call must not outlast the claim
+                await self._storage.renew_claims(claim, now_ms() + ms(self._settings.resolver.lease_s),
+                                                 order_ids=[order.id])
             await asyncio.sleep(channel.schedule.cancel_retry_s)
-        # Not confirmed: never close an order locally that the channel may still take money for.
-        await self._storage.reschedule_order(order.id, now_ms() + ms(channel.schedule.cancel_retry_s),
-                                             count_attempt=True)
+        # Not confirmed: never close an order locally that the channel may still take money for. An answer
+        # that cannot be trusted is asked again later and later (a wrong key stays wrong for a while).
+        delay, faults = channel.schedule.cancel_retry_s, 0
+        if cancel is not None and cancel.fault in _BACKING_OFF:
+            faults = order.faults + 1
+            delay = max(delay, self._backoff_s(faults))
+        await self._storage.reschedule_order(order.id, now_ms() + ms(delay), count_attempt=True, claim=claim,
+                                             faults=faults)
         return await self._reload(order)
 
     @staticmethod
@@ -447,6 +505,10 @@ class Payments:
 
     def channel_of(self, order: Order) -> Channel | None:
         return self._channels.get(order.channel)
+
+    def channel_names(self) -> list[str]:
+        """The channels configured in this process."""
+        return sorted(self._channels)
 
     # refunds
 
@@ -508,12 +570,14 @@ class Payments:
         refund = await self.refund_step(refund, order)
         return refund, await self._reload(order)
 
-    async def refund_step(self, refund: Refund, order: Order | None = None) -> Refund:
-        """Ask the channel about a PENDING refund (refund again, or refund_query once it was accepted)."""
+    async def refund_step(self, refund: Refund, order: Order | None = None, *, claim: str | None = None,
+                          channel: Channel | None = None) -> Refund:
+        """Ask the channel about a PENDING refund (refund again, or refund_query once it was accepted).
+        `claim` and `channel` as for step()."""
         order = order or await self._storage.get_order_by_id(refund.order_id)
-        channel = self._channels.get(order.channel)
+        channel = channel or self._channels.get(order.channel)
         if channel is None:
-            await self._storage.reschedule_refund(refund.id, now_ms() + ms(_REFUND_RETRY_MAX_S))
+            await self._storage.reschedule_refund(refund.id, now_ms() + ms(_REFUND_RETRY_MAX_S), claim=claim)
             return refund
         if refund.waiting and hasattr(channel, "refund_query"):
             result = await channel.refund_query(order.trade_no, refund.refund_trade_no, self.sub_merchant(order))
@@ -524,10 +588,10 @@ class Payments:
                 total_fen=order.amount_fen, reason=refund.reason, merchant=self.sub_merchant(order)))
             call = "refund"
         self._metrics.channel_calls.labels(channel.name, call, result.outcome.value).inc()
-        return await self._apply_refund(refund, order, result, channel, source=call)
+        return await self._apply_refund(refund, order, result, channel, source=call, claim=claim)
 
     async def _apply_refund(self, refund: Refund, order: Order, result: RefundResult, channel: Channel, *,
-                            source: str) -> Refund:
+                            source: str, claim: str | None = None) -> Refund:
         await self._storage.add_event(order.id, now_ms(), f"{source}:{result.outcome.value}",
                                       f"{refund.refund_no} {result.reason or result.message or ''}".strip(),
                                       dict(result.raw) or None)
@@ -541,10 +605,21 @@ class Payments:
                 self._metrics.refunds.labels(channel.name, status).inc()
                 self._wakeups.notify(order.id)
         else:
-            # Back off: interval, doubled per attempt, at most _REFUND_RETRY_MAX_S.
+            # Back off: interval, doubled per attempt, at most _REFUND_RETRY_MAX_S; an untrustworthy or
+            # refused answer also backs off by the faults in a row (a refusal raises the refund_refused alert).
             delay = min(channel.schedule.query_interval_s * (2 ** min(refund.attempts, 6)), _REFUND_RETRY_MAX_S)
+            faults = 0
+            if result.fault in _BACKING_OFF:
+                faults = refund.faults + 1
+                delay = max(delay, self._backoff_s(faults))
+            if result.fault is Fault.REFUSED:
+                log.warning("refund %s/%s refused by %s: %s", refund.device_id, refund.refund_no, channel.name,
+                            result.message)
             await self._storage.reschedule_refund(refund.id, now_ms() + ms(delay),
-                                                  waiting=result.outcome is Outcome.WAITING or bool(refund.waiting))
+                                                  waiting=result.outcome is Outcome.WAITING or bool(refund.waiting),
+                                                  claim=claim, faults=faults,
+                                                  fault=result.fault.value if result.fault else None,
+                                                  message=result.message)
         fresh = await self._storage.get_refund_by_id(refund.id)
         assert fresh is not None
         return fresh

@@ -23,3 +23,19 @@ class CodeRouter:
                 if auth_code.startswith(prefix) and (best is None or len(prefix) > best[0]):
                     best = (len(prefix), rule.channel)
         return best[1] if best else None
+
+    def code_shapes(self, channels: Iterable[str]) -> tuple[dict[str, list[str]], dict[str, list[int]]]:
+        """The prefixes and lengths of the codes routed to `channels`, per channel: what the device API's
+        `info` sends as `code_prefixes` and `code_lengths` (docs/device-api.md), so a device refuses a code
+        of a wallet the shop does not take before the customer waits. A channel's rules are merged: a
+        device's pre-check may let through what the server then refuses, never the other way round."""
+        wanted = set(channels)
+        prefixes: dict[str, list[str]] = {}
+        lengths: dict[str, list[int]] = {}
+        for rule in self._rules:
+            if rule.channel not in wanted:
+                continue
+            known = prefixes.setdefault(rule.channel, [])
+            known.extend(p for p in rule.prefixes if p not in known)
+            lengths[rule.channel] = sorted(set(lengths.get(rule.channel, ())) | set(rule.lengths))
+        return prefixes, lengths

@@ -96,7 +96,10 @@ def check(code, prefixes=DEFAULT_PREFIXES, known=DEFAULT_PREFIXES):
         return channel
     if not length_wrong:
         other, _ = _match(code, known)
-        if other is not None:
+        taken = False
+        for row in prefixes:
+            taken = taken or row[0] == other
+        if other is not None and not taken:     # a wallet the shop takes, by a prefix not routed: unknown
             raise CodeRefused(NOT_TAKEN, code, other)
     raise CodeRefused(BAD_LENGTH if length_wrong else UNKNOWN_PREFIX, code)
 

@@ -171,6 +171,8 @@ async def info(request: web.Request, device: Device, message: None) -> dict[str,
     merchant = await request.app[STORAGE].get_merchant(device.merchant_id)
     limits = await payments.limits(device)
     code = await static_codes.code_of_device(request.app[STORAGE], device)
+    wallets = await payments.wallets(device.merchant_id)       # only those the shop takes
+    code_prefixes, code_lengths = payments.code_shapes(wallets)
     return {
         "device_id": device.id,
         "merchant": {"id": merchant.id, "name": merchant.name, "tier": merchant.tier},
@@ -179,7 +181,10 @@ async def info(request: web.Request, device: Device, message: None) -> dict[str,
         "limits": {"min_amount_fen": limits.min_amount_fen, "max_amount_fen": limits.max_amount_fen,
                    "static_code_max_fen": limits.static_code_max_fen, "daily_cap_fen": limits.daily_cap_fen,
                    "daily_used_fen": limits.daily_used_fen},
-        "wallets": await payments.wallets(device.merchant_id),   # only those the shop takes
+        "wallets": wallets,
+        # the devices' pre-check: codes of these prefixes and lengths are routed to these wallets
+        "code_prefixes": code_prefixes,
+        "code_lengths": code_lengths,
     }
 
 

@@ -24,6 +24,9 @@ async def test_info(api):
     assert info["device_id"] == "D0001" and info["wallets"] == ["wechat"]
     assert info["limits"]["max_amount_fen"] == 500000 and info["static_code"].endswith("/c/s/" + _stack.static_codes["D0001"])
     assert device.clock.synced
+    # the stack routes WeChat only: the prefixes and lengths of its codes, nothing of the other wallets
+    assert info["code_prefixes"] == {"wechat": ["10", "11", "12", "13", "14", "15"]}
+    assert info["code_lengths"] == {"wechat": [18]}
 
 
 async def refund_until_final(device, *fields):

@@ -68,3 +68,27 @@ def test_a_known_wallet_the_shop_does_not_take_is_refused_as_not_taken():
         codes.check("991234567890123456", table)     # no wallet's at all
     assert refused.value.reason == codes.UNKNOWN_PREFIX
     assert codes.check("134567890123456789", table) == "wechat"
+
+
+def test_the_servers_code_prefixes_replace_the_built_in_table():
+    info = {"wallets": ["wechat", "alipay"], "code_prefixes": {"wechat": ["13"], "unionpay": ["6210"]},
+            "code_lengths": {"wechat": [18], "unionpay": [16]}}
+    table = codes.prefixes_from_info(info)
+    assert codes.check("134567890123456789", table) == "wechat"
+    assert codes.check("6210123456789012", table) == "unionpay"      # a longer prefix, a length of its own
+    with pytest.raises(codes.CodeRefused) as refused:
+        codes.check("104567890123456789", table)   # WeChat's, but not a prefix this server routes here
+    assert refused.value.reason == codes.UNKNOWN_PREFIX
+    with pytest.raises(codes.CodeRefused) as refused:
+        codes.check("281234567890123456", table)   # `wallets` names Alipay; the routing table does not
+    assert (refused.value.reason, refused.value.channel) == (codes.NOT_TAKEN, "alipay")
+
+
+def test_an_empty_or_broken_code_prefixes():
+    nothing = codes.prefixes_from_info({"wallets": [], "code_prefixes": {}})
+    with pytest.raises(codes.CodeRefused) as refused:
+        codes.check("134567890123456789", nothing)      # the shop takes no wallet now
+    assert (refused.value.reason, refused.value.channel) == (codes.NOT_TAKEN, "wechat")
+    broken = codes.prefixes_from_info({"wallets": ["wechat"], "code_prefixes": {"wechat": ["1x"]}})
+    assert broken == codes.prefixes_from_info({"wallets": ["wechat"]})   # an older server's way
+    assert codes.prefixes_from_info({"code_prefixes": {"wechat": ["13"]}})[0][2] == (18,)   # known lengths

@@ -102,16 +102,24 @@ async def test_refused_code_keeps_the_amount_for_another_code(payment_server, pt
     assert len(payment_server.sandbox.ledger.charges) == 1
 
 
-async def test_a_code_of_no_wallet_is_refused_before_asking_the_server(payment_server, pty_pair, scripted_box):
-    """The agent runs the firmware's pre-check (core/codes.py), as the enhanced box does."""
+@pytest.mark.parametrize("code, said, why, channel", [
+    ("9912345678901234", "不支持的付款码", "unknown_prefix", None),            # no wallet's code at all
+    ("281234567890123456", "本店暂不支持支付宝付款", "not_taken", "alipay"),   # the shop takes WeChat only
+])
+async def test_a_code_the_shop_does_not_take_is_refused_before_asking_the_server(payment_server, pty_pair,
+                                                                                 scripted_box, code, said, why,
+                                                                                 channel):
+    """The agent runs the firmware's pre-check (core/codes.py) on the prefixes the server's `info` sends for
+    this shop, as the enhanced box does: refused in the devices' own words, and no pay request made."""
     async with Till(payment_server, pty_pair(), scripted_box(), body_format="json") as till:
+        await till.agent.wait_event(lambda e: e["event"] == "info")
         await till.total(500)
         start = len(till.agent.events)
-        await asyncio.to_thread(till.box.scan, "9912345678901234")
+        await asyncio.to_thread(till.box.scan, code)
         refused = await till.agent.wait_event(lambda e: e["event"] == "refused", start=start)
-        await asyncio.to_thread(till.box.wait_said, "不支持的付款码")
+        await asyncio.to_thread(till.box.wait_said, said)
         assert not [e for e in till.agent.events[start:] if e["event"] == "pay"]
-    assert refused["why"] == "unknown_prefix"
+    assert (refused["why"], refused["channel"]) == (why, channel)
     assert payment_server.sandbox.ledger.calls == []
 
 

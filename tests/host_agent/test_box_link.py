@@ -146,3 +146,78 @@ def test_line_protocol_parsing():
         lp.format_line("SAY", 1, "x" * 300)
     with pytest.raises(ValueError):
         lp.format_line("ACK", 65536)
+
+
+class _Serial:
+    """The box's USB CDC port: bytes the agent wrote come out of read(), what the box writes is kept."""
+
+    def __init__(self):
+        self.incoming = b""
+        self.written = b""
+
+    def any(self):
+        return len(self.incoming)
+
+    def read(self):
+        data, self.incoming = self.incoming, b""
+        return data
+
+    def write(self, data):
+        self.written += data
+
+
+class _Quiet:
+    """A scan engine that reads nothing, a voice and a LED that only listen."""
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        await asyncio.Event().wait()
+
+    def say(self, text):
+        pass
+
+    def show(self, colour, blink=False):
+        pass
+
+    def stop(self):
+        pass
+
+    def deinit(self):
+        pass
+
+
+def _line(verb, seq, size):
+    """A `<verb> <seq> xxx...` line of exactly `size` bytes before its newline."""
+    head = "%s %d " % (verb, seq)
+    return head + "x" * (size - len(head))
+
+
+@pytest.mark.parametrize("size, taken", [(255, True), (256, True), (257, False)])
+async def test_the_line_limit_is_the_same_on_the_box_and_the_agent(size, taken, scripted_box, link_to):
+    """256 bytes before the newline: the box's firmware (core/basic_box.py) and the agent's link take
+    the same lines and refuse the same, because both run firmware/core/line_protocol.py."""
+    from core.basic_box import BasicBox
+    serial, quiet = _Serial(), _Quiet()
+    box = BasicBox(serial, quiet, quiet, quiet, "SPB0001")
+    runner = asyncio.create_task(box.run())
+    serial.incoming = _line("SAY", 7, size).encode() + b"\n"        # the agent speaks to the box
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if b"7 " in serial.written or b"ERR 0" in serial.written:
+            break
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    answer = serial.written.decode().splitlines()[-1]
+    assert answer == ("ACK 7" if taken else "ERR 0 too_long")
+
+    scripted = scripted_box()                                       # the box speaks to the agent
+    link = await link_to(scripted.path)
+    await link.wait_ready()
+    await asyncio.to_thread(scripted.send, _line("SCAN", 9, size))
+    await asyncio.sleep(0.3)
+    if taken:
+        assert "ACK 9" in scripted.lines and (await asyncio.wait_for(link.scans.get(), 2)).seq == 9
+    else:
+        assert "ERR 0 too_long" in scripted.lines and link.scans.empty()

@@ -22,6 +22,19 @@ class Outcome(enum.Enum):
     UNKNOWN = "UNKNOWN"   # no trustworthy answer (timeout, system error): query to find out
 
 
+class Fault(enum.Enum):
+    """Why an answer is UNKNOWN when the channel itself did not say so: how the resolver asks again."""
+
+    UNREACHABLE = "unreachable"   # timeout, connection refused, HTTP 5xx: ask again on the usual schedule
+    UNTRUSTED = "untrusted"       # bad or missing signature, unreadable, another merchant's: back off
+    REFUSED = "refused"           # HTTP 4xx (no such endpoint, not allowed): back off, and tell an operator
+
+
+def http_fault(status: int) -> Fault:
+    """The fault of an HTTP answer other than 200: 4xx will not change by asking again (except 408 and 429)."""
+    return Fault.REFUSED if 400 <= status < 500 and status not in (408, 429) else Fault.UNREACHABLE
+
+
 class Reason:
     """Stable failure reasons shown to devices (docs/device-api.md section 4)."""
 
@@ -41,6 +54,7 @@ class ChannelResult:
     message: str | None = None            # the channel's words, for people
     channel_trade_no: str | None = None   # the channel's own transaction id, once known
     raw: Mapping[str, Any] = field(default_factory=dict)   # the channel's answer, secrets stripped
+    fault: Fault | None = None            # for UNKNOWN: why there was no trustworthy answer
 
     @property
     def final(self) -> bool:
@@ -55,6 +69,7 @@ class CancelResult:
     retry: bool = False          # the channel asks to call again now (WeChat recall=Y)
     message: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    fault: Fault | None = None   # no trustworthy answer, and why
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,7 @@ class RefundResult:
     message: str | None = None
     channel_refund_no: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    fault: Fault | None = None            # for UNKNOWN: why there was no trustworthy answer
 
 
 class TradeType:

@@ -13,8 +13,8 @@ import aiohttp
 
 from ...masking import mask
 from ...settings import AlipaySettings
-from .. import (BillRow, BillUnavailable, CancelResult, ChannelResult, Outcome, PayCommand, PrecreateCommand,
-                PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType)
+from .. import (BillRow, BillUnavailable, CancelResult, ChannelResult, Fault, Outcome, PayCommand, PrecreateCommand,
+                PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType, http_fault)
 from . import protocol, signing
 from .bill import parse_bill_zip
 
@@ -25,6 +25,10 @@ GATEWAY_PATH = "/gateway.do"
 
 class BadAnswer(Exception):
     """Alipay's answer could not be trusted (HTTP error, not JSON, bad or missing signature, another shop's)."""
+
+    def __init__(self, message: str, fault: Fault = Fault.UNTRUSTED):
+        super().__init__(message)
+        self.fault = fault
 
 
 class AlipayChannel:
@@ -51,14 +55,14 @@ class AlipayChannel:
         try:
             answer = await self._call(protocol.PAY, biz)
         except BadAnswer as e:
-            return ChannelResult(Outcome.UNKNOWN, message=str(e))
+            return ChannelResult(Outcome.UNKNOWN, message=str(e), fault=e.fault)
         return protocol.interpret_pay(answer)
 
     async def query(self, trade_no: str, merchant: SubMerchant | None = None) -> ChannelResult:
         try:
             answer = await self._call(protocol.QUERY, protocol.order_biz(trade_no=trade_no, merchant=merchant))
         except BadAnswer as e:
-            return ChannelResult(Outcome.UNKNOWN, message=str(e))
+            return ChannelResult(Outcome.UNKNOWN, message=str(e), fault=e.fault)
         return protocol.interpret_query(answer)
 
     async def cancel(self, trade_no: str, merchant: SubMerchant | None = None) -> CancelResult:
@@ -67,7 +71,7 @@ class AlipayChannel:
             answer = await self._call(protocol.CANCEL, protocol.order_biz(trade_no=trade_no, merchant=merchant))
         except BadAnswer as e:
             # Alipay's demo: a cancel without an answer is retried like retry_flag=Y.
-            return CancelResult(cancelled=False, retry=True, message=str(e))
+            return CancelResult(cancelled=False, retry=True, message=str(e), fault=e.fault)
         return protocol.interpret_cancel(answer)
 
     async def close(self, trade_no: str, merchant: SubMerchant | None = None) -> CancelResult:
@@ -75,7 +79,7 @@ class AlipayChannel:
         try:
             answer = await self._call(protocol.CLOSE, protocol.order_biz(trade_no=trade_no, merchant=merchant))
         except BadAnswer as e:
-            return CancelResult(cancelled=False, retry=True, message=str(e))
+            return CancelResult(cancelled=False, retry=True, message=str(e), fault=e.fault)
         return protocol.interpret_close(answer)
 
     async def precreate(self, command: PrecreateCommand) -> PrecreateResult:
@@ -102,7 +106,7 @@ class AlipayChannel:
         try:
             answer = await self._call(protocol.REFUND, biz)
         except BadAnswer as e:
-            return RefundResult(Outcome.UNKNOWN, message=str(e))
+            return RefundResult(Outcome.UNKNOWN, message=str(e), fault=e.fault)
         return protocol.interpret_refund(answer)
 
     async def refund_query(self, trade_no: str, refund_no: str, merchant: SubMerchant | None = None) -> RefundResult:
@@ -110,7 +114,7 @@ class AlipayChannel:
         try:
             answer = await self._call(protocol.REFUND_QUERY, biz)
         except BadAnswer as e:
-            return RefundResult(Outcome.UNKNOWN, message=str(e))
+            return RefundResult(Outcome.UNKNOWN, message=str(e), fault=e.fault)
         return protocol.interpret_refund_query(answer)
 
     async def bill(self, day: datetime.date, merchant: SubMerchant | None = None) -> list[BillRow]:
@@ -141,10 +145,10 @@ class AlipayChannel:
         try:
             async with self._session.post(url, data=params) as resp:
                 if resp.status != 200:
-                    raise BadAnswer(f"HTTP {resp.status} from {method}")
+                    raise BadAnswer(f"HTTP {resp.status} from {method}", http_fault(resp.status))
                 body = (await resp.read()).decode("utf-8")
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-            raise BadAnswer(f"{method}: {type(e).__name__} {e}".strip()) from None
+            raise BadAnswer(f"{method}: {type(e).__name__} {e}".strip(), Fault.UNREACHABLE) from None
         except UnicodeDecodeError:
             raise BadAnswer(f"{method}: answer is not UTF-8") from None
         try:

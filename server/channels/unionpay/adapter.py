@@ -17,8 +17,8 @@ import aiohttp
 
 from ...masking import mask
 from ...settings import UnionPaySettings
-from .. import (BillRow, BillUnavailable, CancelResult, ChannelResult, Outcome, PayCommand, PrecreateCommand,
-                PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType)
+from .. import (BillRow, BillUnavailable, CancelResult, ChannelResult, Fault, Outcome, PayCommand, PrecreateCommand,
+                PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType, http_fault)
 from . import protocol, signing
 from .bill import decode_file_content, parse_bill
 
@@ -30,6 +30,10 @@ FILE_PATH = "/file"
 
 class BadAnswer(Exception):
     """UnionPay's answer could not be trusted (HTTP error, malformed, bad signature, another merchant's)."""
+
+    def __init__(self, message: str, fault: Fault = Fault.UNTRUSTED):
+        super().__init__(message)
+        self.fault = fault
 
 
 class UnionPayChannel:
@@ -63,14 +67,14 @@ class UnionPayChannel:
         try:
             answer = await self._call(GATEWAY_PATH, request)
         except BadAnswer as e:
-            return ChannelResult(Outcome.UNKNOWN, message=str(e))
+            return ChannelResult(Outcome.UNKNOWN, message=str(e), fault=e.fault)
         return protocol.interpret_consume(answer)
 
     async def query(self, trade_no: str, merchant: SubMerchant | None = None) -> ChannelResult:
         try:
             answer = await self._call(GATEWAY_PATH, protocol.query_request(**self._ids(merchant), order_no=trade_no))
         except BadAnswer as e:
-            return ChannelResult(Outcome.UNKNOWN, message=str(e))
+            return ChannelResult(Outcome.UNKNOWN, message=str(e), fault=e.fault)
         return protocol.interpret_query(answer)
 
     async def cancel(self, trade_no: str, merchant: SubMerchant | None = None) -> CancelResult:
@@ -94,7 +98,7 @@ class UnionPayChannel:
         try:
             answer = await self._call(GATEWAY_PATH, request)
         except BadAnswer as e:
-            return CancelResult(cancelled=False, retry=True, message=str(e))
+            return CancelResult(cancelled=False, retry=True, message=str(e), fault=e.fault)
         return protocol.interpret_undo(answer)
 
     async def precreate(self, command: PrecreateCommand) -> PrecreateResult:
@@ -119,14 +123,14 @@ class UnionPayChannel:
         try:
             answer = await self._call(GATEWAY_PATH, request)
         except BadAnswer as e:
-            return RefundResult(Outcome.UNKNOWN, message=str(e))
+            return RefundResult(Outcome.UNKNOWN, message=str(e), fault=e.fault)
         return protocol.interpret_refund(answer)
 
     async def refund_query(self, trade_no: str, refund_no: str, merchant: SubMerchant | None = None) -> RefundResult:
         try:
             answer = await self._call(GATEWAY_PATH, protocol.query_request(**self._ids(merchant), order_no=refund_no))
         except BadAnswer as e:
-            return RefundResult(Outcome.UNKNOWN, message=str(e))
+            return RefundResult(Outcome.UNKNOWN, message=str(e), fault=e.fault)
         return protocol.interpret_refund_query(answer)
 
     async def bill(self, day: datetime.date, merchant: SubMerchant | None = None) -> list[BillRow]:
@@ -152,10 +156,11 @@ class UnionPayChannel:
         try:
             async with self._session.post(url, data=body) as resp:
                 if resp.status != 200:
-                    raise BadAnswer(f"HTTP {resp.status} from {request.get('reqType', path)}")
+                    raise BadAnswer(f"HTTP {resp.status} from {request.get('reqType', path)}", http_fault(resp.status))
                 text = (await resp.read()).decode("utf-8")
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-            raise BadAnswer(f"{request.get('reqType', path)}: {type(e).__name__} {e}".strip()) from None
+            raise BadAnswer(f"{request.get('reqType', path)}: {type(e).__name__} {e}".strip(),
+                            Fault.UNREACHABLE) from None
         except UnicodeDecodeError:
             raise BadAnswer("answer is not UTF-8") from None
         try:

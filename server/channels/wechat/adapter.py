@@ -12,8 +12,8 @@ import aiohttp
 
 from ...masking import mask
 from ...settings import WeChatSettings
-from .. import (BillRow, BillUnavailable, CancelResult, ChannelResult, Outcome, PayCommand, PrecreateCommand,
-                PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType)
+from .. import (BillRow, BillUnavailable, CancelResult, ChannelResult, Fault, Outcome, PayCommand, PrecreateCommand,
+                PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType, http_fault)
 from . import protocol, signing
 from .bill import parse_bill
 from .xmlcodec import XmlError, from_xml, to_xml
@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 class BadAnswer(Exception):
     """WeChat's answer could not be trusted (HTTP error, bad XML, bad signature, another sub-merchant's)."""
+
+    def __init__(self, message: str, fault: Fault = Fault.UNTRUSTED):
+        super().__init__(message)
+        self.fault = fault
 
 
 class WeChatChannel:
@@ -49,7 +53,7 @@ class WeChatChannel:
         try:
             answer = await self._call(protocol.MICROPAY_PATH, params)
         except BadAnswer as e:
-            return ChannelResult(Outcome.UNKNOWN, message=str(e))
+            return ChannelResult(Outcome.UNKNOWN, message=str(e), fault=e.fault)
         return protocol.interpret_micropay(answer)
 
     async def query(self, trade_no: str, merchant: SubMerchant | None = None) -> ChannelResult:
@@ -58,7 +62,7 @@ class WeChatChannel:
         try:
             answer = await self._call(protocol.ORDERQUERY_PATH, params)
         except BadAnswer as e:
-            return ChannelResult(Outcome.UNKNOWN, message=str(e))
+            return ChannelResult(Outcome.UNKNOWN, message=str(e), fault=e.fault)
         return protocol.interpret_orderquery(answer)
 
     async def cancel(self, trade_no: str, merchant: SubMerchant | None = None) -> CancelResult:
@@ -68,7 +72,7 @@ class WeChatChannel:
         try:
             answer = await self._call(protocol.REVERSE_PATH, params)
         except BadAnswer as e:
-            return CancelResult(cancelled=False, message=str(e))
+            return CancelResult(cancelled=False, message=str(e), fault=e.fault)
         return protocol.interpret_reverse(answer)
 
     async def close(self, trade_no: str, merchant: SubMerchant | None = None) -> CancelResult:
@@ -78,7 +82,7 @@ class WeChatChannel:
         try:
             answer = await self._call(protocol.CLOSEORDER_PATH, params)
         except BadAnswer as e:
-            return CancelResult(cancelled=False, retry=True, message=str(e))
+            return CancelResult(cancelled=False, retry=True, message=str(e), fault=e.fault)
         return protocol.interpret_closeorder(answer)
 
     async def precreate(self, command: PrecreateCommand) -> PrecreateResult:
@@ -113,7 +117,7 @@ class WeChatChannel:
         try:
             answer = await self._call(protocol.REFUND_PATH, params)
         except BadAnswer as e:
-            return RefundResult(Outcome.UNKNOWN, message=str(e))
+            return RefundResult(Outcome.UNKNOWN, message=str(e), fault=e.fault)
         return protocol.interpret_refund(answer)
 
     async def refund_query(self, trade_no: str, refund_no: str, merchant: SubMerchant | None = None) -> RefundResult:
@@ -122,7 +126,7 @@ class WeChatChannel:
         try:
             answer = await self._call(protocol.REFUNDQUERY_PATH, params)
         except BadAnswer as e:
-            return RefundResult(Outcome.UNKNOWN, message=str(e))
+            return RefundResult(Outcome.UNKNOWN, message=str(e), fault=e.fault)
         return protocol.interpret_refundquery(answer, refund_no)
 
     async def bill(self, day: datetime.date, merchant: SubMerchant | None = None) -> list[BillRow]:
@@ -156,10 +160,10 @@ class WeChatChannel:
         try:
             async with self._session.post(url, data=body, headers={"Content-Type": "text/xml; charset=utf-8"}) as resp:
                 if resp.status != 200:
-                    raise BadAnswer(f"HTTP {resp.status} from {path}")
+                    raise BadAnswer(f"HTTP {resp.status} from {path}", http_fault(resp.status))
                 return await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-            raise BadAnswer(f"{path}: {type(e).__name__} {e}".strip()) from None
+            raise BadAnswer(f"{path}: {type(e).__name__} {e}".strip(), Fault.UNREACHABLE) from None
 
     async def _call(self, path: str, params: dict[str, str]) -> Mapping[str, str]:
         s = self._settings

@@ -6,6 +6,9 @@ Rules ([alerts] in the settings, docs/operations.md "Alerts"):
   devices_offline  more than devices_offline_max active devices sent no heartbeat for offline_after_s
   backlog          more than backlog_max orders PAYING plus refunds PENDING, or the oldest of them is
                    older than backlog_oldest_max_s (the resolver does not keep up, or a channel hangs)
+  resolver_lag     work due a check resolver_lag_max_s ago or longer is still not claimed by a resolver
+  refund_refused   per refund: its channel's last answer refused the call itself (HTTP 4xx), so asking
+                   again will not help until someone fixes the endpoint or the account
 
 `judge` is a pure function of the figures. `evaluate` compares its verdict with the open alerts in the
 database and raises the new ones and clears the ones no longer true; each change is a row in `alerts`
@@ -16,17 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .clock import new_id, now_ms
 from .metrics import Metrics
 from .monitoring import Backlog, ChannelRate, backlog, channel_rates, offline_devices
 from .settings import AlertsSettings
+from .storage import Refund
 
 log = logging.getLogger(__name__)
 
 SUCCESS_RATE, DEVICES_OFFLINE, BACKLOG = "success_rate", "devices_offline", "backlog"
-RULES = (SUCCESS_RATE, DEVICES_OFFLINE, BACKLOG)
+RESOLVER_LAG, REFUND_REFUSED = "resolver_lag", "refund_refused"
+RULES = (SUCCESS_RATE, DEVICES_OFFLINE, BACKLOG, RESOLVER_LAG, REFUND_REFUSED)
 HISTORY_LIMIT = 50
 
 
@@ -35,7 +41,7 @@ class Finding:
     """A rule that holds now: what it is about and what the operator reads."""
 
     rule: str
-    subject: str          # the channel for success_rate, else ""
+    subject: str          # the channel for success_rate, the refund for refund_refused, else ""
     message: str
 
 
@@ -54,8 +60,10 @@ class Alert:
         return self.cleared_at is None
 
 
-def judge(settings: AlertsSettings, rates: list[ChannelRate], offline: int, work: Backlog, now: int) -> list[Finding]:
-    """The rules that hold, given the window's channel rates, the offline count and the backlog."""
+def judge(settings: AlertsSettings, rates: list[ChannelRate], offline: int, work: Backlog, now: int, *,
+          lag_s: int = 0, refused: Sequence[Refund] = ()) -> list[Finding]:
+    """The rules that hold, given the window's channel rates, the offline count, the backlog, the resolver's
+    lag (seconds the oldest unclaimed due work has waited) and the refunds whose channel refuses them."""
     findings = []
     window_min = settings.success_rate_window_s / 60
     for rate in rates:
@@ -73,13 +81,32 @@ def judge(settings: AlertsSettings, rates: list[ChannelRate], offline: int, work
         findings.append(Finding(BACKLOG, "", f"resolver backlog: {work.paying} orders paying, {work.refunds_pending}"
                                 f" refunds pending, oldest {age} s (alert above {settings.backlog_max}"
                                 f" or {settings.backlog_oldest_max_s} s)"))
+    if lag_s >= settings.resolver_lag_max_s:
+        findings.append(Finding(RESOLVER_LAG, "", f"resolver lag: work due {lag_s} s ago is still waiting for a"
+                                f" resolver (alert at {settings.resolver_lag_max_s} s)"))
+    for refund in refused:
+        findings.append(Finding(REFUND_REFUSED, refund.refund_trade_no,
+                                f"refund {refund.refund_no} of device {refund.device_id} ({refund.amount_fen} fen)"
+                                f" cannot succeed: its channel refuses the call ({refund.faults} times in a row, last:"
+                                f" {refund.message or 'no reason given'})"))
     return findings
 
 
-async def current_findings(storage, settings: AlertsSettings, now: int) -> list[Finding]:
+async def resolver_lag_s(storage, now: int) -> float:
+    """Seconds the oldest order or refund due a check has waited for a resolver to claim it (0: none waits)."""
+    oldest_due = await storage.oldest_unclaimed_due(now)
+    return max(0, now - oldest_due) / 1000 if oldest_due is not None else 0.0
+
+
+async def current_findings(storage, settings: AlertsSettings, now: int,
+                           metrics: Metrics | None = None) -> list[Finding]:
     rates = await channel_rates(storage, now - settings.success_rate_window_s * 1000, now + 1)
     offline, _active = await offline_devices(storage, now, settings.offline_after_s)
-    return judge(settings, rates, len(offline), await backlog(storage), now)
+    lag_s = await resolver_lag_s(storage, now)
+    if metrics is not None:
+        metrics.resolver_lag.set(lag_s)
+    return judge(settings, rates, len(offline), await backlog(storage), now, lag_s=int(lag_s),
+                 refused=await storage.refused_refunds())
 
 
 # the alerts table
@@ -118,7 +145,7 @@ async def evaluate(storage, settings: AlertsSettings, metrics: Metrics | None = 
                    now: int | None = None) -> list[Alert]:
     """One pass: raise what holds and is not open, clear what is open and no longer holds; the open alerts."""
     now = now_ms() if now is None else now
-    findings = {(f.rule, f.subject): f for f in await current_findings(storage, settings, now)}
+    findings = {(f.rule, f.subject): f for f in await current_findings(storage, settings, now, metrics)}
     open_ = {(a.rule, a.subject): a for a in await active_alerts(storage)}
     for key, finding in findings.items():
         if key not in open_ and await raise_alert(storage, finding, now):

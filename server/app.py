@@ -71,7 +71,9 @@ async def _payments_ctx(app: web.Application) -> AsyncIterator[None]:
         await listen(wakeups.notify)
     app[PAYMENTS] = Payments(app[STORAGE], app[CHANNELS], CodeRouter(app[SETTINGS].routing), wakeups,
                              app[SETTINGS], app[METRICS])
-    yield
+    # The process's claims on orders (its resolver's, a device's close) count as alive while this holds.
+    async with app[STORAGE].hold_claims(app[PAYMENTS].claim_owner):
+        yield
 
 
 async def _resolver_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -31,8 +31,10 @@ class Metrics:
                                       "(kind: paying, due, refunds_pending)", ["kind"], registry=r)
         self.resolver_steps = Counter("scanpay_resolver_steps", "Resolver steps done by this process",
                                       ["kind"], registry=r)
-        self.alerts_active = Gauge("scanpay_alerts_active", "Monitoring alerts open now, by rule "
-                                   "(success_rate, devices_offline, backlog)", ["rule"], registry=r)
+        self.resolver_lag = Gauge("scanpay_resolver_lag_seconds", "Now minus the due time of the oldest order or "
+                                  "refund due a check that no resolver has claimed (0: none waits)", registry=r)
+        self.alerts_active = Gauge("scanpay_alerts_active", "Monitoring alerts open now, by rule (success_rate, "
+                                   "devices_offline, backlog, resolver_lag, refund_refused)", ["rule"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,16 +1,34 @@
 """The resolver: drives every PAYING order and every PENDING refund to a final state, in the background.
 
-Each PAYING order carries its next_check_at and deadline_at in the database, so a restarted server
-picks up where the last one stopped. Work is claimed by pushing next_check_at a lease ahead (on
-PostgreSQL with `FOR UPDATE SKIP LOCKED`, so processes claiming at once skip each other's rows): two
-loops, in one process or several, never act on the same order at once. Before the deadline an order
-is queried on its channel's schedule; at the deadline it is reversed (B2C) or closed (C2B).
+Each PAYING order carries its next_check_at and deadline_at in the database; before the deadline it is
+queried on its channel's schedule, at the deadline it is reversed (B2C) or closed (C2B).
+
+Claims die with their owner. A process claims due work in its own name (`claim_owner`, random per
+start) for `lease_s`, and a heartbeat renews the claims of everything it still works on every lease_s / 3.
+Every step ends with a conditional update on the claim (`... AND claimed_by = me`) that lets go of it:
+nobody else can claim an order while its claim holds, and an owner that lost its claim changes nothing.
+A process that dies leaves claims nobody renews; they pass on sooner than the lease: a restarted process
+on SQLite (one process per file) lets go of every claim but its own at start, and on PostgreSQL every
+owner holds a session advisory lock for as long as it lives, so any live process's next look lets go of
+the claims of owners without one (a SIGKILLed process's connection closes, and its lock with it).
+
+Every order on its own schedule. Each claimed order or refund is a task of its own; nobody waits for
+anybody else's step. What is shared is the channel: its calls go through a gate (at most
+`concurrency_per_channel` under way, at most `max_rate_per_channel_per_s` started a second). A step's
+pause (a reverse retried 2 s later) holds no slot, and calls are served first come, first served. Each
+look claims, channel by channel, while fewer than `batch` of that channel's newly claimed orders are still
+waiting for their first call: a slow channel leaves its due orders in the database, for another process
+or a later look, and never holds back another channel's.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
+from .alerts import resolver_lag_s
 from .clock import ms, now_ms
 from .metrics import Metrics
 from .payments import Payments
@@ -21,56 +39,225 @@ log = logging.getLogger(__name__)
 
 # An order whose channel is no longer configured is looked at again this much later.
 _ORPHAN_RETRY_S = 60.0
+# A step that failed unexpectedly (a database error) is tried again this much later.
+_FAILED_STEP_RETRY_S = 5.0
+# On PostgreSQL, the claims of processes that are gone are let go of at most this often (and the lag
+# gauge is read as often).
+_REAP_S = 1.0
+# A rate limiter lets this many seconds' worth of calls start at once after a quiet spell.
+_BURST_S = 0.2
+# The channel calls the resolver makes; a channel's other attributes pass through unpaced.
+_PACED_CALLS = frozenset({"query", "cancel", "close", "cancel_paid", "refund", "refund_query"})
+
+
+class Pace:
+    """At most `per_s` starts a second, evenly spaced, with a burst of _BURST_S seconds' worth."""
+
+    def __init__(self, per_s: float):
+        self._interval = 1.0 / per_s
+        self._next = 0.0       # the loop time the next start is due (GCRA's theoretical arrival time)
+
+    async def take(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._next = max(self._next, now) + self._interval
+        wait = self._next - now - _BURST_S
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+class ChannelGate:
+    """One channel's calls from the resolver: `concurrency` under way at most, `rate_per_s` started a second
+    (first come, first served: a newly claimed order queues with the next calls of orders under way)."""
+
+    def __init__(self, concurrency: int, rate_per_s: float):
+        self._slots = asyncio.Semaphore(concurrency)
+        self._pace = Pace(rate_per_s)
+        self.fresh = 0         # claimed and not yet through to a first call: how much more a look may claim
+
+    @contextlib.asynccontextmanager
+    async def call(self) -> AsyncIterator[None]:
+        await self._slots.acquire()
+        try:
+            await self._pace.take()
+            yield
+        finally:
+            self._slots.release()
+
+
+class PacedChannel:
+    """A channel whose calls go through its gate; everything else (name, schedule, bill) is the channel's.
+    `started` is called once, when the first call is through the gate."""
+
+    def __init__(self, channel: Any, gate: ChannelGate, started: Callable[[], None] = lambda: None):
+        self._channel = channel
+        self._gate = gate
+        self._started = started
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._channel, name)     # AttributeError for calls it lacks, as hasattr() expects
+        if name not in _PACED_CALLS:
+            return value
+
+        async def paced(*args: Any, **kwargs: Any) -> Any:
+            async with self._gate.call():
+                self._started()
+                return await value(*args, **kwargs)
+        return paced
 
 
 class Resolver:
     def __init__(self, storage: Storage, payments: Payments, settings: ResolverSettings,
-                 metrics: Metrics | None = None):
+                 metrics: Metrics | None = None, *, channels: list[str] | None = None):
         self._storage = storage
         self._payments = payments
         self._settings = settings
         self._metrics = metrics or Metrics()
+        self.owner = payments.claim_owner
         self._stopping = asyncio.Event()
+        names = channels if channels is not None else payments.channel_names()
+        self._gates = {name: ChannelGate(settings.concurrency_per_channel, settings.max_rate_per_channel_per_s)
+                       for name in names}
+        self._orders: dict[str, asyncio.Task] = {}     # what this process holds now, by id
+        self._refunds: dict[str, asyncio.Task] = {}
+        self._next_reap = 0.0
 
     def stop(self) -> None:
-        """Finish the pass under way, then return from run() (work left is claimed again at the next start)."""
+        """Claim nothing more; return from run() once the work in hand is done (or run() is cancelled):
+        what is left is let go of, for the next look of any process."""
         self._stopping.set()
 
+    @property
+    def in_hand(self) -> int:
+        return len(self._orders) + len(self._refunds)
+
     async def run(self) -> None:
-        log.info("resolver started (tick %.2fs)", self._settings.tick_s)
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                # One bad pass must not stop the loop that finishes everyone's payments.
-                log.exception("resolver pass failed")
-            try:
-                await asyncio.wait_for(self._stopping.wait(), self._settings.tick_s)
-            except TimeoutError:
-                pass
+        log.info("resolver %s started (tick %.2fs, lease %.0fs)", self.owner, self._settings.tick_s,
+                 self._settings.lease_s)
+        released = await self._storage.release_stale_claims(self.owner)
+        if released:
+            log.info("resolver: took back %d orders and refunds claimed by a process that is gone", released)
+        heartbeat = asyncio.create_task(self._heartbeat(), name="resolver-heartbeat")
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self.run_once()
+                except Exception:
+                    # One bad look must not stop the loop that finishes everyone's payments.
+                    log.exception("resolver look failed")
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), self._settings.tick_s)
+                except TimeoutError:
+                    pass
+            while self.in_hand:
+                await asyncio.wait([*self._orders.values(), *self._refunds.values()])
+        finally:
+            heartbeat.cancel()
+            work = [heartbeat, *self._orders.values(), *self._refunds.values()]
+            for task in work:
+                task.cancel()
+            await asyncio.gather(*work, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._storage.release_claims(self.owner))
 
     async def run_once(self) -> int:
-        """Claim the due orders and refunds and drive each one step; returns how many were claimed."""
-        lease = ms(self._settings.lease_s)
-        orders = await self._storage.claim_due_orders(now_ms(), lease, self._settings.batch)
-        refunds = await self._storage.claim_due_refunds(now_ms(), lease, self._settings.batch)
-        steps = [self._step(order) for order in orders] + [self._refund_step(refund) for refund in refunds]
-        if steps:
-            results = await asyncio.gather(*steps, return_exceptions=True)
-            for work, result in zip([*orders, *refunds], results):
-                if isinstance(result, Exception):
-                    log.error("resolving %s failed", getattr(work, "trade_no", None) or work.refund_trade_no,
-                              exc_info=result)
-        return len(steps)
+        """One look: claim what is due and has room, start a task for each; how many were claimed."""
+        now = now_ms()
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._next_reap:
+            self._next_reap = loop.time() + _REAP_S
+            if self._storage.shared_claims:
+                if released := await self._storage.release_stale_claims(self.owner):
+                    log.info("resolver: took back %d orders and refunds of a process that is gone", released)
+            self._metrics.resolver_lag.set(await resolver_lag_s(self._storage, now))
+        lease, batch, claimed = ms(self._settings.lease_s), self._settings.batch, 0
+        for name, gate in self._gates.items():
+            room = batch - gate.fresh
+            if room > 0:
+                for order in await self._storage.claim_due_orders(now, lease, room, owner=self.owner, channel=name):
+                    self._start_order(order)
+                    claimed += 1
+        # One-time codes nobody opened (no channel, nothing to call), and orders of channels no longer
+        # configured (looked at again later).
+        for order in await self._storage.claim_due_orders(now, lease, batch, owner=self.owner, channel=""):
+            self._start_order(order)
+            claimed += 1
+        for order in await self._storage.claim_due_orders(now, lease, batch, owner=self.owner,
+                                                          other_than=("", *self._gates)):
+            self._start_order(order)
+            claimed += 1
+        for refund in await self._storage.claim_due_refunds(now, lease, batch, owner=self.owner):
+            self._start(self._refunds, refund.id, "", lambda started, refund=refund: self._refund_step(refund, started),
+                        self._release_refund)
+            claimed += 1
+        return claimed
 
-    async def _step(self, order: Order) -> None:
+    def _start_order(self, order: Order) -> None:
+        self._start(self._orders, order.id, order.channel, lambda started: self._step(order, started),
+                    self._release_order)
+
+    def _start(self, held: dict[str, asyncio.Task], work_id: str, channel_name: str,
+               step: Callable[[Callable[[], None]], Awaitable[None]],
+               release: Callable[[str], Awaitable[None]]) -> None:
+        gate = self._gates.get(channel_name)
+        if gate is not None:
+            gate.fresh += 1
+        counted = [gate is not None]
+
+        def started() -> None:
+            if counted[0]:
+                counted[0] = False
+                gate.fresh -= 1
+
+        async def work() -> None:
+            try:
+                await step(started)
+            except Exception:
+                log.exception("resolving %s failed", work_id)
+                with contextlib.suppress(Exception):
+                    await release(work_id)
+            finally:
+                started()
+                if held.get(work_id) is asyncio.current_task():   # not a later claim of the same work
+                    del held[work_id]
+        held[work_id] = asyncio.create_task(work(), name=f"resolve-{work_id}")
+
+    def _paced(self, order: Order, started: Callable[[], None]) -> PacedChannel | None:
+        channel, gate = self._payments.channel_of(order), self._gates.get(order.channel)
+        return PacedChannel(channel, gate, started) if channel is not None and gate is not None else None
+
+    async def _step(self, order: Order, started: Callable[[], None]) -> None:
         self._metrics.resolver_steps.labels("order").inc()
         if order.channel and self._payments.channel_of(order) is None:
             log.warning("order %s: channel %s is not configured", order.trade_no, order.channel)
-            await self._storage.reschedule_order(order.id, now_ms() + ms(_ORPHAN_RETRY_S), count_attempt=False)
+            await self._storage.reschedule_order(order.id, now_ms() + ms(_ORPHAN_RETRY_S), count_attempt=False,
+                                                 claim=self.owner)
             return
-        await self._payments.step(order)
+        await self._payments.step(order, claim=self.owner, channel=self._paced(order, started))
 
-    async def _refund_step(self, refund: Refund) -> None:
+    async def _refund_step(self, refund: Refund, started: Callable[[], None]) -> None:
         self._metrics.resolver_steps.labels("refund").inc()
-        await self._payments.refund_step(refund)
+        order = await self._storage.get_order_by_id(refund.order_id)
+        await self._payments.refund_step(refund, order, claim=self.owner, channel=self._paced(order, started))
+
+    async def _release_order(self, order_id: str) -> None:
+        await self._storage.reschedule_order(order_id, now_ms() + ms(_FAILED_STEP_RETRY_S), count_attempt=False,
+                                             claim=self.owner)
+
+    async def _release_refund(self, refund_id: str) -> None:
+        await self._storage.reschedule_refund(refund_id, now_ms() + ms(_FAILED_STEP_RETRY_S), claim=self.owner)
+
+    async def _heartbeat(self) -> None:
+        """Renew the claims of the work in hand every lease_s / 3, so they outlive any one call."""
+        every = self._settings.lease_s / 3
+        while True:
+            await asyncio.sleep(every)
+            if not self.in_hand:
+                continue
+            try:
+                await self._storage.renew_claims(self.owner, now_ms() + ms(self._settings.lease_s),
+                                                 order_ids=list(self._orders), refund_ids=list(self._refunds))
+            except Exception as e:
+                # Claims not renewed run out: another process may take the work over, and this one's
+                # conditional updates then change nothing.
+                log.warning("resolver heartbeat failed (%s)", e.__class__.__name__)

@@ -111,9 +111,19 @@ class LoggingSettings:
 @dataclass(frozen=True)
 class ResolverSettings:
     enabled: bool = True
-    tick_s: float = 0.5      # how often the loop looks for due orders
-    lease_s: float = 60.0    # a claimed order is left alone by other loops this long
-    batch: int = 50          # orders claimed per tick
+    tick_s: float = 0.5      # how often it looks for due orders and refunds
+    # A claim not renewed for this long is anybody's again (renewed every lease_s / 3 while the work goes on;
+    # a dead process's claims pass on sooner: at once at a restart, on PostgreSQL at the next look of any process).
+    lease_s: float = 10.0
+    batch: int = 100         # per channel: newly claimed orders waiting for a first call, at most
+    # Per channel: calls under way at once, and calls started per second. An order's pause between two
+    # calls (a reverse retried while WeChat says recall=Y) holds neither.
+    concurrency_per_channel: int = 32
+    max_rate_per_channel_per_s: float = 100.0
+    # After an answer that cannot be trusted (bad signature, unreadable) or a refusal (HTTP 4xx), the next
+    # ask waits backoff_first_s, doubled with each such answer in a row, at most backoff_max_s.
+    backoff_first_s: float = 2.0
+    backoff_max_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -340,6 +350,7 @@ class AlertsSettings:
     devices_offline_max: int = 10            # alert when more devices than this are offline
     backlog_max: int = 100                   # alert when more orders PAYING plus refunds PENDING than this
     backlog_oldest_max_s: int = 600          # ... or when the oldest of them is older than this
+    resolver_lag_max_s: int = 60             # alert when work due this long ago is still waiting for a resolver
 
 
 @dataclass(frozen=True)
@@ -491,10 +502,11 @@ def _check(settings: Settings) -> None:
     alerts = settings.alerts
     if alerts.interval_s <= 0 or alerts.offline_after_s <= 0 or alerts.success_rate_window_s <= 0 \
             or not 0 <= alerts.success_rate_min_pct <= 100 or alerts.success_rate_min_payments < 1 \
-            or alerts.devices_offline_max < 0 or alerts.backlog_max < 0 or alerts.backlog_oldest_max_s <= 0:
-        raise SettingsError("alerts: interval_s, offline_after_s, success_rate_window_s and backlog_oldest_max_s "
-                            "positive, success_rate_min_pct 0..100, success_rate_min_payments at least 1, "
-                            "devices_offline_max and backlog_max not negative")
+            or alerts.devices_offline_max < 0 or alerts.backlog_max < 0 or alerts.backlog_oldest_max_s <= 0 \
+            or alerts.resolver_lag_max_s <= 0:
+        raise SettingsError("alerts: interval_s, offline_after_s, success_rate_window_s, backlog_oldest_max_s and "
+                            "resolver_lag_max_s positive, success_rate_min_pct 0..100, success_rate_min_payments at "
+                            "least 1, devices_offline_max and backlog_max not negative")
     if not 1024 <= settings.merchants.evidence_max_bytes <= 50 * 1024 * 1024:
         raise SettingsError("merchants.evidence_max_bytes must be 1024..52428800")
     server = settings.server
@@ -502,6 +514,11 @@ def _check(settings: Settings) -> None:
         raise SettingsError("server.idle_timeout_s and body_timeout_s must be 0..3600 (not 0)")
     if server.metrics_token.reveal() and len(server.metrics_token.reveal()) < 16:
         raise SettingsError("server.metrics_token must be at least 16 characters")
+    resolver = settings.resolver
+    if resolver.tick_s <= 0 or resolver.lease_s < 1 or resolver.batch < 1 or resolver.concurrency_per_channel < 1 \
+            or resolver.max_rate_per_channel_per_s <= 0 or not 0 < resolver.backoff_first_s <= resolver.backoff_max_s:
+        raise SettingsError("resolver: tick_s, max_rate_per_channel_per_s positive, lease_s at least 1, batch and "
+                            "concurrency_per_channel at least 1, 0 < backoff_first_s <= backoff_max_s")
     if settings.database.pool_size < 2:
         raise SettingsError("database.pool_size must be at least 2")
     known = {f.name for f in dataclasses.fields(ChannelsSettings)}

@@ -20,8 +20,8 @@ import asyncpg
 
 from ..clock import new_id
 from .errors import LimitExceeded
-from .records import PAYING, REFUND_PENDING, Order, Refund
-from .sql import _RELEASING, ORDER_COLUMNS, REFUND_COLUMNS, Rollback, Sql, SqlStorage
+from .records import PAYING, Order
+from .sql import _RELEASING, ORDER_COLUMNS, Rollback, Sql, SqlStorage
 
 log = logging.getLogger(__name__)
 
@@ -276,22 +276,36 @@ class PostgresStorage(SqlStorage):
                         await asyncio.shield(conn.close(timeout=2))
             await asyncio.sleep(_LISTEN_RETRY_S)
 
-    # Claiming work: rows another process is claiming right now are skipped, not waited for.
+    # Claiming work: rows another process is claiming right now are skipped, not waited for. A claim's
+    # owner holds a session advisory lock (hashtext of the schema's resolver namespace, hashtext of the
+    # owner id) on a connection of its own for as long as it lives: when the process dies, its connection
+    # closes, the lock goes, and the next look of any live process lets go of its claims.
 
-    async def claim_due_orders(self, now: int, lease_ms: int, limit: int) -> list[Order]:
-        rows = await self.sql.fetchall(
-            f"UPDATE orders SET next_check_at = ? WHERE id IN ("
-            f" SELECT id FROM orders WHERE status = ? AND next_check_at <= ?"
-            f" ORDER BY next_check_at LIMIT ? FOR UPDATE SKIP LOCKED)"
-            f" AND status = ? RETURNING {', '.join(ORDER_COLUMNS)}",
-            (now + lease_ms, PAYING, now, limit, PAYING))
-        return [Order(**row) for row in rows]
+    _CLAIM_LOCK = " FOR UPDATE SKIP LOCKED"
+    shared_claims = True
 
-    async def claim_due_refunds(self, now: int, lease_ms: int, limit: int) -> list[Refund]:
-        rows = await self.sql.fetchall(
-            f"UPDATE refunds SET next_check_at = ? WHERE id IN ("
-            f" SELECT id FROM refunds WHERE status = ? AND next_check_at <= ?"
-            f" ORDER BY next_check_at LIMIT ? FOR UPDATE SKIP LOCKED)"
-            f" AND status = ? RETURNING {', '.join(REFUND_COLUMNS)}",
-            (now + lease_ms, REFUND_PENDING, now, limit, REFUND_PENDING))
-        return [Refund(**row) for row in rows]
+    @property
+    def _claims_namespace(self) -> str:
+        return f"scanpay-claims-{self._schema}"
+
+    @contextlib.asynccontextmanager
+    async def hold_claims(self, owner: str) -> AsyncIterator[None]:
+        conn = await asyncpg.connect(self._dsn)
+        try:
+            await conn.execute("SELECT pg_advisory_lock(hashtext($1), hashtext($2))", self._claims_namespace, owner)
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(conn.close(timeout=2))
+
+    async def release_stale_claims(self, owner: str) -> int:
+        alive = ("EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+                 " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                 " AND l.classid = hashtext(?)::oid AND l.objid = hashtext({table}.claimed_by)::oid"
+                 " AND l.objsubid = 2)")
+        released = 0
+        for table in ("orders", "refunds"):
+            released += await self.sql.execute(
+                f"UPDATE {table} SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by IS NOT NULL"
+                f" AND claimed_by <> ? AND NOT {alive.format(table=table)}", (owner, self._claims_namespace))
+        return released

@@ -139,6 +139,7 @@ class Order:
     channel_account: str | None = None   # the merchant's sub-merchant id the channel took it under (None: direct)
     store_id: str | None = None          # the store it was taken at (its device's then)
     static_code_id: str | None = None    # the static code its payer scanned (None: none)
+    faults: int = 0                      # untrustworthy channel answers in a row: the next check backs off
 
 
 MERCHANT_CHANNEL_OPEN = "open"
@@ -196,6 +197,8 @@ class Refund:
     next_check_at: int | None = None
     attempts: int = 0
     waiting: int = 0                     # 1: the channel accepted it; ask refund_query, not refund again
+    faults: int = 0                      # untrustworthy or refused answers in a row: the next ask backs off
+    fault: str | None = None             # the last answer's fault (channels.Fault value), None when trustworthy
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import fields
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ _ORDER_AND_DAY_USED = (
 _NO_END = 2 ** 62          # a created_at bound no order reaches
 # Final statuses that give the merchant's daily allowance back.
 _RELEASING = ("FAILED", "CLOSED")
+_CLAIM_CHUNK = 500         # ids per statement when renewing claims (SQLite allows 32,766 parameters)
 HEARTBEAT_FIELDS = ("battery_pct", "charging", "signal_dbm", "network", "firmware", "uptime_s")
 
 
@@ -78,6 +79,17 @@ async def store_for(tx: Sql, merchant_id: str, name: str, *, actor: str, now: in
                          " VALUES (?, ?, ?, '', 'open', ?, ?) ON CONFLICT DO NOTHING",
                          (new_label_id("ST"), merchant_id, name, now, actor))
     raise RuntimeError(f"store {name!r} of {merchant_id} could not be made")
+
+
+def _reschedule_sql(table: str, sets: list[str], args: list[Any], work_id: str, status: str,
+                    claim: str | None) -> tuple[str, tuple]:
+    """UPDATE `sets` of one unfinished order or refund; with `claim`, only while that owner holds it, letting go."""
+    where, where_args = "id = ? AND status = ?", [work_id, status]
+    if claim is not None:
+        sets = [*sets, "claimed_by = NULL, claimed_until = NULL"]
+        where += " AND claimed_by = ?"
+        where_args.append(claim)
+    return f"UPDATE {table} SET {', '.join(sets)} WHERE {where}", (*args, *where_args)
 
 
 class SqlStorage:
@@ -469,41 +481,128 @@ class SqlStorage:
                              " WHERE channel = ? AND payer_id = ? AND day = ?", (channel, payer_id, day["day"]))
             return await tx.execute(sql, args) == 1
 
-    async def request_close(self, order_id: str, now: int, lease_ms: int) -> bool:
-        """The device gave up: the order's deadline is now. The caller cancels it at once, so the
-        resolver leaves it alone for `lease_ms` (and takes over should the cancel not be confirmed)."""
+    async def request_close(self, order_id: str, now: int) -> bool:
+        """The device gave up: the order's deadline is now, and it is due at once (the caller claims it
+        and cancels it itself, or the resolver does as soon as whoever holds it lets go)."""
         return await self.sql.execute(
             "UPDATE orders SET close_requested_at = COALESCE(close_requested_at, ?), deadline_at = ?,"
-            " next_check_at = ? WHERE id = ? AND status = ?", (now, now, now + lease_ms, order_id, PAYING)) == 1
+            " next_check_at = ? WHERE id = ? AND status = ?", (now, now, now, order_id, PAYING)) == 1
+
+    async def claim_order(self, order_id: str, now: int, lease_ms: int, owner: str) -> bool:
+        """Claim one PAYING order for `owner` (a device's close) unless anybody holds it now."""
+        return await self.sql.execute(
+            "UPDATE orders SET claimed_by = ?, claimed_until = ? WHERE id = ? AND status = ?"
+            " AND (claimed_until IS NULL OR claimed_until <= ?)", (owner, now + lease_ms, order_id, PAYING, now)) == 1
 
     async def reschedule_order(self, order_id: str, next_check_at: int, *, count_attempt: bool,
                                event: tuple[str, str | None, dict | None] | None = None,
-                               event_at: int | None = None) -> bool:
+                               event_at: int | None = None, claim: str | None = None,
+                               faults: int | None = None, deadline_seen: int | None = None) -> bool:
         """Set when the resolver next looks at a PAYING order (with the answer that made it wait, journalled
-        at `event_at`: when it came, which the next check was counted from)."""
-        sql = "UPDATE orders SET next_check_at = ?, attempts = attempts + ? WHERE id = ? AND status = ?"
-        args = (next_check_at, 1 if count_attempt else 0, order_id, PAYING)
+        at `event_at`: when it came, which the next check was counted from).
+
+        `claim`: only while `owner` still holds the order, and let go of it (False: the claim was lost, and
+        nothing changed). `faults`: untrustworthy answers in a row now. `deadline_seen`: the deadline the
+        step worked with; a device's close that moved it earlier meanwhile makes the order due at once."""
+        sets, args = ["next_check_at = ?"], [next_check_at]
+        if deadline_seen is not None:
+            sets[0] = "next_check_at = CASE WHEN deadline_at < ? THEN deadline_at ELSE ? END"
+            args = [deadline_seen, next_check_at]
+        sets.append("attempts = attempts + ?")
+        args.append(1 if count_attempt else 0)
+        if faults is not None:
+            sets.append("faults = ?")
+            args.append(faults)
+        sql, args = _reschedule_sql("orders", sets, args, order_id, PAYING, claim)
         if event is None:
             return await self.sql.execute(sql, args) == 1
         async with self.transaction() as tx:
+            if not await tx.execute(sql, args):
+                return False
             await self._insert_event(tx, order_id, now_ms() if event_at is None else event_at, *event)
-            return await tx.execute(sql, args) == 1
+            return True
 
-    async def claim_due_orders(self, now: int, lease_ms: int, limit: int) -> list[Order]:
-        """PAYING orders due at `now`, each pushed `lease_ms` ahead so no other loop takes it."""
-        due = await self.sql.fetchall(
-            "SELECT id, next_check_at FROM orders WHERE status = ? AND next_check_at <= ?"
-            " ORDER BY next_check_at LIMIT ?", (PAYING, now, limit))
-        claimed = []
-        for row in due:
-            # Only the loop whose update still sees the old next_check_at gets the order.
-            if await self.sql.execute(
-                    "UPDATE orders SET next_check_at = ? WHERE id = ? AND status = ? AND next_check_at = ?",
-                    (now + lease_ms, row["id"], PAYING, row["next_check_at"])):
-                order = await self.get_order_by_id(row["id"])
-                if order is not None:
-                    claimed.append(order)
-        return claimed
+    # the resolver's claims (server/resolver.py): an order or refund being worked on names its owner and
+    # how long that holds without renewal; next_check_at stays when it was due
+
+    _CLAIM_LOCK = ""    # PostgreSQL: " FOR UPDATE SKIP LOCKED", so processes claiming at once skip each other
+    shared_claims = False   # True: other live processes claim here too (their dead ones' claims are let go of
+                            # at every look, release_stale_claims); False: only at this process's start
+
+    @contextlib.asynccontextmanager
+    async def hold_claims(self, owner: str) -> AsyncIterator[None]:
+        """While this runs, `owner`'s claims count as alive (PostgreSQL: a session advisory lock; here, one
+        process per database, nothing to do)."""
+        yield
+
+    async def claim_due_orders(self, now: int, lease_ms: int, limit: int, *, owner: str = "",
+                               channel: str | None = None, other_than: tuple[str, ...] = ()) -> list[Order]:
+        """PAYING orders due at `now` that nobody holds (never claimed, let go, or the claim ran out),
+        oldest due first, each claimed for `owner` until now + lease_ms. `channel`: only that channel's;
+        `other_than`: none of these channels'."""
+        where, args = ["status = ?", "next_check_at <= ?", "(claimed_until IS NULL OR claimed_until <= ?)"], \
+            [PAYING, now, now]
+        if channel is not None:
+            where.append("channel = ?")
+            args.append(channel)
+        if other_than:
+            where.append(f"channel NOT IN ({', '.join('?' for _ in other_than)})")
+            args += other_than
+        rows = await self.sql.fetchall(
+            f"UPDATE orders SET claimed_by = ?, claimed_until = ? WHERE id IN (SELECT id FROM orders"
+            f" WHERE {' AND '.join(where)} ORDER BY next_check_at LIMIT ?{self._CLAIM_LOCK}) AND status = ?"
+            f" RETURNING {', '.join(ORDER_COLUMNS)}", (owner, now + lease_ms, *args, limit, PAYING))
+        return sorted((Order(**row) for row in rows), key=lambda order: order.next_check_at)
+
+    async def claim_due_refunds(self, now: int, lease_ms: int, limit: int, *, owner: str = "") -> list[Refund]:
+        rows = await self.sql.fetchall(
+            f"UPDATE refunds SET claimed_by = ?, claimed_until = ? WHERE id IN (SELECT id FROM refunds"
+            f" WHERE status = ? AND next_check_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)"
+            f" ORDER BY next_check_at LIMIT ?{self._CLAIM_LOCK}) AND status = ? RETURNING {', '.join(REFUND_COLUMNS)}",
+            (owner, now + lease_ms, REFUND_PENDING, now, now, limit, REFUND_PENDING))
+        return sorted((Refund(**row) for row in rows), key=lambda refund: refund.next_check_at)
+
+    async def renew_claims(self, owner: str, until: int, *, order_ids: Iterable[str] = (),
+                           refund_ids: Iterable[str] = ()) -> int:
+        """The owner's heartbeat: these orders and refunds it holds are held until `until`; how many still were."""
+        renewed = 0
+        for table, ids in (("orders", list(order_ids)), ("refunds", list(refund_ids))):
+            for start in range(0, len(ids), _CLAIM_CHUNK):
+                chunk = ids[start:start + _CLAIM_CHUNK]
+                renewed += await self.sql.execute(
+                    f"UPDATE {table} SET claimed_until = ? WHERE claimed_by = ?"
+                    f" AND id IN ({', '.join('?' for _ in chunk)})", (until, owner, *chunk))
+        return renewed
+
+    async def release_claims(self, owner: str) -> int:
+        """Let go of everything `owner` holds (a resolver stopping): due again for whoever looks next."""
+        orders = await self.sql.execute(
+            "UPDATE orders SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ?", (owner,))
+        refunds = await self.sql.execute(
+            "UPDATE refunds SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ?", (owner,))
+        return orders + refunds
+
+    async def release_stale_claims(self, owner: str) -> int:
+        """Let go of the claims of owners that are gone. One process per database here: at its start, every
+        claim but its own is a dead process's (PostgreSQL: those whose owner holds no advisory lock)."""
+        orders = await self.sql.execute(
+            "UPDATE orders SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by IS NOT NULL"
+            " AND claimed_by <> ?", (owner,))
+        refunds = await self.sql.execute(
+            "UPDATE refunds SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by IS NOT NULL"
+            " AND claimed_by <> ?", (owner,))
+        return orders + refunds
+
+    async def oldest_unclaimed_due(self, now: int) -> int | None:
+        """next_check_at of the oldest PAYING order or PENDING refund due at `now` that nobody holds."""
+        row = await self.sql.fetchone(
+            "SELECT MIN(next_check_at) AS due FROM orders WHERE status = ? AND next_check_at <= ?"
+            " AND (claimed_until IS NULL OR claimed_until <= ?)", (PAYING, now, now))
+        refunds = await self.sql.fetchone(
+            "SELECT MIN(next_check_at) AS due FROM refunds WHERE status = ? AND next_check_at <= ?"
+            " AND (claimed_until IS NULL OR claimed_until <= ?)", (REFUND_PENDING, now, now))
+        found = [r["due"] for r in (row, refunds) if r is not None and r["due"] is not None]
+        return min(found) if found else None
 
     # refunds
 
@@ -567,28 +666,30 @@ class SqlStorage:
             await self.notify_order(tx, refund["order_id"])
         return True
 
-    async def reschedule_refund(self, refund_id: str, next_check_at: int, *, waiting: bool | None = None) -> bool:
-        if waiting is None:
-            return await self.sql.execute(
-                "UPDATE refunds SET next_check_at = ?, attempts = attempts + 1 WHERE id = ? AND status = ?",
-                (next_check_at, refund_id, REFUND_PENDING)) == 1
-        return await self.sql.execute(
-            "UPDATE refunds SET next_check_at = ?, attempts = attempts + 1, waiting = ? WHERE id = ? AND status = ?",
-            (next_check_at, 1 if waiting else 0, refund_id, REFUND_PENDING)) == 1
+    async def reschedule_refund(self, refund_id: str, next_check_at: int, *, waiting: bool | None = None,
+                                claim: str | None = None, faults: int | None = None,
+                                fault: str | None = None, message: str | None = None) -> bool:
+        """Set when a PENDING refund is asked about next. `claim`: only while `owner` holds it, letting go;
+        `faults`/`fault`/`message`: untrustworthy or refused answers in a row now, and the last one's fault
+        (None: the answer was trustworthy) and words."""
+        sets, args = ["next_check_at = ?", "attempts = attempts + 1"], [next_check_at]
+        if waiting is not None:
+            sets.append("waiting = ?")
+            args.append(1 if waiting else 0)
+        if faults is not None:
+            sets += ["faults = ?", "fault = ?"]
+            args += [faults, fault]
+        if fault is not None:
+            sets.append("message = ?")
+            args.append(message)
+        return await self.sql.execute(*_reschedule_sql("refunds", sets, args, refund_id, REFUND_PENDING, claim)) == 1
 
-    async def claim_due_refunds(self, now: int, lease_ms: int, limit: int) -> list[Refund]:
-        due = await self.sql.fetchall(
-            "SELECT id, next_check_at FROM refunds WHERE status = ? AND next_check_at <= ?"
-            " ORDER BY next_check_at LIMIT ?", (REFUND_PENDING, now, limit))
-        claimed = []
-        for row in due:
-            if await self.sql.execute(
-                    "UPDATE refunds SET next_check_at = ? WHERE id = ? AND status = ? AND next_check_at = ?",
-                    (now + lease_ms, row["id"], REFUND_PENDING, row["next_check_at"])):
-                refund = await self.get_refund_by_id(row["id"])
-                if refund is not None:
-                    claimed.append(refund)
-        return claimed
+    async def refused_refunds(self) -> list[Refund]:
+        """PENDING refunds whose channel's last answer refused the call itself (HTTP 4xx: no such endpoint,
+        not allowed): asking again will not help until someone changes something."""
+        rows = await self.sql.fetchall(f"{_REFUND_SELECT} WHERE status = ? AND fault = ? ORDER BY created_at, id",
+                                       (REFUND_PENDING, "refused"))
+        return [Refund(**row) for row in rows]
 
     # the order's journal
 

@@ -19,8 +19,10 @@ from server.keys import STORAGE
 from server.metrics import Metrics
 from server.settings import AlertsSettings
 
+# resolver_lag (tests/server/test_resolver_claims.py) is set out of reach: these tests run without a resolver.
 RULES = AlertsSettings(success_rate_min_pct=75.0, success_rate_window_s=600, success_rate_min_payments=4,
-                       devices_offline_max=0, offline_after_s=300, backlog_max=5, backlog_oldest_max_s=60)
+                       devices_offline_max=0, offline_after_s=300, backlog_max=5, backlog_oldest_max_s=60,
+                       resolver_lag_max_s=3600)
 
 
 @pytest.fixture

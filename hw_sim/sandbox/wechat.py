@@ -23,6 +23,11 @@ N, the next N refund answers are lost (the refund is made, the connection droppe
 A reverse of an order still USERPAYING first answers recall=Y (`reverse_recalls` times), as WeChat
 does when a payment is in flight, then revokes it.
 
+Trouble on the line, for the resolver's tests: `slow_queries` {out_trade_no: seconds} holds that order's
+orderquery answers that long; `bad_signatures` signs every answer with a wrong key (a man in the middle, or
+a key changed on one side only); `refund_http_status` (e.g. 404) answers refund and refundquery with that
+HTTP status and no body, as a wrong endpoint or a proxy refusing it would.
+
 Service-provider mode: the sub-merchants (特约商户) the acquirer registered are given with
 `add_sub_merchant(sub_mch_id, sub_appid=None)` (standalone: --sub-merchant / --sub-merchants, see common.py).
 A request with an unknown sub_mch_id is refused as WeChat refuses it (return_code=FAIL, unsigned,
@@ -115,6 +120,9 @@ class WeChatSandbox:
         self.holds = Holds()
         self.refund_requests: dict[str, Charge] = {}   # by out_refund_no
         self.lose_refund_answers = 0   # the next N refund answers are dropped after the refund is made
+        self.slow_queries: dict[str, float] = {}     # out_trade_no -> seconds its orderquery answers are held
+        self.bad_signatures = False                  # answers signed with a wrong key
+        self.refund_http_status: int | None = None   # refund and refundquery answer this HTTP status
         self.base_url = ""
         self.wallet_app = WalletApp(title="微信支付", payer_prefix="oSbx", pay_c2b=self.pay_c2b,
                                     amount_of=lambda t: getattr(self._ledger.orders.get(t), "total_fee", None),
@@ -176,6 +184,10 @@ class WeChatSandbox:
                 return self._fail("缺少参数out_trade_no")
             self._advance_all()
             self._ledger.calls.append((request.path, params.get("out_trade_no", "")))
+            if self.refund_http_status is not None and request.path in ("/secapi/pay/refund", "/pay/refundquery"):
+                return web.Response(status=self.refund_http_status)
+            if request.path == "/pay/orderquery" and params.get("out_trade_no") in self.slow_queries:
+                await asyncio.sleep(self.slow_queries[params["out_trade_no"]])
             try:
                 answer = operation(params)
                 if inspect.isawaitable(answer):
@@ -208,7 +220,7 @@ class WeChatSandbox:
         answer = {"return_code": "SUCCESS", "return_msg": "OK", "appid": self.appid, "mch_id": self.mch_id,
                   "nonce_str": secrets.token_hex(16), **fields}
         answer = {k: v for k, v in answer.items() if v != ""}
-        answer["sign"] = signing.sign(answer, self.api_key, sign_type)
+        answer["sign"] = signing.sign(answer, "0" * 32 if self.bad_signatures else self.api_key, sign_type)
         return web.Response(body=to_xml(answer), content_type="text/xml")
 
     # the operations

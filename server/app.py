@@ -13,7 +13,7 @@ from . import alerts, throttle
 from .channels import open_channels
 from .keys import CHANNELS, METRICS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE, WAKEUPS
 from .metrics import Metrics
-from .middlewares import body_deadline_middleware, error_middleware
+from .middlewares import body_deadline_middleware, drop_compact_headers, error_middleware
 from .payments import Payments
 from .reconcile import run_daily, service_provider_channels
 from .resolver import Resolver
@@ -31,6 +31,7 @@ _STOP_AFTER_PASS_S = 5.0
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or load_settings()
     app = web.Application(middlewares=[error_middleware, body_deadline_middleware])
+    app.on_response_prepare.append(drop_compact_headers)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     if not settings.console.secure_cookies:

@@ -4,6 +4,11 @@ that may not use the API at all (section 3: decommissioned, not installed, flagg
 String to sign: method, path, timestamp, nonce and the body's SHA-256, one per line; the signature is
 lower-case hex HMAC-SHA256 keyed with the device key's 32 raw bytes. A device that sends its identity
 (X-Hardware-Id and X-Boot-Id, together) signs them too: two more lines, hardware id and boot id.
+
+The compact form (docs/device-api.md, "Compact form") carries the same fields in a CBOR array instead
+of headers, the nonce as raw bytes (its text is their lower-case hex) and the signature as its 32 raw
+bytes; `parse_compact` turns it into the same SignedHeaders, so both forms are checked by the same code
+against the same string to sign, window and nonce store.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import errors
+from . import errors, wire
 from .storage.records import (
     DEVICE_ACTIVE, DEVICE_PENDING, FLAG_CLONED, FLAG_MOVED, LIFECYCLE_DECOMMISSIONED, LIFECYCLE_INSTALLED, Device,
 )
@@ -76,24 +81,60 @@ def sign_request(device_id: str, key_hex: str, path: str, body: bytes, *, timest
 
 
 def parse_headers(headers: Mapping[str, str]) -> SignedHeaders:
-    values = {}
-    for name, pattern in (("X-Device-Id", DEVICE_ID), ("X-Timestamp", TIMESTAMP),
-                          ("X-Nonce", NONCE), ("X-Signature", SIGNATURE)):
-        value = headers.get(name)
+    return _signed(headers.get("X-Device-Id"), headers.get("X-Timestamp"), headers.get("X-Nonce"),
+                   headers.get("X-Signature"), headers.get("X-Hardware-Id"), headers.get("X-Boot-Id"),
+                   names=_HEADER_NAMES)
+
+
+_HEADER_NAMES = ("header X-Device-Id", "header X-Timestamp", "header X-Nonce", "header X-Signature",
+                 "header X-Hardware-Id", "header X-Boot-Id")
+_COMPACT_NAMES = ("device id", "timestamp", "nonce", "signature", "hardware id", "boot id")
+_NONCE_BYTES = (4, 32)      # hex text of 8 to 64 characters, as NONCE allows
+
+
+def _signed(device_id: str | None, timestamp: str | None, nonce: str | None, signature: str | None,
+            hardware_id: str | None, boot_id: str | None, *, names: tuple[str, ...]) -> SignedHeaders:
+    """The signing fields, checked the same whichever form carried them (names: theirs in that form)."""
+    for name, value, pattern in zip(names, (device_id, timestamp, nonce, signature),
+                                    (DEVICE_ID, TIMESTAMP, NONCE, SIGNATURE)):
         if value is None:
-            raise MissingAuth(f"header {name} is missing")
+            raise MissingAuth(f"{name} is missing")
         if not pattern.match(value):
-            raise MissingAuth(f"header {name} is malformed")
-        values[name] = value
-    hardware_id, boot_id = headers.get("X-Hardware-Id"), headers.get("X-Boot-Id")
+            raise MissingAuth(f"{name} is malformed")
     if (hardware_id is None) != (boot_id is None):
-        raise MissingAuth("headers X-Hardware-Id and X-Boot-Id come together")
+        raise MissingAuth(f"{names[4]} and {names[5]} come together")
     if hardware_id is not None and not HARDWARE_ID.match(hardware_id):
-        raise MissingAuth("header X-Hardware-Id is malformed")
+        raise MissingAuth(f"{names[4]} is malformed")
     if boot_id is not None and not BOOT_ID.match(boot_id):
-        raise MissingAuth("header X-Boot-Id is malformed")
-    return SignedHeaders(values["X-Device-Id"], values["X-Timestamp"], values["X-Nonce"], values["X-Signature"],
-                         hardware_id, boot_id)
+        raise MissingAuth(f"{names[5]} is malformed")
+    return SignedHeaders(device_id, timestamp, nonce, signature, hardware_id, boot_id)
+
+
+def parse_compact(body: bytes) -> tuple[SignedHeaders, bytes]:
+    """The signing fields and the message bytes of a compact request body: a CBOR array
+    [device id, timestamp, nonce, (hardware id, boot id,) message, signature]."""
+    try:
+        envelope = wire.decode_cbor(body)
+    except wire.MalformedBody as e:
+        raise MissingAuth(f"the envelope is {e}") from None
+    if not isinstance(envelope, list) or len(envelope) not in (5, 7):
+        raise MissingAuth("the envelope must be an array of 5 or 7 items")
+    device_id, timestamp, nonce, *identity, message, mac = envelope
+    if not isinstance(message, bytes):
+        raise MissingAuth("the message must be a byte string")
+    if not isinstance(nonce, bytes) or not _NONCE_BYTES[0] <= len(nonce) <= _NONCE_BYTES[1]:
+        raise MissingAuth("nonce is malformed")
+    if not isinstance(mac, bytes) or len(mac) != 32:
+        raise MissingAuth("signature is malformed")
+    # Integers and text as they must be; anything else is malformed, as a header of the wrong shape is.
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+        raise MissingAuth("timestamp is malformed")
+    texts = [device_id, *identity]
+    if not all(isinstance(t, str) for t in texts):
+        raise MissingAuth("device id, hardware id and boot id must be text")
+    hardware_id, boot_id = identity if identity else (None, None)
+    return _signed(device_id, str(timestamp), nonce.hex(), mac.hex(), hardware_id, boot_id,
+                   names=_COMPACT_NAMES), message
 
 
 def signature_matches(key: bytes, signed: SignedHeaders, method: str, path: str, body: bytes) -> bool:

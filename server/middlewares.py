@@ -53,7 +53,8 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
         response = error_response(request, 500, "internal_error", "internal server error")
-    response.headers["X-Server-Time"] = str(int(time.time()))
+    if wire.format_of(request.content_type) != wire.COMPACT:     # a compact answer says it in its body
+        response.headers["X-Server-Time"] = str(int(time.time()))
     if request.path.startswith("/d/v1/"):
         op = request.get(OP, "unknown")
         code = "ok" if response.status < 400 else response.get(ERROR_CODE, f"http_{response.status}")
@@ -61,6 +62,14 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         if metrics is not None:
             metrics.requests.labels(op, code).inc()
     return response
+
+
+async def drop_compact_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: an answer in the compact form goes without Date and Server (docs/device-api.md,
+    "Compact form": its body's server_time is the date; on 4G every byte is paid for)."""
+    if wire.format_of(request.content_type) == wire.COMPACT:
+        response.headers.popall("Date", None)
+        response.headers.popall("Server", None)
 
 
 @web.middleware

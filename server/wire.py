@@ -1,4 +1,8 @@
-"""Device API bodies: CBOR for devices, JSON for kiosks and tests; the answer uses the request's format."""
+"""Device API bodies: CBOR for devices, JSON for kiosks and tests; the answer uses the request's format.
+
+The compact form (docs/device-api.md, "Compact form") is CBOR whose map keys may be field numbers
+(the firmware's table, core.compact); its request body is a signed envelope around such a message,
+opened by device_auth.parse_compact before the message is decoded here."""
 from __future__ import annotations
 
 import io
@@ -7,11 +11,14 @@ import math
 from typing import Any
 
 import cbor2
+from core.compact import CONTENT_TYPE as COMPACT_TYPE, pack_keys, unpack_keys
 
 CBOR = "cbor"
 JSON = "json"
-MEDIA_TYPES = {"application/cbor": CBOR, "application/json": JSON}
-CONTENT_TYPES = {CBOR: "application/cbor", JSON: "application/json"}
+COMPACT = "compact"
+MEDIA_TYPES = {"application/cbor": CBOR, "application/json": JSON, COMPACT_TYPE: COMPACT}
+CONTENT_TYPES = {CBOR: "application/cbor", JSON: "application/json", COMPACT: COMPACT_TYPE}
+BINARY = (CBOR, COMPACT)    # formats that carry raw bytes (JSON carries them as Base64 text)
 
 _MAX_DEPTH = 8
 # No field of any message needs more than a 64-bit integer: bigger ones are refused while parsing,
@@ -29,7 +36,10 @@ def format_of(content_type: str) -> str | None:
 
 
 def decode(wire_format: str, body: bytes) -> dict[str, Any]:
-    message = _decode_cbor(body) if wire_format == CBOR else _decode_json(body)
+    if wire_format == COMPACT:
+        message = unpack_keys(decode_cbor(body, int_keys=True))   # a number no field has stays a number: refused below
+    else:
+        message = decode_cbor(body) if wire_format == CBOR else _decode_json(body)
     if not isinstance(message, dict):
         raise MalformedBody("the body must be a map (CBOR) or an object (JSON)")
     _check_plain(message, 0)
@@ -39,14 +49,19 @@ def decode(wire_format: str, body: bytes) -> dict[str, Any]:
 def encode(wire_format: str, message: dict[str, Any]) -> bytes:
     if wire_format == CBOR:
         return cbor2.dumps(message)
+    if wire_format == COMPACT:
+        return cbor2.dumps(pack_keys(message))
     return _JSON_ENCODER.encode(message).encode("utf-8")
 
 
-def _decode_cbor(body: bytes) -> Any:
+def decode_cbor(body: bytes, *, int_keys: bool = False) -> Any:
+    """One CBOR item, all of `body`. Map keys are text (or bytes), and integers too with `int_keys` (the
+    compact form's field numbers): integers can be made to collide in a hash table, but a body of at most
+    [device_api] max_body_bytes holds a few hundred keys, and colliding integers cost a comparison each."""
     stream = io.BytesIO(body)
     try:
         decoder = cbor2.CBORDecoder(stream, max_depth=_MAX_DEPTH, allow_duplicate_keys=False,
-                                    strict_hashable_types=True)
+                                    strict_hashable_types=not int_keys)
         message = decoder.decode()
     except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError, EOFError) as e:
         raise MalformedBody(f"not valid CBOR: {e}") from None

@@ -2,7 +2,7 @@
 source, not remembered:
 
 - the server imports neither the host agent nor the simulator, and of the firmware only its text table
-  (core.texts, and core.amount which formats its money);
+  (core.texts, and core.amount which formats its money) and the compact form's field numbers (core.compact);
 - production code (server, host agent, tools) never imports the simulator;
 - the host agent keeps no copy of a firmware table: no module of it defines a name the firmware's shared
   modules define (ERROR_TEXTS, SAY_..., DEFAULT_PREFIXES, MAX_LINE, parse_line, ...): it imports them.
@@ -14,7 +14,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_FIRMWARE = ("texts", "codes", "line_protocol", "api")      # what the agent runs of firmware/core
-SERVER_MAY_USE = {"core.texts", "core.amount"}
+SERVER_MAY_USE = {"core.texts", "core.amount", "core.compact"}
 # the agent's own on purpose: its aiohttp client of the device API (docs/host-agent.md says why)
 AGENT_OWN = {"DeviceApi"}
 

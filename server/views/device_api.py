@@ -6,6 +6,10 @@ limits, idempotency conflict, order state), nonce. Nothing is written before the
 so a refused request changes nothing; the one exception comes after the nonce: identity and place
 (server/devices.py `check_identity`), whose refusal flags the device moved or cloned. `activate` is
 the one op without signing: its one-time code is its credential.
+
+The signing fields come in headers, or in the compact form (Content-Type application/x-scanpay) in
+an envelope around the message; either way they are checked by the same code (server/device_auth.py)
+at the same place in that order, and the answer comes in the request's form.
 """
 from __future__ import annotations
 
@@ -95,7 +99,7 @@ async def qr(request: web.Request, device: Device, message: device_messages.QrRe
     qr_code = payments.qr_code(order)
     # The stand has no QR encoder: it draws this bitmap (raw bytes in CBOR, Base64 in JSON).
     bitmap = qr_bitmap(qr_code)
-    if wire.format_of(request.content_type) != wire.CBOR:
+    if wire.format_of(request.content_type) not in wire.BINARY:
         bitmap["rows"] = base64.b64encode(bitmap["rows"]).decode("ascii")
     return {"order": device_messages.order_object(order), "qr_code": qr_code, "qr_bitmap": bitmap,
             "expires_at": order.deadline_at // 1000}
@@ -256,8 +260,8 @@ async def _signed_op(request: web.Request, op: Op) -> web.Response:
     wire_format = _wire_format(request)
     settings = request.app[SETTINGS].device_api
     body = await _read_body(request, settings.max_body_bytes)
-    device, signed = await _authenticate(request, body, settings.timestamp_window_s)
-    raw_message = _decode(wire_format, body)
+    device, signed, message_bytes = await _authenticate(request, wire_format, body, settings.timestamp_window_s)
+    raw_message = _decode(wire_format, message_bytes)
     message = await op.prepare(request, device, raw_message)
     place = _place(raw_message) if op.prepare is prepare_heartbeat else None
     # Last check, first write: the nonce is recorded only for a request that will be carried out.
@@ -277,6 +281,8 @@ async def _signed_op(request: web.Request, op: Op) -> web.Response:
 
 async def _activate(request: web.Request) -> web.Response:
     wire_format = _wire_format(request)
+    if wire_format == wire.COMPACT:     # nothing to sign with yet: the compact form needs a key
+        raise errors.unsupported_media_type("activate takes application/cbor or application/json")
     body = await _read_body(request, request.app[SETTINGS].device_api.max_body_bytes)
     raw_message = _decode(wire_format, body)
     message = device_messages.parse_activate(raw_message)
@@ -311,7 +317,7 @@ def _place(message: dict[str, Any]) -> list[str] | None:
 def _wire_format(request: web.Request) -> str:
     wire_format = wire.format_of(request.content_type)
     if wire_format is None:
-        raise errors.unsupported_media_type("send application/cbor or application/json")
+        raise errors.unsupported_media_type("send application/cbor, application/json or application/x-scanpay")
     return wire_format
 
 
@@ -339,9 +345,14 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _authenticate(request: web.Request, body: bytes, window_s: int) -> tuple[Device, device_auth.SignedHeaders]:
+async def _authenticate(request: web.Request, wire_format: str, body: bytes,
+                        window_s: int) -> tuple[Device, device_auth.SignedHeaders, bytes]:
+    """The device and its signing fields, and the message bytes (the body, or the compact envelope's)."""
     try:
-        signed = device_auth.parse_headers(request.headers)
+        if wire_format == wire.COMPACT:
+            signed, body = device_auth.parse_compact(body)
+        else:
+            signed = device_auth.parse_headers(request.headers)
     except device_auth.MissingAuth as e:
         raise errors.missing_auth(str(e)) from None
     device = await request.app[STORAGE].get_device(signed.device_id)
@@ -355,4 +366,4 @@ async def _authenticate(request: web.Request, body: bytes, window_s: int) -> tup
     skew = int(signed.timestamp) - int(time.time())
     if abs(skew) > window_s:
         raise errors.stale_timestamp(f"timestamp is {skew:+d} s from server time")
-    return device, signed
+    return device, signed, body

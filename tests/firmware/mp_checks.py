@@ -7,7 +7,7 @@ import sys
 from binascii import hexlify, unhexlify
 
 
-from core import amount, api, cbor, codes, journal, place
+from core import amount, api, cbor, codes, compact, journal, place
 from core.hmac_sha256 import hmac_sha256
 from drivers import modem, scan_engine, voice
 from drivers.keypad import Keypad
@@ -92,6 +92,12 @@ out["scan"] = scans
 key_hex, path, body_hex, ts, nonce = cases["sign"]
 device = api.DeviceApi(None, "D0001", key_hex)
 out["sign"] = device.sign(path, unhexlify(body_hex), ts, nonce)
+# the compact form: the envelope (nonce as raw bytes) and field numbers, both ways
+out["compact"] = hx(api.sign_compact(unhexlify(key_hex), "D0001", path, unhexlify(body_hex), ts, nonce.encode(),
+                                     ("a4cf12fe3b5c", "0123456789abcdef")))
+packed = compact.pack_keys({"order": {"order_no": "A1", "status": "SUCCESS"}, "server_time": 1, "new": [{"wait": 0}]})
+out["packed"] = hx(cbor.encode(packed))
+out["unpacked"] = compact.unpack_keys(cbor.decode(cbor.encode(packed)))
 
 # --- journal on the MicroPython file system, with a power cut before the rename ---------------------
 try:

@@ -49,9 +49,10 @@ class ScriptedTransport:
         return Response(status, {"content-type": "application/cbor"}, content)
 
 
-def make_api(*answers):
+def make_api(*answers, compact=False):
+    """A client over a scripted transport, in the header form unless `compact`."""
     transport = ScriptedTransport(*answers)
-    api = DeviceApi(transport, "D0001", KEY_HEX)
+    api = DeviceApi(transport, "D0001", KEY_HEX, compact=compact)
     api.retry_ms = 1
     return api, transport
 
@@ -83,6 +84,24 @@ async def test_pay_request_is_signed_cbor():
     assert abs(int(headers["X-Timestamp"]) - SERVER_TIME) <= 1
     assert re.fullmatch(r"[A-Za-z0-9_-]{8,64}", headers["X-Nonce"])
     assert headers["X-Signature"] == expected_signature("/d/v1/pay", headers, sent["body"])
+
+
+async def test_pay_request_in_the_compact_form():
+    """No X- headers; the envelope's signature is the header form's HMAC over the
+    message bytes, the nonce signed as its hex; numbered answers read as named ones."""
+    numbered = {1: {2: "D0001-ab12-000001", 6: "SUCCESS"}, 12: SERVER_TIME, 999: "a field of a newer server"}
+    api, transport = make_api((200, numbered), compact=True)
+    assert not DeviceApi(None, "D0001", KEY_HEX).compact       # the header form until devices switch over
+    api.clock.adopt(SERVER_TIME)
+    result = await api.pay("D0001-ab12-000001", 1250, "134567890123456789")
+    assert result == {"order_no": "D0001-ab12-000001", "status": "SUCCESS"}
+    sent = transport.requests[0]
+    assert sent["headers"] == {"Content-Type": "application/x-scanpay"}
+    device_id, timestamp, nonce, message, signature = cbor2.loads(sent["body"])
+    assert device_id == "D0001" and abs(timestamp - SERVER_TIME) <= 1 and len(nonce) == 8
+    assert cbor2.loads(message) == {2: "D0001-ab12-000001", 4: 1250, 15: "134567890123456789"}
+    headers = {"X-Timestamp": str(timestamp), "X-Nonce": nonce.hex()}
+    assert signature.hex() == expected_signature("/d/v1/pay", headers, message)
 
 
 async def test_unsynced_clock_adopts_server_time_and_retries_once_with_a_new_nonce():

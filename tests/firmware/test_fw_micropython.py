@@ -193,6 +193,19 @@ def test_signature_same_as_the_documented_recipe(micropython):
     assert micropython["sign"] == DeviceApi(None, "D0001", KEY_HEX).sign("/d/v1/pay", body, 1763776800, "n0nce123")
 
 
+def test_compact_form_same_as_cpython(micropython):
+    from core.api import sign_compact
+    from core.compact import pack_keys
+    body = cbor2.dumps({"order_no": "A1", "amount_fen": 1250})
+    expected = sign_compact(bytes.fromhex(KEY_HEX), "D0001", "/d/v1/pay", body, 1763776800, b"n0nce123",
+                            ("a4cf12fe3b5c", "0123456789abcdef"))
+    assert micropython["compact"] == expected.hex()
+    message = {"order": {"order_no": "A1", "status": "SUCCESS"}, "server_time": 1, "new": [{"wait": 0}]}
+    assert cbor2.loads(bytes.fromhex(micropython["packed"])) == pack_keys(message) == {
+        1: {2: "A1", 6: "SUCCESS"}, 12: 1, "new": [{17: 0}]}
+    assert micropython["unpacked"] == message
+
+
 def test_journal_survives_a_power_cut_on_micropython(micropython):
     result = micropython["journal"]
     first, second = result["numbers"]

@@ -89,7 +89,8 @@ class ServerStack:
         self.storage = self.app[STORAGE]
         await self.storage.add_merchant("M1", self.merchant_name)
         # Each device says the payments of a static code of its own (a printed sticker bound on site).
-        _, stickers = await static_codes.print_batch(self.storage, len(self.devices), actor="hw_sim")
+        _, stickers = await static_codes.print_batch(self.storage, len(self.devices), actor="hw_sim") \
+            if self.devices else (None, [])
         for device_id, sticker in zip(self.devices, stickers):
             key_hex = secrets.token_hex(32)
             device = await self.storage.add_device(device_id, "M1", self.store_name, key_hex)

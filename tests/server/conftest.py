@@ -195,8 +195,11 @@ async def add_device(app, device_id: str = DEVICE_ID) -> str:
 
 
 @pytest.fixture
-def start_server(aiohttp_client, sandbox, database) -> Callable[..., Awaitable[Device]]:
-    """Start the server (again, on the same database) with the given WeChat settings; a device."""
+def start_server(database, aiohttp_client, sandbox) -> Callable[..., Awaitable[Device]]:
+    """Start the server (again, on the same database) with the given WeChat settings; a device.
+
+    `database` comes first: fixtures are torn down in reverse, so the server (its resolver and alert
+    checks still running) stops before its PostgreSQL schema is dropped."""
     keys: dict[str, str] = {}
 
     async def start(resolver: dict | None = None, device_api: dict | None = None, limits: dict | None = None,

@@ -2,13 +2,13 @@
 
 One module per area, each with `setup(app)` adding its routes: orders, devices, monitoring, rollouts,
 reports (reconciliation), cashier. Shared pieces: auth.py (users, sessions, CSRF, `login_required`,
-`render`), i18n.py (Chinese or English pages), templates/base.html (the layout every page extends),
-static/console.css.
+`render`), i18n.py (Chinese or English pages), display.py (money, China time, the names of statuses and
+channels), templates/base.html (the layout every page extends), static/console.css (desktop and phone).
 """
 from __future__ import annotations
 
 import asyncio
-import datetime
+import functools
 import http
 import json
 import logging
@@ -21,12 +21,12 @@ from aiohttp import web
 from ..errors import ApiError
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
 from ..throttle import RateLimited
-from . import auth, cashier, codes, devices, i18n, merchants, monitoring, orders, reports, rollouts, stock, stores
+from ..refusals import N_
+from . import auth, cashier, codes, devices, display, i18n, merchants, monitoring, orders, reports, rollouts, stock, stores
 
 log = logging.getLogger(__name__)
 
 _HERE = Path(__file__).resolve().parent
-CHINA = datetime.timezone(datetime.timedelta(hours=8), "CST")
 
 # Pages only load our own files: no inline script, no framing by other sites, forms post only to us.
 _SECURITY_HEADERS = {
@@ -43,7 +43,9 @@ def setup(app: web.Application) -> None:
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
                                autoescape=jinja2.select_autoescape(default=True),
                                undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(yuan=yuan, china_time=china_time, pretty_json=pretty_json)
+    env.filters.update(money=display.money, china_time=display.china_time, pretty_json=pretty_json,
+                       label=_template_label)
+    env.globals.update(order_status=display.order_status)
     i18n.setup(app, env)
     app.middlewares.append(console_middleware)
     app.router.add_static("/console/static", _HERE / "static", name="console_static")
@@ -66,19 +68,9 @@ def setup(app: web.Application) -> None:
 
 # template filters
 
-def yuan(fen: int | None) -> str:
-    """Integer fen as yuan with two decimals: 1250 -> "12.50" (no float on the way)."""
-    if fen is None:
-        return "-"
-    sign = "-" if fen < 0 else ""
-    fen = abs(int(fen))
-    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
-
-
-def china_time(at_ms: int | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    if at_ms is None:
-        return "-"
-    return datetime.datetime.fromtimestamp(at_ms / 1000, CHINA).strftime(fmt)
+def _template_label(value: object, table: str) -> str:
+    """`{{ order.status | label("order_status") }}`: a stored code by its name in the page's language."""
+    return display.label(i18n.template_gettext, table, value)
 
 
 def pretty_json(value: object) -> str:
@@ -104,7 +96,9 @@ async def console_middleware(request: web.Request, handler) -> web.StreamRespons
     except RateLimited as e:
         # Too many logins from this address (server/throttle.py): the form again, saying when to retry.
         form = await request.post()
-        response = await login_page(request, error=e.reason, username=str(form.get("username", "")),
+        error = i18n.gettext(request, "Too many login attempts from your address: try again in %(s)s s.") \
+            % {"s": e.retry_after_s}
+        response = await login_page(request, error=error, username=str(form.get("username", "")),
                                     next_page=str(form.get("next", "")), status=e.status)
         response.headers["Retry-After"] = str(e.retry_after_s)
     except ApiError as e:
@@ -117,32 +111,38 @@ async def console_middleware(request: web.Request, handler) -> web.StreamRespons
     except Exception:
         # A person is reading: an HTML page, not the device API's JSON (which the outer middleware gives).
         log.exception("unexpected error in %s %s", request.method, request.path)
-        response = error_page(request, 500, "Something went wrong on the server; it has been logged. Try again.")
+        response = error_page(request, 500, N_("Something went wrong on the server; it has been logged. Try again."))
     for name, value in _SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
 
 
 _ERROR_TEXT = {
-    403: "You may not do this.",
-    404: "There is no such page, or it is not yours to see.",
-    405: "This page does not take that kind of request.",
+    403: N_("You may not do this."),
+    404: N_("There is no such page, or it is not yours to see."),
+    405: N_("This page does not take that kind of request."),
 }
+_ERROR_TITLE = {403: N_("Forbidden"), 404: N_("Not found"), 500: N_("Server error")}
 
 
 def error_page(request: web.Request, status: int, reason: str, *, code: str | None = None) -> web.Response:
+    # Our handlers give a sentence marked N_ as the reason: shown in the reader's language (any other as it is).
+    _ = functools.partial(i18n.gettext, request)
     if reason == "csrf":
-        title = "Request refused"
-        text = ("This form was not sent from a console page of your current login (its security token is "
-                "missing or stale), so nothing was changed. Go back, reload the page and try again.")
+        title = _("Request refused")
+        text = _("This form was not sent from a console page of your current login (its security token is "
+                 "missing or stale), so nothing was changed. Go back, reload the page and try again.")
     else:
-        title = {403: "Forbidden", 404: "Not found", 500: "Server error"}.get(status, f"Error {status}")
-        # Our handlers give a sentence as the reason; aiohttp's standard phrase ("Not Found") gets ours.
+        title = _(_ERROR_TITLE[status]) if status in _ERROR_TITLE else _("Error %(status)s") % {"status": status}
+        # aiohttp's standard phrase ("Not Found") gets ours.
         try:
             standard = reason == http.HTTPStatus(status).phrase
         except ValueError:
             standard = True
-        text = _ERROR_TEXT.get(status, "The request could not be served.") if standard or not reason else reason
+        if standard or not reason:
+            text = _(_ERROR_TEXT.get(status, N_("The request could not be served.")))
+        else:
+            text = i18n.refusal_text(request, reason)
     return auth.render(request, "error.html", {"status": status, "title": title, "text": text, "code": code},
                        status=status)
 
@@ -181,7 +181,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     except auth.LoginRefused as e:
         # Every refusal answers late: guessing passwords from many connections gains little.
         await asyncio.sleep(settings.failed_login_delay_s)
-        return await login_page(request, error=str(e), username=username, next_page=str(form.get("next", "")),
+        return await login_page(request, error=i18n.gettext(request, str(e)), username=username, next_page=str(form.get("next", "")),
                                 status=401)
     response = auth.redirect(auth.safe_next(str(form.get("next", ""))))
     auth.set_session_cookie(request, response, token)

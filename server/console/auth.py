@@ -32,6 +32,7 @@ from aiohttp import web
 
 from ..clock import now_ms
 from ..keys import CONSOLE_ALERTS, CONSOLE_CSRF_TOKEN, CONSOLE_USER, SETTINGS, STORAGE
+from ..refusals import N_
 from ..storage import Storage
 from . import queries
 
@@ -111,7 +112,7 @@ class LoginRefused(Exception):
 
 # One answer for every refusal: a different one for a locked or disabled user would tell a guesser which
 # user names exist. It names the lock so that a person refused with the right password knows to wait.
-REFUSED = "wrong user name or password (after too many wrong tries a user is locked for a while)"
+REFUSED = N_("wrong user name or password (after too many wrong tries a user is locked for a while)")
 
 
 def _session_id(token: str) -> str:
@@ -208,14 +209,14 @@ async def read_form(request: web.Request) -> Any:
     try:
         form = await request.post()
     except (LookupError, UnicodeError, ValueError, AssertionError):
-        raise web.HTTPBadRequest(reason="The form could not be read.") from None
+        raise web.HTTPBadRequest(reason=N_("The form could not be read.")) from None
     for name, value in form.items():
         try:
             name.encode("utf-8")
             if isinstance(value, str):
                 value.encode("utf-8")
         except UnicodeEncodeError:
-            raise web.HTTPBadRequest(reason="The form holds text that is not valid Unicode.") from None
+            raise web.HTTPBadRequest(reason=N_("The form holds text that is not valid Unicode.")) from None
     return form
 
 
@@ -247,7 +248,7 @@ def login_required(role: str | None = None) -> Callable[[Handler], Handler]:
                 back = request.path_qs if request.method == "GET" else "/console/"
                 raise web.HTTPSeeOther(f"/console/login?next={quote(back, safe='')}")
             if role is not None and user.role != role:
-                raise web.HTTPForbidden(reason="This page is for operators only.")
+                raise web.HTTPForbidden(reason=N_("This page is for operators only."))
             return await handler(request)
         return wrapped
     return decorate

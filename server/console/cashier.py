@@ -32,6 +32,8 @@ from ..keys import CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
 from ..merchant_channels import ChannelNotOpen
 from ..payments import DailyLimitExceeded, MerchantNotActive, OrderConflict, OrderNotFound, UnsupportedCode
 from ..storage import DEVICE_ACTIVE, PAYING, Device, Order
+from ..refusals import N_, Refused
+from . import display, i18n
 from .auth import ConsoleUser, login_required, merchant_scope, render
 from .orders import parse_yuan
 
@@ -42,27 +44,33 @@ DEFAULT_WAIT_S = 20
 _WAIT_DIGITS = 4
 
 
-class AmountRefused(ValueError):
-    """The typed amount is not one the device API would take; the message says why, for the cashier."""
+class AmountRefused(Refused):
+    """The typed amount is not one the device API would take; the message says why, for the cashier
+    (`text(gettext)`: in the reader's language)."""
+
+    def text(self, gettext) -> str:
+        values = {key: gettext(value) if key == "why" else value for key, value in self.values.items()}
+        return gettext(self.template) % values if values else gettext(self.template)
 
 
 def amount_fen(text: str, *, min_fen: int, max_fen: int) -> int:
     """Yuan as typed ("12.5", "12.50") in integer fen, exactly, within the device API's limits."""
     text = (text or "").strip()
     if not text:
-        raise AmountRefused("Type the amount first")
+        raise AmountRefused(N_("Type the amount first"))
     if text.startswith("-"):
-        raise AmountRefused("The amount must be more than zero")
+        raise AmountRefused(N_("The amount must be more than zero"))
     try:
         fen = parse_yuan(text)
-    except ValueError as e:
-        raise AmountRefused(f"{e} (no fractions of a fen)") from None
+    except Refused as e:
+        raise AmountRefused(N_("%(why)s (no fractions of a fen)"), why=e.template) from None
     if fen <= 0:
-        raise AmountRefused("The amount must be more than zero")
+        raise AmountRefused(N_("The amount must be more than zero"))
     if fen > max_fen:
-        raise AmountRefused(f"The amount is over the limit of {_yuan(max_fen)} yuan per payment")
+        raise AmountRefused(N_("The amount is over the limit of %(amount)s per payment"), amount=display.money(max_fen))
     if fen < min_fen:
-        raise AmountRefused(f"The amount is below the minimum of {_yuan(min_fen)} yuan per payment")
+        raise AmountRefused(N_("The amount is below the minimum of %(amount)s per payment"),
+                            amount=display.money(min_fen))
     return fen
 
 
@@ -70,16 +78,22 @@ def _yuan(fen: int) -> str:
     return format_fen(fen)
 
 
-def order_view(order: Order) -> dict[str, Any]:
-    """What the page shows and says about an order."""
+def order_view(order: Order, gettext=i18n.english) -> dict[str, Any]:
+    """What the page shows and says about an order (`gettext`: the reader's language for what it shows)."""
     view = {"order_no": order.order_no, "status": order.status, "channel": order.channel,
-            "amount_fen": order.amount_fen, "yuan": _yuan(order.amount_fen), "reason": order.reason}
+            "channel_name": display.label(gettext, "channel", order.channel) if order.channel else "",
+            "amount_fen": order.amount_fen, "yuan": _yuan(order.amount_fen), "money": display.money(order.amount_fen),
+            "reason": order.reason}
     if order.status == PAYING:
         spoken = texts.SAY_PAYER_PAYING
     else:
         spoken = texts.result_text({"status": order.status, "channel": order.channel,
                                     "amount_fen": order.amount_fen, "reason": order.reason})
     return {"order": view, "final": order.status != PAYING, "spoken": spoken}
+
+
+def _gettext(request: web.Request):
+    return lambda message: i18n.gettext(request, message)
 
 
 def _refusal(status: int, code: str, message: str) -> web.Response:
@@ -153,8 +167,8 @@ async def check_amount(request: web.Request) -> web.StreamResponse:
     try:
         fen = amount_fen(str(body.get("amount", "")), min_fen=min_fen, max_fen=max_fen)
     except AmountRefused as e:
-        return _refusal(400, "invalid_amount", str(e))
-    return web.json_response({"amount_fen": fen, "yuan": _yuan(fen)})
+        return _refusal(400, "invalid_amount", e.text(_gettext(request)))
+    return web.json_response({"amount_fen": fen, "yuan": _yuan(fen), "money": display.money(fen)})
 
 
 # pay and follow
@@ -167,12 +181,12 @@ async def pay(request: web.Request) -> web.StreamResponse:
         return _refusal(400, "malformed_body", "send a JSON object")
     device = await _device(request, user, body.get("device_id"))
     if device is None:
-        return _refusal(404, "unknown_device", "Choose one of your devices")
+        return _refusal(404, "unknown_device", i18n.gettext(request, "Choose one of your devices"))
     min_fen, max_fen = _limits(request)
     try:
         fen = amount_fen(str(body.get("amount", "")), min_fen=min_fen, max_fen=max_fen)
     except AmountRefused as e:
-        return _refusal(400, "invalid_amount", str(e))
+        return _refusal(400, "invalid_amount", e.text(_gettext(request)))
     auth_code = str(body.get("auth_code", "")).strip()
     payments = request.app[PAYMENTS]
     try:
@@ -187,14 +201,15 @@ async def pay(request: web.Request) -> web.StreamResponse:
     except UnsupportedCode as e:
         return _refusal(400, "unsupported_code", str(e))
     except ChannelNotOpen as e:
-        return _refusal(403, "channel_not_open", f"This shop does not take {e.channel} payments")
+        return _refusal(403, "channel_not_open", i18n.gettext(request, "This shop does not take %(channel)s payments")
+                        % {"channel": display.label(_gettext(request), "channel", e.channel)})
     except MerchantNotActive as e:
         return _refusal(403, "merchant_not_active", str(e))
     except OrderConflict as e:
         return _refusal(409, "order_conflict", str(e))
     except DailyLimitExceeded as e:
         return _refusal(403, "daily_limit_exceeded", str(e))
-    return web.json_response(order_view(order))
+    return web.json_response(order_view(order, _gettext(request)))
 
 
 @login_required()
@@ -211,12 +226,12 @@ async def order(request: web.Request) -> web.StreamResponse:
         return _refusal(e.status, e.code, e.message)
     device = await _device(request, user, device_id)
     if device is None:
-        return _refusal(404, "order_not_found", "No such order on your devices")
+        return _refusal(404, "order_not_found", i18n.gettext(request, "No such order on your devices"))
     try:
         found = await request.app[PAYMENTS].wait_for_change(device, order_no, wait_s)
     except OrderNotFound:
-        return _refusal(404, "order_not_found", "No such order on your devices")
-    return web.json_response(order_view(found))
+        return _refusal(404, "order_not_found", i18n.gettext(request, "No such order on your devices"))
+    return web.json_response(order_view(found, _gettext(request)))
 
 
 def setup(app: web.Application) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextvars
 import gettext as gnu_gettext
 import io
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,6 +25,7 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 
 from ..keys import SETTINGS
+from ..refusals import N_
 from . import auth
 
 
@@ -85,12 +87,59 @@ def gettext(request: web.Request, message: str) -> str:
     return _TRANSLATIONS[locale_of(request)].gettext(message)
 
 
+def english(message: str) -> str:
+    """The identity: a gettext for callers without a request (the source language)."""
+    return message
+
+
 def ngettext(request: web.Request, singular: str, plural: str, n: int) -> str:
     return _TRANSLATIONS[locale_of(request)].ngettext(singular, plural, n)
 
 
 def _template_gettext(message: str) -> str:
     return _TRANSLATIONS[_serving.get().language.locale].gettext(message)
+
+
+template_gettext = _template_gettext   # for template filters (server/console/display.py's names)
+
+
+# server/params.py refuses a URL part or query parameter in English sentences naming it (the device API's
+# and the ops API's message too): a console page shows them in the reader's language, matched by wording.
+PARAM_NAMES = {"From": N_("From"), "To": N_("To"), "Day": N_("Day"), "day": N_("day"), "device": N_("device"),
+               "Device": N_("Device"), "device id": N_("device id"), "order id": N_("order id"),
+               "rollout id": N_("rollout id"), "channel": N_("channel"), "Channel": N_("Channel"),
+               "Search": N_("Search"), "Store": N_("Store"), "Merchant": N_("Merchant"),
+               "Stop only after": N_("Stop only after"), "order_no": N_("order number"), "wait": N_("wait")}
+_PARAM_RULES = {"a channel name such as wechat": N_("a channel name such as wechat"),
+                "a merchant id: A-Z a-z 0-9 _ -": N_("a merchant id: A-Z a-z 0-9 _ -"),
+                "a day written like 2026-11-21": N_("a day written like 2026-11-21")}
+_PARAM_SENTENCES = (
+    (re.compile(r"(?P<name>.+): a day from (?P<first>\S+) to (?P<last>\S+), written like (?P<example>\S+)\Z"),
+     N_("%(name)s: a day from %(first)s to %(last)s, written like %(example)s")),
+    (re.compile(r"(?P<name>.+): at most (?P<max>[0-9]+) characters, with no control characters\Z"),
+     N_("%(name)s: at most %(max)s characters, with no control characters")),
+    (re.compile(r"(?P<name>.+) must be a whole number of 1-(?P<max>[0-9]+) digits 0-9\Z"),
+     N_("%(name)s must be a whole number of 1-%(max)s digits 0-9")),
+    (re.compile(r"(?P<name>.+) is not in its format\Z"), N_("%(name)s is not in its format")),
+    (re.compile(r"(?P<name>.+?) must be (?P<rule>.+)\Z"), N_("%(name)s must be %(rule)s")),
+)
+
+
+def refusal_text(request: web.Request, sentence: str) -> str:
+    """A refusal in the reader's language: a sentence marked N_ (a handler's), or one of server/params.py's
+    (by its wording, naming the parameter); any other as it is."""
+    translations = _TRANSLATIONS[locale_of(request)]
+    translated = translations.gettext(sentence)
+    if translated != sentence or locale_of(request) == SOURCE_LOCALE:
+        return translated
+    for pattern, msgid in _PARAM_SENTENCES:
+        match = pattern.match(sentence)
+        if match and match["name"] in PARAM_NAMES:
+            values = {key: translations.gettext(PARAM_NAMES[value] if key == "name" else
+                                                _PARAM_RULES.get(value, value) if key == "rule" else value)
+                      for key, value in match.groupdict().items()}
+            return translations.gettext(msgid) % values
+    return sentence
 
 
 def _template_ngettext(singular: str, plural: str, n: int) -> str:

@@ -22,7 +22,7 @@ from ..keys import CONSOLE_CSRF_TOKEN, CONSOLE_USER, SETTINGS, STORAGE
 from ..refusals import N_, Refused
 from ..storage import Merchant, NotFound
 from ..storage.records import MERCHANT_ACTIVE, MERCHANT_CLOSED, MERCHANT_SUSPENDED
-from . import auth, i18n
+from . import auth, display, i18n
 from .auth import login_required, merchant_scope, redirect, render
 
 LIST_MAX = 200                     # merchants listed at once: search for the others
@@ -34,7 +34,7 @@ _TOO_BIG = "evidence_too_big"      # request key: an upload refused before its b
 MERCHANT_STATUS = {MERCHANT_ACTIVE: N_("active"), MERCHANT_SUSPENDED: N_("suspended"), MERCHANT_CLOSED: N_("closed")}
 EVIDENCE_KIND = {"id_photo": N_("ID photo"), "business_licence": N_("business licence"),
                  "shop_photo": N_("photo of the shop")}
-CHANNEL_NAME = {"wechat": N_("WeChat Pay"), "alipay": N_("Alipay"), "unionpay": N_("UnionPay QuickPass")}
+CHANNEL_NAME = display.TABLES["channel"]    # one table of channel names for every page
 CODE_STATUS = {"empty": N_("empty"), "bound": N_("bound"), "deregistered": N_("deregistered")}
 END_REASON = {"lost": N_("lost"), "damaged": N_("damaged"), "shop_request": N_("the shop asked"), "fraud": N_("fraud"),
               "other": N_("other reason")}

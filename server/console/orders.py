@@ -22,8 +22,9 @@ from ..clock import now_ms
 from ..device_messages import MAX_REFUND_REASON, RefundRequest
 from ..keys import CHANNELS, CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
 from ..payments import RefundConflict, RefundImpossible, china_day
+from ..refusals import N_, Refused
 from ..storage import PAYING, REFUND_PENDING, SUCCESS, OrderScope
-from . import queries
+from . import display, i18n, queries
 from .auth import ConsoleUser, login_required, merchant_scope, redirect, render
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,15 @@ _SUMMARY_DEFAULT_DAYS = 7
 _CHANNEL = re.compile(r"[a-z0-9_]{1,32}", re.ASCII)
 _FILTERS = ("q", "from", "to", "device", "store", "channel", "status", "merchant")
 _ECHO_MAX = 200
+
+# Why the payments layer refused a refund (RefundImpossible's code; a RefundConflict is "conflict").
+_REFUND_REFUSALS = {
+    "order_not_paid": N_("the order is not paid"),
+    "refund_exceeds_amount": N_("more than is left to refund"),
+    "channel_unavailable": N_("the order's channel is not configured here"),
+    "refund_unsupported": N_("the order's channel cannot refund here"),
+    "conflict": N_("this refund number was used before with other details: start the refund again"),
+}
 
 # What a text filter may hold (orders, summary and device pages): a value no record can have is refused
 # before any query, by server/params.py (control characters, lone surrogates, impossible ids).
@@ -63,8 +73,8 @@ def setup(app: web.Application) -> None:
 
 # reading the filters
 
-class BadFilter(ValueError):
-    """A filter the page cannot use; the message is shown."""
+class BadFilter(Refused):
+    """A filter the page cannot use; the message is shown (in the reader's language)."""
 
 
 def _utc_offset(request: web.Request) -> datetime.timezone:
@@ -109,9 +119,9 @@ async def _filters(request: web.Request, user: ConsoleUser) -> tuple[queries.Ord
     await _owned_or_404(request, user, device_id=form["device"], store_name=form["store"])
     tz = _utc_offset(request)
     if since and until and since > until:
-        raise BadFilter("From is after To")
+        raise BadFilter(N_("From is after To"))
     if form["status"] and form["status"] not in STATUSES:
-        raise BadFilter("Status: one of " + ", ".join(STATUSES))
+        raise BadFilter(N_("Status: choose one from the list"))
     scope = merchant_scope(user)
     return queries.OrderFilter(
         merchant_id=scope if scope is not None else (form["merchant"] or None),
@@ -141,9 +151,9 @@ async def order_list(request: web.Request) -> web.StreamResponse:
     try:
         order_filter, form = await _filters(request, user)
     except BadFilter as e:
-        error, form = str(e), echo(request.query, _FILTERS)
+        error, form = e.text(functools.partial(i18n.gettext, request)), echo(request.query, _FILTERS)
     except params.InvalidParameter as e:
-        error, form = e.message, echo(request.query, _FILTERS)
+        error, form = i18n.refusal_text(request, e.message), echo(request.query, _FILTERS)
     else:
         rows = await queries.search_orders(storage, order_filter, offset=(page - 1) * page_size, limit=page_size + 1)
     has_next = len(rows) > page_size
@@ -221,13 +231,13 @@ def parse_yuan(text: str) -> int:
     # A Chinese input method may type full-width digits and point ("１２．５"): NFKC makes them ASCII.
     text = unicodedata.normalize("NFKC", text).strip()
     if not _YUAN.match(text):
-        raise ValueError("Type the amount in yuan with at most two decimals, like 12.50")
+        raise Refused(N_("Type the amount in yuan with at most two decimals, like 12.50"))
     try:
         fen = Decimal(text) * 100
     except InvalidOperation:
-        raise ValueError("Type the amount in yuan, like 12.50") from None
+        raise Refused(N_("Type the amount in yuan, like 12.50")) from None
     if fen != fen.to_integral_value():
-        raise ValueError("Amounts go to the fen: at most two decimals")
+        raise Refused(N_("Amounts go to the fen: at most two decimals"))
     return int(fen)
 
 
@@ -241,7 +251,7 @@ def _refund_page(request: web.Request, row: queries.OrderRow, *, error: str | No
 @login_required()
 async def refund_form(request: web.Request) -> web.StreamResponse:
     row = await _order_or_404(request)
-    error = None if _refundable_fen(row) > 0 else "This order has nothing left to refund."
+    error = None if _refundable_fen(row) > 0 else i18n.gettext(request, "This order has nothing left to refund.")
     return _refund_page(request, row, error=error)
 
 
@@ -258,11 +268,12 @@ async def refund_confirm(request: web.Request) -> web.StreamResponse:
     try:
         amount_fen = parse_yuan(amount_text)
         if amount_fen <= 0:
-            raise ValueError("The amount must be more than 0")
+            raise Refused(N_("The amount must be more than 0"))
         if amount_fen > _refundable_fen(row):
-            raise ValueError(f"At most {_yuan(_refundable_fen(row))} yuan can be refunded")
-    except ValueError as e:
-        return _refund_page(request, row, error=str(e), amount=amount_text, reason=reason or "", status=400)
+            raise Refused(N_("At most %(amount)s can be refunded"), amount=display.money(_refundable_fen(row)))
+    except Refused as e:
+        return _refund_page(request, row, error=e.text(functools.partial(i18n.gettext, request)),
+                            amount=amount_text, reason=reason or "", status=400)
     # The refund's number is made here, once: submitting the confirmation twice refunds once.
     refund_no = "CR" + secrets.token_hex(10)
     return render(request, "orders/refund_confirm.html", {
@@ -281,7 +292,8 @@ async def refund(request: web.Request) -> web.StreamResponse:
     except ValueError:
         amount_fen = 0
     if not _CONSOLE_REFUND_NO.match(refund_no) or not 0 < amount_fen <= row.order.amount_fen:
-        return _refund_page(request, row, error="The confirmation was incomplete: start the refund again.",
+        return _refund_page(request, row, error=i18n.gettext(
+                            request, "The confirmation was incomplete: start the refund again."),
                             status=400)
     storage, order = request.app[STORAGE], row.order
     device = await storage.get_device(order.device_id)
@@ -295,17 +307,15 @@ async def refund(request: web.Request) -> web.StreamResponse:
             OrderScope(device_id=device.id, merchant_id=order.merchant_id or "", since=0))
     except (RefundImpossible, RefundConflict) as e:
         fresh = await queries.get_order(storage, order.id, merchant_scope(user))
-        return _refund_page(request, fresh or row, error=f"Refund refused: {e}", status=409)
+        why = _REFUND_REFUSALS.get(getattr(e, "code", "conflict"), str(e))
+        return _refund_page(request, fresh or row, error=i18n.gettext(request, "Refund refused: %(reason)s")
+                            % {"reason": i18n.gettext(request, why)}, status=409)
     if first:
         await storage.add_event(order.id, now_ms(), "console:refund",
                                 f"{refund_no} {amount_fen} fen by {user.username}")
         log.info("console refund %s of %s/%s, %d fen, by %s: %s", refund_no, order.device_id, order.order_no,
                  amount_fen, user.username, refund_record.status)
     return redirect(f"/console/orders/{order.id}?refunded={refund_record.refund_no}")
-
-
-def _yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 # the daily summary
@@ -327,13 +337,13 @@ async def summary(request: web.Request) -> web.StreamResponse:
         until = params.day(form["to"], "To") or today
         await _owned_or_404(request, user, device_id=None, store_name=form["store"])
         if since > until:
-            raise BadFilter("From is after To")
+            raise BadFilter(N_("From is after To"))
         if (until - since).days > 366:
-            raise BadFilter("At most a year at a time")
+            raise BadFilter(N_("At most a year at a time"))
     except BadFilter as e:
-        error, form = str(e), echo(request.query, names)
+        error, form = e.text(functools.partial(i18n.gettext, request)), echo(request.query, names)
     except params.InvalidParameter as e:
-        error, form = e.message, echo(request.query, names)
+        error, form = i18n.refusal_text(request, e.message), echo(request.query, names)
     else:
         form["from"], form["to"] = since.isoformat(), until.isoformat()
         since_ms, until_ms = _day_start_ms(since, tz), _day_start_ms(until + datetime.timedelta(days=1), tz)

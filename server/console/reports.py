@@ -15,6 +15,7 @@ for are the acquirer's and stay hidden.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import os
 import re
@@ -24,6 +25,8 @@ from pathlib import Path
 from aiohttp import web
 
 from .. import params, reconcile
+from ..refusals import N_
+from . import display, i18n
 from ..keys import CHANNELS, CONSOLE_USER, SETTINGS, STORAGE
 from .auth import ConsoleUser, login_required, merchant_scope, redirect, render
 
@@ -36,14 +39,51 @@ _HEADER = re.compile(r"^reconciliation (\S+) (\d{4}-\d{2}-\d{2}): (OK|NO BILL|\d
 
 # What each kind of difference means, for the page.
 KINDS = {
-    "missing_in_orders": "The channel took money for a trade we have no paid order for",
-    "missing_in_bill": "We hold the order as paid; the channel's bill does not list it",
-    "status": "The channel lists it paid; our order is not",
-    "amount": "The amounts differ",
-    "refund_missing_in_orders": "The channel refunded; we have no successful refund for it",
-    "refund_missing_in_bill": "Our refund succeeded; the channel's bill does not list it",
-    "refund_amount": "The refund amounts differ",
+    "missing_in_orders": N_("The channel took money for a trade we have no paid order for"),
+    "missing_in_bill": N_("We hold the order as paid; the channel's bill does not list it"),
+    "status": N_("The channel lists it paid; our order is not"),
+    "amount": N_("The amounts differ"),
+    "refund_missing_in_orders": N_("The channel refunded; we have no successful refund for it"),
+    "refund_missing_in_bill": N_("Our refund succeeded; the channel's bill does not list it"),
+    "refund_amount": N_("The refund amounts differ"),
 }
+
+_YUAN_TEXT = r"-?[0-9]+\.[0-9]{2}"
+# The report file's lines (server/reconcile.py writes them, in English, amounts in yuan or fen) -> the page's
+# sentence in the reader's language, money as the console shows it; a line not matched is shown as it is.
+_LINES = (
+    (re.compile(rf"bill: (?P<payments>[0-9]+) payments (?P<paid>{_YUAN_TEXT}) yuan, (?P<refunds>[0-9]+) refunds "
+                rf"(?P<refunded>{_YUAN_TEXT}) yuan, fees (?P<fees>{_YUAN_TEXT}) yuan\Z"),
+     N_("bill: %(payments)s payments %(paid)s, %(refunds)s refunds %(refunded)s, fees %(fees)s")),
+    (re.compile(r"ours: (?P<n>[0-9]+) paid orders finished that day\Z"), N_("ours: %(n)s paid orders finished that day")),
+    (re.compile(r"merchant: (?P<merchant>\S+)\Z"), N_("merchant: %(merchant)s")),
+    (re.compile(r"bill unavailable: (?P<why>.*)\Z"), N_("bill unavailable: %(why)s")),
+    (re.compile(r"The channel's bill has not been had yet\Z"), N_("The channel's bill has not been had yet")),
+    (re.compile(r"paid (?P<fen>-?[0-9]+) fen\Z"), N_("paid %(fen)s")),
+    (re.compile(r"refunded (?P<fen>-?[0-9]+) fen\Z"), N_("refunded %(fen)s")),
+    (re.compile(r"(?P<status>[A-Z]+) (?P<fen>-?[0-9]+) fen\Z"), N_("%(status)s %(fen)s")),
+    (re.compile(r"(?P<fen>-?[0-9]+) fen\Z"), N_("%(fen)s")),
+)
+
+
+def report_text(request: web.Request, line: str) -> str:
+    """A line or cell of a report file as the page shows it (see _LINES)."""
+    _ = functools.partial(i18n.gettext, request)
+    for pattern, msgid in _LINES:
+        match = pattern.match(line)
+        if match is None:
+            continue
+        values = {}
+        for key, value in match.groupdict().items():
+            if key == "fen":
+                value = display.money(int(value))
+            elif key in ("paid", "refunded", "fees"):
+                value = display.money(int(value.replace(".", "")))
+            elif key == "status":
+                value = display.label(_, "order_status", value)
+            values[key] = value
+        return _(msgid) % values
+    return line
 
 
 @dataclass
@@ -150,7 +190,7 @@ async def _list_page(request: web.Request, *, error: str | None = None, status: 
             continue
         rows.append({"day": day, "channel": channel, "report": await _visible(storage, user, report)})
     return render(request, "reports/list.html", {
-        "rows": rows, "error": error, "channels": sorted(request.app[CHANNELS]),
+        "text": functools.partial(report_text, request), "rows": rows, "error": error, "channels": sorted(request.app[CHANNELS]),
         "yesterday": (_today_china() - datetime.timedelta(days=1)).isoformat()}, status=status)
 
 
@@ -167,9 +207,11 @@ async def report_detail(request: web.Request) -> web.StreamResponse:
     path = _out_dir(request) / day / f"{channel}.txt"
     report = _read(path) if path.is_file() else None
     if report is None:
-        raise web.HTTPNotFound(reason=f"There is no {channel} report for {day}.")
+        raise web.HTTPNotFound(reason=N_("There is no such report."))
     visible = await _visible(request.app[STORAGE], request[CONSOLE_USER], report)
-    return render(request, "reports/detail.html", {"report": visible, "kinds": KINDS})
+    return render(request, "reports/detail.html", {
+        "report": visible, "kinds": {kind: i18n.gettext(request, text) for kind, text in KINDS.items()},
+        "text": functools.partial(report_text, request)})
 
 
 @login_required("operator")
@@ -178,18 +220,19 @@ async def run_now(request: web.Request) -> web.StreamResponse:
     try:
         day = params.day(str(form.get("date", "")).strip(), "Day")
     except params.InvalidParameter as e:
-        return await _list_page(request, error=e.message, status=400)
+        return await _list_page(request, error=i18n.refusal_text(request, e.message), status=400)
+    _ = functools.partial(i18n.gettext, request)
     if day is None:
-        return await _list_page(request, error="Give the day as YYYY-MM-DD", status=400)
+        return await _list_page(request, error=_("Give the day as YYYY-MM-DD"), status=400)
     if day > _today_china():
-        return await _list_page(request, error="That day has not come yet (Beijing time)", status=400)
+        return await _list_page(request, error=_("That day has not come yet (Beijing time)"), status=400)
     channels = request.app[CHANNELS]
     channel = str(form.get("channel", ""))
     if channel and channel not in channels:
-        return await _list_page(request, error=f"Channel {channel} is not active here", status=400)
+        return await _list_page(request, error=_("This channel is not active here"), status=400)
     names = [channel] if channel else sorted(channels)
     if not names:
-        return await _list_page(request, error="No channel is active", status=400)
+        return await _list_page(request, error=_("No channel is active"), status=400)
     log.info("console: %s runs the reconciliation of %s for %s", request[CONSOLE_USER].username, day,
              ", ".join(names))
     reports = await reconcile.reconcile_day(request.app[STORAGE], channels, day, _out_dir(request), names,

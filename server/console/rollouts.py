@@ -11,6 +11,7 @@ the same functions the operations API calls (server/views/ops_api.py); this modu
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ from aiohttp import web
 from .. import params, rollouts
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
 from ..storage import DEVICE_ACTIVE
+from ..refusals import N_, Refused
 from ..views.ops_api import NAME
+from . import i18n
 from .auth import login_required, redirect, render
 
 log = logging.getLogger(__name__)
@@ -31,8 +34,16 @@ _DEVICE_LIMIT = 500
 _MIN_SETTLED_DIGITS = 6
 
 
-class FormError(ValueError):
-    """The start or stage form is not right; the message is for the page."""
+class FormError(Refused):
+    """The start or stage form is not right; the message is for the page (`text(gettext)`)."""
+
+    def text(self, gettext) -> str:
+        values = {key: gettext(value) if key == "name" else value for key, value in self.values.items()}
+        return gettext(self.template) % values if values else gettext(self.template)
+
+
+def _error_text(request: web.Request, error: FormError) -> str:
+    return error.text(functools.partial(i18n.gettext, request))
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,13 @@ class Stage:
         target = f"{_pct(self.share)} of the profile's devices" if self.share is not None \
             else "groups " + ", ".join(self.groups or [])
         return target + (" (last stage)" if self.last else "")
+
+    def text(self, request: web.Request) -> str:
+        """describe() in the reader's language, for the confirmation page."""
+        _ = functools.partial(i18n.gettext, request)
+        target = _("%(share)s of the profile's devices") % {"share": _pct(self.share)} if self.share is not None \
+            else _("groups %(groups)s") % {"groups": ", ".join(self.groups or [])}
+        return target + (_(" (last stage)") if self.last else "")
 
 
 @dataclass(frozen=True)
@@ -65,9 +83,10 @@ def _percent(text: str, name: str, *, zero_ok: bool) -> float:
     try:
         value = float(text.strip().rstrip("%"))
     except ValueError:
-        raise FormError(f"{name} must be a number of percent") from None
+        raise FormError(N_("%(name)s must be a number of percent"), name=name) from None
     if math.isnan(value) or value > 100 or value < 0 or (value == 0 and not zero_ok):
-        raise FormError(f"{name} must be {'0' if zero_ok else 'more than 0'} to 100 percent")
+        raise FormError(N_("%(name)s must be 0 to 100 percent") if zero_ok
+                        else N_("%(name)s must be more than 0 to 100 percent"), name=name)
     return value / 100
 
 
@@ -77,9 +96,10 @@ def parse_stage(form: Any) -> Stage:
     if kind == "groups":
         groups = [g.strip() for g in str(form.get("groups", "")).replace(",", " ").split() if g.strip()]
         if not groups or len(groups) > 100 or not all(NAME.match(g) for g in groups):
-            raise FormError("Groups: one or more group names (letters, digits, _ . -), separated by spaces or commas")
+            raise FormError(N_("Groups: one or more group names (letters, digits, _ . -), separated by spaces or "
+                               "commas"))
         return Stage(share=None, groups=groups, last=last)
-    return Stage(share=_percent(str(form.get("share", "")), "The share", zero_ok=False),
+    return Stage(share=_percent(str(form.get("share", "")), N_("The share"), zero_ok=False),
                  groups=None, last=last)
 
 
@@ -87,15 +107,15 @@ def parse_start(form: Any, default_min_settled: int) -> StartForm:
     release = str(form.get("release", ""))
     profile, _, version = release.partition(" ")
     if not NAME.match(profile) or not NAME.match(version):
-        raise FormError("Choose a published release")
-    threshold = _percent(str(form.get("failure_threshold", "")), "The failure threshold", zero_ok=True)
+        raise FormError(N_("Choose a published release"))
+    threshold = _percent(str(form.get("failure_threshold", "")), N_("The failure threshold"), zero_ok=True)
     min_settled_text = str(form.get("min_settled", "") or default_min_settled).strip()
     try:
         min_settled = params.digits(min_settled_text, "Stop only after", max_len=_MIN_SETTLED_DIGITS)
     except params.InvalidParameter:     # "²" and "١" are digits to str.isdigit(), not to us
         min_settled = 0
     if min_settled < 1:
-        raise FormError("Stop only after: a whole number of devices, at least 1")
+        raise FormError(N_("Stop only after: a whole number of devices, at least 1"))
     return StartForm(profile, version, threshold, min_settled, parse_stage(form))
 
 
@@ -149,7 +169,7 @@ async def _rollout_or_404(request: web.Request) -> dict[str, Any]:
     rollout_id = params.text_part(request.match_info["rollout_id"], "rollout id", params.ID)
     rollout = await rollouts.get_rollout(request.app[STORAGE], rollout_id)
     if rollout is None:
-        raise web.HTTPNotFound(reason="There is no such rollout.")
+        raise web.HTTPNotFound(reason=N_("There is no such rollout."))
     return rollout
 
 
@@ -173,11 +193,12 @@ async def _checked_start(request: web.Request, form: Any) -> StartForm:
     storage = request.app[STORAGE]
     start = parse_start(form, request.app[SETTINGS].ops.min_settled)
     if await rollouts.get_release(storage, start.profile, start.version) is None:
-        raise FormError(f"{start.profile} {start.version} has not been published")
+        raise FormError(N_("%(profile)s %(version)s has not been published"), profile=start.profile,
+                        version=start.version)
     running = await _active_rollout_of(storage, start.profile)
     if running is not None:
-        raise FormError(f"Rollout {running['id']} of {start.profile} {running['version']} is still under way:"
-                        " stop it first")
+        raise FormError(N_("Rollout %(id)s of %(profile)s %(version)s is still under way: stop it first"),
+                        id=running["id"], profile=start.profile, version=running["version"])
     return start
 
 
@@ -187,9 +208,10 @@ async def start_confirm(request: web.Request) -> web.StreamResponse:
     try:
         start = await _checked_start(request, form)
     except FormError as e:
-        return await _list_page(request, error=str(e), form=form, status=400)
+        return await _list_page(request, error=_error_text(request, e), form=form, status=400)
     reach = await stage_reach(request.app[STORAGE], start.profile, start.stage)
-    return render(request, "rollouts/confirm_start.html", {"start": start, "reach": reach, "form": form})
+    return render(request, "rollouts/confirm_start.html", {"start": start, "reach": reach, "form": form,
+                                                           "stage_text": start.stage.text(request)})
 
 
 @login_required("operator")
@@ -198,7 +220,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     try:
         start_form = await _checked_start(request, form)
     except FormError as e:
-        return await _list_page(request, error=str(e), form=form, status=400)
+        return await _list_page(request, error=_error_text(request, e), form=form, status=400)
     storage = request.app[STORAGE]
     user = request[CONSOLE_USER]
     rollout_id = await rollouts.create_rollout(storage, start_form.profile, start_form.version,
@@ -237,14 +259,15 @@ async def add_stage(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     if rollout["state"] != rollouts.RUNNING:
         return await _detail_page(request, rollout, status=409,
-                                  error=f"This rollout is {rollout['state']}: it takes no more stages")
+                                  error=i18n.gettext(request, "This rollout takes no more stages."))
     try:
         stage = parse_stage(form)
         count = await _add_stage(request, rollout, stage)
     except FormError as e:
-        return await _detail_page(request, rollout, error=str(e), status=400)
+        return await _detail_page(request, rollout, error=_error_text(request, e), status=400)
     except rollouts.RolloutError as e:     # stopped meanwhile (the failure threshold, another operator)
-        return await _detail_page(request, await _rollout_or_404(request), error=str(e), status=409)
+        return await _detail_page(request, await _rollout_or_404(request), status=409, error=i18n.gettext(
+            request, "The rollout changed meanwhile: %(reason)s") % {"reason": i18n.refusal_text(request, str(e))})
     log.info("console: %s added a stage to rollout %s (%s: %d devices)", request[CONSOLE_USER].username,
              rollout["id"], stage.describe(), count)
     return redirect(f"/console/rollouts/{rollout['id']}")
@@ -265,7 +288,8 @@ async def stop(request: web.Request) -> web.StreamResponse:
     user = request[CONSOLE_USER]
     reason = str(form.get("reason", "")).strip()[:500] or "stopped by an operator"
     if not params.is_text(reason, 500):       # NUL and the like: PostgreSQL stores no such text
-        return await _detail_page(request, rollout, error="Why: text without control characters", status=400)
+        return await _detail_page(request, rollout, status=400,
+                                  error=i18n.gettext(request, "Why: text without control characters"))
     if await rollouts.stop(request.app[STORAGE], rollout["id"], f"{reason} ({user.username}, console)"):
         log.info("console: %s stopped rollout %s", user.username, rollout["id"])
     return redirect(f"/console/rollouts/{rollout['id']}")

@@ -62,6 +62,12 @@ async def login(page, username: str, password: str) -> None:
         await page.click("form button[type=submit]")
 
 
+async def in_english(page, stack) -> None:
+    """The header's language switch set to English (the console is Chinese by default): for tests about
+    behaviour that read the pages' English texts. tests/console/test_layout_and_language.py covers both."""
+    await page.context.add_cookies([{"name": "console_lang", "value": "en", "url": stack.url + "/console"}])
+
+
 async def new_page(browser, stack):
     """A second, independent browser (another person, or another merchant) in the same test."""
     context = await browser.new_context(base_url=stack.url, locale="zh-CN")

@@ -16,9 +16,9 @@ async def test_operator_logs_in_and_sees_every_page_link(stack, page):
     await login(page, OPERATOR, PASSWORDS[OPERATOR])
     assert page.url.endswith("/console/orders")
     header = await page.inner_text("header")
-    assert "ops" in header and "operator" in header
-    nav = [await a.inner_text() for a in await page.query_selector_all("header nav a")]
-    assert nav == ["Orders", "Devices", "Monitoring", "Rollouts", "Reconciliation", "Cashier", "商户", "库存", "收款码"]
+    assert "ops" in header and "运营人员" in header
+    nav = [await a.inner_text() for a in await page.query_selector_all("header nav.wide a")]
+    assert nav == ["订单", "设备", "监控", "固件升级", "对账", "收银", "商户", "库存", "收款码"]
     # Everyone's orders.
     shown = await page.inner_text("table[data-testid=orders]")
     assert "T1001" in shown and "N2001" in shown
@@ -27,9 +27,9 @@ async def test_operator_logs_in_and_sees_every_page_link(stack, page):
 async def test_merchant_logs_in_and_sees_its_own_orders_only(stack, page):
     await login(page, TEA, PASSWORDS[TEA])
     header = await page.inner_text("header")
-    assert "tea" in header and "merchant" in header and TEA_SHOP.merchant_id in header
-    nav = [await a.inner_text() for a in await page.query_selector_all("header nav a")]
-    assert "Rollouts" not in nav and "Orders" in nav
+    assert "tea" in header and "商户" in header and TEA_SHOP.merchant_id in header
+    nav = [await a.inner_text() for a in await page.query_selector_all("header nav.wide a")]
+    assert "固件升级" not in nav and "订单" in nav
     shown = await page.inner_text("table[data-testid=orders]")
     assert all(no in shown for no in ("T1001", "T1002", "T1003"))
     assert "N2001" not in shown and "N2002" not in shown
@@ -42,7 +42,7 @@ async def test_wrong_password_is_refused(stack, page):
     async with page.expect_navigation():
         await page.click("form button[type=submit]")
     assert "/console/login" in page.url
-    assert "wrong user name or password" in await page.inner_text("[role=alert]")
+    assert "用户名或密码错误" in await page.inner_text("[role=alert]")
     assert await _session_count(stack) == 0
     # Not logged in: the orders page sends the browser back to the login form.
     await page.goto("/console/orders")
@@ -52,17 +52,17 @@ async def test_wrong_password_is_refused(stack, page):
     await page.fill("input[name=password]", "whatever-password")
     async with page.expect_navigation():
         await page.click("form button[type=submit]")
-    assert "wrong user name or password" in await page.inner_text("[role=alert]")
+    assert "用户名或密码错误" in await page.inner_text("[role=alert]")
 
 
 async def test_too_many_wrong_passwords_lock_the_user_out(stack, page):
     for _ in range(stack.app[SETTINGS].console.max_failed_logins):
         await login(page, TEA, "not-the-password")
-        assert "wrong user name or password" in await page.inner_text("[role=alert]")
+        assert "用户名或密码错误" in await page.inner_text("[role=alert]")
     # Now even the right password is refused for a while.
     await login(page, TEA, PASSWORDS[TEA])
     assert "/console/login" in page.url
-    assert "locked" in await page.inner_text("[role=alert]")
+    assert "锁定" in await page.inner_text("[role=alert]")
     assert await _session_count(stack) == 0
     # Another user is not affected.
     await login(page, NOODLE, PASSWORDS[NOODLE])
@@ -103,7 +103,7 @@ async def test_logout_ends_the_session_on_the_server(stack, page):
     token = next(c["value"] for c in await page.context.cookies() if c["name"] == "scanpay_console")
     assert await _session_count(stack) == 1
     async with page.expect_navigation():
-        await page.click("header button:has-text('Log out')")
+        await page.click("header button:has-text('退出登录')")
     assert "/console/login" in page.url
     assert await _session_count(stack) == 0
     await page.goto("/console/orders")
@@ -135,7 +135,7 @@ async def test_post_without_or_with_a_wrong_csrf_token_is_refused_and_changes_no
     for form in ({}, {"csrf_token": "x" * len(token)}, {"csrf_token": ""}):
         resp = await page.request.post(stack.url + "/console/logout", form=form, max_redirects=0)
         assert resp.status == 403
-        assert "Request refused" in await resp.text()
+        assert "请求被拒绝" in await resp.text()
     assert await _session_count(stack) == 1
     # Another session's token does not do either.
     other = await new_page(page.context.browser, stack)
@@ -162,8 +162,8 @@ async def test_a_refused_csrf_post_shows_a_page_that_says_why(stack, page):
         <button type="submit">win a prize</button></form>""")
     async with page.expect_navigation():
         await page.click("button")
-    assert "Request refused" in await page.inner_text("h1")
-    assert "nothing was changed" in await page.inner_text("[role=alert]")
+    assert "请求被拒绝" in await page.inner_text("h1")
+    assert "没有做任何更改" in await page.inner_text("[role=alert]")
     assert await _session_count(stack) == 1
 
 
@@ -212,7 +212,7 @@ async def test_operator_only_pages_answer_403_to_a_merchant(stack, page):
     await login(page, TEA, PASSWORDS[TEA])
     response = await page.goto("/console/rollouts")
     assert response.status == 403
-    assert "operators only" in await page.inner_text("[role=alert]")
+    assert "仅限运营人员" in await page.inner_text("[role=alert]")
     # Still logged in, on a page of the console's layout.
     assert "tea" in await page.inner_text("[data-testid=console-user]")
     operator = await new_page(page.context.browser, stack)
@@ -225,12 +225,12 @@ async def test_unknown_console_pages_are_html_not_found_pages(stack, page):
     await login(page, TEA, PASSWORDS[TEA])
     response = await page.goto("/console/no-such-page")
     assert response.status == 404 and response.headers["content-type"].startswith("text/html")
-    assert "Not found" in await page.inner_text("h1")
+    assert "未找到" in await page.inner_text("h1")
 
 
 async def test_logging_out_of_an_expired_session_just_shows_the_login_form(stack, page):
     await login(page, TEA, PASSWORDS[TEA])
     await stack.storage.sql.execute("DELETE FROM console_sessions")   # expired meanwhile (or logged out elsewhere)
     async with page.expect_navigation():
-        await page.click("header button:has-text('Log out')")
+        await page.click("header button:has-text('退出登录')")
     assert "/console/login" in page.url and await page.query_selector("input[name=password]")

@@ -51,7 +51,7 @@ async def test_a_typed_scan_pays_once_shows_and_speaks_the_amount(stack, page):
     before = {o.order_no for o in await orders_of(stack, TEA_SHOP.device_id)}
     await expect(page.locator("#device")).to_have_value(TEA_SHOP.device_id)   # the merchant's one device
     await type_amount(page, "12.5")
-    await expect(page.locator("#amount-shown")).to_have_text("¥ 12.50")
+    await expect(page.locator("#amount-shown")).to_have_text("¥12.50")
     await expect(page.locator("#code")).to_be_focused()
     code = test_codes.make_wechat_code(test_codes.SUCCESS)
     await scan(page, code)
@@ -94,7 +94,7 @@ async def test_a_password_wait_shows_waiting_then_success(stack, page):
     await type_amount(page, "30")
     await expect(page.locator("#code")).to_be_focused()
     await scan(page, test_codes.make_wechat_code(test_codes.PASSWORD, 2))   # the payer types for 2 s
-    await expect(page.locator("#result")).to_have_text("Waiting for the payer…")
+    await expect(page.locator("#result")).to_have_text("等待顾客付款…")
     await expect(page.locator("#result")).to_have_text("微信收款 30.00 元")
     said = await spoken(page)
     assert said[-2:] == [texts.SAY_PAYER_PAYING, "微信收款 30.00 元"]
@@ -117,8 +117,8 @@ async def test_bad_amounts_are_refused_and_nothing_is_paid(stack, page):
     await open_cashier(page, TEA)
     before = len(await orders_of(stack, TEA_SHOP.device_id))
     charges = len(stack.sandboxes["wechat"].ledger.charges)
-    for typed, message in [("0", "more than zero"), ("-5", "more than zero"), ("12.345", "fen"),
-                           ("abc", "yuan"), ("5000.01", "over the limit of 5000.00 yuan")]:
+    for typed, message in [("0", "金额必须大于零"), ("-5", "金额必须大于零"), ("12.345", "不足一分"),
+                           ("abc", "以元为单位"), ("5000.01", "超过单笔限额 ¥5,000.00")]:
         await page.fill("#amount", "")
         await type_amount(page, typed)
         await expect(page.locator("#result")).to_contain_text(message)
@@ -128,7 +128,7 @@ async def test_bad_amounts_are_refused_and_nothing_is_paid(stack, page):
     await page.fill("#amount", "0.001")
     await page.click("#code")
     await scan(page, test_codes.make_wechat_code(test_codes.SUCCESS))
-    await expect(page.locator("#result")).to_contain_text("fen")
+    await expect(page.locator("#result")).to_contain_text("不足一分")
     # No amount at all: the box's words for it.
     await page.fill("#amount", "")
     await page.click("#code")
@@ -186,7 +186,7 @@ def test_typed_yuan_become_exact_fen_within_the_limits():
     try:
         amount_fen("0.05", min_fen=10, max_fen=500_000)
     except AmountRefused as e:
-        assert "below the minimum of 0.10 yuan" in str(e)
+        assert "below the minimum of ¥0.10" in str(e)
     else:
         raise AssertionError("below the minimum was taken")
 

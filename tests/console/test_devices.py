@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import login
+from conftest import in_english, login
 from console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
 from server import devices
 from server.device_auth import sign_request
@@ -47,6 +47,7 @@ async def inventory(page, **filters) -> dict[str, str]:
 async def test_operator_swaps_a_device_and_the_replacement_takes_over_the_store(stack, page):
     await spare_in_stock(stack)
     await login(page, OPERATOR, PASSWORDS[OPERATOR])
+    await in_english(page, stack)
     shown = await inventory(page)
     assert "in stock" in shown[SPARE] and "installed" in shown[TEA_SHOP.device_id]
 
@@ -63,7 +64,7 @@ async def test_operator_swaps_a_device_and_the_replacement_takes_over_the_store(
     async with page.expect_navigation():
         await page.click("[data-testid=confirm]")
 
-    assert page.url.endswith(f"/console/devices/{SPARE}?done=swapped+in+for+{TEA_SHOP.device_id}")
+    assert page.url.endswith(f"/console/devices/{SPARE}?done=swapped-in&other={TEA_SHOP.device_id}")
     assert await page.inner_text("[data-testid=lifecycle]") == "installed"
     assert TEA_SHOP.store_name in await page.inner_text("[data-testid=store]")
     assert "swapped in" in await page.inner_text("table[data-testid=history]")
@@ -99,6 +100,7 @@ async def test_a_cloned_device_shows_flagged_with_its_evidence_until_cleared(sta
     assert (status, body["error"]["code"]) == (403, "device_cloned")
 
     await login(page, OPERATOR, PASSWORDS[OPERATOR])
+    await in_english(page, stack)
     shown = await inventory(page)
     assert "cloned" in shown[device_id] and "cloned" not in shown[NOODLE_SHOP.device_id]
     assert list(await inventory(page, flagged="yes")) == [device_id]
@@ -106,7 +108,8 @@ async def test_a_cloned_device_shows_flagged_with_its_evidence_until_cleared(sta
     await page.goto(f"/console/devices/{device_id}")
     assert await page.inner_text("h1 [data-testid=flag]") == "⚑ cloned"
     evidence = page.locator("[data-testid=flag-evidence]")
-    assert await evidence.locator("[data-testid=flag-reason]").inner_text() == "boot ids interleave"
+    assert await evidence.locator("[data-testid=flag-reason]").get_attribute("data-reason") == "boot ids interleave"
+    assert await evidence.locator("[data-testid=flag-reason]").inner_text() == "two boot ids take turns"
     assert "bootAAAA" in await evidence.locator("[data-testid=returning-boot]").inner_text()
     newer = await evidence.locator("[data-testid=newer-boot]").inner_text()
     assert "bootBBBB" in newer and "127.0.0.1" in newer and chip in newer
@@ -150,6 +153,7 @@ async def test_a_merchant_sees_only_its_own_devices_read_only(stack, page):
 
 async def test_a_device_action_without_the_csrf_token_is_refused(stack, page):
     await login(page, OPERATOR, PASSWORDS[OPERATOR])
+    await in_english(page, stack)
     answer = await page.request.post(f"/console/devices/{TEA_SHOP.device_id}/decommission",
                                      form={"confirmed": "yes"})
     assert answer.status == 403
@@ -158,6 +162,7 @@ async def test_a_device_action_without_the_csrf_token_is_refused(stack, page):
 
 async def test_operator_records_an_inspection(stack, page):
     await login(page, OPERATOR, PASSWORDS[OPERATOR])
+    await in_english(page, stack)
     await page.goto(f"/console/devices/{NOODLE_SHOP.device_id}")
     form = page.locator("[data-testid=inspection-form]")
     await form.locator("input[name=inspected_on]").fill("2026-11-20")
@@ -174,6 +179,7 @@ async def test_operator_records_an_inspection(stack, page):
 async def test_assign_and_install_a_device_from_stock(stack, page):
     await spare_in_stock(stack)
     await login(page, OPERATOR, PASSWORDS[OPERATOR])
+    await in_english(page, stack)
     await page.goto(f"/console/devices/{SPARE}")
     form = page.locator("[data-testid=assign-form]")
     await form.locator("select[name=merchant_id]").select_option(NOODLE_SHOP.merchant_id)

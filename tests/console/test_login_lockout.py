@@ -10,7 +10,7 @@ import pytest
 from yarl import URL
 
 from console_stack import NOODLE, OPERATOR, PASSWORDS, TEA, running_stack
-from server.console import auth, queries
+from server.console import auth, i18n, queries
 from server.keys import STORAGE
 
 MAX_FAILED = 5
@@ -55,6 +55,10 @@ def alert_of(page: str) -> str:
     return found.group(1)
 
 
+# The one answer to every refused login, as the page shows it (Chinese, the console's default).
+REFUSED_ZH = i18n.read_catalog("zh_CN").get(auth.REFUSED).string
+
+
 async def failed_logins(stack, username: str) -> int:
     return (await queries.get_user_by_name(stack.app[STORAGE], username)).failed_logins
 
@@ -67,13 +71,13 @@ async def test_forty_guesses_at_once_check_at_most_the_allowed_passwords_then_th
         stack, password_checks):
     answers = await asyncio.gather(*(post_login(stack, TEA, f"guess-number-{i}") for i in range(40)))
     assert [status for status, _, _ in answers] == [401] * 40
-    assert {alert_of(page) for _, page, _ in answers} == {auth.REFUSED}
+    assert {alert_of(page) for _, page, _ in answers} == {REFUSED_ZH}
     # Only MAX_FAILED guesses were ever compared with the user's hash; the rest were refused unchecked.
     assert password_checks["real"] <= MAX_FAILED
     assert await failed_logins(stack, TEA) <= MAX_FAILED
     # Locked: the right password is refused too, and nobody got a session.
     status, page, _ = await post_login(stack, TEA, PASSWORDS[TEA])
-    assert (status, alert_of(page)) == (401, auth.REFUSED)
+    assert (status, alert_of(page)) == (401, REFUSED_ZH)
     assert password_checks["real"] <= MAX_FAILED
     assert await sessions(stack) == 0
     # Another user is not affected.
@@ -94,7 +98,7 @@ async def test_unknown_wrong_disabled_and_locked_users_get_the_same_answer(stack
     }
     shown = {case: (status, resp.headers["Content-Type"], alert_of(page))
              for case, (status, page, resp) in answers.items()}
-    assert set(shown.values()) == {(401, "text/html; charset=utf-8", auth.REFUSED)}, shown
+    assert set(shown.values()) == {(401, "text/html; charset=utf-8", REFUSED_ZH)}, shown
     # Each ran scrypt once (against a hash nobody matches when there was no password to check): alike in time.
     ran = sum(password_checks.values()) - sum(checks_before.values())
     assert ran == 4

@@ -40,7 +40,7 @@ async def test_search_by_each_order_number(stack, page):
     for number in ("T1002", order.trade_no, order.channel_trade_no):
         assert await _search(page, q=number) == ["T1002"]
     assert await _search(page, q="NO-SUCH-ORDER") == []
-    assert "No orders match" in await page.inner_text("table[data-testid=orders]")
+    assert "没有符合条件的订单" in await page.inner_text("table[data-testid=orders]")
 
 
 async def test_filters_by_device_channel_status_and_china_day(stack, page):
@@ -77,8 +77,9 @@ async def test_detail_shows_the_order_its_events_and_the_channels_answers(stack,
     await login(page, TEA, PASSWORDS[TEA])
     async with page.expect_navigation():
         await page.click("a:text-is('T1001')")
-    assert await page.inner_text("[data-testid=order-status]") == "SUCCESS"
-    assert "12.50 yuan" in await page.inner_text("[data-testid=amount]")
+    assert await page.get_attribute("[data-testid=order-status]", "data-status") == "SUCCESS"
+    assert await page.inner_text("[data-testid=order-status]") == "支付成功"
+    assert await page.inner_text("[data-testid=amount]") == "¥12.50"
     order = await stack.storage.get_order(TEA_SHOP.device_id, "T1001")
     body = await page.inner_text("main")
     assert order.trade_no in body and order.channel_trade_no in body and TEA_SHOP.store_name in body
@@ -98,13 +99,13 @@ async def test_sync_status_asks_the_channel_now(stack, page):
     assert await _search(page, q="T1005", status="PAYING") == ["T1005"]
     async with page.expect_navigation():
         await page.click("a:text-is('T1005')")
-    assert await page.inner_text("[data-testid=order-status]") == "PAYING"
+    assert await page.get_attribute("[data-testid=order-status]", "data-status") == "PAYING"
     queries_before = stack.sandboxes["wechat"].ledger.calls_to("/pay/orderquery")
     await asyncio.sleep(1.2)   # the payer types the password
     async with page.expect_navigation():
-        await page.click("button:text-is('Sync status')")
-    assert await page.inner_text("[data-testid=order-status]") == "SUCCESS"
-    assert "it answered SUCCESS" in await page.inner_text("[data-testid=sync-result]")
+        await page.click("button:text-is('同步状态')")
+    assert await page.get_attribute("[data-testid=order-status]", "data-status") == "SUCCESS"
+    assert await page.get_attribute("[data-testid=sync-result]", "data-outcome") == "SUCCESS"
     assert stack.sandboxes["wechat"].ledger.calls_to("/pay/orderquery") == queries_before + 1
     stored = await stack.storage.get_order(TEA_SHOP.device_id, "T1005")
     assert stored.status == "SUCCESS"
@@ -119,23 +120,23 @@ async def test_sync_of_a_finished_order_keeps_it_and_records_the_answer(stack, p
     order_id = await stack.order_id(NOODLE_SHOP.device_id, "N2002")   # Alipay
     await page.goto(f"/console/orders/{order_id}")
     async with page.expect_navigation():
-        await page.click("button:text-is('Sync status')")
-    assert "it answered SUCCESS" in await page.inner_text("[data-testid=sync-result]")
-    assert await page.inner_text("[data-testid=order-status]") == "SUCCESS"
+        await page.click("button:text-is('同步状态')")
+    assert await page.get_attribute("[data-testid=sync-result]", "data-outcome") == "SUCCESS"
+    assert await page.get_attribute("[data-testid=order-status]", "data-status") == "SUCCESS"
     assert "sync:SUCCESS" in await page.inner_text("table[data-testid=events]")
 
 
 async def _sync(page) -> None:
     async with page.expect_navigation():
-        await page.click("button:text-is('Sync status')")
+        await page.click("button:text-is('同步状态')")
 
 
 async def _start_refund(page, amount: str) -> None:
     async with page.expect_navigation():
-        await page.click("a:text-is('Refund…')")
+        await page.click("a:text-is('退款…')")
     await page.fill("input[name=amount]", amount)
     async with page.expect_navigation():
-        await page.click("button:text-is('Continue…')")
+        await page.click("button:text-is('继续…')")
 
 
 async def test_partial_then_full_refund_double_submit_refunds_once(stack, page):
@@ -145,7 +146,7 @@ async def test_partial_then_full_refund_double_submit_refunds_once(stack, page):
     await page.goto(f"/console/orders/{order.id}")
 
     await _start_refund(page, "5")
-    assert await page.inner_text("[data-testid=confirm-amount]") == "5.00 yuan"
+    assert await page.inner_text("[data-testid=confirm-amount]") == "¥5.00"
     confirm_fields = {name: await page.get_attribute(f"input[name={name}]", "value")
                       for name in ("csrf_token", "refund_no", "amount_fen", "reason")}
     assert confirm_fields["amount_fen"] == "500"
@@ -157,27 +158,27 @@ async def test_partial_then_full_refund_double_submit_refunds_once(stack, page):
     assert resend.ok
     await page.goto(f"/console/orders/{order.id}?refunded={confirm_fields['refund_no']}")
     # WeChat takes refunds in and pays them out a little later: PENDING until asked again.
-    assert "5.00 yuan: " in await page.inner_text("[data-testid=refund-result]")
+    assert "¥5.00：" in await page.inner_text("[data-testid=refund-result]")
     await _sync(page)
     row = await page.inner_text(f"tr[data-refund-no={confirm_fields['refund_no']}]")
-    assert "5.00" in row and "SUCCESS" in row
-    assert "5.00 yuan" in await page.inner_text("[data-testid=refunded]")
+    assert "-¥5.00" in row and "已退款" in row
+    assert "¥5.00" in await page.inner_text("[data-testid=refunded]")
     assert [r.amount_fen for r in ledger.refunds if r.out_trade_no == order.trade_no] == [500]
     assert len(await stack.storage.list_refunds(order.id)) == 1
 
     # More than what is left is refused before anything happens.
     await _start_refund(page, "7.51")
-    assert "At most 7.50 yuan" in await page.inner_text("[role=alert]")
+    assert "最多可退 ¥7.50" in await page.inner_text("[role=alert]")
     await page.fill("input[name=amount]", "7.5")
     async with page.expect_navigation():
-        await page.click("button:text-is('Continue…')")
-    assert await page.inner_text("[data-testid=confirm-amount]") == "7.50 yuan"
+        await page.click("button:text-is('继续…')")
+    assert await page.inner_text("[data-testid=confirm-amount]") == "¥7.50"
     async with page.expect_navigation():
         await page.click("button.danger")
     await _sync(page)
-    assert await page.inner_text("[data-testid=order-status]") == "REFUNDED"
-    assert "7.50" in await page.inner_text("table[data-testid=refunds]")
-    assert await page.query_selector("a:text-is('Refund…')") is None
+    assert await page.get_attribute("[data-testid=order-status]", "data-status") == "REFUNDED"
+    assert "-¥7.50" in await page.inner_text("table[data-testid=refunds]")
+    assert await page.query_selector("a:text-is('退款…')") is None
     assert sorted(r.amount_fen for r in ledger.refunds if r.out_trade_no == order.trade_no) == [500, 750]
     stored = await stack.storage.get_order_by_id(order.id)
     assert stored.status == "REFUNDED" and stored.refunded_fen == 1250
@@ -187,8 +188,8 @@ async def test_partial_then_full_refund_double_submit_refunds_once(stack, page):
 
 
 @pytest.mark.parametrize("typed, message", [
-    ("0", "more than 0"), ("12.345", "two decimals"), ("-1", "two decimals"), ("1e3", "two decimals"),
-    ("abc", "two decimals"), ("88.01", "At most 88.00 yuan"),
+    ("0", "金额必须大于 0"), ("12.345", "最多两位小数"), ("-1", "最多两位小数"), ("1e3", "最多两位小数"),
+    ("abc", "最多两位小数"), ("88.01", "最多可退 ¥88.00"),
 ])
 async def test_refund_amounts_that_cannot_be_refunded_are_refused(stack, page, typed, message):
     order = await stack.storage.get_order(TEA_SHOP.device_id, "T1002")    # 88.00 yuan via Alipay
@@ -215,7 +216,7 @@ async def test_refund_of_an_alipay_order_through_the_console(stack, page):
     await _start_refund(page, "88")
     async with page.expect_navigation():
         await page.click("button.danger")
-    assert await page.inner_text("[data-testid=order-status]") == "REFUNDED"
+    assert await page.get_attribute("[data-testid=order-status]", "data-status") == "REFUNDED"
     refunds = stack.sandboxes["alipay"].ledger.refunds
     assert [r.amount_fen for r in refunds if r.out_trade_no == order.trade_no] == [8800]
 
@@ -237,16 +238,16 @@ async def test_daily_summary_per_store_and_channel(stack, page):
         cells = await page.query_selector_all(selector)
         return [await c.inner_text() for c in cells][3:]
     # payments, paid, refunds, refunded, net
-    assert await row(TEA_SHOP.store_name, "wechat") == ["2", "42.50", "1", "10.00", "32.50"]
-    assert await row(TEA_SHOP.store_name, "alipay") == ["1", "88.00", "0", "0.00", "88.00"]
-    assert await row(NOODLE_SHOP.store_name, "wechat") == ["1", "18.00", "0", "0.00", "18.00"]
+    assert await row(TEA_SHOP.store_name, "wechat") == ["2", "¥42.50", "1", "-¥10.00", "¥32.50"]
+    assert await row(TEA_SHOP.store_name, "alipay") == ["1", "¥88.00", "0", "¥0.00", "¥88.00"]
+    assert await row(NOODLE_SHOP.store_name, "wechat") == ["1", "¥18.00", "0", "¥0.00", "¥18.00"]
     total = await page.inner_text("[data-testid=summary-total]")
-    assert "5" in total and "174.50" in total and "164.50" in total
+    assert "5" in total and "¥174.50" in total and "¥164.50" in total
 
     await page.select_option("select[name=store]", TEA_SHOP.store_name)
     await page.select_option("select[name=channel]", "wechat")
     async with page.expect_navigation():
-        await page.click("button:text-is('Show')")
+        await page.click("button:text-is('显示')")
     assert len(await page.query_selector_all("table[data-testid=summary] tbody tr[data-store]")) == 1
 
     # A merchant's summary holds its own stores only.

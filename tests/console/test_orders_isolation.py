@@ -38,7 +38,7 @@ async def test_a_merchant_cannot_reach_another_merchants_orders_by_any_url(stack
     # Another merchant's numbers find nothing; an operator-only filter is ignored for a merchant.
     for number in (theirs.order_no, theirs.trade_no, theirs.channel_trade_no):
         resp = await get(f"{stack.url}/console/orders?q={number}")
-        assert resp.status == 200 and "No orders match" in await resp.text()
+        assert resp.status == 200 and "没有符合条件的订单" in await resp.text()
     resp = await get(f"{stack.url}/console/orders?merchant={NOODLE_SHOP.merchant_id}")
     body = await resp.text()
     assert "T1001" in body and not any(s in body for s in secrets_of_theirs)
@@ -74,7 +74,7 @@ async def test_refund_without_the_csrf_token_is_refused_and_refunds_nothing(stac
     for token in (None, "", "wrong-token"):
         form = fields if token is None else {**fields, "csrf_token": token}
         resp = await page.request.post(f"{stack.url}/console/orders/{mine.id}/refund", form=form)
-        assert resp.status == 403 and "Request refused" in await resp.text()
+        assert resp.status == 403 and "请求被拒绝" in await resp.text()
         resp = await page.request.post(f"{stack.url}/console/orders/{mine.id}/sync", form=form)
         assert resp.status == 403
     assert await stack.storage.list_refunds(mine.id) == []

@@ -6,7 +6,7 @@ import datetime
 
 from playwright.async_api import expect
 
-from conftest import login, new_page
+from conftest import in_english, login, new_page
 from console_stack import NOODLE, OPERATOR, PASSWORDS, TEA, TEA_SHOP
 from hw_sim.sandbox.common import Charge
 from server import reconcile
@@ -39,6 +39,7 @@ async def run_now(page, channel: str, day: str) -> None:
 async def test_an_operator_runs_a_reconciliation_and_sees_its_differences(stack, page, tmp_path):
     t1001 = await make_two_differences(stack)
     await login(page, OPERATOR, PASSWORDS[OPERATOR])
+    await in_english(page, stack)
     await page.goto("/console/reports")
     await run_now(page, "wechat", today())
 
@@ -47,10 +48,10 @@ async def test_an_operator_runs_a_reconciliation_and_sees_its_differences(stack,
     rows = page.locator("table[data-testid=differences] tbody tr")
     await expect(rows).to_have_count(2)
     missing = page.locator(f"tr[data-kind=missing_in_orders][data-trade-no={UNKNOWN_TRADE}]")
-    assert "paid 990 fen" in await missing.inner_text()
+    assert "paid ¥9.90" in await missing.inner_text()
     ours = page.locator(f"tr[data-kind=missing_in_bill][data-trade-no={t1001}]")
-    assert "SUCCESS 1250 fen" in await ours.inner_text()
-    assert "bill: 3 payments 57.90 yuan" in await page.inner_text("main")   # T1003, N2001 and the stranger
+    assert "paid ¥12.50" in await ours.inner_text()
+    assert "bill: 3 payments ¥57.90" in await page.inner_text("main")   # T1003, N2001 and the stranger
     # The report is the file reconcile wrote, where the daily job writes it.
     assert (tmp_path / "reconcile" / today() / "wechat.txt").read_text("utf-8").startswith(
         f"reconciliation wechat {today()}: 2 DIFFERENCES")
@@ -63,11 +64,13 @@ async def test_an_operator_runs_a_reconciliation_and_sees_its_differences(stack,
 async def test_merchants_see_their_own_lines_only_and_cannot_run(stack, page, browser):
     t1001 = await make_two_differences(stack)
     await login(page, OPERATOR, PASSWORDS[OPERATOR])
+    await in_english(page, stack)
     await page.goto("/console/reports")
     await run_now(page, "wechat", today())
 
     tea = await new_page(browser, stack)
     await login(tea, TEA, PASSWORDS[TEA])
+    await in_english(tea, stack)
     await tea.goto("/console/reports")
     row = tea.locator(f"table[data-testid=reports] tr[data-day='{today()}'][data-channel=wechat]")
     await expect(row.locator(".verdict")).to_have_text("1 difference")
@@ -79,6 +82,7 @@ async def test_merchants_see_their_own_lines_only_and_cannot_run(stack, page, br
 
     noodle = await new_page(browser, stack)
     await login(noodle, NOODLE, PASSWORDS[NOODLE])
+    await in_english(noodle, stack)
     await noodle.goto(f"/console/reports/{today()}/wechat")
     await expect(noodle.locator("[data-testid=verdict]")).to_have_text(
         "OK: the bill and our records agree for your orders")
@@ -90,6 +94,7 @@ async def test_merchants_see_their_own_lines_only_and_cannot_run(stack, page, br
 
 async def test_a_day_to_come_is_refused_and_a_missing_report_is_not_found(stack, page):
     await login(page, OPERATOR, PASSWORDS[OPERATOR])
+    await in_english(page, stack)
     await page.goto("/console/reports")
     tomorrow = (datetime.datetime.now(reconcile.CHINA).date() + datetime.timedelta(days=1)).isoformat()
     await run_now(page, "wechat", tomorrow)

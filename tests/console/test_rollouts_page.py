@@ -6,7 +6,7 @@ import hashlib
 
 from playwright.async_api import expect
 
-from conftest import login, new_page
+from conftest import in_english, login, new_page
 from console_stack import OPERATOR, PASSWORDS, TEA, TEA_SHOP
 from server import rollouts
 from server.device_auth import new_device_key
@@ -37,6 +37,7 @@ async def offers(stack) -> dict[str, list[str]]:
 async def test_an_operator_starts_a_rollout_adds_a_stage_and_stops_it(stack, page):
     await publish_and_place_boxes(stack)
     await login(page, OPERATOR, PASSWORDS[OPERATOR])
+    await in_english(page, stack)
     await page.goto("/console/rollouts")
     form = page.locator("form[data-testid=start-rollout]")
     await form.locator("select[name=release]").select_option(f"{PROFILE} {VERSION}")
@@ -92,6 +93,7 @@ async def test_an_operator_starts_a_rollout_adds_a_stage_and_stops_it(stack, pag
 async def test_a_bad_start_form_is_refused_and_starts_nothing(stack, page):
     await publish_and_place_boxes(stack)
     await login(page, OPERATOR, PASSWORDS[OPERATOR])
+    await in_english(page, stack)
     await page.goto("/console/rollouts")
     form = page.locator("form[data-testid=start-rollout]")
     await form.locator("input[name=share]").fill("0")

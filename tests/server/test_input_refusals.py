@@ -177,7 +177,7 @@ async def test_a_day_range_ending_on_the_last_day_of_the_calendar_is_refused(con
     before = await console.counts()
     resp = await console.client.get(page, params={"from": "2026-01-01", "to": "9999-12-31"})
     assert resp.status == 400
-    assert "To: a day from 2000-01-01 to 2099-12-31" in await resp.text()
+    assert "结束日期：2000-01-01 至 2099-12-31 之间的日期" in await resp.text()   # "To: a day from …"
     assert await console.counts() == before
 
 
@@ -251,14 +251,14 @@ async def test_a_rollout_form_with_a_unicode_digit_is_refused(console):
     for min_settled in ("²", "9" * 5000):
         resp = await console.client.post("/console/rollouts/confirm", data={**form, "min_settled": min_settled})
         assert resp.status == 400
-        assert "Stop only after" in await resp.text()
+        assert "至少完成设备数" in await resp.text()     # "Stop only after"
 
 
 async def test_a_reconciliation_run_for_a_day_out_of_range_is_refused(console):
     resp = await console.client.post("/console/reports/run",
                                      data={"csrf_token": console.csrf_token, "date": "0001-01-01", "channel": ""})
     assert resp.status == 400
-    assert "Day: a day from 2000-01-01 to 2099-12-31" in await resp.text()
+    assert "日期：2000-01-01 至 2099-12-31 之间的日期" in await resp.text()   # "Day: a day from …"
 
 
 async def test_a_rollout_stop_reason_with_nul_is_refused(console):

@@ -88,7 +88,7 @@ async def test_console_logins_past_the_limit_get_the_form_again_with_429(aiohttp
     # The fourth is not even checked, the right password included.
     resp, page = await login(client, "198.51.100.7", PASSWORD)
     assert resp.status == 429 and 1 <= int(resp.headers["Retry-After"]) <= 20
-    assert "Too many login attempts from your address" in page and 'name="password"' in page
+    assert "您的地址登录尝试过多" in page and 'name="password"' in page   # "Too many login attempts from your address"
     assert auth.SESSION_COOKIE not in resp.cookies
     # Another address logs in; looking at the form is not counted.
     resp, _ = await login(client, "203.0.113.9", PASSWORD)

@@ -9,6 +9,8 @@
   const device = $("device"), amount = $("amount"), code = $("code");
   const result = $("result"), detail = $("detail"), spoken = $("spoken"), shown = $("amount-shown");
   const csrf = form.dataset.csrf;
+  // The page's own words, in the reader's language (data-text-* of the form, translated by the server).
+  const words = (name) => form.dataset["text" + name] || "";
   const WAIT_S = 20, RETRIES = 3, RETRY_MS = 1500;
   let amountFen = null;     // the checked amount, or null
   let amountCheck = null;   // the check under way of the typed amount (a promise of true / false)
@@ -38,7 +40,7 @@
   async function answerOf(resp) {
     const type = resp.headers.get("Content-Type") || "";
     if (!type.startsWith("application/json")) {
-      return {error: {code: "session", message: "Your login has ended: reload the page and log in again"}};
+      return {error: {code: "session", message: words("Session")}};
     }
     return resp.json();
   }
@@ -50,7 +52,7 @@
         const resp = await fetch(path, {credentials: "same-origin", ...options});
         return [resp.status, await answerOf(resp)];
       } catch (error) {
-        if (attempt >= RETRIES) return [0, {error: {code: "network", message: "The server cannot be reached"}}];
+        if (attempt >= RETRIES) return [0, {error: {code: "network", message: words("Network")}}];
         await sleep(RETRY_MS);
       }
     }
@@ -69,7 +71,7 @@
     const [status, body] = await post("/console/cashier/amount", {device_id: device.value, amount: amount.value});
     if (status === 200) {
       amountFen = body.amount_fen;
-      shown.textContent = "¥ " + body.yuan;
+      shown.textContent = body.money;
       return true;
     }
     amountFen = null;
@@ -82,11 +84,11 @@
 
   function showOrder(body) {
     const order = body.order;
-    const more = `${order.order_no} · ¥ ${order.yuan}` + (order.channel ? ` · ${order.channel}` : "");
+    const more = `${order.order_no} · ${order.money}` + (order.channel_name ? ` · ${order.channel_name}` : "");
     if (order.status === "PAYING") {
-      show("Waiting for the payer…", "PAYING", more);
+      show(words("Waiting"), "PAYING", more);
     } else {
-      show(body.spoken, order.status, more + (order.reason ? ` · ${order.reason}` : ""));
+      show(body.spoken, order.status, more);
     }
     say(body.spoken);
   }
@@ -107,7 +109,7 @@
   async function pay(authCode) {
     busy = true;
     const deviceId = device.value, orderNo = newOrderNo();
-    show(`Paying ¥ ${shown.textContent.replace("¥ ", "")}…`, "PAYING");
+    show(words("Paying").replace("%(amount)s", shown.textContent), "PAYING");
     try {
       let [status, body] = await post("/console/cashier/pay", {device_id: deviceId, amount: amount.value,
                                                               auth_code: authCode, order_no: orderNo});
@@ -142,7 +144,7 @@
   amount.addEventListener("keydown", async (event) => {
     if (event.key !== "Enter") return;
     event.preventDefault();
-    if (!device.value) { show("Choose the device at this till first", "error"); device.focus(); return; }
+    if (!device.value) { show(words("ChooseDevice"), "error"); device.focus(); return; }
     // The code field takes the keys at once: a quick scan must not land in the amount while it is checked.
     code.focus();
     const check = amountCheck = checkAmount();
@@ -160,10 +162,10 @@
     const authCode = code.value.trim();
     code.value = "";
     if (!authCode || busy) return;
-    if (!device.value) { show("Choose the device at this till first", "error"); device.focus(); return; }
+    if (!device.value) { show(words("ChooseDevice"), "error"); device.focus(); return; }
     if (amountFen === null) {
       if (!amount.value.trim()) {
-        show("Type the amount first", "error");
+        show(words("AmountFirst"), "error");
         say(form.dataset.sayAmountFirst);
         amount.focus();
         return;

@@ -44,7 +44,6 @@ ALLOWED_WORDS = {
     "English",              # the language switch names each language in itself (中文 English)
     "PDF", "CSV", "JPEG", "PNG", "API",    # file formats and the device API, as written in Chinese too
     "dBm", "MiB",           # units: a signal's strength, a file's size
-    "min",                  # the uptime's unit is 分钟 in Chinese; kept for the English text's width
 }
 
 PROFILE, VERSION = "basic_box", "1.2.0"

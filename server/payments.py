@@ -379,7 +379,7 @@ class Payments:
         if finished is not None:
             return finished
         answered = now_ms()
-        delay, faults = self._channels[order.channel].schedule.query_interval_s, 0
+        delay, faults = self._channels[order.channel].schedule.query_delay_s(order.attempts), 0
         next_check = answered + ms(delay)
         if result.fault in _BACKING_OFF:
             faults = order.faults + 1

@@ -106,6 +106,13 @@ class Schedule:
     deadline_s: float        # after creation; then cancel
     cancel_retry_s: float
     cancel_attempts: int
+    query_schedule_s: tuple[float, ...] = ()   # the waits before the first queries; then query_interval_s
+
+    def query_delay_s(self, answers: int) -> float:
+        """The wait before the next query of an order the channel has answered `answers` times."""
+        if answers < len(self.query_schedule_s):
+            return min(self.query_schedule_s[answers], self.query_interval_s)   # sooner, never later
+        return self.query_interval_s
 
 
 @dataclass(frozen=True)

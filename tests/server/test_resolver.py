@@ -1,6 +1,9 @@
 """The resolver finishes every PAYING order, also across restarts and crashes."""
+import pytest
+
 from server.clock import ms, new_id, new_trade_no, now_ms
-from server.keys import STORAGE
+from server.keys import PAYMENTS, STORAGE
+from server.settings import SettingsError, load_settings
 from server.storage import PAYING, Order
 
 from hw_sim import test_codes
@@ -61,3 +64,27 @@ async def test_without_resolver_orders_stay_paying(start_server):
     await device.pay("R5", 1250, test_codes.make_wechat_code(test_codes.PASSWORD, 0))
     status, body = await device.query("R5", wait=1)
     assert body["order"]["status"] == "PAYING"
+
+
+async def test_a_password_payment_is_asked_about_sooner_at_first_then_at_the_interval(start_server, sandbox):
+    # query_schedule_s: the waits before the first queries while the payer types, then query_interval_s.
+    # Driven by hand (no resolver) so every wait is the schedule's, exactly.
+    device = await start_server(resolver={"enabled": False}, query_schedule_s=[0.5, 1.0, 2.0, 9.0],
+                                query_interval_s=4)
+    payments, storage = device.app[PAYMENTS], device.app[STORAGE]
+    await device.pay("Q1", 1250, test_codes.make_wechat_code(test_codes.PASSWORD, 60))
+    waits = []
+    for _ in range(5):
+        order = await storage.get_order("D0001", "Q1")
+        answered = (await storage.list_events(order.id))[-1].at
+        waits.append(order.next_check_at - answered)
+        await payments.step(order)
+    assert waits == [500, 1000, 2000, 4000, 4000]        # 9 s in the schedule: never later than the interval
+    assert sandbox.ledger.calls_to("/pay/orderquery") == 5
+
+
+def test_a_query_schedule_that_cannot_be_meant_is_refused():
+    for schedule in ([1.0, 0.0], [-1.0], [1.0] * 21, ["1"]):
+        with pytest.raises(SettingsError, match="query_schedule_s"):
+            load_settings(channels={"alipay": {"query_schedule_s": schedule}})
+    assert load_settings().channels.unionpay.query_schedule_s == (1.0, 1.0, 1.0, 2.0, 2.0, 3.0)

@@ -42,7 +42,7 @@ class AlipayChannel:
         self.schedule = Schedule(
             pay_timeout_s=settings.timeout_s, query_interval_s=settings.query_interval_s,
             deadline_s=settings.deadline_s, cancel_retry_s=settings.cancel_retry_s,
-            cancel_attempts=settings.cancel_attempts)
+            cancel_attempts=settings.cancel_attempts, query_schedule_s=settings.query_schedule_s)
 
     def __repr__(self) -> str:
         return f"AlipayChannel(app_id={self._settings.app_id!r})"

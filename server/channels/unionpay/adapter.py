@@ -47,7 +47,7 @@ class UnionPayChannel:
         self.schedule = Schedule(
             pay_timeout_s=settings.timeout_s, query_interval_s=settings.query_interval_s,
             deadline_s=settings.deadline_s, cancel_retry_s=settings.cancel_retry_s,
-            cancel_attempts=settings.cancel_attempts)
+            cancel_attempts=settings.cancel_attempts, query_schedule_s=settings.query_schedule_s)
 
     def __repr__(self) -> str:
         return f"UnionPayChannel(mer_id={self._settings.mer_id!r})"

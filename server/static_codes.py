@@ -144,6 +144,18 @@ async def _announcer(tx, store_id: str, device_id: str | None) -> str:
     return row["id"]
 
 
+async def _take(tx, code: StaticCode, merchant_id: str | None, store_id: str | None, device_id: str | None, *,
+                now: int, actor: str, replaces_id: str | None = None) -> None:
+    """empty -> bound to the store (bind, and a replacement taking a lost code's place), or CodeRefused."""
+    won = await tx.execute(
+        "UPDATE static_codes SET status = ?, merchant_id = ?, store_id = ?, device_id = ?, replaces_id = ?,"
+        " bound_at = ?, bound_by = ? WHERE id = ? AND status = ?",
+        (CODE_BOUND, merchant_id, store_id, device_id, replaces_id, now, actor, code.id, CODE_EMPTY))
+    if not won:
+        raise CodeRefused(N_("code %(code)s is %(status)s: only an empty code can be bound"), code=code.id,
+                          status=code.status)
+
+
 async def bind(storage: Storage, code_id: str, *, store_id: str, device_id: str | None = None,
                merchant_id: str | None = None, actor: str) -> StaticCode:
     """empty -> bound to the open store `store_id` (of `merchant_id`, when a merchant user binds it)."""
@@ -163,13 +175,7 @@ async def bind(storage: Storage, code_id: str, *, store_id: str, device_id: str 
         if merchant["status"] == MERCHANT_CLOSED:
             raise CodeRefused(N_("merchant %(merchant)s is closed"), merchant=store.merchant_id)
         announcer = await _announcer(tx, store.id, device_id)
-        won = await tx.execute(
-            "UPDATE static_codes SET status = ?, merchant_id = ?, store_id = ?, device_id = ?, bound_at = ?,"
-            " bound_by = ? WHERE id = ? AND status = ?",
-            (CODE_BOUND, store.merchant_id, store.id, announcer, now, actor, code.id, CODE_EMPTY))
-        if not won:
-            raise CodeRefused(N_("code %(code)s is %(status)s: only an empty code can be bound"), code=code.id,
-                              status=code.status)
+        await _take(tx, code, store.merchant_id, store.id, announcer, now=now, actor=actor)
     fresh = await get(storage, code.id)
     assert fresh is not None
     return fresh
@@ -218,13 +224,8 @@ async def replace(storage: Storage, lost_id: str, new_id: str, *, actor: str, re
         if not ended:
             raise CodeRefused(N_("code %(code)s is %(status)s: only a bound code can be replaced"), code=lost.id,
                               status=lost.status)
-        taken = await tx.execute(
-            "UPDATE static_codes SET status = ?, merchant_id = ?, store_id = ?, device_id = ?, replaces_id = ?,"
-            " bound_at = ?, bound_by = ? WHERE id = ? AND status = ?",
-            (CODE_BOUND, lost.merchant_id, lost.store_id, lost.device_id, lost.id, now, actor, new.id, CODE_EMPTY))
-        if not taken:
-            raise CodeRefused(N_("code %(code)s is %(status)s: only an empty code can be bound"), code=new.id,
-                              status=new.status)
+        await _take(tx, new, lost.merchant_id, lost.store_id, lost.device_id, now=now, actor=actor,
+                    replaces_id=lost.id)
     fresh = await get(storage, new.id)
     assert fresh is not None
     return fresh

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -139,3 +140,22 @@ async def running_stack(tmp_path: Path, *, database: dict | None = None, console
         finally:
             await http.close()
             await runner.cleanup()
+
+
+_LOGIN_CSRF = "l" * 43
+
+
+async def http_session(stack: "Stack", username: str, page: str = "/console/devices") -> dict[str, str]:
+    """Log `username` in over plain HTTP: the headers of a request in that session (its cookie and the CSRF
+    token a form on `page` carries)."""
+    from server.console import auth
+    async with stack.http.post(stack.url + "/console/login", allow_redirects=False,
+                               headers={"Cookie": f"{auth.LOGIN_CSRF_COOKIE}={_LOGIN_CSRF}"},
+                               data={"csrf_token": _LOGIN_CSRF, "username": username,
+                                     "password": PASSWORDS[username]}) as resp:
+        assert resp.status == 303
+        cookie = f"{auth.SESSION_COOKIE}={resp.cookies[auth.SESSION_COOKIE].value}"
+    async with stack.http.get(stack.url + page, headers={"Cookie": cookie}) as resp:
+        text = await resp.text()
+        assert resp.status == 200
+    return {"Cookie": cookie, auth.CSRF_HEADER: re.search(r'name="csrf_token" value="([^"]+)"', text).group(1)}

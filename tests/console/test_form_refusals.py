@@ -3,15 +3,12 @@ name that is not valid Unicode) are refused with a 400 page, before any handler 
 over real HTTP, logged in as an operator."""
 from __future__ import annotations
 
-import re
 
 import pytest
 
-from console_stack import OPERATOR, PASSWORDS, TEA_SHOP, running_stack
-from server.console import auth
+from console_stack import OPERATOR, TEA_SHOP, http_session, running_stack
 from server.keys import STORAGE
 
-LOGIN_CSRF = "b" * 43
 
 
 @pytest.fixture
@@ -22,16 +19,7 @@ async def stack(tmp_path):
 
 async def logged_in(stack) -> dict[str, str]:
     """Log in as the operator: the headers of a request in that session (its cookie and CSRF token)."""
-    async with stack.http.post(stack.url + "/console/login", allow_redirects=False,
-                               headers={"Cookie": f"{auth.LOGIN_CSRF_COOKIE}={LOGIN_CSRF}"},
-                               data={"csrf_token": LOGIN_CSRF, "username": OPERATOR,
-                                     "password": PASSWORDS[OPERATOR]}) as resp:
-        assert resp.status == 303
-        cookie = f"{auth.SESSION_COOKIE}={resp.cookies[auth.SESSION_COOKIE].value}"
-    async with stack.http.get(stack.url + "/console/devices", headers={"Cookie": cookie}) as resp:
-        page = await resp.text()
-        assert resp.status == 200
-    return {"Cookie": cookie, auth.CSRF_HEADER: re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)}
+    return await http_session(stack, OPERATOR)
 
 
 BROKEN_FORMS = [

@@ -5,21 +5,19 @@ neither approve its own tier nor open a channel; bad input is refused in Chinese
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_file
 from PIL import Image
 
-from console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP, running_stack
+from console_stack import NOODLE_SHOP, OPERATOR, TEA, TEA_SHOP, http_session, running_stack
 from server import merchants, static_codes
-from server.console import auth, i18n
+from server.console import i18n
 from server.console import merchants as console_merchants
 from server.keys import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
-LOGIN_CSRF = "c" * 43
 
 
 @pytest.fixture
@@ -30,16 +28,7 @@ async def stack(tmp_path, monkeypatch):
 
 
 async def session(stack, username: str) -> dict[str, str]:
-    """Log in: the headers of a request in that session (its cookie and CSRF token)."""
-    async with stack.http.post(stack.url + "/console/login", allow_redirects=False,
-                               headers={"Cookie": f"{auth.LOGIN_CSRF_COOKIE}={LOGIN_CSRF}"},
-                               data={"csrf_token": LOGIN_CSRF, "username": username,
-                                     "password": PASSWORDS[username]}) as resp:
-        assert resp.status == 303
-        cookie = f"{auth.SESSION_COOKIE}={resp.cookies[auth.SESSION_COOKIE].value}"
-    async with stack.http.get(stack.url + "/console/codes", headers={"Cookie": cookie}) as resp:
-        token = re.search(r'name="csrf_token" value="([^"]+)"', await resp.text()).group(1)
-    return {"Cookie": cookie, auth.CSRF_HEADER: token}
+    return await http_session(stack, username, "/console/codes")
 
 
 async def get(stack, headers, path: str) -> tuple[int, str]:

@@ -6,6 +6,8 @@
 PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
+# make test runs one pytest-xdist worker per core; TEST_WORKERS=1 for one at a time
+TEST_WORKERS ?= auto
 STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
@@ -50,7 +52,7 @@ demo: setup
 	$(PY) -m hw_sim.demo
 
 test: setup
-	$(PY) -m pytest -q --ignore=tests/bench
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --ignore=tests/bench
 
 bench: setup
 	$(PY) -m pytest -q tests/bench -p no:cacheprovider

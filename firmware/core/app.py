@@ -160,11 +160,9 @@ class App:
 
     async def sync_orders(self):
         """Bring the journal's unfinished entries up to date from the server's recent orders."""
-        mine = {}
-        for order in self.journal.orders():
-            mine[order["order_no"]] = order
         for order in await self.api.orders(limit=100):
-            if order.get("order_no") in mine:
+            order_no = order.get("order_no")
+            if order_no and self.journal.get(order_no) is not None:
                 self._record(order)
 
     def close(self):

@@ -101,16 +101,17 @@ class GunApp(base.App):
                 self.lookup_number = ""
                 self._payment = asyncio.create_task(self.look_up(number))
             else:
-                pages = max(1, (len(self.journal.orders()) + self.page_lines - 1) // self.page_lines)
+                pages = max(1, (len(self.journal) + self.page_lines - 1) // self.page_lines)
                 self.page = (self.page + 1) % pages
                 self.draw()
 
     # ------------------------------------------------------------------------ look-up
     def find_order_no(self, number):
-        for order in self.journal.orders():
-            if order_number(order["order_no"]) == number:
-                return order["order_no"]
-        return None
+        """The journal's order with this short number (its counter), else None."""
+        if not number.isdigit():
+            return None
+        order_no = self.journal.order_no(self.device_id, int(number))
+        return order_no if self.journal.get(order_no) is not None else None
 
     async def look_up(self, number):
         """Ask the server about order `number` (journal first, else the server's recent orders)."""
@@ -223,12 +224,10 @@ class GunApp(base.App):
             if self.order_no:
                 s.center("#" + order_number(self.order_no), s.height - 12)
         elif state == HISTORY:
-            orders = self.journal.orders()
-            start = self.page * self.page_lines
-            s.text("History %d/%d" % (self.page + 1, max(1, (len(orders) + self.page_lines - 1)
+            s.text("History %d/%d" % (self.page + 1, max(1, (len(self.journal) + self.page_lines - 1)
                                                           // self.page_lines)), 0, 12, 1)
             y = 28
-            for order in orders[start:start + self.page_lines]:
+            for order in self.journal.orders(self.page * self.page_lines, self.page_lines):
                 s.text(history_line(order), 0, y, 2 if s.width >= 240 else 1)
                 y += 20 if s.width >= 240 else 10
             s.text("No. " + (self.lookup_number or "_") + "  OK=look up", 0, s.height - 10)

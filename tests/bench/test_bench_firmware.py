@@ -20,9 +20,11 @@ Results are printed and written to var/bench/firmware.json.
   by mpy-cross and run in place from a ROMFS image (bytecode, qstr and string data stay out of the
   heap as in flash; the per-function code records and qstr pool entries are still allocated here, so
   frozen code needs a little less). Measured: the heap after start-up (collected, info and the first
-  heartbeat answered) with an empty and with a full 100-order journal, and the smallest fixed heap in
-  which a whole payment (12.50, the payer confirming) completes, found by bisection to 4 KiB and
-  confirmed twice. The ROMFS image itself is in the heap on this port and is left out of every figure,
+  heartbeat answered) with an empty journal, a full one (100 orders in core/journal.py's slot file,
+  written by the journal itself on CPython) and an old JSON journal of 100 orders (earlier firmware's,
+  converted at this boot), and the smallest fixed heap in which a whole payment (12.50, the payer
+  confirming) completes, found by bisection to 4 KiB and confirmed twice; the test fails unless the full
+  journal's estimate for an ESP32 meets the goals (device within 56 KiB, payment within 24 KiB of idle). The ROMFS image itself is in the heap on this port and is left out of every figure,
   and so is what the script holds before the firmware is imported (`script_bytes`).
   This port is 64-bit: every object is twice its size on a 32-bit ESP32 (the GC allocates in blocks of
   4 machine words on both), byte data (strings, bytes) is not, so `esp32_estimate` halves the figures
@@ -61,7 +63,7 @@ PAYMENT_GOAL = 24 * 1024    # one payment above idle
 
 sys.path.insert(0, str(MP))
 import mp_run  # noqa: E402
-from test_fw_native_payment import full_journal, whole_device_input  # noqa: E402
+from test_fw_native_payment import full_journal, full_journal_file, whole_device_input  # noqa: E402
 
 needs_node = pytest.mark.skipif(
     shutil.which("node") is None
@@ -231,11 +233,22 @@ async def test_bytes_per_payment(tmp_path, capsys):
     assert wire["paid at once"]["requests"] == ["pay"]
 
 
-async def whole_device(stack, workdir, heap, frozen, journal):
+def journal_of(kind, workdir):
+    """mp_whole_device.py's journal for `kind`: (old JSON journal for the input, files for the runner)."""
+    if kind == "full":
+        return None, full_journal_file("D0001", workdir)
+    if kind == "old full":
+        return full_journal("D0001"), None
+    return None, None
+
+
+async def whole_device(stack, workdir, heap, frozen, kind):
     """mp_whole_device.py's result when the payment completed cleanly in a fixed heap, else None."""
+    journal, files = journal_of(kind, workdir / "journal")
     try:
         result = await mp_run.run_async("mp_whole_device.py", whole_device_input(stack, "D0001", journal),
-                                        port="native", workdir=workdir, heap=heap, frozen=frozen, timeout=90)
+                                        port="native", workdir=workdir, heap=heap, frozen=frozen, files=files,
+                                        timeout=90)
     except mp_run.MicroPythonFailed:
         return None
     ok = result["paid"] and not result["crashed"] and not result["errors"] and \
@@ -243,13 +256,12 @@ async def whole_device(stack, workdir, heap, frozen, journal):
     return result if ok else None
 
 
-async def smallest_heap(stack, workdir, frozen, full):
+async def smallest_heap(stack, workdir, frozen, kind):
     """The smallest fixed heap (4 KiB steps) in which the whole device paid, twice more to confirm."""
     runs = iter(range(10 ** 6))
 
     async def pays(heap):
-        return await whole_device(stack, workdir / ("h%d" % next(runs)), heap, frozen,
-                                  full_journal("D0001") if full else None)
+        return await whole_device(stack, workdir / ("h%d" % next(runs)), heap, frozen, kind)
 
     low, high = 16 * 1024, 640 * 1024
     while high - low > 4096:
@@ -263,25 +275,31 @@ async def smallest_heap(stack, workdir, frozen, full):
     return high
 
 
+# name: (frozen or from source, journal), in the order of docs/firmware.md's table
+RUNS = {"frozen, empty journal": (True, "empty"),
+        "frozen, full journal": (True, "full"),
+        "frozen, old full journal converted at boot": (True, "old full"),
+        "source, full journal": (False, "full")}
+
+
 @pytest.mark.skipif(not mp_run.available("native"), reason=mp_run.skip_reason("native"))
 async def test_whole_device_heap_on_the_native_port_frozen(tmp_path, capsys):
     frozen = mp_run.compile_mpy(build.frozen_files("enhanced_box"))
     figures = {}
     async with ServerStack(tmp_path / "stack", ("D0001",)) as stack:
-        for name, image, journal in (("frozen, empty journal", frozen, None),
-                                     ("frozen, full journal", frozen, full_journal("D0001")),
-                                     ("source, full journal", None, full_journal("D0001"))):
-            result = await whole_device(stack, tmp_path / name.replace(", ", "_").replace(" ", "_"), 640 * 1024,
-                                        image, journal)
+        for name, (is_frozen, kind) in RUNS.items():
+            workdir = tmp_path / name.replace(", ", "_").replace(" ", "_")
+            result = await whole_device(stack, workdir, 640 * 1024, frozen if is_frozen else None, kind)
             assert result is not None, name
             rom = result.get("rom_bytes", 0)
             figures[name] = {"script_bytes": result["heap_base"] - rom,
                              "idle_bytes": result["heap_idle"] - result["heap_base"],
                              "after_payment_bytes": result["heap_after"] - result["heap_base"],
                              "peak_bytes": result["heap_peak"] - result["heap_base"], "romfs_bytes": rom}
-        for name, full in (("frozen, empty journal", False), ("frozen, full journal", True)):
+            if not is_frozen:
+                continue
             entry = figures[name]
-            smallest = await smallest_heap(stack, tmp_path / ("bisect_%s" % full), frozen, full)
+            smallest = await smallest_heap(stack, workdir / "bisect", frozen, kind)
             entry["smallest_heap"] = smallest
             entry["device_bytes"] = smallest - entry["script_bytes"]        # the firmware's whole need
             entry["payment_bytes"] = entry["device_bytes"] - entry["idle_bytes"]  # above idle
@@ -293,7 +311,7 @@ async def test_whole_device_heap_on_the_native_port_frozen(tmp_path, capsys):
                               "payment_within_24KiB": estimate["payment_bytes"] <= PAYMENT_GOAL}
     lines = ["native unix port (64-bit), fixed heap; 'ESP32' = halved (32-bit objects), a lower bound:"]
     for name, entry in figures.items():
-        line = "%-22s idle %6.1f KiB (ESP32 ~%5.1f)" % (name, entry["idle_bytes"] / 1024, entry["idle_bytes"] / 2048)
+        line = "%-42s idle %6.1f KiB (ESP32 ~%5.1f)" % (name, entry["idle_bytes"] / 1024, entry["idle_bytes"] / 2048)
         if "smallest_heap" in entry:
             line += ("; smallest heap that paid %6.1f KiB: device %6.1f KiB (ESP32 ~%5.1f, goal 56), "
                      "payment %5.1f KiB above idle (ESP32 ~%5.1f, goal 24)"
@@ -305,3 +323,5 @@ async def test_whole_device_heap_on_the_native_port_frozen(tmp_path, capsys):
                                      frozen="mpy-cross .mpy in a ROMFS image (bytecode in place)"), lines)
     frozen_full = figures["frozen, full journal"]
     assert frozen_full["idle_bytes"] < figures["source, full journal"]["idle_bytes"]  # freezing saves heap
+    # the whole device with a full journal fits an ESP32's heap, and so does a payment above idle
+    assert frozen_full["goals"] == {"device_within_56KiB": True, "payment_within_24KiB": True}, frozen_full

@@ -5,7 +5,8 @@
 # then one payment typed and scanned as a cashier and a customer do. The heap is read at each step.
 #
 # Input /input.json: {"config": {...} (written to /config.json), "journal": {...} or null (written to
-# /journal.json: a full journal of 100 orders), "keys": ["1", ..., "OK"], "code": "<payment code>"}.
+# /journal.json: an old JSON journal, converted at start-up; a journal in the current format is put
+# there by the runner, mp_run's files=), "keys": ["1", ..., "OK"], "code": "<payment code>"}.
 # Prints "RESULT <json>" with heap_base (before the firmware is imported), heap_idle (collected, once
 # the server answered info and the first heartbeat), heap_peak (sampled every millisecond during the
 # payment: garbage included), heap_after (collected, the payment over) and what the device did.
@@ -26,7 +27,7 @@ def prepare():
         f.write(json.dumps(given["config"]))
     if given.get("journal"):
         with open("/journal.json", "w") as f:
-            f.write(json.dumps(given["journal"]))
+            json.dump(given["journal"], f)
     return {"keys": given["keys"], "code": given["code"]}
 
 
@@ -132,8 +133,8 @@ async def whole_device():
         "said": [e["text"] for e in Jig.events if e["event"] == "say"],
         "states": [e["state"] for e in Jig.events if e["event"] == "state"],
         "errors": [e for e in Jig.events if e["event"] == "error"],
-        "journal": len(Jig.app.journal.orders()),
-        "newest": Jig.app.journal.orders()[0],
+        "journal": len(Jig.app.journal),
+        "newest": Jig.app.journal.orders(0, 1)[0],     # one order read: the list of all would not fit
     }
 
 

@@ -4,37 +4,55 @@ through the JS bridge):
 
 - mp_payment.py, the box's state machine paying 12.50 (the script test_fw_micropython_payment.py runs
   on the WebAssembly port), the firmware from source;
-- mp_whole_device.py, the whole enhanced box booted by main.main() with a full journal of 100 orders,
-  from nothing but its frozen manifest's modules (tools build: frozen/manifest.py), compiled to .mpy
-  and run in place from a ROMFS image: the closest this port comes to frozen modules.
+- mp_whole_device.py, the whole enhanced box booted by main.main() with a full journal of 100 orders
+  (and with an old JSON journal of 100, which it converts at boot), from nothing but its frozen
+  manifest's modules (tools build: frozen/manifest.py), compiled to .mpy and run in place from a ROMFS
+  image: the closest this port comes to frozen modules.
 
 The caps are what each needs on this 64-bit port with a margin (make bench measures the smallest);
 a 32-bit ESP32 needs about half for the same objects (docs/firmware.md, "Heap")."""
 import itertools
+import pathlib
 
 import pytest
 
 import mp_run
 from hw_sim import test_codes
+from core.journal import Journal
 from hw_sim.boards.stack import ServerStack
 from tools import build
 
 pytestmark = pytest.mark.skipif(not mp_run.available("native"), reason=mp_run.skip_reason("native"))
 
 PAYMENT_HEAP = 192 * 1024           # mp_payment.py from source: 144 KiB today
-WHOLE_DEVICE_HEAP = 288 * 1024      # frozen, full journal: about 200 KiB today (the journal's save)
+WHOLE_DEVICE_HEAP = 144 * 1024      # frozen, full journal: 118 KiB today (as with an empty journal)
+CONVERTING_HEAP = 144 * 1024        # frozen, an old JSON journal of 100 converted at boot: 121 KiB today
 _salts = itertools.count(0x5A00)
 
 
 def full_journal(device_id, size=100):
-    """A journal of `size` settled orders, as core/journal.py writes it, with a salt of its own."""
+    """An old JSON journal (the firmware before core/journal.py's slot file) of `size` settled orders,
+    with a salt of its own: what a device in the field has when the update reaches it."""
     salt = "%04x" % next(_salts)
     orders = [{"order_no": "%s-%s-%06d" % (device_id, salt, n), "amount_fen": 100 + n, "channel": "wechat",
                "status": "SUCCESS", "finished_at": 1763776800 + n} for n in range(1, size + 1)]
     return {"v": 1, "salt": salt, "counter": size, "orders": orders}
 
 
+def full_journal_file(device_id, workdir, size=100):
+    """The journal file of a device that paid `size` orders, written by core/journal.py itself."""
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    journal = Journal(str(workdir / "journal.json"))
+    for n in range(1, size + 1):
+        order_no = journal.next_order_no(device_id)
+        journal.record({"order_no": order_no, "amount_fen": 100 + n, "channel": "wechat", "status": "NEW"})
+        journal.record({"order_no": order_no, "status": "SUCCESS", "finished_at": 1763776800 + n})
+    return {"journal.json": (workdir / "journal.json").read_bytes()}
+
+
 def whole_device_input(stack, device_id, journal=None, scenario=test_codes.PASSWORD):
+    """mp_whole_device.py's input; `journal`: an old JSON journal (full_journal) or None."""
     return {"config": {"device_id": device_id, "device_key": stack.keys[device_id], "server_url": stack.url,
                        "journal_path": "/journal.json", "heartbeat_first_s": 0},
             "journal": journal, "keys": list("12.50") + ["OK"],
@@ -57,12 +75,12 @@ async def test_the_box_pays_on_the_native_port_with_a_fixed_heap(tmp_path):
     assert order.status == "SUCCESS" and order.amount_fen == 1250 and charges == [1250]
 
 
-async def test_the_whole_box_pays_from_its_frozen_manifest_with_a_full_journal(tmp_path):
+async def whole_box_pays(tmp_path, heap, journal=None, files=None):
     frozen = mp_run.compile_mpy(build.frozen_files("enhanced_box"))
     async with ServerStack(tmp_path / "stack", ("D0001",)) as stack:
-        result = await mp_run.run_async("mp_whole_device.py", whole_device_input(stack, "D0001", full_journal("D0001")),
-                                        port="native", workdir=tmp_path / "mp", heap=WHOLE_DEVICE_HEAP,
-                                        frozen=frozen)
+        result = await mp_run.run_async("mp_whole_device.py", whole_device_input(stack, "D0001", journal),
+                                        port="native", workdir=tmp_path / "mp", heap=heap, frozen=frozen,
+                                        files=files)
         order = await stack.order("D0001", result["newest"]["order_no"])
         charges = [c.total_fee for c in stack.ledger.charges]
     assert result["crashed"] == [] and result["errors"] == []
@@ -71,4 +89,12 @@ async def test_the_whole_box_pays_from_its_frozen_manifest_with_a_full_journal(t
     assert result["said"][-1] == "微信收款 12.50 元"
     assert result["journal"] == 100 and result["newest"]["order_no"].endswith("-000101")   # the oldest went
     assert order.status == "SUCCESS" and charges == [1250]
-    assert result["heap_total"] <= WHOLE_DEVICE_HEAP + result["rom_bytes"]     # it never grew
+    assert result["heap_total"] <= heap + result["rom_bytes"]     # it never grew
+
+
+async def test_the_whole_box_pays_from_its_frozen_manifest_with_a_full_journal(tmp_path):
+    await whole_box_pays(tmp_path, WHOLE_DEVICE_HEAP, files=full_journal_file("D0001", tmp_path / "journal"))
+
+
+async def test_the_whole_box_converts_an_old_full_journal_at_its_first_boot_and_pays(tmp_path):
+    await whole_box_pays(tmp_path, CONVERTING_HEAP, journal=full_journal("D0001"))

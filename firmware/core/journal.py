@@ -96,7 +96,7 @@ class Journal:
         new = self.path + ".new"
         old = _old_state(self.path)
         if old is not None:
-            _remove(self.path + ".tmp")     # older than the journal it was renamed over
+            _remove(self.path + ".tmp")     # a save cut before its rename: it never returned
         else:
             # the old firmware's own rename deleted the journal first on FAT: its .tmp is complete
             old = _old_state(self.path + ".tmp")

@@ -231,7 +231,7 @@ out["cuts"] = cuts
 # ------------------------------------------------------------------------ an old journal of 100 orders
 path = DIR + "/old.json"
 old_json(path, 100)
-with real_open(path + ".tmp", "w") as f:            # the old firmware's leftover, older than the journal
+with real_open(path + ".tmp", "w") as f:            # the old firmware's save cut before its rename
     f.write('{"v": 1, "salt": "5a5a", "cou')
 j = Journal(path)
 out["migrated"] = {

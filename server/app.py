@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from . import alerts, throttle
+from .announce import Announcer, MqttPublisher
 from .channels import open_channels
-from .keys import CHANNELS, METRICS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE, WAKEUPS
+from .clock import new_id
+from .keys import ANNOUNCER, CHANNELS, METRICS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE, WAKEUPS
 from .metrics import Metrics
 from .middlewares import body_deadline_middleware, drop_compact_headers, error_middleware
 from .payments import Payments
@@ -70,11 +72,22 @@ async def _payments_ctx(app: web.Application) -> AsyncIterator[None]:
     if listen is not None:
         # Other processes on the same database change orders too: their NOTIFY wakes our long polls.
         await listen(wakeups.notify)
-    app[PAYMENTS] = Payments(app[STORAGE], app[CHANNELS], CodeRouter(app[SETTINGS].routing), wakeups,
-                             app[SETTINGS], app[METRICS])
-    # The process's claims on orders (its resolver's, a device's close) count as alive while this holds.
-    async with app[STORAGE].hold_claims(app[PAYMENTS].claim_owner):
-        yield
+    settings = app[SETTINGS]
+    async with contextlib.AsyncExitStack() as stack:
+        publisher = None
+        if settings.announce.enabled and settings.announce.transport == "mqtt":
+            publisher = await stack.enter_async_context(
+                MqttPublisher(settings.announce, app[STORAGE], owner=new_id()).running())
+        app[ANNOUNCER] = Announcer(app[STORAGE], wakeups, settings.announce, publisher)
+        app[PAYMENTS] = Payments(app[STORAGE], app[CHANNELS], CodeRouter(settings.routing), wakeups, settings,
+                                 app[METRICS], app[ANNOUNCER])
+        if settings.resolver.enabled:
+            # Payments a stopped process finished without announcing them, now and then every 30 s.
+            keep_up = asyncio.create_task(app[ANNOUNCER].keep_up(), name="announce-catch-up")
+            stack.push_async_callback(_cancel, keep_up)
+        # The process's claims on orders (its resolver's, a device's close) count as alive while this holds.
+        async with app[STORAGE].hold_claims(app[PAYMENTS].claim_owner):
+            yield
 
 
 async def _resolver_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -116,6 +129,12 @@ async def _alerts_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(alerts.run(app[STORAGE], settings, app[METRICS], stopping), name="alerts")
     yield
     await _stop_after_pass(task, stopping.set)
+
+
+async def _cancel(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _stop_after_pass(task: asyncio.Task, stop: Callable[[], object]) -> None:

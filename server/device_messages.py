@@ -64,6 +64,12 @@ class OrdersRequest:
 
 
 @dataclass(frozen=True)
+class EventsRequest:
+    after: int = 0           # the highest announcement number the device has handled
+    wait_s: int = 0
+
+
+@dataclass(frozen=True)
 class HeartbeatRequest:
     values: dict[str, Any]          # battery_pct, charging, signal_dbm, network, firmware, uptime_s
     acked: tuple[str, ...] = ()
@@ -164,6 +170,12 @@ def parse_orders(message: dict[str, Any]) -> OrdersRequest:
     limit = _int_field(message, "limit", 1, MAX_ORDERS)
     before = _int_field(message, "before", 0, 2**40)
     return OrdersRequest(limit=20 if limit is None else limit, before_s=before)
+
+
+def parse_events(message: dict[str, Any], *, max_wait_s: int) -> EventsRequest:
+    after = _int_field(message, "after", 0, 2**53)
+    wait_s = _int_field(message, "wait", 0, max_wait_s)
+    return EventsRequest(after=after or 0, wait_s=wait_s or 0)
 
 
 def parse_heartbeat(message: dict[str, Any]) -> HeartbeatRequest:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from .announce import Announcer
     from .channels import Channels
     from .console.auth import ConsoleUser
     from .metrics import Metrics
@@ -20,6 +21,7 @@ STORAGE = web.AppKey("storage", "Storage")
 CHANNELS = web.AppKey("channels", "Channels")
 WAKEUPS = web.AppKey("wakeups", "OrderWakeups")
 PAYMENTS = web.AppKey("payments", "Payments")
+ANNOUNCER = web.AppKey("announcer", "Announcer")
 METRICS = web.AppKey("metrics", "Metrics")
 RESOLVER_TASK = web.AppKey("resolver_task", asyncio.Task)
 LANDING_SESSION = web.AppKey("landing_session", "aiohttp.ClientSession")   # C2B landing: payer-id look-ups

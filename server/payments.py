@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from . import static_codes
+from .announce import Announcer
 from .channels import (
     CancelResult, Channel, ChannelResult, Channels, Fault, Outcome, PayCommand, Reason, RefundCommand, RefundResult,
     SubMerchant,
@@ -130,8 +131,9 @@ class MerchantLimits:
 
 class Payments:
     def __init__(self, storage: Storage, channels: Channels, router: CodeRouter, wakeups: OrderWakeups,
-                 settings: Settings, metrics: Metrics | None = None):
+                 settings: Settings, metrics: Metrics | None = None, announcer: Announcer | None = None):
         self._storage = storage
+        self._announcer = announcer
         self._channels = channels
         self._router = router
         self._wakeups = wakeups
@@ -492,6 +494,11 @@ class Payments:
             log.info("order %s/%s %s %s", order.device_id, order.order_no, status, reason or "")
             self._metrics.payments.labels(order.channel or "none", status).inc()
             self._wakeups.notify(order.id)
+            if status == SUCCESS and fresh.kind == C2B and self._announcer is not None:
+                try:
+                    await self._announcer.paid(fresh)
+                except Exception:   # the payment stands; catch_up numbers it within 30 s
+                    log.exception("announcing %s/%s failed", order.device_id, order.order_no)
         return fresh
 
     async def _record_cancel(self, order: Order, cancel: CancelResult) -> None:

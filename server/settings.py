@@ -139,6 +139,16 @@ class RouteRule:
 SANDBOX_APPID = "wxd930ea5d5a258f4f"
 SANDBOX_MCH_ID = "10000100"
 SANDBOX_API_KEY = "192006250b4c09247ec02edce69f6a2d"
+SANDBOX_APP_SECRET = "5ac6d9d8ae3cbc2b1b2c3a6f0e5e1c47"   # the sandbox official account's AppSecret (made up)
+
+
+@dataclass(frozen=True)
+class WeChatSubApp:
+    """A shop's own official account (sub_appid) whose AppSecret the acquirer holds: its payers are identified
+    under it (snsapi_base there gives their sub_openid) and pay in it."""
+
+    appid: str
+    app_secret: Secret
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,12 @@ class WeChatSettings:
     spbill_create_ip: str = "127.0.0.1"
     body: str = "scanpay"            # goods description when the device sends no subject
     notify_url: str = ""             # unifiedorder's notify_url, when the caller gives none
+    # C2B in WeChat (docs/c2b.md): the landing page learns the payer's openid by web authorisation
+    # (snsapi_base) of the official account `appid`, with its AppSecret; the hosts: "" = base_url (the sandbox).
+    app_secret: Secret = Secret(SANDBOX_APP_SECRET)
+    oauth_url: str = ""              # WeChat itself: "https://open.weixin.qq.com"
+    sns_url: str = ""                # WeChat itself: "https://api.weixin.qq.com"
+    sub_apps: tuple[WeChatSubApp, ...] = ()   # shops' own official accounts the acquirer holds the secret of
     timeout_s: float = 10.0
     # WeChat's pages disagree (query every 5-10 s, give up after 30 s or 45 s). We take 5 s and 45 s:
     # WeChat itself revokes an unpaid micropay 45 s after creation, so waiting less only loses payers
@@ -183,6 +199,9 @@ class AlipaySettings:
     app_private_key: Secret = Secret("")          # signs our requests (RSA2)
     alipay_public_key: str = ""                    # verifies Alipay's answers
     app_auth_token: str = ""                       # when acting for a merchant (ISV); usually empty
+    # C2B in the Alipay app (docs/c2b.md): the landing page learns the payer's user_id by auth_base web
+    # authorisation of app_id; its host: "" = base_url (the sandbox).
+    oauth_url: str = ""                            # Alipay itself: "https://openauth.alipay.com"
     # true: the acquirer is the channel's service provider (服务商) and every merchant pays into its own
     # sub-merchant account (server/merchant_channels.py); a merchant without one is not open here.
     # false (direct mode): every merchant's money goes into the account configured here.
@@ -369,6 +388,39 @@ class AlertsSettings:
 
 
 @dataclass(frozen=True)
+class MqttSettings:
+    """The acquirer's MQTT broker (Mosquitto 2): the server publishes each announcement to the device's topic."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    # Where devices reach the broker (empty: host and port above, as the server does).
+    device_host: str = ""
+    device_port: int = 0
+    username: str = "scanpay-server"         # the server's own client at the broker
+    password: Secret = Secret("")
+    topic_prefix: str = "scanpay/d/"         # a device's topic: <prefix><device id>/paid
+    # Create each device's client (user name = device id, password derived from its key) and the
+    # scanpay-device role in Mosquitto's dynamic security plugin; the server's user needs its admin role.
+    provision: bool = False
+    keepalive_s: int = 60
+
+
+@dataclass(frozen=True)
+class AnnounceSettings:
+    """Payments said in the shop (server/announce.py): every C2B payment, on the device bound to its code."""
+
+    enabled: bool = True
+    # "events": devices long-poll the `events` op; "mqtt": also pushed to the device's MQTT topic as it
+    # happens (devices still catch up through `events` after a reconnect or a reboot).
+    transport: str = "events"
+    # A payment the device learns of later than this after it was made is shown, not spoken: a shop hearing
+    # "收款 25.80 元" for a customer who left an hour ago would look for money it already has.
+    speak_within_s: int = 120
+    max_events: int = 20                     # announcements per `events` answer
+    mqtt: MqttSettings = MqttSettings()
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -385,6 +437,7 @@ class Settings:
     throttle: ThrottleSettings = ThrottleSettings()
     alerts: AlertsSettings = AlertsSettings()
     merchants: MerchantsSettings = MerchantsSettings()
+    announce: AnnounceSettings = AnnounceSettings()
 
 
 def load_settings(path: str | os.PathLike | None = None, **overrides: Any) -> Settings:
@@ -502,6 +555,16 @@ def _check(settings: Settings) -> None:
     if api.clone_window_s < api.timestamp_window_s:
         # shorter than a signed request stays valid: a boot id could be forgotten while its requests still count
         raise SettingsError("device_api.clone_window_s must be at least timestamp_window_s")
+    announce = settings.announce
+    if announce.transport not in ("events", "mqtt"):
+        raise SettingsError("announce.transport must be events or mqtt")
+    if announce.speak_within_s < 0 or not 1 <= announce.max_events <= 100:
+        raise SettingsError("announce.speak_within_s must not be negative, announce.max_events 1..100")
+    mqtt = announce.mqtt
+    if not (0 < mqtt.port < 65536 and 0 <= mqtt.device_port < 65536 and 5 <= mqtt.keepalive_s <= 3600):
+        raise SettingsError("announce.mqtt: port 1..65535, device_port 0..65535, keepalive_s 5..3600")
+    if not re.fullmatch(r"[A-Za-z0-9_./-]{0,64}", mqtt.topic_prefix) or "+" in mqtt.topic_prefix:
+        raise SettingsError("announce.mqtt.topic_prefix: letters, digits and _ . / - only")
     if settings.logging.format not in ("text", "json"):
         raise SettingsError("logging.format must be text or json")
     if settings.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -16,6 +16,7 @@ from dataclasses import fields
 from typing import Any, Protocol
 
 from ..clock import new_id, now_ms
+from .announcements import AnnouncementStore
 from .errors import AlreadyExists, NotFound, RefundRefused
 from .migrate import load_migrations, split_statements
 from .records import (
@@ -92,7 +93,7 @@ def _reschedule_sql(table: str, sets: list[str], args: list[Any], work_id: str, 
     return f"UPDATE {table} SET {', '.join(sets)} WHERE {where}", (*args, *where_args)
 
 
-class SqlStorage:
+class SqlStorage(AnnouncementStore):
     """Everything but the connection: subclasses set `self.sql` and implement `transaction()`.
 
     `self.point` answers lookups of one row by its key (the same as `sql` unless a backend has a

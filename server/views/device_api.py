@@ -27,7 +27,7 @@ from ..clock import now_ms
 from ..devices import (
     ActivationRefused, DeviceFlagged, activate as activate_device, check_activation_code, check_identity, parse_place,
 )
-from ..keys import METRICS, OP, PAYMENTS, SETTINGS, STORAGE
+from ..keys import ANNOUNCER, METRICS, OP, PAYMENTS, SETTINGS, STORAGE
 from ..merchant_channels import ChannelNotOpen
 from ..payments import (
     DailyLimitExceeded, MerchantNotActive, OrderConflict, OrderNotFound, OrderPaid, RefundConflict, RefundImpossible,
@@ -189,7 +189,19 @@ async def info(request: web.Request, device: Device, message: None) -> dict[str,
         # the devices' pre-check: codes of these prefixes and lengths are routed to these wallets
         "code_prefixes": code_prefixes,
         "code_lengths": code_lengths,
+        # how payments on the shop's codes reach the device to be said (events, or MQTT and events)
+        "announce": request.app[ANNOUNCER].transport_for(device),
     }
+
+
+# events: the payments to announce in the shop (server/announce.py)
+
+async def prepare_events(request: web.Request, device: Device, message: dict) -> device_messages.EventsRequest:
+    return device_messages.parse_events(message, max_wait_s=request.app[SETTINGS].device_api.max_wait_s)
+
+
+async def events(request: web.Request, device: Device, message: device_messages.EventsRequest) -> dict[str, Any]:
+    return await request.app[ANNOUNCER].events(device, message.after, message.wait_s)
 
 
 # heartbeat
@@ -208,8 +220,11 @@ async def heartbeat(request: web.Request, device: Device,
     if message.acked:
         await storage.ack_commands(device.id, message.acked, now)
     commands = await storage.pending_commands(device.id)
+    last_seq, _ = await storage.announcement_cursor(device.id)
     return {"heartbeat_s": request.app[SETTINGS].device_api.heartbeat_s,
-            "commands": [{"id": c.id, "kind": c.kind, "args": c.args} for c in commands]}
+            "commands": [{"id": c.id, "kind": c.kind, "args": c.args} for c in commands],
+            # the device's latest announcement: one above what it has heard means it missed some (events)
+            "announce_seq": last_seq}
 
 
 # ota_report: one OTA step of an offered update (docs/device-api.md)
@@ -236,6 +251,7 @@ OPS: dict[str, Op] = {
     "pay": Op(prepare_pay, pay),
     "qr": Op(prepare_qr, qr),
     "query": Op(prepare_query, query),
+    "events": Op(prepare_events, events),
     "close": Op(prepare_close, close),
     "refund": Op(prepare_refund, refund),
     "orders": Op(prepare_orders, orders),

@@ -448,6 +448,7 @@ def _device_fields(world: World) -> dict[str, dict[str, Good]]:
                 "subject": ("茶", "Green tea", "x" * 64)},
         "qr": {"order_no": order_no, "amount_fen": (1, 1250, 50_000), "subject": ("茶", "Noodles")},
         "query": {"order_no": order_no, "wait": (0, 0, 0, 1)},
+        "events": {"after": (0, 1, 2 ** 53), "wait": (0, 0, 0, 1)},
         "close": {"order_no": order_no},
         "refund": {"order_no": order_no,
                    "refund_no": lambda ch: ch.choice(world.refund_nos) if ch.chance(30) else world.fresh("R"),
@@ -461,7 +462,8 @@ def _device_fields(world: World) -> dict[str, dict[str, Good]]:
     }
 
 
-DEVICE_OPS = ("activate", "info", "pay", "qr", "query", "close", "refund", "orders", "heartbeat", "ota_report")
+DEVICE_OPS = ("activate", "info", "pay", "qr", "query", "events", "close", "refund", "orders", "heartbeat",
+              "ota_report")
 HOSTILE_OPS = ("PAY", "pay%0A", "%ED%A0%80", "firmware", "pay.json", "%C2%B2", "x" * 300, "__init__", "OPS", "")
 DEVICE_CONTENT_TYPES = ("application/json; charset=utf-8", "APPLICATION/CBOR", "text/plain", "",
                         "application/cbor, application/json", "application/json; charset=latin-1",

@@ -73,6 +73,8 @@ async def test_every_op_answers_as_documented(device):
     await checked.call("pay", {"order_no": "O3", "amount_fen": 500,
                                "auth_code": test_codes.make_wechat_code(test_codes.INSUFFICIENT_FUNDS)})
     await checked.call("query", {"order_no": "O1", "wait": 0})
+    await checked.call("events", {"after": 0, "wait": 0})
+    await checked.call("events", {"after": 7})                          # past the server's number: reset
     await checked.call("close", {"order_no": "O2"})
     await checked.call("qr", {"order_no": "O4", "amount_fen": 88800, "subject": "茶叶"})
     # The real WeChat adapter and sandbox: a refund is accepted (PENDING), refundquery later says SUCCESS.
@@ -89,6 +91,7 @@ async def test_every_op_answers_as_documented(device):
     await checked.call("close", {"order_no": "O1"})
     await checked.call("query", {"order_no": "nope"})
     await checked.call("orders", {"limit": 1000})
+    await checked.call("events", {"after": -1})
     assert {op for op, _ in checked.seen} == set(OPS)
 
     await register_device(device.app[STORAGE], "G9", MERCHANT_ID, "Stall", activation=True)

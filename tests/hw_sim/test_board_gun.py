@@ -91,10 +91,8 @@ async def test_history_of_orders_and_look_up_by_number(gun, stack):
 
 
 async def test_history_pages_through_the_last_100(gun):
-    for n in range(1, 106):
-        gun.journal._state["orders"].append({"order_no": "G0001-ab12-%06d" % n, "amount_fen": n,
-                                             "status": "SUCCESS"})
-        del gun.journal._state["orders"][:-100]     # the journal keeps 100, as record() does
+    for n in range(1, 106):                         # the journal keeps the newest 100
+        gun.journal.record({"order_no": "G0001-ab12-%06d" % n, "amount_fen": n, "status": "SUCCESS"})
     await gun.press("FN")
     await gun.wait_state("HISTORY")
     assert gun.screen_lines[1] == "History 1/13" and gun.screen_lines[2] == "#105 1.05 PAID"

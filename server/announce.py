@@ -12,7 +12,7 @@ every order is finished (Payments._finish), and then
   broker, `<topic_prefix><device id>/paid`, for devices that keep an MQTT connection instead of a poll.
   A device hears only its own topic: with `provision = true` the server creates each device's client in
   Mosquitto's dynamic security plugin (user name = device id, password derived from the device's key,
-  `mqtt_password`) with one role that may subscribe to `<prefix>%u/#` and nothing else. MQTT is the
+  `mqtt_password`) with a role of its own that may subscribe to its topic and nothing else. MQTT is the
   fast path, never the record: a device that (re)connects first catches up with `events`, and a number
   that jumps tells it it missed one.
 
@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 
 _MQTT_PASSWORD_LABEL = b"scanpay mqtt v1"
 _DEVICE_ROLE = "scanpay-device"
+_SERVER_ROLE = "scanpay-server"
 _DYNSEC_TOPIC = "$CONTROL/dynamic-security/v1"
+_DYNSEC_TIMEOUT_S = 10.0
 _QUEUE_MAX = 10_000                 # announcements waiting for the broker; older ones are left to `events`
 _RECONNECT_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 _SETTLING_MS = 10_000               # catch_up leaves payments this recent to the process finishing them
@@ -151,7 +153,8 @@ class MqttPublisher:
         self._storage = storage
         self._client_id = f"scanpay-server-{owner}"[:64]
         self._queue: asyncio.Queue[tuple[str, bytes, int]] = asyncio.Queue(_QUEUE_MAX)
-        self._provisioned: dict[str, str] = {}      # device id -> password the broker has
+        self._provisioned: dict[str, str] = {}      # device id -> fingerprint of the password the broker has
+        self._correlation = 0
         self._provision_queue: asyncio.Queue[Device] = asyncio.Queue()
         self.connected = asyncio.Event()
         self.published = 0
@@ -174,7 +177,7 @@ class MqttPublisher:
     def provision(self, device: Device) -> None:
         """Make sure the broker has the device's client with its current password (no-op when it has)."""
         if self._settings.provision and device.key_hex and device.status == DEVICE_ACTIVE and \
-                self._provisioned.get(device.id) != mqtt_password(device.key_hex):
+                self._provisioned.get(device.id) != _fingerprint(mqtt_password(device.key_hex)):
             self._provision_queue.put_nowait(device)
 
     @contextlib.asynccontextmanager
@@ -220,36 +223,105 @@ class MqttPublisher:
             for future in pending:
                 future.cancel()
             if provision in done:
-                await self._send_dynsec(client, [provision.result()])
+                await self._dynsec(client, self._client_commands([provision.result()]))
             if publish in done:
                 topic, payload, queued_at = publish.result()
                 await client.publish(topic, payload, qos=1)
                 self.published += 1
                 log.debug("announced on %s (%d ms after the payment was numbered)", topic, now_ms() - queued_at)
 
+    async def _dynsec(self, client: Any, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send commands to the broker's dynamic security plugin; its responses, one per command."""
+        if not commands:
+            return []
+        self._correlation += 1
+        tag = f"scanpay-{self._correlation}"
+        commands = [{**command, "correlationData": f"{tag}-{i}"} for i, command in enumerate(commands)]
+        await client.publish(_DYNSEC_TOPIC, json.dumps({"commands": commands}), qos=1)
+
+        async def responses() -> list[dict[str, Any]]:
+            async for message in client.messages:
+                answer = json.loads(message.payload).get("responses", [])
+                if answer and str(answer[-1].get("correlationData", "")).startswith(tag + "-"):
+                    return answer
+            raise ConnectionError("the broker closed the connection")
+        return await asyncio.wait_for(responses(), _DYNSEC_TIMEOUT_S)
+
     async def _provision_all(self, client: Any) -> None:
-        await client.publish(_DYNSEC_TOPIC, json.dumps({"commands": [{
-            "command": "createRole", "rolename": _DEVICE_ROLE,
-            "textdescription": "scanpay devices: each may subscribe to its own announcements only",
-            "acls": [{"acltype": "subscribePattern", "topic": f"{self._settings.topic_prefix}%u/#",
-                      "priority": 0, "allow": True}]}]}), qos=1)
+        """At connect: the roles, our own role, and every device's client as the database says."""
+        prefix, me = self._settings.topic_prefix, self._settings.username
+        await client.subscribe(_DYNSEC_TOPIC + "/response", qos=1)
+        # createRole answers an error for a role the broker has: harmless.
+        await self._dynsec(client, [
+            {"command": "createRole", "rolename": _SERVER_ROLE,
+             "textdescription": "scanpay server: publishes announcements to the devices' topics",
+             "acls": [{"acltype": "publishClientSend", "topic": f"{prefix}+/paid", "priority": 0, "allow": True}]}])
+        (mine,) = await self._dynsec(client, [{"command": "getClient", "username": me}])
+        roles = {role.get("rolename") for role in mine.get("data", {}).get("client", {}).get("roles", [])}
+        if _SERVER_ROLE not in roles:
+            # dynsec init made our user an admin, which may publish nowhere else. The broker disconnects a
+            # client whose roles change: the next connection has the role.
+            log.info("MQTT: giving %s the %s role (the broker reconnects us)", me, _SERVER_ROLE)
+            # (QoS 0: the broker drops us rather than acknowledge it.)
+            await client.publish(_DYNSEC_TOPIC, json.dumps({"commands": [
+                {"command": "addClientRole", "username": me, "rolename": _SERVER_ROLE}]}), qos=0)
+            raise ConnectionResetError("reconnecting with the new role")
+        # What the broker has: each client's password fingerprint is its textdescription.
+        known: dict[str, str] = {}
+        offset = 0
+        while True:
+            (page,) = await self._dynsec(client, [{"command": "listClients", "verbose": True, "count": 500,
+                                                   "offset": offset}])
+            clients = page.get("data", {}).get("clients", [])
+            for entry in clients:
+                if _device_role(entry["username"]) in {role.get("rolename") for role in entry.get("roles", [])}:
+                    known[entry["username"]] = entry.get("textdescription", "")
+            if len(clients) < 500:
+                break
+            offset += 500
+        self._provisioned = dict(known)
         devices = await self._storage.list_devices()
         active = [d for d in devices if d.key_hex and d.status == DEVICE_ACTIVE]
         for start in range(0, len(active), 100):
-            await self._send_dynsec(client, active[start:start + 100])
+            await self._dynsec(client, self._client_commands(active[start:start + 100]))
         # A disabled or retired device loses its client: it hears nothing more.
-        gone = [{"command": "deleteClient", "username": d.id} for d in devices if d.status != DEVICE_ACTIVE]
-        for start in range(0, len(gone), 100):
-            await client.publish(_DYNSEC_TOPIC, json.dumps({"commands": gone[start:start + 100]}), qos=1)
+        keep = {d.id for d in active}
+        gone = [name for name in known if name not in keep]
+        for start in range(0, len(gone), 50):
+            await self._dynsec(client, [command for name in gone[start:start + 50] for command in (
+                {"command": "deleteClient", "username": name}, {"command": "deleteRole", "rolename": _device_role(name)})])
+        for name in gone:
+            self._provisioned.pop(name, None)
 
-    async def _send_dynsec(self, client: Any, devices: list[Device]) -> None:
-        # createClient fails for a client the broker has; setClientPassword then brings its password up to date.
+    def _client_commands(self, devices: list[Device]) -> list[dict[str, Any]]:
+        """Commands that give the broker each device's client with its current password, changing only
+        what differs (the broker disconnects a client whose password changes)."""
         commands: list[dict[str, Any]] = []
         for device in devices:
             password = mqtt_password(device.key_hex)
-            commands += [{"command": "createClient", "username": device.id, "password": password,
-                          "roles": [{"rolename": _DEVICE_ROLE}]},
-                         {"command": "setClientPassword", "username": device.id, "password": password}]
-        await client.publish(_DYNSEC_TOPIC, json.dumps({"commands": commands}), qos=1)
-        for device in devices:
-            self._provisioned[device.id] = mqtt_password(device.key_hex)
+            fingerprint = _fingerprint(password)
+            have = self._provisioned.get(device.id)
+            if have == fingerprint:
+                continue
+            if have is None:
+                # A role of its own that may subscribe to exactly its topic (Mosquitto 2.0's dynamic security
+                # does not fill %u into subscribe patterns, so one shared role cannot say "its own").
+                commands += [{"command": "createRole", "rolename": _device_role(device.id),
+                              "acls": [{"acltype": "subscribeLiteral", "topic": self.topic(device.id),
+                                        "priority": 0, "allow": True}]},
+                             {"command": "createClient", "username": device.id, "password": password,
+                              "textdescription": fingerprint, "roles": [{"rolename": _device_role(device.id)}]}]
+            else:
+                commands.append({"command": "modifyClient", "username": device.id, "password": password,
+                                 "textdescription": fingerprint})
+            self._provisioned[device.id] = fingerprint
+        return commands
+
+
+def _device_role(device_id: str) -> str:
+    return f"{_DEVICE_ROLE}:{device_id}"
+
+
+def _fingerprint(password: str) -> str:
+    """What the broker keeps beside a device's client to tell whether its password is current (not the password)."""
+    return "key " + hashlib.sha256(password.encode()).hexdigest()[:16]

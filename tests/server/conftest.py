@@ -22,7 +22,8 @@ import pytest
 from hw_sim.sandbox import WeChatSandbox, run_wechat_sandbox
 from server.app import create_app
 from server.device_auth import new_device_key, sign_request
-from server.keys import STORAGE
+from server.channels import PrecreateCommand
+from server.keys import CHANNELS, PAYMENTS, STORAGE
 from server.settings import Settings, load_settings
 
 DEVICE_ID = "D0001"
@@ -236,3 +237,20 @@ def other_device(device) -> Callable[[str], Awaitable[Device]]:
         other.app = device.app
         return other
     return make
+
+
+async def pay_on_the_code(device: Device, sandbox, order_no: str, amount_fen: int, *, payer="oPayer0001"):
+    """A payer scans the device's one-time code in WeChat and pays; the server learns of it as when the
+    payer's page comes back (a query), the path every C2B payment ends on."""
+    status, answer = await device.qr(order_no, amount_fen)
+    assert status == 200, answer
+    app = device.app
+    storage, payments, wechat = app[STORAGE], app[PAYMENTS], app[CHANNELS]["wechat"]
+    order = await storage.get_order(device.device_id, order_no)
+    assert await storage.engage_c2b_order(order.id, "wechat", payer)
+    created = await wechat.precreate(PrecreateCommand(trade_no=order.trade_no, amount_fen=amount_fen, subject=None,
+                                                      notify_url="http://127.0.0.1/n/wechat"))
+    assert created.ok
+    assert sandbox.pay_c2b(order.trade_no)
+    order = await storage.get_order_by_id(order.id)
+    return await payments.apply(order, await payments.query_channel(wechat, order), source="query")

@@ -6,9 +6,8 @@ import time
 
 import pytest
 
-from conftest import DEVICE_ID, Device, add_device, test_settings
+from conftest import DEVICE_ID, Device, add_device, pay_on_the_code, test_settings
 from server.app import create_app
-from server.channels import PrecreateCommand
 from server.keys import ANNOUNCER, CHANNELS, PAYMENTS, STORAGE
 from server.settings import AnnounceSettings
 
@@ -30,23 +29,6 @@ def start(database, aiohttp_client, sandbox):
         return device
 
     return start_with
-
-
-async def pay_on_the_code(device: Device, sandbox, order_no: str, amount_fen: int, *, payer="oPayer0001"):
-    """A payer scans the device's one-time code in WeChat and pays; the server learns of it as when the
-    payer's page comes back (a query), the path every C2B payment ends on."""
-    status, answer = await device.qr(order_no, amount_fen)
-    assert status == 200, answer
-    app = device.app
-    storage, payments, wechat = app[STORAGE], app[PAYMENTS], app[CHANNELS]["wechat"]
-    order = await storage.get_order(DEVICE_ID, order_no)
-    assert await storage.engage_c2b_order(order.id, "wechat", payer)
-    created = await wechat.precreate(PrecreateCommand(trade_no=order.trade_no, amount_fen=amount_fen, subject=None,
-                                                      notify_url="http://127.0.0.1/n/wechat"))
-    assert created.ok
-    assert sandbox.pay_c2b(order.trade_no)
-    order = await storage.get_order_by_id(order.id)
-    return await payments.apply(order, await payments.query_channel(wechat, order), source="query")
 
 
 async def events(device: Device, after: int, wait: int = 0) -> dict:

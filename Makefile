@@ -21,7 +21,9 @@ setup: sysdeps $(STAMP) $(NODE_STAMP)
 #   xvfb, xdotool       a virtual X display for the host agent's screen-grab and window tests
 #   chromium            the headless browser the web-page tests drive with Playwright
 #   espeak-ng           speaks the virtual voice module's text into a WAV (hw_sim/voice.py speak_to_wav)
-DEB_PACKAGES := libzbar0 fonts-dejavu-core fonts-liberation2 fonts-wqy-microhei fonts-dseg xvfb xdotool chromium espeak-ng
+#   mosquitto, mosquitto-clients   the MQTT broker (dynamic security plugin, mosquitto_ctrl) the announcement tests start
+DEB_PACKAGES := libzbar0 fonts-dejavu-core fonts-liberation2 fonts-wqy-microhei fonts-dseg xvfb xdotool chromium espeak-ng \
+                mosquitto mosquitto-clients
 
 sysdeps:
 	@missing=""; for p in $(DEB_PACKAGES); do \

@@ -151,6 +151,19 @@ class DeviceApi:
         self.identity = (hardware_id, hexlify(urandom(8)).decode()) if hardware_id else None
         self.compact = compact
 
+    def sibling(self, transport):
+        """The same device on another connection (its own transport): the same key, clock and boot
+        identity, so the server sees one device. Announcements long-poll on it (core/announce.py), so
+        a payment never waits behind their poll on the one connection."""
+        other = DeviceApi(transport, self.device_id, self._key, self.clock, compact=self.compact)
+        other.identity = self.identity
+        return other
+
+    @property
+    def key(self):
+        """The 32 raw key bytes (the MQTT password is derived from them, core/announce.py)."""
+        return self._key
+
     def sign(self, path, body, timestamp, nonce):
         """The signing headers for a request (with the identity headers when the board gave its id)."""
         return sign_headers(self._key, self.device_id, path, body, timestamp, nonce, self.identity)
@@ -261,6 +274,11 @@ class DeviceApi:
     async def heartbeat(self, **fields):
         """battery_pct, charging, signal_dbm, network, firmware, uptime_s, acked -> the answer map."""
         return await self.call("heartbeat", fields)
+
+    async def events(self, after, wait=0):
+        """Payments to say in the shop above `after` (docs/device-api.md, events); with wait > 0 the
+        server holds the request until one comes or wait runs out. The whole answer map."""
+        return await self.call("events", {"after": after, "wait": wait}, timeout_ms=wait * 1000 + _MARGIN_MS)
 
     async def query(self, order_no, wait=0):
         """The order; with wait > 0 the server holds the request until it is final or wait runs out."""

@@ -13,6 +13,7 @@ import asyncio
 
 from core import api as api_mod
 from core import codes, texts
+from core.announce import Announcer, add_announcer
 from core.amount import AmountEntry
 from core.compat import asleep_ms, ticks_diff, ticks_ms
 from core.heartbeat import Heartbeat
@@ -39,7 +40,8 @@ class App:
     first_heartbeat_s = 10      # after start-up: info and unfinished orders go first
 
     def __init__(self, keypad, scanner, voice, led, api, journal, device_id,
-                 max_fen=5000000, prefixes=codes.DEFAULT_PREFIXES, subject=None, on_event=None):
+                 max_fen=5000000, prefixes=codes.DEFAULT_PREFIXES, subject=None, on_event=None,
+                 announce_api=None):
         self.keypad = keypad
         self.scanner = scanner
         self.voice = voice
@@ -62,6 +64,11 @@ class App:
         self.refusal = None             # the server's refusal of this device (device_moved, ...), or None
         # the heartbeat, with commands and updates: make_app adds it (None: no heartbeat, as in tests)
         self.heartbeats = None  # type: Heartbeat | None
+        # payments on the shop's codes said here (core/announce.py): make_app adds it
+        self.announce_api = announce_api    # the DeviceApi it polls with, on a connection of its own
+        self.announcer = None  # type: Announcer | None
+        self.said_orders = []           # the orders this app said the result of lately (said once)
+        self.heard = None               # the last announcement: (amount_fen, channel, spoken)
 
     # ------------------------------------------------------------------------ events, output
     def emit(self, kind, **fields):
@@ -114,10 +121,26 @@ class App:
             self.close()
 
     def background(self):
-        """Coroutines the app runs beside keys and scans: the heartbeat, when it has one."""
-        if self.heartbeats is None:
-            return ()
-        return (self.heartbeats.run(self.first_heartbeat_s),)
+        """Coroutines the app runs beside keys and scans: the heartbeat and the announcements, when it
+        has them."""
+        jobs = []
+        if self.heartbeats is not None:
+            jobs.append(self.heartbeats.run(self.first_heartbeat_s))
+        if self.announcer is not None:
+            jobs.append(self.announcer.run())
+        return jobs
+
+    # ------------------------------------------------------------------------ announcements (core/announce.py)
+    def announce(self, event, speak):
+        """A payment on the shop's codes, the app idle: said ("微信收款 25.80 元") when speak, else only
+        shown (too old to be said: the payer left long ago)."""
+        amount_fen = event.get("amount_fen") or 0
+        channel = event.get("channel")
+        self.heard = (amount_fen, channel, speak)
+        self.emit("announce", seq=event.get("seq"), order_no=event.get("order_no"), amount_fen=amount_fen,
+                  channel=channel, said=speak)
+        if speak:
+            self.say(texts.success_text(channel, amount_fen))
 
     # ------------------------------------------------------------------------ heartbeat (core/heartbeat.py)
     def idle(self):
@@ -357,6 +380,9 @@ class App:
         self.emit("order", **kept)
 
     def _finish(self, paid, text, order=None):
+        if order is not None and order.get("status") == api_mod.SUCCESS:
+            self.said_orders.append(order.get("order_no"))      # its announcement is not said again
+            del self.said_orders[:-8]
         self.show("green" if paid else "red")
         self._set_state(RESULT, paid=paid, order_no=self.order_no,
                         status=order.get("status") if order else None,
@@ -417,6 +443,7 @@ def app_parts(hw, config, transport=None, on_event=None):
     from drivers.voice import Voice
 
     device_id = config["device_id"]
+    given_transport = transport is not None
     if transport is None:
         from core.js_http import JsHttpTransport, on_webassembly
         if on_webassembly():
@@ -430,20 +457,41 @@ def app_parts(hw, config, transport=None, on_event=None):
     if hw.led_pins:
         red, green, blue = hw.led_pins
         led = StatusLed(red, green, blue, hw.led_active_high)
+    api = DeviceApi(transport, device_id, config["device_key"], hardware_id=getattr(hw, "hardware_id", None),
+                    compact=config.get("request_form") == "compact")
+    given = transport if given_transport else None
     return dict(
         keypad=Keypad(hw.rows, hw.cols, hw.keymap),
         scanner=ScanEngine(hw.scan_uart) if hw.scan_uart is not None else None,
         voice=Voice(hw.voice_uart, hw.voice_busy, config.get("voice_chip", "syn6288")),
         led=led or NoLed(),
-        api=DeviceApi(transport, device_id, config["device_key"], hardware_id=getattr(hw, "hardware_id", None),
-                      compact=config.get("request_form") == "compact"),
+        api=api,
         journal=Journal(config.get("journal_path", "/journal.json")),
         device_id=device_id,
         max_fen=config.get("max_fen", 5000000),
         prefixes=prefixes,
         subject=config.get("subject"),
         on_event=on_event,
+        announce_api=announce_api(api, config, hw, given),
     )
+
+
+def announce_api(api, config, hw, transport=None):
+    """The DeviceApi announcements poll with: the same device on a second connection (a payment never
+    waits behind a 20 s poll), or the one given (tests inject one transport); None: `announce` false."""
+    if config.get("announce") is False:
+        return None
+    if transport is not None:
+        # a test's own transport: announcements only when asked for, sharing it
+        return api.sibling(transport) if config.get("announce") else None
+    if transport is None:
+        from core.http import HttpClient
+        from core.js_http import JsHttpTransport, on_webassembly
+        if on_webassembly():
+            transport = JsHttpTransport(config["server_url"])
+        else:
+            transport = HttpClient(config["server_url"], ssl=hw.ssl)
+    return api.sibling(transport)
 
 
 class NoLed:
@@ -470,6 +518,8 @@ def add_heartbeat(app, config, reset=None, place=None):
         app.heartbeats.place_every = config["place_every"]
     if isinstance(config.get("heartbeat_first_s"), int):
         app.first_heartbeat_s = config["heartbeat_first_s"]
+    if app.announce_api is not None:
+        add_announcer(app, config, app.announce_api)
     return app
 
 

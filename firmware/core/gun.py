@@ -20,7 +20,7 @@ LOOKUP = "LOOKUP"
 
 STATUS_WORDS = {"SUCCESS": "PAID", "FAILED": "FAILED", "CLOSED": "CLOSED", "REFUNDED": "REFUNDED",
                 "PAYING": "PAYING", "NEW": "UNSENT", "REFUSED": "REFUSED", "NOT_SENT": "UNSENT"}
-CHANNEL_WORDS = {"wechat": "WeChat", "alipay": "Alipay", "unionpay": "UnionPay"}
+CHANNEL_WORDS = texts.CHANNEL_WORDS
 
 
 def order_number(order_no):
@@ -58,7 +58,7 @@ class GunApp(base.App):
 
     def emit(self, kind, **fields):
         super().emit(kind, **fields)
-        if kind in ("state", "amount", "order", "info", "standing") and self.screen is not None:
+        if kind in ("state", "amount", "order", "info", "standing", "announce") and self.screen is not None:
             self.draw()
 
     # ------------------------------------------------------------------------ keys
@@ -200,7 +200,9 @@ class GunApp(base.App):
                 y = s.center("CALL SERVICE", y + 12, 2)
                 y = s.center(self.refusal[:28], y + 4)
             if self.message:
-                s.center(self.message[:28], y + 12)
+                y = s.center(self.message[:28], y + 12)
+            if self.heard:                      # the last payment on the shop's codes (core/announce.py)
+                s.center(texts.heard_line(*self.heard), y + 12, 2)
         elif state == base.AMOUNT:
             y = s.center("Amount (yuan)", y, 2)
             s.center(self.entry.text or "0", y + 16, 4)

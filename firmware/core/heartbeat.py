@@ -21,6 +21,7 @@
 # changed (another access point or network, a new data call) and every `place_every` beats, but only
 # while the app is idle: a Wi-Fi scan holds the radio and the event loop for about 2 s. A place that did
 # not reach the server (network down, server fault) is read again at the next beat.
+# An answer's `announce_seq` above the announcer's cursor (core/announce.py) makes it ask `events` at once.
 # A 403 refusal of the device itself (device_moved, device_cloned, ...) goes to the app's
 # on_standing(code), an answered beat to on_standing(None): the shop hears of it before a customer waits.
 import asyncio
@@ -92,6 +93,9 @@ class Heartbeat:
             raise
         self._placed(link)
         self.app.on_standing(None)
+        announcer = getattr(self.app, "announcer", None)
+        if announcer is not None:
+            announcer.behind(answer.get("announce_seq"))    # a payment not heard yet: ask at once
         if not self.contacted:
             self.contacted = True
             await self.after_first_contact()

@@ -29,7 +29,7 @@ class StandApp(base.App):
 
     def emit(self, kind, **fields):
         super().emit(kind, **fields)
-        if kind in ("state", "amount") and self.screen is not None:
+        if kind in ("state", "amount", "announce") and self.screen is not None:
             self.draw()
 
     async def load_info(self):
@@ -137,10 +137,13 @@ class StandApp(base.App):
         big = 2 if s.width >= 200 else 1
         if state == base.IDLE:
             if self.static_code is not None:
-                s.center("Scan to pay", 0, big)
+                # the last payment on the shop's codes (core/announce.py) where the label was
+                s.center(texts.heard_line(*self.heard) if self.heard else "Scan to pay", 0, big)
                 s.qr(self.static_code, top=8 * big + 2)
             else:
-                s.center("scanpay", s.height // 2 - 8, big)
+                y = s.center("scanpay", s.height // 2 - 8, big)
+                if self.heard:
+                    s.center(texts.heard_line(*self.heard), y + 4, big)
         elif state == base.AMOUNT:
             y = s.center("Amount (yuan)", 4, big)
             s.center(self.entry.text or "0", y + 8, 2 * big + 1)

@@ -33,6 +33,7 @@ SAY_CALL_SERVICE = "设备需服务商处理"     # flagged or not installed: on
 SAY_BUSY = "正在收款，请稍候"      # a scan while a payment is under way (the host agent)
 
 CHANNEL_NAMES = {"wechat": "微信", "alipay": "支付宝", "unionpay": "云闪付"}
+CHANNEL_WORDS = {"wechat": "WeChat", "alipay": "Alipay", "unionpay": "UnionPay"}   # on screens (ASCII font)
 
 # a FAILED or CLOSED order's reason -> what the cashier hears (anything else: SAY_FAILED)
 REASON_TEXTS = {
@@ -101,3 +102,9 @@ def result_text(order):
         said = success_text(order.get("channel"), amount_fen)
         return said + "，" + refunded_text(refunded_fen) if refunded_fen else said
     return REASON_TEXTS.get(order.get("reason"), SAY_FAILED)
+
+
+def heard_line(amount_fen, channel, spoken):
+    """A screen's line for a payment on the shop's codes (core/announce.py): '+25.80 WeChat', or
+    '+25.80 (late)' for one only shown (too old to be said)."""
+    return "+%s %s" % (format_fen(amount_fen), CHANNEL_WORDS.get(channel, "") if spoken else "(late)")

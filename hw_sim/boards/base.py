@@ -186,10 +186,10 @@ class VirtualBoard:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        api = getattr(self.app, "api", None) if self.app else None
-        transport = api.transport if api is not None else None
-        if transport is not None and hasattr(transport, "close"):
-            await transport.close()
+        for api in (getattr(self.app, "api", None), getattr(self.app, "announce_api", None)):
+            transport = api.transport if api is not None else None
+            if transport is not None and hasattr(transport, "close"):
+                await transport.close()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

@@ -23,10 +23,12 @@ from hw_sim.boards.base import use_firmware
 class ServerStack:
     def __init__(self, workdir, devices=("D0001",), *, query_interval_s=0.2, deadline_s=3.0,
                  merchant_name="Tea House", store_name="Tea House, Nanjing Rd", ops_token=None,
-                 release_public_key="", profile="enhanced_box", heartbeat_s=60):
+                 release_public_key="", profile="enhanced_box", heartbeat_s=60, announce=None):
         """ops_token, release_public_key: turn on the operations API (publish builds, roll them out:
         `tools release` works against this server); the devices are then registered as `profile`.
-        heartbeat_s: the interval the server tells devices."""
+        heartbeat_s: the interval the server tells devices. announce: the server's [announce] settings
+        (transport, speak_within_s, mqtt {host, port, username, password, provision, keepalive_s})."""
+        self.announce = announce or {}
         self.workdir = str(workdir)
         self.ops_token = ops_token
         self.release_public_key = release_public_key
@@ -76,6 +78,7 @@ class ServerStack:
             device_api={"public_url": self.url, "heartbeat_s": self.heartbeat_s},
             ops=ops,
             resolver={"tick_s": 0.05, "lease_s": 5.0},
+            announce=self.announce,
             channels={"wechat": {"base_url": self.sandbox.base_url, "timeout_s": 2.0,
                                  "query_interval_s": self.query_interval_s,
                                  "deadline_s": self.deadline_s, "cancel_retry_s": 0.1}})
@@ -101,6 +104,39 @@ class ServerStack:
             if self.ops_token:
                 from server import rollouts
                 await rollouts.set_device_profile(self.storage, device_id, self.profile, None)
+
+    async def pay_static_code(self, device_id, amount_fen, payer="oPayer0001"):
+        """A payer scans `device_id`'s static code in WeChat, types `amount_fen` and pays; the server
+        learns of it as when the payer's page comes back (a query), as every C2B payment ends. The order."""
+        import time
+
+        from server import static_codes
+        from server.device_messages import QrRequest
+        from server.keys import PAYMENTS
+
+        payee = await static_codes.payee(self.storage, self.static_codes[device_id])
+        payments = self.app[PAYMENTS]
+        order_no = "S%d%s" % (time.time() * 1000, secrets.token_hex(4))
+        order = await payments.qr(payee.device, QrRequest(order_no=order_no, amount_fen=amount_fen),
+                                  static_code=payee.code)
+        return await self.pay_order(order, payer)
+
+    async def pay_one_time_code(self, device_id, order_no, payer="oPayer0001"):
+        """A payer pays the one-time code `device_id` showed for `order_no` (its `qr`). The order."""
+        return await self.pay_order(await self.storage.get_order(device_id, order_no), payer)
+
+    async def pay_order(self, order, payer="oPayer0001"):
+        from server.channels import PrecreateCommand
+        from server.keys import CHANNELS, PAYMENTS
+
+        payments, wechat = self.app[PAYMENTS], self.app[CHANNELS]["wechat"]
+        assert await self.storage.engage_c2b_order(order.id, "wechat", payer)
+        created = await wechat.precreate(PrecreateCommand(trade_no=order.trade_no, amount_fen=order.amount_fen,
+                                                          subject=None, notify_url="http://127.0.0.1/n/wechat"))
+        assert created.ok
+        assert self.sandbox.pay_c2b(order.trade_no)
+        order = await self.storage.get_order_by_id(order.id)
+        return await payments.apply(order, await payments.query_channel(wechat, order), source="query")
 
     @property
     def ledger(self):

@@ -223,7 +223,11 @@ class MqttPublisher:
             for future in pending:
                 future.cancel()
             if provision in done:
-                await self._dynsec(client, self._client_commands([provision.result()]))
+                # Devices ask `info` in crowds (a street's power comes back): one message for all waiting.
+                batch = [provision.result()]
+                while len(batch) < 100 and not self._provision_queue.empty():
+                    batch.append(self._provision_queue.get_nowait())
+                await self._dynsec(client, self._client_commands(batch))
             if publish in done:
                 topic, payload, queued_at = publish.result()
                 await client.publish(topic, payload, qos=1)

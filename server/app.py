@@ -13,7 +13,7 @@ from . import alerts, throttle
 from .announce import Announcer, MqttPublisher
 from .channels import open_channels
 from .clock import new_id
-from .keys import ANNOUNCER, CHANNELS, METRICS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE, WAKEUPS
+from .keys import ANNOUNCER, CHANNELS, DEVICES_SEEN, METRICS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE, WAKEUPS
 from .metrics import Metrics
 from .middlewares import body_deadline_middleware, drop_compact_headers, error_middleware
 from .payments import Payments
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.on_response_prepare.append(drop_compact_headers)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[DEVICES_SEEN] = {}
     if not settings.console.secure_cookies:
         log.warning("[console] secure_cookies is off: console session cookies travel over plain HTTP too "
                     "(for development only; behind HTTPS leave it on)")

@@ -22,6 +22,7 @@ CHANNELS = web.AppKey("channels", "Channels")
 WAKEUPS = web.AppKey("wakeups", "OrderWakeups")
 PAYMENTS = web.AppKey("payments", "Payments")
 ANNOUNCER = web.AppKey("announcer", "Announcer")
+DEVICES_SEEN = web.AppKey("devices_seen", dict)     # device id -> when this process last recorded it seen
 METRICS = web.AppKey("metrics", "Metrics")
 RESOLVER_TASK = web.AppKey("resolver_task", asyncio.Task)
 LANDING_SESSION = web.AppKey("landing_session", "aiohttp.ClientSession")   # C2B landing: payer-id look-ups

@@ -2,8 +2,13 @@
 
 Every figure can be narrowed to one merchant (`merchant_id`; None: every merchant), in SQL. Payments
 are orders that reached a channel (a C2B code nobody opened is not a payment); one succeeded when it is
-SUCCESS or REFUNDED (paid, given back later), failed when FAILED or CLOSED (refused, timed out,
-reversed). PAYING orders are neither yet.
+SUCCESS or REFUNDED (paid, given back later). One that did not is either refused by its payer — not
+enough money, an expired or used code, the payer cancelled, or was asked for the password (the channel
+answered "waiting") and never gave it, the cashier closed it — which says nothing about the channel, or
+failed: the channel declined it (an account it does not accept, a payment it refused for its own
+reasons), or never answered about it until it was reversed at its deadline. A channel's success rate, and its alert,
+count only what the channel decided: 22 empty wallets at one shop are not an outage. PAYING orders are
+neither yet.
 """
 from __future__ import annotations
 
@@ -16,23 +21,33 @@ from .storage import CLOSED, DEVICE_ACTIVE, FAILED, PAYING, REFUND_PENDING, REFU
 _MINUTE_MS = 60_000
 _SUCCEEDED = (SUCCESS, REFUNDED)
 _FAILED = (FAILED, CLOSED)
+# Final reasons that are the payer's (or the cashier's) doing, not the channel's (server/channels Reason).
+PAYER_REASONS = frozenset({"insufficient_funds", "code_expired", "code_used", "code_invalid", "payer_cancelled",
+                           "closed"})
 
 
 @dataclass(frozen=True)
 class ChannelRate:
     channel: str
     succeeded: int
-    failed: int
+    failed: int              # declined by the channel
     paying: int
+    refused: int = 0         # refused by the payer (PAYER_REASONS)
 
     @property
     def finished(self) -> int:
+        return self.succeeded + self.failed + self.refused
+
+    @property
+    def decided(self) -> int:
+        """Payments the channel itself decided: succeeded or declined."""
         return self.succeeded + self.failed
 
     @property
     def rate_pct(self) -> float | None:
-        """Share of finished payments that succeeded, in percent; None before any finished."""
-        return 100.0 * self.succeeded / self.finished if self.finished else None
+        """The channel's success rate in percent: succeeded of succeeded and declined (payer refusals left
+        out); None before the channel decided any."""
+        return 100.0 * self.succeeded / self.decided if self.decided else None
 
 
 @dataclass(frozen=True)
@@ -88,16 +103,21 @@ def _scope(merchant_id: str | None, column: str = "merchant_id") -> tuple[str, t
 async def channel_rates(storage, since: int, until: int, merchant_id: str | None = None) -> list[ChannelRate]:
     """Payments per channel created in [since, until): succeeded, failed, still paying."""
     scope, args = _scope(merchant_id)
+    # A payment closed at its deadline ("timeout") is its payer's doing only when the channel said the payer
+    # was confirming it (an answer WAITING): one the channel never answered about is the channel's.
     rows = await storage.sql.fetchall(
-        "SELECT channel, status, COUNT(*) AS n FROM orders WHERE created_at >= ? AND created_at < ?"
-        f" AND channel <> ''{scope} GROUP BY channel, status", (since, until, *args))
+        "SELECT channel, status, reason, CASE WHEN reason = 'timeout' AND EXISTS (SELECT 1 FROM order_events e"
+        " WHERE e.order_id = orders.id AND e.kind IN ('pay:WAITING', 'query:WAITING')) THEN 1 ELSE 0 END"
+        " AS payer_waited, COUNT(*) AS n FROM orders WHERE created_at >= ? AND created_at < ?"
+        f" AND channel <> ''{scope} GROUP BY 1, 2, 3, 4", (since, until, *args))
     counts: dict[str, dict[str, int]] = {}
     for row in rows:
-        bucket = counts.setdefault(row["channel"], {"succeeded": 0, "failed": 0, "paying": 0})
+        bucket = counts.setdefault(row["channel"], {"succeeded": 0, "failed": 0, "paying": 0, "refused": 0})
         if row["status"] in _SUCCEEDED:
             bucket["succeeded"] += row["n"]
         elif row["status"] in _FAILED:
-            bucket["failed"] += row["n"]
+            payers = row["reason"] in PAYER_REASONS or (row["reason"] == "timeout" and row["payer_waited"])
+            bucket["refused" if payers else "failed"] += row["n"]
         elif row["status"] == PAYING:
             bucket["paying"] += row["n"]
     return [ChannelRate(channel, **bucket) for channel, bucket in sorted(counts.items())]
@@ -129,7 +149,7 @@ async def payments_per_minute(storage, now: int, minutes: int = 60,
 
 async def offline_devices(storage, now: int, offline_after_s: int,
                           merchant_id: str | None = None) -> tuple[list[OfflineDevice], int]:
-    """Active devices with no heartbeat for `offline_after_s` (or none ever), and how many are active."""
+    """Active devices not seen (no signed request, heartbeat or other) for `offline_after_s` (or none ever), and how many are active."""
     scope, args = _scope(merchant_id)
     since = now - offline_after_s * 1000
     rows = await storage.sql.fetchall(

@@ -372,12 +372,22 @@ class MerchantsSettings:
 
 
 @dataclass(frozen=True)
+class RobotSettings:
+    """A group-chat robot the alerts are sent to (server/alert_robots.py)."""
+
+    kind: str                                # "wecom" (企业微信群机器人) or "dingtalk" (钉钉自定义机器人)
+    url: Secret                              # its webhook URL, key or access_token included: keep it secret
+    secret: Secret = Secret("")              # DingTalk 加签: the robot's SEC… secret ("" when not set)
+    name: str = ""                           # which robot, in our logs
+
+
+@dataclass(frozen=True)
 class AlertsSettings:
     """Monitoring alerts (server/alerts.py): rules evaluated in the background, shown in the console."""
 
     enabled: bool = True
     interval_s: float = 15.0                 # how often the rules are evaluated
-    offline_after_s: int = 300               # an active device with no heartbeat for this long is offline
+    offline_after_s: int = 300               # an active device that made no signed request for this long is offline
     success_rate_min_pct: float = 80.0       # per channel: alert below this share of payments succeeding
     success_rate_window_s: int = 900         # ... over this many recent seconds
     success_rate_min_payments: int = 20      # ... once at least this many payments finished in the window
@@ -385,6 +395,7 @@ class AlertsSettings:
     backlog_max: int = 100                   # alert when more orders PAYING plus refunds PENDING than this
     backlog_oldest_max_s: int = 600          # ... or when the oldest of them is older than this
     resolver_lag_max_s: int = 60             # alert when work due this long ago is still waiting for a resolver
+    robots: tuple[RobotSettings, ...] = ()   # group chats told of every alert raised and cleared
 
 
 @dataclass(frozen=True)
@@ -555,6 +566,11 @@ def _check(settings: Settings) -> None:
     if api.clone_window_s < api.timestamp_window_s:
         # shorter than a signed request stays valid: a boot id could be forgotten while its requests still count
         raise SettingsError("device_api.clone_window_s must be at least timestamp_window_s")
+    for n, robot in enumerate(settings.alerts.robots):
+        if robot.kind not in ("wecom", "dingtalk"):
+            raise SettingsError(f"alerts.robots[{n}].kind must be wecom or dingtalk")
+        if not re.fullmatch(r"https?://\S+", robot.url.reveal()):
+            raise SettingsError(f"alerts.robots[{n}].url must be the robot's http(s) webhook URL")
     announce = settings.announce
     if announce.transport not in ("events", "mqtt"):
         raise SettingsError("announce.transport must be events or mqtt")

@@ -8,6 +8,7 @@ chooses the outcome (hw_sim.test_codes):
     success             10000 paid at once
     password N          10003 (waiting for the buyer), paid N seconds later
     insufficient_funds  40004 ACQ.BUYER_BALANCE_NOT_ENOUGH
+    merchant_barred     40004 ACQ.SELLER_BEEN_BLOCKED (the channel refuses the merchant itself)
     expired             40004 ACQ.PAYMENT_AUTH_CODE_INVALID
     system_error        20000 ACQ.SYSTEM_ERROR, but the money was taken: trade.query says TRADE_SUCCESS
     payer_gives_up      10003, never paid; closed when cancelled (or by Alipay after `auto_close_s`)
@@ -222,6 +223,9 @@ class AlipaySandbox:
         if scenario == "expired":
             order.status = TRADE_CLOSED
             return _fail("ACQ.PAYMENT_AUTH_CODE_INVALID", "支付失败，获取顾客账户信息失败，请顾客刷新付款码后重新收款")
+        if scenario == "merchant_barred":
+            order.status = TRADE_CLOSED
+            return _fail("ACQ.SELLER_BEEN_BLOCKED", "商家账号被冻结")
         if scenario == "password":
             order.paid_at = order.created + param
         return {"code": "10003", "msg": "order success pay inprocess", "out_trade_no": trade_no,

@@ -268,6 +268,8 @@ class WeChatSandbox:
             return self._refuse(order, "NOTENOUGH", "用户余额不足")
         if scenario == "expired":
             return self._refuse(order, "AUTHCODEEXPIRE", "二维码已过期，请用户在微信上刷新后再试")
+        if scenario == "merchant_barred":
+            return self._refuse(order, "NOAUTH", "商户无此接口权限")
         order.err_code, order.err_code_des = "USERPAYING", "需要用户输入支付密码"
         return _error(order.err_code, order.err_code_des)
 

@@ -1,7 +1,7 @@
 """The web console under /console/ (docs/console.md): server-rendered pages for operators and merchants.
 
-One module per area, each with `setup(app)` adding its routes: orders, devices, monitoring, rollouts,
-reports (reconciliation), cashier. Shared pieces: auth.py (users, sessions, CSRF, `login_required`,
+One module per area, each with `setup(app)` adding its routes: home (today's takings), orders, devices,
+monitoring, rollouts, reports (reconciliation), cashier. Shared pieces: auth.py (users, sessions, CSRF, `login_required`,
 `render`), i18n.py (Chinese or English pages), display.py (money, China time, the names of statuses and
 channels), templates/base.html (the layout every page extends), static/console.css (desktop and phone).
 """
@@ -22,7 +22,8 @@ from ..errors import ApiError
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
 from ..throttle import RateLimited
 from ..refusals import N_
-from . import auth, cashier, codes, devices, display, i18n, merchants, monitoring, orders, reports, rollouts, stock, stores
+from . import (auth, cashier, codes, devices, display, home as home_pages, i18n, merchants, monitoring, orders, reports,
+               rollouts, stock, stores)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/console/login", login_page)
     app.router.add_post("/console/login", login)
     app.router.add_post("/console/logout", logout)
+    home_pages.setup(app)
     orders.setup(app)
     devices.setup(app)
     monitoring.setup(app)
@@ -150,7 +152,7 @@ def error_page(request: web.Request, status: int, reason: str, *, code: str | No
 # the shared pages: home, login, logout
 
 async def home(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPSeeOther("/console/orders" if request.get(CONSOLE_USER) else "/console/login")
+    raise web.HTTPSeeOther("/console/home" if request.get(CONSOLE_USER) else "/console/login")
 
 
 async def login_page(request: web.Request, *, error: str | None = None, username: str = "",

@@ -213,6 +213,38 @@ async def paid_by_day(storage: Storage, f: OrderFilter) -> list[dict[str, Any]]:
         f" GROUP BY o.day, d.store_name, o.channel", args)
 
 
+async def paid_per_day_and_channel(storage: Storage, merchant_id: str | None, first_day: int,
+                                   last_day: int) -> list[dict[str, Any]]:
+    """Paid orders (SUCCESS or REFUNDED) per China-time day (YYYYMMDD) and channel, first_day..last_day."""
+    where, args = _where(OrderFilter(merchant_id=merchant_id))
+    return await storage.sql.fetchall(
+        f"SELECT o.day AS day, o.channel AS channel, COUNT(*) AS paid_count, SUM(o.amount_fen) AS paid_fen"
+        f" FROM orders o JOIN devices d ON d.id = o.device_id WHERE {where} AND o.day >= ? AND o.day <= ?"
+        f" AND o.status IN ('SUCCESS', 'REFUNDED') GROUP BY o.day, o.channel", (*args, first_day, last_day))
+
+
+async def latest_payments(storage: Storage, merchant_id: str | None, *, limit: int) -> list[OrderRow]:
+    """The latest paid orders (SUCCESS or REFUNDED), the newest first."""
+    where, args = _where(OrderFilter(merchant_id=merchant_id))
+    rows = await storage.sql.fetchall(
+        f"{_ORDER_SELECT} WHERE {where} AND o.status IN ('SUCCESS', 'REFUNDED')"
+        f" ORDER BY o.created_at DESC, o.id DESC LIMIT ?", (*args, limit))
+    return [_order_row(row) for row in rows]
+
+
+_PAID_WITHIN_MS = 3_600_000   # a payment finishes within an hour of its order (C2B codes: qr_valid_s)
+
+
+async def paid_since(storage: Storage, merchant_id: str | None, after_ms: int, *, limit: int) -> list[OrderRow]:
+    """Orders paid (SUCCESS) after `after_ms`, oldest first; looked for among the orders of the last hour
+    before it (the created_at index)."""
+    where, args = _where(OrderFilter(merchant_id=merchant_id, since_ms=after_ms - _PAID_WITHIN_MS))
+    rows = await storage.sql.fetchall(
+        f"{_ORDER_SELECT} WHERE {where} AND o.status = 'SUCCESS' AND o.finished_at > ?"
+        f" ORDER BY o.finished_at, o.id LIMIT ?", (*args, after_ms, limit))
+    return [_order_row(row) for row in rows]
+
+
 async def refunds_done(storage: Storage, merchant_id: str | None, since_ms: int | None, until_ms: int | None,
                        store_name: str | None, channel: str | None) -> list[dict[str, Any]]:
     """Refunds that succeeded in the time range (by when they finished), with their order's store and channel."""

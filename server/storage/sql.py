@@ -318,6 +318,11 @@ class SqlStorage(AnnouncementStore):
         await self.sql.execute(f"UPDATE devices SET last_seen_at = ?{assignments} WHERE id = ?",
                                (now, *(values[name] for name in names), device_id))
 
+    async def touch_device(self, device_id: str, now: int, older_than: int) -> None:
+        """The device was seen (a signed request) at `now`: recorded unless it was seen since `older_than`."""
+        await self.sql.execute("UPDATE devices SET last_seen_at = ? WHERE id = ? AND"
+                               " (last_seen_at IS NULL OR last_seen_at < ?)", (now, device_id, older_than))
+
     async def add_command(self, device_id: str, kind: str, args: dict[str, Any]) -> DeviceCommand:
         command = DeviceCommand(id=new_id(), device_id=device_id, kind=kind, args=args, created_at=now_ms())
         await self.sql.execute(

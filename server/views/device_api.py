@@ -27,7 +27,7 @@ from ..clock import now_ms
 from ..devices import (
     ActivationRefused, DeviceFlagged, activate as activate_device, check_activation_code, check_identity, parse_place,
 )
-from ..keys import ANNOUNCER, METRICS, OP, PAYMENTS, SETTINGS, STORAGE
+from ..keys import ANNOUNCER, DEVICES_SEEN, METRICS, OP, PAYMENTS, SETTINGS, STORAGE
 from ..merchant_channels import ChannelNotOpen
 from ..payments import (
     DailyLimitExceeded, MerchantNotActive, OrderConflict, OrderNotFound, OrderPaid, RefundConflict, RefundImpossible,
@@ -291,8 +291,22 @@ async def _signed_op(request: web.Request, op: Op) -> web.Response:
                              clone_window_s=settings.clone_window_s)
     except DeviceFlagged as e:
         raise (errors.device_cloned() if e.kind == "cloned" else errors.device_moved()) from None
+    await _seen(request, device.id)
     answer = await op.handle(request, device, message)
     return _answer(wire_format, answer)
+
+
+_SEEN_EVERY_MS = 30_000
+
+
+async def _seen(request: web.Request, device_id: str) -> None:
+    """Any fresh signed request shows the device alive, not only heartbeats: a kiosk taking payments is
+    online. Written at most every 30 s per device and process."""
+    now = now_ms()
+    seen = request.app[DEVICES_SEEN]
+    if now - seen.get(device_id, 0) >= _SEEN_EVERY_MS:
+        seen[device_id] = now
+        await request.app[STORAGE].touch_device(device_id, now, now - _SEEN_EVERY_MS)
 
 
 async def _activate(request: web.Request) -> web.Response:

@@ -27,8 +27,9 @@ PHONE = {"width": 390, "height": 844}
 
 # GET routes that are no HTML page of their own: a file, or the cashier script's JSON.
 NOT_PAGES = {
-    "/console": "redirects to the orders",
-    "/console/": "redirects to the orders",
+    "/console": "redirects to the home page",
+    "/console/": "redirects to the home page",
+    "/console/home/live": "server-sent events for static/home.js",
     "/console/cashier/order": "JSON for static/cashier.js",
     "/console/codes/batches/{batch_id}/sheet.pdf": "a PDF",
     "/console/merchants/{merchant_id}/evidence/{evidence_id}": "the uploaded file itself",

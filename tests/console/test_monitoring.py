@@ -41,8 +41,11 @@ async def test_figures_follow_the_payments_and_merchants_see_their_own(stack, pa
     await login(page, OPERATOR, PASSWORDS[OPERATOR])
     await page.goto("/console/monitoring")
     await expect(page.locator("[data-testid=payments-last-hour]")).to_have_text("7")
-    await expect(rate_cell(page, "wechat")).to_have_text("60.0%")            # 3 of 5
-    await expect(rate_cell(page, "wechat", "rate-today")).to_have_text("60.0%")
+    # The two refusals are the payers' (no money, an expired code): WeChat itself took 3 of 3.
+    await expect(rate_cell(page, "wechat")).to_have_text("100.0%")
+    await expect(rate_cell(page, "wechat", "rate-today")).to_have_text("100.0%")
+    await expect(rate_cell(page, "wechat", "refused-hour")).to_have_text("2")
+    await expect(rate_cell(page, "wechat", "declined-hour")).to_have_text("0")
     await expect(rate_cell(page, "alipay")).to_have_text("100.0%")
     assert await page.locator("svg.chart rect.failed").count() >= 1           # the refusals are drawn
     await expect(page.locator("[data-testid=backlog-paying]")).to_have_text("0")
@@ -51,7 +54,8 @@ async def test_figures_follow_the_payments_and_merchants_see_their_own(stack, pa
     await login(merchant, TEA, PASSWORDS[TEA])
     await merchant.goto("/console/monitoring")
     await expect(merchant.locator("[data-testid=payments-last-hour]")).to_have_text("5")   # the tea house's
-    await expect(rate_cell(merchant, "wechat")).to_have_text("50.0%")                     # 2 of 4
+    await expect(rate_cell(merchant, "wechat")).to_have_text("100.0%")                    # 2 of 2 decided
+    await expect(rate_cell(merchant, "wechat", "refused-hour")).to_have_text("2")
     assert await merchant.locator("table[data-testid=alert-history]").count() == 0
 
 
@@ -81,9 +85,14 @@ async def test_an_offline_device_is_listed_for_the_operator_and_its_merchant_onl
 async def test_a_low_success_rate_raises_an_alert_on_every_page_and_it_clears(stack, page, browser):
     await login(page, OPERATOR, PASSWORDS[OPERATOR])
     assert await banners_after_reload(page, "/console/orders", 0) == 0
-    # WeChat: 3 paid at start-up, now 3 refused: 50 % of 6, under 60 %.
+    # Empty wallets are the payers': no alert, however many.
+    for n in range(4):
+        await stack.pay(TEA_SHOP.device_id, f"E{n}", 100, scenario=test_codes.INSUFFICIENT_FUNDS)
+    await asyncio.sleep(0.5)                                                 # judged a few times since
+    assert await banners_after_reload(page, "/console/orders", 0) == 0
+    # WeChat: 3 paid at start-up, now 3 declined by WeChat itself: 50 % of 6, under 60 %.
     for n in range(3):
-        await stack.pay(TEA_SHOP.device_id, f"F{n}", 100, scenario=test_codes.INSUFFICIENT_FUNDS)
+        await stack.pay(TEA_SHOP.device_id, f"F{n}", 100, scenario=test_codes.MERCHANT_BARRED)
     assert await banners_after_reload(page, "/console/orders", 1) == 1
     banner = await page.locator(".alert-banner").inner_text()
     assert "wechat: 50.0% of 6 payments succeeded" in banner      # the alert as server/alerts.py words it

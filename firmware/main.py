@@ -3,7 +3,7 @@
 # Everything below the board is hardware-independent.
 #
 # /config.json (written by the provisioning tool):
-#   profile         "enhanced_box" (default), "handheld_gun", "qr_stand" or "basic_box"
+#   profile         "enhanced_box" (default), "handheld_gun", "qr_stand", "basic_box" or "speaker"
 #   device_id       "D0001"                      required (basic box: its serial number)
 #   device_key      64 hex characters            required, except on the basic box
 #   server_url      "https://pay.example.com"    required, except on the basic box
@@ -20,12 +20,15 @@
 #   scan_engine     true if the QR stand has one
 #   journal_path    "/journal.json"
 #   fs_root         "/"     where /ota.json, /release.pub and /slots live (core/ota.py)
-#   heartbeat_first_s       seconds from start-up to the first heartbeat (box, stand: 10; gun: 0)
+#   heartbeat_first_s       seconds from start-up to the first heartbeat (box, stand: 10; gun, speaker: 0)
+#   announce        false: payments on the shop's codes are not said here (core/announce.py)
+#   announce_path   where the announcements' cursor is kept (<fs_root>/announce.json)
+#   volume          speaker: 0-10 at power-on (6)
 import asyncio
 import json
 
 CONFIG_PATH = "/config.json"
-PROFILES = ("enhanced_box", "handheld_gun", "qr_stand", "basic_box")
+PROFILES = ("enhanced_box", "handheld_gun", "qr_stand", "basic_box", "speaker")
 
 
 def load_config(path=CONFIG_PATH):
@@ -50,6 +53,8 @@ def board_module(config):
         from boards import qr_stand as board
     elif profile == "basic_box":
         from boards import basic_box as board
+    elif profile == "speaker":
+        from boards import speaker as board
     else:
         from boards import enhanced_box as board
     return board

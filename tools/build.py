@@ -16,8 +16,11 @@ tree (main.py picks one board file: the other profiles' boards are left out, unl
 board imports one, as the gun and the stand take the box's TLS context).
 
 frozen/manifest.py is a MicroPython manifest (tools/manifestfile.py in MicroPython's tree): the ESP32
-port's own manifest, then package() for each firmware package with exactly the profile's files, so
-their bytecode runs from flash instead of the heap. Build an image with it from MicroPython's
+port's own manifest, require() for each micropython-lib package the profile's files import
+(MICROPYTHON_LIB: umqtt.simple, the announcements' MQTT client, core/announce.py), then package() for
+each firmware package with exactly the profile's files, so their bytecode runs from flash instead of
+the heap. The micropython-lib packages are only frozen: an OTA bundle carries the firmware's own files,
+and a device whose image lacks one runs without it (announcements fall back to the `events` poll). Build an image with it from MicroPython's
 ports/esp32: `make BOARD=ESP32_GENERIC FROZEN_MANIFEST=<bundle>/frozen/manifest.py` (paths in it are
 relative to the manifest). main.py and boot_select.py stay source files on the flash, and a slot
 written by `flash` or an update comes first on sys.path: frozen modules serve until a slot has files.
@@ -36,7 +39,8 @@ from tools import signing
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
-PROFILES = ("enhanced_box", "handheld_gun", "qr_stand", "basic_box")
+PROFILES = ("enhanced_box", "handheld_gun", "qr_stand", "basic_box", "speaker")
+MICROPYTHON_LIB = ("umqtt.simple",)     # micropython-lib packages the firmware imports, frozen by require()
 BOOT_FILES = ("main.py", "boot_select.py")
 VERSION_FILE = "core/version.py"
 MPY_ARCH = "xtensawin"
@@ -92,6 +96,14 @@ def frozen_files(profile, firmware=FIRMWARE):
     return [rel for rel in _reachable(profile, roots, firmware) if rel not in BOOT_FILES]
 
 
+def required_packages(profile, firmware=FIRMWARE):
+    """The micropython-lib packages (MICROPYTHON_LIB) the profile's application imports."""
+    names = set()
+    for rel in frozen_files(profile, firmware):
+        names.update(name for name in _imports(firmware, rel) if name in MICROPYTHON_LIB)
+    return sorted(names)
+
+
 def _reachable(profile, todo, firmware):
     if profile not in PROFILES:
         raise BuildError("unknown profile %r (one of %s)" % (profile, ", ".join(PROFILES)))
@@ -114,9 +126,9 @@ def _reachable(profile, todo, firmware):
     return sorted(seen)
 
 
-def frozen_manifest(profile, sources):
+def frozen_manifest(profile, sources, requires=()):
     """The text of a MicroPython manifest.py freezing `sources` (paths relative to the manifest's
-    directory) on top of the ESP32 port's own frozen modules."""
+    directory) and the micropython-lib packages `requires` on top of the ESP32 port's own frozen modules."""
     packages, modules = {}, []
     for rel in sources:
         if "/" in rel:
@@ -127,6 +139,8 @@ def frozen_manifest(profile, sources):
     lines = ["# MicroPython manifest: the %s firmware frozen into the image. Written by tools/build.py." % profile,
              "# make BOARD=<board> FROZEN_MANIFEST=<this file> in MicroPython's ports/esp32.",
              'include("%s")' % PORT_MANIFEST]
+    for name in requires:
+        lines.append('require("%s")' % name)
     for package in sorted(packages):
         lines.append('package("%s", files=%r, opt=%d)' % (package, sorted(packages[package]), MPY_OPT))
     for rel in sorted(modules):
@@ -185,7 +199,8 @@ def build(profile, key_path, out_dir, version=None, firmware=FIRMWARE, progress=
         if files[target_rel]["size"] > OTA_MAX_FILE:
             raise BuildError("%s compiles to %d bytes; the device downloads at most %d per file (core/http.py)"
                              % (rel, files[target_rel]["size"], OTA_MAX_FILE))
-    (frozen / "manifest.py").write_text(frozen_manifest(profile, frozen_files(profile, firmware)))
+    (frozen / "manifest.py").write_text(frozen_manifest(profile, frozen_files(profile, firmware),
+                                                        required_packages(profile, firmware)))
     boot = {rel: file_entry((bundle / "boot" / rel).read_bytes()) for rel in BOOT_FILES if rel in sources}
     manifest = {"profile": profile, "version": version, "mpy_arch": MPY_ARCH, "files": files, "boot": boot}
     body = manifest_bytes(manifest)

@@ -168,7 +168,7 @@ class Announcer:
         if not isinstance(events, list):
             return None
         for event in events:
-            await self.handle(event)
+            await self.handle(event, EVENTS)
         return bool(answer.get("more"))
 
     async def catch_up(self):
@@ -176,7 +176,7 @@ class Announcer:
         while await self.poll(0):
             pass
 
-    async def handle(self, event):
+    async def handle(self, event, via=EVENTS):
         """One event: said (speak) or shown, once, when the app is idle; then the cursor is saved."""
         seq = event.get("seq") if isinstance(event, dict) else None
         if not isinstance(seq, int) or seq <= self.cursor:
@@ -186,9 +186,9 @@ class Announcer:
             while not self.app.idle():
                 await asleep_ms(self.idle_poll_ms)
         if order_no in self.app.said_orders:
-            self.app.emit("announce", seq=seq, order_no=order_no, said=False, own=True)
+            self.app.emit("announce", seq=seq, order_no=order_no, said=False, own=True, via=via)
         else:
-            self.app.announce(event, event.get("speak") is not False)
+            self.app.announce(event, event.get("speak") is not False, via)
         self._save(seq)
 
     def _save(self, cursor):
@@ -224,10 +224,14 @@ class Announcer:
                                   announce.get("keepalive_s") or 60)
         client.set_callback(self._on_message)
         try:
-            client.connect(True, self.mqtt_timeout_s)
-        except TypeError:           # an older umqtt.simple without the timeout
-            client.connect(True)
-        client.subscribe(announce["topic"], 1)
+            try:
+                client.connect(True, self.mqtt_timeout_s)
+            except TypeError:           # an older umqtt.simple without the timeout
+                client.connect(True)
+            client.subscribe(announce["topic"], 1)
+        except Exception:
+            _close(client)              # refused half-way: its socket is not left open
+            raise
         return client
 
     async def _run_mqtt(self, announce):
@@ -264,7 +268,7 @@ class Announcer:
                         if seq > self.cursor + 1:
                             await self.catch_up()   # some were missed: the record has them
                         else:
-                            await self.handle(event)
+                            await self.handle(event, MQTT)
                     if self._behind:
                         await self.catch_up()
                     if ticks_diff(ticks_ms(), pinged) > keepalive_ms // 2:
@@ -281,10 +285,16 @@ class Announcer:
                 pause = min(pause * 2, self.max_retry_ms)
             finally:
                 if client is not None:
-                    try:
-                        client.sock.close()
-                    except Exception:
-                        pass
+                    _close(client)
+
+
+def _close(client):
+    sock = getattr(client, "sock", None)
+    if sock is not None:
+        try:
+            sock.close()
+        except Exception:           # reset by the broker already
+            pass
 
 
 def mqtt_client_class():

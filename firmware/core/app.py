@@ -131,14 +131,14 @@ class App:
         return jobs
 
     # ------------------------------------------------------------------------ announcements (core/announce.py)
-    def announce(self, event, speak):
+    def announce(self, event, speak, via="events"):
         """A payment on the shop's codes, the app idle: said ("微信收款 25.80 元") when speak, else only
         shown (too old to be said: the payer left long ago)."""
         amount_fen = event.get("amount_fen") or 0
         channel = event.get("channel")
         self.heard = (amount_fen, channel, speak)
         self.emit("announce", seq=event.get("seq"), order_no=event.get("order_no"), amount_fen=amount_fen,
-                  channel=channel, said=speak)
+                  channel=channel, said=speak, via=via)
         if speak:
             self.say(texts.success_text(channel, amount_fen))
 
@@ -431,9 +431,10 @@ class App:
             self._record(found)
 
 
-def app_parts(hw, config, transport=None, on_event=None):
+def app_parts(hw, config, transport=None, on_event=None, journal=True):
     """The drivers and services every keypad profile shares, as App keyword arguments.
-    Must be called inside the running event loop (drivers start their tasks)."""
+    Must be called inside the running event loop (drivers start their tasks).
+    journal: False for a device that takes no payments (the speaker): no order journal on its flash."""
     from core.api import DeviceApi
     from core.http import HttpClient
     from core.journal import Journal
@@ -466,7 +467,7 @@ def app_parts(hw, config, transport=None, on_event=None):
         voice=Voice(hw.voice_uart, hw.voice_busy, config.get("voice_chip", "syn6288")),
         led=led or NoLed(),
         api=api,
-        journal=Journal(config.get("journal_path", "/journal.json")),
+        journal=Journal(config.get("journal_path", "/journal.json")) if journal else None,
         device_id=device_id,
         max_fen=config.get("max_fen", 5000000),
         prefixes=prefixes,

@@ -3,6 +3,8 @@
 # (big-endian for SYN6288, little-endian for XFS5152). The module speaks one text at a time and
 # drops a frame that arrives while it is busy, so each utterance waits until the module is idle:
 # by its BUSY pin when the board wires it, else by the status query.
+# Volume: both chips read an inline tag `[vN]` at the head of a text (SYN6288 0-16, XFS5152 0-10); with
+# `volume` set (0-10, the speaker's keys) every text goes out with its tag, scaled to the chip.
 import asyncio
 
 from core.compat import asleep_ms, const, ticks_diff, ticks_ms
@@ -107,6 +109,7 @@ class Voice:
         self._idle = asyncio.Event()
         self._idle.set()
         self.silent_module = False      # True once the module failed to answer (logged by the app)
+        self.volume = None              # 0-10, or None: the chip's own default
         self._task = asyncio.create_task(self._run())
 
     def deinit(self):
@@ -127,6 +130,9 @@ class Voice:
         await self._idle.wait()
 
     def _frame(self, text):
+        volume = self.volume
+        if volume is not None:
+            text = "[v%d]%s" % ((volume * 16 + 5) // 10 if self._chip == SYN6288 else volume, text)
         return syn6288_frame(text) if self._chip == SYN6288 else xfs5152_frame(text)
 
     def _drain(self):

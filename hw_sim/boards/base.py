@@ -139,6 +139,14 @@ class VirtualBoard:
         self.board = main.board_module(config)          # the device's own profile choice
         self.booted = self._boot_slot(config["fs_root"])
         self.app = await self._build_async(self.board, config)
+        announcer = getattr(self.app, "announcer", None)
+        if announcer is not None:
+            # the MQTT client the image freezes (umqtt.simple), on the host's sockets (hw_sim/boards/mqtt.py)
+            from hw_sim.boards.mqtt import umqtt_client
+            try:
+                announcer.mqtt_client = umqtt_client()
+            except ImportError:
+                announcer.mqtt_client = None        # long poll only, as a device without it
         heartbeats = getattr(self.app, "heartbeats", None)
         if self.booted is not None and heartbeats is not None:
             heartbeats.version = self.booted[1]

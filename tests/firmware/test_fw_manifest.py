@@ -21,6 +21,7 @@ class ManifestCalls:
     def __init__(self, directory):
         self.directory = directory
         self.includes = []
+        self.requires = []      # micropython-lib packages (require(name, **kwargs))
         self.files = {}         # module path in the image -> file on disk
         self.opts = set()
 
@@ -33,12 +34,16 @@ class ManifestCalls:
             self.files[package_path + "/" + name] = self.directory / base_path / package_path / name
         self.opts.add(opt)
 
+    def require(self, name, **kwargs):
+        self.requires.append(name)
+
     def module(self, module_path, base_path=".", opt=None):
         self.files[module_path] = self.directory / base_path / module_path
         self.opts.add(opt)
 
     def run(self, text):
-        exec(text, {"include": self.include, "package": self.package, "module": self.module})
+        exec(text, {"include": self.include, "package": self.package, "module": self.module,
+                    "require": self.require})
         return self
 
 
@@ -74,6 +79,8 @@ def test_the_manifest_freezes_exactly_what_the_profile_imports(bundles, profile)
     assert "core/version.py" in expected
     assert ("core/ota.py" in expected) == (profile != "basic_box")     # updated over the air or not
     assert calls.opts == {build.MPY_OPT}                        # as the OTA bundle's .mpy files
+    # every profile with a voice and a network announces payments, over MQTT where the acquirer has a broker
+    assert calls.requires == ([] if profile == "basic_box" else ["umqtt.simple"])
     for rel, path in calls.files.items():
         if rel == "core/version.py":
             assert path.read_text().endswith("VERSION = '9.9.9'\n")  # the version it was built as

@@ -1,0 +1,72 @@
+"""The cloud speaker (profile `speaker`) booted whole on the native MicroPython port with a fixed heap
+(mp_speaker.py, main.main() on wire-level stand-ins), against the real server: a payment made before it
+came up and one made while it listens are said, once each; its volume key is heard on the chip; the
+cursor is in its flash. With the server's `[announce] transport = "mqtt"`, the same through a real
+Mosquitto with micropython-lib's umqtt.simple on the device."""
+import asyncio
+import importlib.util
+import pathlib
+
+import pytest
+
+import mp_run
+from hw_sim.boards.stack import ServerStack
+
+pytestmark = pytest.mark.skipif(not mp_run.available("native"), reason=mp_run.skip_reason("native"))
+
+SPEAKER = "S0001"
+HEAP = 192 * 1024
+
+
+def umqtt_source():
+    spec = importlib.util.find_spec("umqtt.simple")
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        pytest.skip("needs micropython-lib's umqtt/simple.py importable (see hw_sim/boards/mqtt.py)")
+    return pathlib.Path(spec.origin).read_bytes()
+
+
+async def speaker_hears(stack, tmp_path, files=None):
+    """Pays 25.80 before the speaker boots and 9.90 once it has said the first; its RESULT."""
+    await stack.pay_static_code(SPEAKER, 2580)
+    config = {"profile": "speaker", "device_id": SPEAKER, "device_key": stack.keys[SPEAKER],
+              "server_url": stack.url, "heartbeat_first_s": 0}
+    run = asyncio.create_task(mp_run.run_async("mp_speaker.py", {"config": config, "expect": 2, "keys": ["VOL+"]},
+                                               port="native", workdir=tmp_path / "mp", heap=HEAP, files=files))
+    for _ in range(300):                    # until the speaker acknowledged the first (its next `after`)
+        if (await stack.storage.announcement_cursor(SPEAKER))[1] >= 1 or run.done():
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)                # MQTT: logged in and subscribed after its catch-up
+    await stack.pay_static_code(SPEAKER, 990)
+    return await run
+
+
+async def test_the_speaker_says_the_shops_payments_on_micropython(tmp_path):
+    async with ServerStack(tmp_path / "stack", (SPEAKER,)) as stack:
+        result = await speaker_hears(stack, tmp_path)
+    assert result["done"] and result["errors"] == []
+    assert result["transport"] == "HttpClient" and result["announce_transport"] == "events"
+    assert result["said"] == ["微信收款 25.80 元", "音量 7", "微信收款 9.90 元"]
+    assert result["announced"] == [[2580, True, "events"], [990, True, "events"]]
+    assert result["volume"] == 7 and result["volume_tags"] >= 2        # said louder after VOL+
+    assert result["saved"] == {"cursor": 2}
+
+
+async def test_the_speaker_hears_the_broker_on_micropython(tmp_path):
+    source = umqtt_source()
+    from loopback import Mosquitto
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    try:
+        mqtt = {"host": "127.0.0.1", "port": broker.port, "username": broker.admin_user,
+                "password": broker.admin_password, "provision": True, "keepalive_s": 5}
+        async with ServerStack(tmp_path / "stack", (SPEAKER,), announce={"transport": "mqtt", "mqtt": mqtt}) as stack:
+            result = await speaker_hears(stack, tmp_path, files={"lib/umqtt/__init__.py": b"",
+                                                                 "lib/umqtt/simple.py": source})
+    finally:
+        broker.stop()
+    assert result["done"], result
+    assert result["announce_transport"] == "mqtt" and result["mqtt_client"]
+    assert result["said"] == ["微信收款 25.80 元", "音量 7", "微信收款 9.90 元"]
+    assert result["announced"] == [[2580, True, "events"], [990, True, "mqtt"]]
+    assert result["saved"] == {"cursor": 2}

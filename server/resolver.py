@@ -18,7 +18,9 @@ anybody else's step. What is shared is the channel: its calls go through a gate 
 pause (a reverse retried 2 s later) holds no slot, and calls are served first come, first served. Each
 look claims, channel by channel, while fewer than `batch` of that channel's newly claimed orders are still
 waiting for their first call: a slow channel leaves its due orders in the database, for another process
-or a later look, and never holds back another channel's.
+or a later look, and never holds back another channel's. A channel whose look took all it had room for
+may have more due: it is looked at again as soon as half its room is free, not a tick later (10,000
+waiting orders asked every 5 s are 2,000 due a second; a look a tick would cap that at batch / tick_s).
 """
 from __future__ import annotations
 
@@ -74,6 +76,7 @@ class ChannelGate:
         self._slots = asyncio.Semaphore(concurrency)
         self._pace = Pace(rate_per_s)
         self.fresh = 0         # claimed and not yet through to a first call: how much more a look may claim
+        self.full = False      # the last look took all the room there was: more may be due
 
     @contextlib.asynccontextmanager
     async def call(self) -> AsyncIterator[None]:
@@ -121,6 +124,7 @@ class Resolver:
         self._orders: dict[str, asyncio.Task] = {}     # what this process holds now, by id
         self._refunds: dict[str, asyncio.Task] = {}
         self._next_reap = 0.0
+        self._room = asyncio.Event()    # a channel whose last look was full has half its room free again
 
     def stop(self) -> None:
         """Claim nothing more; return from run() once the work in hand is done (or run() is cancelled):
@@ -139,16 +143,20 @@ class Resolver:
             log.info("resolver: took back %d orders and refunds claimed by a process that is gone", released)
         heartbeat = asyncio.create_task(self._heartbeat(), name="resolver-heartbeat")
         try:
+            next_look = 0.0
+            loop = asyncio.get_running_loop()
             while not self._stopping.is_set():
                 try:
-                    await self.run_once()
+                    if loop.time() >= next_look:
+                        next_look = loop.time() + self._settings.tick_s
+                        await self.run_once()
+                    else:
+                        await self._look_again()
                 except Exception:
                     # One bad look must not stop the loop that finishes everyone's payments.
                     log.exception("resolver look failed")
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), self._settings.tick_s)
-                except TimeoutError:
-                    pass
+                    await asyncio.sleep(min(self._settings.tick_s, _FAILED_STEP_RETRY_S))
+                await self._until_next_look(next_look)
             while self.in_hand:
                 await asyncio.wait([*self._orders.values(), *self._refunds.values()])
         finally:
@@ -159,6 +167,40 @@ class Resolver:
             await asyncio.gather(*work, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._storage.release_claims(self.owner))
+
+    async def _until_next_look(self, next_look: float) -> None:
+        """Wait for the next tick, or less: until a channel whose last look was full has room again."""
+        self._room.clear()
+        if any(gate.full and gate.fresh <= self._settings.batch // 2 for gate in self._gates.values()):
+            return
+        waits = [asyncio.ensure_future(self._stopping.wait())]
+        if any(gate.full for gate in self._gates.values()):
+            waits.append(asyncio.ensure_future(self._room.wait()))
+        try:
+            await asyncio.wait(waits, timeout=max(0.0, next_look - asyncio.get_running_loop().time()),
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    async def _look_again(self) -> int:
+        """Between ticks: claim more of the channels whose last look took all the room they had."""
+        now, claimed = now_ms(), 0
+        for name, gate in self._gates.items():
+            if gate.full:
+                claimed += await self._claim_channel(name, gate, now)
+        return claimed
+
+    async def _claim_channel(self, name: str, gate: ChannelGate, now: int) -> int:
+        room = self._settings.batch - gate.fresh
+        if room <= 0:
+            return 0
+        orders = await self._storage.claim_due_orders(now, ms(self._settings.lease_s), room, owner=self.owner,
+                                                      channel=name)
+        gate.full = len(orders) == room
+        for order in orders:
+            self._start_order(order)
+        return len(orders)
 
     async def run_once(self) -> int:
         """One look: claim what is due and has room, start a task for each; how many were claimed."""
@@ -172,11 +214,7 @@ class Resolver:
             self._metrics.resolver_lag.set(await resolver_lag_s(self._storage, now))
         lease, batch, claimed = ms(self._settings.lease_s), self._settings.batch, 0
         for name, gate in self._gates.items():
-            room = batch - gate.fresh
-            if room > 0:
-                for order in await self._storage.claim_due_orders(now, lease, room, owner=self.owner, channel=name):
-                    self._start_order(order)
-                    claimed += 1
+            claimed += await self._claim_channel(name, gate, now)
         # One-time codes nobody opened (no channel, nothing to call), and orders of channels no longer
         # configured (looked at again later).
         for order in await self._storage.claim_due_orders(now, lease, batch, owner=self.owner, channel=""):
@@ -208,6 +246,8 @@ class Resolver:
             if counted[0]:
                 counted[0] = False
                 gate.fresh -= 1
+                if gate.full and gate.fresh <= self._settings.batch // 2:
+                    self._room.set()
 
         async def work() -> None:
             try:

@@ -18,10 +18,10 @@ from typing import Any
 
 import asyncpg
 
-from ..clock import new_id
+from ..clock import new_id, now_ms
 from .errors import LimitExceeded
 from .records import PAYING, Order
-from .sql import _RELEASING, ORDER_COLUMNS, Rollback, Sql, SqlStorage
+from .sql import _RELEASING, ORDER_COLUMNS, Rollback, Sql, SqlStorage, order_reschedule
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +243,23 @@ class PostgresStorage(SqlStorage):
             return False, fresh
         return won, Order(**{name: row[name] for name in ORDER_COLUMNS})
 
+    async def reschedule_order(self, order_id: str, next_check_at: int, *, count_attempt: bool,
+                               event: tuple[str, str | None, dict | None] | None = None,
+                               event_at: int | None = None, claim: str | None = None,
+                               faults: int | None = None, deadline_seen: int | None = None) -> bool:
+        """SqlStorage.reschedule_order in one statement: the answer journalled only if the order moved, in
+        one round trip rather than a transaction's four (see order_reschedule)."""
+        update, args = order_reschedule(order_id, next_check_at, count_attempt=count_attempt, claim=claim,
+                                        faults=faults, deadline_seen=deadline_seen)
+        if event is None:
+            return await self.sql.execute(update, args) == 1
+        kind, detail, raw = event
+        return await self.sql.execute(
+            f"WITH moved AS ({update} RETURNING id) INSERT INTO order_events (id, order_id, at, kind, detail, raw)"
+            " SELECT ?::text, id, ?::bigint, ?::text, ?::text, ?::text FROM moved",
+            (*args, new_id(), now_ms() if event_at is None else event_at, kind, detail,
+             json.dumps(raw, ensure_ascii=False, sort_keys=True, default=str) if raw is not None else None)) == 1
+
     # Cross-process wake-ups.
 
     async def listen_orders(self, callback: Callable[[str], None]) -> None:
@@ -283,6 +300,11 @@ class PostgresStorage(SqlStorage):
 
     _CLAIM_LOCK = " FOR UPDATE SKIP LOCKED"
     shared_claims = True
+    # The due ids are taken in an InitPlan (id = ANY(ARRAY(...))), run once. `id IN (SELECT ... LIMIT n FOR
+    # UPDATE SKIP LOCKED)` is planned here as a nested-loop semi join that runs the subquery again for every
+    # row of orders, and so claimed every due order, not n: one process took all the work, and a look's room
+    # (the resolver's batch) meant nothing.
+    _CLAIM_IDS = "id = ANY(ARRAY({}))"
 
     @property
     def _claims_namespace(self) -> str:

@@ -28,10 +28,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..clock import new_id
+from ..clock import new_id, now_ms
 from .errors import LimitExceeded
 from .records import PAYING, Order
-from .sql import _ORDER_SELECT, _RELEASING, ORDER_COLUMNS, Rollback, Sql, SqlStorage
+from .sql import _ORDER_SELECT, _RELEASING, ORDER_COLUMNS, Rollback, Sql, SqlStorage, order_reschedule
 
 log = logging.getLogger(__name__)
 
@@ -406,3 +406,25 @@ class SqliteStorage(SqlStorage):
 
         won, row = await self.write(finish)
         return won, Order(**row)
+
+    async def reschedule_order(self, order_id: str, next_check_at: int, *, count_attempt: bool,
+                               event: tuple[str, str | None, dict | None] | None = None,
+                               event_at: int | None = None, claim: str | None = None,
+                               faults: int | None = None, deadline_seen: int | None = None) -> bool:
+        """SqlStorage.reschedule_order, the answer journalled in the same write of a group commit rather than
+        in a transaction() of its own, which holds the writer for everybody (see order_reschedule)."""
+        update = order_reschedule(order_id, next_check_at, count_attempt=count_attempt, claim=claim, faults=faults,
+                                  deadline_seen=deadline_seen)
+        if event is None:
+            return await self.write(_statement(*update)) == 1
+        kind, detail, raw = event
+        event_row = (new_id(), order_id, now_ms() if event_at is None else event_at, kind, detail,
+                     _RAW_JSON.encode(raw) if raw is not None else None)
+
+        def reschedule(db: sqlite3.Connection) -> bool:
+            if not db.execute(*update).rowcount:
+                return False
+            db.execute(_EVENT_INSERT, event_row)
+            return True
+
+        return await self.write(reschedule)

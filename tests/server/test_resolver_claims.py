@@ -17,8 +17,9 @@ from conftest import DEVICE_ID
 from hw_sim import test_codes
 from server import alerts
 from server.keys import METRICS, STORAGE
+from server.clock import new_id, new_trade_no, now_ms
 from server.settings import AlertsSettings, DatabaseSettings
-from server.storage import open_storage
+from server.storage import PAYING, Order, open_storage
 from test_processes import DeviceClient, add_device, processes, write_config  # noqa: F401 (a fixture)
 
 LEASE_S = 60.0          # far longer than any bound below: only claims that die with their owner pass
@@ -205,3 +206,62 @@ async def test_due_work_no_resolver_claims_shows_as_lag_and_raises_an_alert(star
     assert lag.rule == "resolver_lag" and "31 s" in lag.message
     resp = await device.client.get("/metrics")
     assert "scanpay_resolver_lag_seconds 31.0" in await resp.text()
+
+
+async def test_a_channel_with_more_due_than_a_look_takes_is_looked_at_again_at_once(start_server, sandbox):
+    # 30 payers confirm within a second; a look takes at most 5 orders of a channel (batch) and comes every
+    # 3 s (tick_s). Looking again only a tick later would reach the last of them about 18 s on.
+    device = await start_server(resolver={"tick_s": 3.0, "batch": 5}, query_interval_s=1.0, deadline_s=60.0)
+    await asyncio.gather(*(device.pay(f"B{i}", 100 + i, test_codes.make_wechat_code(test_codes.PASSWORD, 1))
+                           for i in range(30)))
+    finals = await asyncio.gather(*(device.query(f"B{i}", wait=8) for i in range(30)))
+    assert [body["order"]["status"] for _, body in finals] == ["SUCCESS"] * 30
+
+
+async def test_an_answer_is_journalled_with_its_reschedule_only_while_the_claim_holds(database):
+    async with open_storage(DatabaseSettings(**database)) as storage:
+        await storage.add_merchant("M1", "Tea House")
+        await storage.add_device("D1", "M1", "Nanjing Rd", "ab" * 32)
+        now = now_ms()
+        order, _ = await storage.create_order(Order(
+            id=new_id(), device_id="D1", order_no="J1", trade_no=new_trade_no(), amount_fen=100, channel="wechat",
+            status=PAYING, auth_code_hash="a" * 64, auth_code_masked="*" * 14 + "6789", created_at=now,
+            deadline_at=now + 45_000, next_check_at=now))
+        [claimed] = await storage.claim_due_orders(now, 60_000, 10, owner="me")
+        answer = ("query:WAITING", "USERPAYING", {"trade_state": "USERPAYING"})
+        assert not await storage.reschedule_order(order.id, now + 1_000, count_attempt=True, event=answer,
+                                                  event_at=now + 5, claim="somebody else")
+        assert await storage.reschedule_order(order.id, now + 2_000, count_attempt=True, event=answer,
+                                              event_at=now + 7, claim="me", faults=0, deadline_seen=claimed.deadline_at)
+        after = await storage.get_order_by_id(order.id)
+        assert (after.next_check_at, after.attempts, after.faults) == (now + 2_000, 1, 0)
+        assert await storage.claim_due_orders(now + 2_000, 60_000, 10, owner="other") != []   # let go of
+        assert [(e.at, e.kind, e.detail, e.raw) for e in await storage.list_events(order.id)] == [
+            (now + 7, "query:WAITING", "USERPAYING", {"trade_state": "USERPAYING"})]
+        # A device's close moved the deadline earlier while the step ran: due at once, not at the schedule.
+        assert await storage.request_close(order.id, now + 100)
+        assert await storage.reschedule_order(order.id, now + 9_000, count_attempt=True, event=answer,
+                                              claim="other", deadline_seen=claimed.deadline_at)
+        assert (await storage.get_order_by_id(order.id)).next_check_at == now + 100
+
+
+async def test_a_look_claims_no_more_than_it_asks_for(database):
+    # PostgreSQL once planned the claim as a semi join that ran its LIMIT again for every row: a look
+    # asking for 5 of 30 due orders took all 30, and the other process got none.
+    async with open_storage(DatabaseSettings(**database)) as storage:
+        await storage.add_merchant("M1", "Tea House")
+        await storage.add_device("D1", "M1", "Nanjing Rd", "ab" * 32)
+        now = now_ms()
+        for i in range(30):
+            await storage.create_order(Order(
+                id=new_id(), device_id="D1", order_no=f"L{i}", trade_no=new_trade_no(), amount_fen=100,
+                channel="wechat", status=PAYING, auth_code_hash="a" * 64, auth_code_masked="*" * 14 + "6789",
+                created_at=now, deadline_at=now + 45_000, next_check_at=now - 30 + i))
+        first = await storage.claim_due_orders(now, 60_000, 5, owner="a", channel="wechat")
+        assert [order.order_no for order in first] == [f"L{i}" for i in range(5)]   # oldest due first
+        second = await storage.claim_due_orders(now, 60_000, 5, owner="b")
+        assert [order.order_no for order in second] == [f"L{i}" for i in range(5, 10)]
+        held = await storage.sql.fetchall(
+            "SELECT claimed_by, COUNT(*) AS n FROM orders WHERE claimed_by IS NOT NULL GROUP BY claimed_by"
+            " ORDER BY claimed_by")
+        assert [(row["claimed_by"], row["n"]) for row in held] == [("a", 5), ("b", 5)]

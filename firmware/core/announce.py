@@ -160,6 +160,7 @@ class Announcer:
             return True                             # behind(): again at once
         finally:
             self._poll = None
+        self._link(True)
         events = answer.get("events")
         if answer.get("reset") and isinstance(answer.get("cursor"), int):
             self.app.emit("announce_reset", cursor=answer["cursor"], was=self.cursor)
@@ -200,9 +201,13 @@ class Announcer:
 
     def _failed(self, e):
         self.app.emit("error", where="announce", message=str(e))
-        on_link = getattr(self.app, "on_link", None)
-        if on_link is not None and isinstance(e, NetworkError):
-            on_link(False)
+        if isinstance(e, NetworkError):
+            self._link(False)
+
+    def _link(self, up):
+        on_link = getattr(self.app, "on_link", None)    # the app says a link that went down (core/app.py)
+        if on_link is not None:
+            on_link(up)
 
     # ------------------------------------------------------------------------ MQTT
     def _on_message(self, topic, msg):

@@ -38,6 +38,7 @@ class App:
     min_poll_ms = 1000          # a PAYING answer sooner than this (a proxy cutting the long poll
                                 # short) is followed by a pause, so the box never hammers the server
     first_heartbeat_s = 10      # after start-up: info and unfinished orders go first
+    link_down_say_ms = 300000   # the link down is said (when idle) at most this often (link_down_say_s)
 
     def __init__(self, keypad, scanner, voice, led, api, journal, device_id,
                  max_fen=5000000, prefixes=codes.DEFAULT_PREFIXES, subject=None, on_event=None,
@@ -69,6 +70,8 @@ class App:
         self.announcer = None  # type: Announcer | None
         self.said_orders = []           # the orders this app said the result of lately (said once)
         self.heard = None               # the last announcement: (amount_fen, channel, spoken)
+        self.link_up = True             # the server answered the last request (on_link)
+        self._link_said = None          # ticks when the link down was last said
 
     # ------------------------------------------------------------------------ events, output
     def emit(self, kind, **fields):
@@ -141,6 +144,65 @@ class App:
                   channel=channel, said=speak, via=via)
         if speak:
             self.say(texts.success_text(channel, amount_fen))
+
+    # ------------------------------------------------------------------------ the link to the server
+    def on_link(self, up):
+        """Whether the last request reached the server (the announcer, the heartbeat, a payment). Down:
+        said when idle, at most once per link_down_say_ms, and shown; back: every unfinished order in the
+        journal is asked about at once (no reboot needed)."""
+        if up:
+            if not self.link_up:
+                self.link_up = True
+                self._link_said = None
+                self.emit("link", up=True)
+                if self.idle():
+                    self.show("off")
+                self._tasks.append(asyncio.create_task(self.recheck()))
+            return
+        if self.link_up:
+            self.link_up = False
+            self.emit("link", up=False)
+        if not self.idle():
+            return
+        self.show("yellow")
+        said = self._link_said
+        if said is None or ticks_diff(ticks_ms(), said) >= self.link_down_say_ms:
+            self._link_said = ticks_ms()
+            self.say(texts.SAY_LINK_DOWN)
+
+    def network_text(self):
+        """What a payment that could not reach the server says: with a static code bound to this device
+        (`info`), have the payer scan it instead (the payer's phone has its own network)."""
+        if self.info and self.info.get("static_code"):
+            return texts.SAY_USE_STATIC_CODE
+        return texts.SAY_NETWORK
+
+    async def recheck(self):
+        """The link is back: ask about every order the journal has unfinished; one the payer paid meanwhile
+        is said (when idle), unless this app said it already."""
+        journal = self.journal
+        if journal is None:
+            return
+        for order in journal.unfinished():
+            order_no = order["order_no"]
+            if self._payment is not None and order_no == self.order_no:
+                continue                    # the payment under way asks about it itself
+            try:
+                found = await self.api.query(order_no, 0)
+            except api_mod.ApiError as e:
+                if e.code == "order_not_found":     # the pay request never arrived: nothing charged
+                    self.journal.record({"order_no": order_no, "status": "NOT_SENT"})
+                continue
+            except NetworkError:
+                return
+            self._record(found)
+            self.emit("recheck", order_no=order_no, status=found.get("status"))
+            if found.get("status") == api_mod.SUCCESS and order_no not in self.said_orders:
+                while not self.idle():
+                    await asleep_ms(200)
+                self.said_orders.append(order_no)
+                del self.said_orders[:-8]
+                self.say(texts.result_text(found))
 
     # ------------------------------------------------------------------------ heartbeat (core/heartbeat.py)
     def idle(self):
@@ -265,7 +327,9 @@ class App:
         self.scanner.clear()
         self.scanner.trigger()
         self._set_state(WAIT_SCAN, amount_fen=self.entry.fen)
-        self.say(texts.SAY_SHOW_CODE)
+        # the server out of reach: the cashier hears at once that the payer should scan the shop's code
+        # (a code shown anyway is still tried)
+        self.say(texts.SAY_SHOW_CODE if self.link_up else self.network_text())
         self._after(self.scan_timeout_ms, self._scan_timed_out)
 
     def _scan_timed_out(self):
@@ -312,9 +376,10 @@ class App:
             try:
                 order = await self.api.pay(order_no, amount_fen, auth_code, self.subject)
             except NetworkError as e:
-                # the order stays NEW in the journal: resume() asks about it later
+                # the order stays NEW in the journal: resume() or recheck() asks about it later
                 self.emit("error", where="pay", message=str(e))
-                self._finish(False, texts.SAY_NETWORK)
+                self.on_link(False)
+                self._finish(False, self.network_text())
                 return
             except api_mod.ApiError as e:
                 self.emit("error", where="pay", code=e.code, message=e.message)
@@ -355,6 +420,7 @@ class App:
                 order = await self.api.query(order_no, self.query_wait_s)
             except NetworkError as e:
                 self.emit("error", where="query", message=str(e))
+                self.on_link(False)
                 await asleep_ms(self.retry_ms)
                 continue
             except api_mod.ApiError as e:
@@ -519,6 +585,8 @@ def add_heartbeat(app, config, reset=None, place=None):
         app.heartbeats.place_every = config["place_every"]
     if isinstance(config.get("heartbeat_first_s"), int):
         app.first_heartbeat_s = config["heartbeat_first_s"]
+    if isinstance(config.get("link_down_say_s"), int):
+        app.link_down_say_ms = config["link_down_say_s"] * 1000
     if app.announce_api is not None:
         add_announcer(app, config, app.announce_api)
     return app

@@ -58,7 +58,7 @@ class GunApp(base.App):
 
     def emit(self, kind, **fields):
         super().emit(kind, **fields)
-        if kind in ("state", "amount", "order", "info", "standing", "announce") and self.screen is not None:
+        if kind in ("state", "amount", "order", "info", "standing", "announce", "link") and self.screen is not None:
             self.draw()
 
     # ------------------------------------------------------------------------ keys
@@ -189,7 +189,8 @@ class GunApp(base.App):
         s = self.screen
         s.clear()
         pct = self.battery_pct()
-        top = "%s %s" % ((self.network_kind or "offline").upper(), ("%d%%" % pct) if pct is not None else "")
+        network = self.network_kind if self.link_up else None      # no server: offline whatever the radio says
+        top = "%s %s" % ((network or "offline").upper(), ("%d%%" % pct) if pct is not None else "")
         s.text(top, 0, 0)
         state = self.state
         y = 24

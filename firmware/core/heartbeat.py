@@ -71,6 +71,8 @@ class Heartbeat:
                     await self.beat()
                 except (NetworkError, api_mod.ApiError) as e:
                     self.app.emit("error", where="heartbeat", message=str(e))
+                    if isinstance(e, NetworkError):
+                        self._link(False)
                 await asleep_ms(self.interval_s * 1000)
         finally:
             if self.update_task is not None:    # the app is closing: an install stops with it
@@ -93,6 +95,7 @@ class Heartbeat:
             raise
         self._placed(link)
         self.app.on_standing(None)
+        self._link(True)
         announcer = getattr(self.app, "announcer", None)
         if announcer is not None:
             announcer.behind(answer.get("announce_seq"))    # a payment not heard yet: ask at once
@@ -126,6 +129,11 @@ class Heartbeat:
         if isinstance(interval, int) and interval > 0:
             self.interval_s = interval
         return answer
+
+    def _link(self, up):
+        on_link = getattr(self.app, "on_link", None)    # the app says a link that went down (core/app.py)
+        if on_link is not None:
+            on_link(up)
 
     def _placed(self, link):
         if link is not None:

@@ -29,7 +29,7 @@ class StandApp(base.App):
 
     def emit(self, kind, **fields):
         super().emit(kind, **fields)
-        if kind in ("state", "amount", "announce") and self.screen is not None:
+        if kind in ("state", "amount", "announce", "link") and self.screen is not None:
             self.draw()
 
     async def load_info(self):
@@ -81,7 +81,8 @@ class StandApp(base.App):
                 bitmap = qr.from_answer(answer)
             except NetworkError as e:
                 self.emit("error", where="qr", message=str(e))
-                self._finish(False, texts.SAY_NETWORK)
+                self.on_link(False)
+                self._finish(False, self.network_text())     # the shop's code is on the screen again
                 return
             except api_mod.ApiError as e:
                 self.emit("error", where="qr", code=e.code, message=e.message)
@@ -138,7 +139,8 @@ class StandApp(base.App):
         if state == base.IDLE:
             if self.static_code is not None:
                 # the last payment on the shop's codes (core/announce.py) where the label was
-                s.center(texts.heard_line(*self.heard) if self.heard else "Scan to pay", 0, big)
+                s.center(texts.heard_line(*self.heard) if self.heard else
+                         "Scan to pay" if self.link_up else "Scan to pay (offline)", 0, big)
                 s.qr(self.static_code, top=8 * big + 2)
             else:
                 y = s.center("scanpay", s.height // 2 - 8, big)

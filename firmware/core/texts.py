@@ -32,6 +32,8 @@ SAY_CLOSED = "订单已关闭"
 SAY_CALL_SERVICE = "设备需服务商处理"     # flagged or not installed: only the acquirer can clear it
 SAY_BUSY = "正在收款，请稍候"      # a scan while a payment is under way (the host agent)
 SAY_VOLUME = "音量"                # the speaker's volume keys: "音量 5"
+SAY_LINK_DOWN = "网络已断开"        # the device cannot reach the server (said when idle, now and then)
+SAY_USE_STATIC_CODE = "网络异常，请顾客扫店铺收款码付款"   # the box cannot pay: the payer's phone still can
 
 CHANNEL_NAMES = {"wechat": "微信", "alipay": "支付宝", "unionpay": "云闪付"}
 CHANNEL_WORDS = {"wechat": "WeChat", "alipay": "Alipay", "unionpay": "UnionPay"}   # on screens (ASCII font)

@@ -12,6 +12,7 @@ server and the sandbox did.
 headers, request body, status, response body), so tests and benchmarks can count bytes and read the
 signing headers the device really sent.
 """
+import asyncio
 import contextlib
 import os
 import secrets
@@ -166,3 +167,81 @@ class RecordingTransport:
 
     async def close(self):
         await self.client.close()
+
+
+class Uplink:
+    """The shop's line to the server: a TCP relay on loopback in front of `port`, which a test cuts (every
+    connection closed at once, new ones closed as they come) and restores, as a router losing its 4G.
+
+        async with Uplink(stack.port) as line:
+            box = VirtualEnhancedBox(line.url, ...)
+            line.cut(); ...; line.restore()
+    """
+
+    def __init__(self, port, host="127.0.0.1"):
+        self.target = (host, port)
+        self.down = False
+        self._open = set()          # writers of both ends of every relayed connection
+        self._tasks = set()
+        self._server = None
+        self.port = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    async def __aenter__(self):
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc):
+        self._server.close()
+        self.cut()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    def cut(self):
+        self.down = True
+        for writer in list(self._open):
+            writer.close()
+        self._open.clear()
+
+    def restore(self):
+        self.down = False
+
+    async def _relay(self, reader, writer):
+        if self.down:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._open.update((writer, up_writer))
+        pumps = [asyncio.create_task(self._pump(reader, up_writer)), asyncio.create_task(self._pump(up_reader, writer))]
+        self._tasks.update(pumps)
+        try:
+            await asyncio.gather(*pumps, return_exceptions=True)
+        finally:
+            self._tasks.difference_update(pumps)
+            for end in (writer, up_writer):
+                self._open.discard(end)
+                end.close()
+
+    async def _pump(self, reader, writer):
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                writer.write(data)
+                await writer.drain()
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from hw_sim import test_codes
-from hw_sim.board import VirtualEnhancedBox, VirtualQRStand
+from hw_sim.board import VirtualEnhancedBox, VirtualHandheldGun, VirtualQRStand
 from hw_sim.boards.stack import ServerStack
 
 DEVICE_ID = "D0001"
@@ -109,3 +109,13 @@ async def test_a_payment_under_way_is_never_interrupted(stack, tmp_path):
         await box.wait_spoken(SAID, timeout=5.0)
         spoken = [t for t in box.spoken if "收款" in t]
         assert spoken == ["微信收款 12.50 元", SAID]
+
+
+async def test_the_gun_says_and_shows_a_static_code_payment_on_4g(stack, tmp_path):
+    gun = VirtualHandheldGun(stack.url, DEVICE_ID, stack.keys[DEVICE_ID], workdir=flash(tmp_path, "gun"))
+    async with gun:
+        await gun.wait_event(lambda e: e["event"] == "announce_start")
+        await asyncio.sleep(0.2)
+        await stack.pay_static_code(DEVICE_ID, 2580)
+        await gun.wait_spoken(SAID, timeout=2.0)
+        assert "+25.80 WeChat" in gun.screen_lines

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from hw_sim.board import VirtualSpeaker
-from hw_sim.boards.stack import ServerStack
+from hw_sim.boards.stack import ServerStack, Uplink
 
 SPEAKER = "S0001"
 
@@ -38,3 +38,21 @@ async def test_the_speaker_says_the_shops_payments_and_its_volume(stack, tmp_pat
         assert beat["announce_seq"] == 2
         device = await stack.storage.get_device(SPEAKER)
         assert device is not None
+
+
+async def test_the_speaker_says_when_it_lost_the_server_and_catches_up_when_back(stack):
+    async with Uplink(stack.port) as line:
+        speaker = VirtualSpeaker(line.url, SPEAKER, stack.keys[SPEAKER], config={"link_down_say_s": 60})
+        async with speaker:
+            await speaker.wait_event(lambda e: e["event"] == "announce_start")
+            speaker.app.announcer.max_retry_ms = 1000
+            await asyncio.sleep(0.2)
+            line.cut()
+            await speaker.wait_spoken("网络已断开", timeout=3.0)
+            assert speaker.led == "yellow"
+            await stack.pay_static_code(SPEAKER, 1200)      # paid while the speaker cannot hear it
+            await asyncio.sleep(2.0)
+            assert speaker.spoken.count("网络已断开") == 1 and "微信收款 12.00 元" not in speaker.spoken
+            line.restore()
+            await speaker.wait_spoken("微信收款 12.00 元", timeout=5.0)
+            assert speaker.led == "off"

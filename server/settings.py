@@ -239,6 +239,9 @@ class UnionPaySettings:
     sign_cert_id: str = ""             # serial number of our signing certificate, sent as certId
     unionpay_public_key: str = ""      # PEM of UnionPay's signing certificate's key: verifies answers
     unionpay_cert_id: str = ""         # the certId UnionPay's answers must carry (empty: not checked)
+    # C2B in a UnionPay app (docs/c2b.md): the host of UnionPay's user authorisation page ("" = base_url, the
+    # sandbox). UnionPay itself: "https://qr.95516.com" (INFERRED from acquirers' pages, not UnionPay's spec).
+    auth_url: str = ""
     timeout_s: float = 10.0
     # No UnionPay QR polling guidance at hand; we follow the terminal practice (Upay, jeepay): query every
     # 5 s, give up after 30 s, then reverse (冲正), retried 3 times 2 s apart.
@@ -274,18 +277,13 @@ DEFAULT_ROUTING = (
 class WalletRule:
     """A payer's app: its User-Agent contains one of `user_agent`; it pays through `channel`.
 
-    authorize_url / payer_url: how the landing page learns the payer's id in that app (OAuth-style
-    redirect, then a code exchange); cashier_url: where the in-app confirm happens. Empty: the
-    channel sandbox's simulated wallet (<channel base_url>/wallet/...). Real WeChat snsapi_base /
-    Alipay auth_base / UnionPay userAuthCode exchanges are not built yet.
+    How the landing page learns who the payer is and opens the app's payment sheet is the channel's
+    (its adapter's authorize_url / identify_payer and templates_c2b/pay_<channel>.html; docs/c2b.md).
     """
 
     channel: str
     user_agent: tuple[str, ...]
     name: str = ""                   # shown to payers, e.g. 微信
-    authorize_url: str = ""
-    payer_url: str = ""
-    cashier_url: str = ""
 
 
 DEFAULT_WALLETS = (

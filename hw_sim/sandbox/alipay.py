@@ -49,11 +49,12 @@ from server.channels.alipay.bill import COLUMNS, SUB_MERCHANT_COLUMN
 from . import keys
 from .common import (Charge, DropConnection, Holds, Ledger, SubMerchants, china_now, drop, fee_of, run_sandbox,
                      run_standalone)
-from .wallet_app import WalletApp
+from .alipay_wallet import AlipayWallet, bridge_script, user_id_of
 
 log = logging.getLogger(__name__)
 
 SANDBOX_APP_ID = "2021000000000001"
+OAUTH_TOKEN = "alipay.system.oauth.token"
 WAIT_BUYER_PAY, TRADE_SUCCESS, TRADE_CLOSED = "WAIT_BUYER_PAY", "TRADE_SUCCESS", "TRADE_CLOSED"
 
 
@@ -73,6 +74,8 @@ class AlipayOrder:
     cancel_calls: int = 0
     refunded_fen: int = 0
     merchant: str = ""               # the smid it was made under; "" the acquirer's own
+    buyer: str = ""                  # trade.create: the buyer_id (or buyer_open_id) it is for
+    notify_url: str = ""             # where its payment is notified
 
 
 class AlipaySandbox:
@@ -90,9 +93,25 @@ class AlipaySandbox:
         self._ledger = Ledger()
         self.refund_requests: dict[str, Charge] = {}
         self.base_url = ""
-        self.wallet_app = WalletApp(title="支付宝", payer_prefix="2088000", pay_c2b=self.pay_c2b,
-                                    amount_of=lambda t: getattr(self._ledger.orders.get(t), "amount_fen", None))
         self.sub_merchants = SubMerchants()
+        self.wallet = AlipayWallet(self)     # the Alipay app: web authorisation, tradePay, notifications
+
+    @property
+    def alipay_key(self):
+        return self._alipay_key
+
+    def bridge_script(self, payer: str = "payer1", answer: str = "pay") -> str:
+        """AlipayJSBridge's stand-in for a page opened in this sandbox's Alipay (alipay_wallet.bridge_script)."""
+        return bridge_script(self.base_url, payer, answer)
+
+    def buyer_of(self, payer: str) -> str:
+        return self.wallet.buyer_of(payer)
+
+    def user_id_of(self, payer: str) -> str:
+        return user_id_of(payer)
+
+    def order_by_trade_no(self, trade_no: str) -> AlipayOrder | None:
+        return next((o for o in self._ledger.orders.values() if trade_no and o.trade_no == trade_no), None)
 
     def add_sub_merchant(self, account_id: str, app_id: str | None = None) -> None:
         """A shop registered for indirect acquiring, by the smid Alipay gave it (app_id: unused by Alipay)."""
@@ -107,7 +126,7 @@ class AlipaySandbox:
         app = web.Application()
         app.router.add_post("/gateway.do", self._gateway)
         app.router.add_get("/bill/{day}.zip", self._bill_file)
-        self.wallet_app.add_routes(app)
+        self.wallet.add_routes(app)
         return app
 
     # the envelope
@@ -122,6 +141,12 @@ class AlipaySandbox:
             return self._error(node, "40002", "isv.invalid-signature-type", "无效的签名类型")
         if not signing.verify_text(signing.content_to_sign(params), str(params.get("sign", "")), self._app_key):
             return self._error(node, "40002", "isv.invalid-signature", "验签出错")
+        if method == OAUTH_TOKEN:
+            # No biz_content: grant_type and code are common-level parameters.
+            token = self.wallet.oauth_token({k: str(v) for k, v in params.items()})
+            if token is None:
+                return self._error("error_response", "40002", "isv.code-invalid", "授权码code无效")
+            return self._answer(node, token)
         try:
             datetime.datetime.strptime(str(params.get("timestamp", "")), "%Y-%m-%d %H:%M:%S")
             biz = json.loads(str(params.get("biz_content", "")))
@@ -141,6 +166,9 @@ class AlipaySandbox:
             fields = await operation(biz)
         except DropConnection:
             return drop(request)
+        order = self._ledger.orders.get(str(biz.get("out_trade_no", "")))
+        if method in (protocol.CREATE, protocol.PRECREATE) and order is not None and params.get("notify_url"):
+            order.notify_url = str(params["notify_url"])
         return self._answer(node, fields)
 
     def _operations(self):
@@ -273,9 +301,16 @@ class AlipaySandbox:
         return self._c2b(biz, qr=True)
 
     async def _create(self, biz: dict) -> dict:
-        if not biz.get("buyer_id"):
+        buyer = biz.get("buyer_id") or biz.get("buyer_open_id")
+        if not buyer:
             return _fail("ACQ.INVALID_PARAMETER", "缺少参数buyer_id", code="40002")
-        return self._c2b(biz, qr=False)
+        fields = self._c2b(biz, qr=False)
+        order = self._ledger.orders.get(biz.get("out_trade_no", ""))
+        if fields.get("code", "10000") == "10000" and order is not None:
+            if order.buyer and order.buyer != buyer:
+                return _fail("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")
+            order.buyer = str(buyer)
+        return fields
 
     def _c2b(self, biz: dict, *, qr: bool) -> dict:
         missing = _missing(biz, "out_trade_no", "total_amount", "subject")
@@ -424,7 +459,7 @@ class AlipaySandbox:
                 order.status = TRADE_CLOSED
 
     def pay_c2b(self, out_trade_no: str) -> bool:
-        """The payer confirms a C2B order in the Alipay app (the landing page's simulated confirm)."""
+        """The payer pays a C2B order in the Alipay app (alipay_wallet.py's tradePay, or a test directly)."""
         self._advance_all()
         order = self._ledger.orders.get(out_trade_no)
         if order is None or order.status != WAIT_BUYER_PAY:

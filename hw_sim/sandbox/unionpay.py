@@ -41,7 +41,7 @@ from server.channels.unionpay.bill import encode_file_content
 from . import keys
 from .common import (Charge, DropConnection, Holds, Ledger, SubMerchants, drop, fee_of, run_sandbox,
                      run_standalone)
-from .wallet_app import WalletApp
+from .unionpay_wallet import UnionPayWallet, user_id_of
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,9 @@ _REQUIRED = {
     protocol.REFUND: ("orderNo", "orderTime", "origOrderNo", "origOrderTime", "txnAmt"),
     protocol.C2B_APPLY: ("merCatCode", "merName", "termId", "currencyCode", "txnAmt", "orderNo", "orderTime",
                          "qrValidTime"),
+    protocol.USER_ID: ("orderNo", "orderTime", "userAuthCode"),
+    protocol.JS_ORDER: ("merCatCode", "merName", "termId", "currencyCode", "txnAmt", "orderNo", "orderTime",
+                        "qrValidTime", "userId", "frontUrl", "backUrl"),
 }
 
 
@@ -78,6 +81,9 @@ class UnionPayOrder:
     paid_at: float | None = None
     expires: float | None = None
     merchant: str = ""         # the sub-merchant's merId; "" the acquirer's own
+    user_id: str = ""          # JS_ORDER: the payer it was made for, and where the cashier goes and notifies
+    front_url: str = ""
+    back_url: str = ""
 
 
 class UnionPaySandbox:
@@ -99,9 +105,15 @@ class UnionPaySandbox:
         self.undos: dict[str, dict] = {}      # reversal / cancel / refund messages by their orderNo
         self._undo_merchant: dict[str, str] = {}   # and the merchant each was made for
         self.base_url = ""
-        self.wallet_app = WalletApp(title="云闪付", payer_prefix="up", pay_c2b=self.pay_c2b,
-                                    amount_of=lambda t: getattr(self._ledger.orders.get(t), "amount_fen", None))
         self.sub_merchants = SubMerchants()
+        self.wallet = UnionPayWallet(self)    # a UnionPay app: user authorisation, the cashier, notifications
+
+    @property
+    def unionpay_key(self):
+        return self._unionpay_key
+
+    def user_id_of(self, payer: str) -> str:
+        return user_id_of(payer)
 
     def add_sub_merchant(self, account_id: str, app_id: str | None = None) -> None:
         """A merchant of the acquirer with its own merId (app_id: unused by UnionPay)."""
@@ -120,7 +132,7 @@ class UnionPaySandbox:
         app = web.Application()
         app.router.add_post("/gateway", self._gateway)
         app.router.add_post("/file", self._file)
-        self.wallet_app.add_routes(app)
+        self.wallet.add_routes(app)
         return app
 
     # the envelope
@@ -147,7 +159,8 @@ class UnionPaySandbox:
         req_type = params.get("reqType", "")
         operation = {protocol.CONSUME: self._consume, protocol.QUERY: self._query, protocol.REVERSAL: self._undo,
                      protocol.CANCEL: self._undo, protocol.REFUND: self._undo,
-                     protocol.C2B_APPLY: self._c2b}.get(req_type)
+                     protocol.C2B_APPLY: self._c2b, protocol.USER_ID: self._user_id,
+                     protocol.JS_ORDER: self._js_order}.get(req_type)
         if operation is None:
             return self._answer({"respCode": "12", "respMsg": "交易类型错误"})
         missing = [name for name in _REQUIRED[req_type] if not params.get(name)]
@@ -302,6 +315,20 @@ class UnionPaySandbox:
             self._ledger.orders[order_no] = order
         return {"respCode": "00", "respMsg": "成功", "qrCode": f"https://qr.95516.com/00010000/sbx{order_no[-16:]}"}
 
+    async def _user_id(self, params: dict[str, str]) -> dict[str, str]:
+        return self.wallet.user_id(params)
+
+    async def _js_order(self, params: dict[str, str]) -> dict[str, str]:
+        fields = await self._c2b(params)
+        order = self._ledger.orders.get(params["orderNo"])
+        if fields.get("respCode") != "00" or order is None:
+            return fields
+        if order.user_id and order.user_id != params["userId"]:
+            return {"respCode": "94", "respMsg": "重复交易"}
+        order.user_id, order.front_url, order.back_url = params["userId"], params["frontUrl"], params["backUrl"]
+        return {"respCode": "00", "respMsg": "成功",
+                "redirectUrl": f"{self.base_url}/wallet/unionpay/cashier?orderNo={order.order_no}"}
+
     async def _file(self, request: web.Request) -> web.Response:
         params, refusal = await self._checked(request, mer_id_optional=True)
         if refusal is not None:
@@ -352,7 +379,7 @@ class UnionPaySandbox:
                 order.state = REVERSED   # the C2B code expired unpaid
 
     def pay_c2b(self, order_no: str) -> bool:
-        """A UnionPay app pays a C2B code (the landing page's simulated confirm)."""
+        """A UnionPay app pays a C2B code or order (unionpay_wallet.py's cashier, or a test directly)."""
         self._advance_all()
         order = self._ledger.orders.get(order_no)
         if order is None or order.state != PENDING or order.expires is None:

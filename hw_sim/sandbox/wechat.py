@@ -16,9 +16,10 @@ payment does is chosen by its payment code (hw_sim.test_codes):
     already_used        AUTH_CODE_INVALID (the code was used before)
     slow_answer N       paid at once, the answer comes N seconds later
 
-C2B orders (unifiedorder) wait for `pay_c2b` (the landing page's simulated confirm) until time_expire or
-closeorder. Refunds are accepted at once and reported SUCCESS by refundquery; with `lose_refund_answers`
-N, the next N refund answers are lost (the refund is made, the connection dropped without an answer).
+C2B orders (unifiedorder) wait for the payer (`pay_c2b`; in WeChat: wechat_wallet.py, the web authorisation and
+the JSAPI payment sheet, which also notifies) until time_expire or closeorder. Refunds are accepted at once and
+reported SUCCESS by refundquery; with `lose_refund_answers` N, the next N refund answers are lost (the refund is
+made, the connection dropped without an answer).
 
 A reverse of an order still USERPAYING first answers recall=Y (`reverse_recalls` times), as WeChat
 does when a payment is in flight, then revokes it.
@@ -54,11 +55,11 @@ from hw_sim import test_codes
 from server.channels.wechat import signing
 from server.channels.wechat.bill import COLUMNS, SUMMARY
 from server.channels.wechat.xmlcodec import XmlError, from_xml, to_xml
-from server.settings import SANDBOX_API_KEY, SANDBOX_APPID, SANDBOX_MCH_ID
+from server.settings import SANDBOX_API_KEY, SANDBOX_APP_SECRET, SANDBOX_APPID, SANDBOX_MCH_ID
 
 from .common import (Charge, DropConnection, Holds, Ledger, SubMerchants, drop, fee_of, run_sandbox,
                      run_standalone)
-from .wallet_app import WalletApp
+from .wechat_wallet import WeChatWallet, bridge_script, openid_of
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +105,15 @@ class SandboxOrder:
     refunded: int = 0
     sub_mch_id: str = ""              # the sub-merchant the order was made under; "" the acquirer's own
     sub_appid: str = ""
+    prepay_id: str = ""               # JSAPI: what the payer's page hands to getBrandWCPayRequest
+    payer_appid: str = ""             # JSAPI: the app `openid` belongs to (sub_appid for a sub_openid)
 
 
 class WeChatSandbox:
     name = "wechat"
 
     def __init__(self, *, appid: str = SANDBOX_APPID, mch_id: str = SANDBOX_MCH_ID, api_key: str = SANDBOX_API_KEY,
-                 auto_revoke_s: float = 45.0, reverse_recalls: int = 1):
+                 auto_revoke_s: float = 45.0, reverse_recalls: int = 1, app_secret: str = SANDBOX_APP_SECRET):
         self.appid = appid
         self.mch_id = mch_id
         self.api_key = api_key
@@ -124,18 +127,21 @@ class WeChatSandbox:
         self.bad_signatures = False                  # answers signed with a wrong key
         self.refund_http_status: int | None = None   # refund and refundquery answer this HTTP status
         self.base_url = ""
-        self.wallet_app = WalletApp(title="微信支付", payer_prefix="oSbx", pay_c2b=self.pay_c2b,
-                                    amount_of=lambda t: getattr(self._ledger.orders.get(t), "total_fee", None),
-                                    after_pay=self.send_notify)
         self.notifications: list[tuple[str, str]] = []   # (out_trade_no, the merchant's return_code)
+        self.sent_notices: list[bytes] = []              # every notification body sent, for replay tests
+        self.wallet = WeChatWallet(self, app_secret)     # WeChat's web authorisation and JSAPI payment sheet
+        self._prepay: dict[str, str] = {}                # prepay_id -> out_trade_no
         # Indexes, so a request costs the same after 100,000 orders as after 10 (the benchmarks):
         self._used_codes: set[str] = set()                 # every payment code a micropay took
         self._open: dict[str, SandboxOrder] = {}           # orders time may still change (paying, C2B unpaid)
         self.sub_merchants = SubMerchants()
 
     def add_sub_merchant(self, account_id: str, app_id: str | None = None) -> None:
-        """A 特约商户 of this service provider (sub_mch_id), with a sub_appid bound to it when given."""
+        """A 特约商户 of this service provider (sub_mch_id), with a sub_appid bound to it when given (its
+        AppSecret: wechat_wallet.app_secret_of)."""
         self.sub_merchants.add(account_id, app_id)
+        if app_id:
+            self.wallet.add_app(app_id)
 
     @property
     def ledger(self) -> Ledger:
@@ -154,8 +160,21 @@ class WeChatSandbox:
         app.router.add_post("/pay/refundquery", self._endpoint(self._refundquery, _REFUNDQUERY_FIELDS, by_order=False))
         app.router.add_post("/pay/downloadbill", self._endpoint(self._downloadbill, _DOWNLOADBILL_FIELDS,
                                                                 by_order=False))
-        self.wallet_app.add_routes(app)
+        self.wallet.add_routes(app)
         return app
+
+    def bridge_script(self, payer: str = "payer1", answer: str = "pay") -> str:
+        """WeixinJSBridge's stand-in for a page opened in this sandbox's WeChat (wechat_wallet.bridge_script)."""
+        return bridge_script(self.base_url, payer, answer)
+
+    def openid_of(self, payer: str, appid: str | None = None) -> str:
+        return openid_of(payer, appid or self.appid)
+
+    def order_by_prepay(self, prepay_id: str) -> SandboxOrder | None:
+        return self._ledger.orders.get(self._prepay.get(prepay_id, ""))
+
+    def order_of_prepay(self, prepay_id: str) -> str:
+        return self._prepay.get(prepay_id, "")
 
     # the protocol envelope
 
@@ -331,15 +350,17 @@ class WeChatSandbox:
                                  expires=expires, notify_url=params["notify_url"],
                                  sign_type=params.get("sign_type") or signing.MD5,
                                  openid=params.get("openid") or params.get("sub_openid", ""),
-                                 sub_mch_id=params.get("sub_mch_id", ""), sub_appid=params.get("sub_appid", ""))
+                                 sub_mch_id=params.get("sub_mch_id", ""), sub_appid=params.get("sub_appid", ""),
+                                 payer_appid=params["sub_appid"] if params.get("sub_openid") else self.appid,
+                                 prepay_id="wx" + time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(9))
             self._ledger.orders[trade_no] = order
+            self._prepay[order.prepay_id] = trade_no
             self._open[trade_no] = order
         elif order.total_fee != int(fee) or order.trade_type != trade_type:
             return _error("INVALID_REQUEST", "201 商户订单号重复")
         elif order.state != NOTPAY:
             return _error("ORDERPAID" if order.state == SUCCESS else "ORDERCLOSED", "订单已支付或已关闭")
-        fields = {"result_code": "SUCCESS", "trade_type": trade_type,
-                  "prepay_id": "wx" + time.strftime("%Y%m%d%H%M%S") + order.out_trade_no[-12:]}
+        fields = {"result_code": "SUCCESS", "trade_type": trade_type, "prepay_id": order.prepay_id}
         if trade_type == "NATIVE":
             fields["code_url"] = "weixin://wxpay/bizpayurl?pr=" + order.out_trade_no[-7:]
         return fields
@@ -441,7 +462,7 @@ class WeChatSandbox:
         return "\r\n".join(lines) + "\r\n"
 
     def pay_c2b(self, out_trade_no: str) -> bool:
-        """The payer confirms a C2B order in WeChat (the landing page's simulated confirm)."""
+        """The payer pays a C2B order in WeChat (wechat_wallet.py's payment sheet, or a test directly)."""
         self._advance_all()
         order = self._ledger.orders.get(out_trade_no)
         if order is None or order.state != NOTPAY:
@@ -449,26 +470,34 @@ class WeChatSandbox:
         self._pay(order)
         return True
 
+    def notice(self, out_trade_no: str, *, paid: bool = True, key: str | None = None) -> bytes:
+        """The signed payment result (支付结果通知) of an order as WeChat POSTs it to notify_url; `paid` False
+        and `key` (another signing key) make the ones a test needs that WeChat would never send."""
+        order = self._ledger.orders[out_trade_no]
+        payer = {"sub_openid": order.openid} if order.payer_appid and order.payer_appid == order.sub_appid \
+            else {"openid": order.openid}
+        fields = {"return_code": "SUCCESS", "appid": self.appid, "mch_id": self.mch_id,
+                  "sub_appid": order.sub_appid, "sub_mch_id": order.sub_mch_id,
+                  "nonce_str": secrets.token_hex(16), "result_code": "SUCCESS" if paid else "FAIL", **payer,
+                  "trade_type": order.trade_type, "bank_type": "OTHERS", "total_fee": str(order.total_fee),
+                  "cash_fee": str(order.total_fee), "transaction_id": order.transaction_id or "4200000000000000",
+                  "out_trade_no": order.out_trade_no, "time_end": order.time_end or time.strftime("%Y%m%d%H%M%S")}
+        if order.sign_type != signing.MD5:
+            fields["sign_type"] = order.sign_type
+        fields = {k: v for k, v in fields.items() if v != ""}
+        fields["sign"] = signing.sign(fields, key or self.api_key, order.sign_type)
+        return to_xml(fields)
+
     async def send_notify(self, out_trade_no: str) -> None:
         """POST the signed payment result (支付结果通知) to the order's notify_url, as WeChat does."""
         order = self._ledger.orders.get(out_trade_no)
         if order is None or not order.notify_url or order.state != SUCCESS:
             return
-        payer = {"sub_openid": order.openid} if order.sub_appid else {"openid": order.openid}
-        fields = {"return_code": "SUCCESS", "appid": self.appid, "mch_id": self.mch_id,
-                  "sub_appid": order.sub_appid, "sub_mch_id": order.sub_mch_id,
-                  "nonce_str": secrets.token_hex(16), "result_code": "SUCCESS", **payer,
-                  "trade_type": order.trade_type, "bank_type": "OTHERS", "total_fee": str(order.total_fee),
-                  "cash_fee": str(order.total_fee), "transaction_id": order.transaction_id,
-                  "out_trade_no": order.out_trade_no, "time_end": order.time_end}
-        if order.sign_type != signing.MD5:
-            fields["sign_type"] = order.sign_type
-        fields = {k: v for k, v in fields.items() if v != ""}
-        fields["sign"] = signing.sign(fields, self.api_key, order.sign_type)
+        body = self.notice(out_trade_no)
+        self.sent_notices.append(body)
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-                async with session.post(order.notify_url, data=to_xml(fields),
-                                        headers={"Content-Type": "text/xml"}) as resp:
+                async with session.post(order.notify_url, data=body, headers={"Content-Type": "text/xml"}) as resp:
                     answer = from_xml(await resp.read())
             self.notifications.append((out_trade_no, answer.get("return_code", "")))
         except (aiohttp.ClientError, asyncio.TimeoutError, XmlError) as e:

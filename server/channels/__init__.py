@@ -150,11 +150,13 @@ class PrecreateCommand:
     amount_fen: int
     subject: str | None
     trade_type: str = TradeType.NATIVE
-    payer_id: str | None = None      # WeChat openid / Alipay buyer_id, for JSAPI
+    payer_id: str | None = None      # WeChat openid / Alipay buyer_id / UnionPay userId, for JSAPI
+    payer_app_id: str | None = None  # WeChat: the appid payer_id belongs to (Payer.app_id)
     expire_s: int = 300              # the one-time code's life; the channel closes the order after it
     notify_url: str | None = None
     client_ip: str | None = None
     merchant: SubMerchant | None = None
+    return_url: str | None = None    # where a channel's own cashier page sends the payer back (UnionPay)
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,54 @@ class PrecreateResult:
     channel_trade_no: str | None = None
     message: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+class AuthDeclined(Exception):
+    """The payer said no (or backed out) when the wallet asked to tell us who they are."""
+
+
+class AuthCodeInvalid(Exception):
+    """The wallet's one-time code is not one it gave, or was used already: the payer scans again."""
+
+
+class AuthUnavailable(Exception):
+    """The wallet could not be asked who the payer is (network, bad answer): try again later."""
+
+
+@dataclass(frozen=True)
+class Payer:
+    """Who opened a C2B code in their wallet app: the id the channel's in-app order is made for.
+
+    payer_id  WeChat openid (or sub_openid), Alipay user_id / open_id, UnionPay userId
+    app_id    WeChat: the appid payer_id belongs to (a shop's own sub_appid: the payer is its sub_openid)
+    """
+
+    payer_id: str
+    app_id: str | None = None
+
+
+class NoticeRefused(Exception):
+    """A payment notification that is malformed, not ours, or not signed by the channel."""
+
+
+@dataclass(frozen=True)
+class PaymentNotice:
+    """A channel's payment notification, its signature checked. Only a hint: the order changes on a query."""
+
+    trade_no: str                  # ours (out_trade_no / orderNo)
+    paid: bool                     # what the notification claims
+    amount_fen: int | None
+    channel_trade_no: str | None
+    notice_id: str                 # the same for every repeat of one notification (replays are recognised)
+
+
+@dataclass(frozen=True)
+class NoticeAnswer:
+    """What the channel expects back, so that it stops (ok) or notifies again later."""
+
+    body: bytes
+    content_type: str
+    status: int = 200
 
 
 class BillStatus:
@@ -215,6 +265,20 @@ class Channel(Protocol):
     async def bill(self, day: datetime.date, merchant: SubMerchant | None = None) -> list[BillRow]:
         """The channel's bill of `day` (China time): the one sub-merchant's, or with None the acquirer's
         whole bill; raises BillUnavailable."""
+
+    # C2B in the payer's wallet app (server/views/landing.py, docs/c2b.md).
+    def authorize_url(self, redirect_uri: str, state: str, merchant: SubMerchant | None = None) -> str:
+        """Where the payer's app is sent to tell us who the payer is; it comes back to redirect_uri."""
+
+    async def identify_payer(self, query: Mapping[str, str], merchant: SubMerchant | None = None,
+                             user_agent: str = "") -> Payer:
+        """The payer, from the query the app came back with; raises AuthDeclined, AuthCodeInvalid or
+        AuthUnavailable."""
+
+    def parse_notice(self, body: bytes, content_type: str) -> PaymentNotice:
+        """A payment notification checked (signature, our merchant); raises NoticeRefused."""
+
+    def notice_answer(self, ok: bool) -> NoticeAnswer: ...
 
 
 Channels = Mapping[str, Channel]

@@ -1,37 +1,44 @@
 """The C2B landing page: what a payer's phone opens from a one-time code or the shop's static code.
 
-    GET  /c/<token>           one-time code: the wallet app (User-Agent, c2b.wallets) is sent to learn
-                              the payer's id, then the channel's in-app payment starts (precreate)
-    GET  /c/<token>/done      back from the app's cashier: asks the channel at once, shows the result
+    GET  /c/<token>           one-time code: the wallet app (User-Agent, c2b.wallets) is sent to its web
+                              authorisation (WeChat snsapi_base, Alipay auth_base, UnionPay userAuth) and comes
+                              back here with ?auth=<nonce>&<its one-time code>; the server learns the payer's id
+                              from the channel, makes the in-app order (WeChat JSAPI unifiedorder, Alipay
+                              trade.create, UnionPay's order for that user) and answers the page that opens the
+                              app's payment sheet (templates_c2b/pay_<channel>.html)
+    GET  /c/<token>/done      back from the payment sheet: asks the channel at once, shows the result
     GET  /c/s/<code_id>       the shop's static code (server/static_codes.py): the payer types the amount
     POST /c/s/<code_id>       makes a one-time order for that amount and continues as above
-    POST /n/wechat            WeChat's payment result notification (signed XML): checked, then the
-                              order is queried and settled (the resolver's queries are the fallback)
+    POST /n/<channel>         the channel's payment notification (wechat, alipay, unionpay): checked, kept as an
+                              order event, answered as the channel expects; then the order is queried, and only
+                              the query's answer changes it (the resolver's queries are the fallback)
 
 Any other browser gets a page naming the apps that can pay. A static-code payment is held to the PBoC
 296 level-D limit (device_api.static_code_max_fen per payer, per channel, per China-time day); over it
 the payer is asked for a one-time code. Expired codes are closed at the channel by the resolver.
+The payer's flow in each app, with sources: docs/c2b.md.
 """
 from __future__ import annotations
 
+import hmac
 import html
 import logging
-import re
 import secrets
-from collections.abc import AsyncIterator
-from urllib.parse import urlencode
+from pathlib import Path
 
-import aiohttp
+import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from .. import params, static_codes
 from ..c2b import fen_of_yuan, wallet_for, yuan_text
-from ..channels import PrecreateCommand, TradeType
-from ..channels.wechat.notify import NotifyRefused, notify_answer, parse_notify
+from ..channels import (AuthCodeInvalid, AuthDeclined, AuthUnavailable, Channel, NoticeRefused, Payer,
+                        PrecreateCommand, SubMerchant, TradeType)
 from ..clock import ms, now_ms
 from ..device_auth import DEVICE_ID
 from ..device_messages import CloseRequest, QrRequest
-from ..keys import CHANNELS, LANDING_SESSION, PAYMENTS, SETTINGS, STORAGE
+from ..keys import CHANNELS, PAYMENTS, SETTINGS, STORAGE
+from ..masking import mask
 from ..merchant_channels import ChannelNotOpen
 from ..payments import DailyLimitExceeded, MerchantNotActive
 from ..settings import WalletRule
@@ -39,18 +46,20 @@ from ..storage import CLOSED, FAILED, PAYING, REFUNDED, SUCCESS, Order
 
 log = logging.getLogger(__name__)
 
-_PAYER_LOOKUP_S = 5.0
-# Channels whose app pays from our page with the payer's id (WeChat JSAPI, Alipay trade.create); UnionPay
-# apps pay the C2B code itself.
-_IN_APP = {"wechat": TradeType.JSAPI, "alipay": TradeType.JSAPI}
-# Channels whose payment notifications we take (the others are learnt by query only).
-_NOTIFY = {"wechat": "/n/wechat"}
-# The wallet's one-time code for the payer's id (?code=): OAuth codes are short printable ASCII.
-_WALLET_CODE = re.compile(r"[\x21-\x7e]{1,256}", re.ASCII)
+# The nonce that ties a wallet's answer to the phone that was sent to ask (OAuth's state), as a query parameter
+# of our redirect_uri (UnionPay's userAuth has no state parameter) and a cookie.
+_AUTH_PARAM = "auth"
+_AUTH_COOKIE = "c2b_auth"
+_AUTH_COOKIE_S = 600
+_QUERY_VALUE_MAX = 512
+# What the wallets call the one-time code they come back with (WeChat, Alipay, UnionPay).
+_WALLET_CODES = frozenset({"code", "auth_code", "userAuthCode"})
+_NOTICE_PATH = "/n/{channel}"
+_NOTICE_MAX = 65536
 
-
-class PayerCodeRefused(Exception):
-    """The ?code= is not one the wallet gave (or it was used already): the payer scans again."""
+_TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).resolve().parent.parent
+                                                                   / "templates_c2b")),
+                                autoescape=True, undefined=jinja2.StrictUndefined)
 
 
 def setup(app: web.Application) -> None:
@@ -58,14 +67,8 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/c/s/{code_id}", static_code_amount)
     app.router.add_get("/c/{token}", one_time_code)
     app.router.add_get("/c/{token}/done", returned)
-    app.router.add_post("/n/wechat", wechat_notify)
-    app.cleanup_ctx.append(_session_ctx)
-
-
-async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_PAYER_LOOKUP_S)) as session:
-        app[LANDING_SESSION] = session
-        yield
+    for channel in ("wechat", "alipay", "unionpay"):
+        app.router.add_post(_NOTICE_PATH.format(channel=channel), payment_notice)
 
 
 # one-time codes
@@ -89,26 +92,49 @@ async def one_time_code(request: web.Request) -> web.Response:
     if order.channel and order.channel != wallet.channel:
         return _page("请用原应用付款", f"<p>这个收款码已在{html.escape(_name_of(request, order.channel))}中打开，"
                      "请用同一个应用完成付款，或向收银员索取新的收款码。</p>", status=409)
-    code = request.query.get("code")
-    if not code:
-        # Step 1: the app tells us who the payer is (OAuth-style redirect back here with ?code=).
-        raise web.HTTPFound(_url(_wallet_url(request, wallet, "authorize"),
-                                 redirect_uri=_public(request, f"/c/{order.qr_token}"), state=wallet.channel))
-    try:
-        payer_id = await _payer_id(request, wallet, code)
-    except PayerCodeRefused:
+    channel = request.app[CHANNELS][wallet.channel]
+    merchant = await _merchant_of(request, order, wallet, channel)
+    if isinstance(merchant, web.Response):
+        return merchant
+    nonce = request.query.get(_AUTH_PARAM)
+    if nonce is None and not _WALLET_CODES.isdisjoint(request.query):
+        # A wallet's code with no nonce of ours: a forwarded or stale link. The payer scans again.
         return _page("请重新扫码", "<p>付款人身份确认已失效，请重新扫码。</p>", status=400)
-    if payer_id is None:
-        return _page("暂时无法付款", "<p>无法确认付款人身份，请重新扫码。</p>", status=502)
-    if order.static_code and order.payer_id and order.payer_id != payer_id:
+    if nonce is None:
+        # Step 1: the app tells us who the payer is (its web authorisation, back here with a one-time code).
+        # The nonce ties the answer to this phone (OAuth's state): a link carrying someone else's code fails.
+        nonce = secrets.token_hex(16)
+        back = _public(request, f"/c/{order.qr_token}?{_AUTH_PARAM}={nonce}")
+        found = web.HTTPFound(channel.authorize_url(back, nonce, merchant))
+        found.set_cookie(_AUTH_COOKIE, nonce, path="/c/", max_age=_AUTH_COOKIE_S, httponly=True, samesite="Lax",
+                         secure=back.startswith("https://"))
+        raise found
+    if not hmac.compare_digest(nonce.encode("utf-8", "replace"),
+                               request.cookies.get(_AUTH_COOKIE, "").encode("utf-8", "replace")) \
+            or any(len(v) > _QUERY_VALUE_MAX for v in request.query.values()):
+        return _page("请重新扫码", "<p>付款人身份确认已失效，请重新扫码。</p>", status=400)
+    try:
+        payer = await channel.identify_payer(request.query, merchant, request.headers.get("User-Agent", ""))
+    except AuthDeclined:
+        app = html.escape(wallet.name or wallet.channel)
+        return _page("您已取消授权", f"<p>需要您在{app}中确认身份后才能付款，这不会公开您的任何信息。</p>"
+                     f"<p>如需付款，请重新扫码，并在{app}询问时选择“允许”。</p>", status=403)
+    except AuthCodeInvalid:
+        return _page("请重新扫码", "<p>付款人身份确认已失效，请重新扫码。</p>", status=400)
+    except AuthUnavailable as e:
+        log.warning("payer look-up at %s failed: %s", wallet.channel, e)
+        return _page("暂时无法付款", "<p>无法确认付款人身份，请稍后重新扫码，或请收银员扫您的付款码。</p>", status=502)
+    if order.static_code and order.payer_id and order.payer_id != payer.payer_id:
         # A static-code order counts against its payer's limit: nobody else pays it.
         return _page("请重新扫码", "<p>这笔付款属于另一位付款人。请扫描商家的收款码重新输入金额。</p>", status=409)
-    return await _start_payment(request, order, wallet, payer_id)
+    return await _start_payment(request, order, wallet, merchant, payer)
 
 
-async def _start_payment(request: web.Request, order: Order, wallet: WalletRule, payer_id: str) -> web.Response:
-    storage, settings, payments = request.app[STORAGE], request.app[SETTINGS], request.app[PAYMENTS]
-    channel = request.app[CHANNELS][wallet.channel]
+async def _merchant_of(request: web.Request, order: Order, wallet: WalletRule,
+                       channel: Channel) -> SubMerchant | None | web.Response:
+    """Whose money the order moves at this channel (None: the acquirer's own account), or the page saying
+    the shop does not take this wallet."""
+    payments = request.app[PAYMENTS]
     try:
         merchant = await payments.identity(order.merchant_id or "", channel)
     except ChannelNotOpen:
@@ -119,13 +145,21 @@ async def _start_payment(request: web.Request, order: Order, wallet: WalletRule,
         merchant = payments.sub_merchant(order)
     if order.channel and order.channel_account != (merchant.account_id if merchant else None):
         merchant = payments.sub_merchant(order)      # engaged under an account the merchant has since changed
+    return merchant
+
+
+async def _start_payment(request: web.Request, order: Order, wallet: WalletRule, merchant: SubMerchant | None,
+                         payer: Payer) -> web.Response:
+    storage, settings = request.app[STORAGE], request.app[SETTINGS]
+    channel = request.app[CHANNELS][wallet.channel]
+    payer_id = payer.payer_id
     if not order.channel:
         limit = settings.device_api.static_code_max_fen if order.static_code else None
         if not await storage.engage_c2b_order(order.id, wallet.channel, payer_id, static_max_fen=limit,
                                               channel_account=merchant.account_id if merchant else None):
             fresh = await storage.get_order_by_id(order.id)
             if fresh is not None and fresh.status == PAYING and not fresh.channel and order.static_code:
-                log.info("static code %s: payer %s over the %s limit", order.trade_no, payer_id[-4:], wallet.channel)
+                log.info("static code %s: payer %s over the %s limit", order.trade_no, mask(payer_id), wallet.channel)
                 # Nobody will pay this amount: close it now, giving the merchant's daily allowance back.
                 device = await storage.get_device(order.device_id)
                 if device is not None:
@@ -134,28 +168,27 @@ async def _start_payment(request: web.Request, order: Order, wallet: WalletRule,
             # Engaged in another app or finished meanwhile.
             return (_finished_page(fresh) if fresh is not None else None) or _page(
                 "请用原应用付款", "<p>这个收款码已在其他应用中打开，请用同一个应用完成付款。</p>", status=409)
-        await storage.add_event(order.id, now_ms(), "c2b:opened", f"{wallet.channel} payer …{payer_id[-4:]}")
+        await storage.add_event(order.id, now_ms(), "c2b:opened", f"{wallet.channel} payer {mask(payer_id)}")
         # From now on the resolver asks the channel on its schedule (the payer may never come back to us).
         await storage.reschedule_order(order.id, now_ms() + ms(channel.schedule.query_interval_s),
                                        count_attempt=False)
     left_s = max(1, (order.deadline_at - now_ms()) // 1000)
-    notify_url = _public(request, _NOTIFY[wallet.channel]) if wallet.channel in _NOTIFY else None
-    trade_type = _IN_APP.get(wallet.channel, TradeType.NATIVE)
     result = await channel.precreate(PrecreateCommand(
-        trade_no=order.trade_no, amount_fen=order.amount_fen, subject=order.subject, trade_type=trade_type,
-        payer_id=payer_id if trade_type == TradeType.JSAPI else None, expire_s=int(left_s),
-        client_ip=request.remote, notify_url=notify_url, merchant=merchant))
+        trade_no=order.trade_no, amount_fen=order.amount_fen, subject=order.subject, trade_type=TradeType.JSAPI,
+        payer_id=payer_id, payer_app_id=payer.app_id, expire_s=int(left_s), client_ip=request.remote,
+        notify_url=_public(request, _NOTICE_PATH.format(channel=wallet.channel)), merchant=merchant,
+        return_url=_public(request, f"/c/{order.qr_token}/done")))
     if not result.ok:
         log.warning("precreate %s at %s failed: %s", order.trade_no, wallet.channel, result.message)
         return _page("暂时无法付款", "<p>支付渠道暂时不可用，请稍后重新扫码，或请收银员扫您的付款码。</p>", status=502)
     await storage.add_event(order.id, now_ms(), "precreate:ok", wallet.channel, dict(result.raw) or None)
-    # The app's cashier sheet (in the sandboxes: the simulated one), which sends the payer back to /done.
-    raise web.HTTPSeeOther(_url(_wallet_url(request, wallet, "cashier"), trade_no=order.trade_no,
-                                return_url=_public(request, f"/c/{order.qr_token}/done")))
+    # The page that runs inside the wallet app and opens its payment sheet (templates_c2b/pay_<channel>.html).
+    return _render(f"pay_{wallet.channel}.html", title=f"{wallet.name or wallet.channel}付款",
+                   amount=yuan_text(order.amount_fen), pay_params=dict(result.pay_params),
+                   done_url=f"/c/{order.qr_token}/done")
 
 
 async def returned(request: web.Request) -> web.Response:
-    storage = request.app[STORAGE]
     order = await _order_of_token(request)
     if order is None:
         return _page("二维码无效", "<p>找不到这个收款码。</p>", status=404)
@@ -167,29 +200,53 @@ async def returned(request: web.Request) -> web.Response:
     finished = _finished_page(order)
     if finished is not None:
         return finished
-    return _page("正在确认付款", f"<p class=amount>¥{yuan_text(order.amount_fen)}</p><p>正在向支付渠道确认，请稍候……</p>",
-                 refresh_s=2)
+    # Not paid (yet): the payer may have left the app's payment sheet; they can go back to it from here.
+    return _page("正在确认付款", f"<p class=amount>¥{yuan_text(order.amount_fen)}</p><p>正在向支付渠道确认，请稍候……</p>"
+                 f'<p><a class=button href="/c/{html.escape(order.qr_token)}">还没有付款？返回付款</a></p>', refresh_s=2)
 
 
-async def wechat_notify(request: web.Request) -> web.Response:
-    s = request.app[SETTINGS].channels.wechat
+async def payment_notice(request: web.Request) -> web.Response:
+    """A channel's payment notification: checked (signature, our merchant, our order, its amount), kept as an
+    order event, answered as the channel expects; the order itself changes only on the query that follows."""
+    name = request.path.rsplit("/", 1)[-1]
+    channel = request.app[CHANNELS].get(name)
+    if channel is None:
+        raise web.HTTPNotFound()
+    body = await request.content.read(_NOTICE_MAX)
+
+    def answer(ok: bool) -> web.Response:
+        said = channel.notice_answer(ok)
+        return web.Response(body=said.body, content_type=said.content_type, status=said.status)
+
     try:
-        notify = parse_notify(await request.content.read(16384), appid=s.appid, mch_id=s.mch_id,
-                              api_key=s.api_key.reveal())
-    except NotifyRefused as e:
-        log.warning("wechat notify refused: %s", e)
-        return web.Response(body=notify_answer(False, "refused"), content_type="text/xml")
+        notice = channel.parse_notice(body, request.content_type)
+    except NoticeRefused as e:
+        log.warning("%s notify refused: %s", name, e)
+        return answer(False)
     storage = request.app[STORAGE]
-    order = await storage.get_order_by_trade_no(notify.trade_no)
-    channel = request.app[CHANNELS].get("wechat")
-    if order is None or order.channel != "wechat" or channel is None:
-        return web.Response(body=notify_answer(False, "unknown order"), content_type="text/xml")
-    await storage.add_event(order.id, now_ms(), "notify:wechat", "paid" if notify.paid else "not paid")
+    order = await storage.get_order_by_trade_no(notice.trade_no)
+    if order is None or order.channel != name:
+        log.warning("%s notification for an order not paid there: %s", name, notice.trade_no)
+        return answer(False)
+    if notice.amount_fen is not None and notice.amount_fen != order.amount_fen:
+        log.warning("%s notification of %s says %s fen, the order is %d", name, order.trade_no, notice.amount_fen,
+                    order.amount_fen)
+        await storage.add_event(order.id, now_ms(), f"notify:{name}:refused", f"amount {notice.amount_fen} fen")
+        return answer(False)
+    kind = f"notify:{name}"
+    if any(e.kind == kind and (e.raw or {}).get("notice_id") == notice.notice_id
+           for e in await storage.list_events(order.id)):
+        # The same notification again (the channel repeats until answered, or someone replays it): taken
+        # already, so nothing more happens; answered as taken, which is what stops the channel repeating it.
+        log.info("%s notification for %s repeated: ignored", name, order.trade_no)
+        return answer(True)
+    await storage.add_event(order.id, now_ms(), kind, "paid" if notice.paid else "not paid",
+                            {"notice_id": notice.notice_id, "channel_trade_no": notice.channel_trade_no})
     if order.status == PAYING:
-        # The notify is a hint; the order changes on orderquery's answer, as it would from the resolver.
+        # The notice is a hint; the order changes on the query's answer, as it would from the resolver.
         payments = request.app[PAYMENTS]
         await payments.apply(order, await payments.query_channel(channel, order), source="query")
-    return web.Response(body=notify_answer(True), content_type="text/xml")
+    return answer(True)
 
 
 # the static code
@@ -262,33 +319,6 @@ def _name_of(request: web.Request, channel: str) -> str:
     return next((w.name or w.channel for w in request.app[SETTINGS].c2b.wallets if w.channel == channel), channel)
 
 
-def _wallet_url(request: web.Request, wallet: WalletRule, step: str) -> str:
-    configured = {"authorize": wallet.authorize_url, "payer": wallet.payer_url, "cashier": wallet.cashier_url}[step]
-    if configured:
-        return configured
-    # Not configured: the channel sandbox's simulated wallet app (hw_sim/sandbox/wallet_app.py).
-    base_url = getattr(request.app[SETTINGS].channels, wallet.channel).base_url
-    return f"{base_url.rstrip('/')}/wallet/{step}"
-
-
-async def _payer_id(request: web.Request, wallet: WalletRule, code: str) -> str | None:
-    """The payer's id at the wallet; None when the wallet cannot be asked (502), PayerCodeRefused when it
-    refuses the code (a 4xx: a code it never gave, or gave and took back)."""
-    if not params.fits(code, _WALLET_CODE):
-        raise PayerCodeRefused()
-    url = _wallet_url(request, wallet, "payer")
-    try:
-        async with request.app[LANDING_SESSION].get(url, params={"code": code}) as resp:
-            if 400 <= resp.status < 500:
-                raise PayerCodeRefused()
-            answer = await resp.json(content_type=None) if resp.status == 200 else {}
-    except (aiohttp.ClientError, TimeoutError, ValueError) as e:
-        log.warning("payer look-up at %s failed: %s", wallet.channel, e)
-        return None
-    payer_id = answer.get("payer_id") if isinstance(answer, dict) else None
-    return payer_id if isinstance(payer_id, str) and 0 < len(payer_id) <= 128 else None
-
-
 def _public(request: web.Request, path: str) -> str:
     return request.app[SETTINGS].device_api.public_url.rstrip("/") + path
 
@@ -337,18 +367,12 @@ def _amount_form(request: web.Request, payee: static_codes.Payee, *, error: str 
                  "</form>", status=status)
 
 
-_STYLE = ("body{font-family:sans-serif;margin:0;padding:1.5em;text-align:center;color:#222}"
-          "h1{font-size:1.4em}.amount{font-size:2.2em;margin:.4em}.apps{font-size:1.3em;font-weight:bold}"
-          ".error{color:#c00}input{font-size:1.6em;width:8em;text-align:center;margin:.5em}"
-          "button{font-size:1.2em;padding:.6em 3em}")
+def _render(template: str, *, status: int = 200, **values) -> web.Response:
+    values.setdefault("refresh_s", None)
+    text = _TEMPLATES.get_template(template).render(**values)
+    return web.Response(text=text, content_type="text/html", status=status, headers={"Cache-Control": "no-store"})
 
 
 def _page(title: str, body: str, *, status: int = 200, refresh_s: int | None = None) -> web.Response:
-    refresh = f'<meta http-equiv="refresh" content="{refresh_s}">' if refresh_s else ""
-    text = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1">{refresh}'
-            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
-            f"<body><h1>{html.escape(title)}</h1>{body}</body></html>")
-    return web.Response(text=text, content_type="text/html", status=status,
-                        headers={"Cache-Control": "no-store"})
-
+    """A plain page: `body` is HTML made here (every value in it escaped)."""
+    return _render("base.html", status=status, title=title, body=Markup(body), refresh_s=refresh_s)

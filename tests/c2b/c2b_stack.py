@@ -5,6 +5,7 @@ reaches the server and the sandboxes' simulated wallet apps over real HTTP.
 """
 import contextlib
 import json
+import socket
 import sys
 from pathlib import Path
 
@@ -15,7 +16,6 @@ from aiohttp import web
 sys.path.append(str(Path(__file__).resolve().parent.parent / "channels"))
 
 from channel_settings import alipay_settings_for, plain_settings, unionpay_settings_for  # noqa: E402
-from loopback import free_port  # noqa: E402
 from hw_sim.sandbox import run_alipay_sandbox, run_unionpay_sandbox, run_wechat_sandbox  # noqa: E402
 from server import static_codes  # noqa: E402
 from server.app import create_app  # noqa: E402
@@ -46,6 +46,20 @@ class Stack:
         self.storage = app[STORAGE]
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
 
+    async def phone(self, browser, wallet: str, payer: str = "alice", *, answer: str = "pay", deny: bool = False):
+        """A phone with `wallet`'s User-Agent, logged in to that wallet as `payer`, with the wallet's JavaScript
+        bridge stood in for (the sandbox's bridge_script: it checks what the page hands it as the wallet does,
+        then pays at the sandbox, or the payer backs out: answer "cancel"). deny: the payer refuses the
+        wallet's authorisation."""
+        context = await phone(browser, wallet, payer)
+        sandbox = self.sandboxes.get(wallet)
+        if sandbox is not None and hasattr(sandbox, "bridge_script"):
+            await context.add_init_script(script=sandbox.bridge_script(payer, answer))
+        if deny:
+            await context.add_cookies([{"name": "sandbox_oauth", "value": "deny", "domain": "127.0.0.1",
+                                        "path": "/"}])
+        return context
+
     async def call(self, op, message, *, cbor=False):
         path = f"/d/v1/{op}"
         if cbor:
@@ -62,21 +76,28 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def running_stack(tmp_path, **device_api):
+async def running_stack(tmp_path, *, channels=None, **device_api):
+    """`channels`: more settings per channel, e.g. {"wechat": {"service_provider": True}}."""
+    channels = channels or {}
     async with run_wechat_sandbox() as wechat, run_alipay_sandbox() as alipay, run_unionpay_sandbox() as unionpay:
-        port = free_port()
-        server_url = f"http://127.0.0.1:{port}"
+        # The server's socket is bound before its URL goes into the settings: no other test can take the port
+        # in between (free_port() would leave that gap, with other suites running on the same machine).
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         settings = load_settings(
             database={"path": str(tmp_path / "scanpay.db")}, resolver={"tick_s": 0.05, "lease_s": 5.0},
             device_api={"public_url": server_url, **device_api},
-            channels={"wechat": {"base_url": wechat.base_url, **SHORT},
-                      "alipay": {**plain_settings(alipay_settings_for(alipay.base_url)), **SHORT},
-                      "unionpay": {**plain_settings(unionpay_settings_for(unionpay.base_url)), **SHORT}})
+            channels={"wechat": {"base_url": wechat.base_url, **SHORT, **channels.get("wechat", {})},
+                      "alipay": {**plain_settings(alipay_settings_for(alipay.base_url)), **SHORT,
+                                 **channels.get("alipay", {})},
+                      "unionpay": {**plain_settings(unionpay_settings_for(unionpay.base_url)), **SHORT,
+                                   **channels.get("unionpay", {})}})
         app = create_app(settings)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:
-            await web.TCPSite(runner, "127.0.0.1", port).start()
+            await web.SockSite(runner, sock).start()
             await app[STORAGE].add_merchant("M1", "茶馆")
             key_hex = new_device_key()
             stand = await app[STORAGE].add_device("STAND1", "M1", "老王茶馆", key_hex)
@@ -86,6 +107,7 @@ async def running_stack(tmp_path, **device_api):
                                     actor="test")
             stack = Stack(app, server_url, {"wechat": wechat, "alipay": alipay, "unionpay": unionpay},
                           "STAND1", key_hex)
+            stack.settings = settings
             try:
                 yield stack
             finally:

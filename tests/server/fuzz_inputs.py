@@ -1332,9 +1332,10 @@ class Target:
         return await queries.get_session(self.storage, hashlib.sha256(token.encode()).hexdigest(), now_ms()) is not None
 
     async def _wallet_code(self) -> str:
-        """A one-time code from the sandbox wallet's authorize step, as a payer's app would get it."""
-        async with self.http.get(self.wechat.base_url + "/wallet/authorize", allow_redirects=False,
-                                 params={"redirect_uri": "http://x/", "state": "wechat"}) as resp:
+        """A one-time code from the WeChat sandbox's web authorisation, as a payer's app would get it."""
+        async with self.http.get(self.wechat.base_url + "/connect/oauth2/authorize", allow_redirects=False, params={
+                "appid": self.wechat.appid, "redirect_uri": "http://x/", "response_type": "code",
+                "scope": "snsapi_base", "state": "wechat"}) as resp:
             location = resp.headers["Location"]
         return urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)["code"][0]
 
@@ -1484,11 +1485,17 @@ async def _seed(target: Target, release_key: Any, tmp: Path) -> None:
         tokens.append((await storage.get_order(world.device_id, number)).qr_token)
     world.order_nos = ("P1", "P2", "P3", "P9", "Q1", "Q2", "Q3")
     world.refund_nos = ("R1",)
-    # Q1 opened in WeChat: a C2B order a notify may name.
-    code_ = await target._wallet_code()
-    async with target.http.get(f"{target.base}/c/{tokens[0]}?code={code_}", allow_redirects=False,
+    # Q1 opened in WeChat: a C2B order a notify may name (docs/c2b.md: to WeChat's web authorisation and back
+    # with the nonce cookie, then the payment page).
+    async with target.http.get(f"{target.base}/c/{tokens[0]}", allow_redirects=False,
                                headers={"User-Agent": "MicroMessenger"}) as resp:
-        assert resp.status == 303, resp.status
+        assert resp.status == 302, resp.status
+        nonce, authorize = resp.cookies["c2b_auth"].value, resp.headers["Location"]
+    async with target.http.get(authorize, allow_redirects=False) as resp:
+        back = urllib.parse.urlsplit(resp.headers["Location"])       # on device_api.public_url: here, target.base
+    async with target.http.get(f"{target.base}{back.path}?{back.query}", allow_redirects=False, headers={
+            "User-Agent": "MicroMessenger", "Cookie": f"c2b_auth={nonce}"}) as resp:
+        assert resp.status == 200, resp.status
     world.qr_tokens = tuple(tokens)
     world.trade_nos = ((await storage.get_order(world.device_id, "Q1")).trade_no,)
     world.order_ids = tuple([(await storage.get_order(world.device_id, n)).id for n in ("P1", "P2", "P9", "Q1")])

@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -13,22 +14,29 @@ import aiohttp
 
 from ...masking import mask
 from ...settings import AlipaySettings
-from .. import (BillRow, BillUnavailable, CancelResult, ChannelResult, Fault, Outcome, PayCommand, PrecreateCommand,
-                PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType, http_fault)
-from . import protocol, signing
+from .. import (AuthCodeInvalid, AuthDeclined, AuthUnavailable, BillRow, BillUnavailable, CancelResult,
+                ChannelResult, Fault, NoticeAnswer, NoticeRefused, Outcome, Payer, PayCommand, PaymentNotice,
+                PrecreateCommand, PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType,
+                http_fault)
+from . import notify, protocol, signing
 from .bill import parse_bill_zip
 
 log = logging.getLogger(__name__)
 
 GATEWAY_PATH = "/gateway.do"
+# Alipay's auth_code: short printable ASCII (32 hex characters in practice).
+_AUTH_CODE = re.compile(r"[\x21-\x7e]{1,128}", re.ASCII)
+# alipay.system.oauth.token's sub_codes for an auth_code that is bad, expired or used (the payer scans again).
+_BAD_CODE = ("isv.code-invalid", "isv.invalid-auth-code", "isv.code-expired")
 
 
 class BadAnswer(Exception):
     """Alipay's answer could not be trusted (HTTP error, not JSON, bad or missing signature, another shop's)."""
 
-    def __init__(self, message: str, fault: Fault = Fault.UNTRUSTED):
+    def __init__(self, message: str, fault: Fault = Fault.UNTRUSTED, sub_code: str = ""):
         super().__init__(message)
         self.fault = fault
+        self.sub_code = sub_code
 
 
 class AlipayChannel:
@@ -136,10 +144,52 @@ class AlipayChannel:
             raise BillUnavailable(f"bill download: {type(e).__name__} {e}") from None
         return parse_bill_zip(data, smid=merchant.account_id if merchant else None)
 
-    async def _call(self, method: str, biz: Mapping[str, Any], *, notify_url: str = "") -> dict[str, Any]:
+    # C2B in the Alipay app: web authorisation (auth_base), notifications (notify.py says where from)
+
+    def authorize_url(self, redirect_uri: str, state: str, merchant: SubMerchant | None = None) -> str:
+        s = self._settings
+        return notify.authorize_url(s.oauth_url or s.base_url, app_id=s.app_id, redirect_uri=redirect_uri,
+                                    state=state)
+
+    async def identify_payer(self, query: Mapping[str, str], merchant: SubMerchant | None = None,
+                             user_agent: str = "") -> Payer:
+        auth_code = query.get("auth_code")
+        if not auth_code:
+            raise AuthDeclined()
+        if not _AUTH_CODE.fullmatch(auth_code):
+            raise AuthCodeInvalid()
+        try:
+            answer = await self._call(notify.OAUTH_TOKEN, None,
+                                      extra={"grant_type": "authorization_code", "code": auth_code})
+        except BadAnswer as e:
+            log.info("alipay oauth.token for code %s refused: %s", mask(auth_code), e)
+            raise (AuthCodeInvalid() if e.sub_code in _BAD_CODE else AuthUnavailable(str(e))) from None
+        if answer.get("code") not in (None, protocol.SUCCESS_CODE):
+            if answer.get("sub_code") in _BAD_CODE:
+                raise AuthCodeInvalid()
+            raise AuthUnavailable(str(answer.get("sub_msg") or answer.get("msg")))
+        buyer = notify.buyer_of(answer)
+        if buyer is None:
+            raise AuthUnavailable("oauth.token answered neither user_id nor open_id")
+        return Payer(buyer)
+
+    def parse_notice(self, body: bytes, content_type: str) -> PaymentNotice:
+        try:
+            said = notify.parse_notify(body, app_id=self._settings.app_id, alipay_key=self._alipay_key)
+        except notify.NotifyRefused as e:
+            raise NoticeRefused(str(e)) from None
+        return PaymentNotice(trade_no=said.trade_no, paid=said.paid, amount_fen=said.amount_fen,
+                             channel_trade_no=said.alipay_trade_no, notice_id=said.notify_id)
+
+    def notice_answer(self, ok: bool) -> NoticeAnswer:
+        # Anything but "success" makes Alipay notify again later.
+        return NoticeAnswer(b"success" if ok else b"failure", "text/plain")
+
+    async def _call(self, method: str, biz: Mapping[str, Any] | None, *, notify_url: str = "",
+                    extra: Mapping[str, str] | None = None) -> dict[str, Any]:
         s = self._settings
         params = protocol.common_params(app_id=s.app_id, method=method, biz_content=biz,
-                                        app_auth_token=s.app_auth_token, notify_url=notify_url)
+                                        app_auth_token=s.app_auth_token, notify_url=notify_url, extra=extra)
         params["sign"] = signing.sign(params, self._private_key)
         url = s.base_url.rstrip("/") + GATEWAY_PATH
         try:
@@ -159,8 +209,9 @@ class AlipayChannel:
         part = signing.signed_part(body, node) if isinstance(document, dict) else None
         if part is None:
             error = document.get("error_response") if isinstance(document, dict) else None
-            detail = (error or {}).get("sub_msg") or (error or {}).get("msg") or "no answer node"
-            raise BadAnswer(f"{method}: {detail}")
+            error = error if isinstance(error, dict) else {}
+            detail = error.get("sub_msg") or error.get("msg") or "no answer node"
+            raise BadAnswer(f"{method}: {detail}", sub_code=str(error.get("sub_code") or ""))
         if not document.get("sign"):
             # Refusals of the envelope (bad app_id or signature) come unsigned: say why, trust nothing else.
             try:
@@ -168,13 +219,14 @@ class AlipayChannel:
             except (ValueError, RecursionError):
                 unsigned = {}
             detail = unsigned.get("sub_msg") or unsigned.get("msg") if isinstance(unsigned, dict) else None
-            raise BadAnswer(f"{method}: unsigned answer: {detail or 'no reason given'}")
+            sub_code = str(unsigned.get("sub_code") or "") if isinstance(unsigned, dict) else ""
+            raise BadAnswer(f"{method}: unsigned answer: {detail or 'no reason given'}", sub_code=sub_code)
         if not signing.verify_text(part, str(document["sign"]), self._alipay_key):
             raise BadAnswer(f"{method}: answer signature does not verify")
         answer = json.loads(part)
         if not isinstance(answer, dict):
             raise BadAnswer(f"{method}: answer node is not an object")
-        other = protocol.other_merchant(answer, protocol.asked_merchant(biz))
+        other = protocol.other_merchant(answer, protocol.asked_merchant(biz or {}))
         if other:
             raise BadAnswer(f"{method}: the answer is for sub-merchant {other}, not the one asked for")
         return answer

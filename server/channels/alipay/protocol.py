@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -116,16 +117,30 @@ def signed_fen_of(yuan: str) -> int:
     return fen_of(text)
 
 
-def common_params(*, app_id: str, method: str, biz_content: Mapping[str, Any], app_auth_token: str = "",
-                  notify_url: str = "", now: datetime.datetime | None = None) -> dict[str, str]:
+def common_params(*, app_id: str, method: str, biz_content: Mapping[str, Any] | None, app_auth_token: str = "",
+                  notify_url: str = "", now: datetime.datetime | None = None,
+                  extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`biz_content` None: a method without one (alipay.system.oauth.token takes its grant_type and code as
+    common-level parameters: `extra`)."""
     now = (now or datetime.datetime.now(CHINA)).astimezone(CHINA)
     params = {
         "app_id": app_id, "method": method, "format": "JSON", "charset": "utf-8", "sign_type": "RSA2",
         "timestamp": now.strftime("%Y-%m-%d %H:%M:%S"), "version": "1.0",
-        "biz_content": json.dumps(dict(biz_content), ensure_ascii=False, separators=(",", ":")),
-        "app_auth_token": app_auth_token, "notify_url": notify_url,
+        "biz_content": json.dumps(dict(biz_content), ensure_ascii=False, separators=(",", ":"))
+        if biz_content is not None else "",
+        "app_auth_token": app_auth_token, "notify_url": notify_url, **(extra or {}),
     }
     return {k: v for k, v in params.items() if v}
+
+
+# An Alipay user_id: 2088 and 12 more digits ("支付宝用户的唯一userId", alipay.system.oauth.token). Apps made
+# since Alipay introduced open_id get that instead, which trade.create takes as buyer_open_id.
+USER_ID = re.compile(r"2088[0-9]{12}", re.ASCII)
+
+
+def buyer_field(payer_id: str) -> str:
+    """trade.create names a user_id as buyer_id and an open_id as buyer_open_id."""
+    return "buyer_id" if USER_ID.fullmatch(payer_id) else "buyer_open_id"
 
 
 def sub_merchant_of(merchant: SubMerchant | None) -> dict:
@@ -155,7 +170,7 @@ def precreate_biz(*, trade_no: str, amount_fen: int, subject: str, expire_s: int
            # Alipay's timeout_express takes minutes ("5m"); round up so the code never dies early.
            "timeout_express": f"{max(1, -(-expire_s // 60))}m", **sub_merchant_of(merchant)}
     if buyer_id:
-        biz["buyer_id"] = buyer_id
+        biz[buyer_field(buyer_id)] = buyer_id
     return biz
 
 

@@ -10,22 +10,29 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import re
+import secrets
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 
 from ...masking import mask
 from ...settings import UnionPaySettings
-from .. import (BillRow, BillUnavailable, CancelResult, ChannelResult, Fault, Outcome, PayCommand, PrecreateCommand,
-                PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType, http_fault)
+from .. import (AuthCodeInvalid, AuthDeclined, AuthUnavailable, BillRow, BillUnavailable, CancelResult,
+                ChannelResult, Fault, NoticeAnswer, NoticeRefused, Outcome, Payer, PayCommand, PaymentNotice,
+                PrecreateCommand, PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType,
+                http_fault)
 from . import protocol, signing
+from .notify import NotifyRefused, parse_notify
 from .bill import decode_file_content, parse_bill
 
 log = logging.getLogger(__name__)
 
 GATEWAY_PATH = "/gateway"
 FILE_PATH = "/file"
+_AUTH_CODE = re.compile(r"[\x21-\x7e]{1,256}", re.ASCII)
+_USER_ID = re.compile(r"[\x21-\x7e]{1,128}", re.ASCII)
 
 
 class BadAnswer(Exception):
@@ -102,11 +109,20 @@ class UnionPayChannel:
         return protocol.interpret_undo(answer)
 
     async def precreate(self, command: PrecreateCommand) -> PrecreateResult:
-        if command.trade_type != TradeType.NATIVE:
-            # UnionPay apps open the code's URL themselves; WeChat/Alipay scanning a UnionPay code come back
-            # to the acquirer's own cashier page, which uses those channels' adapters.
-            return PrecreateResult(ok=False, message="UnionPay C2B codes are NATIVE only")
         s = self._settings
+        if command.trade_type == TradeType.JSAPI:
+            # A UnionPay app on our own code: an order for the payer's userId, paid in UnionPay's cashier.
+            if not command.payer_id or not command.return_url or not command.notify_url:
+                return PrecreateResult(ok=False, message="a UnionPay app order needs the payer's userId and URLs")
+            request = protocol.js_order_request(
+                **self._ids(command.merchant), mer_cat_code=s.mer_cat_code, mer_name=s.mer_name, term_id=s.term_id,
+                trade_no=command.trade_no, amount_fen=command.amount_fen, valid_s=command.expire_s,
+                user_id=command.payer_id, front_url=command.return_url, back_url=command.notify_url)
+            try:
+                answer = await self._call(GATEWAY_PATH, request)
+            except BadAnswer as e:
+                return PrecreateResult(ok=False, message=str(e))
+            return protocol.interpret_js_order(answer)
         request = protocol.c2b_request(**self._ids(command.merchant), mer_cat_code=s.mer_cat_code, mer_name=s.mer_name,
                                        term_id=s.term_id, trade_no=command.trade_no, amount_fen=command.amount_fen,
                                        valid_s=command.expire_s)
@@ -148,6 +164,49 @@ class UnionPayChannel:
                                   f"{protocol.merchant_refusal(answer) or answer.get('respMsg')}")
         return parse_bill(decode_file_content(answer.get("fileContent", "")),
                           mer_id=merchant.account_id if merchant else None)
+
+    # C2B in a UnionPay app: user authorisation, notifications (docs/c2b.md; what is INFERRED: protocol.py)
+
+    def authorize_url(self, redirect_uri: str, state: str, merchant: SubMerchant | None = None) -> str:
+        # No state parameter: our redirect_uri carries its own nonce.
+        base = (self._settings.auth_url or self._settings.base_url).rstrip("/")
+        return f"{base}{protocol.USER_AUTH_PATH}?" + urllib.parse.urlencode(
+            [("version", protocol.VERSION), ("redirectUrl", redirect_uri)])
+
+    async def identify_payer(self, query: Mapping[str, str], merchant: SubMerchant | None = None,
+                             user_agent: str = "") -> Payer:
+        code = query.get("userAuthCode")
+        if not code or query.get("respCode", protocol.SUCCESS_CODE) != protocol.SUCCESS_CODE:
+            raise AuthDeclined()
+        if not _AUTH_CODE.fullmatch(code):
+            raise AuthCodeInvalid()
+        request = protocol.user_id_request(**self._ids(merchant), order_no="U" + secrets.token_hex(15),
+                                           user_auth_code=code, app_up=protocol.app_up_identifier(user_agent))
+        try:
+            answer = await self._call(GATEWAY_PATH, request)
+        except BadAnswer as e:
+            raise AuthUnavailable(str(e)) from None
+        said = answer.get("respCode", "")
+        user_id = answer.get("userId", "")
+        if said == protocol.SUCCESS_CODE and _USER_ID.fullmatch(user_id):
+            return Payer(user_id)
+        if said in protocol.UNKNOWN_CODES or said == protocol.SUCCESS_CODE or not said:
+            raise AuthUnavailable(answer.get("respMsg") or "no userId")
+        log.info("unionpay userId for code %s refused: %s %s", mask(code), said, answer.get("respMsg"))
+        raise AuthCodeInvalid()
+
+    def parse_notice(self, body: bytes, content_type: str) -> PaymentNotice:
+        s = self._settings
+        try:
+            said = parse_notify(body, acq_code=s.acq_code, unionpay_key=self._unionpay_key, cert_id=s.unionpay_cert_id)
+        except NotifyRefused as e:
+            raise NoticeRefused(str(e)) from None
+        return PaymentNotice(trade_no=said.trade_no, paid=said.paid, amount_fen=said.amount_fen,
+                             channel_trade_no=said.voucher_num, notice_id=said.notice_id)
+
+    def notice_answer(self, ok: bool) -> NoticeAnswer:
+        # HTTP 200 takes the notification; anything else makes UnionPay send it again.
+        return NoticeAnswer(b"ok" if ok else b"refused", "text/plain", 200 if ok else 400)
 
     async def _call(self, path: str, request: dict[str, str]) -> dict[str, str]:
         s = self._settings

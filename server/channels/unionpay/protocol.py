@@ -41,6 +41,17 @@ REFUND = "0340000903"        # 退货
 QUERY = "0350000903"         # status query of any of the above by its orderNo
 C2B_APPLY = "0510000903"     # C2B: apply for a one-time code for an amount
 
+# C2B by a UnionPay app on the acquirer's own code (docs/c2b.md "UnionPay"): the app's user authorisation
+# (userAuth → userAuthCode), the payer's userId for it, then an order for that userId answered with UnionPay's
+# cashier URL. What is public (acquirers' pages re-selling UnionPay's "银联JS支付": cloudpnr 获取银联用户标识,
+# ysepay 银联行业码获取用户标识, allinpay authcodetouserid, haipay getUserId): userAuthCode in, userId out, with
+# appUpIdentifier, the payer's app as its User-Agent names it ("UnionPay/1.0 CloudPay"; CloudPay when absent).
+# INFERRED, to be replaced from UnionPay's acquirer spec: the two reqType values below (this project's
+# placeholders), the userAuth URL path, respCode on the way back, and the cashier URL field redirectUrl.
+USER_ID = "0520000903"       # INFERRED placeholder: userAuthCode -> userId
+JS_ORDER = "0530000903"      # INFERRED placeholder: an order for a userId -> the cashier URL (redirectUrl)
+USER_AUTH_PATH = "/qrcGtwWeb-web/api/userAuth"   # INFERRED
+
 SUCCESS_CODE = "00"
 UNKNOWN_CODES = frozenset({"03", "04"})
 PENDING_CODE = "05"          # accepted, result later: the payer may be typing a password
@@ -128,8 +139,37 @@ def c2b_request(*, acq_code: str, mer_id: str, mer_cat_code: str, mer_name: str,
             "orderTime": order_time_of(trade_no), "qrValidTime": str(max(60, valid_s))}
 
 
+_APP_UP = re.compile(r"UnionPay/[0-9.]{1,8} [0-9A-Za-z]{1,32}", re.ASCII)
+
+
+def app_up_identifier(user_agent: str) -> str:
+    """The payer's UnionPay app as its User-Agent names it ("UnionPay/1.0 CloudPay", "UnionPay/1.0 CCBLoongPay")."""
+    found = _APP_UP.search(user_agent or "")
+    return found.group(0) if found else "UnionPay/1.0 CloudPay"
+
+
+def user_id_request(*, acq_code: str, mer_id: str, order_no: str, user_auth_code: str, app_up: str
+                    ) -> dict[str, str]:
+    return {**base(USER_ID, acq_code=acq_code, mer_id=mer_id), "orderNo": order_no, "orderTime": now_text(),
+            "userAuthCode": user_auth_code, "appUpIdentifier": app_up}
+
+
+def js_order_request(*, acq_code: str, mer_id: str, mer_cat_code: str, mer_name: str, term_id: str, trade_no: str,
+                     amount_fen: int, valid_s: int, user_id: str, front_url: str, back_url: str) -> dict[str, str]:
+    return {**c2b_request(acq_code=acq_code, mer_id=mer_id, mer_cat_code=mer_cat_code, mer_name=mer_name,
+                          term_id=term_id, trade_no=trade_no, amount_fen=amount_fen, valid_s=valid_s),
+            "reqType": JS_ORDER, "userId": user_id, "frontUrl": front_url, "backUrl": back_url}
+
+
+def interpret_js_order(answer: Mapping[str, str]) -> PrecreateResult:
+    url = answer.get("redirectUrl") or ""
+    if answer.get("respCode") == SUCCESS_CODE and url.startswith(("https://", "http://")):
+        return PrecreateResult(ok=True, pay_params={"redirectUrl": url}, raw=stripped(answer))
+    return PrecreateResult(ok=False, message=_describe(answer), raw=stripped(answer))
+
+
 def stripped(answer: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in answer.items() if k not in ("signature", "qrNo", "certId")}
+    return {k: v for k, v in answer.items() if k not in ("signature", "qrNo", "certId", "userId", "userAuthCode")}
 
 
 def merchant_refusal(answer: Mapping[str, str]) -> str | None:

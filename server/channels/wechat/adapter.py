@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import re
 import ssl
 from collections.abc import AsyncIterator, Mapping
 
@@ -12,13 +13,19 @@ import aiohttp
 
 from ...masking import mask
 from ...settings import WeChatSettings
-from .. import (BillRow, BillUnavailable, CancelResult, ChannelResult, Fault, Outcome, PayCommand, PrecreateCommand,
-                PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType, http_fault)
-from . import protocol, signing
+from .. import (AuthCodeInvalid, AuthDeclined, AuthUnavailable, BillRow, BillUnavailable, CancelResult,
+                ChannelResult, Fault, NoticeAnswer, NoticeRefused, Outcome, Payer, PayCommand, PaymentNotice,
+                PrecreateCommand, PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType,
+                http_fault)
+from . import oauth, protocol, signing
 from .bill import parse_bill
+from .notify import NotifyRefused, notify_answer, parse_notify
 from .xmlcodec import XmlError, from_xml, to_xml
 
 log = logging.getLogger(__name__)
+
+# WeChat's OAuth codes: short printable ASCII (32 characters in practice).
+_CODE = re.compile(r"[\x21-\x7e]{1,128}", re.ASCII)
 
 
 class BadAnswer(Exception):
@@ -93,19 +100,79 @@ class WeChatChannel:
             appid=s.appid, mch_id=s.mch_id, trade_no=command.trade_no, amount_fen=command.amount_fen,
             body=command.subject or s.body, trade_type=command.trade_type,
             spbill_create_ip=command.client_ip or s.spbill_create_ip, notify_url=command.notify_url or s.notify_url,
-            expire_s=command.expire_s, openid=command.payer_id or "", merchant=command.merchant)
+            expire_s=command.expire_s, openid=command.payer_id or "", merchant=command.merchant,
+            sub_openid=bool(command.merchant and command.merchant.app_id
+                            and self._payer_app_id(command) == command.merchant.app_id))
         try:
             answer = await self._call(protocol.UNIFIEDORDER_PATH, params)
         except BadAnswer as e:
             return PrecreateResult(ok=False, message=str(e))
         result = protocol.interpret_unifiedorder(answer)
         if result.ok and command.trade_type == TradeType.JSAPI:
-            # The payer's page runs in the shop's own app when the order names one (sub_appid).
-            app_id = (command.merchant.app_id if command.merchant else None) or s.appid
+            # appId: the app the payer's openid belongs to, which is the app the page runs in ("填写下单时传入的
+            # sp_appid或sub_appid", WeChat Pay's partner JSAPI 调起支付 page); signed with the acquirer's API key.
+            app_id = self._payer_app_id(command)
             pay_params = protocol.jsapi_pay_params(appid=app_id, prepay_id=answer.get("prepay_id", ""),
                                                    api_key=s.api_key.reveal(), sign_type=s.sign_type)
             result = PrecreateResult(ok=True, pay_params=pay_params, raw=result.raw)
         return result
+
+    def _payer_app_id(self, command: PrecreateCommand) -> str:
+        """The app a JSAPI payer was identified in: given, else the shop's own sub_appid, else ours."""
+        return command.payer_app_id or (command.merchant.app_id if command.merchant else None) or self._settings.appid
+
+    # C2B in WeChat: web authorisation, notifications
+
+    def _oauth_app(self, merchant: SubMerchant | None) -> tuple[str, str]:
+        """(appid, AppSecret) the payer is identified under: the shop's own official account when the order
+        names one whose secret we hold (the payer becomes its sub_openid), else the acquirer's."""
+        s = self._settings
+        if merchant is not None and merchant.app_id:
+            for app in s.sub_apps:
+                if app.appid == merchant.app_id:
+                    return app.appid, app.app_secret.reveal()
+        return s.appid, s.app_secret.reveal()
+
+    def authorize_url(self, redirect_uri: str, state: str, merchant: SubMerchant | None = None) -> str:
+        appid, _ = self._oauth_app(merchant)
+        return oauth.authorize_url(self._settings.oauth_url or self._settings.base_url, appid=appid,
+                                   redirect_uri=redirect_uri, state=state)
+
+    async def identify_payer(self, query: Mapping[str, str], merchant: SubMerchant | None = None,
+                             user_agent: str = "") -> Payer:
+        code = query.get("code")
+        if not code:
+            raise AuthDeclined()            # WeChat comes back with state alone when the payer refuses
+        if not _CODE.fullmatch(code):
+            raise AuthCodeInvalid()
+        appid, secret = self._oauth_app(merchant)
+        url = (self._settings.sns_url or self._settings.base_url).rstrip("/") + oauth.TOKEN_PATH
+        try:
+            async with self._session.get(url, params=oauth.token_query(appid=appid, secret=secret, code=code)) as resp:
+                if resp.status != 200:
+                    raise AuthUnavailable(f"HTTP {resp.status}")
+                text = await resp.text(encoding="utf-8", errors="replace")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            raise AuthUnavailable(f"{type(e).__name__} {e}") from None
+        try:
+            openid = oauth.openid_of(text)
+        except oauth.TokenRefused as e:
+            log.info("wechat access_token for code %s refused: %s", mask(code), e)
+            raise (AuthCodeInvalid() if e.bad_code else AuthUnavailable(str(e))) from None
+        return Payer(openid, app_id=appid)
+
+    def parse_notice(self, body: bytes, content_type: str) -> PaymentNotice:
+        s = self._settings
+        try:
+            notify = parse_notify(body, appid=s.appid, mch_id=s.mch_id, api_key=s.api_key.reveal())
+        except NotifyRefused as e:
+            raise NoticeRefused(str(e)) from None
+        return PaymentNotice(trade_no=notify.trade_no, paid=notify.paid, amount_fen=notify.amount_fen,
+                             channel_trade_no=notify.transaction_id, notice_id=notify.notice_id)
+
+    def notice_answer(self, ok: bool) -> NoticeAnswer:
+        # WeChat repeats a notification until it reads return_code SUCCESS.
+        return NoticeAnswer(notify_answer(ok, "OK" if ok else "refused"), "text/xml")
 
     async def refund(self, command: RefundCommand) -> RefundResult:
         s = self._settings

@@ -7,6 +7,7 @@ notify only as a hint: the caller asks orderquery before changing the order.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ class PaymentNotify:
     paid: bool               # result_code SUCCESS
     amount_fen: int | None
     transaction_id: str | None
+    notice_id: str           # a digest of the signature: the same for a replay of these very bytes
 
 
 def parse_notify(body: bytes, *, appid: str, mch_id: str, api_key: str) -> PaymentNotify:
@@ -49,7 +51,8 @@ def parse_notify(body: bytes, *, appid: str, mch_id: str, api_key: str) -> Payme
         raise NotifyRefused("total_fee is not an amount in fen")
     return PaymentNotify(trade_no=params["out_trade_no"], paid=params.get("result_code") == "SUCCESS",
                          amount_fen=int(fee) if fee is not None else None,
-                         transaction_id=params.get("transaction_id"))
+                         transaction_id=params.get("transaction_id"),
+                         notice_id=hashlib.sha256(params["sign"].encode("utf-8")).hexdigest()[:24])
 
 
 def notify_answer(ok: bool, message: str = "OK") -> bytes:

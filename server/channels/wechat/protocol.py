@@ -214,11 +214,15 @@ CHINA = datetime.timezone(datetime.timedelta(hours=8))   # WeChat's times are Be
 
 def unifiedorder_request(*, appid: str, mch_id: str, trade_no: str, amount_fen: int, body: str, trade_type: str,
                          spbill_create_ip: str, notify_url: str, expire_s: int, openid: str = "",
-                         now: datetime.datetime | None = None, merchant: SubMerchant | None = None
-                         ) -> dict[str, str]:
-    """`openid` is the JSAPI payer: under the shop's own sub_appid it is the payer's sub_openid there."""
+                         now: datetime.datetime | None = None, merchant: SubMerchant | None = None,
+                         sub_openid: bool | None = None) -> dict[str, str]:
+    """`openid` is the JSAPI payer. `sub_openid`: it was got under the shop's own sub_appid, so it goes as
+    sub_openid ("openid和sub_openid可以选传其中之一，如果选择传sub_openid,则必须传sub_appid", WeChat Pay's
+    service-provider unifiedorder page); None: whenever the shop has a sub_appid."""
     now = (now or datetime.datetime.now(CHINA)).astimezone(CHINA)
-    payer = "sub_openid" if merchant is not None and merchant.app_id else "openid"
+    if sub_openid is None:
+        sub_openid = merchant is not None and bool(merchant.app_id)
+    payer = "sub_openid" if sub_openid else "openid"
     return {
         **ids(appid, mch_id, merchant), "nonce_str": nonce_str(), "body": body, "out_trade_no": trade_no,
         "total_fee": total_fee_of(amount_fen), "spbill_create_ip": spbill_create_ip, "notify_url": notify_url,

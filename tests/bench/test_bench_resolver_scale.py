@@ -41,7 +41,8 @@ LookEachTick against BatchAndGather: SQLite instant 0.38 / 0.59 s (2,052 calls/s
 0.70 / 3.2 s (1,772/s) against 9.8 / 16.5 s (395/s) against 15.3 / 18.5 s (197/s); PostgreSQL x2 latency
 3.8 / 5.6 s (1,121/s); the sandbox sustained 149 (SQLite) and 221 (PostgreSQL) calls a second. Run 1: 3.79 /
 6.15 s against 13.28 / 24.64 s. Run 3: all final 7.8 s after the restart (SQLite), 6.0 s after the kill
-(PostgreSQL, two processes).
+(PostgreSQL, two processes). PostgreSQL x2 varies most with what else runs on the machine and the database:
+a later run at load average 10 gave 6.8 / 11.0 s (714 calls/s started), a quieter one 0.16 / 0.43 s.
 """
 from __future__ import annotations
 

@@ -5,7 +5,8 @@
 # the real server; with "mqtt" the server's Mosquitto through micropython-lib's umqtt.simple in /lib.
 #
 # Input /input.json: {"config": {...} (written to /config.json), "expect": n, "keys": [...]}: runs until
-# the speaker has said n payments (pressing `keys` after the first), then 1 s more (nothing said twice).
+# the speaker has said n payments (prints "HEARD 1" after the first and presses `keys`), then 1 s more
+# (nothing said twice).
 # Prints "RESULT <json>": what it said, the announcements it handled, the cursor in its flash, errors.
 import json
 
@@ -55,6 +56,14 @@ def takings():
     return [e["text"] for e in Jig.events if e["event"] == "say" and "收款" in e["text"]]
 
 
+def listening():
+    """Over MQTT: logged in and subscribed (the broker takes the device's login a moment after `info`)."""
+    announcer = Jig.app.announcer if Jig.app is not None else None
+    if announcer is None or announcer.transport != "mqtt":
+        return True
+    return any(e["event"] == "mqtt" and e.get("connected") for e in Jig.events)
+
+
 async def until(done, seconds):
     for _ in range(seconds * 50):
         if done():
@@ -66,7 +75,8 @@ async def until(done, seconds):
 async def speaker():
     import main
     device = asyncio.create_task(main.main("/config.json", board=Jig))
-    await until(lambda: len(takings()) >= 1, 30)
+    await until(lambda: len(takings()) >= 1 and listening(), 30)
+    print("HEARD 1")        # the test pays the next one now: said while the speaker listens
     for key in params["keys"]:
         await Jig.keys.press(key)
     done = await until(lambda: len(takings()) >= params["expect"], 30)

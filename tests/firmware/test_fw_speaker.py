@@ -1,5 +1,6 @@
-"""The cloud speaker (profile `speaker`) booted whole on the native MicroPython port with a fixed heap
-(mp_speaker.py, main.main() on wire-level stand-ins), against the real server: a payment made before it
+"""The cloud speaker (profile `speaker`) booted whole on real MicroPython (mp_speaker.py, main.main() on
+wire-level stand-ins), on the native port with a fixed heap and on the WebAssembly port, against the real
+server: a payment made before it
 came up and one made while it listens are said, once each; its volume key is heard on the chip; the
 cursor is in its flash. With the server's `[announce] transport = "mqtt"`, the same through a real
 Mosquitto with micropython-lib's umqtt.simple on the device."""
@@ -12,7 +13,6 @@ import pytest
 import mp_run
 from hw_sim.boards.stack import ServerStack
 
-pytestmark = pytest.mark.skipif(not mp_run.available("native"), reason=mp_run.skip_reason("native"))
 
 SPEAKER = "S0001"
 HEAP = 192 * 1024
@@ -25,27 +25,42 @@ def umqtt_source():
     return pathlib.Path(spec.origin).read_bytes()
 
 
-async def speaker_hears(stack, tmp_path, files=None):
-    """Pays 25.80 before the speaker boots and 9.90 once it has said the first; its RESULT."""
+async def speaker_hears(stack, tmp_path, files=None, port="native"):
+    """Pays 25.80 before the speaker boots and 9.90 once it has said the first (its "HEARD 1"); its RESULT."""
     await stack.pay_static_code(SPEAKER, 2580)
     config = {"profile": "speaker", "device_id": SPEAKER, "device_key": stack.keys[SPEAKER],
               "server_url": stack.url, "heartbeat_first_s": 0}
-    run = asyncio.create_task(mp_run.run_async("mp_speaker.py", {"config": config, "expect": 2, "keys": ["VOL+"]},
-                                               port="native", workdir=tmp_path / "mp", heap=HEAP, files=files))
-    for _ in range(300):                    # until the speaker acknowledged the first (its next `after`)
-        if (await stack.storage.announcement_cursor(SPEAKER))[1] >= 1 or run.done():
-            break
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(0.5)                # MQTT: logged in and subscribed after its catch-up
-    await stack.pay_static_code(SPEAKER, 990)
-    return await run
+    args = mp_run.command("mp_speaker.py", {"config": config, "expect": 2, "keys": ["VOL+"]}, port=port,
+                          workdir=tmp_path / "mp", heap=HEAP if port == "native" else None, files=files)
+    process = await asyncio.create_subprocess_exec(*args, cwd=mp_run.ROOT, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.PIPE)
+    stdout = []
+    try:
+        async with asyncio.timeout(60):
+            while line := await process.stdout.readline():
+                stdout.append(line.decode())
+                if line.startswith(b"HEARD 1"):
+                    await asyncio.sleep(0.3)            # MQTT: subscribed after its catch-up
+                    await stack.pay_static_code(SPEAKER, 990)
+            stderr = (await process.stderr.read()).decode()
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return mp_run.parse(process.returncode, "".join(stdout), stderr)
 
 
-async def test_the_speaker_says_the_shops_payments_on_micropython(tmp_path):
+@pytest.mark.parametrize("port", mp_run.PORTS)
+async def test_the_speaker_says_the_shops_payments_on_micropython(tmp_path, port):
+    if not mp_run.available(port):
+        pytest.skip(mp_run.skip_reason(port))
     async with ServerStack(tmp_path / "stack", (SPEAKER,)) as stack:
-        result = await speaker_hears(stack, tmp_path)
+        result = await speaker_hears(stack, tmp_path, port=port)
     assert result["done"] and result["errors"] == []
-    assert result["transport"] == "HttpClient" and result["announce_transport"] == "events"
+    assert result["announce_transport"] == "events"
+    # natively core/http.py on real sockets; on WebAssembly the JS bridge
+    assert result["transport"] == ("HttpClient" if port == "native" else "JsHttpTransport")
     assert result["said"] == ["微信收款 25.80 元", "音量 7", "微信收款 9.90 元"]
     assert result["announced"] == [[2580, True, "events"], [990, True, "events"]]
     assert result["volume"] == 7 and result["volume_tags"] >= 2        # said louder after VOL+
@@ -53,6 +68,8 @@ async def test_the_speaker_says_the_shops_payments_on_micropython(tmp_path):
 
 
 async def test_the_speaker_hears_the_broker_on_micropython(tmp_path):
+    if not mp_run.available("native"):      # the WebAssembly port has no sockets for MQTT
+        pytest.skip(mp_run.skip_reason("native"))
     source = umqtt_source()
     from loopback import Mosquitto
     broker = Mosquitto(tmp_path)

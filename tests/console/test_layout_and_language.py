@@ -183,7 +183,7 @@ async def test_the_switch_shows_the_same_pages_in_english(stack, page, username)
     problems = await visit_all(page, paths, data, values, chinese=False)
     assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())
     nav = [await a.inner_text() for a in await page.query_selector_all("header nav.wide a")]
-    assert nav[:2] == ["Orders", "Devices"]
+    assert nav[:2] == ["Today", "Orders"]
 
 
 async def test_on_a_phone_the_menu_folds_into_a_button(stack, page):
@@ -196,7 +196,7 @@ async def test_on_a_phone_the_menu_folds_into_a_button(stack, page):
     assert not await menu.locator(".menu-links a").first.is_visible()
     await menu.locator("summary").click()
     links = [await a.inner_text() for a in await menu.locator(".menu-links a").all()]
-    assert links[:2] == ["订单", "设备"]
+    assert links[:2] == ["今天", "订单"]
     # A table row is a card: each cell captioned by its column.
     cell = page.locator("tr[data-order-no=T1001] td[data-label]").first
     assert await cell.get_attribute("data-label") == "时间"

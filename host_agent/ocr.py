@@ -16,13 +16,18 @@ every check passes, and otherwise no amount and a reason (`why`, a key of REFUSA
    field with no label, written exactly as money (`decimals`); several totals, split digits, a
    misplaced separator or a stray mark against the number refuse;
 4. checks: every digit sure (and its label and point), no digit or point likely dropped inside it;
-   no ink against the region's side; no gap in its ink wider than a digit's cell; every point found
-   among its digits read as one;
+   no ink against (or nearly) the region's side; no text above it on its line; no gap in its ink
+   wider than a digit's cell; every point found among its digits read as one;
 5. a second, independent read: the number alone from another picture (sharpened, closer, nothing
    moved), or if that reads no amount the whole line so, must give the same amount.
 
 A seven-segment point that blur or scaling joined to its digit is looked for where the point must be
 (before the last two digits) when the total was read without one, and the line read again.
+
+6. a second look: a field that gave no amount, or one with a character not sure enough, is read
+   again at twice the size, then narrower, with every check again; never after a digit or point
+   likely dropped, a split, a cut or two reads that disagreed. Every picture must propose the
+   same amount, with no fewer points or separators than the first.
 
 `AmountReader.read(image)` -> Reading(text, score, amount_fen, why): `why` is "" for a blank field.
 """
@@ -65,10 +70,19 @@ class Reading:
     why: str = ""               # no amount: "" (no total shown) or a key of REFUSALS
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """What one picture of the field gave."""
+    reading: Reading
+    proposed: object            # the amount its text proposed before the checks, or None
+    final: bool                 # its refusal stands: no other picture is read
+
+
 class AmountReader:
     min_digit_prob = 0.80       # every digit of the total at least this sure
     min_other_prob = 0.50       # its points and its label's characters
     max_doubt = 0.15            # a digit or point dropped inside the total this likely: refuse
+    squeeze = 0.7               # the third picture's width, of the usual
 
     def __init__(self, labels=SCREEN_LABELS, decimals=2):
         self.labels = tuple(labels)
@@ -85,46 +99,83 @@ class AmountReader:
         field = Field(image)
         if not field.lines:
             return Reading("", 0.0, None, "")
+        first = self._read_field(field)
+        if first.reading.amount_fen is not None or first.final:
+            return first.reading
+        # no amount: again from other pictures, each with every check: the field at twice the size
+        # (a 24-pixel seven-segment total, blur and JPEG have pixels to spare), then read narrower
+        # (a segment zero read as "□", an italic "1" as "1 "). Only where the first picture gave no
+        # amount, or one it was unsure of a character of; never where a digit or point was likely
+        # dropped, the number split, or two reads disagreed: that doubt is in the screen. Every
+        # picture must propose the same amount, and none with fewer points or separators than
+        # the first showed (a point lost in "7.4.70").
+        from PIL import Image
+        proposals = {first.proposed} - {None}
+        for scale, squeeze in ((2, 1.0), (1, self.squeeze)):
+            picture = image if scale == 1 else image.resize((image.width * scale, image.height * scale),
+                                                             Image.Resampling.BICUBIC)
+            again = self._read_field(Field(picture), squeeze)
+            proposals |= {again.proposed} - {None}
+            if len(proposals) > 1:
+                return Reading(first.reading.text + " | " + again.reading.text, first.reading.score, None,
+                               "reads_disagree")
+            if again.reading.amount_fen is not None:
+                if _separators(again.reading.text) < _separators(first.reading.text):
+                    return first.reading
+                return again.reading
+            if again.final:
+                return again.reading
+        return first.reading
+
+    def _read_field(self, field, squeeze=1.0):
+        """One picture's reading: a _Pass."""
         pictures = [line_picture(field, line) for line in field.lines]
-        reads = [spell_words(read, self._words) for read in self.recogniser.read([p.pixels for p in pictures])]
+        reads = [spell_words(read, self._words) for read in self.recogniser.read([p.pixels for p in pictures], squeeze)]
         found = screen_total("\n".join(r.text for r in reads), self.labels, self.decimals)
         if found.why == "bad_number" and self.decimals == 2:
-            found = self._find_merged_point(field, pictures, reads, found)
+            found = self._find_merged_point(field, pictures, reads, found, squeeze)
         shown = " / ".join(r.text for r in reads)
         if found.amount_fen is None:
-            return Reading(shown, 0.0, None, found.why)
+            return _Pass(Reading(shown, 0.0, None, found.why), None, False)
         start, end, label_start, label_end = found.span
         number, offset = _line_of(reads, start)
         read, line, picture = reads[number], field.lines[number], pictures[number]
         digits = read.chars[start - offset:end - offset]
         taken = read.chars[label_start - offset:label_end - offset] + digits
         score = min(c.prob for c in taken)
-        if any(c.prob < (self.min_digit_prob if c.text.isdigit() else self.min_other_prob) for c in taken) \
-                or read.doubt(start - offset, end - offset - 1) > self.max_doubt:
-            return Reading(shown, score, None, "unsure")
+        if read.doubt(start - offset, end - offset - 1) > self.max_doubt:
+            # a character or point likely dropped between two read: the number may be another;
+            # a runner-up where one was kept (a "0" that may be an "8"): another picture may tell
+            dropped = read.gap_doubt(start - offset, end - offset - 1) > self.max_doubt
+            return _Pass(Reading(shown, score, None, "unsure"), found.amount_fen, dropped)
+        if any(c.prob < (self.min_digit_prob if c.text.isdigit() else self.min_other_prob) for c in taken):
+            return _Pass(Reading(shown, score, None, "unsure"), found.amount_fen, False)
         if line.touches_side:
-            return Reading(shown, score, None, "cut")
+            return _Pass(Reading(shown, score, None, "cut"), found.amount_fen, True)
         if field.split(line, picture.field_x((digits[0].left + digits[0].right) / 2),
                        picture.field_x((digits[-1].left + digits[-1].right) / 2)):
-            return Reading(shown, score, None, "split")
+            return _Pass(Reading(shown, score, None, "split"), found.amount_fen, True)
         left, right = picture.field_x(digits[0].left), picture.field_x(digits[-1].right)
+        if field.stacked(line, left, right):
+            return _Pass(Reading(shown, score, None, "unsure"), found.amount_fen, True)
         points = [picture.field_x((c.left + c.right) / 2) for c in digits if c.text in ".,"]
         dots = [(d[0] + d[2]) / 2 for d in line.dots if left <= (d[0] + d[2]) / 2 <= right]
         if not all(any(abs(p - d) <= 0.6 * line.digit_height for p in points) for d in dots):
-            return Reading(shown, score, None, "point_unsure")
+            return _Pass(Reading(shown, score, None, "point_unsure"), found.amount_fen, True)
         # the second read, as the screen shows it (no "1" moved: had moving one lost a digit, this
         # disagrees); a different amount refuses at once, no amount tries the whole line
         for span, labels in ((glyph_span(line, left, right), ()), (None, self.labels)):
-            second = self.recogniser.read([line_picture(field, line, span, sharp=True, compact=False).pixels])[0]
+            second = self.recogniser.read([line_picture(field, line, span, sharp=True, compact=False).pixels],
+                                           squeeze)[0]
             again = screen_total(second.text, labels, self.decimals)
             if again.amount_fen is not None and again.amount_fen != found.amount_fen:
                 break
             if again.amount_fen == found.amount_fen and \
                     min(c.prob for c in second.chars[again.span[0]:again.span[1]]) >= self.min_other_prob:
-                return Reading(shown, score, found.amount_fen, "")
-        return Reading(shown + " | " + second.text, score, None, "reads_disagree")
+                return _Pass(Reading(shown, score, found.amount_fen, ""), found.amount_fen, True)
+        return _Pass(Reading(shown + " | " + second.text, score, None, "reads_disagree"), found.amount_fen, True)
 
-    def _find_merged_point(self, field, pictures, reads, found):
+    def _find_merged_point(self, field, pictures, reads, found, squeeze):
         """The total read as digits only ("5690"): on a segment display, its point may be joined to
         the next digit. Looked for before the last two digits; if there, drawn and the line read
         again. The new ScreenTotal (or `found` unchanged)."""
@@ -140,8 +191,12 @@ class AmountReader:
             return found
         line.dots.append(point)
         pictures[number] = line_picture(field, line)
-        reads[number] = spell_words(self.recogniser.read([pictures[number].pixels])[0], self._words)
+        reads[number] = spell_words(self.recogniser.read([pictures[number].pixels], squeeze)[0], self._words)
         return screen_total("\n".join(r.text for r in reads), self.labels, self.decimals)
+
+
+def _separators(text):
+    return sum(text.count(mark) for mark in ".,")
 
 
 def _line_of(reads, at):

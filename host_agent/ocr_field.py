@@ -25,7 +25,7 @@ class Line:
     digit_height: int
     dots: list                  # (left, top, right, bottom) of the decimal points found
     glyphs: list                # (left, right, top, bottom) of each glyph, left to right
-    touches_side: bool          # ink reaches the region's left or right edge
+    touches_side: bool          # ink reaches (or nearly) the region's left or right edge
 
 
 class Field:
@@ -72,6 +72,18 @@ class Field:
         edges = numpy.flatnonzero(numpy.diff(numpy.concatenate([[1], inked.astype(int), [1]])))
         blanks = edges[1::2] - edges[::2]
         return bool(blanks.size) and blanks.max() > 1.3 * cell
+
+    def stacked(self, line, first, last):
+        """Whether the number between two columns shares its line with text above it: two lines
+        of the field taken as one (tall LED characters bridge the gap between them), so that
+        what was read may be either line, or parts of both. The number's ink (its columns' rows)
+        then has a blank band in it, or fills only part of the line's height."""
+        import numpy
+        inked = numpy.flatnonzero(self.mask[line.top:line.bottom, int(first):int(last) + 1].any(axis=1))
+        if inked.size == 0:
+            return False
+        height = line.bottom - line.top
+        return bool(inked[-1] - inked[0] + 1 < 0.6 * height or numpy.diff(inked).max(initial=1) > 0.1 * height)
 
     def merged_point(self, line, x_from, x_to):
         """A segment display's point that blur or scaling joined to the next digit, looked for
@@ -137,20 +149,44 @@ def _ink_strength(grey):
 
 def _clean(mask):
     """The mask without borders, rules and other panels' edges, and the boxes (x, y, w, h, area) of
-    what is left."""
+    what is left. A glyph touching a border (a tall LED character) stays: only the border's
+    straight runs go, else a label lost with it makes a subtotal the field's one number."""
     import cv2
     import numpy
     height, width = mask.shape
+
+    def rule(w, h, area):
+        return w >= 0.6 * width or (h >= 0.75 * height and (w <= 0.2 * h or area < 0.3 * w * h))
+
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(numpy.uint8), connectivity=8)
+    rules = [i for i in range(1, count) if rule(*(int(v) for v in stats[i][2:]))]
+    if rules:
+        mask = mask.copy()
+        for i in rules:
+            x, y, w, h, _ = (int(v) for v in stats[i])
+            part = labels[y:y + h, x:x + w] == i
+            straight = numpy.zeros_like(part)
+            straight[[r for r in range(h) if _longest_run(part[r]) >= 0.6 * w]] = True
+            straight[:, [c for c in range(w) if _longest_run(part[:, c]) >= 0.6 * h]] = True
+            # the straight runs and a pixel round them (antialiased edges); what else was joined stays
+            straight = cv2.dilate(straight.astype(numpy.uint8), numpy.ones((3, 3), numpy.uint8)).astype(bool)
+            mask[y:y + h, x:x + w] &= ~(part & straight)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(numpy.uint8), connectivity=8)
     keep = numpy.zeros(count, dtype=bool)
     boxes = []
     for i in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[i])
-        if w >= 0.6 * width or (h >= 0.75 * height and (w <= 0.2 * h or area < 0.3 * w * h)):
+        if rule(w, h, area):
             continue
         keep[i] = True
         boxes.append((x, y, w, h, area))
     return keep[labels], boxes
+
+
+def _longest_run(flags):
+    import numpy
+    edges = numpy.flatnonzero(numpy.diff(numpy.concatenate([[0], flags.astype(numpy.int8), [0]])))
+    return int((edges[1::2] - edges[::2]).max()) if edges.size else 0
 
 
 def _dot_pitch(ink, lines):
@@ -167,18 +203,23 @@ def _dot_pitch(ink, lines):
 
 
 def _repeats(profile, longest):
-    """(how strongly, at which lag from 2 to `longest`) a profile repeats itself."""
+    """(how strongly, at which lag from 2 to `longest`) a profile repeats itself. A grid repeats
+    at twice and three times its pitch as well (in a two-line field, more strongly): the shortest
+    lag nearly as strong as the strongest is the pitch."""
     import numpy
     detail = (profile - numpy.convolve(profile, numpy.ones(5) / 5, mode="same"))[3:-3]
-    best = (0.0, 0)
+    found = []
     for lag in range(2, longest + 1):
         a, b = detail[:-lag], detail[lag:]
         if a.size < 8:
             break
         norm = numpy.sqrt((a * a).sum() * (b * b).sum())
         if norm > 0:
-            best = max(best, (float((a * b).sum() / norm), lag))
-    return best
+            found.append((float((a * b).sum() / norm), lag))
+    if not found or max(found)[0] <= 0:
+        return 0.0, 0
+    strongest = max(found)[0]
+    return strongest, next(lag for strength, lag in found if strength >= 0.8 * strongest)
 
 
 def _find_lines(mask, boxes):
@@ -206,8 +247,11 @@ def _find_lines(mask, boxes):
         tall = [g for g in glyphs if g[3] - g[2] >= 0.5 * band_height] or glyphs
         baseline = sorted(g[3] for g in tall)[len(tall) // 2]
         digit_height = sorted(g[3] - g[2] for g in tall)[len(tall) // 2]
+        # ink closer to the side than a digit's stroke: the edge may have cut a digit in two, and
+        # what is left of it ("4" -> "1") read as a digit
+        near = max(1, 0.15 * digit_height)
         lines.append(Line(int(top), int(bottom), left, right, baseline, digit_height, [],
-                          [tuple(g) for g in glyphs], left == 0 or right == width))
+                          [tuple(g) for g in glyphs], left < near or right > width - near))
     return lines
 
 
@@ -285,7 +329,7 @@ def line_picture(field, line, span=None, sharp=False, compact=True):
     room = numpy.zeros(right - left + 1, dtype=int)          # blank columns to put before each column
     extra = max(2, int(0.15 * line.digit_height))
     near = max(2, int(0.6 * _median_gap(line)))
-    points = []
+    points = []                                 # (column, its centre's offset from it, radius)
     for x0, y0, x1, y1 in line.dots:
         if not (left <= x0 and x1 <= right) or not keep[x0 - left:x1 - left].all():
             continue
@@ -294,13 +338,26 @@ def line_picture(field, line, span=None, sharp=False, compact=True):
             continue            # a point with as much room as any glyph: OCR sees it as it is
         crop[below - 1:, max(0, x0 - 1):x1 + 1] = 0.0
         above = inked[:max(0, below - 1)]
-        opened = 0
-        for edge in (x0, x1):
-            if 0 < edge < inked.shape[1] and not above[:, edge - 1:edge + 1].any():     # no digit leaning over
+        radius = max((y1 - y0) / 2, 0.11 * line.digit_height)
+        leaning = [edge for edge in (x0, x1) if not (0 < edge < inked.shape[1])
+                   or above[:, edge - 1:edge + 1].any()]
+        if not leaning:
+            for edge in (x0, x1):
                 room[edge] += extra
-                opened += 1
-        radius = min(max((y1 - y0) / 2, 0.11 * line.digit_height), (x1 - x0 + opened * extra) / 2 - 1)
-        points.append((x0, x1, radius))
+            points.append((x0, (x1 - x0) / 2, min(radius, (x1 - x0) / 2 + extra - 1)))
+            continue
+        # a digit leans over the point (a segment font's point sits under the next digit's corner):
+        # no room can open beside it, so it is drawn in a cell of its own at the nearest blank column
+        others = inked.copy()
+        others[max(0, below - 1):, max(0, x0 - 1):x1 + 1] = False
+        blank = numpy.flatnonzero(~others.any(axis=0) & keep[:others.shape[1]])
+        blank = blank[numpy.abs(blank - (x0 + x1) / 2) <= 0.5 * line.digit_height]
+        if blank.size == 0:
+            continue            # nowhere to put it: not drawn, and the reading refuses (point_unsure)
+        column = int(blank[numpy.argmin(numpy.abs(blank - (x0 + x1) / 2))])
+        cell = int(round(2 * radius)) + 2 * extra
+        room[column] += cell
+        points.append((column, -cell / 2, min(radius, cell / 2 - 1)))     # in the blank cell before it
     order = []                                  # the crop's column shown by each of the picture's (-1: blank)
     for column in range(right - left):
         order.extend([-1] * int(room[column]))
@@ -317,8 +374,8 @@ def line_picture(field, line, span=None, sharp=False, compact=True):
             shown = left + order[i]
         columns[i] = shown
     position = {x: i for i, x in enumerate(order) if x >= 0}
-    for x0, x1, radius in points:
-        centre = ((position[x0] + position[x1 - 1] + 1) / 2, line.baseline - line.top - radius)
+    for column, middle, radius in points:
+        centre = (position[column] + middle, line.baseline - line.top - radius)
         cv2.circle(body, (int(round(centre[0])), int(round(centre[1]))), max(1, int(round(radius))), 1.0, -1)
     pad = max(3, height // 8) if sharp else max(4, height // 4)
     pixels = numpy.full((height + 2 * pad, body.shape[1] + 2 * pad), 255, dtype=numpy.uint8)

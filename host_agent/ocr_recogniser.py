@@ -62,6 +62,14 @@ class LineRead:
         first, last = self.chars[first_char].first, self.chars[last_char].last
         return max(self.dropped[first:last + 1], default=0.0)
 
+    def gap_doubt(self, first_char, last_char):
+        """How likely the decoding dropped a digit or a point in a gap between two of its
+        characters (doubt() also counts a runner-up where a character was kept: a "0" that may be
+        an "8")."""
+        owned = {t for c in self.chars[first_char:last_char + 1] for t in range(c.first, c.last + 1)}
+        first, last = self.chars[first_char].first, self.chars[last_char].last
+        return max((self.dropped[t] for t in range(first, last + 1) if t not in owned), default=0.0)
+
 
 class Recogniser:
     height = 48                 # the model's input height
@@ -89,15 +97,17 @@ class Recogniser:
             self._money_column = {index: column for column, index in enumerate(self._money)}
         return self._model
 
-    def read(self, pictures):
-        """pictures: grey uint8 arrays, dark text on white -> a LineRead each (one ONNX run)."""
+    def read(self, pictures, squeeze=1.0):
+        """pictures: grey uint8 arrays, dark text on white -> a LineRead each (one ONNX run).
+        `squeeze`: the pictures made this much narrower (a wide segment zero reads as "□" or not
+        at all, an italic segment "1" as "1 "; narrower, as the digits of ordinary fonts)."""
         import cv2
         import numpy
         model = self.load()
         scaled = []
         for picture in pictures:
             h, w = picture.shape
-            width = max(self.height, int(math.ceil(w * self.height / h)))
+            width = max(self.height, int(math.ceil(w * squeeze * self.height / h)))
             scaled.append(cv2.resize(picture, (width, self.height),
                                      interpolation=cv2.INTER_AREA if h > self.height else cv2.INTER_CUBIC))
         batch_width = max(s.shape[1] for s in scaled)

@@ -7,16 +7,29 @@ it. 12 % of the screens hold a trap: a subtotal above the total, "TOTAL QTY", a 
 totals, split digits, a misplaced separator, a region cutting through the number; where no total can
 be told the right answer is no reading.
 
-Two parts, reported separately:
+Four parts, reported separately:
 - tuning: the TUNING palette (14 fonts: DejaVu, Liberation, WenQuanYi, DSEG7 Classic regular/bold/
   italic, DSEG7 Modern, DSEG14 Classic, round-dot LED; 6 themes; 13 label and currency formats),
-  seed 1: the screens the reader was tuned on.
-- held-out: seed 9001, never run before the figures reported with this change, half of whose
-  choices come from styles never used in tuning (HELD_OUT_ONLY): fonts Liberation Serif, DejaVu Sans
-  Condensed, DSEG7 Modern Bold Italic, DSEG7 Classic Mini, square-dot 5x7 LED (its unlit dots showing
-  with "ghost"); the amber theme; the labels 应付, 总计, AMOUNT DUE, 实收 and the "元" suffix. Held-out
-  seeds 1, 2026 and 4242 were looked at during development (each showed wrong amounts, fixed since
-  but one: a seven-segment "379.3.00" read as 3793.00, on seed 4242).
+  seed 1: the screens the reader was tuned on. Tuning seeds 2-8 were looked at too (their misses
+  diagnosed; seeds 1-8, 4,800 screens, gave no wrong amount with this change).
+- held-out, seeds 9001, 9002 and 9003, half of whose choices come from styles never used in tuning
+  (HELD_OUT_ONLY): fonts Liberation Serif, DejaVu Sans Condensed, DSEG7 Modern Bold Italic, DSEG7
+  Classic Mini, square-dot 5x7 LED (its unlit dots showing with "ghost"); the amber theme; the labels
+  应付, 总计, AMOUNT DUE, 实收 and the "元" suffix. Seed 9001's misses were never looked at, only its
+  figures. Held-out seeds 1, 2026 and 4242 were looked at during earlier development (a seven-
+  segment "379.3.00" read as 3793.00 on seed 4242 was left). Seed 9002 was added as a fresh part and
+  its first run printed one wrong amount (two lines of a square-dot LED field taken as one, read as
+  the lower line's total: the "two totals" trap), which was then fixed as a class (a total sharing
+  its line with text above refuses), so 9002 is no longer fresh; seed 9003 was added after that and
+  run once: its wrong amount (a DSEG7 Classic Mini "35.7.00" read as 357.00, its first point never
+  found, the class of seed 4242's) is open. Both wrong amounts were read so before this change too.
+
+Figures with the second look (tuning / 9001 / 9002 / 9003): 97.19 / 92.12 / 92.07 / 90.57 % exact;
+0 / 0 / 0 / 1 wrong amounts; 2.81 / 7.88 / 7.93 / 9.43 % no reading; traps refused 66/66, 54/54,
+45/45, 58/59; latency p50 87.5 / 58.4 / 93.3 / 80.7 ms, p95 378 / 189 / 440 / 362 ms, measured on
+2 cores with a load average of 9-11 from other jobs (the run before, at a load falling to 4, gave
+43 ms on its last part). Before it (tuning / 9001): 96.44 / 88.83 % exact, 0 wrong amounts, p50
+77 ms at a load of 5. The goal, >= 99.5 % exact on every part, is not met.
 
 Reported per part: exact-read % (of the screens showing a total to take), wrong amounts (any amount
 other than the right one, traps included: the goal is 0), no-reading %, traps refused, and the read
@@ -25,7 +38,7 @@ exact, 0 wrong amounts, p50 <= 50 ms. Only a wrong amount fails the benchmark; t
 reported, met or not.
 
     .venv/bin/python -m pytest -q tests/bench/test_bench_host_agent_ocr.py -p no:cacheprovider
-Results are printed and written to var/bench/ocr.json (about two minutes).
+Results are printed and written to var/bench/ocr.json (about three minutes on an idle machine).
 """
 import json
 import os
@@ -38,7 +51,8 @@ from hw_sim.pos.ocr_corpus import corpus
 SCREENS = 600               # per part
 EXACT_GOAL = 0.995
 P50_GOAL_MS = 50.0
-PARTS = {"tuning": dict(seed=1, held_out=False), "held_out": dict(seed=9001, held_out=True)}
+PARTS = {"tuning": dict(seed=1, held_out=False), "held_out": dict(seed=9001, held_out=True),
+         "held_out_9002": dict(seed=9002, held_out=True), "held_out_9003": dict(seed=9003, held_out=True)}
 
 
 def run_part(reader, samples):

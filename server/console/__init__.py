@@ -22,7 +22,7 @@ from ..errors import ApiError
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
 from ..throttle import RateLimited
 from ..refusals import N_
-from . import (auth, cashier, codes, devices, display, home as home_pages, i18n, merchants, monitoring, orders, reports,
+from . import (auth, cashier, codes, devices, display, exports, home as home_pages, i18n, merchants, monitoring, orders, reports,
                rollouts, stock, stores)
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/console/login", login)
     app.router.add_post("/console/logout", logout)
     home_pages.setup(app)
+    exports.setup(app)      # before orders: /console/orders/export is no order id
     orders.setup(app)
     devices.setup(app)
     monitoring.setup(app)

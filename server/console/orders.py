@@ -111,7 +111,7 @@ async def _owned_or_404(request: web.Request, user: ConsoleUser, *, device_id: s
         raise web.HTTPNotFound()
 
 
-async def _filters(request: web.Request, user: ConsoleUser) -> tuple[queries.OrderFilter, dict[str, str]]:
+async def order_filters(request: web.Request, user: ConsoleUser) -> tuple[queries.OrderFilter, dict[str, str]]:
     query = request.query
     form = {name: query.get(name, "").strip() for name in _FILTERS}
     check_filters(form)
@@ -149,7 +149,7 @@ async def order_list(request: web.Request) -> web.StreamResponse:
     page = _page_number(request)
     error, rows = None, []
     try:
-        order_filter, form = await _filters(request, user)
+        order_filter, form = await order_filters(request, user)
     except BadFilter as e:
         error, form = e.text(functools.partial(i18n.gettext, request)), echo(request.query, _FILTERS)
     except params.InvalidParameter as e:
@@ -320,56 +320,71 @@ async def refund(request: web.Request) -> web.StreamResponse:
 
 # the daily summary
 
+SUMMARY_SUMS = ("paid_count", "paid_fen", "refund_count", "refund_fen", "net_fen")
+SUMMARY_FILTERS = ("from", "to", "store", "channel")
+
+
+async def summary_filters(request: web.Request, user: ConsoleUser) -> tuple[datetime.date, datetime.date, dict]:
+    """The summary's days and filters (the last _SUMMARY_DEFAULT_DAYS by default; at most a year); BadFilter or
+    InvalidParameter for what cannot be used."""
+    today = datetime.datetime.now(_utc_offset(request)).date()
+    form = {name: request.query.get(name, "").strip() for name in SUMMARY_FILTERS}
+    check_filters(form)
+    since = params.day(form["from"], "From") or today - datetime.timedelta(days=_SUMMARY_DEFAULT_DAYS - 1)
+    until = params.day(form["to"], "To") or today
+    await _owned_or_404(request, user, device_id=None, store_name=form["store"])
+    if since > until:
+        raise BadFilter(N_("From is after To"))
+    if (until - since).days > 366:
+        raise BadFilter(N_("At most a year at a time"))
+    form["from"], form["to"] = since.isoformat(), until.isoformat()
+    return since, until, form
+
+
+async def summary_rows(request: web.Request, user: ConsoleUser, since: datetime.date, until: datetime.date,
+                       store: str | None, channel: str | None) -> tuple[list[dict], dict[str, int]]:
+    """The summary's rows (newest day first) and their totals, for the page and its exports alike."""
+    storage = request.app[STORAGE]
+    tz = _utc_offset(request)
+    offset_h = request.app[SETTINGS].limits.utc_offset_h
+    since_ms, until_ms = _day_start_ms(since, tz), _day_start_ms(until + datetime.timedelta(days=1), tz)
+    scope = merchant_scope(user)
+    order_filter = queries.OrderFilter(merchant_id=scope, since_ms=since_ms, until_ms=until_ms, store_name=store,
+                                       channel=channel)
+    table: dict[tuple[int, str, str], dict[str, int]] = {}
+
+    def cell(day: int, store_name: str, channel_name: str) -> dict[str, int]:
+        return table.setdefault((day, store_name, channel_name), {"paid_count": 0, "paid_fen": 0, "refund_count": 0,
+                                                                  "refund_fen": 0})
+    for paid in await queries.paid_by_day(storage, order_filter):
+        entry = cell(paid["day"], paid["store_name"], paid["channel"])
+        entry["paid_count"] += paid["paid_count"]
+        entry["paid_fen"] += int(paid["paid_fen"] or 0)
+    for done in await queries.refunds_done(storage, scope, since_ms, until_ms, store, channel):
+        entry = cell(china_day(done["finished_at"], offset_h), done["store_name"], done["channel"])
+        entry["refund_count"] += 1
+        entry["refund_fen"] += done["amount_fen"]
+    rows = [{"day": f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}", "store_name": store_name,
+             "channel": channel_name, **values, "net_fen": values["paid_fen"] - values["refund_fen"]}
+            for (day, store_name, channel_name), values in sorted(table.items(),
+                                                                 key=lambda kv: (-kv[0][0], kv[0][1], kv[0][2]))]
+    return rows, {name: sum(r[name] for r in rows) for name in SUMMARY_SUMS}
+
+
 @login_required()
 async def summary(request: web.Request) -> web.StreamResponse:
     """Per China-time day, store and channel: paid orders and refunds (by the day they went through)."""
     user = request[CONSOLE_USER]
     storage = request.app[STORAGE]
-    tz = _utc_offset(request)
-    offset_h = request.app[SETTINGS].limits.utc_offset_h
-    today = datetime.datetime.now(tz).date()
-    names = ("from", "to", "store", "channel")
-    form = {name: request.query.get(name, "").strip() for name in names}
     error, rows, totals = None, [], None
     try:
-        check_filters(form)
-        since = params.day(form["from"], "From") or today - datetime.timedelta(days=_SUMMARY_DEFAULT_DAYS - 1)
-        until = params.day(form["to"], "To") or today
-        await _owned_or_404(request, user, device_id=None, store_name=form["store"])
-        if since > until:
-            raise BadFilter(N_("From is after To"))
-        if (until - since).days > 366:
-            raise BadFilter(N_("At most a year at a time"))
+        since, until, form = await summary_filters(request, user)
     except BadFilter as e:
-        error, form = e.text(functools.partial(i18n.gettext, request)), echo(request.query, names)
+        error, form = e.text(functools.partial(i18n.gettext, request)), echo(request.query, SUMMARY_FILTERS)
     except params.InvalidParameter as e:
-        error, form = i18n.refusal_text(request, e.message), echo(request.query, names)
+        error, form = i18n.refusal_text(request, e.message), echo(request.query, SUMMARY_FILTERS)
     else:
-        form["from"], form["to"] = since.isoformat(), until.isoformat()
-        since_ms, until_ms = _day_start_ms(since, tz), _day_start_ms(until + datetime.timedelta(days=1), tz)
-        scope = merchant_scope(user)
-        order_filter = queries.OrderFilter(merchant_id=scope, since_ms=since_ms, until_ms=until_ms,
-                                           store_name=form["store"] or None, channel=form["channel"] or None)
-        table: dict[tuple[int, str, str], dict[str, int]] = {}
-
-        def cell(day: int, store: str, channel: str) -> dict[str, int]:
-            return table.setdefault((day, store, channel), {"paid_count": 0, "paid_fen": 0, "refund_count": 0,
-                                                            "refund_fen": 0})
-        for paid in await queries.paid_by_day(storage, order_filter):
-            entry = cell(paid["day"], paid["store_name"], paid["channel"])
-            entry["paid_count"] += paid["paid_count"]
-            entry["paid_fen"] += int(paid["paid_fen"] or 0)
-        for done in await queries.refunds_done(storage, scope, since_ms, until_ms, form["store"] or None,
-                                               form["channel"] or None):
-            entry = cell(china_day(done["finished_at"], offset_h), done["store_name"], done["channel"])
-            entry["refund_count"] += 1
-            entry["refund_fen"] += done["amount_fen"]
-        rows = [{"day": f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}", "store_name": store,
-                 "channel": channel, **values, "net_fen": values["paid_fen"] - values["refund_fen"]}
-                for (day, store, channel), values in sorted(table.items(), key=lambda kv: (-kv[0][0], kv[0][1],
-                                                                                          kv[0][2]))]
-        totals = {name: sum(r[name] for r in rows)
-                  for name in ("paid_count", "paid_fen", "refund_count", "refund_fen", "net_fen")}
+        rows, totals = await summary_rows(request, user, since, until, form["store"] or None, form["channel"] or None)
     stores = sorted({d["store_name"] for d in await queries.merchant_devices(storage, merchant_scope(user))})
     return render(request, "orders/summary.html", {
         "rows": rows, "totals": totals, "form": form, "error": error, "stores": stores,

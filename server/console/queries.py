@@ -223,6 +223,18 @@ async def paid_per_day_and_channel(storage: Storage, merchant_id: str | None, fi
         f" AND o.status IN ('SUCCESS', 'REFUNDED') GROUP BY o.day, o.channel", (*args, first_day, last_day))
 
 
+async def merchant_names(storage: Storage, merchant_ids: set[str]) -> dict[str, str]:
+    """id -> name of the given merchants."""
+    names: dict[str, str] = {}
+    ids = sorted(merchant_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = await storage.sql.fetchall(
+            f"SELECT id, name FROM merchants WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+        names.update({row["id"]: row["name"] for row in rows})
+    return names
+
+
 async def latest_payments(storage: Storage, merchant_id: str | None, *, limit: int) -> list[OrderRow]:
     """The latest paid orders (SUCCESS or REFUNDED), the newest first."""
     where, args = _where(OrderFilter(merchant_id=merchant_id))

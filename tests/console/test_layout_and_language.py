@@ -30,6 +30,8 @@ NOT_PAGES = {
     "/console": "redirects to the home page",
     "/console/": "redirects to the home page",
     "/console/home/live": "server-sent events for static/home.js",
+    "/console/orders/export": "a CSV or Excel file",
+    "/console/orders/summary/export": "a CSV or Excel file",
     "/console/cashier/order": "JSON for static/cashier.js",
     "/console/codes/batches/{batch_id}/sheet.pdf": "a PDF",
     "/console/merchants/{merchant_id}/evidence/{evidence_id}": "the uploaded file itself",
@@ -44,6 +46,7 @@ ALLOWED_WORDS = {
     "scanpay",              # the product's name
     "English",              # the language switch names each language in itself (中文 English)
     "PDF", "CSV", "JPEG", "PNG", "API",    # file formats and the device API, as written in Chinese too
+    "Excel",                # the spreadsheet program, named so in Chinese interfaces (导出 Excel)
     "dBm", "MiB",           # units: a signal's strength, a file's size
 }
 

@@ -650,7 +650,8 @@ def url_case(ch: Chooser, world: World) -> Case:
 
 def _good_param(ch: Chooser, world: World, name: str) -> str:
     pools: dict[str, Sequence[str]] = {
-        "from": DATES, "to": DATES, "wait": ("0", "1", "30", "²", "٣"), "after": ("0", "1765000000000", "99999999999999999"), "page": ("1", "2", "100000", "0", "-1"),
+        "from": DATES, "to": DATES, "wait": ("0", "1", "30", "²", "٣"), "after": ("0", "1765000000000", "99999999999999999"),
+        "format": ("csv", "xlsx", "pdf"), "page": ("1", "2", "100000", "0", "-1"),
         "status": ("PAYING", "SUCCESS", "FAILED", "CLOSED", "REFUNDED", "paid"),
         "channel": ("wechat", "alipay", "unionpay"), "device": world.devices_all, "device_id": world.devices_all,
         "order_no": world.order_nos or ("P1",), "store": world.stores or ("x",), "merchant": world.merchants,
@@ -671,6 +672,8 @@ CONSOLE_PAGES = {
     "/console/home/live": ("after", "hold"),
     "/console/orders": ("q", "from", "to", "device", "store", "channel", "status", "merchant", "page"),
     "/console/orders/summary": ("from", "to", "store", "channel"),
+    "/console/orders/export": ("format", "q", "from", "to", "device", "store", "channel", "status", "merchant"),
+    "/console/orders/summary/export": ("format", "from", "to", "store", "channel"),
     "/console/orders/{order_id}": ("synced", "refunded"),
     "/console/orders/{order_id}/refund": (),
     "/console/devices": ("lifecycle", "merchant", "store", "online", "flagged"),

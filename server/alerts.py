@@ -60,6 +60,7 @@ class Alert:
     raised_at: int
     cleared_at: int | None
     clear_note: str | None
+    message_zh: str = ""      # the same in Chinese ("" for alerts raised before there was one)
 
     @property
     def active(self) -> bool:
@@ -128,7 +129,7 @@ async def current_findings(storage, settings: AlertsSettings, now: int,
 
 # the alerts table
 
-_COLUMNS = "id, rule, subject, message, raised_at, cleared_at, clear_note"
+_COLUMNS = "id, rule, subject, message, raised_at, cleared_at, clear_note, message_zh"
 
 
 async def active_alerts(storage) -> list[Alert]:
@@ -147,8 +148,8 @@ async def alert_history(storage, limit: int = HISTORY_LIMIT) -> list[Alert]:
 async def raise_alert(storage, finding: Finding, now: int) -> bool:
     """Open an alert for the finding; False when one is open already (raised here or by another process)."""
     return await storage.sql.execute(
-        "INSERT INTO alerts (id, rule, subject, message, raised_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (new_id(), finding.rule, finding.subject, finding.message, now)) == 1
+        "INSERT INTO alerts (id, rule, subject, message, message_zh, raised_at) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING", (new_id(), finding.rule, finding.subject, finding.message, finding.zh, now)) == 1
 
 
 async def clear_alert(storage, alert: Alert, now: int, note: str) -> bool:
@@ -171,15 +172,15 @@ async def evaluate(storage, settings: AlertsSettings, metrics: Metrics | None = 
             await alert_robots.send(settings.robots, alert_robots.text_for(
                 finding.rule, finding.subject, finding.zh or finding.message, cleared=False))
     for key, alert in open_.items():
-        if key in findings and findings[key].message != alert.message:
+        if key in findings and (findings[key].message, findings[key].zh) != (alert.message, alert.message_zh):
             # Still true: the banner shows the figures of now, not of when it was raised.
-            await storage.sql.execute("UPDATE alerts SET message = ? WHERE id = ? AND cleared_at IS NULL",
-                                      (findings[key].message, alert.id))
+            await storage.sql.execute("UPDATE alerts SET message = ?, message_zh = ? WHERE id = ? AND cleared_at IS NULL",
+                                      (findings[key].message, findings[key].zh, alert.id))
         if key not in findings and await clear_alert(storage, alert, now, "back within the rule"):
             log.info("alert cleared: %s", alert.message,
                      extra={"alert": alert.rule, "alert_subject": alert.subject, "alert_state": "cleared"})
             await alert_robots.send(settings.robots, alert_robots.text_for(
-                alert.rule, alert.subject, "已恢复正常（原告警：" + alert.message + "）", cleared=True))
+                alert.rule, alert.subject, "已恢复正常（原告警：" + (alert.message_zh or alert.message) + "）", cleared=True))
     active = await active_alerts(storage)
     if metrics is not None:
         for rule in RULES:

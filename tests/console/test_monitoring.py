@@ -95,7 +95,7 @@ async def test_a_low_success_rate_raises_an_alert_on_every_page_and_it_clears(st
         await stack.pay(TEA_SHOP.device_id, f"F{n}", 100, scenario=test_codes.MERCHANT_BARRED)
     assert await banners_after_reload(page, "/console/orders", 1) == 1
     banner = await page.locator(".alert-banner").inner_text()
-    assert "wechat: 50.0% of 6 payments succeeded" in banner      # the alert as server/alerts.py words it
+    assert "最近 10 分钟渠道决定的 6 笔支付只有 50.0% 成功" in banner   # the alert as server/alerts.py words it
     assert "成功率" in banner                                         # its rule in the reader's language
     await page.goto("/console/monitoring")                                   # on every page, this one too
     await expect(page.locator(".alert-banner")).to_have_count(1)

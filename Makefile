@@ -10,10 +10,13 @@ PY      := $(VENV)/bin/python
 TEST_WORKERS ?= auto
 STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+UMQTT_URL := https://files.pythonhosted.org/packages/bd/cf/697e3418b2f44222b3e848078b1e33ee76aedca9b6c2430ca1b1aec1ce1d/micropython-umqtt.simple-1.3.4.tar.gz
+UMQTT_SHA256 := b6a2520239e3992c63a7de9370ee9b3d9d27819a90359c521f1c0f7ccab8d12f
+UMQTT := $(VENV)/.umqtt-1.3.4
 
 .PHONY: demo test bench setup sysdeps clean
 
-setup: sysdeps $(STAMP) $(NODE_STAMP)
+setup: sysdeps $(STAMP) $(NODE_STAMP) $(UMQTT)
 
 # Debian packages the code and the tests need, installed only when missing:
 #   libzbar0            the C library pyzbar loads to decode barcodes (simulated scan engine)
@@ -44,6 +47,19 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# micropython-lib's MQTT client, which the firmware freezes into its image (tools build: require("umqtt.simple")).
+# The virtual boards run it on CPython, the MicroPython tests load it from here. Its PyPI release is an
+# upip archive pip cannot install: the file is taken from that archive, its sha256 checked.
+
+$(UMQTT): $(STAMP)
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	curl -fsSL --retry 3 -o "$$tmp/umqtt.tar.gz" "$(UMQTT_URL)"; \
+	echo "$(UMQTT_SHA256)  $$tmp/umqtt.tar.gz" | sha256sum -c --quiet -; \
+	tar -xzf "$$tmp/umqtt.tar.gz" -C "$$tmp"; \
+	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	mkdir -p "$$site/umqtt"; cp "$$tmp/micropython-umqtt.simple-1.3.4/umqtt/simple.py" "$$site/umqtt/simple.py"
 	touch $@
 
 $(NODE_STAMP): package.json

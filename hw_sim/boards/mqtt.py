@@ -7,10 +7,13 @@ reads a non-blocking socket that has nothing as `None`. `umqtt_client()` gives i
 speak to a real Mosquitto with the device's own MQTT code.
 
 umqtt.simple is not in this repository: PyPI's micropython-umqtt.simple is an upip archive pip cannot
-install; the test set-up puts micropython-lib's umqtt/simple.py where Python finds it. Without it
-`umqtt_client()` raises ImportError (the tests that need it are skipped).
+install, so `make setup` puts its umqtt/simple.py (sha256-checked) into the virtual environment. Its
+release there imports `usocket`, `ustruct` and `ubinascii`, MicroPython's old names: for the import they
+are CPython's socket, struct and binascii. Without the file `umqtt_client()` raises ImportError.
 """
+import importlib
 import socket as _socket
+import sys
 
 
 class MicroSocket:
@@ -70,6 +73,15 @@ class _SocketModule:
 
 def umqtt_client():
     """umqtt.simple's MQTTClient class, speaking through CPython sockets."""
-    from umqtt import simple
+    added = []
+    for micro, name in (("usocket", "socket"), ("ustruct", "struct"), ("ubinascii", "binascii")):
+        if micro not in sys.modules:        # only while umqtt.simple is imported: nothing else sees them
+            sys.modules[micro] = importlib.import_module(name)
+            added.append(micro)
+    try:
+        from umqtt import simple
+    finally:
+        for micro in added:
+            del sys.modules[micro]
     simple.socket = _SocketModule
     return simple.MQTTClient

@@ -10,8 +10,7 @@ import pytest
 from hw_sim.board import VirtualEnhancedBox
 from hw_sim.boards.stack import ServerStack
 
-pytest.importorskip("umqtt.simple", reason="needs micropython-lib's umqtt/simple.py importable (see hw_sim/boards/mqtt.py)")
-from loopback import Mosquitto  # noqa: E402
+from loopback import Mosquitto
 
 DEVICE_ID = "D0001"
 

@@ -113,8 +113,9 @@ async def test_build_sign_flash_then_the_flashed_files_pay(tmp_path, stack, bund
     assert (order.status, order.amount_fen) == ("SUCCESS", 1250)
     assert [c.total_fee for c in stack.ledger.charges] == [1250]
     # the journal is on the board's flash: the next boot still knows the order
-    on_flash = json.loads((flash / "journal.json").read_text())
-    assert "SUCCESS" in json.dumps(on_flash) and result["journal"][0]["order_no"] in json.dumps(on_flash)
+    from core.journal import Journal      # the firmware's own reader of its slot file
+    on_flash = Journal(str(flash / "journal.json")).get(result["journal"][0]["order_no"])
+    assert (on_flash["status"], on_flash["amount_fen"]) == ("SUCCESS", 1250)
 
 
 async def start_release(stack, new_bundle):

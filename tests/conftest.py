@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from loopback import CHROMIUM, CHROMIUM_ARGS
+from loopback import CHROMIUM, CHROMIUM_ARGS, Mosquitto
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -32,3 +32,12 @@ async def browser():
             yield browser
         finally:
             await browser.close()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A Mosquitto of the test's own (dynamic security, no anonymous clients): tests/server, tests/hw_sim."""
+    mosquitto = Mosquitto(tmp_path)
+    mosquitto.start()
+    yield mosquitto
+    mosquitto.stop()

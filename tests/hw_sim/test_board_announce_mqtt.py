@@ -10,17 +10,8 @@ import pytest
 from hw_sim.board import VirtualEnhancedBox
 from hw_sim.boards.stack import ServerStack
 
-from loopback import Mosquitto
 
 DEVICE_ID = "D0001"
-
-
-@pytest.fixture
-def broker(tmp_path):
-    mosquitto = Mosquitto(tmp_path)
-    mosquitto.start()
-    yield mosquitto
-    mosquitto.stop()
 
 
 @pytest.fixture

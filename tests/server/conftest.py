@@ -8,6 +8,7 @@ schemas left by a killed run are dropped when the next run starts.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import secrets
@@ -24,7 +25,7 @@ from server.app import create_app
 from server.device_auth import new_device_key, sign_request
 from server.channels import PrecreateCommand
 from server.keys import CHANNELS, PAYMENTS, STORAGE
-from server.settings import Settings, load_settings
+from server.settings import AnnounceSettings, Settings, load_settings
 
 DEVICE_ID = "D0001"
 MERCHANT_ID = "M1"
@@ -204,8 +205,11 @@ def start_server(database, aiohttp_client, sandbox) -> Callable[..., Awaitable[D
     keys: dict[str, str] = {}
 
     async def start(resolver: dict | None = None, device_api: dict | None = None, limits: dict | None = None,
-                    **wechat: Any) -> Device:
-        app = create_app(test_settings(sandbox, database, resolver, device_api, limits, **wechat))
+                    announce: AnnounceSettings | None = None, **wechat: Any) -> Device:
+        settings = test_settings(sandbox, database, resolver, device_api, limits, **wechat)
+        if announce is not None:
+            settings = dataclasses.replace(settings, announce=announce)
+        app = create_app(settings)
         client = await aiohttp_client(app)
         if DEVICE_ID not in keys:
             keys[DEVICE_ID] = await add_device(app)

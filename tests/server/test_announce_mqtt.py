@@ -10,19 +10,10 @@ import aiomqtt
 import pytest
 
 from conftest import DEVICE_ID, Device, add_device, pay_on_the_code, test_settings
-from loopback import Mosquitto
 from server.announce import mqtt_password
 from server.app import create_app
 from server.keys import ANNOUNCER
 from server.settings import AnnounceSettings, MqttSettings, Secret
-
-
-@pytest.fixture
-def broker(tmp_path):
-    mosquitto = Mosquitto(tmp_path)
-    mosquitto.start()
-    yield mosquitto
-    mosquitto.stop()
 
 
 @pytest.fixture

@@ -1,33 +1,20 @@
 """Payments said in the shop (server/announce.py): every C2B payment reaches the device bound to its code
 through the `events` long poll, numbered, once, on both databases."""
 import asyncio
-import dataclasses
 import time
 
 import pytest
 
-from conftest import DEVICE_ID, Device, add_device, pay_on_the_code, test_settings
-from server.app import create_app
+from conftest import DEVICE_ID, Device, add_device, pay_on_the_code
 from server.keys import ANNOUNCER, CHANNELS, PAYMENTS, STORAGE
 from server.settings import AnnounceSettings
 
 
 @pytest.fixture
-def start(database, aiohttp_client, sandbox):
+def start(start_server):
     """A server with `announce` settings; its device (the same key across restarts)."""
-    keys = {}
-
     async def start_with(**announce) -> Device:
-        settings = dataclasses.replace(test_settings(sandbox, database, device_api={"qr_valid_s": 60}),
-                                       announce=AnnounceSettings(**announce))
-        app = create_app(settings)
-        client = await aiohttp_client(app)
-        if DEVICE_ID not in keys:
-            keys[DEVICE_ID] = await add_device(app)
-        device = Device(client, DEVICE_ID, keys[DEVICE_ID])
-        device.app = app
-        return device
-
+        return await start_server(device_api={"qr_valid_s": 60}, announce=AnnounceSettings(**announce))
     return start_with
 
 

@@ -183,7 +183,10 @@ async def run_demo():
     return 0
 
 
-def main():
+def main(argv=None):
+    import argparse
+    argparse.ArgumentParser(prog="python -m hw_sim.demo", description=__doc__.split("\n\n")[0]
+                            + " Exits 0 when both payments end as they should.").parse_args(argv)
     try:
         return asyncio.run(run_demo())
     except Exception as exc:   # the demo's one top-level handler: say why, exit non-zero

@@ -39,7 +39,7 @@
     python -m server console-user password USERNAME [--password-stdin]     (ends the user's sessions)
     python -m server console-user disable|enable USERNAME
     python -m server console-user list
-    python -m server reconcile --date 2026-11-21 [--channel alipay] [--out var/reconcile]   (exit 1: differences)
+    python -m server reconcile --date 2026-11-21 [--channel alipay] [--out DIR]   (exit 1: differences)
 """
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ import dataclasses
 import datetime
 import json
 import re
+import socket
 import sys
 from pathlib import Path
 
@@ -71,11 +72,22 @@ class CliError(Exception):
 COMMAND_KINDS = ("reboot", "update_firmware", "show_message", "sync_orders")
 
 
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return int(text)
+
+
 def do_run(settings: Settings, args: argparse.Namespace) -> None:
     if args.db:
         settings = dataclasses.replace(settings, database=dataclasses.replace(settings.database, path=args.db))
     host = args.host or settings.server.host
     port = args.port or settings.server.port
+    try:       # before the database is opened and migrated: a port taken is said plainly, not as a traceback
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        raise CliError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     # No access log: setup_logging() keeps aiohttp.access quiet anyway (the device API's own metrics and
     # logs say what happened), and skipping it spares every request the formatting.
     # keepalive_timeout also closes a connection that has not sent a whole request head in that time
@@ -320,7 +332,7 @@ def _dash(value) -> str:
 
 def do_reconcile(settings: Settings, args: argparse.Namespace) -> int:
     from .reconcile import run
-    return run(settings, args.date, args.channel, args.out)
+    return run(settings, args.date, args.channel, args.out or settings.reconcile.out_dir)
 
 
 def do_device_disable(settings: Settings, args: argparse.Namespace) -> None:
@@ -543,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="serve the device API")
     _config_option(run)
     run.add_argument("--host")
-    run.add_argument("--port", type=int)
+    run.add_argument("--port", type=_port, help="1-65535 (default: [server] port)")
     run.add_argument("--db", help="database: a SQLite file or a postgresql:// URL (overrides [database] path)")
     run.set_defaults(handler=do_run)
 
@@ -741,7 +753,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reconcile", help="compare the channels' daily bills with the orders (exit 1 on differences)"))
     reconcile.add_argument("--date", required=True, type=datetime.date.fromisoformat, help="YYYY-MM-DD, China time")
     reconcile.add_argument("--channel", action="append", help="only this channel (repeatable; default: all active)")
-    reconcile.add_argument("--out", default="var/reconcile", help="report folder (a file per date and channel)")
+    reconcile.add_argument("--out", help="report folder, a file per date and channel (default: [reconcile] out_dir)")
     reconcile.set_defaults(handler=do_reconcile)
     return parser
 

@@ -68,6 +68,8 @@ async def test_cli_exits_non_zero_on_differences(stack, tmp_path):
     config.write_text(f'''
 [database]
 path = "{settings.database.path}"
+[reconcile]
+out_dir = "{tmp_path / 'out'}"
 [channels.wechat]
 base_url = "{stack['wechat'].base_url}"
 [channels.alipay]
@@ -83,13 +85,14 @@ alipay_public_key = """{sandbox_keys.ALIPAY_PLATFORM_PUBLIC_KEY}"""
         args = [a for c in channels for a in ("--channel", c)]
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "server", "reconcile", "--config", str(config), "--date", today,
-            "--out", str(tmp_path / "out"), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await proc.communicate()
         return proc.returncode, out.decode(), err.decode()
 
     code, out, err = await cli("alipay")
     assert code == 1, err
     assert "alipay" in out and "missing_in_orders\tSP20260101000000planted00000000" in out
+    assert (tmp_path / "out" / today / "alipay.txt").exists()          # where [reconcile] out_dir says
     code, out, err = await cli("wechat", "alipay")
     assert code == 1 and "missing_in_bill" in out
     code, out, err = await cli("unionpay")            # not enabled in this config

@@ -39,3 +39,12 @@ async def test_two_payments_in_a_row_on_one_box(tmp_path):
     assert second.spoken[-1] == "微信收款 3.00 元"
     assert first.order.order_no != second.order.order_no
     assert (first.order.amount_fen, second.order.amount_fen) == (1, 300)
+
+
+def test_the_demo_answers_help_without_running():
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-m", "hw_sim.demo", "--help"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("usage: python -m hw_sim.demo")
+    assert "demo OK" not in result.stdout and "demo FAILED" not in result.stderr

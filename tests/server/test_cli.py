@@ -2,6 +2,7 @@
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,17 @@ def test_bad_config_file_is_reported(tmp_path):
     config.write_text("[server]\nprot = 1\n")
     result = cli("run", "--config", str(config))
     assert result.returncode == 1 and "unknown key server.prot" in result.stderr
+
+
+def test_a_port_that_cannot_be_served_is_said_before_anything_starts(tmp_path):
+    database = tmp_path / "never.db"
+    result = cli("run", "--port", "99999", "--db", str(database))
+    assert result.returncode == 2 and "'99999' is not a port number (1-65535)" in result.stderr
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = cli("run", "--host", "127.0.0.1", "--port", str(port), "--db", str(database))
+    assert result.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr and not database.exists()       # nothing opened, nothing migrated
 
 
 async def test_run_serves_the_device_api(tmp_path, sandbox):

@@ -178,6 +178,26 @@ async def test_a_payer_who_gave_up_is_the_payers_a_channel_that_never_answered_i
     assert (wechat.refused, wechat.failed) == (1, 1)
 
 
+async def test_a_burst_of_refusals_raises_nothing_while_a_channel_outage_does(start):
+    device = await start(enabled=True)
+    storage = device.app[STORAGE]
+    for n in range(6):                                        # six empty wallets in a row at one shop
+        await pay(device, f"E{n}", 100, test_codes.INSUFFICIENT_FUNDS)
+    assert await alerts.evaluate(storage, RULES) == []
+
+    async def unanswered(order_no):                          # WeChat stops answering pay calls
+        await pay(device, order_no, 100, test_codes.NO_ANSWER, 4)
+        for _ in range(2):
+            status, body = await device.query(order_no, wait=20)
+            if body["order"]["status"] != "PAYING":
+                return body["order"]
+        return body["order"]
+    orders = await asyncio.gather(*(unanswered(f"O{n}") for n in range(4)))
+    assert {(o["status"], o["reason"]) for o in orders} == {("CLOSED", "timeout")}
+    [alert] = await alerts.evaluate(storage, RULES)
+    assert (alert.rule, alert.subject) == ("success_rate", "wechat") and "0.0% of 4 payments" in alert.message
+
+
 async def test_too_few_payments_raise_nothing(device):
     await pay(device, "Y1", 100, test_codes.INSUFFICIENT_FUNDS)
     await pay(device, "Y2", 100, test_codes.EXPIRED)

@@ -40,6 +40,7 @@
     python -m server console-user disable|enable USERNAME
     python -m server console-user list
     python -m server reconcile --date 2026-11-21 [--channel alipay] [--out DIR]   (exit 1: differences)
+    python -m server reconcile --month 2026-11 [--channel alipay] [--out DIR]     (the month's daily reports summed)
 """
 from __future__ import annotations
 
@@ -331,7 +332,9 @@ def _dash(value) -> str:
 
 
 def do_reconcile(settings: Settings, args: argparse.Namespace) -> int:
-    from .reconcile import run
+    from .reconcile import run, run_month
+    if args.month:
+        return run_month(args.month, args.channel, args.out or settings.reconcile.out_dir)
     return run(settings, args.date, args.channel, args.out or settings.reconcile.out_dir)
 
 
@@ -751,7 +754,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     reconcile = _config_option(commands.add_parser(
         "reconcile", help="compare the channels' daily bills with the orders (exit 1 on differences)"))
-    reconcile.add_argument("--date", required=True, type=datetime.date.fromisoformat, help="YYYY-MM-DD, China time")
+    when = reconcile.add_mutually_exclusive_group(required=True)
+    when.add_argument("--date", type=datetime.date.fromisoformat, help="YYYY-MM-DD, China time")
+    when.add_argument("--month", help="YYYY-MM: add up the month's daily reports (per channel and merchant)")
     reconcile.add_argument("--channel", action="append", help="only this channel (repeatable; default: all active)")
     reconcile.add_argument("--out", help="report folder, a file per date and channel (default: [reconcile] out_dir)")
     reconcile.set_defaults(handler=do_reconcile)

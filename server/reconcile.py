@@ -8,8 +8,21 @@ For each channel and day (China time, as the channels cut their bills) it downlo
   - status              the channel lists it paid, our order is not (PAYING, FAILED, CLOSED)
   - amount              the amounts differ, to the fen
   - refund_missing_in_orders / refund_missing_in_bill / refund_amount   the same for refunds
+  - fee / refund_fee    the bill's fee on a row is not the merchant's contracted rate (merchant channel
+                        --fee-ppm) applied as server/fees.py says; ours and theirs in fen
+  - summary_count / summary_paid / summary_refunded / summary_net / summary_fee
+                        the bill's own summary rows (WeChat's 总交易单数 block, Alipay's 合计 lines) do not
+                        add up from its detail rows: ours is the rows' sum, theirs the summary's
 and the channel's fees. One report file per day and channel (<out>/<date>/<channel>.txt); the exit status
-is 1 when anything differs, 2 when a bill could not be had.
+is 1 when anything differs, 2 when a bill could not be had. Rows of a merchant with no contracted rate are
+not fee-checked (the report counts them).
+
+    python -m server reconcile --month 2026-11 [--channel alipay] [--out DIR]
+
+sums the month's daily report files per channel and per merchant (<out>/<month>/<channel>.txt,
+<out>/<month>/merchants/<merchant_id>/<channel>.txt): the bills' totals, the fees at the contracted rates, and
+each kind of difference with its count and the fen it comes to (bill less ours), so a fen a day is the
+month's 30 fen.
 
 Where the acquirer is the channel's service provider, each merchant's own bill (its sub-merchant account's)
 is reconciled against that merchant's orders alone: a report per merchant and channel
@@ -27,10 +40,12 @@ import dataclasses
 import datetime
 import logging
 import os
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .channels import BillRow, BillStatus, BillUnavailable, Channel, SubMerchant, open_channels
+from . import fees
+from .channels import Bill, BillRow, BillStatus, BillUnavailable, Channel, SubMerchant, open_channels
 from .merchant_channels import is_service_provider
 from .settings import Settings
 from .storage import REFUND_SUCCESS, REFUNDED, SUCCESS, Order, Refund, Storage, open_storage
@@ -64,6 +79,8 @@ class Report:
     refunded_fen: int = 0
     fee_fen: int = 0           # the channel's fees, net of fees given back on refunds
     orders_paid: int = 0       # our paid orders finished that day
+    fee_ours_fen: int = 0      # the fees of the rows checked, at the merchants' contracted rates (net of refunds')
+    fee_unchecked: int = 0     # rows not fee-checked: no order, or its merchant has no contracted rate
     differences: list[Difference] = field(default_factory=list)
     error: str | None = None   # the bill could not be had
     merchant_id: str = ""      # a merchant's own report (service-provider mode); "" for the channel's
@@ -80,7 +97,8 @@ class Report:
             return "\n".join(lines) + "\n"
         lines += [f"bill: {self.bill_payments} payments {_yuan(self.paid_fen)} yuan, {self.bill_refunds} refunds "
                   f"{_yuan(self.refunded_fen)} yuan, fees {_yuan(self.fee_fen)} yuan",
-                  f"ours: {self.orders_paid} paid orders finished that day"]
+                  f"ours: {self.orders_paid} paid orders finished that day",
+                  f"fees at the contracted rates: {_yuan(self.fee_ours_fen)} yuan, {self.fee_unchecked} rows unchecked"]
         if self.merchant_id:
             lines.insert(1, f"merchant: {self.merchant_id}")
         if self.differences:
@@ -102,12 +120,34 @@ def china_day_bounds(day: datetime.date) -> tuple[int, int]:
     return start_ms, start_ms + _DAY_MS
 
 
+_SUMMARY_FIELDS = (("transactions", "summary_count", ""), ("payments", "summary_count", " payments"),
+                   ("refunds", "summary_count", " refunds"), ("paid_fen", "summary_paid", " fen"),
+                   ("refunded_fen", "summary_refunded", " fen"), ("net_fen", "summary_net", " fen"),
+                   ("fee_fen", "summary_fee", " fen"))
+
+
+def summary_differences(bill: Sequence[BillRow]) -> list[Difference]:
+    """Where the bill's summary rows (Bill.stated) are not its detail rows added up (Bill.counted)."""
+    stated, counted = getattr(bill, "stated", None), getattr(bill, "counted", None)
+    if stated is None or counted is None:
+        return []
+    found = []
+    for name, kind, unit in _SUMMARY_FIELDS:
+        theirs, ours = getattr(stated, name), getattr(counted, name)
+        if theirs is not None and ours is not None and theirs != ours:
+            unit = unit or " rows"
+            found.append(Difference(kind, "-", f"{ours}{unit}", f"{theirs}{unit}"))
+    return found
+
+
 def compare(channel: str, day: datetime.date, bill: Sequence[BillRow], orders: Iterable[Order],
-            refunds: Mapping[str, Sequence[Refund]]) -> Report:
+            refunds: Mapping[str, Sequence[Refund]], rates: Mapping[str, int | None] | None = None) -> Report:
     """The report for one channel and day: a pure function of the bill and our records.
 
-    `orders` should cover the day before and after too; `refunds` maps order id -> its refunds.
+    `orders` should cover the day before and after too; `refunds` maps order id -> its refunds; `rates` maps
+    merchant id -> its contracted fee at this channel in ppm (server/fees.py), None or absent: not checked.
     """
+    rates = rates or {}
     report = Report(channel=channel, day=day)
     start, end = china_day_bounds(day)
     by_trade_no = {o.trade_no: o for o in orders}
@@ -130,6 +170,7 @@ def compare(channel: str, day: datetime.date, bill: Sequence[BillRow], orders: I
             diffs.append(Difference("status", row.trade_no, order.status, "paid"))
         if order.amount_fen != row.amount_fen:
             diffs.append(Difference("amount", row.trade_no, f"{order.amount_fen} fen", f"{row.amount_fen} fen"))
+        _check_fee(report, row, rates.get(order.merchant_id or ""))
 
     paid_today = [o for o in by_trade_no.values()
                   if o.status in _PAID and start <= (o.finished_at or o.created_at) < end]
@@ -147,6 +188,8 @@ def compare(channel: str, day: datetime.date, bill: Sequence[BillRow], orders: I
         key = row.refund_no or ""
         billed_refunds.add(key)
         mine = ours_by_refund_no.get(key)
+        refunded_order = mine[0] if mine else by_trade_no.get(row.trade_no)
+        _check_fee(report, row, rates.get(refunded_order.merchant_id or "") if refunded_order else None)
         if mine is None or mine[1].status != REFUND_SUCCESS:
             ours = "-" if mine is None else mine[1].status
             diffs.append(Difference("refund_missing_in_orders", row.trade_no, ours, f"refunded {row.amount_fen} fen",
@@ -159,8 +202,26 @@ def compare(channel: str, day: datetime.date, bill: Sequence[BillRow], orders: I
         if refund.status == REFUND_SUCCESS and start <= done_at < end and refund.refund_trade_no not in billed_refunds:
             diffs.append(Difference("refund_missing_in_bill", order.trade_no, f"refunded {refund.amount_fen} fen", "-",
                                     refund_no=refund.refund_trade_no))
+    for row in payments:
+        if row.trade_no not in by_trade_no:
+            report.fee_unchecked += 1
+    diffs += summary_differences(bill)
     diffs.sort(key=lambda d: (d.kind, d.trade_no, d.refund_no))
     return report
+
+
+def _check_fee(report: Report, row: BillRow, rate_ppm: int | None) -> None:
+    """The bill's fee on the row against the contracted rate's: a payment's is taken (positive), a refund's
+    given back (negative), as the parsers give them."""
+    if rate_ppm is None:
+        report.fee_unchecked += 1
+        return
+    refund = row.status == BillStatus.REFUND
+    ours = -fees.refund_fee_fen(row.amount_fen, rate_ppm) if refund else fees.fee_fen(row.amount_fen, rate_ppm)
+    report.fee_ours_fen += ours
+    if row.fee_fen != ours:
+        report.differences.append(Difference("refund_fee" if refund else "fee", row.trade_no, f"{ours} fen",
+                                             f"{row.fee_fen} fen", refund_no=row.refund_no or ""))
 
 
 async def reconcile_channel(channel: Channel, storage: Storage, day: datetime.date, *,
@@ -169,14 +230,16 @@ async def reconcile_channel(channel: Channel, storage: Storage, day: datetime.da
     start, end = china_day_bounds(day)
     orders = await storage.orders_of_channel(channel.name, start - _DAY_MS, end + _DAY_MS)
     refunds = {o.id: await storage.list_refunds(o.id) for o in orders if o.refunded_fen or o.refund_reserved_fen}
+    accounts = await storage.channel_accounts(channel.name)
+    rates = {a.merchant_id: a.fee_rate_ppm for a in accounts}
     if not service_provider:
         try:
             bill = await channel.bill(day)
         except BillUnavailable as e:
             return Report(channel=channel.name, day=day, error=str(e)), []
-        return compare(channel.name, day, bill, orders, refunds), []
+        return compare(channel.name, day, bill, orders, refunds, rates), []
     per_merchant = []
-    for account in await storage.channel_accounts(channel.name):
+    for account in accounts:
         if not account.account_id:
             continue
         theirs = [o for o in orders if o.channel_account == account.account_id]
@@ -185,7 +248,7 @@ async def reconcile_channel(channel: Channel, storage: Storage, day: datetime.da
         except BillUnavailable as e:
             per_merchant.append(Report(channel=channel.name, day=day, error=str(e), merchant_id=account.merchant_id))
             continue
-        report = compare(channel.name, day, bill, theirs, refunds)
+        report = compare(channel.name, day, bill, theirs, refunds, rates)
         report.merchant_id = account.merchant_id
         report.differences[:] = [dataclasses.replace(d, merchant_id=account.merchant_id) for d in report.differences]
         per_merchant.append(report)
@@ -201,7 +264,15 @@ def _sum(channel: str, day: datetime.date, reports: Sequence[Report]) -> Report:
         total.refunded_fen += report.refunded_fen
         total.fee_fen += report.fee_fen
         total.orders_paid += report.orders_paid
-        total.differences += report.differences
+        total.fee_ours_fen += report.fee_ours_fen
+        total.fee_unchecked += report.fee_unchecked
+        for difference in report.differences:
+            # a summary row is the whole file's: every merchant's bill cut from one file repeats it
+            if difference.kind.startswith("summary_") and any(
+                    dataclasses.replace(d, merchant_id="") == dataclasses.replace(difference, merchant_id="")
+                    for d in total.differences):
+                continue
+            total.differences.append(difference)
     missing = [r.merchant_id for r in reports if r.error]
     if missing:
         total.error = f"no bill for merchant{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
@@ -217,6 +288,189 @@ def write_report(report: Report, out_dir: str | os.PathLike) -> str:
     with open(path, "w", encoding="utf-8") as f:
         f.write(report.text())
     return path
+
+
+# The monthly roll-up: the month's daily report files added up.
+
+_HEADER = re.compile(r"^reconciliation (\S+) (\d{4}-\d{2}-\d{2}): (OK|NO BILL|\d+ DIFFERENCES)\Z")
+_BILL_LINE = re.compile(r"^bill: (\d+) payments (-?\d+\.\d\d) yuan, (\d+) refunds (-?\d+\.\d\d) yuan, "
+                        r"fees (-?\d+\.\d\d) yuan\Z")
+_OURS_LINE = re.compile(r"^ours: (\d+) paid orders finished that day\Z")
+_FEES_LINE = re.compile(r"^fees at the contracted rates: (-?\d+\.\d\d) yuan, (\d+) rows unchecked\Z")
+_FEN_CELL = re.compile(r"(-?\d+) fen\Z")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})\Z")
+
+
+def _fen_of_yuan_text(text: str) -> int:
+    sign = -1 if text.startswith("-") else 1
+    whole, cents = text.lstrip("-").split(".")
+    return sign * (int(whole) * 100 + int(cents))
+
+
+def read_report(text: str) -> Report:
+    """A report file back into a Report (what Report.text() wrote); ValueError when it is not one."""
+    lines = text.splitlines()
+    head = _HEADER.match(lines[0]) if lines else None
+    if head is None:
+        raise ValueError("not a reconciliation report")
+    report = Report(channel=head[1], day=datetime.date.fromisoformat(head[2]))
+    columns = None
+    for line in lines[1:]:
+        if columns is not None:
+            cells = dict(zip(columns, line.split("\t")))
+            report.differences.append(Difference(
+                cells.get("kind", ""), cells.get("trade_no", ""), cells.get("ours", ""), cells.get("theirs", ""),
+                refund_no="" if cells.get("refund_no", "-") == "-" else cells["refund_no"],
+                merchant_id="" if cells.get("merchant", "-") == "-" else cells["merchant"]))
+        elif line.startswith("kind\t"):
+            columns = line.split("\t")
+        elif line.startswith("bill unavailable: "):
+            report.error = line.removeprefix("bill unavailable: ")
+        elif line.startswith("merchant: "):
+            report.merchant_id = line.removeprefix("merchant: ")
+        elif match := _BILL_LINE.match(line):
+            report.bill_payments, report.bill_refunds = int(match[1]), int(match[3])
+            report.paid_fen, report.refunded_fen = _fen_of_yuan_text(match[2]), _fen_of_yuan_text(match[4])
+            report.fee_fen = _fen_of_yuan_text(match[5])
+        elif match := _OURS_LINE.match(line):
+            report.orders_paid = int(match[1])
+        elif match := _FEES_LINE.match(line):
+            report.fee_ours_fen, report.fee_unchecked = _fen_of_yuan_text(match[1]), int(match[2])
+    return report
+
+
+def difference_fen(difference: Difference) -> int:
+    """What a difference comes to in fen, the bill's figure less ours ("-" counts as nothing); 0 for counts."""
+    def fen(cell: str) -> int:
+        match = _FEN_CELL.search(cell)
+        return int(match[1]) if match else 0
+    return fen(difference.theirs) - fen(difference.ours)
+
+
+@dataclass
+class MonthReport:
+    """A month's daily reports of one channel (and one merchant, in service-provider mode) added up."""
+
+    channel: str
+    month: str                 # YYYY-MM
+    merchant_id: str = ""
+    days: int = 0              # daily reports found
+    days_without_bill: int = 0
+    bill_payments: int = 0
+    bill_refunds: int = 0
+    paid_fen: int = 0
+    refunded_fen: int = 0
+    fee_fen: int = 0
+    fee_ours_fen: int = 0
+    fee_unchecked: int = 0
+    kinds: dict[str, list[int]] = field(default_factory=dict)     # kind -> [differences, fen (bill less ours)]
+
+    @property
+    def ok(self) -> bool:
+        return not self.kinds and not self.days_without_bill
+
+    def add(self, report: Report) -> None:
+        self.days += 1
+        if report.error:
+            self.days_without_bill += 1
+            return
+        self.bill_payments += report.bill_payments
+        self.bill_refunds += report.bill_refunds
+        self.paid_fen += report.paid_fen
+        self.refunded_fen += report.refunded_fen
+        self.fee_fen += report.fee_fen
+        self.fee_ours_fen += report.fee_ours_fen
+        self.fee_unchecked += report.fee_unchecked
+        for difference in report.differences:
+            entry = self.kinds.setdefault(difference.kind, [0, 0])
+            entry[0] += 1
+            entry[1] += difference_fen(difference)
+
+    def text(self) -> str:
+        verdict = "OK" if self.ok else f"{sum(n for n, _ in self.kinds.values())} DIFFERENCES"
+        lines = [f"reconciliation month {self.channel} {self.month}: {verdict}"]
+        if self.merchant_id:
+            lines.append(f"merchant: {self.merchant_id}")
+        lines += [f"days: {self.days} reports, {self.days_without_bill} without a bill",
+                  f"bill: {self.bill_payments} payments {_yuan(self.paid_fen)} yuan, {self.bill_refunds} refunds "
+                  f"{_yuan(self.refunded_fen)} yuan, fees {_yuan(self.fee_fen)} yuan",
+                  f"fees at the contracted rates: {_yuan(self.fee_ours_fen)} yuan, {self.fee_unchecked} rows unchecked"]
+        if self.kinds:
+            lines.append("kind\tdifferences\tfen")
+            lines += [f"{kind}\t{n}\t{fen}" for kind, (n, fen) in sorted(self.kinds.items())]
+        return "\n".join(lines) + "\n"
+
+
+def month_days(month: str) -> list[datetime.date]:
+    match = _MONTH.match(month)
+    if match is None:
+        raise ValueError(f"a month is written like 2026-11, not {month!r}")
+    first = datetime.date(int(match[1]), int(match[2]), 1)
+    days = []
+    day = first
+    while day.month == first.month:
+        days.append(day)
+        day += datetime.timedelta(days=1)
+    return days
+
+
+def month_reports(out_dir: str | os.PathLike, month: str,
+                  channel_names: Sequence[str] | None = None) -> tuple[list[MonthReport], list[MonthReport]]:
+    """The month's roll-up from the daily report files: per channel, and per merchant and channel."""
+    per_channel: dict[str, MonthReport] = {}
+    per_merchant: dict[tuple[str, str], MonthReport] = {}
+    for day in month_days(month):
+        folder = os.path.join(out_dir, day.isoformat())
+        if not os.path.isdir(folder):
+            continue
+        files = [(name, "", os.path.join(folder, name)) for name in sorted(os.listdir(folder))]
+        merchants_dir = os.path.join(folder, "merchants")
+        if os.path.isdir(merchants_dir):
+            for merchant_id in sorted(os.listdir(merchants_dir)):
+                sub = os.path.join(merchants_dir, merchant_id)
+                if os.path.isdir(sub):
+                    files += [(name, merchant_id, os.path.join(sub, name)) for name in sorted(os.listdir(sub))]
+        for name, merchant_id, path in files:
+            channel, dot, ext = name.partition(".")
+            if not dot or ext != "txt" or (channel_names and channel not in channel_names):
+                continue
+            try:
+                with open(path, encoding="utf-8") as f:
+                    report = read_report(f.read())
+            except (OSError, UnicodeDecodeError, ValueError) as e:
+                log.warning("reconcile month: %s unreadable: %s", path, e)
+                continue
+            table, key = (per_merchant, (merchant_id, channel)) if merchant_id else (per_channel, channel)
+            table.setdefault(key, MonthReport(channel=channel, month=month, merchant_id=merchant_id)).add(report)
+    return ([per_channel[k] for k in sorted(per_channel)],
+            [per_merchant[k] for k in sorted(per_merchant)])
+
+
+def write_month(report: MonthReport, out_dir: str | os.PathLike) -> str:
+    folder = os.path.join(out_dir, report.month)
+    if report.merchant_id:
+        folder = os.path.join(folder, "merchants", report.merchant_id)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{report.channel}.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(report.text())
+    return path
+
+
+def run_month(month: str, channel_names: Sequence[str] | None = None,
+              out_dir: str | os.PathLike = "var/reconcile") -> int:
+    """The CLI's --month: adds up the month's daily reports, writes and prints the roll-up; exit 1 when any
+    day had differences, 2 when a day had no bill."""
+    per_channel, per_merchant = month_reports(out_dir, month, channel_names)
+    if not per_channel and not per_merchant:
+        raise ValueError(f"no daily reports for {month} in {out_dir}")
+    for report in per_merchant + per_channel:
+        write_month(report, out_dir)
+    for report in per_channel:
+        print(report.text(), end="")
+    if any(r.days_without_bill for r in per_channel + per_merchant):
+        return EXIT_NO_BILL
+    return EXIT_DIFFERENCES if any(r.kinds for r in per_channel + per_merchant) else EXIT_OK
 
 
 async def reconcile_day(storage: Storage, channels: Mapping[str, Channel], day: datetime.date,

@@ -43,11 +43,12 @@ from decimal import Decimal
 from aiohttp import web
 
 from hw_sim import test_codes
+from server import fees
 from server.channels.alipay import protocol, signing
 from server.channels.alipay.bill import COLUMNS, SUB_MERCHANT_COLUMN
 
 from . import keys
-from .common import (Charge, DropConnection, Holds, Ledger, SubMerchants, china_now, drop, fee_of, run_sandbox,
+from .common import (Charge, DropConnection, Holds, Ledger, SubMerchants, china_now, drop, run_sandbox,
                      run_standalone)
 from .alipay_wallet import AlipayWallet, bridge_script, user_id_of
 
@@ -95,6 +96,11 @@ class AlipaySandbox:
         self.base_url = ""
         self.sub_merchants = SubMerchants()
         self.wallet = AlipayWallet(self)     # the Alipay app: web authorisation, tradePay, notifications
+        # The bills' fees (test knobs): every row's fee at fee_rate_ppm, rounded as server/fees.py says; a row's
+        # fee off by fee_drift[out_trade_no or refund_no] fen, the summary's fee total off by summary_drift_fen.
+        self.fee_rate_ppm = 6000
+        self.fee_drift: dict[str, int] = {}
+        self.summary_drift_fen = 0
 
     @property
     def alipay_key(self):
@@ -403,6 +409,10 @@ class AlipaySandbox:
             raise web.HTTPNotFound()
         return web.Response(body=self.bill_zip(day), content_type="application/zip")
 
+    def row_fee_fen(self, c: Charge) -> int:
+        """The fee on the bill row of a payment or refund (positive; a refund's is given back)."""
+        return fees.fee_fen(c.amount_fen, self.fee_rate_ppm) + self.fee_drift.get(c.refund_no or c.out_trade_no, 0)
+
     def bill_zip(self, day: datetime.date, smid: str | None = None) -> bytes:
         """The trade bill of `day`: every shop's rows, or with `smid` that shop's alone."""
         charges, refunds = self.ledger.bill_of(day, smid)
@@ -415,7 +425,8 @@ class AlipaySandbox:
         def row(c: Charge, kind: str, sign: str) -> str:
             order = self._ledger.orders.get(c.out_trade_no)
             yuan = sign + protocol.yuan_of(c.amount_fen)
-            fee = protocol.yuan_of(fee_of(c.amount_fen)) if fee_of(c.amount_fen) else "0.00"
+            fee_fen = self.row_fee_fen(c)
+            fee = f"{abs(fee_fen) // 100}.{abs(fee_fen) % 100:02d}"
             cells = {"支付宝交易号": c.channel_trade_no + "\t", "商户订单号": c.out_trade_no + "\t", "业务类型": kind,
                      "商品名称": order.subject if order else "", "创建时间": f"{c.at:%Y-%m-%d %H:%M:%S}",
                      "完成时间": f"{c.at:%Y-%m-%d %H:%M:%S}", "对方账户": "159****5620", "订单金额（元）": yuan,
@@ -432,8 +443,26 @@ class AlipaySandbox:
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as archive:
             archive.writestr(f"{stem}_业务明细.csv", ("\r\n".join(lines) + "\r\n").encode("gbk"))
-            archive.writestr(f"{stem}_业务明细(汇总).csv", "#支付宝业务汇总查询\r\n".encode("gbk"))
+            archive.writestr(f"{stem}_业务明细(汇总).csv", self._summary_csv(day, charges, refunds).encode("gbk"))
         return buf.getvalue()
+
+    def _summary_csv(self, day: datetime.date, charges: list[Charge], refunds: list[Charge]) -> str:
+        """The summary file: one store line and the 合计 line (订单金额 payments less refunds, 服务费 signed as in
+        the detail rows, negative when Alipay takes it)."""
+        net = sum(c.amount_fen for c in charges) - sum(r.amount_fen for r in refunds)
+        fee = sum(self.row_fee_fen(c) for c in charges) - sum(self.row_fee_fen(r) for r in refunds) \
+            + self.summary_drift_fen
+
+        def yuan(fen: int) -> str:
+            return f"{'-' if fen < 0 else ''}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+        def line(first: str) -> str:
+            return f"{first},,{len(charges)},{len(refunds)},{yuan(net)},{yuan(-fee)}"
+        return "\r\n".join([
+            "#支付宝业务汇总查询", f"#账号：[{self.app_id}0156]", f"#起始日期：[{day:%Y年%m月%d日} 00:00:00]",
+            "#-----------------------------------------业务汇总列表----------------------------------------",
+            "门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）,服务费（元）", line(""), line("合计"),
+            "#-----------------------------------------业务汇总列表结束------------------------------------"]) + "\r\n"
 
     # state
 

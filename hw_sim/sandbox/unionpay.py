@@ -35,11 +35,12 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from hw_sim import test_codes
+from server import fees
 from server.channels.unionpay import protocol, signing
 from server.channels.unionpay.bill import encode_file_content
 
 from . import keys
-from .common import (Charge, DropConnection, Holds, Ledger, SubMerchants, drop, fee_of, run_sandbox,
+from .common import (Charge, DropConnection, Holds, Ledger, SubMerchants, drop, run_sandbox,
                      run_standalone)
 from .unionpay_wallet import UnionPayWallet, user_id_of
 
@@ -107,6 +108,10 @@ class UnionPaySandbox:
         self.base_url = ""
         self.sub_merchants = SubMerchants()
         self.wallet = UnionPayWallet(self)    # a UnionPay app: user authorisation, the cashier, notifications
+        # The bills' fees (test knobs): every row's fee at fee_rate_ppm, rounded as server/fees.py says; a row's
+        # fee off by fee_drift[out_trade_no or refund_no] fen.
+        self.fee_rate_ppm = 6000
+        self.fee_drift: dict[str, int] = {}
 
     @property
     def unionpay_key(self):
@@ -342,6 +347,10 @@ class UnionPaySandbox:
         return self._answer({"respCode": "00", "respMsg": "成功", **echo,
                              "fileContent": encode_file_content(self.file_text(day, merchant))})
 
+    def row_fee_fen(self, c: Charge) -> int:
+        """The fee on the bill row of a payment or refund (positive; a refund's is given back)."""
+        return fees.fee_fen(c.amount_fen, self.fee_rate_ppm) + self.fee_drift.get(c.refund_no or c.out_trade_no, 0)
+
     def file_text(self, day: datetime.date, mer_id: str | None = None) -> str:
         """The file of `day`: every line, or with a sub-merchant's merId its lines alone. A sub-merchant's line
         ends with its merId; the acquirer's own lines keep the 7 fields."""
@@ -350,13 +359,13 @@ class UnionPaySandbox:
         def owner(c: Charge) -> str:
             return f"|{c.merchant}" if c.merchant else ""
 
-        lines = [f"{c.out_trade_no}||{protocol.CONSUME}|{c.amount_fen}|{fee_of(c.amount_fen)}|{c.at:%Y%m%d%H%M%S}|"
+        lines = [f"{c.out_trade_no}||{protocol.CONSUME}|{c.amount_fen}|{self.row_fee_fen(c)}|{c.at:%Y%m%d%H%M%S}|"
                  f"{c.channel_trade_no}{owner(c)}" for c in charges]
         for r in refunds:
             kind = protocol.REVERSAL if r.refund_no == "reversal" else protocol.REFUND
             if kind == protocol.REVERSAL:
                 continue   # a reversed consume leaves the file: UnionPay settles neither
-            lines.append(f"{r.refund_no}|{r.out_trade_no}|{kind}|{r.amount_fen}|{-fee_of(r.amount_fen)}|"
+            lines.append(f"{r.refund_no}|{r.out_trade_no}|{kind}|{r.amount_fen}|{-self.row_fee_fen(r)}|"
                          f"{r.at:%Y%m%d%H%M%S}|{r.channel_trade_no}{owner(r)}")
         reversed_orders = {r.out_trade_no for r in refunds if r.refund_no == "reversal"}
         lines = [line for line in lines if line.split("|")[0] not in reversed_orders]

@@ -52,12 +52,13 @@ import aiohttp
 from aiohttp import web
 
 from hw_sim import test_codes
+from server import fees
 from server.channels.wechat import signing
 from server.channels.wechat.bill import COLUMNS, SUMMARY
 from server.channels.wechat.xmlcodec import XmlError, from_xml, to_xml
 from server.settings import SANDBOX_API_KEY, SANDBOX_APP_SECRET, SANDBOX_APPID, SANDBOX_MCH_ID
 
-from .common import (Charge, DropConnection, Holds, Ledger, SubMerchants, drop, fee_of, run_sandbox,
+from .common import (Charge, DropConnection, Holds, Ledger, SubMerchants, drop, run_sandbox,
                      run_standalone)
 from .wechat_wallet import WeChatWallet, bridge_script, openid_of
 
@@ -135,6 +136,11 @@ class WeChatSandbox:
         self._used_codes: set[str] = set()                 # every payment code a micropay took
         self._open: dict[str, SandboxOrder] = {}           # orders time may still change (paying, C2B unpaid)
         self.sub_merchants = SubMerchants()
+        # The bills' fees (test knobs): every row's fee at fee_rate_ppm, rounded as server/fees.py says; a row's
+        # fee off by fee_drift[out_trade_no or refund_no] fen, the summary's fee total off by summary_drift_fen.
+        self.fee_rate_ppm = 6000
+        self.fee_drift: dict[str, int] = {}
+        self.summary_drift_fen = 0
 
     def add_sub_merchant(self, account_id: str, app_id: str | None = None) -> None:
         """A 特约商户 of this service provider (sub_mch_id), with a sub_appid bound to it when given (its
@@ -427,6 +433,10 @@ class WeChatSandbox:
             return self._fail("No Bill Exist")
         return web.Response(text=self.bill_text(day, sub_mch_id), content_type="text/plain", charset="utf-8")
 
+    def row_fee_fen(self, c: Charge) -> int:
+        """The fee on the bill row of a payment or refund (positive; a refund's is given back)."""
+        return fees.fee_fen(c.amount_fen, self.fee_rate_ppm) + self.fee_drift.get(c.refund_no or c.out_trade_no, 0)
+
     def bill_text(self, day: datetime.date, sub_mch_id: str | None = None) -> str:
         """The ALL bill of `day`: header, a backticked row per payment and refund, the summary. With a
         sub_mch_id that sub-merchant's rows alone; without, everyone's (direct rows say 特约商户号 "0")."""
@@ -448,16 +458,18 @@ class WeChatSandbox:
                      "商户退款单号": c.refund_no if refund else "0", "退款金额": yuan(c.amount_fen if refund else 0),
                      "充值券退款金额": "0.00", "退款类型": "ORIGINAL" if refund else "",
                      "退款状态": "SUCCESS" if refund else "", "商品名称": order.body if order else "", "商户数据包": "",
-                     "手续费": yuan(-fee_of(c.amount_fen) if refund else fee_of(c.amount_fen)), "费率": "0.60%",
+                     "手续费": yuan(-self.row_fee_fen(c) if refund else self.row_fee_fen(c)),
+                     "费率": fees.rate_text(self.fee_rate_ppm),
                      "订单金额": yuan(total), "申请退款金额": yuan(c.amount_fen if refund else 0), "费率备注": ""}
             return ",".join("`" + cells[name] for name in COLUMNS)
 
         lines = [",".join(COLUMNS)] + [row(c, False) for c in charges] + [row(r, True) for r in refunds]
         paid = sum(c.amount_fen for c in charges)
         back = sum(r.amount_fen for r in refunds)
-        fees = sum(fee_of(c.amount_fen) for c in charges) - sum(fee_of(r.amount_fen) for r in refunds)
+        fee_total = (sum(self.row_fee_fen(c) for c in charges) - sum(self.row_fee_fen(r) for r in refunds)
+                     + self.summary_drift_fen)
         lines.append(f"{SUMMARY},应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额")
-        lines.append(f"`{len(charges) + len(refunds)},`{yuan(paid)},`{yuan(back)},`0.00,`{yuan(fees)},`{yuan(paid)},"
+        lines.append(f"`{len(charges) + len(refunds)},`{yuan(paid)},`{yuan(back)},`0.00,`{yuan(fee_total)},`{yuan(paid)},"
                      f"`{yuan(back)}")
         return "\r\n".join(lines) + "\r\n"
 

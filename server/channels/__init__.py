@@ -237,6 +237,42 @@ class BillRow:
     refund_no: str | None = None
 
 
+@dataclass(frozen=True)
+class BillTotals:
+    """A bill's totals: as its own summary rows state them, or as its detail rows add up.
+
+    fee_fen is the fees taken net of the fees given back on refunds; None where the bill states no such
+    figure (Alipay's footer gives counts only).
+    """
+
+    transactions: int | None = None    # payments and refunds together (WeChat's 总交易单数)
+    payments: int | None = None
+    refunds: int | None = None
+    paid_fen: int | None = None
+    refunded_fen: int | None = None
+    net_fen: int | None = None           # paid less refunded (Alipay's 汇总 订单金额)
+    fee_fen: int | None = None
+
+
+def totals_of(rows: "list[BillRow]") -> BillTotals:
+    paid = [r.amount_fen for r in rows if r.status == BillStatus.SUCCESS]
+    refunded = [r.amount_fen for r in rows if r.status == BillStatus.REFUND]
+    return BillTotals(transactions=len(paid) + len(refunded), payments=len(paid), refunds=len(refunded),
+                      paid_fen=sum(paid), refunded_fen=sum(refunded), net_fen=sum(paid) - sum(refunded),
+                      fee_fen=sum(r.fee_fen for r in rows))
+
+
+class Bill(list):
+    """A day's bill: its rows (a list of BillRow, the merchant's alone when asked for one) and, when the bill
+    has summary rows, `stated` (their totals) beside `counted` (the whole file's detail rows added up, every
+    merchant's: the summary is the file's). Reconciliation reports where the two disagree."""
+
+    def __init__(self, rows=(), *, stated: BillTotals | None = None, counted: BillTotals | None = None):
+        super().__init__(rows)
+        self.stated = stated
+        self.counted = counted
+
+
 class BillUnavailable(Exception):
     """The channel's bill for that day could not be fetched or read (not ready, refused, malformed)."""
 

@@ -8,6 +8,8 @@ txnAmt and fee in fen; txnTime yyyyMMddHHmmss (Beijing time); reqType as in the 
 merId, names the merchant of a line when it is a sub-merchant's (acquirer files list every merchant of the
 institution, each line with its merchant code: INFERRED); a line without it is the acquirer's own merId's.
 One merchant's bill keeps its lines alone: the file is asked for with its merId and filtered by it.
+No summary line is known for this file, so a UnionPay bill has no stated totals to check (Bill.stated None):
+its fees are checked line by line only.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import base64
 import binascii
 import zlib
 
-from .. import BillRow, BillStatus, BillUnavailable
+from .. import Bill, BillRow, BillStatus, BillUnavailable
 from .protocol import CANCEL, CONSUME, REFUND, amount_fen_of
 
 FIELDS = ("orderNo", "origOrderNo", "reqType", "txnAmt", "fee", "txnTime", "voucherNum")
@@ -37,7 +39,7 @@ def _time(text: str) -> str:
     return f"{text[0:4]}-{text[4:6]}-{text[6:8]} {text[8:10]}:{text[10:12]}:{text[12:14]}"
 
 
-def parse_bill(text: str, mer_id: str | None = None) -> list[BillRow]:
+def parse_bill(text: str, mer_id: str | None = None) -> Bill:
     """The file's payments and refunds; with `mer_id`, only the lines of that (sub-)merchant."""
     rows = []
     for line_no, line in enumerate(text.splitlines(), 1):
@@ -62,4 +64,4 @@ def parse_bill(text: str, mer_id: str | None = None) -> list[BillRow]:
             rows.append(BillRow(trade_no=row["origOrderNo"], channel_trade_no=row["voucherNum"], amount_fen=amount,
                                 status=BillStatus.REFUND, fee_fen=fee, time=_time(row["txnTime"]),
                                 refund_no=row["orderNo"]))
-    return rows
+    return Bill(rows)

@@ -1,7 +1,8 @@
 """WeChat's daily bill (downloadbill, bill_type=ALL) read into BillRows.
 
 The bill is CSV text: a header row, then one row per payment or refund with every field prefixed by a
-backtick (so spreadsheets keep long numbers as text), then a summary header ("总交易单数,...") and its row.
+backtick (so spreadsheets keep long numbers as text), then a summary header ("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额") and its
+row, read as the bill's stated totals (Bill.stated) beside its rows added up (Bill.counted).
 Amounts are yuan ("`12.50"); the fee (手续费) may carry more decimals and is rounded to the fen here.
 Source: WeChat's downloadbill page (the ALL bill's columns); columns are read by name.
 特约商户号 names the sub-merchant whose row it is (a service provider's bill without sub_mch_id lists every
@@ -13,7 +14,7 @@ import csv
 import io
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from .. import BillRow, BillStatus, BillUnavailable
+from .. import Bill, BillRow, BillStatus, BillTotals, BillUnavailable, totals_of
 
 COLUMNS = ("交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识", "交易类型",
            "交易状态", "付款银行", "货币种类", "应结订单总金额", "代金券金额", "微信退款单号", "商户退款单号", "退款金额",
@@ -34,7 +35,7 @@ def fen_of_yuan(text: str) -> int:
     return int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def parse_bill(text: str, sub_mch_id: str | None = None) -> list[BillRow]:
+def parse_bill(text: str, sub_mch_id: str | None = None) -> Bill:
     """The bill's payments and refunds. With `sub_mch_id` (a bill asked for one sub-merchant) every row must
     be that shop's: a bill that lists another shop's money is not trusted (BillUnavailable)."""
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
@@ -42,10 +43,12 @@ def parse_bill(text: str, sub_mch_id: str | None = None) -> list[BillRow]:
     if not header or header[0] != COLUMNS[0]:
         raise BillUnavailable("WeChat bill has no header row")
     rows = []
+    stated = None
     for line_no, cells in enumerate(reader, 2):
         if not cells:
             continue
         if cells[0].startswith(SUMMARY):
+            stated = _summary(cells, next(reader, None), line_no)
             break
         row = dict(zip(header, (c.lstrip("`") for c in cells)))
         if sub_mch_id is not None and row.get(SUB_MERCHANT) != sub_mch_id:
@@ -64,4 +67,17 @@ def parse_bill(text: str, sub_mch_id: str | None = None) -> list[BillRow]:
                                     refund_no=row.get("商户退款单号") or None))
         except (KeyError, ValueError) as e:
             raise BillUnavailable(f"WeChat bill line {line_no}: {e}") from None
-    return rows
+    return Bill(rows, stated=stated, counted=totals_of(rows))
+
+
+def _summary(header: list[str], values: list[str] | None, line_no: int) -> BillTotals:
+    """The summary block: 总交易单数 (payments and refunds), 应结订单总金额, 退款总金额, 手续费总金额 (net of the
+    fees refunds gave back, as the rows' 手续费 add up)."""
+    if not values:
+        raise BillUnavailable(f"WeChat bill line {line_no}: a summary header without its row")
+    summary = dict(zip(header, (c.lstrip("`") for c in values)))
+    try:
+        return BillTotals(transactions=int(summary[SUMMARY]), paid_fen=fen_of_yuan(summary["应结订单总金额"]),
+                          refunded_fen=fen_of_yuan(summary["退款总金额"]), fee_fen=fen_of_yuan(summary["手续费总金额"]))
+    except (KeyError, ValueError) as e:
+        raise BillUnavailable(f"WeChat bill summary, line {line_no + 1}: {e}") from None

@@ -388,10 +388,9 @@ class Payments:
             next_check = answered + ms(max(delay, self._backoff_s(faults)))
             if answered < order.deadline_at:   # backing off, yet the deadline's query and cancel on time
                 next_check = min(next_check, order.deadline_at)
-        await self._storage.reschedule_order(order.id, next_check, count_attempt=True,
-                                             event=self._event(result, source), event_at=answered, claim=claim,
-                                             faults=faults, deadline_seen=order.deadline_at)
-        return await self._reload(order)
+        return await self._reload(order, await self._storage.reschedule_order_returning(
+            order.id, next_check, count_attempt=True, event=self._event(result, source), event_at=answered,
+            claim=claim, faults=faults, deadline_seen=order.deadline_at))
 
     def _backoff_s(self, faults: int) -> float:
         resolver = self._settings.resolver
@@ -405,9 +404,8 @@ class Payments:
             if now_ms() >= order.deadline_at:
                 return await self._finish(order, CLOSED, reason=self._close_reason(order), message=None,
                                           channel_trade_no=None, unengaged=True)
-            await self._storage.reschedule_order(order.id, order.deadline_at, count_attempt=False, claim=claim,
-                                                 deadline_seen=order.deadline_at)
-            return await self._reload(order)
+            return await self._reload(order, await self._storage.reschedule_order_returning(
+                order.id, order.deadline_at, count_attempt=False, claim=claim, deadline_seen=order.deadline_at))
         channel = channel or self._channels[order.channel]
         if now_ms() >= order.deadline_at:
             return await self.expire(order, claim=claim, channel=channel)
@@ -453,9 +451,8 @@ class Payments:
         if cancel is not None and cancel.fault in _BACKING_OFF:
             faults = order.faults + 1
             delay = max(delay, self._backoff_s(faults))
-        await self._storage.reschedule_order(order.id, now_ms() + ms(delay), count_attempt=True, claim=claim,
-                                             faults=faults)
-        return await self._reload(order)
+        return await self._reload(order, await self._storage.reschedule_order_returning(
+            order.id, now_ms() + ms(delay), count_attempt=True, claim=claim, faults=faults))
 
     @staticmethod
     def _close_reason(order: Order) -> str:
@@ -505,7 +502,11 @@ class Payments:
         kind = "cancel:done" if cancel.cancelled else ("cancel:retry" if cancel.retry else "cancel:failed")
         await self._storage.add_event(order.id, now_ms(), kind, cancel.message, dict(cancel.raw) or None)
 
-    async def _reload(self, order: Order) -> Order:
+    async def _reload(self, order: Order, moved: Order | None = None) -> Order:
+        """The order as it is now: `moved`, what a conditional update returned, or else read again (the
+        update changed nothing: another process holds it, or it is final)."""
+        if moved is not None:
+            return moved
         fresh = await self._storage.get_order_by_id(order.id)
         assert fresh is not None, "orders are never deleted"
         return fresh

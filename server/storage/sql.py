@@ -95,11 +95,11 @@ def _reschedule_sql(table: str, sets: list[str], args: list[Any], work_id: str, 
 
 def order_reschedule(order_id: str, next_check_at: int, *, count_attempt: bool, claim: str | None,
                      faults: int | None, deadline_seen: int | None) -> tuple[str, tuple]:
-    """reschedule_order's UPDATE (statement, arguments), also for the backends that journal the answer in the
-    same write: sqlite.py in one write of a group commit, postgres.py in one statement. The resolver
-    reschedules every waiting order after each query (10,000 payers typing are about 2,000 a second), and
-    a transaction of its own each (four round trips; on SQLite the writer held and an fsync each) was most
-    of what the resolver cost."""
+    """reschedule_order's UPDATE (statement, arguments), also for sqlite.py, which journals the answer in the
+    same write of a group commit (postgres.py's _RESCHEDULE_MANY is this update for many orders in one
+    statement). The resolver reschedules every waiting order after each query (10,000 payers typing are
+    about 2,000 a second), and a transaction of its own each (four round trips; on SQLite the writer held
+    and an fsync each) was most of what the resolver cost."""
     sets, args = ["next_check_at = ?"], [next_check_at]
     if deadline_seen is not None:
         sets[0] = "next_check_at = CASE WHEN deadline_at < ? THEN deadline_at ELSE ? END"
@@ -538,6 +538,20 @@ class SqlStorage(AnnouncementStore):
                 return False
             await self._insert_event(tx, order_id, now_ms() if event_at is None else event_at, *event)
             return True
+
+    async def reschedule_order_returning(self, order_id: str, next_check_at: int, *, count_attempt: bool,
+                                         event: tuple[str, str | None, dict | None] | None = None,
+                                         event_at: int | None = None, claim: str | None = None,
+                                         faults: int | None = None, deadline_seen: int | None = None) -> Order | None:
+        """reschedule_order, and the order as it is afterwards; None when nothing changed (the claim was
+        lost, or the order is no longer PAYING). Here the update and a re-read; the backends do it in one
+        round trip (sqlite.py: one write of a group commit; postgres.py: one statement for every reschedule
+        that came meanwhile)."""
+        if not await self.reschedule_order(order_id, next_check_at, count_attempt=count_attempt, event=event,
+                                           event_at=event_at, claim=claim, faults=faults,
+                                           deadline_seen=deadline_seen):
+            return None
+        return await self.get_order_by_id(order_id)
 
     # the resolver's claims (server/resolver.py): an order or refund being worked on names its owner and
     # how long that holds without renewal; next_check_at stays when it was due

@@ -48,9 +48,10 @@ _TAKE_FROM_DAY = ("INSERT INTO merchant_days (merchant_id, day, used_fen) SELECT
                   " ON CONFLICT (merchant_id, day) DO UPDATE SET used_fen = used_fen + excluded.used_fen"
                   " WHERE used_fen + excluded.used_fen <= ?")
 _GIVE_BACK_TO_DAY = "UPDATE merchant_days SET used_fen = used_fen - ? WHERE merchant_id = ? AND day = ?"
+_RETURNING_ORDER = " RETURNING " + ", ".join(ORDER_COLUMNS)
 _FINISH = ("UPDATE orders SET status = ?, reason = ?, message = ?,"
            " channel_trade_no = COALESCE(?, channel_trade_no), finished_at = ?, next_check_at = NULL"
-           " WHERE id = ? AND status = ?{} RETURNING " + ", ".join(ORDER_COLUMNS))
+           " WHERE id = ? AND status = ?{}" + _RETURNING_ORDER)
 _FINISH_ANY, _FINISH_UNENGAGED = _FINISH.format(""), _FINISH.format(" AND channel = ''")
 _RAW_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)   # as json.dumps with these
 _READS = ("SELECT",)   # anything else (a WITH ... UPDATE, a RETURNING) may write: the writer takes it
@@ -411,20 +412,33 @@ class SqliteStorage(SqlStorage):
                                event: tuple[str, str | None, dict | None] | None = None,
                                event_at: int | None = None, claim: str | None = None,
                                faults: int | None = None, deadline_seen: int | None = None) -> bool:
-        """SqlStorage.reschedule_order, the answer journalled in the same write of a group commit rather than
-        in a transaction() of its own, which holds the writer for everybody (see order_reschedule)."""
-        update = order_reschedule(order_id, next_check_at, count_attempt=count_attempt, claim=claim, faults=faults,
-                                  deadline_seen=deadline_seen)
-        if event is None:
-            return await self.write(_statement(*update)) == 1
-        kind, detail, raw = event
-        event_row = (new_id(), order_id, now_ms() if event_at is None else event_at, kind, detail,
-                     _RAW_JSON.encode(raw) if raw is not None else None)
+        return await self.reschedule_order_returning(
+            order_id, next_check_at, count_attempt=count_attempt, event=event, event_at=event_at, claim=claim,
+            faults=faults, deadline_seen=deadline_seen) is not None
 
-        def reschedule(db: sqlite3.Connection) -> bool:
-            if not db.execute(*update).rowcount:
-                return False
-            db.execute(_EVENT_INSERT, event_row)
-            return True
+    async def reschedule_order_returning(self, order_id: str, next_check_at: int, *, count_attempt: bool,
+                                         event: tuple[str, str | None, dict | None] | None = None,
+                                         event_at: int | None = None, claim: str | None = None,
+                                         faults: int | None = None, deadline_seen: int | None = None) -> Order | None:
+        """SqlStorage.reschedule_order_returning in one write of a group commit, the answer journalled in it,
+        rather than a transaction() of its own (which holds the writer for everybody) and a re-read (see
+        order_reschedule)."""
+        update, args = order_reschedule(order_id, next_check_at, count_attempt=count_attempt, claim=claim,
+                                        faults=faults, deadline_seen=deadline_seen)
+        update += _RETURNING_ORDER
+        event_row = None
+        if event is not None:
+            kind, detail, raw = event
+            event_row = (new_id(), order_id, now_ms() if event_at is None else event_at, kind, detail,
+                         _RAW_JSON.encode(raw) if raw is not None else None)
 
-        return await self.write(reschedule)
+        def reschedule(db: sqlite3.Connection) -> dict[str, Any] | None:
+            moved = db.execute(update, args).fetchall()
+            if not moved:
+                return None
+            if event_row is not None:
+                db.execute(_EVENT_INSERT, event_row)
+            return dict(zip(ORDER_COLUMNS, moved[0]))
+
+        row = await self.write(reschedule)
+        return Order(**row) if row is not None else None

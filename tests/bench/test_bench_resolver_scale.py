@@ -43,6 +43,15 @@ LookEachTick against BatchAndGather: SQLite instant 0.38 / 0.59 s (2,052 calls/s
 6.15 s against 13.28 / 24.64 s. Run 3: all final 7.8 s after the restart (SQLite), 6.0 s after the kill
 (PostgreSQL, two processes). PostgreSQL x2 varies most with what else runs on the machine and the database:
 a later run at load average 10 gave 6.8 / 11.0 s (714 calls/s started), a quieter one 0.16 / 0.43 s.
+
+Since then (2026-12-05, later) a reschedule returns the order (no re-read) and, on PostgreSQL, the reschedules
+that arrive while one statement is under way go in the next together (PostgresStorage.reschedule_order_returning).
+Run 2's PostgreSQL x2 rows of this resolver alone (`waiting_run(tmp, "postgresql", 2, "Resolver", answer)`,
+BENCH_RESOLVER_WINDOW_S=15), against the commit before (efcb07b) on the same machine, runs alternating, p50 / p99
+(calls/s started, load average): instant 0.48 / 1.37 s (2,049/s, 12.7), 0.24 / 0.60 s (2,175/s, 10.5), 0.28 /
+0.94 s (2,194/s, 7.7) against 4.80 / 9.18 s (766/s, 7.8), 2.34 / 4.07 s (1,459/s, 10.4), 2.50 / 4.26 s (1,385/s,
+10.0), 1.61 / 2.67 s (1,622/s, 5.5); latency 0.20 / 0.47 s (2,145/s, 3.7) against 2.98 / 5.32 s (1,178/s, 5.5).
+SQLite x1 instant, the same way: 0.47 / 1.02 s (2,102/s, 8.1) against 0.53 / 1.03 s (2,004/s, 7.8).
 """
 from __future__ import annotations
 
@@ -225,6 +234,8 @@ def serve(spec: dict) -> None:
     if spec["design"] == "LookEachTick":
         server.app.Resolver = LookEachTick
         SqliteStorage.reschedule_order = PostgresStorage.reschedule_order = SqlStorage.reschedule_order
+        SqliteStorage.reschedule_order_returning = PostgresStorage.reschedule_order_returning = \
+            SqlStorage.reschedule_order_returning       # the update, then a re-read
         PostgresStorage._CLAIM_IDS = SqlStorage._CLAIM_IDS
     app = create_app(load_settings(**spec["settings"]))
 

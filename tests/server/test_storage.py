@@ -164,3 +164,31 @@ async def test_a_write_is_answered_only_once_it_is_committed(tmp_path):
             other.close()
     assert stored == {order.id for order, created in orders if created} and len(stored) == 40
     assert all(fresh) and nonces == 40
+
+
+async def test_reschedules_at_once_each_return_their_order_and_only_those_claimed_move(storage):
+    # On PostgreSQL these go together in one statement, on SQLite in one group commit: each caller still
+    # hears of its own order, and an order whose claim is somebody else's changes nothing.
+    now = now_ms()
+    orders = [(await storage.create_order(paying_order(f"R{i}", next_check_at=now - 1)))[0] for i in range(12)]
+    claimed = {o.id for o in await storage.claim_due_orders(now, 60_000, 8, owner="me")}
+    answer = ("query:WAITING", "USERPAYING", {"trade_state": "USERPAYING"})
+    results = await asyncio.gather(*(storage.reschedule_order_returning(
+        order.id, now + 1_000 + i, count_attempt=True, event=answer, event_at=now + i, claim="me", faults=i % 2,
+        deadline_seen=order.deadline_at) for i, order in enumerate(orders)))
+    for i, (order, moved) in enumerate(zip(orders, results)):
+        if order.id not in claimed:
+            assert moved is None and await storage.list_events(order.id) == []
+            assert (await storage.get_order_by_id(order.id)).next_check_at == now - 1
+            continue
+        assert moved == await storage.get_order_by_id(order.id)
+        assert (moved.id, moved.next_check_at, moved.attempts, moved.faults) == (order.id, now + 1_000 + i, 1, i % 2)
+        assert [(e.at, e.kind) for e in await storage.list_events(order.id)] == [(now + i, "query:WAITING")]
+    assert len(claimed) == 8
+    # Let go of: another owner gets them (and only them: the others were due and still are "me"-free too).
+    again = await storage.claim_due_orders(now + 1_100, 60_000, 20, owner="other")
+    assert {o.id for o in again} == {o.id for o in orders}
+    # The same order twice at once (no claim asked for): both count, neither is lost.
+    twice = await asyncio.gather(*(storage.reschedule_order_returning(orders[0].id, now + 5_000, count_attempt=True)
+                                   for _ in range(2)))
+    assert sorted(o.attempts for o in twice) == [2, 3] and twice[0].faults == 0

@@ -36,6 +36,7 @@ from the bill only on the day it was finished.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import dataclasses
 import datetime
 import logging
@@ -405,13 +406,10 @@ def month_days(month: str) -> list[datetime.date]:
     match = _MONTH.match(month)
     if match is None:
         raise ValueError(f"a month is written like 2026-11, not {month!r}")
-    first = datetime.date(int(match[1]), int(match[2]), 1)
-    days = []
-    day = first
-    while day.month == first.month:
-        days.append(day)
-        day += datetime.timedelta(days=1)
-    return days
+    year, month_no = int(match[1]), int(match[2])
+    if not (1 <= year and 1 <= month_no <= 12):
+        raise ValueError(f"a month is written like 2026-11, not {month!r}")
+    return [datetime.date(year, month_no, d) for d in range(1, calendar.monthrange(year, month_no)[1] + 1)]
 
 
 def month_reports(out_dir: str | os.PathLike, month: str,

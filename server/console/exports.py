@@ -76,6 +76,13 @@ def _file(request: web.Request, kind: str, name: str, ascii_name: str, header: l
         "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"})
 
 
+def spreadsheet(request: web.Request, kind: str, name: str, ascii_name: str, header: list[str],
+                rows: list[list]) -> web.Response:
+    """A download of `rows` under `header` as CSV or Excel (kind), as the exports here write them; for other
+    console areas (statements.py). Money cells are `yuan(fen)`."""
+    return _file(request, kind, name, ascii_name, header, rows)
+
+
 def _xlsx(title: str, header: list[str], rows: list[list]) -> bytes:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell

@@ -6,11 +6,15 @@ whole reports and can run one now. A merchant sees the difference lines about it
 line whose trade_no is one of its orders); the bill's totals and the lines about trades we hold no order
 for are the acquirer's and stay hidden.
 
-    GET  /console/reports                      reports by day and channel; "run now" (operators)
+    GET  /console/reports?month=YYYY-MM        reports by day and channel, the month's roll-up (default: this
+                                               month; reconcile.month_reports); "run now" (operators)
     GET  /console/reports/{date}/{channel}     one report's differences
     POST /console/reports/run                  {date, channel ("" = every active one)}: reconcile now
                                                (today too: the channels give no bill before the day is
                                                over, and the report says so)
+
+The merchants' statements (statements.py) are set up with these pages: they are the other side of the same
+money.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from aiohttp import web
 
 from .. import params, reconcile
 from ..refusals import N_
-from . import display, i18n
+from . import display, i18n, statements
 from ..keys import CHANNELS, CONSOLE_USER, SETTINGS, STORAGE
 from .auth import ConsoleUser, login_required, merchant_scope, redirect, render
 
@@ -46,7 +50,15 @@ KINDS = {
     "refund_missing_in_orders": N_("The channel refunded; we have no successful refund for it"),
     "refund_missing_in_bill": N_("Our refund succeeded; the channel's bill does not list it"),
     "refund_amount": N_("The refund amounts differ"),
+    "fee": N_("The bill's fee on this payment is not the contracted rate's (ours, rounded half up per payment)"),
+    "refund_fee": N_("The fee this refund gave back is not the contracted rate's"),
+    "summary_count": N_("The bill's summary states another number of transactions than its rows"),
+    "summary_paid": N_("The bill's summary states another amount paid than its rows add up to"),
+    "summary_refunded": N_("The bill's summary states another amount refunded than its rows add up to"),
+    "summary_net": N_("The bill's summary states another net amount than its rows add up to"),
+    "summary_fee": N_("The bill's summary states other fees than its rows add up to"),
 }
+_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}", re.ASCII)
 
 _YUAN_TEXT = r"-?[0-9]+\.[0-9]{2}"
 # The report file's lines (server/reconcile.py writes them, in English, amounts in yuan or fen) -> the page's
@@ -56,6 +68,11 @@ _LINES = (
                 rf"(?P<refunded>{_YUAN_TEXT}) yuan, fees (?P<fees>{_YUAN_TEXT}) yuan\Z"),
      N_("bill: %(payments)s payments %(paid)s, %(refunds)s refunds %(refunded)s, fees %(fees)s")),
     (re.compile(r"ours: (?P<n>[0-9]+) paid orders finished that day\Z"), N_("ours: %(n)s paid orders finished that day")),
+    (re.compile(rf"fees at the contracted rates: (?P<fees>{_YUAN_TEXT}) yuan, (?P<n>[0-9]+) rows unchecked\Z"),
+     N_("fees at the contracted rates: %(fees)s; %(n)s rows not checked (no contracted rate)")),
+    (re.compile(r"(?P<n>[0-9]+) rows\Z"), N_("%(n)s rows")),
+    (re.compile(r"(?P<n>[0-9]+) payments\Z"), N_("%(n)s payments")),
+    (re.compile(r"(?P<n>[0-9]+) refunds\Z"), N_("%(n)s refunds")),
     (re.compile(r"merchant: (?P<merchant>\S+)\Z"), N_("merchant: %(merchant)s")),
     (re.compile(r"bill unavailable: (?P<why>.*)\Z"), N_("bill unavailable: %(why)s")),
     (re.compile(r"The channel's bill has not been had yet\Z"), N_("The channel's bill has not been had yet")),
@@ -180,9 +197,26 @@ def _today_china() -> datetime.date:
     return datetime.datetime.now(reconcile.CHINA).date()
 
 
+def _month_rollup(request: web.Request, user: ConsoleUser, month: str) -> list[reconcile.MonthReport]:
+    """The month's roll-up as the user may see it: operators every channel's and merchant's, a merchant its
+    own (service-provider mode: its own bills); nothing of the acquirer's totals."""
+    per_channel, per_merchant = reconcile.month_reports(_out_dir(request), month)
+    merchant_id = merchant_scope(user)
+    if merchant_id is None:
+        return per_channel + per_merchant
+    return [r for r in per_merchant if r.merchant_id == merchant_id]
+
+
 async def _list_page(request: web.Request, *, error: str | None = None, status: int = 200) -> web.Response:
     user = request[CONSOLE_USER]
     storage = request.app[STORAGE]
+    month = request.query.get("month", "") or _today_china().strftime("%Y-%m")
+    try:
+        if not _MONTH.fullmatch(month):
+            raise ValueError(month)
+        rollup = _month_rollup(request, user, month)
+    except ValueError:
+        raise params.InvalidParameter("month", statements.BAD_MONTH) from None
     rows = []
     for day, channel, path in report_files(_out_dir(request)):
         report = _read(path)
@@ -191,6 +225,7 @@ async def _list_page(request: web.Request, *, error: str | None = None, status: 
         rows.append({"day": day, "channel": channel, "report": await _visible(storage, user, report)})
     return render(request, "reports/list.html", {
         "text": functools.partial(report_text, request), "rows": rows, "error": error, "channels": sorted(request.app[CHANNELS]),
+        "month": month, "rollup": rollup, "kinds": {kind: i18n.gettext(request, text) for kind, text in KINDS.items()},
         "yesterday": (_today_china() - datetime.timedelta(days=1)).isoformat()}, status=status)
 
 
@@ -246,3 +281,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/console/reports", report_list)
     app.router.add_post("/console/reports/run", run_now)
     app.router.add_get("/console/reports/{day}/{channel}", report_detail)
+    statements.setup(app)

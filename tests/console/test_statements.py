@@ -118,3 +118,23 @@ async def test_the_statement_exports_carry_the_page_s_figures(stack):
     assert any(row[0] == today().isoformat() for row in sheet[1:-1])      # the month lists its days
     status, _, _ = await fetch(stack, ops, "/console/statements/export", format="csv")
     assert status == 400                                                  # an operator names the merchant
+
+
+async def test_the_reports_page_shows_the_month_s_roll_up(stack):
+    from server.reconcile import Difference, Report, write_report
+    out_dir = stack.app[SETTINGS].reconcile.out_dir
+    for d in range(1, 31):
+        write_report(Report(channel="alipay", day=datetime.date(2026, 11, d), bill_payments=1, paid_fen=1000,
+                            fee_fen=7, fee_ours_fen=6, differences=[Difference("fee", f"T{d}", "6 fen", "7 fen")]),
+                     out_dir)
+    ops = await http_session(stack, OPERATOR)
+    status, _, body = await fetch(stack, ops, "/console/reports", month="2026-11")
+    html = body.decode()
+    assert status == 200 and "月度汇总" in html
+    assert re.search(r'data-kind="fee" data-count="30" data-fen="30"', html)       # a fen a day: 0.30 in the month
+    assert "¥0.30" in html
+    tea = await http_session(stack, TEA)
+    status, _, body = await fetch(stack, tea, "/console/reports", month="2026-11")
+    assert status == 200 and 'data-kind="fee"' not in body.decode()     # the acquirer's totals are not a merchant's
+    status, _, _ = await fetch(stack, ops, "/console/reports", month="2026-13")
+    assert status == 400

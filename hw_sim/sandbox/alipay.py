@@ -530,7 +530,15 @@ def run_alipay_sandbox(port: int = 0, host: str = "127.0.0.1", **options):
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_standalone("python -m hw_sim.sandbox.alipay", "Alipay sandbox", 8092, lambda args: AlipaySandbox(), argv)
+    def add_arguments(parser):
+        parser.add_argument("--fee-ppm", type=int, default=6000, help="the bills' fee rate, ppm (0.38%% is 3800)")
+
+    def make(args):
+        sandbox = AlipaySandbox()
+        sandbox.fee_rate_ppm = args.fee_ppm
+        return sandbox
+
+    run_standalone("python -m hw_sim.sandbox.alipay", "Alipay sandbox", 8092, make, argv, add_arguments)
 
 
 if __name__ == "__main__":

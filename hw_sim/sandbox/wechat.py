@@ -586,6 +586,11 @@ def run_wechat_sandbox(port: int = 0, host: str = "127.0.0.1", **options):
 def main(argv: list[str] | None = None) -> None:
     def add_arguments(parser):
         parser.add_argument("--auto-revoke-s", type=float, default=45.0)
+        parser.add_argument("--fee-ppm", type=int, default=6000, help="the bills' fee rate, ppm (0.38%% is 3800)")
 
-    run_standalone("python -m hw_sim.sandbox", "WeChat sandbox", 8091,
-                   lambda args: WeChatSandbox(auto_revoke_s=args.auto_revoke_s), argv, add_arguments)
+    def make(args):
+        sandbox = WeChatSandbox(auto_revoke_s=args.auto_revoke_s)
+        sandbox.fee_rate_ppm = args.fee_ppm
+        return sandbox
+
+    run_standalone("python -m hw_sim.sandbox", "WeChat sandbox", 8091, make, argv, add_arguments)

@@ -1,7 +1,8 @@
 """The web console under /console/ (docs/console.md): server-rendered pages for operators and merchants.
 
 One module per area, each with `setup(app)` adding its routes: home (today's takings), orders, devices,
-monitoring, rollouts, reports (reconciliation), cashier. Shared pieces: auth.py (users, sessions, CSRF, `login_required`,
+monitoring, rollouts, reports (reconciliation), cashier, users (people, roles, the refund password), audit
+(the audit log). Shared pieces: auth.py (users, sessions, CSRF, `login_required`,
 `render`), i18n.py (Chinese or English pages), display.py (money, China time, the names of statuses and
 channels), templates/base.html (the layout every page extends), static/console.css (desktop and phone).
 """
@@ -22,8 +23,8 @@ from ..errors import ApiError
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
 from ..throttle import RateLimited
 from ..refusals import N_
-from . import (auth, cashier, codes, devices, display, exports, home as home_pages, i18n, merchants, monitoring, orders, reports,
-               rollouts, stock, stores)
+from . import (audit, auth, cashier, codes, devices, display, exports, home as home_pages, i18n, merchants, monitoring, orders, reports,
+               rollouts, stock, stores, users)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ def setup(app: web.Application) -> None:
     stores.setup(app)
     stock.setup(app)
     codes.setup(app)
+    users.setup(app)        # its role check runs inside console_middleware (after the session is loaded)
+    audit.setup(app)
 
 
 # template filters

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 OPERATOR = queries.OPERATOR
 MERCHANT = queries.MERCHANT
+OWNER, MANAGER, CASHIER = queries.OWNER, queries.MANAGER, queries.CASHIER
 
 SESSION_COOKIE = "scanpay_console"
 LOGIN_CSRF_COOKIE = "scanpay_console_login"
@@ -63,15 +64,48 @@ class ConsoleUser:
     username: str
     role: str                  # "operator" (everything) or "merchant" (its own stores, devices, orders)
     merchant_id: str | None    # set exactly when role is "merchant"
+    staff_role: str | None = None   # a merchant user's place: "owner", "manager" or "cashier"
 
     @property
     def is_operator(self) -> bool:
         return self.role == OPERATOR
 
+    @property
+    def position(self) -> str:
+        """operator, owner, manager or cashier: what the user may do (may_use)."""
+        return OPERATOR if self.role == OPERATOR else self.staff_role or OWNER
+
 
 def merchant_scope(user: ConsoleUser) -> str | None:
     """The merchant whose data the user may see; None for an operator (every merchant)."""
     return None if user.role == OPERATOR else user.merchant_id
+
+
+# what each role may use (docs/console.md, "Users and roles"): checked on the server for every request
+# (users.role_middleware) and by the menu (base.html), one table for both
+
+# Pages only some may open, by path prefix: who may.
+_RESTRICTED = {
+    "/console/users": (OPERATOR, OWNER),
+    "/console/audit": (OPERATOR, OWNER),
+    "/console/refund-password": (OWNER,),
+}
+# A cashier's whole console: the cashier page and today's orders.
+_CASHIER_PATHS = ("/console/cashier", "/console/orders", "/console/lang", "/console/logout")
+
+
+def may_use(user: ConsoleUser, path: str) -> bool:
+    """Whether the user's role may open `path` at all (the pages still scope what they show)."""
+    for prefix, positions in _RESTRICTED.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return user.position in positions
+    if user.position != CASHIER:
+        return True
+    if path == "/console/orders" or path.startswith("/console/cashier/") or path in _CASHIER_PATHS:
+        return True
+    # An order's page (not the summary, exports, sync or refund).
+    parts = path.split("/")
+    return len(parts) == 4 and path.startswith("/console/orders/") and parts[3] not in ("summary", "export", "")
 
 
 # passwords
@@ -147,7 +181,7 @@ async def log_in(storage: Storage, settings: Any, username: str, password: str) 
                               now + settings.session_ttl_s * 1000)
     log.info("console login: %s (%s)", checked.username, checked.role)
     return token, ConsoleUser(id=checked.id, username=checked.username, role=checked.role,
-                              merchant_id=checked.merchant_id)
+                              merchant_id=checked.merchant_id, staff_role=checked.staff_role)
 
 
 async def log_out(request: web.Request) -> None:
@@ -180,6 +214,32 @@ def set_login_csrf_cookie(request: web.Request, response: web.StreamResponse, to
                         secure=request.app[SETTINGS].console.secure_cookies)
 
 
+# the merchant's refund password
+
+class RefundPasswordRefused(Exception):
+    """No refund password set, a wrong one, or refunds locked; the message (N_) is for the page."""
+
+
+async def check_refund_password(storage: Storage, settings: Any, merchant_id: str, password: str) -> None:
+    """RefundPasswordRefused unless `password` is the merchant's refund password. Every try is counted before
+    it is checked, like a login: after [console] max_failed_logins wrong ones in a row, refunds of the merchant
+    are refused for lockout_s, even with the right password."""
+    now = now_ms()
+    row = await queries.get_refund_password(storage, merchant_id)
+    if row is None:
+        raise RefundPasswordRefused(N_("No refund password is set for this merchant: the owner sets it first "
+                                       "(Refund password)."))
+    reserved = await queries.reserve_refund_try(storage, merchant_id, now, settings.max_failed_logins,
+                                                now + settings.lockout_s * 1000)
+    if not reserved:
+        raise RefundPasswordRefused(N_("Refunds are locked for a while after too many wrong refund passwords. "
+                                       "Try again later."))
+    if not await asyncio.to_thread(verify_password, password, row["password_hash"]):
+        raise RefundPasswordRefused(N_("Wrong refund password (after too many wrong tries refunds are locked "
+                                       "for a while)."))
+    await queries.refund_try_succeeded(storage, merchant_id)
+
+
 # per request: who is it, and is an unsafe request really from our pages
 
 def _remember(request: web.Request, user: ConsoleUser | None, csrf_token: str | None) -> None:
@@ -194,7 +254,7 @@ async def load_session(request: web.Request) -> None:
         row = await queries.get_session(request.app[STORAGE], _session_id(token), now_ms())
         if row is not None:
             user = ConsoleUser(id=row["user_id"], username=row["username"], role=row["role"],
-                               merchant_id=row["merchant_id"])
+                               merchant_id=row["merchant_id"], staff_role=row["staff_role"])
             csrf_token = row["csrf_token"]
     _remember(request, user, csrf_token)
 

@@ -25,7 +25,8 @@ from ..payments import RefundConflict, RefundImpossible, china_day
 from ..refusals import N_, Refused
 from ..storage import PAYING, REFUND_PENDING, SUCCESS, OrderScope
 from . import display, i18n, queries
-from .auth import ConsoleUser, login_required, merchant_scope, redirect, render
+from .audit import audit
+from .auth import ConsoleUser, RefundPasswordRefused, check_refund_password, login_required, merchant_scope, redirect, render
 
 log = logging.getLogger(__name__)
 
@@ -275,10 +276,16 @@ async def refund_confirm(request: web.Request) -> web.StreamResponse:
         return _refund_page(request, row, error=e.text(functools.partial(i18n.gettext, request)),
                             amount=amount_text, reason=reason or "", status=400)
     # The refund's number is made here, once: submitting the confirmation twice refunds once.
-    refund_no = "CR" + secrets.token_hex(10)
+    return _confirm_page(request, row, amount_fen, reason or "", "CR" + secrets.token_hex(10))
+
+
+def _confirm_page(request: web.Request, row: queries.OrderRow, amount_fen: int, reason: str, refund_no: str, *,
+                  error: str | None = None, status: int = 200) -> web.Response:
+    """The confirmation; a merchant user types the merchant's refund password on it (operators need none)."""
     return render(request, "orders/refund_confirm.html", {
-        "row": row, "order": row.order, "amount_fen": amount_fen, "reason": reason or "", "refund_no": refund_no,
-        "full": amount_fen == row.order.amount_fen - row.order.refund_reserved_fen})
+        "row": row, "order": row.order, "amount_fen": amount_fen, "reason": reason, "refund_no": refund_no,
+        "full": amount_fen == row.order.amount_fen - row.order.refund_reserved_fen,
+        "needs_password": not request[CONSOLE_USER].is_operator, "error": error}, status=status)
 
 
 @login_required()
@@ -300,6 +307,16 @@ async def refund(request: web.Request) -> web.StreamResponse:
     if device is None:
         raise web.HTTPNotFound()
     first = await storage.get_refund(device.id, refund_no) is None
+    if not user.is_operator and first:
+        # The merchant's refund password (operators, the acquirer's staff, refund without it: the log says so).
+        password = form.get("refund_password", "")
+        try:
+            await check_refund_password(storage, request.app[SETTINGS].console, user.merchant_id,
+                                        password if isinstance(password, str) else "")
+        except RefundPasswordRefused as e:
+            await audit(request, "refund_password_wrong", order.order_no, f"{refund_no} {amount_fen} fen: {e}")
+            return _confirm_page(request, row, amount_fen, reason or "", refund_no,
+                                 error=i18n.gettext(request, str(e)), status=403)
     try:
         # Through the device that took it, whichever shop that device is at now: the user may see the order.
         refund_record, _ = await request.app[PAYMENTS].refund(
@@ -313,6 +330,10 @@ async def refund(request: web.Request) -> web.StreamResponse:
     if first:
         await storage.add_event(order.id, now_ms(), "console:refund",
                                 f"{refund_no} {amount_fen} fen by {user.username}")
+        await audit(request, "refund", order.order_no,
+                    f"{refund_no} {amount_fen} fen, {refund_record.status}, "
+                    + ("as operator, no refund password" if user.is_operator else "refund password given"),
+                    merchant_id=order.merchant_id)
         log.info("console refund %s of %s/%s, %d fen, by %s: %s", refund_no, order.device_id, order.order_no,
                  amount_fen, user.username, refund_record.status)
     return redirect(f"/console/orders/{order.id}?refunded={refund_record.refund_no}")

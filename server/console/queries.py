@@ -15,6 +15,9 @@ from ..storage import AlreadyExists, NotFound, Order, Storage
 OPERATOR = "operator"
 MERCHANT = "merchant"
 ROLES = (OPERATOR, MERCHANT)
+# A merchant user's place in its merchant (console_users.staff_role; docs/console.md, "Users and roles").
+OWNER, MANAGER, CASHIER = "owner", "manager", "cashier"
+STAFF_ROLES = (OWNER, MANAGER, CASHIER)
 
 # An order belongs to the merchant it was taken for (orders.merchant_id), even if its device moved later;
 # orders from before that column existed fall back to their device's merchant.
@@ -34,26 +37,34 @@ class UserRow:
     disabled: int
     failed_logins: int
     locked_until: int | None
+    staff_role: str | None
 
 
-_USER_COLUMNS = "id, username, password_hash, role, merchant_id, disabled, failed_logins, locked_until"
+_USER_COLUMNS = "id, username, password_hash, role, merchant_id, disabled, failed_logins, locked_until, staff_role"
 
 
 # users
 
 async def add_user(storage: Storage, username: str, password_hash: str, role: str, merchant_id: str | None,
-                   now: int) -> str:
+                   now: int, staff_role: str | None = None) -> str:
+    """A new user; a merchant user is its merchant's owner unless `staff_role` says manager or cashier."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if (role == MERCHANT) != (merchant_id is not None):
         raise ValueError("a merchant user needs --merchant; an operator has none")
     if merchant_id is not None and await storage.get_merchant(merchant_id) is None:
         raise NotFound(f"no merchant {merchant_id}")
+    if role == MERCHANT:
+        staff_role = staff_role or OWNER
+        if staff_role not in STAFF_ROLES:
+            raise ValueError(f"a merchant user's staff role is one of {', '.join(STAFF_ROLES)}")
+    else:
+        staff_role = None
     user_id = new_id()
     changed = await storage.sql.execute(
-        "INSERT INTO console_users (id, username, password_hash, role, merchant_id, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (user_id, username, password_hash, role, merchant_id, now))
+        "INSERT INTO console_users (id, username, password_hash, role, merchant_id, created_at, staff_role)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (user_id, username, password_hash, role, merchant_id, now, staff_role))
     if not changed:
         raise AlreadyExists(f"console user {username} exists already")
     return user_id
@@ -118,6 +129,77 @@ async def login_succeeded(storage: Storage, user_id: str, now: int) -> None:
         (now, user_id))
 
 
+async def console_users(storage: Storage, merchant_id: str | None) -> list[dict[str, Any]]:
+    """The users the Users page lists: every one (merchant_id None) or one merchant's staff."""
+    sql = ("SELECT u.id, u.username, u.role, u.staff_role, u.merchant_id, m.name AS merchant_name, u.disabled,"
+           " u.locked_until, u.last_login_at, u.created_at FROM console_users u"
+           " LEFT JOIN merchants m ON m.id = u.merchant_id")
+    if merchant_id is None:
+        return await storage.sql.fetchall(sql + " ORDER BY u.role DESC, u.merchant_id, u.username")
+    return await storage.sql.fetchall(sql + " WHERE u.merchant_id = ? ORDER BY u.username", (merchant_id,))
+
+
+async def get_console_user(storage: Storage, user_id: str) -> dict[str, Any] | None:
+    return await storage.sql.fetchone(
+        "SELECT id, username, role, staff_role, merchant_id, disabled FROM console_users WHERE id = ?", (user_id,))
+
+
+# the merchant's refund password
+
+async def set_refund_password(storage: Storage, merchant_id: str, password_hash: str, by: str, now: int) -> None:
+    """A new refund password; its wrong tries and lock start again."""
+    async with storage.transaction() as tx:
+        changed = await tx.execute(
+            "UPDATE merchant_refund_passwords SET password_hash = ?, failed_tries = 0, locked_until = NULL,"
+            " set_at = ?, set_by = ? WHERE merchant_id = ?", (password_hash, now, by, merchant_id))
+        if not changed:
+            await tx.execute(
+                "INSERT INTO merchant_refund_passwords (merchant_id, password_hash, set_at, set_by)"
+                " VALUES (?, ?, ?, ?)", (merchant_id, password_hash, now, by))
+
+
+async def get_refund_password(storage: Storage, merchant_id: str) -> dict[str, Any] | None:
+    return await storage.sql.fetchone(
+        "SELECT password_hash, failed_tries, locked_until, set_at, set_by FROM merchant_refund_passwords"
+        " WHERE merchant_id = ?", (merchant_id,))
+
+
+async def reserve_refund_try(storage: Storage, merchant_id: str, now: int, max_failed: int, lock_until: int) -> bool:
+    """Count a refund password try as wrong before it is checked (as reserve_login_attempt does for logins);
+    False when refunds are locked or no password is set."""
+    count = "CASE WHEN locked_until IS NULL THEN failed_tries + 1 ELSE 1 END"
+    changed = await storage.sql.execute(
+        f"UPDATE merchant_refund_passwords SET failed_tries = {count},"
+        f" locked_until = CASE WHEN {count} >= ? THEN CAST(? AS BIGINT) ELSE NULL END"
+        " WHERE merchant_id = ? AND (locked_until IS NULL OR locked_until <= ?)",
+        (max_failed, lock_until, merchant_id, now))
+    return changed == 1
+
+
+async def refund_try_succeeded(storage: Storage, merchant_id: str) -> None:
+    await storage.sql.execute(
+        "UPDATE merchant_refund_passwords SET failed_tries = 0, locked_until = NULL WHERE merchant_id = ?",
+        (merchant_id,))
+
+
+# the audit log
+
+async def add_audit(storage: Storage, at: int, actor: str, actor_role: str, merchant_id: str | None, action: str,
+                    subject: str, detail: str) -> None:
+    await storage.sql.execute(
+        "INSERT INTO console_audit (id, at, actor, actor_role, merchant_id, action, subject, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (new_id(), at, actor, actor_role, merchant_id, action, subject, detail))
+
+
+async def audit_entries(storage: Storage, merchant_id: str | None, *, limit: int) -> list[dict[str, Any]]:
+    """The newest entries first: every one (merchant_id None) or one merchant's."""
+    sql = "SELECT at, actor, actor_role, merchant_id, action, subject, detail FROM console_audit"
+    if merchant_id is None:
+        return await storage.sql.fetchall(sql + " ORDER BY at DESC, id DESC LIMIT ?", (limit,))
+    return await storage.sql.fetchall(sql + " WHERE merchant_id = ? ORDER BY at DESC, id DESC LIMIT ?",
+                                      (merchant_id, limit))
+
+
 # sessions
 
 async def add_session(storage: Storage, session_id: str, user_id: str, csrf_token: str, now: int,
@@ -132,7 +214,7 @@ async def add_session(storage: Storage, session_id: str, user_id: str, csrf_toke
 async def get_session(storage: Storage, session_id: str, now: int) -> dict[str, Any] | None:
     """The live session with its user (None when unknown, expired, or the user is disabled)."""
     return await storage.sql.fetchone(
-        "SELECT s.csrf_token, s.expires_at, u.id AS user_id, u.username, u.role, u.merchant_id"
+        "SELECT s.csrf_token, s.expires_at, u.id AS user_id, u.username, u.role, u.merchant_id, u.staff_role"
         " FROM console_sessions s JOIN console_users u ON u.id = s.user_id"
         " WHERE s.id = ? AND s.expires_at > ? AND u.disabled = 0", (session_id, now))
 

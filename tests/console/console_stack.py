@@ -36,6 +36,8 @@ SHORT = {"query_interval_s": 0.3, "deadline_s": 3.0, "cancel_retry_s": 0.1, "tim
 # Console users (user name -> password): one operator, one user per merchant.
 OPERATOR, TEA, NOODLE = "ops", "tea", "noodle"
 PASSWORDS = {OPERATOR: "operator-password-1", TEA: "tea-house-password", NOODLE: "noodle-shop-password"}
+# Each merchant's refund password (its owner sets it; a refund by a merchant user must give it).
+REFUND_PASSWORDS = {"M1": "tea-refund-1", "M2": "noodle-refund-2"}
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,9 @@ async def running_stack(tmp_path: Path, *, database: dict | None = None, console
                                          stack.device_keys[shop.device_id])
                 await add_console_user(storage, shop.username, PASSWORDS[shop.username], "merchant",
                                        shop.merchant_id)
+                await queries.set_refund_password(storage, shop.merchant_id,
+                                                  auth.hash_password(REFUND_PASSWORDS[shop.merchant_id]),
+                                                  shop.username, now_ms())
             if pay_orders:
                 await stack.pay(TEA_SHOP.device_id, "T1001", 1250)
                 await stack.pay(TEA_SHOP.device_id, "T1002", 8800, wallet="alipay")

@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from conftest import login
-from console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
+from console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, REFUND_PASSWORDS, TEA, TEA_SHOP
 from hw_sim import test_codes
 from server.console.orders import parse_yuan
 
@@ -137,6 +137,8 @@ async def _start_refund(page, amount: str) -> None:
     await page.fill("input[name=amount]", amount)
     async with page.expect_navigation():
         await page.click("button:text-is('继续…')")
+    if await page.query_selector("input[name=refund_password]"):      # a merchant user: the tea house's
+        await page.fill("input[name=refund_password]", REFUND_PASSWORDS[TEA_SHOP.merchant_id])
 
 
 async def test_partial_then_full_refund_double_submit_refunds_once(stack, page):
@@ -172,6 +174,7 @@ async def test_partial_then_full_refund_double_submit_refunds_once(stack, page):
     await page.fill("input[name=amount]", "7.5")
     async with page.expect_navigation():
         await page.click("button:text-is('继续…')")
+    await page.fill("input[name=refund_password]", REFUND_PASSWORDS[TEA_SHOP.merchant_id])
     assert await page.inner_text("[data-testid=confirm-amount]") == "¥7.50"
     async with page.expect_navigation():
         await page.click("button.danger")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from conftest import login, new_page
-from console_stack import NOODLE, NOODLE_SHOP, PASSWORDS, TEA, TEA_SHOP
+from console_stack import NOODLE, NOODLE_SHOP, PASSWORDS, REFUND_PASSWORDS, TEA, TEA_SHOP
 
 
 async def _csrf_token(page) -> str:
@@ -70,7 +70,8 @@ async def test_not_found_looks_the_same_for_a_missing_order_and_a_foreign_one(st
 async def test_refund_without_the_csrf_token_is_refused_and_refunds_nothing(stack, page):
     await login(page, TEA, PASSWORDS[TEA])
     mine = await stack.storage.get_order(TEA_SHOP.device_id, "T1001")
-    fields = {"refund_no": "CR" + "1" * 20, "amount_fen": "1250", "reason": ""}
+    fields = {"refund_no": "CR" + "1" * 20, "amount_fen": "1250", "reason": "",
+              "refund_password": REFUND_PASSWORDS[TEA_SHOP.merchant_id]}
     for token in (None, "", "wrong-token"):
         form = fields if token is None else {**fields, "csrf_token": token}
         resp = await page.request.post(f"{stack.url}/console/orders/{mine.id}/refund", form=form)
@@ -123,7 +124,7 @@ async def test_a_device_moved_to_another_merchant_shows_its_new_cashier_none_of_
         csrf = await tea.get_attribute("header input[name=csrf_token]", "value")
         resp = await tea.request.post(f"{stack.url}/console/orders/{tea_order.id}/refund",
                                       form={"csrf_token": csrf, "refund_no": "CR" + "2" * 20, "amount_fen": "1250",
-                                            "reason": ""})
+                                            "reason": "", "refund_password": REFUND_PASSWORDS[TEA_SHOP.merchant_id]})
         assert resp.ok
     finally:
         await tea.context.close()

@@ -657,7 +657,7 @@ def _good_param(ch: Chooser, world: World, name: str) -> str:
         "order_no": world.order_nos or ("P1",), "store": world.stores or ("x",), "merchant": world.merchants,
         "q": ("P1", "T", "%"), "lifecycle": ("in_stock", "assigned", "installed", "decommissioned"),
         "online": ("yes", "no"), "flagged": ("yes",), "synced": ("success", "none", "paying"),
-        "refunded": ("R1",), "done": ("assign+done",),
+        "refunded": ("R1",), "done": ("assign+done",), "date": DATES, "month": ("2026-11", "2026-13", "0000-00", "11"),
         "next": ("/console/orders", "/console/devices?x=1", "//evil.example", "/console/%0D%0ALocation:x",
                  "/console/orders%0A", "/console/../x", "https://evil.example/"),
         "code": (WALLET_CODE_MARK, "bad-code"), "state": ("wechat",),
@@ -682,8 +682,10 @@ CONSOLE_PAGES = {
     "/console/rollouts": (),
     "/console/rollouts/{rollout_id}": (),
     "/console/rollouts/{rollout_id}/stop": (),
-    "/console/reports": (),
+    "/console/reports": ("month",),
     "/console/reports/{day}/{channel}": (),
+    "/console/statements": ("merchant", "date", "month"),
+    "/console/statements/export": ("format", "merchant", "date", "month"),
     "/console/cashier": ("device",),
     "/console/cashier/order": ("device_id", "order_no", "wait"),
     "/console/merchants": ("q",),
@@ -698,6 +700,9 @@ CONSOLE_PAGES = {
     "/console/codes/{code_id}": ("done",),
     "/console/login": ("next",),
     "/console/": (),
+    "/console/users": ("done",),
+    "/console/refund-password": ("done",),
+    "/console/audit": (),
 }
 
 
@@ -771,6 +776,13 @@ def console_forms(world: World) -> dict[str, dict[str, Sequence[str]]]:
         "/console/cashier/pay": {"device_id": (world.device_id,) + victims, "amount": ("12.50", "0.01"),
                                  "auth_code": ("134567890123456789",), "order_no": ("C1", "x" * 33)},
         "/console/lang": {"lang": ("zh_CN", "en", "fr"), "next": ("/console/orders", "//evil.example", "")},
+        # People and roles: new users with names of their own; ids no user has (the fuzz's own users stay).
+        "/console/users": {"username": ("fz-staff1", "fz-staff2", "x" * 65, "茶 馆"),
+                           "password": ("fuzz-password-1", "short"),
+                           "kind": ("operator", "owner", "manager", "cashier", "boss"), "merchant_id": world.merchants},
+        "/console/users/status": {"user_id": ("FZ-NO-USER", "x" * 65), "disabled": ("1", "0", "x")},
+        "/console/users/password": {"user_id": ("FZ-NO-USER",)},
+        "/console/refund-password": {"password": ("fuzz-refund-1", "x"), "password2": ("fuzz-refund-1", "y")},
         **_onboarding_forms(world),
     }
 

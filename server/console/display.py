@@ -69,7 +69,11 @@ TABLES: dict[str, dict[str, str]] = {
                    "status": N_("status differs"), "amount": N_("amount differs"),
                    "refund_missing_in_orders": N_("refund missing in our records"),
                    "refund_missing_in_bill": N_("refund missing in the bill"),
-                   "refund_amount": N_("refund amount differs")},
+                   "refund_amount": N_("refund amount differs"),
+                   "fee": N_("fee differs"), "refund_fee": N_("refund fee differs"),
+                   "summary_count": N_("bill summary: count differs"), "summary_paid": N_("bill summary: paid differs"),
+                   "summary_refunded": N_("bill summary: refunded differs"),
+                   "summary_net": N_("bill summary: net differs"), "summary_fee": N_("bill summary: fees differ")},
     "role": {"operator": N_("operator"), "merchant": N_("merchant")},
 }
 

@@ -18,7 +18,7 @@ async def test_operator_logs_in_and_sees_every_page_link(stack, page):
     header = await page.inner_text("header")
     assert "ops" in header and "运营人员" in header
     nav = [await a.inner_text() for a in await page.query_selector_all("header nav.wide a")]
-    assert nav == ["今天", "订单", "设备", "监控", "固件升级", "对账", "收银", "商户", "库存", "收款码", "用户", "操作日志"]
+    assert nav == ["今天", "订单", "设备", "监控", "固件升级", "对账", "对账单", "收银", "商户", "库存", "收款码", "用户", "操作日志"]
     # Everyone's orders.
     shown = await page.inner_text("table[data-testid=orders]")
     assert "T1001" in shown and "N2001" in shown

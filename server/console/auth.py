@@ -91,7 +91,8 @@ _RESTRICTED = {
     "/console/refund-password": (OWNER,),
 }
 # A cashier's whole console: the cashier page and today's orders.
-_CASHIER_PATHS = ("/console/cashier", "/console/orders", "/console/lang", "/console/logout")
+# ... and the payments coming in live on the cashier page (/console/home/live: today's, as the orders list)
+_CASHIER_PATHS = ("/console/cashier", "/console/orders", "/console/lang", "/console/logout", "/console/home/live")
 
 
 def may_use(user: ConsoleUser, path: str) -> bool:

@@ -27,13 +27,14 @@ from core import texts
 from core.amount import format_fen
 
 from .. import device_auth, device_messages, params
+from ..clock import now_ms
 from ..errors import ApiError
 from ..keys import CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
 from ..merchant_channels import ChannelNotOpen
 from ..payments import DailyLimitExceeded, MerchantNotActive, OrderConflict, OrderNotFound, UnsupportedCode
 from ..storage import DEVICE_ACTIVE, PAYING, Device, Order
 from ..refusals import N_, Refused
-from . import display, i18n
+from . import display, i18n, queries
 from .auth import ConsoleUser, login_required, merchant_scope, render
 from .orders import parse_yuan
 
@@ -151,9 +152,12 @@ async def cashier_page(request: web.Request) -> web.StreamResponse:
     else:
         chosen = devices[0]["id"] if len(devices) == 1 else ""
     min_fen, max_fen = _limits(request)
+    # Payments on the shop's codes come in while the cashier waits: the latest, live (home.live).
+    recent = await queries.latest_payments(request.app[STORAGE], merchant_scope(user), limit=10)
     return render(request, "cashier.html", {"devices": devices, "chosen": chosen, "min_fen": min_fen,
                                             "max_fen": max_fen, "say_show_code": texts.SAY_SHOW_CODE,
-                                            "say_amount_first": texts.SAY_AMOUNT_FIRST})
+                                            "say_amount_first": texts.SAY_AMOUNT_FIRST, "recent": recent,
+                                            "live_after": max([r.order.finished_at or 0 for r in recent] + [now_ms()])})
 
 
 # the amount, checked as soon as it is typed

@@ -46,7 +46,7 @@ async def test_today_in_figures_and_a_new_payment_appears_and_is_said(stack, pag
     await expect(by_testid(page, "today-count")).to_have_text("4")
     await expect(by_testid(page, "today-net")).to_have_text("¥156.30")
     await expect(by_testid(page, "today-average")).to_have_text("¥39.08")
-    await expect(by_testid(page, "spoken")).to_have_text("微信收款 25.80 元")
+    await expect(by_testid(page, "live-spoken")).to_have_text("微信收款 25.80 元")
 
     # Another shop's payment never shows here.
     await stack.pay(NOODLE_SHOP.device_id, "N2009", 990)
@@ -108,3 +108,15 @@ async def test_a_new_shop_sees_zeros_not_errors(stack, page):
     await expect(by_testid(page, "today-net")).to_have_text("¥0.00")
     await expect(by_testid(page, "today-average")).to_have_text("-")
     await expect(by_testid(page, "latest-payments").locator("tbody tr.none")).to_have_count(1)
+
+
+async def test_the_cashier_page_shows_payments_coming_in(stack, page):
+    """A payer pays the shop's code while the cashier waits at the till: it appears on the cashier page."""
+    await login(page, TEA, PASSWORDS[TEA])
+    await page.goto("/console/cashier")
+    rows = by_testid(page, "latest-payments").locator("tbody tr[data-order]")
+    await expect(rows).to_have_count(3)
+    await stack.pay(TEA_SHOP.device_id, "T1010", 990)
+    await expect(rows.first).to_have_attribute("data-order", await stack.order_id(TEA_SHOP.device_id, "T1010"),
+                                               timeout=10_000)
+    await expect(by_testid(page, "live-spoken")).to_have_text("微信收款 9.90 元")

@@ -1,4 +1,4 @@
-// The home page (server/console/home.py): new payments from /console/home/live (server-sent events)
+// The home page and the cashier page (server/console/home.py, templates/_latest_payments.html): new payments from /console/home/live (server-sent events)
 // are added to the latest payments and today's figures, and said aloud once the user turned the sound on
 // (browsers let a page speak only after a click). The words and money come from the server.
 (() => {
@@ -7,7 +7,7 @@
   if (!live || !window.EventSource) return;
   const today = document.getElementById("today");
   const rows = document.getElementById("latest-rows");
-  const spoken = document.getElementById("spoken");
+  const spoken = document.getElementById("live-spoken");
   const sound = document.getElementById("sound");
   const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
   let soundOn = false;
@@ -55,6 +55,8 @@
               cell(headers[3], payment.store_name));
     rows.prepend(tr);
     while (rows.children.length > 20) rows.lastElementChild.remove();
+    say(payment.speech);
+    if (!today) return;                      // the cashier page has the list only
     const paidFen = Number(today.dataset.paidFen) + payment.amount_fen;
     const count = Number(today.dataset.paidCount) + 1;
     today.dataset.paidFen = paidFen;
@@ -63,7 +65,6 @@
     $("today-paid").textContent = yuan(paidFen);
     $("today-count").textContent = String(count);
     $("today-average").textContent = yuan(Math.round(paidFen / count));
-    say(payment.speech);
   }
 
   // The stream ends every 25 s; EventSource comes back by itself with the last event's id.

@@ -2,6 +2,8 @@
 
     GET /console/orders/export?format=csv|xlsx&<the orders page's filters>
     GET /console/orders/summary/export?format=csv|xlsx&<the daily summary's filters>
+    GET /console/orders/refunds/export?format=csv|xlsx&<the daily summary's filters>   the refunds that went
+                                     through in those days, one a row (the summary's refund columns, itemised)
 
 The same rows as the page with the same filters, every page of them (at most EXPORT_MAX_ROWS orders), and
 a total row: the figures match the page's to the fen. Headers and names in the reader's language (Chinese by
@@ -24,7 +26,7 @@ from .. import params
 from ..clock import now_ms
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
 from . import display, i18n, queries
-from .auth import login_required
+from .auth import login_required, merchant_scope
 from .orders import BadFilter, order_filters, summary_filters, summary_rows
 
 EXPORT_MAX_ROWS = 100_000
@@ -36,6 +38,7 @@ _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def setup(app: web.Application) -> None:
     app.router.add_get("/console/orders/export", export_orders)
     app.router.add_get("/console/orders/summary/export", export_summary)
+    app.router.add_get("/console/orders/refunds/export", export_refunds)
 
 
 def yuan(fen: int) -> decimal.Decimal:
@@ -163,3 +166,33 @@ async def export_summary(request: web.Request) -> web.StreamResponse:
     lines.append([_("Total"), f"{since.isoformat()} – {until.isoformat()}", "", totals["paid_count"],
                   yuan(totals["paid_fen"]), totals["refund_count"], yuan(totals["refund_fen"]), yuan(totals["net_fen"])])
     return _file(request, kind, _("daily-summary"), "daily-summary", header, lines)
+
+
+@login_required()
+async def export_refunds(request: web.Request) -> web.StreamResponse:
+    user = request[CONSOLE_USER]
+    storage = request.app[STORAGE]
+    _ = functools.partial(i18n.gettext, request)
+    try:
+        kind = _format(request)
+        since, until, form = await summary_filters(request, user)
+    except (BadFilter, params.InvalidParameter) as e:
+        raise _refused(request, e) from None
+    tz = datetime.timezone(datetime.timedelta(hours=request.app[SETTINGS].limits.utc_offset_h))
+    since_ms = int(datetime.datetime.combine(since, datetime.time(), tz).timestamp() * 1000)
+    until_ms = int(datetime.datetime.combine(until + datetime.timedelta(days=1), datetime.time(), tz).timestamp() * 1000)
+    refunds = await queries.refunds_done(storage, merchant_scope(user), since_ms, until_ms, form["store"] or None,
+                                         form["channel"] or None)
+    names = await queries.merchant_names(storage, {r["merchant_id"] for r in refunds if r["merchant_id"]})
+    header = [_("Refunded at"), _("Merchant"), _("Store"), _("Device"), _("Refund number"), _("Our refund number"),
+              _("Channel's refund number"), _("Order number"), _("Our trade number"), _("Channel"),
+              _("Refunded (yuan)"), _("Reason")]
+    rows = [[display.china_time(r["finished_at"]), names.get(r["merchant_id"] or "", r["merchant_id"] or ""),
+             r["store_name"], r["device_id"], r["refund_no"], r["refund_trade_no"], r["channel_refund_no"] or "",
+             r["order_no"], r["trade_no"], display.label(_, "channel", r["channel"]), yuan(r["amount_fen"]),
+             r["reason"] or ""] for r in refunds]
+    rows.append([_("Total"), f"{since.isoformat()} – {until.isoformat()}", "", "",
+                 _("%(n)s refunds") % {"n": len(refunds)}, "", "", "", "", "",
+                 yuan(sum(r["amount_fen"] for r in refunds)), ""])
+    return _file(request, kind, _("refunds"), "refunds", header, rows)
+

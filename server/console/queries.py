@@ -351,8 +351,12 @@ async def refunds_done(storage: Storage, merchant_id: str | None, since_ms: int 
         args.append(until_ms)
     return await storage.sql.fetchall(
         f"SELECT r.amount_fen AS amount_fen, r.finished_at AS finished_at, d.store_name AS store_name,"
-        f" o.channel AS channel FROM refunds r JOIN orders o ON o.id = r.order_id"
-        f" JOIN devices d ON d.id = o.device_id WHERE r.status = 'SUCCESS' AND {where}", args)
+        f" o.channel AS channel, r.created_at AS created_at, r.refund_no AS refund_no,"
+        f" r.refund_trade_no AS refund_trade_no, r.channel_refund_no AS channel_refund_no, r.reason AS reason,"
+        f" o.order_no AS order_no, o.trade_no AS trade_no, o.device_id AS device_id,"
+        f" {_ORDER_MERCHANT} AS merchant_id FROM refunds r JOIN orders o ON o.id = r.order_id"
+        f" JOIN devices d ON d.id = o.device_id WHERE r.status = 'SUCCESS' AND {where}"
+        f" ORDER BY r.finished_at, r.id", args)
 
 
 async def merchant_devices(storage: Storage, merchant_id: str | None) -> list[dict[str, Any]]:

@@ -83,6 +83,17 @@ async def test_the_summary_export_matches_the_page_to_the_fen(stack):
     assert page_net == "¥162.16"
     sheet = xlsx_rows((await fetch(stack, operator, "/console/orders/summary/export", format="xlsx"))[2])
     assert sheet[-1][7] in (decimal.Decimal("162.16"), 162.16)
+    # The refund itself, one a row, summing to the summary's refunded column.
+    status, _, body = await fetch(stack, operator, "/console/orders/refunds/export", format="csv")
+    refunds = csv_rows(body)
+    assert status == 200 and refunds[0][:2] == ["退款时间", "商户"]
+    (refund,), total = refunds[1:-1], refunds[-1]
+    assert refund[4] == "R1" and refund[7] == "T1002" and refund[10] == "12.34" and refund[2] == TEA_SHOP.store_name
+    assert total[0] == "合计" and total[10] == rows[-1][6] == "12.34"
+    tea = await http_session(stack, TEA)
+    noodle = await http_session(stack, NOODLE)
+    assert len(csv_rows((await fetch(stack, tea, "/console/orders/refunds/export", format="csv"))[2])) == 3
+    assert len(csv_rows((await fetch(stack, noodle, "/console/orders/refunds/export", format="csv"))[2])) == 2
 
 
 async def test_refused_exports_say_why(stack):

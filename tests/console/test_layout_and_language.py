@@ -32,6 +32,7 @@ NOT_PAGES = {
     "/console/home/live": "server-sent events for static/home.js",
     "/console/orders/export": "a CSV or Excel file",
     "/console/orders/summary/export": "a CSV or Excel file",
+    "/console/orders/refunds/export": "a CSV or Excel file",
     "/console/statements/export": "a CSV or Excel file",
     "/console/cashier/order": "JSON for static/cashier.js",
     "/console/codes/batches/{batch_id}/sheet.pdf": "a PDF",

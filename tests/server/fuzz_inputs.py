@@ -674,6 +674,7 @@ CONSOLE_PAGES = {
     "/console/orders/summary": ("from", "to", "store", "channel"),
     "/console/orders/export": ("format", "q", "from", "to", "device", "store", "channel", "status", "merchant"),
     "/console/orders/summary/export": ("format", "from", "to", "store", "channel"),
+    "/console/orders/refunds/export": ("format", "from", "to", "store", "channel"),
     "/console/orders/{order_id}": ("synced", "refunded"),
     "/console/orders/{order_id}/refund": (),
     "/console/devices": ("lifecycle", "merchant", "store", "online", "flagged"),

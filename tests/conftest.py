@@ -41,3 +41,20 @@ def broker(tmp_path):
     mosquitto.start()
     yield mosquitto
     mosquitto.stop()
+
+
+def _printable(text: str) -> str:
+    """`text` with lone surrogates spelled out: a report must cross to the xdist controller as UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(text, str) else text
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Tests send hostile text on purpose (lone surrogates in URLs, tests/server/test_input_refusals.py); a log
+    line or output quoting it is captured into the test's report, which pytest-xdist cannot send to the
+    controller (UTF-8 refuses surrogates) and the whole run stops. The captured sections are made printable."""
+    outcome = yield
+    report = outcome.get_result()
+    report.sections = [(title, _printable(text)) for title, text in report.sections]
+    if isinstance(report.longrepr, str):
+        report.longrepr = _printable(report.longrepr)

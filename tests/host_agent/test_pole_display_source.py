@@ -2,6 +2,7 @@
 display protocol to one pty, the agent opens the other end with pyserial as it opens COM ports."""
 import asyncio
 import os
+import random
 
 import pytest
 
@@ -32,7 +33,7 @@ class Running:
         self.task.cancel()
         await asyncio.gather(self.task, return_exceptions=True)
 
-    async def amounts(self, count, timeout=5.0):
+    async def amounts(self, count, timeout=15.0):
         async with asyncio.timeout(timeout):
             while len(self.readings) < count:
                 self._arrived.clear()
@@ -126,7 +127,8 @@ async def test_passthrough_keeps_every_byte_and_reads_the_total(pty_pair):
         async with Running(source) as running:
             await cashier_does(pos.start, lambda: pos.show_item(350), lambda: pos.show_total(1250),
                                lambda: pos.write(bytes(range(256)) * 4),     # every byte value there is
-                               lambda: pos.write(os.urandom(3000)),
+                               # noise, the same every run (os.urandom made a run that failed once unrepeatable)
+                               lambda: pos.write(random.Random(2026).randbytes(3000)),
                                pos.clear, lambda: pos.show_total(99))
             amounts = await running.amounts(2)
             received = await asyncio.to_thread(display.wait_for, len(pos.written))

@@ -25,7 +25,6 @@ ANNOUNCER = web.AppKey("announcer", "Announcer")
 DEVICES_SEEN = web.AppKey("devices_seen", dict)     # device id -> when this process last recorded it seen
 METRICS = web.AppKey("metrics", "Metrics")
 RESOLVER_TASK = web.AppKey("resolver_task", asyncio.Task)
-LANDING_SESSION = web.AppKey("landing_session", "aiohttp.ClientSession")   # C2B landing: payer-id look-ups
 
 # Per request / response: the device API op (for metrics) and the error code an answer carries.
 OP = web.RequestKey("op", str)

@@ -7,7 +7,7 @@ import pytest
 import mp_run
 
 RUNTIMES = ("cpython",) + mp_run.PORTS
-NATIVE_HEAP = 136 * 1024      # 112 KiB is enough: this script and the journal from source, and converting
+NATIVE_HEAP = 136 * 1024      # 96 KiB is enough: this script and the journal from source, and converting
 #                               an old JSON journal of 100 orders (read whole, once)
 MAGIC = "scanpay journal2"
 

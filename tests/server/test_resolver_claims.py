@@ -112,11 +112,12 @@ async def test_sigkilled_process_hands_its_orders_to_the_other_within_seconds(tm
     sandbox.reverse_recalls = 10_000
     key_hex = await add_device(pg_database)
     a = await processes(crash_config(tmp_path, "a", pg_database, sandbox), "a.log")
-    b = await processes(crash_config(tmp_path, "b", pg_database, sandbox), "b.log")
     async with aiohttp.ClientSession() as session:
         device = DeviceClient(session, key_hex)
         await pay_orders(device, a, ORDERS * 2)
         await wait_for_reversals_of_all(sandbox, ORDERS * 2)
+        # B starts once A is cancelling every order (two started together may leave A none to hand over)
+        b = await processes(crash_config(tmp_path, "b", pg_database, sandbox), "b.log")
         held_by_a = await claims_of(pg_database, a.process.pid)
         await a.stop(signal.SIGKILL)
         assert held_by_a > 0                        # A died in the middle of cancelling orders of its own

@@ -17,8 +17,12 @@ from typing import Any, Protocol
 
 from ..clock import new_id, now_ms
 from .announcements import AnnouncementStore
+from .console_reads import ConsoleReads
+from .devices import DeviceStore
 from .errors import AlreadyExists, NotFound, RefundRefused
 from .migrate import load_migrations, split_statements
+from .places import PlaceStore
+from .rollouts import RolloutStore
 from .records import (
     DEVICE_ACTIVE, DEVICE_DISABLED, PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS,
     Device, DeviceCommand, Evidence, Merchant, MerchantChannel, Order, OrderEvent, OrderScope, Refund,
@@ -112,7 +116,7 @@ def order_reschedule(order_id: str, next_check_at: int, *, count_attempt: bool, 
     return _reschedule_sql("orders", sets, args, order_id, PAYING, claim)
 
 
-class SqlStorage(AnnouncementStore):
+class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, ConsoleReads):
     """Everything but the connection: subclasses set `self.sql` and implement `transaction()`.
 
     `self.point` answers lookups of one row by its key (the same as `sql` unless a backend has a

@@ -21,7 +21,7 @@ import asyncpg
 from ..clock import new_id, now_ms
 from .errors import LimitExceeded
 from .records import PAYING, Order
-from .sql import _RELEASING, ORDER_COLUMNS, Rollback, Sql, SqlStorage
+from .sql import ORDER_COLUMNS, RELEASING, Rollback, Sql, SqlStorage
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def _finish_order_sql(unengaged: bool, with_event: bool) -> str:
              " WHERE id = ? AND status = ?" + (" AND channel = ''" if unengaged else "") + f" RETURNING {_COLUMNS})"]
     if with_event:
         parts.append("ev AS (INSERT INTO order_events (id, order_id, at, kind, detail, raw) VALUES (?, ?, ?, ?, ?, ?))")
-    releasing = ", ".join(f"'{status}'" for status in _RELEASING)
+    releasing = ", ".join(f"'{status}'" for status in RELEASING)
     parts.append("released AS (UPDATE merchant_days d SET used_fen = d.used_fen - won.amount_fen FROM won"
                  f" WHERE d.merchant_id = won.merchant_id AND d.day = won.day AND won.status IN ({releasing}))")
     parts.append("notified AS (SELECT pg_notify(?, id) FROM won)")
@@ -269,14 +269,6 @@ class PostgresStorage(SqlStorage):
             assert fresh is not None
             return False, fresh
         return won, Order(**{name: row[name] for name in ORDER_COLUMNS})
-
-    async def reschedule_order(self, order_id: str, next_check_at: int, *, count_attempt: bool,
-                               event: tuple[str, str | None, dict | None] | None = None,
-                               event_at: int | None = None, claim: str | None = None,
-                               faults: int | None = None, deadline_seen: int | None = None) -> bool:
-        return await self.reschedule_order_returning(
-            order_id, next_check_at, count_attempt=count_attempt, event=event, event_at=event_at, claim=claim,
-            faults=faults, deadline_seen=deadline_seen) is not None
 
     async def reschedule_order_returning(self, order_id: str, next_check_at: int, *, count_attempt: bool,
                                          event: tuple[str, str | None, dict | None] | None = None,

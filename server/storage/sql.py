@@ -34,7 +34,7 @@ ORDER_COLUMNS = [f.name for f in fields(Order)]
 REFUND_COLUMNS = [f.name for f in fields(Refund)]
 _DEVICE_FIELDS = [f.name for f in fields(Device)]
 DEVICE_COLUMNS = ", ".join("device_key" if name == "key_hex" else name for name in _DEVICE_FIELDS)
-_ORDER_SELECT = f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders"
+ORDER_SELECT = f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders"
 _REFUND_SELECT = f"SELECT {', '.join(REFUND_COLUMNS)} FROM refunds"
 _DEVICE_BY_ID = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?"
 _MERCHANT_CHANNEL_FIELDS = [f.name for f in fields(MerchantChannel)]
@@ -47,7 +47,7 @@ _ORDER_AND_DAY_USED = (
     " FROM (SELECT 1 AS one) AS here LEFT JOIN orders o ON o.device_id = ? AND o.order_no = ?")
 _NO_END = 2 ** 62          # a created_at bound no order reaches
 # Final statuses that give the merchant's daily allowance back.
-_RELEASING = ("FAILED", "CLOSED")
+RELEASING = ("FAILED", "CLOSED")
 _CLAIM_CHUNK = 500         # ids per statement when renewing claims (SQLite allows 32,766 parameters)
 HEARTBEAT_FIELDS = ("battery_pct", "charging", "signal_dbm", "network", "firmware", "uptime_s")
 
@@ -411,26 +411,26 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
         return row["used_fen"] if row else 0
 
     async def get_order(self, device_id: str, order_no: str) -> Order | None:
-        row = await self.point.fetchone(f"{_ORDER_SELECT} WHERE device_id = ? AND order_no = ?", (device_id, order_no))
+        row = await self.point.fetchone(f"{ORDER_SELECT} WHERE device_id = ? AND order_no = ?", (device_id, order_no))
         return Order(**row) if row else None
 
     async def get_order_by_id(self, order_id: str) -> Order | None:
-        row = await self.point.fetchone(f"{_ORDER_SELECT} WHERE id = ?", (order_id,))
+        row = await self.point.fetchone(f"{ORDER_SELECT} WHERE id = ?", (order_id,))
         return Order(**row) if row else None
 
     async def get_order_by_qr_token(self, qr_token: str) -> Order | None:
-        row = await self.sql.fetchone(f"{_ORDER_SELECT} WHERE qr_token = ?", (qr_token,))
+        row = await self.sql.fetchone(f"{ORDER_SELECT} WHERE qr_token = ?", (qr_token,))
         return Order(**row) if row else None
 
     async def get_order_by_trade_no(self, trade_no: str) -> Order | None:
-        row = await self.sql.fetchone(f"{_ORDER_SELECT} WHERE trade_no = ?", (trade_no,))
+        row = await self.sql.fetchone(f"{ORDER_SELECT} WHERE trade_no = ?", (trade_no,))
         return Order(**row) if row else None
 
     async def list_orders(self, scope: OrderScope, *, before: int | None, limit: int) -> list[Order]:
         """The newest orders in `scope` (a device's, since its assignment, for its merchant), created before
         `before` ms when given."""
         rows = await self.sql.fetchall(
-            f"{_ORDER_SELECT} WHERE device_id = ? AND merchant_id = ? AND created_at >= ? AND created_at < ?"
+            f"{ORDER_SELECT} WHERE device_id = ? AND merchant_id = ? AND created_at >= ? AND created_at < ?"
             " ORDER BY created_at DESC, id DESC LIMIT ?",
             (scope.device_id, scope.merchant_id, scope.since, _NO_END if before is None else before, limit))
         return [Order(**row) for row in rows]
@@ -438,7 +438,7 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
     async def orders_of_channel(self, channel: str, start: int, end: int) -> list[Order]:
         """Orders of `channel` created in [start, end) ms, any status (read-only; for reconciliation)."""
         rows = await self.sql.fetchall(
-            f"{_ORDER_SELECT} WHERE channel = ? AND created_at >= ? AND created_at < ? ORDER BY created_at, id",
+            f"{ORDER_SELECT} WHERE channel = ? AND created_at >= ? AND created_at < ? ORDER BY created_at, id",
             (channel, start, end))
         return [Order(**row) for row in rows]
 
@@ -533,15 +533,9 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
         `claim`: only while `owner` still holds the order, and let go of it (False: the claim was lost, and
         nothing changed). `faults`: untrustworthy answers in a row now. `deadline_seen`: the deadline the
         step worked with; a device's close that moved it earlier meanwhile makes the order due at once."""
-        sql, args = order_reschedule(order_id, next_check_at, count_attempt=count_attempt, claim=claim,
-                                     faults=faults, deadline_seen=deadline_seen)
-        if event is None:
-            return await self.sql.execute(sql, args) == 1
-        async with self.transaction() as tx:
-            if not await tx.execute(sql, args):
-                return False
-            await self._insert_event(tx, order_id, now_ms() if event_at is None else event_at, *event)
-            return True
+        return await self.reschedule_order_returning(
+            order_id, next_check_at, count_attempt=count_attempt, event=event, event_at=event_at, claim=claim,
+            faults=faults, deadline_seen=deadline_seen) is not None
 
     async def reschedule_order_returning(self, order_id: str, next_check_at: int, *, count_attempt: bool,
                                          event: tuple[str, str | None, dict | None] | None = None,
@@ -551,11 +545,16 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
         lost, or the order is no longer PAYING). Here the update and a re-read; the backends do it in one
         round trip (sqlite.py: one write of a group commit; postgres.py: one statement for every reschedule
         that came meanwhile)."""
-        if not await self.reschedule_order(order_id, next_check_at, count_attempt=count_attempt, event=event,
-                                           event_at=event_at, claim=claim, faults=faults,
-                                           deadline_seen=deadline_seen):
-            return None
-        return await self.get_order_by_id(order_id)
+        sql, args = order_reschedule(order_id, next_check_at, count_attempt=count_attempt, claim=claim,
+                                     faults=faults, deadline_seen=deadline_seen)
+        if event is None:
+            moved = await self.sql.execute(sql, args) == 1
+        else:
+            async with self.transaction() as tx:
+                moved = await tx.execute(sql, args) == 1
+                if moved:
+                    await self._insert_event(tx, order_id, now_ms() if event_at is None else event_at, *event)
+        return await self.get_order_by_id(order_id) if moved else None
 
     # the resolver's claims (server/resolver.py): an order or refund being worked on names its owner and
     # how long that holds without renewal; next_check_at stays when it was due

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from ..clock import new_id, now_ms
 from .errors import LimitExceeded
 from .records import PAYING, Order
-from .sql import _ORDER_SELECT, _RELEASING, ORDER_COLUMNS, Rollback, Sql, SqlStorage, order_reschedule
+from .sql import ORDER_COLUMNS, ORDER_SELECT, RELEASING, Rollback, Sql, SqlStorage, order_reschedule
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,9 @@ Write = Callable[[sqlite3.Connection], Any]
 _ORDER_INSERT = (f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' for _ in ORDER_COLUMNS)})")
 _EVENT_INSERT = "INSERT INTO order_events (id, order_id, at, kind, detail, raw) VALUES (?, ?, ?, ?, ?, ?)"
 # The payment path's statements, built once (sqlite3 caches the prepared statement by its text).
-_ORDER_BY_NO = f"{_ORDER_SELECT} WHERE device_id = ? AND order_no = ?"
+_ORDER_BY_NO = f"{ORDER_SELECT} WHERE device_id = ? AND order_no = ?"
 _ORDER_INSERT_NEW = f"{_ORDER_INSERT} ON CONFLICT (device_id, order_no) DO NOTHING"
-_ORDER_BY_ID = f"{_ORDER_SELECT} WHERE id = ?"
+_ORDER_BY_ID = f"{ORDER_SELECT} WHERE id = ?"
 _TAKE_FROM_DAY = ("INSERT INTO merchant_days (merchant_id, day, used_fen) SELECT ?, ?, ? WHERE ? <= ?"
                   " ON CONFLICT (merchant_id, day) DO UPDATE SET used_fen = used_fen + excluded.used_fen"
                   " WHERE used_fen + excluded.used_fen <= ?")
@@ -401,20 +401,12 @@ class SqliteStorage(SqlStorage):
             if not won:
                 return False, dict(zip(ORDER_COLUMNS, db.execute(_ORDER_BY_ID, (order_id,)).fetchall()[0]))
             row = won[0]
-            if status in _RELEASING:   # not taken: the merchant's day gets the amount back
+            if status in RELEASING:   # not taken: the merchant's day gets the amount back
                 db.execute(_GIVE_BACK_TO_DAY, (row["amount_fen"], row["merchant_id"], row["day"]))
             return True, dict(zip(ORDER_COLUMNS, row))   # the columns asked for, in order: no lookups by name
 
         won, row = await self.write(finish)
         return won, Order(**row)
-
-    async def reschedule_order(self, order_id: str, next_check_at: int, *, count_attempt: bool,
-                               event: tuple[str, str | None, dict | None] | None = None,
-                               event_at: int | None = None, claim: str | None = None,
-                               faults: int | None = None, deadline_seen: int | None = None) -> bool:
-        return await self.reschedule_order_returning(
-            order_id, next_check_at, count_attempt=count_attempt, event=event, event_at=event_at, claim=claim,
-            faults=faults, deadline_seen=deadline_seen) is not None
 
     async def reschedule_order_returning(self, order_id: str, next_check_at: int, *, count_attempt: bool,
                                          event: tuple[str, str | None, dict | None] | None = None,

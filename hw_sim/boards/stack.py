@@ -1,12 +1,20 @@
-"""The real payment server and WeChat sandbox on loopback, for virtual boards in tests and benchmarks.
+"""The real payment server and channel sandboxes on loopback: the one stack the demo, the virtual boards and
+every test that needs a server with sandboxes start.
 
     async with ServerStack(tmp_path, devices=("D0001",)) as stack:
         box = VirtualEnhancedBox(stack.url, "D0001", stack.keys["D0001"])
+        status, answer = await stack.device("D0001").pay("T1", 1250, auth_code)
 
-`server.app.create_app` with SQLite under `workdir`, its WeChat channel pointed at
-`hw_sim.sandbox.run_wechat_sandbox`, resolver and channel timings shortened (the payer who never types
-the password is reversed after `deadline_s`). Nothing here is scripted: what the box hears is what the
-server and the sandbox did.
+`server.app.create_app` with SQLite under `workdir` (or the `database` given), each of `channels` pointed at
+its sandbox (hw_sim/sandbox/) with the sandbox's own credentials, resolver and channel timings shortened
+(the payer who never types the password is reversed after `deadline_s`). The server's socket is bound on
+port 0 before its URL goes into its settings (the URL in one-time and static codes is its own), so no
+other process can take the port in between. Nothing here is scripted: what a device hears is what the
+server and the sandboxes did.
+
+Seed data: merchant `merchant_id` with one device per id in `devices` (key in `keys`), each bound to a
+printed static code of its own (`static_codes`). Callers with other shops (tests/console) pass no devices
+and `merchant_name=None`, and seed their own through `storage`.
 
 `RecordingTransport` wraps the firmware's own HTTP client and keeps every exchange (path, request
 headers, request body, status, response body), so tests and benchmarks can count bytes and read the
@@ -19,28 +27,76 @@ import secrets
 import socket
 
 from hw_sim.boards.base import use_firmware
+from hw_sim.device_client import DeviceClient
+
+CHANNELS = ("wechat", "alipay", "unionpay")
+
+
+def sandbox_channel_settings(channel, base_url):
+    """[channels.<channel>] for a server whose `channel` is the sandbox at `base_url`: the sandbox's own
+    identities and keys (hw_sim/sandbox/keys.py), as load_settings takes the section."""
+    from hw_sim.sandbox import keys
+    from server.settings import Secret
+    if channel == "wechat":
+        return {"enabled": True, "base_url": base_url}
+    if channel == "alipay":
+        from hw_sim.sandbox.alipay import SANDBOX_APP_ID
+        return {"enabled": True, "base_url": base_url, "app_id": SANDBOX_APP_ID,
+                "app_private_key": Secret(keys.ALIPAY_APP_PRIVATE_KEY),
+                "alipay_public_key": keys.ALIPAY_PLATFORM_PUBLIC_KEY}
+    if channel == "unionpay":
+        from hw_sim.sandbox import unionpay
+        return {"enabled": True, "base_url": base_url, "acq_code": unionpay.SANDBOX_ACQ_CODE,
+                "mer_id": unionpay.SANDBOX_MER_ID, "sign_private_key": Secret(keys.UNIONPAY_ACQUIRER_PRIVATE_KEY),
+                "sign_cert_id": unionpay.SANDBOX_ACQUIRER_CERT_ID,
+                "unionpay_public_key": keys.UNIONPAY_PLATFORM_PUBLIC_KEY,
+                "unionpay_cert_id": unionpay.SANDBOX_UNIONPAY_CERT_ID}
+    raise ValueError("no sandbox for channel %r" % channel)
+
+
+def _run_sandbox(channel):
+    from hw_sim import sandbox
+    return {"wechat": sandbox.run_wechat_sandbox, "alipay": sandbox.run_alipay_sandbox,
+            "unionpay": sandbox.run_unionpay_sandbox}[channel]()
 
 
 class ServerStack:
-    def __init__(self, workdir, devices=("D0001",), *, query_interval_s=0.2, deadline_s=3.0,
-                 merchant_name="Tea House", store_name="Tea House, Nanjing Rd", ops_token=None,
-                 release_public_key="", profile="enhanced_box", heartbeat_s=60, announce=None):
-        """ops_token, release_public_key: turn on the operations API (publish builds, roll them out:
+    def __init__(self, workdir, devices=("D0001",), *, channels=("wechat",), channel_options=None,
+                 query_interval_s=0.2, deadline_s=3.0, cancel_retry_s=0.1, timeout_s=2.0,
+                 merchant_id="M1", merchant_name="Tea House", store_name="Tea House, Nanjing Rd",
+                 ops_token=None, release_public_key="", profile="enhanced_box", heartbeat_s=60, announce=None,
+                 database=None, resolver=None, device_api=None, settings=None, shutdown_timeout=1.0):
+        """channels: the channels the server has, each with its sandbox; channel_options: more settings per
+        channel ({"wechat": {"service_provider": True}}). query_interval_s .. timeout_s: every channel's
+        timings (None: the server's default).
+        ops_token, release_public_key: turn on the operations API (publish builds, roll them out:
         `tools release` works against this server); the devices are then registered as `profile`.
         heartbeat_s: the interval the server tells devices. announce: the server's [announce] settings
-        (transport, speak_within_s, mqtt {host, port, username, password, provision, keepalive_s})."""
-        self.announce = announce or {}
+        (transport, speak_within_s, mqtt {host, port, username, password, provision, keepalive_s}).
+        database: [database] (default SQLite under workdir); resolver, device_api: more of those sections;
+        settings: any other sections ({"console": {...}, "throttle": {...}})."""
         self.workdir = str(workdir)
+        self.devices = devices
+        self.channels = tuple(channels)
+        self.channel_options = channel_options or {}
+        self.timings = {name: value for name, value in (
+            ("query_interval_s", query_interval_s), ("deadline_s", deadline_s),
+            ("cancel_retry_s", cancel_retry_s), ("timeout_s", timeout_s)) if value is not None}
+        self.merchant_id = merchant_id
+        self.merchant_name = merchant_name
+        self.store_name = store_name
         self.ops_token = ops_token
         self.release_public_key = release_public_key
         self.profile = profile
         self.heartbeat_s = heartbeat_s
-        self.devices = devices
-        self.query_interval_s = query_interval_s
-        self.deadline_s = deadline_s
-        self.merchant_name = merchant_name
-        self.store_name = store_name
-        self.keys = {}
+        self.announce = announce or {}
+        self.database = database
+        self.resolver = {"tick_s": 0.05, "lease_s": 5.0} if resolver is None else resolver
+        self.device_api = device_api or {}
+        self.more_settings = settings or {}
+        self.shutdown_timeout = shutdown_timeout
+        self.sandboxes = {}             # channel -> its running sandbox
+        self.keys = {}                  # device id -> its key (64 hex characters)
         self.static_codes = {}          # device id -> the id of the static code bound to it
         self._stack = contextlib.AsyncExitStack()
 
@@ -56,48 +112,61 @@ class ServerStack:
         await self._stack.aclose()
 
     async def _start(self):
+        import aiohttp
         from aiohttp import web
 
-        from hw_sim.sandbox import run_wechat_sandbox
-        from server import static_codes
         from server.app import create_app
         from server.keys import STORAGE
         from server.settings import load_settings
 
-        self.sandbox = await self._stack.enter_async_context(run_wechat_sandbox())
+        for channel in self.channels:
+            self.sandboxes[channel] = await self._stack.enter_async_context(_run_sandbox(channel))
+        self.sandbox = self.sandboxes.get("wechat")
         # the port first: the server's public URL (in one-time and static codes) must be its own
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        listener = socket.socket()
+        self._stack.callback(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        self.port = listener.getsockname()[1]
         self.url = "http://127.0.0.1:%d" % self.port
         ops = {}
         if self.ops_token:
             ops = {"tokens": [self.ops_token], "release_public_key": self.release_public_key,
                    "firmware_dir": os.path.join(self.workdir, "firmware"), "min_settled": 1}
-        settings = load_settings(
-            database={"path": os.path.join(self.workdir, "scanpay.db")},
-            device_api={"public_url": self.url, "heartbeat_s": self.heartbeat_s},
+        device_api = {"public_url": self.url}
+        if self.heartbeat_s is not None:
+            device_api["heartbeat_s"] = self.heartbeat_s
+        self.settings = load_settings(
+            database=self.database or {"path": os.path.join(self.workdir, "scanpay.db")},
+            device_api={**device_api, **self.device_api},
             ops=ops,
-            resolver={"tick_s": 0.05, "lease_s": 5.0},
+            resolver=self.resolver,
             announce=self.announce,
-            channels={"wechat": {"base_url": self.sandbox.base_url, "timeout_s": 2.0,
-                                 "query_interval_s": self.query_interval_s,
-                                 "deadline_s": self.deadline_s, "cancel_retry_s": 0.1}})
-        self.app = create_app(settings)
+            channels={channel: {**sandbox_channel_settings(channel, sandbox.base_url), **self.timings,
+                                **self.channel_options.get(channel, {})}
+                      for channel, sandbox in self.sandboxes.items()},
+            **self.more_settings)
+        self.app = create_app(self.settings)
         # a long poll still open at the end must not hold the shutdown for its whole wait
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=self.shutdown_timeout)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, "127.0.0.1", self.port)
-        await site.start()
+        await web.SockSite(runner, listener).start()
         self.storage = self.app[STORAGE]
-        await self.storage.add_merchant("M1", self.merchant_name)
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self._stack.push_async_callback(self.http.close)
+        if self.merchant_name is not None:
+            await self._seed()
+
+    async def _seed(self):
+        from server import static_codes
+
+        await self.storage.add_merchant(self.merchant_id, self.merchant_name)
         # Each device says the payments of a static code of its own (a printed sticker bound on site).
         _, stickers = await static_codes.print_batch(self.storage, len(self.devices), actor="hw_sim") \
             if self.devices else (None, [])
         for device_id, sticker in zip(self.devices, stickers):
             key_hex = secrets.token_hex(32)
-            device = await self.storage.add_device(device_id, "M1", self.store_name, key_hex)
+            device = await self.storage.add_device(device_id, self.merchant_id, self.store_name, key_hex)
             await static_codes.bind(self.storage, sticker.id, store_id=device.store_id, device_id=device_id,
                                     actor="hw_sim")
             self.static_codes[device_id] = sticker.id
@@ -105,6 +174,10 @@ class ServerStack:
             if self.ops_token:
                 from server import rollouts
                 await rollouts.set_device_profile(self.storage, device_id, self.profile, None)
+
+    def device(self, device_id, key_hex=None):
+        """`device_id`'s signed device-API client (its key from `keys` unless given)."""
+        return DeviceClient(self.http, device_id, key_hex or self.keys[device_id], base_url=self.url)
 
     async def pay_static_code(self, device_id, amount_fen, payer="oPayer0001"):
         """A payer scans `device_id`'s static code in WeChat, types `amount_fen` and pays; the server

@@ -1,27 +1,12 @@
-"""The real server with all three channel sandboxes on loopback, a signed device, and headless Chromium.
+"""The real server with all three channel sandboxes on loopback (hw_sim's ServerStack), a signed device, and
+headless Chromium: the landing-page tests' stack.
 
 Chromium is Debian's (`apt-get install chromium`), driven by Playwright's Python API; the browser
 reaches the server and the sandboxes' simulated wallet apps over real HTTP.
 """
 import contextlib
-import json
-import socket
-import sys
-from pathlib import Path
 
-import aiohttp
-from aiohttp import web
-
-# The channel tests' sandbox-key settings (appended: never shadows another folder's conftest).
-sys.path.append(str(Path(__file__).resolve().parent.parent / "channels"))
-
-from channel_settings import alipay_settings_for, plain_settings, unionpay_settings_for  # noqa: E402
-from hw_sim.sandbox import run_alipay_sandbox, run_unionpay_sandbox, run_wechat_sandbox  # noqa: E402
-from server import static_codes  # noqa: E402
-from server.app import create_app  # noqa: E402
-from server.device_auth import new_device_key, sign_request  # noqa: E402
-from server.keys import STORAGE  # noqa: E402
-from server.settings import load_settings  # noqa: E402
+from hw_sim.boards.stack import CHANNELS, ServerStack
 
 SHORT = {"query_interval_s": 0.3, "deadline_s": 3.0, "cancel_retry_s": 0.1, "timeout_s": 2.0}
 
@@ -40,11 +25,15 @@ UA = {
 
 
 class Stack:
-    def __init__(self, app, server_url, sandboxes, device_id, key_hex):
-        self.app, self.server_url, self.sandboxes = app, server_url, sandboxes
-        self.device_id, self.key_hex = device_id, key_hex
-        self.storage = app[STORAGE]
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    """The shop's stand STAND1 (merchant M1 茶馆, store 老王茶馆, its static code bound) on the running server."""
+
+    def __init__(self, server: ServerStack):
+        self.server = server
+        self.app, self.server_url, self.sandboxes = server.app, server.url, server.sandboxes
+        self.storage, self.settings, self.http = server.storage, server.settings, server.http
+        self.device_id = "STAND1"
+        self.key_hex = server.keys[self.device_id]
+        self.device = server.device(self.device_id)
 
     async def phone(self, browser, wallet: str, payer: str = "alice", *, answer: str = "pay", deny: bool = False):
         """A phone with `wallet`'s User-Agent, logged in to that wallet as `payer`, with the wallet's JavaScript
@@ -61,59 +50,18 @@ class Stack:
         return context
 
     async def call(self, op, message, *, cbor=False):
-        path = f"/d/v1/{op}"
-        if cbor:
-            import cbor2
-            body, content_type = cbor2.dumps(message), "application/cbor"
-        else:
-            body, content_type = json.dumps(message).encode(), "application/json"
-        headers = {"Content-Type": content_type, **sign_request(self.device_id, self.key_hex, path, body)}
-        async with self.http.post(self.server_url + path, data=body, headers=headers) as resp:
-            raw = await resp.read()
-            answer = cbor2.loads(raw) if cbor else json.loads(raw)
-            assert resp.status == 200, answer
-            return answer
+        status, answer = await self.device.call(op, message, fmt="cbor" if cbor else "json")
+        assert status == 200, answer
+        return answer
 
 
 @contextlib.asynccontextmanager
 async def running_stack(tmp_path, *, channels=None, **device_api):
     """`channels`: more settings per channel, e.g. {"wechat": {"service_provider": True}}."""
-    channels = channels or {}
-    async with run_wechat_sandbox() as wechat, run_alipay_sandbox() as alipay, run_unionpay_sandbox() as unionpay:
-        # The server's socket is bound before its URL goes into the settings: no other test can take the port
-        # in between (free_port() would leave that gap, with other suites running on the same machine).
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        settings = load_settings(
-            database={"path": str(tmp_path / "scanpay.db")}, resolver={"tick_s": 0.05, "lease_s": 5.0},
-            device_api={"public_url": server_url, **device_api},
-            channels={"wechat": {"base_url": wechat.base_url, **SHORT, **channels.get("wechat", {})},
-                      "alipay": {**plain_settings(alipay_settings_for(alipay.base_url)), **SHORT,
-                                 **channels.get("alipay", {})},
-                      "unionpay": {**plain_settings(unionpay_settings_for(unionpay.base_url)), **SHORT,
-                                   **channels.get("unionpay", {})}})
-        app = create_app(settings)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            await web.SockSite(runner, sock).start()
-            await app[STORAGE].add_merchant("M1", "茶馆")
-            key_hex = new_device_key()
-            stand = await app[STORAGE].add_device("STAND1", "M1", "老王茶馆", key_hex)
-            # The shop's static code: a printed sticker bound to the stand's store (info.static_code).
-            _, (sticker,) = await static_codes.print_batch(app[STORAGE], 1, actor="test")
-            await static_codes.bind(app[STORAGE], sticker.id, store_id=stand.store_id, device_id="STAND1",
-                                    actor="test")
-            stack = Stack(app, server_url, {"wechat": wechat, "alipay": alipay, "unionpay": unionpay},
-                          "STAND1", key_hex)
-            stack.settings = settings
-            try:
-                yield stack
-            finally:
-                await stack.http.close()
-        finally:
-            await runner.cleanup()
+    async with ServerStack(tmp_path, ("STAND1",), channels=CHANNELS, channel_options=channels, **SHORT,
+                           merchant_name="茶馆", store_name="老王茶馆", heartbeat_s=None,
+                           device_api=device_api) as server:
+        yield Stack(server)
 
 
 async def phone(browser, wallet: str, payer: str = "alice"):

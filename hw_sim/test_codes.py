@@ -7,7 +7,9 @@ Sandbox codes of every wallet share one layout after a wallet prefix:
       SS  scenario (below)
       PP  parameter, e.g. seconds the payer takes to type the password
       R   random digits, so every code is a fresh one-time token
-The wallet makes such codes, the sandboxes read the scenario back with `scenario_of`.
+The wallet makes such codes, the sandboxes read the scenario back with `scenario_of`. docs/sandbox.md is the
+page for users: every scenario, what each sandbox does with it and where the order ends (checked by
+tests/docs/test_docs_sandbox.py, which fails when a scenario here is missing there).
 """
 import secrets
 

@@ -135,9 +135,9 @@ def test_new_code_changes_what_the_screen_shows():
 
 
 def test_every_scenario_is_in_the_integrators_table():
-    """docs/device-api.md section 6 lists every sandbox scenario with its two digits."""
+    """docs/sandbox.md (the Sandbox page) lists every sandbox scenario with its two digits."""
     import pathlib
     import re
-    page = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "device-api.md").read_text("utf-8")
+    page = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "sandbox.md").read_text("utf-8")
     table = dict(re.findall(r"^\| `(\d\d)` \| ([a-z_]+) \|", page, re.M))
     assert table == test_codes.SCENARIOS

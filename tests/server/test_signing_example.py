@@ -41,7 +41,7 @@ def test_doc_numbers_are_what_the_server_computes():
 def test_doc_string_to_sign_block_matches():
     ex = example()
     text = DOC.read_text("utf-8")
-    shown = re.search(r"The string to sign is therefore\s+```\n(.*?)\n```", text, re.S).group(1)
+    shown = re.search(r"The string to sign is therefore\s+```text\n(.*?)\n```", text, re.S).group(1)
     expected = string_to_sign("POST", "/d/v1/pay", ex["timestamp"], ex["nonce"], ex["body"].encode())
     assert shown.encode() == expected
 

@@ -45,7 +45,8 @@ from .storage.records import (
     LIFECYCLE_INSTALLED, MERCHANT_CLOSED,
 )
 from .storage.sql import DEVICE_COLUMNS, Rollback, device_from_row, store_for
-from .stores import StoreRefused, open_store
+from .storage.places import PlaceRefused
+from .stores import refused
 
 LIFECYCLES = (LIFECYCLE_IN_STOCK, LIFECYCLE_ASSIGNED, LIFECYCLE_INSTALLED, LIFECYCLE_DECOMMISSIONED)
 FLAGS = (FLAG_MOVED, FLAG_CLONED)
@@ -247,9 +248,9 @@ async def assign(storage: Storage, device_id: str, merchant_id: str, store_name:
         device = await _get(tx, device_id)
         if store_id is not None:
             try:
-                store_name = (await open_store(tx, store_id, merchant_id)).name
-            except StoreRefused as e:
-                raise LifecycleRefused(str(e)) from None
+                store_name = (await storage.open_store(tx, store_id, merchant_id)).name
+            except PlaceRefused as e:
+                raise LifecycleRefused(str(refused(e))) from None
         else:
             store_id = await store_for(tx, merchant_id, store_name, actor=actor, now=now)
         won = await tx.execute(

@@ -15,12 +15,11 @@ import csv
 import io
 from dataclasses import dataclass
 
-from .clock import new_id, now_ms
+from .clock import now_ms
 from .device_auth import DEVICE_ID
 from .params import fits, is_text
 from .refusals import N_, Refused
-from .storage import DEVICE_PENDING, Storage
-from .storage.records import LIFECYCLE_IN_STOCK
+from .storage import Storage
 
 MODEL_MAX = 32
 BATCH_MAX = 64
@@ -104,24 +103,9 @@ async def receive(storage: Storage, lines: list[StockLine], *, batch: str = "", 
     twice = sorted({line.serial for line in lines if sum(other.serial == line.serial for other in lines) > 1})
     if twice:
         raise StockRefused(N_("serial numbers listed twice: %(serials)s"), serials=", ".join(twice[:_REPORTED]))
-    now = now_ms()
-    async with storage.transaction() as tx:
-        known = []
-        for start in range(0, len(lines), 500):
-            chunk = [line.serial for line in lines[start:start + 500]]
-            rows = await tx.fetchall(f"SELECT id FROM devices WHERE id IN ({', '.join('?' for _ in chunk)})",
-                                     tuple(chunk))
-            known += sorted(row["id"] for row in rows)
-        if known:
-            raise StockRefused(N_("%(count)d serial numbers are known already: %(serials)s"), count=len(known),
-                               serials=", ".join(known[:_REPORTED]) + (" …" if len(known) > _REPORTED else ""))
-        for line in lines:
-            await tx.execute(
-                "INSERT INTO devices (id, merchant_id, store_name, device_key, status, created_at, lifecycle, model,"
-                " stock_batch, received_at, received_by) VALUES (?, NULL, '', '', ?, ?, ?, ?, ?, ?, ?)",
-                (line.serial, DEVICE_PENDING, now, LIFECYCLE_IN_STOCK, line.model or None, batch or None, now, actor))
-            await tx.execute(
-                "INSERT INTO device_events (id, device_id, at, actor, kind, to_lifecycle, detail)"
-                " VALUES (?, ?, ?, ?, 'received', ?, ?)",
-                (new_id(), line.serial, now, actor, LIFECYCLE_IN_STOCK, batch or None))
+    known = await storage.receive_into_stock([(line.serial, line.model) for line in lines], batch=batch, actor=actor,
+                                             now=now_ms())
+    if known:
+        raise StockRefused(N_("%(count)d serial numbers are known already: %(serials)s"), count=len(known),
+                           serials=", ".join(known[:_REPORTED]) + (" …" if len(known) > _REPORTED else ""))
     return len(lines)

@@ -21,14 +21,12 @@ import math
 from typing import Any
 
 from .clock import new_id, now_ms
-from .storage import DEVICE_ACTIVE
+from .storage.rollouts import (  # noqa: F401  (the states are the rollouts' vocabulary here too)
+    ACTIVE, COMPLETE, FAILED, FINAL_STAGE, INSTALLING, OFFERED, ROLLED_BACK, RUNNING, STOPPED, UPDATED, WITHDRAWN,
+)
 
 log = logging.getLogger(__name__)
 
-RUNNING, FINAL_STAGE, COMPLETE, STOPPED = "running", "final_stage", "complete", "stopped"
-ACTIVE = (RUNNING, FINAL_STAGE)     # devices still settling: the threshold applies, stop() works
-OFFERED, INSTALLING, UPDATED, FAILED, ROLLED_BACK, WITHDRAWN = (
-    "offered", "installing", "updated", "failed", "rolled_back", "withdrawn")
 # OTA steps a device reports (firmware/core/ota.py) and the row status each one leads to.
 STEPS = {"offer": INSTALLING, "manifest": INSTALLING, "signature": INSTALLING, "download": INSTALLING,
          "verify": INSTALLING, "switch": INSTALLING, "reboot": INSTALLING, "confirmed": UPDATED,
@@ -60,50 +58,46 @@ def url_matches(key_hex: str, device_id: str, expires: int, profile: str, versio
 # devices and releases
 
 async def set_device_profile(storage, device_id: str, profile: str, group: str | None) -> None:
-    await storage.sql.execute("UPDATE devices SET profile = ?, device_group = ? WHERE id = ?",
-                              (profile, group, device_id))
+    await storage.set_device_profile(device_id, profile, group)
 
 
 async def set_device_group(storage, device_id: str, group: str | None) -> bool:
-    return await storage.sql.execute("UPDATE devices SET device_group = ? WHERE id = ?", (group, device_id)) == 1
+    return await storage.set_device_group(device_id, group)
 
 
 async def get_release(storage, profile: str, version: str) -> dict[str, Any] | None:
-    return await storage.sql.fetchone(
-        "SELECT profile, version, manifest_sha256, signature, created_at FROM firmware_releases"
-        " WHERE profile = ? AND version = ?", (profile, version))
+    return await storage.get_release(profile, version)
 
 
 async def add_release(storage, profile: str, version: str, manifest_sha256: str, signature: str) -> bool:
-    return await storage.sql.execute(
-        "INSERT INTO firmware_releases (profile, version, manifest_sha256, signature, created_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (profile, version, manifest_sha256, signature, now_ms())) == 1
+    return await storage.add_release(profile, version, manifest_sha256, signature, now_ms())
 
 
 # rollouts
 
 async def create_rollout(storage, profile: str, version: str, failure_threshold: float, min_settled: int) -> str:
     rollout_id = "R" + new_id()
-    await storage.sql.execute(
-        "INSERT INTO rollouts (id, profile, version, failure_threshold, min_settled, state, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (rollout_id, profile, version, failure_threshold, min_settled, RUNNING, now_ms()))
+    await storage.add_rollout(rollout_id, profile, version, failure_threshold, min_settled, now_ms())
     return rollout_id
 
 
-_ROLLOUT_COLUMNS = ("id, profile, version, failure_threshold, min_settled, state, stages, reason, created_at,"
-                    " stopped_at")
-
-
 async def get_rollout(storage, rollout_id: str) -> dict[str, Any] | None:
-    return await storage.sql.fetchone(f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts WHERE id = ?", (rollout_id,))
+    return await storage.get_rollout(rollout_id)
 
 
 async def list_rollouts(storage, limit: int = 1000) -> list[dict[str, Any]]:
     """Newest first."""
-    return await storage.sql.fetchall(
-        f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
+    return await storage.list_rollouts(limit)
+
+
+def stage_devices(devices: list[dict[str, Any]], offered: set[str], *, share: float | None,
+                  groups: list[str] | None) -> list[dict[str, Any]]:
+    """The devices a stage offers the build to: those of its groups, or enough to bring the offers up to
+    `share` of the profile's `devices` (in their order); never one `offered` it already."""
+    if groups is not None:
+        return [d for d in devices if d["device_group"] in groups and d["id"] not in offered]
+    target = math.ceil(round(share * len(devices), 9))
+    return [d for d in devices if d["id"] not in offered][:max(target - len(offered), 0)]
 
 
 async def add_stage(storage, rollout: dict[str, Any], *, share: float | None, groups: list[str] | None,
@@ -111,40 +105,19 @@ async def add_stage(storage, rollout: dict[str, Any], *, share: float | None, gr
     """Offer the build to the stage's devices not offered it yet; how many were. `last`: no stage
     follows, the rollout completes once its devices have all settled."""
     release = await get_release(storage, rollout["profile"], rollout["version"])
-    devices = await storage.sql.fetchall(
-        "SELECT id, device_key, device_group FROM devices WHERE profile = ? AND status = ? ORDER BY id",
-        (rollout["profile"], DEVICE_ACTIVE))
-    offered = {row["device_id"] for row in await storage.sql.fetchall(
-        "SELECT device_id FROM rollout_devices WHERE rollout_id = ?", (rollout["id"],))}
-    if groups is not None:
-        chosen = [d for d in devices if d["device_group"] in groups and d["id"] not in offered]
-    else:
-        target = math.ceil(round(share * len(devices), 9))
-        chosen = [d for d in devices if d["id"] not in offered][:max(target - len(offered), 0)]
+    devices, offered = await storage.stage_candidates(rollout["profile"], rollout["id"])
     now = now_ms()
     expires = now // 1000 + url_ttl_s
-    async with storage.transaction() as tx:
-        if not await tx.execute("UPDATE rollouts SET stages = stages + 1, state = ? WHERE id = ? AND state = ?",
-                                (FINAL_STAGE if last else RUNNING, rollout["id"], RUNNING)):
-            raise RolloutError("rollout_not_running", f"rollout {rollout['id']} takes no more stages")
-        stage = (await tx.fetchone("SELECT stages FROM rollouts WHERE id = ?", (rollout["id"],)))["stages"]
-        count = 0
-        for device in chosen:
-            command_id = new_id()
-            # ON CONFLICT: a stage added at the same time offered this device already
-            if not await tx.execute(
-                    "INSERT INTO rollout_devices (rollout_id, device_id, stage, command_id, status, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (rollout["id"], device["id"], stage, command_id, OFFERED, now)):
-                continue
-            count += 1
-            args = {"version": rollout["version"], "sha256": release["manifest_sha256"],
-                    "signature": release["signature"], "rollout": rollout["id"],
-                    "url": firmware_url(public_url, device["id"], device["device_key"], rollout["profile"],
-                                        rollout["version"], expires)}
-            await tx.execute(
-                "INSERT INTO device_commands (id, device_id, kind, args, created_at) VALUES (?, ?, ?, ?, ?)",
-                (command_id, device["id"], "update_firmware", _json(args), now))
+    offers = []
+    for device in stage_devices(devices, offered, share=share, groups=groups):
+        args = {"version": rollout["version"], "sha256": release["manifest_sha256"],
+                "signature": release["signature"], "rollout": rollout["id"],
+                "url": firmware_url(public_url, device["id"], device["device_key"], rollout["profile"],
+                                    rollout["version"], expires)}
+        offers.append((device["id"], new_id(), _json(args)))
+    count = await storage.add_rollout_stage(rollout["id"], offers, last=last, now=now)
+    if count is None:
+        raise RolloutError("rollout_not_running", f"rollout {rollout['id']} takes no more stages")
     if last:
         await check_complete(storage, rollout["id"])     # nothing left to offer, or all settled already
     return count
@@ -155,9 +128,7 @@ def _json(value: Any) -> str:
 
 
 async def status(storage, rollout: dict[str, Any]) -> dict[str, Any]:
-    rows = await storage.sql.fetchall(
-        "SELECT stage, status, COUNT(*) AS n FROM rollout_devices WHERE rollout_id = ? GROUP BY stage, status",
-        (rollout["id"],))
+    rows = await storage.rollout_counts(rollout["id"])
     stages: dict[int, dict[str, int]] = {
         n: {"stage": n, "offered": 0, INSTALLING: 0, UPDATED: 0, FAILED: 0, ROLLED_BACK: 0, WITHDRAWN: 0}
         for n in range(1, rollout["stages"] + 1)}
@@ -176,44 +147,23 @@ async def status(storage, rollout: dict[str, Any]) -> dict[str, Any]:
 
 async def stop(storage, rollout_id: str, reason: str) -> bool:
     """Stop the rollout and withdraw the offers not taken yet; False when it was stopped already."""
-    now = now_ms()
-    async with storage.transaction() as tx:
-        if not await tx.execute("UPDATE rollouts SET state = ?, reason = ?, stopped_at = ? WHERE id = ?"
-                                " AND state IN (?, ?)", (STOPPED, reason, now, rollout_id, *ACTIVE)):
-            return False
-        for row in await tx.fetchall(
-                "SELECT device_id, command_id FROM rollout_devices WHERE rollout_id = ? AND status = ?",
-                (rollout_id, OFFERED)):
-            # a command the device has not acknowledged is withdrawn; one it took goes on and is counted
-            if await tx.execute("UPDATE device_commands SET acked_at = ? WHERE id = ? AND acked_at IS NULL",
-                                (now, row["command_id"])):
-                await tx.execute("UPDATE rollout_devices SET status = ?, updated_at = ? WHERE rollout_id = ?"
-                                 " AND device_id = ?", (WITHDRAWN, now, rollout_id, row["device_id"]))
+    if not await storage.stop_rollout(rollout_id, reason, now_ms()):
+        return False
     log.warning("rollout %s stopped: %s", rollout_id, reason)
     return True
 
 
 # what devices report
 
-async def _device_row(storage, device_id: str, version: str) -> dict[str, Any] | None:
-    return await storage.sql.fetchone(
-        "SELECT rd.rollout_id, rd.status FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id"
-        " WHERE rd.device_id = ? AND r.version = ? AND rd.status <> ? ORDER BY r.created_at DESC LIMIT 1",
-        (device_id, version, WITHDRAWN))
-
-
 async def record_step(storage, device_id: str, version: str, step: str, detail: str | None) -> bool:
     """An OTA step the device reports; False when the device has no offer of that version."""
-    row = await _device_row(storage, device_id, version)
+    row = await storage.rollout_offer_of(device_id, version)
     if row is None:
         return False
     new = STEPS[step]
     allowed = (OFFERED, INSTALLING, UPDATED) if new == ROLLED_BACK else (OFFERED, INSTALLING)
-    placeholders = ", ".join("?" * len(allowed))
-    await storage.sql.execute(
-        f"UPDATE rollout_devices SET status = ?, last_step = ?, detail = ?, updated_at = ? WHERE rollout_id = ?"
-        f" AND device_id = ? AND status IN ({placeholders})",
-        (new, step, (detail or "")[:200] or None, now_ms(), row["rollout_id"], device_id, *allowed))
+    await storage.set_rollout_device_status(row["rollout_id"], device_id, new, step=step, allowed_from=allowed,
+                                            now=now_ms(), detail=(detail or "")[:200] or None)
     if new in (FAILED, ROLLED_BACK):
         await check_threshold(storage, row["rollout_id"])
     if new != INSTALLING:
@@ -223,12 +173,10 @@ async def record_step(storage, device_id: str, version: str, step: str, detail: 
 
 async def record_firmware(storage, device_id: str, version: str) -> None:
     """The heartbeat's firmware version: a device running the offered version has updated."""
-    row = await _device_row(storage, device_id, version)
+    row = await storage.rollout_offer_of(device_id, version)
     if row is not None and row["status"] in (OFFERED, INSTALLING):
-        await storage.sql.execute(
-            "UPDATE rollout_devices SET status = ?, last_step = ?, updated_at = ? WHERE rollout_id = ?"
-            " AND device_id = ? AND status IN (?, ?)",
-            (UPDATED, "confirmed", now_ms(), row["rollout_id"], device_id, OFFERED, INSTALLING))
+        await storage.set_rollout_device_status(row["rollout_id"], device_id, UPDATED, step="confirmed",
+                                                allowed_from=(OFFERED, INSTALLING), now=now_ms())
         await check_complete(storage, row["rollout_id"])
 
 
@@ -246,8 +194,4 @@ async def check_threshold(storage, rollout_id: str) -> None:
 
 async def check_complete(storage, rollout_id: str) -> bool:
     """A rollout at its final stage whose devices have all settled is complete; True if it just became so."""
-    # one conditional update: a device settling at the same moment cannot complete it twice or too early
-    return await storage.sql.execute(
-        "UPDATE rollouts SET state = ?, stopped_at = ? WHERE id = ? AND state = ? AND NOT EXISTS"
-        " (SELECT 1 FROM rollout_devices WHERE rollout_id = ? AND status IN (?, ?))",
-        (COMPLETE, now_ms(), rollout_id, FINAL_STAGE, rollout_id, OFFERED, INSTALLING)) == 1
+    return await storage.complete_rollout(rollout_id, now_ms())

@@ -21,7 +21,6 @@ from aiohttp import web
 
 from .. import params, rollouts
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
-from ..storage import DEVICE_ACTIVE
 from ..refusals import N_, Refused
 from ..views.ops_api import NAME
 from . import i18n
@@ -130,39 +129,11 @@ async def list_rollouts(storage) -> list[dict[str, Any]]:
     return listed
 
 
-async def published_releases(storage) -> list[dict[str, Any]]:
-    return await storage.sql.fetchall(
-        "SELECT profile, version, created_at FROM firmware_releases ORDER BY profile, created_at DESC, version")
-
-
-async def rollout_devices(storage, rollout_id: str) -> list[dict[str, Any]]:
-    return await storage.sql.fetchall(
-        "SELECT rd.device_id AS device_id, rd.stage AS stage, rd.status AS status, rd.last_step AS last_step,"
-        " rd.detail AS detail, rd.updated_at AS updated_at, d.store_name AS store_name, d.firmware AS firmware"
-        " FROM rollout_devices rd JOIN devices d ON d.id = rd.device_id WHERE rd.rollout_id = ?"
-        " ORDER BY rd.stage, rd.device_id LIMIT ?", (rollout_id, _DEVICE_LIMIT))
-
-
 async def stage_reach(storage, profile: str, stage: Stage, rollout_id: str | None = None) -> dict[str, int]:
     """How many active devices of the profile there are, and how many the stage would offer the build to."""
-    devices = await storage.sql.fetchall(
-        "SELECT id, device_group FROM devices WHERE profile = ? AND status = ?", (profile, DEVICE_ACTIVE))
-    offered = set()
-    if rollout_id is not None:
-        offered = {r["device_id"] for r in await storage.sql.fetchall(
-            "SELECT device_id FROM rollout_devices WHERE rollout_id = ?", (rollout_id,))}
-    if stage.groups is not None:
-        reach = sum(1 for d in devices if d["device_group"] in stage.groups and d["id"] not in offered)
-    else:
-        reach = max(math.ceil(round(stage.share * len(devices), 9)) - len(offered), 0)
-    return {"devices": len(devices), "reach": reach}
-
-
-async def _active_rollout_of(storage, profile: str) -> dict[str, Any] | None:
-    marks = ", ".join("?" for _ in rollouts.ACTIVE)
-    return await storage.sql.fetchone(
-        f"SELECT id, version FROM rollouts WHERE profile = ? AND state IN ({marks}) ORDER BY created_at LIMIT 1",
-        (profile, *rollouts.ACTIVE))
+    devices, offered = await storage.stage_candidates(profile, rollout_id)
+    chosen = rollouts.stage_devices(devices, offered, share=stage.share, groups=stage.groups)
+    return {"devices": len(devices), "reach": len(chosen)}
 
 
 async def _rollout_or_404(request: web.Request) -> dict[str, Any]:
@@ -179,7 +150,7 @@ async def _list_page(request: web.Request, *, error: str | None = None, form: An
                      status: int = 200) -> web.Response:
     storage = request.app[STORAGE]
     return render(request, "rollouts/list.html", {
-        "rollouts": await list_rollouts(storage), "releases": await published_releases(storage),
+        "rollouts": await list_rollouts(storage), "releases": await storage.published_releases(),
         "error": error, "form": form or {}, "default_min_settled": request.app[SETTINGS].ops.min_settled},
         status=status)
 
@@ -195,7 +166,7 @@ async def _checked_start(request: web.Request, form: Any) -> StartForm:
     if await rollouts.get_release(storage, start.profile, start.version) is None:
         raise FormError(N_("%(profile)s %(version)s has not been published"), profile=start.profile,
                         version=start.version)
-    running = await _active_rollout_of(storage, start.profile)
+    running = await storage.active_rollout_of(start.profile)
     if running is not None:
         raise FormError(N_("Rollout %(id)s of %(profile)s %(version)s is still under way: stop it first"),
                         id=running["id"], profile=start.profile, version=running["version"])
@@ -243,7 +214,7 @@ async def _detail_page(request: web.Request, rollout: dict[str, Any], *, error: 
     storage = request.app[STORAGE]
     return render(request, "rollouts/detail.html", {
         "rollout": rollout, "status": await rollouts.status(storage, rollout),
-        "devices": await rollout_devices(storage, rollout["id"]), "device_limit": _DEVICE_LIMIT,
+        "devices": await storage.rollout_devices(rollout["id"], _DEVICE_LIMIT), "device_limit": _DEVICE_LIMIT,
         "takes_stages": rollout["state"] == rollouts.RUNNING, "stoppable": rollout["state"] in rollouts.ACTIVE,
         "error": error}, status=status)
 

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from . import alerts, throttle
 from .announce import Announcer, MqttPublisher
-from .channels import open_channels
+from .channels.registry import open_channels
 from .clock import new_id
 from .keys import ANNOUNCER, CHANNELS, DEVICES_SEEN, METRICS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE, WAKEUPS
 from .metrics import Metrics

@@ -427,7 +427,7 @@ class Payments:
             return finished
         await self._storage.add_event(order.id, now_ms(), *self._event(last, "query"))
         # A C2B order is closed at the channel (nobody can pay it any more); a B2C one is reversed.
-        use_close = order.kind == C2B and hasattr(channel, "close")
+        use_close = order.kind == C2B
         cancel: CancelResult | None = None
         for _ in range(channel.schedule.cancel_attempts):
             merchant = self.sub_merchant(order)
@@ -542,8 +542,6 @@ class Payments:
         channel = self._channels.get(order.channel)
         if channel is None:
             raise RefundImpossible("channel_unavailable", f"channel {order.channel} is not configured")
-        if not hasattr(channel, "refund"):
-            raise RefundImpossible("refund_unsupported", f"channel {order.channel} cannot refund here")
         return order, None
 
     @staticmethod
@@ -587,7 +585,7 @@ class Payments:
         if channel is None:
             await self._storage.reschedule_refund(refund.id, now_ms() + ms(_REFUND_RETRY_MAX_S), claim=claim)
             return refund
-        if refund.waiting and hasattr(channel, "refund_query"):
+        if refund.waiting:
             result = await channel.refund_query(order.trade_no, refund.refund_trade_no, self.sub_merchant(order))
             call = "refund_query"
         else:

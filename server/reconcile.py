@@ -46,7 +46,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import fees
-from .channels import Bill, BillRow, BillStatus, BillUnavailable, Channel, SubMerchant, open_channels
+from .channels import Bill, BillRow, BillStatus, BillUnavailable, Channel, SubMerchant
+from .channels.registry import open_channels
 from .merchant_channels import is_service_provider
 from .settings import Settings
 from .storage import REFUND_SUCCESS, REFUNDED, SUCCESS, Order, Refund, Storage, open_storage

@@ -1,18 +1,15 @@
-"""Payment channels behind one small interface, and the registry built from config.
+"""Payment channels behind one small interface (the adapters by name: registry.py).
 
 Every adapter answers with the same normalised results, whatever the provider said; provider errors
 (network, bad XML, bad signatures) never escape an adapter, they become UNKNOWN.
 """
 from __future__ import annotations
 
-import contextlib
 import datetime
 import enum
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-from ..settings import Settings
 
 
 class Outcome(enum.Enum):
@@ -318,20 +315,3 @@ class Channel(Protocol):
 
 
 Channels = Mapping[str, Channel]
-
-
-@contextlib.asynccontextmanager
-async def open_channels(settings: Settings) -> AsyncIterator[Channels]:
-    """The active channel adapters by name, each with its HTTP session; closed on exit."""
-    from . import alipay, unionpay, wechat
-
-    async with contextlib.AsyncExitStack() as stack:
-        channels: dict[str, Channel] = {}
-        if settings.channels.wechat.enabled:
-            channels["wechat"] = await stack.enter_async_context(wechat.open_channel(settings.channels.wechat))
-        if settings.channels.alipay.enabled:
-            channels["alipay"] = await stack.enter_async_context(alipay.open_channel(settings.channels.alipay))
-        if settings.channels.unionpay.enabled:
-            channels["unionpay"] = await stack.enter_async_context(
-                unionpay.open_channel(settings.channels.unionpay))
-        yield channels

@@ -34,6 +34,7 @@ from .. import params, static_codes
 from ..c2b import fen_of_yuan, wallet_for, yuan_text
 from ..channels import (AuthCodeInvalid, AuthDeclined, AuthUnavailable, Channel, NoticeRefused, Payer,
                         PrecreateCommand, SubMerchant, TradeType)
+from ..channels.registry import ADAPTERS
 from ..clock import ms, now_ms
 from ..device_auth import DEVICE_ID
 from ..device_messages import CloseRequest, QrRequest
@@ -67,7 +68,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/c/s/{code_id}", static_code_amount)
     app.router.add_get("/c/{token}", one_time_code)
     app.router.add_get("/c/{token}/done", returned)
-    for channel in ("wechat", "alipay", "unionpay"):
+    for channel in ADAPTERS:
         app.router.add_post(_NOTICE_PATH.format(channel=channel), payment_notice)
 
 

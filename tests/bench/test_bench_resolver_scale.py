@@ -77,7 +77,8 @@ from hw_sim import test_codes  # noqa: E402
 from hw_sim.sandbox import run_wechat_sandbox  # noqa: E402
 from loopback import free_port  # noqa: E402
 from server.app import create_app  # noqa: E402
-from server.channels import ChannelResult, Outcome, PayCommand, open_channels  # noqa: E402
+from server.channels import ChannelResult, Outcome, PayCommand  # noqa: E402
+from server.channels.registry import open_channels  # noqa: E402
 from server.clock import new_id, new_trade_no, now_ms  # noqa: E402
 from server.device_auth import sign_request  # noqa: E402
 from server.devices import register_device  # noqa: E402

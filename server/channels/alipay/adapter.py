@@ -15,7 +15,7 @@ import aiohttp
 from ...masking import mask
 from ...settings import AlipaySettings
 from .. import (AuthCodeInvalid, AuthDeclined, AuthUnavailable, BillRow, BillUnavailable, CancelResult,
-                ChannelResult, Fault, NoticeAnswer, NoticeRefused, Outcome, Payer, PayCommand, PaymentNotice,
+                ChannelResult, Fault, NoticeAnswer, Outcome, Payer, PayCommand, PaymentNotice,
                 PrecreateCommand, PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType,
                 http_fault)
 from . import notify, protocol, signing
@@ -174,10 +174,7 @@ class AlipayChannel:
         return Payer(buyer)
 
     def parse_notice(self, body: bytes, content_type: str) -> PaymentNotice:
-        try:
-            said = notify.parse_notify(body, app_id=self._settings.app_id, alipay_key=self._alipay_key)
-        except notify.NotifyRefused as e:
-            raise NoticeRefused(str(e)) from None
+        said = notify.parse_notify(body, app_id=self._settings.app_id, alipay_key=self._alipay_key)
         return PaymentNotice(trade_no=said.trade_no, paid=said.paid, amount_fen=said.amount_fen,
                              channel_trade_no=said.alipay_trade_no, notice_id=said.notify_id)
 

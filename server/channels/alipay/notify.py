@@ -24,20 +24,20 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from Crypto.PublicKey import RSA
 
+from .. import NoticeRefused as NotifyRefused
+from ..form_notice import FormFields, check_form
 from . import protocol, signing
 
 AUTHORIZE_PATH = "/oauth2/publicAppAuthorize.htm"
 OAUTH_TOKEN = "alipay.system.oauth.token"
 PAID_STATUSES = frozenset({"TRADE_SUCCESS", "TRADE_FINISHED"})
 _OPEN_ID = re.compile(r"[0-9A-Za-z_-]{1,128}", re.ASCII)
-
-
-class NotifyRefused(Exception):
-    pass
+_FIELDS = FormFields(merchant="app_id", trade_no="out_trade_no", amount="total_amount",
+                     amount_fen_of=protocol.fen_of, amount_unit="yuan", max_fields=200)
 
 
 @dataclass(frozen=True)
@@ -66,26 +66,14 @@ def buyer_of(answer: Mapping[str, object]) -> str | None:
 
 
 def parse_notify(body: bytes, *, app_id: str, alipay_key: RSA.RsaKey) -> TradeNotify:
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True, max_num_fields=200)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise NotifyRefused(f"not a form: {e}") from None
-    params = dict(pairs)
-    if len(params) != len(pairs):
-        raise NotifyRefused("a parameter is repeated")
-    if params.get("app_id") != app_id:
-        raise NotifyRefused("app_id is not ours")
-    if params.get("sign_type") != "RSA2":
-        raise NotifyRefused(f"sign_type {params.get('sign_type')!r}")
-    unsigned = {k: v for k, v in params.items() if k != "sign_type"}
-    if not signing.verify_text(signing.content_to_sign(unsigned), params.get("sign", ""), alipay_key):
-        raise NotifyRefused("signature does not verify")
-    if not params.get("out_trade_no"):
-        raise NotifyRefused("no out_trade_no")
-    try:
-        amount_fen = protocol.fen_of(params.get("total_amount", ""))
-    except ValueError:
-        raise NotifyRefused("total_amount is not an amount in yuan") from None
+    def signed(params: Mapping[str, str]) -> bool:
+        if params.get("sign_type") != "RSA2":
+            raise NotifyRefused(f"sign_type {params.get('sign_type')!r}")
+        unsigned = {k: v for k, v in params.items() if k != "sign_type"}
+        return signing.verify_text(signing.content_to_sign(unsigned), params.get("sign", ""), alipay_key)
+
+    form = check_form(body, _FIELDS, merchant_id=app_id, signed=signed)
+    params = form.params
     notify_id = params.get("notify_id") or hashlib.sha256(params["sign"].encode()).hexdigest()[:24]
-    return TradeNotify(trade_no=params["out_trade_no"], paid=params.get("trade_status") in PAID_STATUSES,
-                       amount_fen=amount_fen, alipay_trade_no=params.get("trade_no") or None, notify_id=notify_id)
+    return TradeNotify(trade_no=form.trade_no, paid=params.get("trade_status") in PAID_STATUSES,
+                       amount_fen=form.amount_fen, alipay_trade_no=params.get("trade_no") or None, notify_id=notify_id)

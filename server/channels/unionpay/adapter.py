@@ -20,11 +20,11 @@ import aiohttp
 from ...masking import mask
 from ...settings import UnionPaySettings
 from .. import (AuthCodeInvalid, AuthDeclined, AuthUnavailable, BillRow, BillUnavailable, CancelResult,
-                ChannelResult, Fault, NoticeAnswer, NoticeRefused, Outcome, Payer, PayCommand, PaymentNotice,
+                ChannelResult, Fault, NoticeAnswer, Outcome, Payer, PayCommand, PaymentNotice,
                 PrecreateCommand, PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType,
                 http_fault)
 from . import protocol, signing
-from .notify import NotifyRefused, parse_notify
+from .notify import parse_notify
 from .bill import decode_file_content, parse_bill
 
 log = logging.getLogger(__name__)
@@ -197,10 +197,7 @@ class UnionPayChannel:
 
     def parse_notice(self, body: bytes, content_type: str) -> PaymentNotice:
         s = self._settings
-        try:
-            said = parse_notify(body, acq_code=s.acq_code, unionpay_key=self._unionpay_key, cert_id=s.unionpay_cert_id)
-        except NotifyRefused as e:
-            raise NoticeRefused(str(e)) from None
+        said = parse_notify(body, acq_code=s.acq_code, unionpay_key=self._unionpay_key, cert_id=s.unionpay_cert_id)
         return PaymentNotice(trade_no=said.trade_no, paid=said.paid, amount_fen=said.amount_fen,
                              channel_trade_no=said.voucher_num, notice_id=said.notice_id)
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 from Crypto.PublicKey import RSA
 
+from ..form_notice import FormFields, check_form
 from . import protocol, signing
 
-
-class NotifyRefused(Exception):
-    pass
+_FIELDS = FormFields(merchant="acqCode", trade_no="orderNo", amount="txnAmt", amount_fen_of=protocol.amount_fen_of,
+                     amount_unit="fen", max_fields=100)
 
 
 @dataclass(frozen=True)
@@ -31,23 +30,9 @@ class PaymentNotify:
 
 
 def parse_notify(body: bytes, *, acq_code: str, unionpay_key: RSA.RsaKey, cert_id: str) -> PaymentNotify:
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True, max_num_fields=100)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise NotifyRefused(f"not a form: {e}") from None
-    params = dict(pairs)
-    if len(params) != len(pairs):
-        raise NotifyRefused("a parameter is repeated")
-    if params.get("acqCode") != acq_code:
-        raise NotifyRefused("acqCode is not ours")
-    if not signing.signature_valid(params, unionpay_key, cert_id):
-        raise NotifyRefused("signature does not verify")
-    if not params.get("orderNo"):
-        raise NotifyRefused("no orderNo")
-    try:
-        amount_fen = protocol.amount_fen_of(params.get("txnAmt", ""))
-    except ValueError:
-        raise NotifyRefused("txnAmt is not an amount in fen") from None
-    return PaymentNotify(trade_no=params["orderNo"], paid=params.get("respCode") == protocol.SUCCESS_CODE,
-                         amount_fen=amount_fen, voucher_num=params.get("voucherNum") or None,
+    form = check_form(body, _FIELDS, merchant_id=acq_code,
+                      signed=lambda params: signing.signature_valid(params, unionpay_key, cert_id))
+    params = form.params
+    return PaymentNotify(trade_no=form.trade_no, paid=params.get("respCode") == protocol.SUCCESS_CODE,
+                         amount_fen=form.amount_fen, voucher_num=params.get("voucherNum") or None,
                          notice_id=hashlib.sha256(params.get("signature", "").encode()).hexdigest()[:24])

@@ -14,12 +14,12 @@ import aiohttp
 from ...masking import mask
 from ...settings import WeChatSettings
 from .. import (AuthCodeInvalid, AuthDeclined, AuthUnavailable, BillRow, BillUnavailable, CancelResult,
-                ChannelResult, Fault, NoticeAnswer, NoticeRefused, Outcome, Payer, PayCommand, PaymentNotice,
+                ChannelResult, Fault, NoticeAnswer, Outcome, Payer, PayCommand, PaymentNotice,
                 PrecreateCommand, PrecreateResult, RefundCommand, RefundResult, Schedule, SubMerchant, TradeType,
                 http_fault)
 from . import oauth, protocol, signing
 from .bill import parse_bill
-from .notify import NotifyRefused, notify_answer, parse_notify
+from .notify import notify_answer, parse_notify
 from .xmlcodec import XmlError, from_xml, to_xml
 
 log = logging.getLogger(__name__)
@@ -163,10 +163,7 @@ class WeChatChannel:
 
     def parse_notice(self, body: bytes, content_type: str) -> PaymentNotice:
         s = self._settings
-        try:
-            notify = parse_notify(body, appid=s.appid, mch_id=s.mch_id, api_key=s.api_key.reveal())
-        except NotifyRefused as e:
-            raise NoticeRefused(str(e)) from None
+        notify = parse_notify(body, appid=s.appid, mch_id=s.mch_id, api_key=s.api_key.reveal())
         return PaymentNotice(trade_no=notify.trade_no, paid=notify.paid, amount_fen=notify.amount_fen,
                              channel_trade_no=notify.transaction_id, notice_id=notify.notice_id)
 

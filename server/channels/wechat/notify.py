@@ -11,16 +11,13 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from .. import NoticeRefused as NotifyRefused
 from . import signing
 from .xmlcodec import XmlError, from_xml, to_xml
 
 # total_fee: fen as decimal text. Counted before int(): int() refuses more than 4,300 digits (ValueError),
 # and "²" or "١" pass str.isdigit(). Ten digits are 100 million yuan, more than any one payment.
 _TOTAL_FEE = re.compile(r"[0-9]{1,10}", re.ASCII)
-
-
-class NotifyRefused(Exception):
-    """The notify is malformed, for another merchant, or its signature does not verify."""
 
 
 @dataclass(frozen=True)

@@ -129,34 +129,23 @@ async def current_findings(storage, settings: AlertsSettings, now: int,
 
 # the alerts table
 
-_COLUMNS = "id, rule, subject, message, raised_at, cleared_at, clear_note, message_zh"
-
-
 async def active_alerts(storage) -> list[Alert]:
-    rows = await storage.sql.fetchall(
-        f"SELECT {_COLUMNS} FROM alerts WHERE cleared_at IS NULL ORDER BY raised_at, id")
-    return [Alert(**row) for row in rows]
+    return [Alert(**row) for row in await storage.open_alerts()]
 
 
 async def alert_history(storage, limit: int = HISTORY_LIMIT) -> list[Alert]:
     """The latest alerts, open or cleared, newest first."""
-    rows = await storage.sql.fetchall(
-        f"SELECT {_COLUMNS} FROM alerts ORDER BY raised_at DESC, id DESC LIMIT ?", (limit,))
-    return [Alert(**row) for row in rows]
+    return [Alert(**row) for row in await storage.alert_history(limit)]
 
 
 async def raise_alert(storage, finding: Finding, now: int) -> bool:
     """Open an alert for the finding; False when one is open already (raised here or by another process)."""
-    return await storage.sql.execute(
-        "INSERT INTO alerts (id, rule, subject, message, message_zh, raised_at) VALUES (?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT DO NOTHING", (new_id(), finding.rule, finding.subject, finding.message, finding.zh, now)) == 1
+    return await storage.raise_alert(new_id(), finding.rule, finding.subject, finding.message, finding.zh, now)
 
 
 async def clear_alert(storage, alert: Alert, now: int, note: str) -> bool:
     """Close an open alert; False when it was closed already."""
-    return await storage.sql.execute(
-        "UPDATE alerts SET cleared_at = ?, clear_note = ? WHERE id = ? AND cleared_at IS NULL",
-        (now, note, alert.id)) == 1
+    return await storage.clear_alert(alert.id, now, note)
 
 
 async def evaluate(storage, settings: AlertsSettings, metrics: Metrics | None = None,
@@ -174,8 +163,7 @@ async def evaluate(storage, settings: AlertsSettings, metrics: Metrics | None = 
     for key, alert in open_.items():
         if key in findings and (findings[key].message, findings[key].zh) != (alert.message, alert.message_zh):
             # Still true: the banner shows the figures of now, not of when it was raised.
-            await storage.sql.execute("UPDATE alerts SET message = ?, message_zh = ? WHERE id = ? AND cleared_at IS NULL",
-                                      (findings[key].message, findings[key].zh, alert.id))
+            await storage.restate_alert(alert.id, findings[key].message, findings[key].zh)
         if key not in findings and await clear_alert(storage, alert, now, "back within the rule"):
             log.info("alert cleared: %s", alert.message,
                      extra={"alert": alert.rule, "alert_subject": alert.subject, "alert_state": "cleared"})

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
-from typing import Any
 
-from .storage import CLOSED, DEVICE_ACTIVE, FAILED, PAYING, REFUND_PENDING, REFUNDED, SUCCESS
+from .storage import CLOSED, FAILED, PAYING, REFUNDED, SUCCESS
 
 _MINUTE_MS = 60_000
 _SUCCEEDED = (SUCCESS, REFUNDED)
@@ -96,26 +95,16 @@ class Figures:
     backlog: Backlog = Backlog(0, 0, None)
 
 
-def _scope(merchant_id: str | None, column: str = "merchant_id") -> tuple[str, tuple[Any, ...]]:
-    return ("", ()) if merchant_id is None else (f" AND {column} = ?", (merchant_id,))
-
-
 async def channel_rates(storage, since: int, until: int, merchant_id: str | None = None) -> list[ChannelRate]:
     """Payments per channel created in [since, until): succeeded, failed, still paying."""
-    scope, args = _scope(merchant_id)
-    # A payment closed at its deadline ("timeout") is its payer's doing only when the channel said the payer
-    # was confirming it (an answer WAITING): one the channel never answered about is the channel's.
-    rows = await storage.sql.fetchall(
-        "SELECT channel, status, reason, CASE WHEN reason = 'timeout' AND EXISTS (SELECT 1 FROM order_events e"
-        " WHERE e.order_id = orders.id AND e.kind IN ('pay:WAITING', 'query:WAITING')) THEN 1 ELSE 0 END"
-        " AS payer_waited, COUNT(*) AS n FROM orders WHERE created_at >= ? AND created_at < ?"
-        f" AND channel <> ''{scope} GROUP BY 1, 2, 3, 4", (since, until, *args))
     counts: dict[str, dict[str, int]] = {}
-    for row in rows:
+    for row in await storage.payment_outcomes(since, until, merchant_id):
         bucket = counts.setdefault(row["channel"], {"succeeded": 0, "failed": 0, "paying": 0, "refused": 0})
         if row["status"] in _SUCCEEDED:
             bucket["succeeded"] += row["n"]
         elif row["status"] in _FAILED:
+            # A payment closed at its deadline ("timeout") is its payer's doing only when the channel said the
+            # payer was confirming it (an answer WAITING): one the channel never answered about is the channel's.
             payers = row["reason"] in PAYER_REASONS or (row["reason"] == "timeout" and row["payer_waited"])
             bucket["refused" if payers else "failed"] += row["n"]
         elif row["status"] == PAYING:
@@ -127,15 +116,9 @@ async def payments_per_minute(storage, now: int, minutes: int = 60,
                               merchant_id: str | None = None) -> list[MinuteBar]:
     """One bar per minute of the last `minutes` (the current, unfinished minute last)."""
     first = (now // _MINUTE_MS - minutes + 1) * _MINUTE_MS
-    scope, args = _scope(merchant_id)
-    # Integer division on both databases: BIGINT / BIGINT truncates in PostgreSQL as in SQLite.
-    rows = await storage.sql.fetchall(
-        "SELECT (created_at - ?) / ? AS minute, status, COUNT(*) AS n FROM orders"
-        f" WHERE created_at >= ? AND created_at <= ? AND channel <> ''{scope} GROUP BY 1, status",
-        (first, _MINUTE_MS, first, now, *args))
     bars = [{"succeeded": 0, "failed": 0, "paying": 0} for _ in range(minutes)]
-    for row in rows:
-        minute = int(row["minute"])
+    for row in await storage.payments_by_slot(first, _MINUTE_MS, now, merchant_id):
+        minute = int(row["slot"])
         if not 0 <= minute < minutes:
             continue
         if row["status"] in _SUCCEEDED:
@@ -150,11 +133,8 @@ async def payments_per_minute(storage, now: int, minutes: int = 60,
 async def offline_devices(storage, now: int, offline_after_s: int,
                           merchant_id: str | None = None) -> tuple[list[OfflineDevice], int]:
     """Active devices not seen (no signed request, heartbeat or other) for `offline_after_s` (or none ever), and how many are active."""
-    scope, args = _scope(merchant_id)
     since = now - offline_after_s * 1000
-    rows = await storage.sql.fetchall(
-        "SELECT id, merchant_id, store_name, last_seen_at, firmware, activated_at FROM devices"
-        f" WHERE status = ?{scope} ORDER BY id", (DEVICE_ACTIVE, *args))
+    rows = await storage.active_devices_seen(merchant_id)
     offline = [OfflineDevice(r["id"], r["merchant_id"], r["store_name"], r["last_seen_at"], r["firmware"])
                for r in rows
                # A device activated a moment ago has had no time to send its first heartbeat yet.
@@ -165,13 +145,7 @@ async def offline_devices(storage, now: int, offline_after_s: int,
 
 async def backlog(storage, merchant_id: str | None = None) -> Backlog:
     """The resolver's unfinished work: orders PAYING and refunds PENDING, and the oldest one's creation."""
-    scope, args = _scope(merchant_id)
-    orders = await storage.sql.fetchone(
-        f"SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders WHERE status = ?{scope}", (PAYING, *args))
-    refund_scope, refund_args = _scope(merchant_id, "o.merchant_id")
-    refunds = await storage.sql.fetchone(
-        "SELECT COUNT(*) AS n, MIN(r.created_at) AS oldest FROM refunds r JOIN orders o ON o.id = r.order_id"
-        f" WHERE r.status = ?{refund_scope}", (REFUND_PENDING, *refund_args))
+    orders, refunds = await storage.unfinished_work(merchant_id)
     oldest = [t for t in (orders["oldest"], refunds["oldest"]) if t is not None]
     return Backlog(paying=orders["n"], refunds_pending=refunds["n"], oldest_at=min(oldest) if oldest else None)
 

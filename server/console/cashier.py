@@ -32,7 +32,7 @@ from ..errors import ApiError
 from ..keys import CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
 from ..merchant_channels import ChannelNotOpen
 from ..payments import DailyLimitExceeded, MerchantNotActive, OrderConflict, OrderNotFound, UnsupportedCode
-from ..storage import DEVICE_ACTIVE, PAYING, Device, Order
+from ..storage import PAYING, Device, Order
 from ..refusals import N_, Refused
 from . import display, i18n, queries
 from .auth import ConsoleUser, login_required, merchant_scope, render
@@ -104,14 +104,7 @@ def _refusal(status: int, code: str, message: str) -> web.Response:
 
 async def cashier_devices(storage, user: ConsoleUser) -> list[dict[str, Any]]:
     """The active devices the user may take payments on: its merchant's, or every merchant's for operators."""
-    merchant_id = merchant_scope(user)
-    sql = ("SELECT d.id AS id, d.store_name AS store_name, d.merchant_id AS merchant_id, m.name AS merchant_name"
-           " FROM devices d JOIN merchants m ON m.id = d.merchant_id WHERE d.status = ?")
-    args: tuple = (DEVICE_ACTIVE,)
-    if merchant_id is not None:
-        sql += " AND d.merchant_id = ?"
-        args += (merchant_id,)
-    return await storage.sql.fetchall(sql + " ORDER BY m.name, d.store_name, d.id", args)
+    return await storage.cashier_devices(merchant_scope(user))
 
 
 async def _device(request: web.Request, user: ConsoleUser, device_id: Any) -> Device | None:

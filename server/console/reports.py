@@ -172,14 +172,7 @@ def _read(path: Path) -> ParsedReport | None:
 
 async def merchant_trades(storage, merchant_id: str, trade_nos: list[str]) -> set[str]:
     """Which of the trade_nos are orders of the merchant."""
-    mine: set[str] = set()
-    for start in range(0, len(trade_nos), 500):
-        chunk = trade_nos[start:start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        rows = await storage.sql.fetchall(
-            f"SELECT trade_no FROM orders WHERE merchant_id = ? AND trade_no IN ({marks})", (merchant_id, *chunk))
-        mine |= {row["trade_no"] for row in rows}
-    return mine
+    return await storage.merchant_trades(merchant_id, trade_nos)
 
 
 async def _visible(storage, user: ConsoleUser, report: ParsedReport) -> ParsedReport:

@@ -104,7 +104,7 @@ async def _users_page(request: web.Request, *, error: str | None = None, notice:
     storage = request.app[STORAGE]
     rows = await queries.console_users(storage, _scope(user))
     now = now_ms()
-    merchants = await storage.sql.fetchall("SELECT id, name FROM merchants ORDER BY id") if user.is_operator else []
+    merchants = await storage.merchant_list() if user.is_operator else []
     return render(request, "users.html", {
         "rows": rows, "now": now, "kinds": _KINDS[user.position], "merchants": merchants, "error": error,
         "notice": notice, "new_password": new_password,

@@ -32,8 +32,8 @@ class RolloutStore:
     # devices and releases
 
     async def set_device_profile(self, device_id: str, profile: str, group: str | None) -> None:
-        await self.sql.execute("UPDATE devices SET profile = ?, device_group = ? WHERE id = ?",  # type: ignore[attr-defined]
-                               (profile, group, device_id))
+        await self.sql.execute(  # type: ignore[attr-defined]
+            "UPDATE devices SET profile = ?, device_group = ? WHERE id = ?", (profile, group, device_id))
 
     async def set_device_group(self, device_id: str, group: str | None) -> bool:
         return await self.sql.execute(  # type: ignore[attr-defined]
@@ -62,7 +62,8 @@ class RolloutStore:
                           min_settled: int, now: int) -> None:
         await self.sql.execute(  # type: ignore[attr-defined]
             "INSERT INTO rollouts (id, profile, version, failure_threshold, min_settled, state, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)", (rollout_id, profile, version, failure_threshold, min_settled, RUNNING, now))
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (rollout_id, profile, version, failure_threshold, min_settled, RUNNING, now))
 
     async def get_rollout(self, rollout_id: str) -> dict[str, Any] | None:
         return await self.sql.fetchone(  # type: ignore[attr-defined]

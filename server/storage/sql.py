@@ -18,9 +18,11 @@ from typing import Any, Protocol
 from ..clock import new_id, now_ms
 from .announcements import AnnouncementStore
 from .console_reads import ConsoleReads
+from .console_users import ConsoleUserStore
 from .devices import DeviceStore
 from .errors import AlreadyExists, NotFound, RefundRefused
 from .migrate import load_migrations, split_statements
+from .monitoring import MonitoringStore
 from .places import PlaceStore
 from .rollouts import RolloutStore
 from .records import (
@@ -116,7 +118,8 @@ def order_reschedule(order_id: str, next_check_at: int, *, count_attempt: bool, 
     return _reschedule_sql("orders", sets, args, order_id, PAYING, claim)
 
 
-class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, ConsoleReads):
+class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, ConsoleReads, ConsoleUserStore,
+                 MonitoringStore):
     """Everything but the connection: subclasses set `self.sql` and implement `transaction()`.
 
     `self.point` answers lookups of one row by its key (the same as `sql` unless a backend has a

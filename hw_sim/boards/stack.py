@@ -65,7 +65,7 @@ class ServerStack:
                  query_interval_s=0.2, deadline_s=3.0, cancel_retry_s=0.1, timeout_s=2.0,
                  merchant_id="M1", merchant_name="Tea House", store_name="Tea House, Nanjing Rd",
                  ops_token=None, release_public_key="", profile="enhanced_box", heartbeat_s=60, announce=None,
-                 database=None, resolver=None, device_api=None, settings=None, shutdown_timeout=1.0):
+                 database=None, resolver=None, device_api=None, settings=None, shutdown_timeout=1.0, port=0):
         """channels: the channels the server has, each with its sandbox; channel_options: more settings per
         channel ({"wechat": {"service_provider": True}}). query_interval_s .. timeout_s: every channel's
         timings (None: the server's default).
@@ -74,7 +74,8 @@ class ServerStack:
         heartbeat_s: the interval the server tells devices. announce: the server's [announce] settings
         (transport, speak_within_s, mqtt {host, port, username, password, provision, keepalive_s}).
         database: [database] (default SQLite under workdir); resolver, device_api: more of those sections;
-        settings: any other sections ({"console": {...}, "throttle": {...}})."""
+        settings: any other sections ({"console": {...}, "throttle": {...}}). port: the server's (0: any free one;
+        a taken one raises OSError)."""
         self.workdir = str(workdir)
         self.devices = devices
         self.channels = tuple(channels)
@@ -95,6 +96,7 @@ class ServerStack:
         self.device_api = device_api or {}
         self.more_settings = settings or {}
         self.shutdown_timeout = shutdown_timeout
+        self.port = port
         self.sandboxes = {}             # channel -> its running sandbox
         self.keys = {}                  # device id -> its key (64 hex characters)
         self.static_codes = {}          # device id -> the id of the static code bound to it
@@ -125,7 +127,8 @@ class ServerStack:
         # the port first: the server's public URL (in one-time and static codes) must be its own
         listener = socket.socket()
         self._stack.callback(listener.close)
-        listener.bind(("127.0.0.1", 0))
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # a fixed port again right after a stop
+        listener.bind(("127.0.0.1", self.port))
         self.port = listener.getsockname()[1]
         self.url = "http://127.0.0.1:%d" % self.port
         ops = {}
@@ -154,12 +157,15 @@ class ServerStack:
         self.storage = self.app[STORAGE]
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         self._stack.push_async_callback(self.http.close)
-        if self.merchant_name is not None:
-            await self._seed()
+        await self.seed()
 
-    async def _seed(self):
+    async def seed(self):
+        """The merchant, its devices and their static codes (nothing with `merchant_name=None`); a demo or a
+        test with shops of its own overrides this, the server and sandboxes running."""
         from server import static_codes
 
+        if self.merchant_name is None:
+            return
         await self.storage.add_merchant(self.merchant_id, self.merchant_name)
         # Each device says the payments of a static code of its own (a printed sticker bound on site).
         _, stickers = await static_codes.print_batch(self.storage, len(self.devices), actor="hw_sim") \

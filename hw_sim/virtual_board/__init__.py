@@ -41,9 +41,11 @@ def run_command(fs_dir, script, jig=None, heap=2 * 1024 * 1024, node="node"):
     """The command that boots the flash in fs_dir and runs script (a file) instead of the REPL; jig: a
     directory of stand-in modules importable from /jig. Run it with cwd=REPO. Not while a
     VirtualBoard on the same fs_dir is running: each would write the flash back over the other's."""
-    args = [shutil.which(node) or node, str(BOARD_JS), str(fs_dir), "--heap=%d" % heap, "--run=%s" % script]
+    # absolute: the command runs in REPO, the caller's relative paths are its own working directory's
+    args = [shutil.which(node) or node, str(BOARD_JS), str(pathlib.Path(fs_dir).resolve()), "--heap=%d" % heap,
+            "--run=%s" % pathlib.Path(script).resolve()]
     if jig is not None:
-        args.append("--jig=%s" % jig)
+        args.append("--jig=%s" % pathlib.Path(jig).resolve())
     return args
 
 
@@ -54,7 +56,7 @@ class VirtualBoard:
     boot_timeout_s = 20
 
     def __init__(self, fs_dir, heap=2 * 1024 * 1024, run_main=False, node="node"):
-        self.fs_dir = pathlib.Path(fs_dir)
+        self.fs_dir = pathlib.Path(fs_dir).resolve()     # node runs in REPO, not in the caller's directory
         self.heap = heap
         self.run_main = run_main
         self.node = shutil.which(node) or node

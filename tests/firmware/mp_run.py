@@ -30,7 +30,8 @@ RUNNER = HERE / "mp_runner.mjs"
 BOOT = HERE / "mp_native_boot.py"
 NATIVE = pathlib.Path(sys.executable).parent / "micropython"
 PORTS = ("webassembly", "native")
-HELPERS = ("mp_standins.py",)       # importable by every script, as mp_runner.mjs copies them
+HELPERS = (ROOT / "hw_sim" / "virtual_board" / "jig" / "mp_standins.py",)   # importable by every script, as
+                                                                          # mp_runner.mjs copies them
 
 
 class MicroPythonFailed(AssertionError):
@@ -125,7 +126,7 @@ def _native_root(workdir, script, files, frozen):
     sources = [] if frozen else [p for p in FIRMWARE.iterdir() if p.name != "__pycache__"]
     if frozen:      # the root files stay source on a device (MicroPython runs main.py from source)
         sources = [FIRMWARE / name for name in ("main.py", "boot_select.py")]
-    for path in sources + [HERE / name for name in HELPERS]:
+    for path in sources + list(HELPERS):
         link = lib / path.name
         if not link.exists():
             link.symlink_to(path)

@@ -43,8 +43,9 @@ function copyTree(src, dst) {
 const bridge = registerHttpBridge(mp);
 
 copyTree(firmwareDir, "/lib");
-// The scripts' shared stand-in peripherals, importable as `mp_standins`.
-mp.FS.writeFile("/lib/mp_standins.py", fs.readFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), "mp_standins.py")));
+// The scripts' shared stand-in peripherals (the virtual board's jig has them), importable as `mp_standins`.
+mp.FS.writeFile("/lib/mp_standins.py", fs.readFileSync(path.join(path.dirname(new URL(import.meta.url).pathname),
+                                                                 "../../hw_sim/virtual_board/jig/mp_standins.py")));
 if (inputPath) mp.FS.writeFile("/input.json", fs.readFileSync(inputPath));
 
 try {

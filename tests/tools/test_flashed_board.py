@@ -24,7 +24,7 @@ from hw_sim.voice import parse_syn6288_frames, syn6288_text
 
 TOKEN = "ops-token-0123456789abcdef"
 DEVICE = "D0007"
-HERE = REPO / "tests" / "firmware"
+JIG = REPO / "hw_sim" / "virtual_board" / "jig"     # the stand-in board the flash boots with
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None
                                 or not (REPO / "node_modules/@micropython/micropython-webassembly-pyscript").is_dir(),
@@ -78,9 +78,9 @@ async def boot(tmp_path, flash, until, pay=None, wait_s=60, cut=None):
     jig = tmp_path / "jig"
     jig.mkdir(exist_ok=True)
     for name in ("mp_standins.py", "mp_jig_board.py"):
-        shutil.copy(HERE / name, jig)
+        shutil.copy(JIG / name, jig)
     (jig / "input.json").write_text(json.dumps({"until": until, "pay": pay, "wait_s": wait_s, "cut": cut}))
-    code, out, err = await run(*run_command(flash, HERE / "mp_device.py", jig), timeout=wait_s + 120)
+    code, out, err = await run(*run_command(flash, JIG / "mp_device.py", jig), timeout=wait_s + 120)
     assert code in (0, RESET, POWER_CUT), err + out
     results = [json.loads(line[7:]) for line in out.splitlines() if line.startswith("RESULT ")]
     steps = [json.loads(line[6:])["step"] for line in out.splitlines() if line.startswith("EVENT ")

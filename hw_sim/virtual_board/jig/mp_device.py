@@ -1,5 +1,6 @@
-# Runs on the virtual board without a REPL (board.mjs --run; tests/tools/test_flashed_board.py): boots
-# the flashed files as the device does, main.start() with the test jig (mp_jig_board) as its board,
+# Runs on the virtual board without a REPL (board.mjs --run; `python -m hw_sim.virtual_board pay`,
+# tests/tools/test_flashed_board.py): boots the flashed files as the device does, main.start() with the
+# jig (mp_jig_board) as its board,
 # then plays cashier and customer from /jig/input.json:
 #   {"pay": {"keys": [...], "code": "..."} or null, "until": "paid" | "reset" | "ota:<step>", "wait_s": 60,
 #    "cut": {"step": "download", "nth": 3} or null}

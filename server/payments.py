@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from . import static_codes
 from .announce import Announcer
 from .channels import (
-    CancelResult, Channel, ChannelResult, Channels, Fault, Outcome, PayCommand, Reason, RefundCommand, RefundResult,
-    SubMerchant,
+    CancelResult, Channel, ChannelResult, Channels, Fault, NoticeAnswer, NoticeRefused, Outcome, Payer, PayCommand,
+    PrecreateCommand, PrecreateResult, Reason, RefundCommand, RefundResult, SubMerchant, TradeType,
 )
 from .clock import ms, new_id, new_trade_no, now_ms
 from .device_messages import CloseRequest, PayRequest, QrRequest, RefundRequest
@@ -98,6 +98,23 @@ class DailyLimitExceeded(Exception):
 
 class MerchantNotActive(Exception):
     """The merchant is suspended or closed: it takes no payments."""
+
+
+class StaticLimitReached(Exception):
+    """A static-code payment would take the payer over the static-code limit of its channel and day; the
+    order is closed (nobody will pay that amount), giving the merchant's daily allowance back."""
+
+
+class EngagedElsewhere(Exception):
+    """The one-time code was opened in another app, or finished, meanwhile: `order` as it is now."""
+
+    def __init__(self, order: Order | None):
+        super().__init__("the order was engaged elsewhere or finished")
+        self.order = order
+
+
+class OtherPayersOrder(Exception):
+    """A static-code order counts against its payer's limit: nobody else pays it."""
 
 
 def hash_auth_code(auth_code: str) -> str:
@@ -313,6 +330,99 @@ class Payments:
 
     def static_code_url(self, code_id: str) -> str:
         return static_codes.code_url(self._settings.device_api.public_url, code_id)
+
+    # C2B in the payer's wallet app (server/views/landing.py asks; docs/c2b.md says the flow)
+
+    async def in_app_merchant(self, order: Order, channel: Channel) -> SubMerchant | None:
+        """Whose money the one-time code's order moves at `channel` (None: the acquirer's own account);
+        ChannelNotOpen when the shop does not take that wallet and the order is not engaged to it yet."""
+        try:
+            merchant = await self.identity(order.merchant_id or "", channel)
+        except ChannelNotOpen:
+            if not order.channel:
+                raise
+            merchant = self.sub_merchant(order)
+        if order.channel and order.channel_account != (merchant.account_id if merchant else None):
+            merchant = self.sub_merchant(order)      # engaged under an account the merchant has since changed
+        return merchant
+
+    async def open_in_app(self, order: Order, channel: Channel, payer: Payer, merchant: SubMerchant | None, *,
+                          client_ip: str | None, notify_url: str, return_url: str) -> PrecreateResult:
+        """The payer's app opened the order: engage it to the channel and payer (once), then make the
+        channel's in-app order for them. Raises OtherPayersOrder, StaticLimitReached or EngagedElsewhere."""
+        if order.static_code and order.payer_id and order.payer_id != payer.payer_id:
+            raise OtherPayersOrder(order.trade_no)
+        if not order.channel:
+            await self._engage(order, channel, payer.payer_id, merchant)
+        left_s = max(1, (order.deadline_at - now_ms()) // 1000)
+        result = await channel.precreate(PrecreateCommand(
+            trade_no=order.trade_no, amount_fen=order.amount_fen, subject=order.subject, trade_type=TradeType.JSAPI,
+            payer_id=payer.payer_id, payer_app_id=payer.app_id, expire_s=int(left_s), client_ip=client_ip,
+            notify_url=notify_url, merchant=merchant, return_url=return_url))
+        if not result.ok:
+            log.warning("precreate %s at %s failed: %s", order.trade_no, channel.name, result.message)
+            return result
+        await self._storage.add_event(order.id, now_ms(), "precreate:ok", channel.name, dict(result.raw) or None)
+        return result
+
+    async def _engage(self, order: Order, channel: Channel, payer_id: str, merchant: SubMerchant | None) -> None:
+        limit = self._settings.device_api.static_code_max_fen if order.static_code else None
+        if not await self._storage.engage_c2b_order(order.id, channel.name, payer_id, static_max_fen=limit,
+                                                    channel_account=merchant.account_id if merchant else None):
+            fresh = await self._storage.get_order_by_id(order.id)
+            if fresh is not None and fresh.status == PAYING and not fresh.channel and order.static_code:
+                log.info("static code %s: payer %s over the %s limit", order.trade_no, mask(payer_id), channel.name)
+                # Nobody will pay this amount: close it now, giving the merchant's daily allowance back.
+                device = await self._storage.get_device(order.device_id)
+                if device is not None:
+                    await self.close(device, CloseRequest(order_no=order.order_no))
+                raise StaticLimitReached(order.trade_no)
+            raise EngagedElsewhere(fresh)
+        await self._storage.add_event(order.id, now_ms(), "c2b:opened", f"{channel.name} payer {mask(payer_id)}")
+        # From now on the resolver asks the channel on its schedule (the payer may never come back to us).
+        await self._storage.reschedule_order(order.id, now_ms() + ms(channel.schedule.query_interval_s),
+                                             count_attempt=False)
+
+    async def ask_now(self, order: Order) -> Order:
+        """The payer is back from the app's payment sheet: ask the channel now rather than wait for the
+        resolver (the device's long poll wakes at once)."""
+        channel = self._channels.get(order.channel)
+        if order.status != PAYING or channel is None:
+            return order
+        return await self.apply(order, await self.query_channel(channel, order), source="query")
+
+    async def take_notice(self, channel: Channel, body: bytes, content_type: str) -> NoticeAnswer:
+        """A channel's payment notification: checked (signature, our merchant, our order, its amount), kept as
+        an order event, answered as the channel expects; the order itself changes only on the query that
+        follows, as it would from the resolver."""
+        name = channel.name
+        try:
+            notice = channel.parse_notice(body, content_type)
+        except NoticeRefused as e:
+            log.warning("%s notify refused: %s", name, e)
+            return channel.notice_answer(False)
+        order = await self._storage.get_order_by_trade_no(notice.trade_no)
+        if order is None or order.channel != name:
+            log.warning("%s notification for an order not paid there: %s", name, notice.trade_no)
+            return channel.notice_answer(False)
+        if notice.amount_fen is not None and notice.amount_fen != order.amount_fen:
+            log.warning("%s notification of %s says %s fen, the order is %d", name, order.trade_no,
+                        notice.amount_fen, order.amount_fen)
+            await self._storage.add_event(order.id, now_ms(), f"notify:{name}:refused",
+                                          f"amount {notice.amount_fen} fen")
+            return channel.notice_answer(False)
+        kind = f"notify:{name}"
+        if any(e.kind == kind and (e.raw or {}).get("notice_id") == notice.notice_id
+               for e in await self._storage.list_events(order.id)):
+            # The same notification again (the channel repeats until answered, or someone replays it): taken
+            # already, so nothing more happens; answered as taken, which is what stops the channel repeating it.
+            log.info("%s notification for %s repeated: ignored", name, order.trade_no)
+            return channel.notice_answer(True)
+        await self._storage.add_event(order.id, now_ms(), kind, "paid" if notice.paid else "not paid",
+                                      {"notice_id": notice.notice_id, "channel_trade_no": notice.channel_trade_no})
+        if order.status == PAYING:
+            await self.apply(order, await self.query_channel(channel, order), source="query")
+        return channel.notice_answer(True)
 
     # query
 

@@ -13,6 +13,9 @@
                               order event, answered as the channel expects; then the order is queried, and only
                               the query's answer changes it (the resolver's queries are the fallback)
 
+This module parses requests and renders pages (templates_c2b/); the order's lifecycle (engaging it to a channel
+and payer, the in-app order, notifications, queries) is the payments layer's (server/payments.py).
+
 Any other browser gets a page naming the apps that can pay. A static-code payment is held to the PBoC
 296 level-D limit (device_api.static_code_max_fen per payer, per channel, per China-time day); over it
 the payer is asked for a one-time code. Expired codes are closed at the channel by the resolver.
@@ -21,29 +24,26 @@ The payer's flow in each app, with sources: docs/c2b.md.
 from __future__ import annotations
 
 import hmac
-import html
 import logging
 import secrets
 from pathlib import Path
 
 import jinja2
 from aiohttp import web
-from markupsafe import Markup
 
 from .. import params, static_codes
 from ..c2b import fen_of_yuan, wallet_for, yuan_text
-from ..channels import (AuthCodeInvalid, AuthDeclined, AuthUnavailable, Channel, NoticeRefused, Payer,
-                        PrecreateCommand, SubMerchant, TradeType)
+from ..channels import AuthCodeInvalid, AuthDeclined, AuthUnavailable, Channel, SubMerchant
 from ..channels.registry import ADAPTERS
-from ..clock import ms, now_ms
+from ..clock import now_ms
 from ..device_auth import DEVICE_ID
-from ..device_messages import CloseRequest, QrRequest
+from ..device_messages import QrRequest
 from ..keys import CHANNELS, PAYMENTS, SETTINGS, STORAGE
-from ..masking import mask
 from ..merchant_channels import ChannelNotOpen
-from ..payments import DailyLimitExceeded, MerchantNotActive
+from ..payments import (DailyLimitExceeded, EngagedElsewhere, MerchantNotActive, OtherPayersOrder,
+                        StaticLimitReached)
 from ..settings import WalletRule
-from ..storage import CLOSED, FAILED, PAYING, REFUNDED, SUCCESS, Order
+from ..storage import CLOSED, FAILED, REFUNDED, SUCCESS, Order
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ async def _order_of_token(request: web.Request) -> Order | None:
 async def one_time_code(request: web.Request) -> web.Response:
     order = await _order_of_token(request)
     if order is None:
-        return _page("二维码无效", "<p>找不到这个收款码。请向收银员索取新的收款码。</p>", status=404)
+        return _message("二维码无效", "找不到这个收款码。请向收银员索取新的收款码。", status=404)
     finished = _finished_page(order)
     if finished is not None:
         return finished
@@ -91,8 +91,8 @@ async def one_time_code(request: web.Request) -> web.Response:
     if wallet is None:
         return _which_apps(request, order.amount_fen)
     if order.channel and order.channel != wallet.channel:
-        return _page("请用原应用付款", f"<p>这个收款码已在{html.escape(_name_of(request, order.channel))}中打开，"
-                     "请用同一个应用完成付款，或向收银员索取新的收款码。</p>", status=409)
+        return _message("请用原应用付款", f"这个收款码已在{_name_of(request, order.channel)}中打开，"
+                        "请用同一个应用完成付款，或向收银员索取新的收款码。", status=409)
     channel = request.app[CHANNELS][wallet.channel]
     merchant = await _merchant_of(request, order, wallet, channel)
     if isinstance(merchant, web.Response):
@@ -100,7 +100,7 @@ async def one_time_code(request: web.Request) -> web.Response:
     nonce = request.query.get(_AUTH_PARAM)
     if nonce is None and not _WALLET_CODES.isdisjoint(request.query):
         # A wallet's code with no nonce of ours: a forwarded or stale link. The payer scans again.
-        return _page("请重新扫码", "<p>付款人身份确认已失效，请重新扫码。</p>", status=400)
+        return _scan_again()
     if nonce is None:
         # Step 1: the app tells us who the payer is (its web authorisation, back here with a one-time code).
         # The nonce ties the answer to this phone (OAuth's state): a link carrying someone else's code fails.
@@ -113,141 +113,71 @@ async def one_time_code(request: web.Request) -> web.Response:
     if not hmac.compare_digest(nonce.encode("utf-8", "replace"),
                                request.cookies.get(_AUTH_COOKIE, "").encode("utf-8", "replace")) \
             or any(len(v) > _QUERY_VALUE_MAX for v in request.query.values()):
-        return _page("请重新扫码", "<p>付款人身份确认已失效，请重新扫码。</p>", status=400)
+        return _scan_again()
     try:
         payer = await channel.identify_payer(request.query, merchant, request.headers.get("User-Agent", ""))
     except AuthDeclined:
-        app = html.escape(wallet.name or wallet.channel)
-        return _page("您已取消授权", f"<p>需要您在{app}中确认身份后才能付款，这不会公开您的任何信息。</p>"
-                     f"<p>如需付款，请重新扫码，并在{app}询问时选择“允许”。</p>", status=403)
+        app = wallet.name or wallet.channel
+        return _message("您已取消授权", f"需要您在{app}中确认身份后才能付款，这不会公开您的任何信息。",
+                        f"如需付款，请重新扫码，并在{app}询问时选择“允许”。", status=403)
     except AuthCodeInvalid:
-        return _page("请重新扫码", "<p>付款人身份确认已失效，请重新扫码。</p>", status=400)
+        return _scan_again()
     except AuthUnavailable as e:
         log.warning("payer look-up at %s failed: %s", wallet.channel, e)
-        return _page("暂时无法付款", "<p>无法确认付款人身份，请稍后重新扫码，或请收银员扫您的付款码。</p>", status=502)
-    if order.static_code and order.payer_id and order.payer_id != payer.payer_id:
-        # A static-code order counts against its payer's limit: nobody else pays it.
-        return _page("请重新扫码", "<p>这笔付款属于另一位付款人。请扫描商家的收款码重新输入金额。</p>", status=409)
-    return await _start_payment(request, order, wallet, merchant, payer)
-
-
-async def _merchant_of(request: web.Request, order: Order, wallet: WalletRule,
-                       channel: Channel) -> SubMerchant | None | web.Response:
-    """Whose money the order moves at this channel (None: the acquirer's own account), or the page saying
-    the shop does not take this wallet."""
-    payments = request.app[PAYMENTS]
+        return _message("暂时无法付款", "无法确认付款人身份，请稍后重新扫码，或请收银员扫您的付款码。", status=502)
     try:
-        merchant = await payments.identity(order.merchant_id or "", channel)
-    except ChannelNotOpen:
-        if not order.channel:
-            # The shop does not take this wallet: nothing engaged, the payer can still use another app.
-            return _page("本店暂不支持此付款方式", f"<p>这家店暂不支持{html.escape(wallet.name or wallet.channel)}付款，"
-                         "请换用其他付款应用扫码，或请收银员扫您的付款码。</p>", status=403)
-        merchant = payments.sub_merchant(order)
-    if order.channel and order.channel_account != (merchant.account_id if merchant else None):
-        merchant = payments.sub_merchant(order)      # engaged under an account the merchant has since changed
-    return merchant
-
-
-async def _start_payment(request: web.Request, order: Order, wallet: WalletRule, merchant: SubMerchant | None,
-                         payer: Payer) -> web.Response:
-    storage, settings = request.app[STORAGE], request.app[SETTINGS]
-    channel = request.app[CHANNELS][wallet.channel]
-    payer_id = payer.payer_id
-    if not order.channel:
-        limit = settings.device_api.static_code_max_fen if order.static_code else None
-        if not await storage.engage_c2b_order(order.id, wallet.channel, payer_id, static_max_fen=limit,
-                                              channel_account=merchant.account_id if merchant else None):
-            fresh = await storage.get_order_by_id(order.id)
-            if fresh is not None and fresh.status == PAYING and not fresh.channel and order.static_code:
-                log.info("static code %s: payer %s over the %s limit", order.trade_no, mask(payer_id), wallet.channel)
-                # Nobody will pay this amount: close it now, giving the merchant's daily allowance back.
-                device = await storage.get_device(order.device_id)
-                if device is not None:
-                    await request.app[PAYMENTS].close(device, CloseRequest(order_no=order.order_no))
-                return _static_limit_page(request, wallet)
-            # Engaged in another app or finished meanwhile.
-            return (_finished_page(fresh) if fresh is not None else None) or _page(
-                "请用原应用付款", "<p>这个收款码已在其他应用中打开，请用同一个应用完成付款。</p>", status=409)
-        await storage.add_event(order.id, now_ms(), "c2b:opened", f"{wallet.channel} payer {mask(payer_id)}")
-        # From now on the resolver asks the channel on its schedule (the payer may never come back to us).
-        await storage.reschedule_order(order.id, now_ms() + ms(channel.schedule.query_interval_s),
-                                       count_attempt=False)
-    left_s = max(1, (order.deadline_at - now_ms()) // 1000)
-    result = await channel.precreate(PrecreateCommand(
-        trade_no=order.trade_no, amount_fen=order.amount_fen, subject=order.subject, trade_type=TradeType.JSAPI,
-        payer_id=payer_id, payer_app_id=payer.app_id, expire_s=int(left_s), client_ip=request.remote,
-        notify_url=_public(request, _NOTICE_PATH.format(channel=wallet.channel)), merchant=merchant,
-        return_url=_public(request, f"/c/{order.qr_token}/done")))
+        result = await request.app[PAYMENTS].open_in_app(
+            order, channel, payer, merchant, client_ip=request.remote,
+            notify_url=_public(request, _NOTICE_PATH.format(channel=wallet.channel)),
+            return_url=_public(request, f"/c/{order.qr_token}/done"))
+    except OtherPayersOrder:
+        return _message("请重新扫码", "这笔付款属于另一位付款人。请扫描商家的收款码重新输入金额。", status=409)
+    except StaticLimitReached:
+        return _static_limit_page(request, wallet)
+    except EngagedElsewhere as e:
+        return (_finished_page(e.order) if e.order is not None else None) or _message(
+            "请用原应用付款", "这个收款码已在其他应用中打开，请用同一个应用完成付款。", status=409)
     if not result.ok:
-        log.warning("precreate %s at %s failed: %s", order.trade_no, wallet.channel, result.message)
-        return _page("暂时无法付款", "<p>支付渠道暂时不可用，请稍后重新扫码，或请收银员扫您的付款码。</p>", status=502)
-    await storage.add_event(order.id, now_ms(), "precreate:ok", wallet.channel, dict(result.raw) or None)
+        return _message("暂时无法付款", "支付渠道暂时不可用，请稍后重新扫码，或请收银员扫您的付款码。", status=502)
     # The page that runs inside the wallet app and opens its payment sheet (templates_c2b/pay_<channel>.html).
     return _render(f"pay_{wallet.channel}.html", title=f"{wallet.name or wallet.channel}付款",
                    amount=yuan_text(order.amount_fen), pay_params=dict(result.pay_params),
                    done_url=f"/c/{order.qr_token}/done")
 
 
+async def _merchant_of(request: web.Request, order: Order, wallet: WalletRule,
+                       channel: Channel) -> SubMerchant | None | web.Response:
+    """Whose money the order moves at this channel (None: the acquirer's own account), or the page saying
+    the shop does not take this wallet."""
+    try:
+        return await request.app[PAYMENTS].in_app_merchant(order, channel)
+    except ChannelNotOpen:
+        # Nothing engaged: the payer can still use another app.
+        return _message("本店暂不支持此付款方式", f"这家店暂不支持{wallet.name or wallet.channel}付款，"
+                        "请换用其他付款应用扫码，或请收银员扫您的付款码。", status=403)
+
+
 async def returned(request: web.Request) -> web.Response:
     order = await _order_of_token(request)
     if order is None:
-        return _page("二维码无效", "<p>找不到这个收款码。</p>", status=404)
-    channel = request.app[CHANNELS].get(order.channel)
-    if order.status == PAYING and channel is not None:
-        # Ask now rather than wait for the resolver: the device's long poll wakes at once.
-        payments = request.app[PAYMENTS]
-        order = await payments.apply(order, await payments.query_channel(channel, order), source="query")
+        return _message("二维码无效", "找不到这个收款码。", status=404)
+    order = await request.app[PAYMENTS].ask_now(order)
     finished = _finished_page(order)
     if finished is not None:
         return finished
     # Not paid (yet): the payer may have left the app's payment sheet; they can go back to it from here.
-    return _page("正在确认付款", f"<p class=amount>¥{yuan_text(order.amount_fen)}</p><p>正在向支付渠道确认，请稍候……</p>"
-                 f'<p><a class=button href="/c/{html.escape(order.qr_token)}">还没有付款？返回付款</a></p>', refresh_s=2)
+    return _render("confirming.html", title="正在确认付款", amount=yuan_text(order.amount_fen),
+                   lines=["正在向支付渠道确认，请稍候……"], pay_url=f"/c/{order.qr_token}", refresh_s=2)
 
 
 async def payment_notice(request: web.Request) -> web.Response:
-    """A channel's payment notification: checked (signature, our merchant, our order, its amount), kept as an
-    order event, answered as the channel expects; the order itself changes only on the query that follows."""
-    name = request.path.rsplit("/", 1)[-1]
-    channel = request.app[CHANNELS].get(name)
+    """A channel's payment notification, handed to the payments layer; answered as the channel expects."""
+    channel = request.app[CHANNELS].get(request.path.rsplit("/", 1)[-1])
     if channel is None:
         raise web.HTTPNotFound()
     body = await request.content.read(_NOTICE_MAX)
-
-    def answer(ok: bool) -> web.Response:
-        said = channel.notice_answer(ok)
-        return web.Response(body=said.body, content_type=said.content_type, status=said.status)
-
-    try:
-        notice = channel.parse_notice(body, request.content_type)
-    except NoticeRefused as e:
-        log.warning("%s notify refused: %s", name, e)
-        return answer(False)
-    storage = request.app[STORAGE]
-    order = await storage.get_order_by_trade_no(notice.trade_no)
-    if order is None or order.channel != name:
-        log.warning("%s notification for an order not paid there: %s", name, notice.trade_no)
-        return answer(False)
-    if notice.amount_fen is not None and notice.amount_fen != order.amount_fen:
-        log.warning("%s notification of %s says %s fen, the order is %d", name, order.trade_no, notice.amount_fen,
-                    order.amount_fen)
-        await storage.add_event(order.id, now_ms(), f"notify:{name}:refused", f"amount {notice.amount_fen} fen")
-        return answer(False)
-    kind = f"notify:{name}"
-    if any(e.kind == kind and (e.raw or {}).get("notice_id") == notice.notice_id
-           for e in await storage.list_events(order.id)):
-        # The same notification again (the channel repeats until answered, or someone replays it): taken
-        # already, so nothing more happens; answered as taken, which is what stops the channel repeating it.
-        log.info("%s notification for %s repeated: ignored", name, order.trade_no)
-        return answer(True)
-    await storage.add_event(order.id, now_ms(), kind, "paid" if notice.paid else "not paid",
-                            {"notice_id": notice.notice_id, "channel_trade_no": notice.channel_trade_no})
-    if order.status == PAYING:
-        # The notice is a hint; the order changes on the query's answer, as it would from the resolver.
-        payments = request.app[PAYMENTS]
-        await payments.apply(order, await payments.query_channel(channel, order), source="query")
-    return answer(True)
+    said = await request.app[PAYMENTS].take_notice(channel, body, request.content_type)
+    return web.Response(body=said.body, content_type=said.content_type, status=said.status)
 
 
 # the static code
@@ -269,7 +199,7 @@ async def static_code(request: web.Request) -> web.Response:
         return _no_payee(payee)
     if _wallet(request) is None:
         return _which_apps(request, None)
-    return _amount_form(request, payee)
+    return _amount_form(payee)
 
 
 async def static_code_amount(request: web.Request) -> web.Response:
@@ -283,7 +213,7 @@ async def static_code_amount(request: web.Request) -> web.Response:
     form = await request.post()
     amount_fen = fen_of_yuan(str(form.get("amount", "")))
     if amount_fen is None or amount_fen < api.min_amount_fen:
-        return _amount_form(request, payee, error="请输入正确的金额，例如 12.50", status=400)
+        return _amount_form(payee, error="请输入正确的金额，例如 12.50", status=400)
     if amount_fen > api.static_code_max_fen:
         return _static_limit_page(request, wallet)
     order_no = "S" + str(now_ms()) + secrets.token_hex(4)
@@ -291,7 +221,7 @@ async def static_code_amount(request: web.Request) -> web.Response:
         order = await request.app[PAYMENTS].qr(payee.device, QrRequest(order_no=order_no, amount_fen=amount_fen),
                                                static_code=payee.code)
     except DailyLimitExceeded:
-        return _page("暂时无法付款", "<p>本店今日收款已达上限，请向收银员询问其他付款方式。</p>", status=403)
+        return _message("暂时无法付款", "本店今日收款已达上限，请向收银员询问其他付款方式。", status=403)
     except MerchantNotActive:
         return _no_payee(static_codes.MERCHANT_OFF)
     raise web.HTTPSeeOther(f"/c/{order.qr_token}")
@@ -306,7 +236,7 @@ async def _static_payee(request: web.Request) -> static_codes.Payee | str:
 
 def _no_payee(reason: str) -> web.Response:
     title, text, status = _NO_PAYEE[reason]
-    return _page(title, f"<p>{html.escape(text)}</p>", status=status)
+    return _message(title, text, status=status)
 
 
 # pieces
@@ -324,48 +254,40 @@ def _public(request: web.Request, path: str) -> str:
     return request.app[SETTINGS].device_api.public_url.rstrip("/") + path
 
 
-def _url(base: str, **params: str) -> str:
-    return base + ("&" if "?" in base else "?") + urlencode(params)
-
-
 def _finished_page(order: Order) -> web.Response | None:
-    amount = f"<p class=amount>¥{yuan_text(order.amount_fen)}</p>"
+    amount_fen = order.amount_fen
     if order.status in (SUCCESS, REFUNDED):
-        return _page("支付成功", f"{amount}<p>这个收款码已付款，无需再付。</p>")
+        return _message("支付成功", "这个收款码已付款，无需再付。", amount_fen=amount_fen)
     if order.status in (CLOSED, FAILED):
-        return _page("二维码已失效", f"{amount}<p>这个收款码已关闭，不能再付款。请向收银员索取新的收款码。</p>", status=410)
+        return _message("二维码已失效", "这个收款码已关闭，不能再付款。请向收银员索取新的收款码。", amount_fen=amount_fen,
+                        status=410)
     if now_ms() >= order.deadline_at:
-        return _page("二维码已过期", f"{amount}<p>这个收款码已过期。请向收银员索取新的收款码。</p>", status=410)
+        return _message("二维码已过期", "这个收款码已过期。请向收银员索取新的收款码。", amount_fen=amount_fen, status=410)
     return None
+
+
+def _scan_again() -> web.Response:
+    return _message("请重新扫码", "付款人身份确认已失效，请重新扫码。", status=400)
 
 
 def _which_apps(request: web.Request, amount_fen: int | None) -> web.Response:
     active = request.app[CHANNELS]
     names = [w.name or w.channel for w in request.app[SETTINGS].c2b.wallets if w.channel in active]
-    apps = "、".join(html.escape(n) for n in dict.fromkeys(names))
-    amount = f"<p class=amount>¥{yuan_text(amount_fen)}</p>" if amount_fen is not None else ""
-    return _page("请用支付应用扫码", f"{amount}<p>请用以下应用扫描这个收款码付款：</p><p class=apps>{apps}</p>"
-                 "<p>普通浏览器无法付款。</p>")
+    return _render("which_apps.html", title="请用支付应用扫码", lines=[], apps=list(dict.fromkeys(names)),
+                   amount=yuan_text(amount_fen) if amount_fen is not None else None)
 
 
 def _static_limit_page(request: web.Request, wallet: WalletRule) -> web.Response:
-    limit = yuan_text(request.app[SETTINGS].device_api.static_code_max_fen)
-    return _page("超出静态码限额",
-                 f"<p>按中国人民银行规定，通过商家静态收款码付款，每人每个支付渠道每天累计不超过 {limit} 元。</p>"
-                 f"<p>您今天通过{html.escape(wallet.name or wallet.channel)}付的静态码款项加上这笔已超过限额。</p>"
-                 "<p><strong>请向收银员索取一次性收款码（动态码）</strong>，或请收银员扫您的付款码。</p>", status=403)
+    return _render("static_limit.html", title="超出静态码限额", status=403,
+                   limit=yuan_text(request.app[SETTINGS].device_api.static_code_max_fen),
+                   wallet=wallet.name or wallet.channel)
 
 
-def _amount_form(request: web.Request, payee: static_codes.Payee, *, error: str = "",
-                 status: int = 200) -> web.Response:
-    message = f'<p class=error>{html.escape(error)}</p>' if error else ""
+def _amount_form(payee: static_codes.Payee, *, error: str = "", status: int = 200) -> web.Response:
     # The name payers know the shop by, and which of its stores (a chain's branches share the name).
     shop = payee.merchant_name if payee.store_name in ("", payee.merchant_name) else \
         f"{payee.merchant_name}（{payee.store_name}）"
-    return _page(f"向{shop}付款",
-                 f'{message}<form method=post><label>金额（元）<br><input name=amount inputmode=decimal '
-                 f'pattern="[0-9]+([.][0-9]{{1,2}})?" required autofocus></label><br><button type=submit>付款</button>'
-                 "</form>", status=status)
+    return _render("amount_form.html", title=f"向{shop}付款", error=error, status=status)
 
 
 def _render(template: str, *, status: int = 200, **values) -> web.Response:
@@ -374,6 +296,7 @@ def _render(template: str, *, status: int = 200, **values) -> web.Response:
     return web.Response(text=text, content_type="text/html", status=status, headers={"Cache-Control": "no-store"})
 
 
-def _page(title: str, body: str, *, status: int = 200, refresh_s: int | None = None) -> web.Response:
-    """A plain page: `body` is HTML made here (every value in it escaped)."""
-    return _render("base.html", status=status, title=title, body=Markup(body), refresh_s=refresh_s)
+def _message(title: str, *lines: str, amount_fen: int | None = None, status: int = 200) -> web.Response:
+    """A page of plain sentences (templates_c2b/message.html), each escaped there."""
+    return _render("message.html", status=status, title=title, lines=lines,
+                   amount=yuan_text(amount_fen) if amount_fen is not None else None)

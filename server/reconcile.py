@@ -257,17 +257,20 @@ async def reconcile_channel(channel: Channel, storage: Storage, day: datetime.da
     return _sum(channel.name, day, per_merchant), per_merchant
 
 
+# The figures that add up: merchants' reports into the channel's day, days into the month (MonthReport).
+_SUMMED_FIGURES = ("bill_payments", "bill_refunds", "paid_fen", "refunded_fen", "fee_fen", "fee_ours_fen",
+                "fee_unchecked")
+
+
+def _add_figures(total: "Report | MonthReport", report: Report, names: Sequence[str]) -> None:
+    for name in names:
+        setattr(total, name, getattr(total, name) + getattr(report, name))
+
+
 def _sum(channel: str, day: datetime.date, reports: Sequence[Report]) -> Report:
     total = Report(channel=channel, day=day)
     for report in reports:
-        total.bill_payments += report.bill_payments
-        total.bill_refunds += report.bill_refunds
-        total.paid_fen += report.paid_fen
-        total.refunded_fen += report.refunded_fen
-        total.fee_fen += report.fee_fen
-        total.orders_paid += report.orders_paid
-        total.fee_ours_fen += report.fee_ours_fen
-        total.fee_unchecked += report.fee_unchecked
+        _add_figures(total, report, (*_SUMMED_FIGURES, "orders_paid"))
         for difference in report.differences:
             # a summary row is the whole file's: every merchant's bill cut from one file repeats it
             if difference.kind.startswith("summary_") and any(
@@ -376,13 +379,7 @@ class MonthReport:
         if report.error:
             self.days_without_bill += 1
             return
-        self.bill_payments += report.bill_payments
-        self.bill_refunds += report.bill_refunds
-        self.paid_fen += report.paid_fen
-        self.refunded_fen += report.refunded_fen
-        self.fee_fen += report.fee_fen
-        self.fee_ours_fen += report.fee_ours_fen
-        self.fee_unchecked += report.fee_unchecked
+        _add_figures(self, report, _SUMMED_FIGURES)
         for difference in report.differences:
             entry = self.kinds.setdefault(difference.kind, [0, 0])
             entry[0] += 1

@@ -34,7 +34,7 @@ from ..merchant_channels import ChannelNotOpen
 from ..payments import DailyLimitExceeded, MerchantNotActive, OrderConflict, OrderNotFound, UnsupportedCode
 from ..storage import PAYING, Device, Order
 from ..refusals import N_, Refused
-from . import display, i18n, queries
+from . import days, display, i18n, queries
 from .auth import ConsoleUser, login_required, merchant_scope, render
 from .orders import parse_yuan
 
@@ -145,8 +145,10 @@ async def cashier_page(request: web.Request) -> web.StreamResponse:
     else:
         chosen = devices[0]["id"] if len(devices) == 1 else ""
     min_fen, max_fen = _limits(request)
-    # Payments on the shop's codes come in while the cashier waits: the latest, live (home.live).
-    recent = await queries.latest_payments(request.app[STORAGE], merchant_scope(user), limit=10)
+    # Payments on the shop's codes come in while the cashier waits: today's latest, live (home.live).
+    settings = request.app[SETTINGS]
+    today_ms = days.day_start_ms(days.today(settings, now_ms()), days.zone(settings))
+    recent = await queries.latest_payments(request.app[STORAGE], merchant_scope(user), limit=10, since_ms=today_ms)
     return render(request, "cashier.html", {"devices": devices, "chosen": chosen, "min_fen": min_fen,
                                             "max_fen": max_fen, "say_show_code": texts.SAY_SHOW_CODE,
                                             "say_amount_first": texts.SAY_AMOUNT_FIRST, "recent": recent,

@@ -25,7 +25,7 @@ from aiohttp import web
 from .. import params
 from ..clock import now_ms
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
-from . import display, i18n, queries
+from . import days, display, i18n, queries
 from .auth import login_required, merchant_scope
 from .orders import BadFilter, order_filters, summary_filters, summary_rows
 
@@ -61,8 +61,8 @@ def _refused(request: web.Request, e: BadFilter | params.InvalidParameter) -> we
 
 def _file(request: web.Request, kind: str, name: str, ascii_name: str, header: list[str],
           rows: list[list]) -> web.Response:
-    stamp = datetime.datetime.fromtimestamp(now_ms() / 1000, datetime.timezone(
-        datetime.timedelta(hours=request.app[SETTINGS].limits.utc_offset_h))).strftime("%Y%m%d-%H%M")
+    stamp = datetime.datetime.fromtimestamp(now_ms() / 1000, days.zone(request.app[SETTINGS]))
+    stamp = stamp.strftime("%Y%m%d-%H%M")
     filename, fallback = f"{name}-{stamp}.{kind}", f"{ascii_name}-{stamp}.{kind}"
     if kind == "csv":
         text = io.StringIO()
@@ -178,9 +178,7 @@ async def export_refunds(request: web.Request) -> web.StreamResponse:
         since, until, form = await summary_filters(request, user)
     except (BadFilter, params.InvalidParameter) as e:
         raise _refused(request, e) from None
-    tz = datetime.timezone(datetime.timedelta(hours=request.app[SETTINGS].limits.utc_offset_h))
-    since_ms = int(datetime.datetime.combine(since, datetime.time(), tz).timestamp() * 1000)
-    until_ms = int(datetime.datetime.combine(until + datetime.timedelta(days=1), datetime.time(), tz).timestamp() * 1000)
+    since_ms, until_ms = days.bounds_ms(since, until, days.zone(request.app[SETTINGS]))
     refunds = await queries.refunds_done(storage, merchant_scope(user), since_ms, until_ms, form["store"] or None,
                                          form["channel"] or None)
     names = await queries.merchant_names(storage, {r["merchant_id"] for r in refunds if r["merchant_id"]})

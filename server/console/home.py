@@ -26,7 +26,7 @@ from core import texts
 from .. import params
 from ..clock import now_ms
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
-from . import display, i18n, queries
+from . import days, display, i18n, queries
 from .auth import login_required, merchant_scope, render
 
 CHART_WIDTH, CHART_HEIGHT = 600, 120
@@ -72,20 +72,15 @@ class Takings:
         return round(self.today.paid_fen / self.today.paid_count) if self.today.paid_count else None
 
 
-def _china(settings) -> datetime.timezone:
-    return datetime.timezone(datetime.timedelta(hours=settings.limits.utc_offset_h))
-
-
 def _day_number(day: datetime.date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
 
 
 async def takings(storage, settings, merchant_id: str | None, now: int) -> Takings:
-    zone = _china(settings)
+    zone = days.zone(settings)
     today = datetime.datetime.fromtimestamp(now / 1000, zone).date()
     first = today - datetime.timedelta(days=29)
-    days = {first + datetime.timedelta(days=n): None for n in range(30)}
-    by_day = {day: Day(day) for day in days}
+    by_day = {day: Day(day) for day in (first + datetime.timedelta(days=n) for n in range(30))}
     channels: dict[str, ChannelShare] = {}
     for row in await queries.paid_per_day_and_channel(storage, merchant_id, _day_number(first), _day_number(today)):
         number = int(row["day"])
@@ -97,7 +92,7 @@ async def takings(storage, settings, merchant_id: str | None, now: int) -> Takin
             share = channels.setdefault(row["channel"], ChannelShare(row["channel"]))
             share.count += row["paid_count"]
             share.fen += row["paid_fen"]
-    since = int(datetime.datetime.combine(first, datetime.time(), zone).timestamp() * 1000)
+    since = days.day_start_ms(first, zone)
     for refund in await queries.refunds_done(storage, merchant_id, since, None, None, None):
         day = datetime.datetime.fromtimestamp(refund["finished_at"] / 1000, zone).date()
         if day in by_day:

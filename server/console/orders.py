@@ -24,7 +24,7 @@ from ..keys import CHANNELS, CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
 from ..payments import RefundConflict, RefundImpossible, china_day
 from ..refusals import N_, Refused
 from ..storage import PAYING, REFUND_PENDING, SUCCESS, OrderScope
-from . import display, i18n, queries
+from . import days, display, i18n, queries
 from .audit import audit
 from .auth import ConsoleUser, RefundPasswordRefused, check_refund_password, login_required, merchant_scope, redirect, render
 
@@ -78,14 +78,6 @@ class BadFilter(Refused):
     """A filter the page cannot use; the message is shown (in the reader's language)."""
 
 
-def _utc_offset(request: web.Request) -> datetime.timezone:
-    return datetime.timezone(datetime.timedelta(hours=request.app[SETTINGS].limits.utc_offset_h))
-
-
-def _day_start_ms(day: datetime.date, tz: datetime.timezone) -> int:
-    return int(datetime.datetime.combine(day, datetime.time(), tz).timestamp() * 1000)
-
-
 def check_filters(form: dict[str, str]) -> None:
     """InvalidParameter for the first text filter in `form` that no record can match."""
     for name, check in FILTER_CHECKS.items():
@@ -118,7 +110,7 @@ async def order_filters(request: web.Request, user: ConsoleUser) -> tuple[querie
     check_filters(form)
     since, until = params.day(form["from"], "From"), params.day(form["to"], "To")
     await _owned_or_404(request, user, device_id=form["device"], store_name=form["store"])
-    tz = _utc_offset(request)
+    tz = days.zone(request.app[SETTINGS])
     if since and until and since > until:
         raise BadFilter(N_("From is after To"))
     if form["status"] and form["status"] not in STATUSES:
@@ -127,8 +119,8 @@ async def order_filters(request: web.Request, user: ConsoleUser) -> tuple[querie
     return queries.OrderFilter(
         merchant_id=scope if scope is not None else (form["merchant"] or None),
         number=form["q"][:64] or None,
-        since_ms=_day_start_ms(since, tz) if since else None,
-        until_ms=_day_start_ms(until + datetime.timedelta(days=1), tz) if until else None,
+        since_ms=days.day_start_ms(since, tz) if since else None,
+        until_ms=days.day_end_ms(until, tz) if until else None,
         device_id=form["device"] or None, store_name=form["store"] or None,
         channel=form["channel"] or None, status=form["status"] or None), form
 
@@ -348,7 +340,7 @@ SUMMARY_FILTERS = ("from", "to", "store", "channel")
 async def summary_filters(request: web.Request, user: ConsoleUser) -> tuple[datetime.date, datetime.date, dict]:
     """The summary's days and filters (the last _SUMMARY_DEFAULT_DAYS by default; at most a year); BadFilter or
     InvalidParameter for what cannot be used."""
-    today = datetime.datetime.now(_utc_offset(request)).date()
+    today = days.today(request.app[SETTINGS], now_ms())
     form = {name: request.query.get(name, "").strip() for name in SUMMARY_FILTERS}
     check_filters(form)
     since = params.day(form["from"], "From") or today - datetime.timedelta(days=_SUMMARY_DEFAULT_DAYS - 1)
@@ -366,9 +358,8 @@ async def summary_rows(request: web.Request, user: ConsoleUser, since: datetime.
                        store: str | None, channel: str | None) -> tuple[list[dict], dict[str, int]]:
     """The summary's rows (newest day first) and their totals, for the page and its exports alike."""
     storage = request.app[STORAGE]
-    tz = _utc_offset(request)
     offset_h = request.app[SETTINGS].limits.utc_offset_h
-    since_ms, until_ms = _day_start_ms(since, tz), _day_start_ms(until + datetime.timedelta(days=1), tz)
+    since_ms, until_ms = days.bounds_ms(since, until, days.zone(request.app[SETTINGS]))
     scope = merchant_scope(user)
     order_filter = queries.OrderFilter(merchant_id=scope, since_ms=since_ms, until_ms=until_ms, store_name=store,
                                        channel=channel)

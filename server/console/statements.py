@@ -22,9 +22,9 @@ from aiohttp import web
 
 from .. import fees, params
 from ..keys import CHANNELS, CONSOLE_USER, STORAGE
-from ..reconcile import CHINA, china_day_bounds, month_days
+from ..reconcile import CHINA, month_days
 from ..refusals import N_
-from . import display, exports, i18n, queries
+from . import days, display, exports, i18n, queries
 from .auth import login_required, merchant_scope, render
 
 _MONTH = re.compile(r"[0-9]{4}-[0-9]{2}", re.ASCII)
@@ -85,8 +85,7 @@ def _china_day(at_ms: int) -> str:
 async def statement(storage, merchant_id: str, merchant_name: str, first_day: datetime.date,
                     last_day: datetime.date) -> Statement:
     """The merchant's statement for first_day..last_day (China time), from its orders and refunds."""
-    start, _ = china_day_bounds(first_day)
-    _, end = china_day_bounds(last_day)
+    start, end = days.bounds_ms(first_day, last_day, CHINA)
     rates = {r.channel: r.fee_rate_ppm for r in await storage.merchant_channels(merchant_id)}
     cells: dict[tuple[str, str], Line] = {}
 
@@ -149,13 +148,13 @@ async def _period(request: web.Request) -> tuple[dict[str, str], str | None, dat
     month = query.get("month", "").strip()
     if month:
         try:
-            days = month_days(month) if _MONTH.fullmatch(month) else []
+            dates = month_days(month) if _MONTH.fullmatch(month) else []
         except ValueError:
-            days = []
-        if not days or not (params.FIRST_DAY <= days[0] and days[-1] <= params.LAST_DAY):
+            dates = []
+        if not dates or not (params.FIRST_DAY <= dates[0] and dates[-1] <= params.LAST_DAY):
             raise params.InvalidParameter("month", BAD_MONTH)
         form["month"] = month
-        return form, merchant_id, days[0], days[-1]
+        return form, merchant_id, dates[0], dates[-1]
     day = params.day(query.get("date", "").strip(), "date") or _today()
     form["date"] = day.isoformat()
     return form, merchant_id, day, day

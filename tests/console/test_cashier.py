@@ -8,6 +8,7 @@ from conftest import login
 from console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
 from core import texts
 from hw_sim import test_codes
+from server.payments import china_day
 
 # Keep what the page says: wrap speechSynthesis.speak (still speaking) to record each utterance's text.
 RECORD_SPEECH = """
@@ -207,3 +208,19 @@ async def test_the_cashier_device_list_is_the_merchants_active_devices(console_s
     assert [d["id"] for d in await cashier_devices(storage, merchant)] == ["A1"]
     assert [(d["id"], d["merchant_name"]) for d in await cashier_devices(storage, operator)] == [
         ("A1", "茶馆"), ("B1", "面馆")]
+
+
+async def test_the_latest_payments_are_todays_only(stack, page):
+    # Start-up paid T1001..T1003 at the tea house today; T1001 moves to the same time yesterday (China time).
+    storage = stack.storage
+    day_ms = 86_400_000
+    moved = await storage.get_order(TEA_SHOP.device_id, "T1001")
+    await storage.sql.execute(
+        "UPDATE orders SET created_at = ?, finished_at = ?, day = ? WHERE id = ?",
+        (moved.created_at - day_ms, moved.finished_at - day_ms, china_day(moved.created_at - day_ms, 8), moved.id))
+    today = {(await storage.get_order(TEA_SHOP.device_id, no)).id for no in ("T1002", "T1003")}
+
+    await open_cashier(page, TEA)
+    rows = page.locator("[data-testid=latest-payments] tbody tr[data-order]")
+    await expect(rows).to_have_count(2)
+    assert {await row.get_attribute("data-order") for row in await rows.all()} == today

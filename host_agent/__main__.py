@@ -141,23 +141,47 @@ def _run(config):
 COMMANDS = {"ports": do_ports, "calibrate": do_calibrate, "run": do_run}
 
 
+class ArgumentsError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    """A mistake in the arguments is one line, Chinese first (raised to main, which reports it where a cashier
+    sees it, as every other error), not argparse's usage block."""
+
+    def error(self, message):
+        raise ArgumentsError("参数有误 / bad arguments: %s (%s --help)" % (message, self.prog))
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog=PROG, description="scanpay host agent for the cashier PC")
-    parser.add_argument("--config", help="the agent's TOML config (default %s)" % DEFAULT_CONFIG)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("ports", help="list serial ports")
+    parser = Parser(prog=PROG, description="scanpay host agent for the cashier PC")
+    config_help = "the agent's TOML config (default %s)" % DEFAULT_CONFIG
+    parser.add_argument("--config", help=config_help)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{ports,calibrate,run}")
+    # every command takes --config after its name too (`host_agent run --config C`), as the docstring says
+    takes_config = [commands.add_parser("ports", help="list serial ports")]
     calibrate = commands.add_parser("calibrate", help="find the POS total on the screen")
     calibrate.add_argument("--region", help="left,top,width,height instead of choosing in a window")
     calibrate.add_argument("--image", help="a saved screenshot instead of grabbing the screen")
     calibrate.add_argument("--monitor", type=int, default=0, help="which screen (0: all of them)")
-    commands.add_parser("run", help="take payments")
+    takes_config += [calibrate, commands.add_parser("run", help="take payments")]
+    for command in takes_config:
+        command.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
     return parser
 
 
 def main(argv=None, out=None, show=startup.message_box):
     """Run a command; its error goes to the console, or with none to the log and `show` (a message
     box: host_agent.startup), and the status is 1."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except ArgumentsError as exc:      # before any log is set up: the console, or with none a message box
+        text = "%s: %s" % (PROG, exc)
+        if sys.stderr is not None:
+            print(text, file=sys.stderr)
+        if startup.console_missing():
+            show(startup.TITLE, text)
+        return 2
     out = out or sys.stdout
     try:
         COMMANDS[args.command](args, out)

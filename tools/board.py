@@ -26,7 +26,7 @@ class SerialBoard:
     @classmethod
     def connect(cls, port, timeout_s=5):
         if not os.path.exists(port):
-            raise BoardError("port %s does not exist (is the board plugged in?)" % port)
+            raise BoardError("串口 %s 不存在 / port %s does not exist (is the board plugged in?)" % (port, port))
         # pyserial's exclusive open takes an flock: another mpremote, screen or the host agent on the
         # same port makes it fail here, which mpremote would report only as "failed to access"
         try:
@@ -34,7 +34,7 @@ class SerialBoard:
             probe.close()
         except serial.SerialException as e:
             if "lock" in str(e).lower() or "busy" in str(e).lower():
-                raise BoardError("port %s is busy: another program has it open" % port)
+                raise BoardError("串口 %s 被占用 / port %s is busy: another program has it open" % (port, port))
             raise BoardError("cannot open port %s: %s" % (port, e))
         try:
             # timeout: bounds each read, else a silent port blocks mpremote's first read for ever

@@ -15,6 +15,7 @@ from tools import flash as flash_mod
 from tools import release as release_mod
 from tools import signing
 from tools.board import BoardError, SerialBoard
+from tools.one_line_args import OneLineParser
 from tools.server_api import OpsClient, OpsError
 
 PROG = "tools"
@@ -147,7 +148,7 @@ COMMANDS = {
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="python -m tools", description=__doc__.split("\n")[0])
+    p = OneLineParser(prog="python -m tools", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
     parsers = {name: sub.add_parser(name, help=help_) for name, (_, help_) in COMMANDS.items()}
     for name in ("keygen", "build"):

@@ -23,6 +23,7 @@ import sys
 import tempfile
 
 from hw_sim.virtual_board import REPO, VirtualBoard, VirtualBoardError, run_command
+from tools.one_line_args import OneLineParser, port_number
 
 PROG = "python -m hw_sim.virtual_board"
 JIG = pathlib.Path(__file__).resolve().parent / "jig"
@@ -31,19 +32,6 @@ TRY_TOKEN = "try-out-ops-token-0123456789"     # the operator token of `serve` (
 
 class CommandError(Exception):
     pass
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a mistake is one line (not usage and a traceback-like block) and exit status 2."""
-
-    def error(self, message):
-        self.exit(2, "%s: 参数有误 / bad arguments: %s (see %s --help)\n" % (PROG, message, self.prog))
-
-
-def _port(text):
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
-        raise argparse.ArgumentTypeError("%r is not a port number (1-65535)" % text)
-    return int(text)
 
 
 def _amount(text):
@@ -118,8 +106,8 @@ def do_flash(args):
 def do_pay(args):
     fs = pathlib.Path(args.fs)
     if not (fs / "main.py").is_file() or not (fs / "config.json").is_file():
-        raise CommandError("%s 里没有烧录好的固件 / %s holds no flashed firmware with a config: run `flash` first"
-                           % (fs, fs))
+        raise CommandError("板子上没有烧录好的固件 / %s holds no flashed firmware with a config: run `flash` first"
+                           % fs)
     server_url = json.loads((fs / "config.json").read_text()).get("server_url")
     with tempfile.TemporaryDirectory() as jig:
         for name in ("mp_standins.py", "mp_jig_board.py"):
@@ -171,7 +159,7 @@ COMMANDS = {"serve": do_serve, "flash": do_flash, "pay": do_pay}
 
 
 def parser():
-    p = Parser(prog=PROG, description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = OneLineParser(prog=PROG, description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                epilog="\n".join(__doc__.split("\n")[2:10]))
     p.add_argument("--fs", default="var/virtual_board", help="host directory holding the board's flash")
     p.add_argument("--heap", type=int, default=2 * 1024 * 1024)
@@ -179,7 +167,7 @@ def parser():
     sub = p.add_subparsers(dest="command", metavar="command")
     s = sub.add_parser("serve", help="the payment server with the three channel sandboxes, until Ctrl-C")
     s.add_argument("--dir", default="var/try", help="its database and files (a fresh database each start)")
-    s.add_argument("--port", type=_port, default=8080)
+    s.add_argument("--port", type=port_number, default=8080)
     f = sub.add_parser("flash", help="flash a build onto a virtual board with `python -m tools flash`")
     f.add_argument("--fs", required=True, help="the board's flash directory")
     f.add_argument("--bundle", required=True, help="the .tar.gz `python -m tools build` wrote")

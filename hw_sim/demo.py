@@ -184,9 +184,9 @@ async def run_demo():
 
 
 def main(argv=None):
-    import argparse
-    argparse.ArgumentParser(prog="python -m hw_sim.demo", description=__doc__.split("\n\n")[0]
-                            + " Exits 0 when both payments end as they should.").parse_args(argv)
+    from tools.one_line_args import OneLineParser
+    OneLineParser(prog="python -m hw_sim.demo", description=__doc__.split("\n\n")[0]
+                  + " Exits 0 when both payments end as they should.").parse_args(argv)
     try:
         return asyncio.run(run_demo())
     except Exception as exc:   # the demo's one top-level handler: say why, exit non-zero

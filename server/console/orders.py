@@ -1,8 +1,8 @@
 """Console: orders. Search, detail with the channel's answers, sync with the channel, refund, daily summary.
 
-A merchant user reaches only its own orders: every query is scoped in SQL (queries.py), and an order,
-device or store of another merchant answers 404, exactly like one that does not exist. Sync and refund
-go through the payments layer (server/payments.py), the same code as the resolver and the device API.
+A merchant user reaches only its own orders: every query is scoped in SQL (server/storage/console_reads.py),
+and an order, device or store of another merchant answers 404, exactly like one that does not exist. Sync and
+refund go through the payments layer (server/payments.py), the same code as the resolver and the device API.
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ async def wechat(request, wechat_settings):
 
 # Alipay and UnionPay: sandboxes with the project's sandbox keys, adapters configured to match.
 
-from channel_settings import alipay_settings_for, plain_settings  # noqa: E402
+from channel_settings import alipay_settings_for  # noqa: E402
 from hw_sim.sandbox.alipay import run_alipay_sandbox  # noqa: E402
 from server.channels import alipay as alipay_channel  # noqa: E402
 from server.settings import AlipaySettings  # noqa: E402
@@ -69,43 +69,16 @@ async def unionpay(unionpay_sandbox):
 
 # The real server with all three channels, each against its sandbox, and a signed device client.
 
-import json  # noqa: E402
-
-from hw_sim.sandbox import run_wechat_sandbox as _run_wechat  # noqa: E402
-from server.app import create_app  # noqa: E402
-from server.device_auth import new_device_key, sign_request  # noqa: E402
-from server.keys import STORAGE  # noqa: E402
-from server.settings import load_settings  # noqa: E402
+from hw_sim.boards.stack import CHANNELS, ServerStack  # noqa: E402
 
 SHORT = {"query_interval_s": 0.2, "deadline_s": 2.0, "cancel_retry_s": 0.1, "timeout_s": 0.6}
 
 
-def stack_settings(tmp_path, wechat, alipay, unionpay):
-    return load_settings(
-        database={"path": str(tmp_path / "scanpay.db")}, resolver={"tick_s": 0.05, "lease_s": 5.0},
-        channels={"wechat": {"base_url": wechat.base_url, **SHORT},
-                  "alipay": {**plain_settings(alipay_settings_for(alipay.base_url)), **SHORT},
-                  "unionpay": {**plain_settings(unionpay_settings_for(unionpay.base_url)), **SHORT}})
-
-
 @pytest.fixture
-async def stack(aiohttp_client, tmp_path, monkeypatch):
+async def stack(tmp_path, monkeypatch):
     monkeypatch.delenv("SCANPAY_CONFIG", raising=False)
     monkeypatch.delenv("SCANPAY_DB", raising=False)
-    async with _run_wechat() as wechat, run_alipay_sandbox() as alipay, run_unionpay_sandbox() as unionpay:
-        settings = stack_settings(tmp_path, wechat, alipay, unionpay)
-        app = create_app(settings)
-        client = await aiohttp_client(app)
-        await app[STORAGE].add_merchant("M1", "Tea House")
-        key_hex = new_device_key()
-        await app[STORAGE].add_device("D1", "M1", "Tea House", key_hex)
-
-        async def call(op, message):
-            path = f"/d/v1/{op}"
-            body = json.dumps(message).encode()
-            headers = {"Content-Type": "application/json", **sign_request("D1", key_hex, path, body)}
-            resp = await client.post(path, data=body, headers=headers)
-            return resp.status, json.loads(await resp.read())
-
-        yield {"call": call, "wechat": wechat, "alipay": alipay, "unionpay": unionpay, "app": app,
-               "settings": settings}
+    async with ServerStack(tmp_path, ("D1",), channels=CHANNELS, **SHORT, store_name="Tea House",
+                           heartbeat_s=None) as server:
+        device = server.device("D1")
+        yield {"call": device.call, **server.sandboxes, "app": server.app, "settings": server.settings}

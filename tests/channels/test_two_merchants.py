@@ -3,23 +3,17 @@ their own sub-merchant's ledger at WeChat, Alipay and UnionPay, each merchant's 
 shop not open at a channel is refused there with nothing stored."""
 import asyncio
 import datetime
-import json
 
 import pytest
 
-from channel_settings import alipay_settings_for, plain_settings, unionpay_settings_for
 from conftest import SHORT
 from hw_sim import test_codes
-from hw_sim.sandbox import run_wechat_sandbox
-from hw_sim.sandbox.alipay import run_alipay_sandbox
+from hw_sim.boards.stack import CHANNELS, ServerStack
 from hw_sim.sandbox.common import CHINA
-from hw_sim.sandbox.unionpay import run_unionpay_sandbox
 from server import merchant_channels
-from server.app import create_app
-from server.device_auth import new_device_key, sign_request
+from server.device_auth import new_device_key
 from server.keys import STORAGE
 from server.reconcile import EXIT_DIFFERENCES, EXIT_OK, exit_status, reconcile
-from server.settings import load_settings
 
 MAKERS = {"wechat": test_codes.make_wechat_code, "alipay": test_codes.make_alipay_code,
           "unionpay": test_codes.make_unionpay_code}
@@ -32,21 +26,12 @@ DEVICES = {"M1": "TEA-1", "M2": "NOODLE-1"}
 
 
 @pytest.fixture
-async def provider(aiohttp_client, tmp_path, monkeypatch):
+async def provider(tmp_path, monkeypatch):
     monkeypatch.delenv("SCANPAY_CONFIG", raising=False)
     monkeypatch.delenv("SCANPAY_DB", raising=False)
-    async with run_wechat_sandbox() as wechat, run_alipay_sandbox() as alipay, run_unionpay_sandbox() as unionpay:
-        sandboxes = {"wechat": wechat, "alipay": alipay, "unionpay": unionpay}
-        settings = load_settings(
-            database={"path": str(tmp_path / "scanpay.db")}, resolver={"tick_s": 0.05, "lease_s": 5.0},
-            channels={"wechat": {"base_url": wechat.base_url, "service_provider": True, **SHORT},
-                      "alipay": {**plain_settings(alipay_settings_for(alipay.base_url)), "service_provider": True,
-                                 **SHORT},
-                      "unionpay": {**plain_settings(unionpay_settings_for(unionpay.base_url)),
-                                   "service_provider": True, **SHORT}})
-        app = create_app(settings)
-        client = await aiohttp_client(app)
-        storage = app[STORAGE]
+    async with ServerStack(tmp_path, (), channels=CHANNELS, **SHORT, heartbeat_s=None, merchant_name=None,
+                           channel_options={channel: {"service_provider": True} for channel in CHANNELS}) as server:
+        storage, settings, sandboxes = server.storage, server.settings, server.sandboxes
         keys = {}
         for merchant_id, name in (("M1", "Tea House"), ("M2", "Noodle Bar")):
             await storage.add_merchant(merchant_id, name)
@@ -58,14 +43,9 @@ async def provider(aiohttp_client, tmp_path, monkeypatch):
             await storage.add_device(DEVICES[merchant_id], merchant_id, name, keys[merchant_id])
 
         async def call(merchant_id, op, message):
-            path = f"/d/v1/{op}"
-            body = json.dumps(message).encode()
-            headers = {"Content-Type": "application/json",
-                       **sign_request(DEVICES[merchant_id], keys[merchant_id], path, body)}
-            resp = await client.post(path, data=body, headers=headers)
-            return resp.status, json.loads(await resp.read())
+            return await server.device(DEVICES[merchant_id], keys[merchant_id]).call(op, message)
 
-        yield {"call": call, "app": app, "settings": settings, "sandboxes": sandboxes}
+        yield {"call": call, "app": server.app, "settings": settings, "sandboxes": sandboxes}
 
 
 async def test_each_merchants_money_lands_in_its_own_account_and_reconciles_alone(provider, tmp_path):

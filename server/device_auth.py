@@ -149,14 +149,15 @@ def check_standing(device: Device) -> None:
     """Refuse a device that may not use the API whatever it signs: the order is the operator's
     (decommissioned beats flagged beats not installed), then the key's (not activated, disabled)."""
     if device.lifecycle == LIFECYCLE_DECOMMISSIONED:
-        raise errors.device_decommissioned()
+        raise errors.refusal("device_decommissioned")
     if device.flag == FLAG_CLONED:
-        raise errors.device_cloned()
+        raise errors.refusal("device_cloned")
     if device.flag == FLAG_MOVED:
-        raise errors.device_moved()
+        raise errors.refusal("device_moved")
     if device.lifecycle != LIFECYCLE_INSTALLED:
-        raise errors.device_not_installed(f"the device is {device.lifecycle.replace('_', ' ')}, not installed")
+        raise errors.refusal("device_not_installed",
+                             f"the device is {device.lifecycle.replace('_', ' ')}, not installed")
     if device.status == DEVICE_PENDING:
-        raise errors.device_not_activated()
+        raise errors.refusal("device_not_activated")
     if device.status != DEVICE_ACTIVE:
-        raise errors.device_disabled()
+        raise errors.refusal("device_disabled")

@@ -94,17 +94,17 @@ class ActivateRequest:
 
 def _amount(message: dict[str, Any], *, min_amount_fen: int, max_amount_fen: int) -> int:
     if "amount_fen" not in message:
-        raise errors.invalid_field("amount_fen is required")
+        raise errors.refusal("invalid_field", "amount_fen is required")
     amount_fen = message["amount_fen"]
     # bool is an int in Python, and 12.5 or "1250" are not amounts: only a true integer will do.
     if isinstance(amount_fen, bool) or not isinstance(amount_fen, int):
-        raise errors.invalid_amount("amount_fen must be an integer number of fen")
+        raise errors.refusal("invalid_amount", "amount_fen must be an integer number of fen")
     if amount_fen <= 0:
-        raise errors.invalid_amount("amount_fen must be positive")
+        raise errors.refusal("invalid_amount", "amount_fen must be positive")
     if amount_fen > max_amount_fen:
-        raise errors.invalid_amount(f"amount_fen is above the maximum of {max_amount_fen}")
+        raise errors.refusal("invalid_amount", f"amount_fen is above the maximum of {max_amount_fen}")
     if amount_fen < min_amount_fen:
-        raise errors.amount_below_minimum(f"amount_fen is below the minimum of {min_amount_fen}")
+        raise errors.refusal("amount_below_minimum", f"amount_fen is below the minimum of {min_amount_fen}")
     return amount_fen
 
 
@@ -112,9 +112,9 @@ def _subject(message: dict[str, Any]) -> str | None:
     subject = message.get("subject")
     if subject is not None:
         if not isinstance(subject, str) or not 1 <= len(subject) <= MAX_SUBJECT:
-            raise errors.invalid_field(f"subject must be text of 1-{MAX_SUBJECT} characters")
+            raise errors.refusal("invalid_field", f"subject must be text of 1-{MAX_SUBJECT} characters")
         if any(unicodedata.category(ch).startswith("C") for ch in subject):
-            raise errors.invalid_field("subject must not contain control characters")
+            raise errors.refusal("invalid_field", "subject must not contain control characters")
     return subject
 
 
@@ -124,7 +124,8 @@ def _text(message: dict[str, Any], name: str, max_len: int) -> str | None:
         return None
     if (not isinstance(value, str) or not 1 <= len(value) <= max_len
             or any(unicodedata.category(ch).startswith("C") for ch in value)):
-        raise errors.invalid_field(f"{name} must be text of 1-{max_len} characters without control characters")
+        raise errors.refusal("invalid_field",
+                             f"{name} must be text of 1-{max_len} characters without control characters")
     return value
 
 
@@ -133,7 +134,7 @@ def _int_field(message: dict[str, Any], name: str, low: int, high: int) -> int |
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise errors.invalid_field(f"{name} must be an integer {low}-{high}")
+        raise errors.refusal("invalid_field", f"{name} must be an integer {low}-{high}")
     return value
 
 
@@ -141,10 +142,10 @@ def parse_pay(message: dict[str, Any], *, max_amount_fen: int, min_amount_fen: i
     order_no = _order_no(message)
     amount_fen = _amount(message, min_amount_fen=min_amount_fen, max_amount_fen=max_amount_fen)
     if "auth_code" not in message:
-        raise errors.invalid_field("auth_code is required")
+        raise errors.refusal("invalid_field", "auth_code is required")
     auth_code = message["auth_code"]
     if not isinstance(auth_code, str) or not AUTH_CODE.match(auth_code):
-        raise errors.invalid_auth_code("auth_code must be 10-32 digits")
+        raise errors.refusal("invalid_auth_code", "auth_code must be 10-32 digits")
     return PayRequest(order_no=order_no, amount_fen=amount_fen, auth_code=auth_code, subject=_subject(message))
 
 
@@ -187,12 +188,12 @@ def parse_heartbeat(message: dict[str, Any]) -> HeartbeatRequest:
     charging = message.get("charging")
     if charging is not None:
         if not isinstance(charging, bool):
-            raise errors.invalid_field("charging must be true or false")
+            raise errors.refusal("invalid_field", "charging must be true or false")
         values["charging"] = int(charging)
     network = message.get("network")
     if network is not None:
         if network not in NETWORKS:
-            raise errors.invalid_field(f"network must be one of {', '.join(NETWORKS)}")
+            raise errors.refusal("invalid_field", f"network must be one of {', '.join(NETWORKS)}")
         values["network"] = network
     firmware = _text(message, "firmware", 32)
     if firmware is not None:
@@ -200,7 +201,7 @@ def parse_heartbeat(message: dict[str, Any]) -> HeartbeatRequest:
     acked = message.get("acked", [])
     if (not isinstance(acked, list) or len(acked) > 100
             or not all(isinstance(a, str) and COMMAND_ID.match(a) for a in acked)):
-        raise errors.invalid_field("acked must be a list of at most 100 command ids")
+        raise errors.refusal("invalid_field", "acked must be a list of at most 100 command ids")
     return HeartbeatRequest(values=values, acked=tuple(acked))
 
 
@@ -210,13 +211,13 @@ MAX_OTA_DETAIL = 200
 def parse_ota_report(message: dict[str, Any], steps: Iterable[str]) -> OtaReportRequest:
     version = _text(message, "version", 32)
     if version is None:
-        raise errors.invalid_field("version is required")
+        raise errors.refusal("invalid_field", "version is required")
     step = message.get("step")
     if not isinstance(step, str) or step not in steps:
-        raise errors.invalid_field(f"step must be one of {', '.join(steps)}")
+        raise errors.refusal("invalid_field", f"step must be one of {', '.join(steps)}")
     detail = message.get("detail")
     if detail is not None and not isinstance(detail, str):
-        raise errors.invalid_field("detail must be a string")
+        raise errors.refusal("invalid_field", "detail must be a string")
     # The detail is the device's own words about a failure: kept, cut to its stored length.
     return OtaReportRequest(version=version, step=step, detail=detail[:MAX_OTA_DETAIL] if detail else None)
 
@@ -224,7 +225,7 @@ def parse_ota_report(message: dict[str, Any], steps: Iterable[str]) -> OtaReport
 def parse_activate(message: dict[str, Any]) -> ActivateRequest:
     code = message.get("activation_code")
     if not isinstance(code, str) or not ACTIVATION_CODE.match(code):
-        raise errors.invalid_field("activation_code must be 12 digits")
+        raise errors.refusal("invalid_field", "activation_code must be 12 digits")
     return ActivateRequest(activation_code=code, hardware_id=_text(message, "hardware_id", 64),
                            firmware=_text(message, "firmware", 32))
 
@@ -233,16 +234,16 @@ def parse_query(message: dict[str, Any], *, max_wait_s: int) -> QueryRequest:
     order_no = _order_no(message)
     wait_s = message.get("wait", 0)
     if isinstance(wait_s, bool) or not isinstance(wait_s, int) or not 0 <= wait_s <= max_wait_s:
-        raise errors.invalid_field(f"wait must be an integer 0-{max_wait_s}")
+        raise errors.refusal("invalid_field", f"wait must be an integer 0-{max_wait_s}")
     return QueryRequest(order_no=order_no, wait_s=wait_s)
 
 
 def _order_no(message: dict[str, Any], name: str = "order_no") -> str:
     if name not in message:
-        raise errors.invalid_field(f"{name} is required")
+        raise errors.refusal("invalid_field", f"{name} is required")
     value = message[name]
     if not isinstance(value, str) or not ORDER_NO.match(value):
-        raise errors.invalid_field(f"{name} must be 1-32 of A-Z a-z 0-9 _ -")
+        raise errors.refusal("invalid_field", f"{name} must be 1-32 of A-Z a-z 0-9 _ -")
     return value
 
 

@@ -1,5 +1,9 @@
-"""Refusals of the device API: an HTTP status and a stable code (docs/device-api.md section 3)."""
+"""Refusals of the device API: an HTTP status and a stable code (docs/device-api.md section 3, docs/openapi.yaml's
+ErrorCode), one table, and `refusal` building the error a view raises."""
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 
 class ApiError(Exception):
@@ -10,138 +14,60 @@ class ApiError(Exception):
         self.message = message
 
 
-def malformed_body(message: str) -> ApiError:
-    return ApiError(400, "malformed_body", message)
-
-
-def invalid_field(message: str) -> ApiError:
-    return ApiError(400, "invalid_field", message)
-
-
-def invalid_amount(message: str) -> ApiError:
-    return ApiError(400, "invalid_amount", message)
-
-
-def invalid_auth_code(message: str) -> ApiError:
-    return ApiError(400, "invalid_auth_code", message)
-
-
-def unsupported_code(message: str) -> ApiError:
-    return ApiError(400, "unsupported_code", message)
-
-
-def missing_auth(message: str) -> ApiError:
-    return ApiError(401, "missing_auth", message)
-
-
-def unknown_device(message: str = "no such device") -> ApiError:
-    return ApiError(401, "unknown_device", message)
-
-
-def stale_timestamp(message: str) -> ApiError:
-    return ApiError(401, "stale_timestamp", message)
-
-
-def nonce_reused(message: str = "nonce seen before") -> ApiError:
-    return ApiError(401, "nonce_reused", message)
-
-
-def bad_signature(message: str = "signature does not match") -> ApiError:
-    return ApiError(401, "bad_signature", message)
-
-
-def device_disabled(message: str = "device is disabled") -> ApiError:
-    return ApiError(403, "device_disabled", message)
-
-
-def device_decommissioned(message: str = "device is decommissioned") -> ApiError:
-    return ApiError(403, "device_decommissioned", message)
-
-
-def device_not_installed(message: str = "device is not installed at a store") -> ApiError:
-    return ApiError(403, "device_not_installed", message)
-
-
-def device_moved(message: str = "device was seen away from its store; an operator must clear it") -> ApiError:
-    return ApiError(403, "device_moved", message)
-
-
-def device_cloned(message: str = "device key is used by more than one device; an operator must clear it") -> ApiError:
-    return ApiError(403, "device_cloned", message)
-
-
-def order_not_found(message: str = "no such order") -> ApiError:
-    return ApiError(404, "order_not_found", message)
-
-
-def unknown_op(message: str) -> ApiError:
-    return ApiError(404, "unknown_op", message)
-
-
-def order_conflict(message: str) -> ApiError:
-    return ApiError(409, "order_conflict", message)
-
-
-def body_too_large(message: str) -> ApiError:
-    return ApiError(413, "body_too_large", message)
-
-
-def unsupported_media_type(message: str) -> ApiError:
-    return ApiError(415, "unsupported_media_type", message)
-
-
-def amount_below_minimum(message: str) -> ApiError:
-    return ApiError(400, "amount_below_minimum", message)
-
-
-def activation_code_unknown(message: str = "no such activation code") -> ApiError:
-    return ApiError(401, "activation_code_unknown", message)
-
-
-def activation_code_used(message: str = "the activation code was used already") -> ApiError:
-    return ApiError(401, "activation_code_used", message)
-
-
-def activation_code_expired(message: str = "the activation code has expired") -> ApiError:
-    return ApiError(401, "activation_code_expired", message)
-
-
-def device_not_activated(message: str = "the device has not been activated") -> ApiError:
-    return ApiError(403, "device_not_activated", message)
-
-
-def daily_limit_exceeded(message: str) -> ApiError:
-    return ApiError(403, "daily_limit_exceeded", message)
-
-
-def order_paid(message: str) -> ApiError:
-    return ApiError(409, "order_paid", message)
-
-
-def refund_conflict(message: str) -> ApiError:
-    return ApiError(409, "refund_conflict", message)
-
-
-# Refusals of `refund` that carry their code from the payments layer.
-_REFUND_STATUS = {"order_not_paid": 409, "refund_exceeds_amount": 409, "refund_unsupported": 501,
-                  "channel_unavailable": 503}
-
-
-def refund_refused(code: str, message: str) -> ApiError:
-    return ApiError(_REFUND_STATUS[code], code, message)
-
-
-def channel_not_open(message: str) -> ApiError:
-    return ApiError(403, "channel_not_open", message)
-
-
-def request_timeout(message: str) -> ApiError:
-    return ApiError(408, "request_timeout", message)
-
-
-def merchant_not_active(message: str) -> ApiError:
-    return ApiError(403, "merchant_not_active", message)
-
-
-def rate_limited(message: str) -> ApiError:
-    return ApiError(429, "rate_limited", message)
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    zh: str   # what the code means, for people reading Chinese
+    en: str   # the same in English: the answer's message when the refusal gives no detail of its own
+
+
+REFUSALS: Mapping[str, Refusal] = {
+    # the request itself
+    "malformed_body": Refusal(400, "请求体无法解析", "the body is not valid CBOR or JSON"),
+    "invalid_field": Refusal(400, "字段缺失或格式不对", "a field is missing or malformed"),
+    "invalid_amount": Refusal(400, "金额不对", "amount_fen is not a valid amount"),
+    "amount_below_minimum": Refusal(400, "金额低于单笔下限", "amount_fen is below the minimum"),
+    "invalid_auth_code": Refusal(400, "付款码格式不对", "auth_code must be 10-32 digits"),
+    "unsupported_code": Refusal(400, "不支持这种付款码", "no wallet this server routes takes this payment code"),
+    "unknown_op": Refusal(404, "没有这个操作", "no such op"),
+    "request_timeout": Refusal(408, "请求未按时送达", "the request body did not arrive in time"),
+    "body_too_large": Refusal(413, "请求体太大", "the body is over the limit"),
+    "unsupported_media_type": Refusal(415, "不支持的内容类型", "send application/cbor or application/json"),
+    "rate_limited": Refusal(429, "请求太频繁，请稍后再试", "too many requests: try again later"),
+    # who is asking
+    "missing_auth": Refusal(401, "缺少签名信息", "a signing header is missing or malformed"),
+    "unknown_device": Refusal(401, "设备不存在", "no such device"),
+    "stale_timestamp": Refusal(401, "设备时间与服务器相差太大", "timestamp outside the window"),
+    "nonce_reused": Refusal(401, "重复的请求", "nonce seen before"),
+    "bad_signature": Refusal(401, "签名不对", "signature does not match"),
+    "activation_code_unknown": Refusal(401, "激活码不存在", "no such activation code"),
+    "activation_code_used": Refusal(401, "激活码已用过", "the activation code was used already"),
+    "activation_code_expired": Refusal(401, "激活码已过期", "the activation code has expired"),
+    "device_disabled": Refusal(403, "设备已停用", "device is disabled"),
+    "device_decommissioned": Refusal(403, "设备已退役", "device is decommissioned"),
+    "device_not_installed": Refusal(403, "设备尚未安装到门店", "device is not installed at a store"),
+    "device_moved": Refusal(403, "设备离开了所在门店，需运营人员处理",
+                            "device was seen away from its store; an operator must clear it"),
+    "device_cloned": Refusal(403, "设备密钥被多台设备使用，需运营人员处理",
+                             "device key is used by more than one device; an operator must clear it"),
+    "device_not_activated": Refusal(403, "设备尚未激活", "the device has not been activated"),
+    # the payment
+    "merchant_not_active": Refusal(403, "商户已暂停收款", "the merchant takes no payments"),
+    "channel_not_open": Refusal(403, "本店未开通这种付款方式", "this shop does not take this wallet"),
+    "daily_limit_exceeded": Refusal(403, "超出商户当日收款上限", "the merchant's daily cap would be exceeded"),
+    "order_not_found": Refusal(404, "订单不存在", "no such order"),
+    "order_conflict": Refusal(409, "订单号已用于另一笔订单", "order_no was used with different fields"),
+    "order_paid": Refusal(409, "订单已付款，请退款", "the order is paid: refund it instead"),
+    # refunds (the payments layer names the code: RefundImpossible)
+    "refund_conflict": Refusal(409, "退款单号已用于另一笔退款", "refund_no was used with different fields"),
+    "order_not_paid": Refusal(409, "订单未付款，不能退款", "the order is not paid"),
+    "refund_exceeds_amount": Refusal(409, "退款金额超过可退金额", "the refund is more than is left to refund"),
+    "refund_unsupported": Refusal(501, "该支付渠道不能在此退款", "the order's channel cannot refund here"),
+    "channel_unavailable": Refusal(503, "支付渠道暂不可用", "the order's channel is not configured here"),
+}
+
+
+def refusal(code: str, message: str | None = None) -> ApiError:
+    """The error refusing a request with `code` (a key of REFUSALS), saying `message` or the code's own words."""
+    row = REFUSALS[code]
+    return ApiError(row.status, code, message or row.en)

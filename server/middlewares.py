@@ -101,5 +101,5 @@ async def body_deadline_middleware(request: web.Request, handler) -> web.StreamR
     finally:
         waiting[0] = False
     log.warning("request body not received within %g s: %s %s", timeout_s, request.method, request.path)
-    refusal = errors.request_timeout(f"the request body did not arrive within {timeout_s:g} s")
+    refusal = errors.refusal("request_timeout", f"the request body did not arrive within {timeout_s:g} s")
     return error_response(request, refusal.status, refusal.code, refusal.message)

@@ -141,7 +141,7 @@ def middleware(settings: ThrottleSettings):
             # A payer's phone: a page in their language, not a JSON error.
             return web.Response(status=429, headers={"Retry-After": str(retry_after_s)}, content_type="text/html",
                                 text=_C2B_PAGE.format(seconds=retry_after_s))
-        refusal = errors.rate_limited(f"too many requests from your address: try again in {retry_after_s} s")
+        refusal = errors.refusal("rate_limited", f"too many requests from your address: try again in {retry_after_s} s")
         response = error_response(request, refusal.status, refusal.code, refusal.message)
         response.headers["Retry-After"] = str(retry_after_s)
         return response

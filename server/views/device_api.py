@@ -45,23 +45,23 @@ def _refusals(call):
         try:
             return await call(*args)
         except UnsupportedCode as e:
-            raise errors.unsupported_code(str(e)) from None
+            raise errors.refusal("unsupported_code", str(e)) from None
         except MerchantNotActive as e:
-            raise errors.merchant_not_active(str(e)) from None
+            raise errors.refusal("merchant_not_active", str(e)) from None
         except ChannelNotOpen as e:
-            raise errors.channel_not_open(f"this shop does not take {e.channel} payments") from None
+            raise errors.refusal("channel_not_open", f"this shop does not take {e.channel} payments") from None
         except OrderConflict as e:
-            raise errors.order_conflict(str(e)) from None
+            raise errors.refusal("order_conflict", str(e)) from None
         except OrderNotFound as e:
-            raise errors.order_not_found(f"no order {e} from this device") from None
+            raise errors.refusal("order_not_found", f"no order {e} from this device") from None
         except DailyLimitExceeded as e:
-            raise errors.daily_limit_exceeded(str(e)) from None
+            raise errors.refusal("daily_limit_exceeded", str(e)) from None
         except OrderPaid as e:
-            raise errors.order_paid(str(e)) from None
+            raise errors.refusal("order_paid", str(e)) from None
         except RefundConflict as e:
-            raise errors.refund_conflict(str(e)) from None
+            raise errors.refusal("refund_conflict", str(e)) from None
         except RefundImpossible as e:
-            raise errors.refund_refused(e.code, str(e)) from None
+            raise errors.refusal(e.code, str(e)) from None
     return wrapped
 
 
@@ -263,7 +263,7 @@ OPS: dict[str, Op] = {
 async def device_op(request: web.Request) -> web.Response:
     op = request.match_info["op"]
     if op != "activate" and op not in OPS:
-        raise errors.unknown_op(f"no op {op!r}")
+        raise errors.refusal("unknown_op", f"no op {op!r}")
     request[OP] = op
     started = time.monotonic()
     try:
@@ -283,14 +283,14 @@ async def _signed_op(request: web.Request, op: Op) -> web.Response:
     # Last check, first write: the nonce is recorded only for a request that will be carried out.
     if not await request.app[STORAGE].remember_nonce(device.id, signed.nonce, now_ms(), settings.nonce_keep_s * 1000,
                                                      signed_at=int(signed.timestamp) * 1000):
-        raise errors.nonce_reused()
+        raise errors.refusal("nonce_reused")
     # Anti-switching looks only at fresh, signed requests (a replay cannot flag a device), and flags
     # before it refuses: the one refusal that writes (docs/device-api.md, "Identity and place").
     try:
         await check_identity(request.app[STORAGE], device, signed, ip=request.remote, place=place,
                              clone_window_s=settings.clone_window_s)
     except DeviceFlagged as e:
-        raise (errors.device_cloned() if e.kind == "cloned" else errors.device_moved()) from None
+        raise errors.refusal("device_cloned" if e.kind == "cloned" else "device_moved") from None
     await _seen(request, device.id)
     answer = await op.handle(request, device, message)
     return _answer(wire_format, answer)
@@ -312,7 +312,7 @@ async def _seen(request: web.Request, device_id: str) -> None:
 async def _activate(request: web.Request) -> web.Response:
     wire_format = _wire_format(request)
     if wire_format == wire.COMPACT:     # nothing to sign with yet: the compact form needs a key
-        raise errors.unsupported_media_type("activate takes application/cbor or application/json")
+        raise errors.refusal("unsupported_media_type", "activate takes application/cbor or application/json")
     body = await _read_body(request, request.app[SETTINGS].device_api.max_body_bytes)
     raw_message = _decode(wire_format, body)
     message = device_messages.parse_activate(raw_message)
@@ -323,14 +323,7 @@ async def _activate(request: web.Request) -> web.Response:
         device = await activate_device(storage, message.activation_code, hardware_id=message.hardware_id,
                                        firmware=message.firmware, place=place)
     except ActivationRefused as e:
-        if e.code == "device_disabled":
-            raise errors.device_disabled() from None
-        raise {"device_decommissioned": errors.device_decommissioned,
-               "device_not_installed": errors.device_not_installed,
-               "device_moved": errors.device_moved, "device_cloned": errors.device_cloned,
-               "activation_code_unknown": errors.activation_code_unknown,
-               "activation_code_used": errors.activation_code_used,
-               "activation_code_expired": errors.activation_code_expired}[e.code]() from None
+        raise errors.refusal(e.code) from None
     merchant = await storage.get_merchant(device.merchant_id)
     return _answer(wire_format, {"device_id": device.id, "device_key": device.key_hex,
                                  "merchant": {"id": merchant.id, "name": merchant.name},
@@ -341,13 +334,14 @@ def _place(message: dict[str, Any]) -> list[str] | None:
     try:
         return parse_place(message)
     except ValueError as e:
-        raise errors.invalid_field(str(e)) from None
+        raise errors.refusal("invalid_field", str(e)) from None
 
 
 def _wire_format(request: web.Request) -> str:
     wire_format = wire.format_of(request.content_type)
     if wire_format is None:
-        raise errors.unsupported_media_type("send application/cbor, application/json or application/x-scanpay")
+        raise errors.refusal("unsupported_media_type",
+                             "send application/cbor, application/json or application/x-scanpay")
     return wire_format
 
 
@@ -355,7 +349,7 @@ def _decode(wire_format: str, body: bytes) -> dict[str, Any]:
     try:
         return wire.decode(wire_format, body)
     except wire.MalformedBody as e:
-        raise errors.malformed_body(str(e)) from None
+        raise errors.refusal("malformed_body", str(e)) from None
 
 
 def _answer(wire_format: str, answer: dict[str, Any]) -> web.Response:
@@ -365,12 +359,12 @@ def _answer(wire_format: str, answer: dict[str, Any]) -> web.Response:
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
-        raise errors.body_too_large(f"body over {limit} bytes")
+        raise errors.refusal("body_too_large", f"body over {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.content.iter_any():
         size += len(chunk)
         if size > limit:  # chunked uploads have no Content-Length: count as we read
-            raise errors.body_too_large(f"body over {limit} bytes")
+            raise errors.refusal("body_too_large", f"body over {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -384,16 +378,16 @@ async def _authenticate(request: web.Request, wire_format: str, body: bytes,
         else:
             signed = device_auth.parse_headers(request.headers)
     except device_auth.MissingAuth as e:
-        raise errors.missing_auth(str(e)) from None
+        raise errors.refusal("missing_auth", str(e)) from None
     device = await request.app[STORAGE].get_device(signed.device_id)
     if device is None:
-        raise errors.unknown_device()
+        raise errors.refusal("unknown_device")
     device_auth.check_standing(device)   # decommissioned, flagged, not installed, not activated, disabled
     # The path as sent (still percent-encoded, no query string): what the device signed.
     if not device_auth.signature_matches(device.key, signed, request.method, request.rel_url.raw_path, body):
-        raise errors.bad_signature()
+        raise errors.refusal("bad_signature")
     # Checked after the signature, so only the device itself learns that its clock is off.
     skew = int(signed.timestamp) - int(time.time())
     if abs(skew) > window_s:
-        raise errors.stale_timestamp(f"timestamp is {skew:+d} s from server time")
+        raise errors.refusal("stale_timestamp", f"timestamp is {skew:+d} s from server time")
     return device, signed, body

@@ -184,9 +184,10 @@ async def run_sandbox(sandbox: Any, host: str, port: int) -> AsyncIterator[Any]:
 def run_standalone(prog: str, title: str, default_port: int, make_sandbox: Any,
                    argv: list[str] | None = None, add_arguments: Any = None) -> None:
     """`python -m ...`: one sandbox on a fixed port until Ctrl-C. make_sandbox(args) builds it."""
-    parser = argparse.ArgumentParser(prog=prog, description=title)
+    from tools.one_line_args import OneLineParser, port_number
+    parser = OneLineParser(prog=prog, description=title)     # a mistake is one line, Chinese first
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=default_port)
+    parser.add_argument("--port", type=port_number, default=default_port)
     parser.add_argument("--sub-merchants", metavar="FILE",
                         help="JSON: the sub-merchants this sandbox knows (see sub_merchants_from)")
     parser.add_argument("--sub-merchant", action="append", default=[], metavar="ACCOUNT[:APP_ID]",
@@ -207,5 +208,9 @@ def run_standalone(prog: str, title: str, default_port: int, make_sandbox: Any,
             print(f"{title} at {sandbox_.base_url} ({len(sandbox_.sub_merchants)} sub-merchants)", flush=True)
             await asyncio.Event().wait()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
+    except OSError as e:      # the port taken, the host not this machine's: one line, not a traceback
+        parser.exit(1, f"{prog}: 端口 {args.port} 无法监听 / cannot listen on {args.host}:{args.port}: "
+                       f"{e.strerror or e}\n")

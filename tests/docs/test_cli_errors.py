@@ -49,6 +49,7 @@ def taken_port():
     (("hw_sim.virtual_board", "pay", "--fs", "x", "--amount", "1", "--code", "13-00"),
      "python -m hw_sim.virtual_board pay", "'13-00' is not a payment code"),
     (("hw_sim.virtual_board", "--heap", "big"), "python -m hw_sim.virtual_board", "invalid int value: 'big'"),
+    (("hw_sim.sandbox", "--port", "99999"), "python -m hw_sim.sandbox", "'99999' is not a port number"),
     (("tools", "build", "--profile", "toaster"), "python -m tools build", "invalid choice: 'toaster'"),
     (("tools", "flash", "--bundle", "b.tar.gz"), "python -m tools flash", "required: --port"),
     (("tools", "frobnicate"), "python -m tools", "invalid choice: 'frobnicate'"),
@@ -68,6 +69,11 @@ def test_the_host_agent_takes_its_config_after_the_command_too(tmp_path):
 def test_a_taken_port_is_one_line_for_the_virtual_boards_server(tmp_path, taken_port):
     code, out, err = run("hw_sim.virtual_board", "serve", "--dir", str(tmp_path), "--port", str(taken_port))
     assert_one_line(code, out, err, prog="python -m hw_sim.virtual_board", says=f"127.0.0.1:{taken_port}", status=1)
+
+
+def test_a_taken_port_is_one_line_for_a_sandbox(taken_port):
+    code, out, err = run("hw_sim.sandbox", "--port", str(taken_port))
+    assert_one_line(code, out, err, prog="python -m hw_sim.sandbox", says=f"127.0.0.1:{taken_port}", status=1)
 
 
 def test_a_taken_port_is_one_line_for_the_payment_server(tmp_path, taken_port):

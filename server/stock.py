@@ -1,6 +1,6 @@
 """Stock-in: devices received from the factory by serial number, one or a delivery's CSV file at a time,
 before any merchant is known. They wait `in_stock` (no merchant, no key) until an operator assigns one to
-a merchant's store (server/devices.py `assign`) and a technician activates it there.
+a merchant's store (server/devices/lifecycle.py `assign`) and a technician activates it there.
 
 The serial number is the device's id from then on: the device API, the console and the activation code
 all name it. A CSV file is taken whole or not at all: every bad line is reported, nothing is stored.

@@ -3,8 +3,8 @@ console, the ops API and the tests keep them.
 
 A store has a name (unique within its merchant: payers and staff tell shops apart by it), an address, and
 a place: the Wi-Fi access points and cell areas its devices reported there, which anti-switching holds
-every device of the store to (server/devices.py). A store is closed, never deleted (orders name it); it
-closes only once no device is placed there and no code is bound to it.
+every device of the store to (server/devices/anti_switching.py). A store is closed, never deleted (orders
+name it); it closes only once no device is placed there and no code is bound to it.
 """
 from __future__ import annotations
 

@@ -52,6 +52,17 @@ class StoreView:
         return getattr(self.store, name)
 
 
+async def open_store(tx: Sql, store_id: str, merchant_id: str | None = None) -> Store:
+    """Inside a transaction: the open store `store_id` (of `merchant_id`, when given); PlaceRefused store_unknown
+    or store_closed (store) otherwise."""
+    row = await tx.fetchone(f"SELECT {_STORE_COLUMNS} FROM stores WHERE id = ?", (store_id,))
+    if row is None or (merchant_id is not None and row["merchant_id"] != merchant_id):
+        raise PlaceRefused("store_unknown", store=store_id)
+    if row["status"] != STORE_OPEN:
+        raise PlaceRefused("store_closed", store=store_id)
+    return Store(**row)
+
+
 class PlaceStore:
     """Methods SqlStorage gets; they use `self.sql`, `self.point` and `self.transaction()`."""
 
@@ -118,17 +129,6 @@ class PlaceStore:
                 raise PlaceRefused("store_occupied", devices=int(placed["devices"]), codes=int(placed["codes"]))
             await tx.execute("UPDATE stores SET status = ? WHERE id = ?", (STORE_CLOSED, store_id))
 
-    @staticmethod
-    async def open_store(tx: Sql, store_id: str, merchant_id: str | None = None) -> Store:
-        """Inside a transaction: the open store `store_id` (of `merchant_id`, when given); PlaceRefused
-        store_unknown or store_closed (store) otherwise."""
-        row = await tx.fetchone(f"SELECT {_STORE_COLUMNS} FROM stores WHERE id = ?", (store_id,))
-        if row is None or (merchant_id is not None and row["merchant_id"] != merchant_id):
-            raise PlaceRefused("store_unknown", store=store_id)
-        if row["status"] != STORE_OPEN:
-            raise PlaceRefused("store_closed", store=store_id)
-        return Store(**row)
-
     async def store_place(self, store_id: str) -> list[str]:
         """The Wi-Fi and cell tokens the store's installed devices reported there (its anti-switching place)."""
         rows = await self.sql.fetchall(
@@ -138,7 +138,8 @@ class PlaceStore:
 
     # static codes
 
-    async def print_code_batch(self, size: int, note: str, *, actor: str, now: int) -> tuple[CodeBatch, list[StaticCode]]:
+    async def print_code_batch(self, size: int, note: str, *, actor: str,
+                               now: int) -> tuple[CodeBatch, list[StaticCode]]:
         """`size` new empty codes in a new batch."""
         batch = CodeBatch(id=core.new_label_id("B", 8), size=size, note=note, created_at=now, created_by=actor)
         codes: list[StaticCode] = []
@@ -194,7 +195,7 @@ class PlaceStore:
         open_store), merchant_closed (merchant), device_not_placed (device), no_device, code_not_empty (code,
         status)."""
         async with self.transaction() as tx:
-            store = await self.open_store(tx, store_id, merchant_id)
+            store = await open_store(tx, store_id, merchant_id)
             merchant = await tx.fetchone("SELECT status FROM merchants WHERE id = ?", (store.merchant_id,))
             if merchant["status"] == MERCHANT_CLOSED:
                 raise PlaceRefused("merchant_closed", merchant=store.merchant_id)

@@ -4,7 +4,7 @@ Every request goes through the same gate, in this order: op, content type, body 
 headers, device, signature, timestamp, body, fields and the op's own read-only checks (routing,
 limits, idempotency conflict, order state), nonce. Nothing is written before the last check passes,
 so a refused request changes nothing; the one exception comes after the nonce: identity and place
-(server/devices.py `check_identity`), whose refusal flags the device moved or cloned. `activate` is
+(server/devices/anti_switching.py `check_identity`), whose refusal flags the device moved or cloned. `activate` is
 the one op without signing: its one-time code is its credential.
 
 The signing fields come in headers, or in the compact form (Content-Type application/x-scanpay) in

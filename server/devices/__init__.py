@@ -13,22 +13,14 @@ storage's (server/storage/devices.py).
 """
 from __future__ import annotations
 
-from .activation import (
+from .activation import (  # noqa: F401  (re-exported: what callers use, from server.devices)
     ActivationRefused, activate, check_activation_code, hash_activation_code, issue_activation_code, register_device,
 )
-from .anti_switching import DeviceFlagged, check_identity, parse_place, raise_flag
-from .inventory import (
+from .anti_switching import DeviceFlagged, check_identity, parse_place, raise_flag  # noqa: F401
+from .inventory import (  # noqa: F401
     DeviceView, flags, history, inspections, list_devices, merchants, places, stores, visible_device,
 )
-from .lifecycle import (
-    INSPECTION_RESULTS, LIFECYCLES, LifecycleRefused, add_inspection, assign, clear_flag,
-    decommission, install, return_to_stock, swap,
+from .lifecycle import (  # noqa: F401
+    INSPECTION_RESULTS, LIFECYCLES, LifecycleRefused, add_inspection, assign, clear_flag, decommission, install,
+    return_to_stock, swap,
 )
-
-__all__ = [
-    "INSPECTION_RESULTS", "LIFECYCLES", "ActivationRefused", "DeviceFlagged", "DeviceView", "LifecycleRefused",
-    "activate", "add_inspection", "assign", "check_activation_code", "check_identity", "clear_flag", "decommission",
-    "flags", "hash_activation_code", "history", "inspections", "install", "issue_activation_code", "list_devices",
-    "merchants", "parse_place", "places", "raise_flag", "register_device", "return_to_stock", "stores", "swap",
-    "visible_device",
-]

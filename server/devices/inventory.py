@@ -74,4 +74,4 @@ async def stores(storage: Storage, merchant_id: str | None = None) -> list[tuple
 
 
 async def merchants(storage: Storage) -> list[dict[str, Any]]:
-    return await storage.merchant_names()
+    return await storage.merchant_list()

@@ -425,7 +425,3 @@ class DeviceStore:
                 "SELECT DISTINCT merchant_id, store_name FROM devices WHERE store_name <> '' AND merchant_id = ?"
                 " ORDER BY store_name", (merchant_id,))
         return [(row["merchant_id"], row["store_name"]) for row in rows]
-
-    async def merchant_names(self) -> list[dict[str, Any]]:
-        """id and name of every merchant, by id (the inventory's merchant filter)."""
-        return await self.sql.fetchall("SELECT id, name FROM merchants ORDER BY id")

@@ -206,17 +206,7 @@ class ServerStack:
         return await self.pay_order(await self.storage.get_order(device_id, order_no), payer)
 
     async def pay_order(self, order, payer="oPayer0001"):
-        from server.channels import PrecreateCommand
-        from server.keys import CHANNELS, PAYMENTS
-
-        payments, wechat = self.app[PAYMENTS], self.app[CHANNELS]["wechat"]
-        assert await self.storage.engage_c2b_order(order.id, "wechat", payer)
-        created = await wechat.precreate(PrecreateCommand(trade_no=order.trade_no, amount_fen=order.amount_fen,
-                                                          subject=None, notify_url="http://127.0.0.1/n/wechat"))
-        assert created.ok
-        assert self.sandbox.pay_c2b(order.trade_no)
-        order = await self.storage.get_order_by_id(order.id)
-        return await payments.apply(order, await payments.query_channel(wechat, order), source="query")
+        return await pay_in_wechat(self.app, self.sandbox, order, payer)
 
     @property
     def ledger(self):
@@ -225,6 +215,22 @@ class ServerStack:
 
     async def order(self, device_id, order_no):
         return await self.storage.get_order(device_id, order_no)
+
+
+async def pay_in_wechat(app, sandbox, order, payer="oPayer0001"):
+    """`payer` opens `order`'s code (one-time or static) in WeChat and pays at `sandbox`; the server learns of it
+    as when the payer's page comes back (a query), the path every C2B payment ends on. The order after."""
+    from server.channels import PrecreateCommand
+    from server.keys import CHANNELS, PAYMENTS, STORAGE
+
+    storage, payments, wechat = app[STORAGE], app[PAYMENTS], app[CHANNELS]["wechat"]
+    assert await storage.engage_c2b_order(order.id, "wechat", payer)
+    created = await wechat.precreate(PrecreateCommand(trade_no=order.trade_no, amount_fen=order.amount_fen,
+                                                      subject=None, notify_url="http://127.0.0.1/n/wechat"))
+    assert created.ok
+    assert sandbox.pay_c2b(order.trade_no)
+    order = await storage.get_order_by_id(order.id)
+    return await payments.apply(order, await payments.query_channel(wechat, order), source="query")
 
 
 class RecordingTransport:

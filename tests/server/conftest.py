@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import os
 import secrets
 from collections.abc import Awaitable, Callable
@@ -17,14 +16,14 @@ from typing import Any
 
 import asyncpg
 
-import cbor2
 import pytest
 
+from hw_sim.boards.stack import pay_in_wechat
+from hw_sim.device_client import DeviceClient
 from hw_sim.sandbox import WeChatSandbox, run_wechat_sandbox
 from server.app import create_app
-from server.device_auth import new_device_key, sign_request
-from server.channels import PrecreateCommand
-from server.keys import CHANNELS, PAYMENTS, STORAGE
+from server.device_auth import new_device_key
+from server.keys import STORAGE
 from server.settings import AnnounceSettings, Settings, load_settings
 
 DEVICE_ID = "D0001"
@@ -143,48 +142,12 @@ def test_settings(sandbox: WeChatSandbox, database: dict | str, resolver: dict |
 test_settings.__test__ = False  # a helper, not a test
 
 
-class Device:
-    """A signed device-API client over the aiohttp test client."""
+class Device(DeviceClient):
+    """hw_sim's signed device-API client over the aiohttp test client (`client`); `app` is its server's."""
 
     def __init__(self, client, device_id: str, key_hex: str):
+        super().__init__(client, device_id, key_hex)
         self.client = client
-        self.device_id = device_id
-        self.key_hex = key_hex
-
-    async def post(self, op: str, body: bytes, *, content_type: str = "application/json",
-                   headers: dict[str, str] | None = None, sign: bool = True, **sign_args) -> tuple[int, dict]:
-        path = f"/d/v1/{op}"
-        all_headers = {"Content-Type": content_type}
-        if sign:
-            all_headers.update(sign_request(self.device_id, self.key_hex, path, body, **sign_args))
-        all_headers.update(headers or {})
-        resp = await self.client.post(path, data=body, headers=all_headers)
-        raw = await resp.read()
-        assert resp.headers["X-Server-Time"].isdigit()
-        if resp.content_type == "application/cbor":
-            return resp.status, cbor2.loads(raw)
-        return resp.status, json.loads(raw)
-
-    async def call(self, op: str, message: dict, *, fmt: str = "json", **kw) -> tuple[int, dict]:
-        if fmt == "cbor":
-            return await self.post(op, cbor2.dumps(message), content_type="application/cbor", **kw)
-        return await self.post(op, json.dumps(message).encode(), **kw)
-
-    async def pay(self, order_no: str, amount_fen: int, auth_code: str, **kw) -> tuple[int, dict]:
-        return await self.call("pay", {"order_no": order_no, "amount_fen": amount_fen, "auth_code": auth_code}, **kw)
-
-    async def query(self, order_no: str, wait: int = 0, **kw) -> tuple[int, dict]:
-        return await self.call("query", {"order_no": order_no, "wait": wait}, **kw)
-
-    async def qr(self, order_no: str, amount_fen: int, **kw) -> tuple[int, dict]:
-        return await self.call("qr", {"order_no": order_no, "amount_fen": amount_fen}, **kw)
-
-    async def close(self, order_no: str, **kw) -> tuple[int, dict]:
-        return await self.call("close", {"order_no": order_no}, **kw)
-
-    async def refund(self, order_no: str, refund_no: str, amount_fen: int, **kw) -> tuple[int, dict]:
-        return await self.call("refund", {"order_no": order_no, "refund_no": refund_no, "amount_fen": amount_fen},
-                               **kw)
 
 
 async def add_device(app, device_id: str = DEVICE_ID) -> str:
@@ -244,17 +207,8 @@ def other_device(device) -> Callable[[str], Awaitable[Device]]:
 
 
 async def pay_on_the_code(device: Device, sandbox, order_no: str, amount_fen: int, *, payer="oPayer0001"):
-    """A payer scans the device's one-time code in WeChat and pays; the server learns of it as when the
-    payer's page comes back (a query), the path every C2B payment ends on."""
+    """A payer scans the device's one-time code in WeChat and pays (hw_sim's pay_in_wechat)."""
     status, answer = await device.qr(order_no, amount_fen)
     assert status == 200, answer
-    app = device.app
-    storage, payments, wechat = app[STORAGE], app[PAYMENTS], app[CHANNELS]["wechat"]
-    order = await storage.get_order(device.device_id, order_no)
-    assert await storage.engage_c2b_order(order.id, "wechat", payer)
-    created = await wechat.precreate(PrecreateCommand(trade_no=order.trade_no, amount_fen=amount_fen, subject=None,
-                                                      notify_url="http://127.0.0.1/n/wechat"))
-    assert created.ok
-    assert sandbox.pay_c2b(order.trade_no)
-    order = await storage.get_order_by_id(order.id)
-    return await payments.apply(order, await payments.query_channel(wechat, order), source="query")
+    return await pay_in_wechat(device.app, sandbox,
+                               await device.app[STORAGE].get_order(device.device_id, order_no), payer)

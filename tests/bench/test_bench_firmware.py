@@ -46,7 +46,7 @@ import sys
 import pytest
 
 from hw_sim import test_codes
-from hw_sim.board import VirtualEnhancedBox
+from hw_sim.boards import VirtualEnhancedBox
 from hw_sim.boards.stack import RecordingTransport, ServerStack
 from tools import build
 

@@ -16,7 +16,7 @@ import cbor2
 import pytest
 
 from hw_sim import test_codes
-from hw_sim.board import VirtualEnhancedBox, use_firmware
+from hw_sim.boards import VirtualEnhancedBox, use_firmware
 from hw_sim.boards.stack import RecordingTransport, ServerStack
 from hw_sim.wallet import Wallet
 

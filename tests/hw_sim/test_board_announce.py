@@ -9,7 +9,7 @@ import os
 import pytest
 
 from hw_sim import test_codes
-from hw_sim.board import VirtualEnhancedBox, VirtualHandheldGun, VirtualQRStand
+from hw_sim.boards import VirtualEnhancedBox, VirtualHandheldGun, VirtualQRStand
 from hw_sim.boards.stack import ServerStack
 
 DEVICE_ID = "D0001"

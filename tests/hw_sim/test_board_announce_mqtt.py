@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from hw_sim.board import VirtualEnhancedBox
+from hw_sim.boards import VirtualEnhancedBox
 from hw_sim.boards.stack import ServerStack
 
 

@@ -6,7 +6,7 @@ import select
 
 import pytest
 
-from hw_sim.board import VirtualBasicBox
+from hw_sim.boards import VirtualBasicBox
 from hw_sim.wallet import Wallet
 
 

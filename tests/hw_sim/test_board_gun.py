@@ -6,7 +6,7 @@ import pytest
 from PIL import ImageStat
 
 from hw_sim import test_codes
-from hw_sim.board import VirtualHandheldGun
+from hw_sim.boards import VirtualHandheldGun
 from hw_sim.boards.stack import RecordingTransport, ServerStack
 from hw_sim.wallet import Wallet
 

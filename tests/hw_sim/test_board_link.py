@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from hw_sim import test_codes
-from hw_sim.board import VirtualEnhancedBox
+from hw_sim.boards import VirtualEnhancedBox
 from hw_sim.boards.stack import ServerStack, Uplink
 
 DEVICE_ID = "D0001"

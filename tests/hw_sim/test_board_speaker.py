@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from hw_sim.board import VirtualSpeaker
+from hw_sim.boards import VirtualSpeaker
 from hw_sim.boards.stack import ServerStack, Uplink
 
 SPEAKER = "S0001"

@@ -4,7 +4,7 @@ cancelling it (`close`), and the optional scan engine for B2C."""
 import pytest
 
 from hw_sim import test_codes
-from hw_sim.board import VirtualQRStand
+from hw_sim.boards import VirtualQRStand
 from hw_sim.boards.stack import RecordingTransport, ServerStack
 
 STAND = "S0001"

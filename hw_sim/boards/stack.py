@@ -65,7 +65,8 @@ class ServerStack:
                  query_interval_s=0.2, deadline_s=3.0, cancel_retry_s=0.1, timeout_s=2.0,
                  merchant_id="M1", merchant_name="Tea House", store_name="Tea House, Nanjing Rd",
                  ops_token=None, release_public_key="", profile="enhanced_box", heartbeat_s=60, announce=None,
-                 database=None, resolver=None, device_api=None, settings=None, shutdown_timeout=1.0, port=0):
+                 database=None, resolver=None, device_api=None, settings=None, shutdown_timeout=1.0, port=0,
+                 backlog=128):
         """channels: the channels the server has, each with its sandbox; channel_options: more settings per
         channel ({"wechat": {"service_provider": True}}). query_interval_s .. timeout_s: every channel's
         timings (None: the server's default).
@@ -75,7 +76,8 @@ class ServerStack:
         (transport, speak_within_s, mqtt {host, port, username, password, provision, keepalive_s}).
         database: [database] (default SQLite under workdir); resolver, device_api: more of those sections;
         settings: any other sections ({"console": {...}, "throttle": {...}}). port: the server's (0: any free one;
-        a taken one raises OSError)."""
+        a taken one raises OSError); backlog:
+        connections it queues before accepting (a benchmark's thousand devices want more)."""
         self.workdir = str(workdir)
         self.devices = devices
         self.channels = tuple(channels)
@@ -97,6 +99,7 @@ class ServerStack:
         self.more_settings = settings or {}
         self.shutdown_timeout = shutdown_timeout
         self.port = port
+        self.backlog = backlog
         self.sandboxes = {}             # channel -> its running sandbox
         self.keys = {}                  # device id -> its key (64 hex characters)
         self.static_codes = {}          # device id -> the id of the static code bound to it
@@ -153,7 +156,7 @@ class ServerStack:
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=self.shutdown_timeout)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
-        await web.SockSite(runner, listener).start()
+        await web.SockSite(runner, listener, backlog=self.backlog).start()
         self.storage = self.app[STORAGE]
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         self._stack.push_async_callback(self.http.close)

@@ -30,16 +30,14 @@ from pathlib import Path
 
 import aiohttp
 import aiomqtt
-from aiohttp import web
 
-from hw_sim.sandbox import run_wechat_sandbox
-from loopback import Mosquitto, free_port
+from hw_sim.boards.stack import ServerStack
+from hw_sim.device_client import sign_request
+from loopback import Mosquitto
 from server.announce import mqtt_password
-from server.app import create_app
 from server.channels import PrecreateCommand
-from server.device_auth import new_device_key, sign_request
+from server.device_auth import new_device_key
 from server.keys import ANNOUNCER, CHANNELS, STORAGE
-from server.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "var" / "bench" / "announce.json"
@@ -121,19 +119,12 @@ async def run(tmp: Path, transport: str) -> dict:
         broker.start()
         announce["mqtt"] = {"host": "127.0.0.1", "port": broker.port, "username": broker.admin_user,
                             "password": broker.admin_password, "provision": True}
-    async with run_wechat_sandbox() as sandbox:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        settings = load_settings(
-            database={"path": str(tmp / f"{transport}.db")}, logging={"level": "WARNING"},
-            device_api={"public_url": url, "max_wait_s": 30}, announce=announce,
-            throttle={"enabled": False},
-            channels={"wechat": {"base_url": sandbox.base_url, "timeout_s": 10.0}})
-        app = create_app(settings)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port, backlog=2048).start()
-        storage = app[STORAGE]
+    async with ServerStack(tmp, (), database={"path": str(tmp / f"{transport}.db")}, query_interval_s=None,
+                           deadline_s=None, cancel_retry_s=None, timeout_s=10.0, resolver={}, heartbeat_s=None,
+                           merchant_name=None, announce=announce, device_api={"max_wait_s": 30},
+                           settings={"logging": {"level": "WARNING"}, "throttle": {"enabled": False}},
+                           backlog=2048) as stack:
+        app, sandbox, storage, url = stack.app, stack.sandbox, stack.storage, stack.url
         keys = {}
         for shop in range(SHOPS):
             await storage.add_merchant(f"M{shop:03d}", f"Shop {shop}")
@@ -189,7 +180,6 @@ async def run(tmp: Path, transport: str) -> dict:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await http.close()
-            await runner.cleanup()
             if broker is not None:
                 broker.stop()
     latencies = [(devices.received[o][0] - t) * 1000 for o, t in sent_at.items() if o in devices.received]

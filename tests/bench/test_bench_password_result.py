@@ -17,14 +17,10 @@ import time
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
 from hw_sim import test_codes
-from hw_sim.sandbox import run_wechat_sandbox
-from loopback import free_port
-from server.app import create_app
-from server.device_auth import new_device_key, sign_request
-from server.keys import STORAGE
+from hw_sim.boards.stack import ServerStack
+from hw_sim.device_client import DeviceClient
 from server.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,45 +29,30 @@ PAYMENTS = int(os.environ.get("BENCH_PASSWORD_PAYMENTS", "12"))
 PAYER_S = int(os.environ.get("BENCH_PASSWORD_PAYER_S", "3"))
 
 
-async def _signed(http: aiohttp.ClientSession, url: str, key_hex: str, op: str, message: dict) -> dict:
-    body = json.dumps(message).encode()
-    headers = {"Content-Type": "application/json", **sign_request("B1", key_hex, f"/d/v1/{op}", body)}
-    async with http.post(f"{url}/d/v1/{op}", data=body, headers=headers) as resp:
-        return await resp.json()
-
-
 async def _run(tmp: Path, label: str, schedule: list[float]) -> dict:
-    async with run_wechat_sandbox() as wechat:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        settings = load_settings(database={"path": str(tmp / f"{label}.db")}, device_api={"public_url": url},
-                                 channels={"wechat": {"base_url": wechat.base_url, "query_schedule_s": schedule}})
-        app = create_app(settings)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-            key_hex = new_device_key()
-            await app[STORAGE].add_merchant("M1", "茶馆")
-            await app[STORAGE].add_device("B1", "M1", "老王茶馆", key_hex)
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90)) as http:
-                async def one(n: int) -> tuple[float, int]:
-                    await asyncio.sleep(n * 0.37)            # payers arrive spread out, not in step
-                    order_no = f"{label}-{n}"
-                    code = test_codes.make_wechat_code(test_codes.PASSWORD, PAYER_S)
-                    sent = time.monotonic()
-                    answer = await _signed(http, url, key_hex, "pay", {"order_no": order_no, "amount_fen": 1250,
-                                                                      "auth_code": code})
-                    while answer["order"]["status"] == "PAYING":
-                        answer = await _signed(http, url, key_hex, "query", {"order_no": order_no, "wait": 25})
-                    assert answer["order"]["status"] == "SUCCESS", answer
-                    heard = time.monotonic()
-                    trade_no = (await app[STORAGE].get_order("B1", order_no)).trade_no
-                    # The sandbox's payer confirms PAYER_S seconds after the micropay call reached it.
-                    return heard - sent - PAYER_S, wechat.ledger.calls_to("/pay/orderquery", trade_no)
-                results = await asyncio.gather(*(one(n) for n in range(PAYMENTS)))
-        finally:
-            await runner.cleanup()
+    # the server's own timings but the query schedule under test
+    async with ServerStack(tmp, ("B1",), database={"path": str(tmp / f"{label}.db")}, query_interval_s=None,
+                           deadline_s=None, cancel_retry_s=None, timeout_s=None, resolver={}, heartbeat_s=None,
+                           merchant_name="茶馆", store_name="老王茶馆",
+                           channel_options={"wechat": {"query_schedule_s": schedule}}) as stack:
+        wechat, storage = stack.sandbox, stack.storage
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90)) as http:
+            device = DeviceClient(http, "B1", stack.keys["B1"], base_url=stack.url)
+
+            async def one(n: int) -> tuple[float, int]:
+                await asyncio.sleep(n * 0.37)            # payers arrive spread out, not in step
+                order_no = f"{label}-{n}"
+                code = test_codes.make_wechat_code(test_codes.PASSWORD, PAYER_S)
+                sent = time.monotonic()
+                _, answer = await device.pay(order_no, 1250, code)
+                while answer["order"]["status"] == "PAYING":
+                    _, answer = await device.query(order_no, wait=25)
+                assert answer["order"]["status"] == "SUCCESS", answer
+                heard = time.monotonic()
+                trade_no = (await storage.get_order("B1", order_no)).trade_no
+                # The sandbox's payer confirms PAYER_S seconds after the micropay call reached it.
+                return heard - sent - PAYER_S, wechat.ledger.calls_to("/pay/orderquery", trade_no)
+            results = await asyncio.gather(*(one(n) for n in range(PAYMENTS)))
     delays = sorted(delay for delay, _ in results)
     queries = [count for _, count in results]
     return {"label": label, "schedule_s": schedule, "payments": PAYMENTS, "payer_s": PAYER_S,

@@ -49,6 +49,8 @@ import asyncio
 import dataclasses
 import datetime
 import json
+import logging
+import os
 import re
 import socket
 import sys
@@ -60,10 +62,11 @@ from . import devices, merchant_channels, merchants, rollouts, static_codes, sto
 from .app import create_app
 from .devices import issue_activation_code, register_device
 from .logs import setup_logging
-from .settings import Settings, SettingsError, load_settings
+from .settings import Settings, SettingsError, load_settings, sandbox_refusal
 from .storage import AlreadyExists, Evidence, MerchantChannel, NotFound, StorageError, open_storage
 
 PROG = "python -m server"
+log = logging.getLogger("server.cli")
 
 
 class CliError(Exception):
@@ -89,6 +92,14 @@ def do_run(settings: Settings, args: argparse.Namespace) -> None:
             pass
     except OSError as e:
         raise CliError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    # ... and a server that would call a channel sandbox as if it were the channel (no config, or a copied
+    # development one) does not start at all
+    refusal = sandbox_refusal(settings, config_file=bool(args.config or os.environ.get("SCANPAY_CONFIG")))
+    if refusal:
+        raise CliError(refusal)
+    if settings.server.sandbox:
+        log.warning("沙箱模式（server.sandbox = true）：渠道是本机的沙箱，不会收到真钱 / sandbox mode "
+                    "(server.sandbox = true): the channels are local sandboxes, no real money moves")
     # No access log: setup_logging() keeps aiohttp.access quiet anyway (the device API's own metrics and
     # logs say what happened), and skipping it spares every request the formatting.
     # keepalive_timeout also closes a connection that has not sent a whole request head in that time

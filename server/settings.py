@@ -47,6 +47,11 @@ class ServerSettings:
     # GET /metrics: with a token, only `Authorization: Bearer <token>`; without one, only from this
     # machine (loopback, not through a proxy): a scraper elsewhere needs the token.
     metrics_token: Secret = Secret("")
+    # true: a development, demo or test setup whose channels are the local sandboxes (hw_sim): `run` accepts
+    # channel addresses that are not https and the sandbox's WeChat credentials (the defaults), and logs that
+    # it is a sandbox. false: `run` refuses to start with either (sandbox_refusal), so a server started
+    # without its config never takes "payments" from a sandbox while no money moves.
+    sandbox: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,8 @@ class RouteRule:
     lengths: tuple[int, ...]
 
 
-# WeChat's own documented example credentials: public, used by the local sandbox only.
+# WeChat's own documented example credentials: public, used by the local sandbox only. They are the defaults so
+# that a test or the demo needs no file; `run` refuses them unless [server] sandbox = true (sandbox_refusal).
 SANDBOX_APPID = "wxd930ea5d5a258f4f"
 SANDBOX_MCH_ID = "10000100"
 SANDBOX_API_KEY = "192006250b4c09247ec02edce69f6a2d"
@@ -649,3 +655,47 @@ def _check(settings: Settings) -> None:
     if not re.fullmatch(r"[A-Za-z0-9-]*", throttle.client_ip_header):
         raise SettingsError("throttle.client_ip_header must be a header name (e.g. X-Forwarded-For) or empty")
 
+
+# The channels' addresses a server may call, per channel: the API and the payer-authorisation hosts ("" = the API's).
+_CHANNEL_URLS = {"wechat": ("base_url", "oauth_url", "sns_url"), "alipay": ("base_url", "oauth_url"),
+                 "unionpay": ("base_url", "auth_url")}
+_SANDBOX_CREDENTIALS = {"appid": SANDBOX_APPID, "mch_id": SANDBOX_MCH_ID, "api_key": SANDBOX_API_KEY}
+
+
+def sandbox_refusal(settings: Settings, *, config_file: bool = True) -> str | None:
+    """Why `run` must not start with these settings, in one line (Chinese, then English), or None.
+
+    Every real channel is spoken to over https; the local sandboxes are plain http on loopback. So unless
+    [server] sandbox = true says this is a sandbox setup, an enabled channel whose address is not https, or that
+    still has the sandbox's WeChat credentials (the built-in defaults), stops the server naming that key.
+    `config_file`: whether a config file was read (without one the defaults are all there is, and the line says so).
+    """
+    if settings.server.sandbox:
+        return None
+    found = None
+    for name, keys in _CHANNEL_URLS.items():
+        channel = getattr(settings.channels, name)
+        if not channel.enabled:
+            continue
+        for key in keys:
+            url = getattr(channel, key)
+            if url and not url.lower().startswith("https://"):
+                found = (f"channels.{name}.{key} 是 {url}，不是 https 地址（渠道沙箱？）",
+                         f"channels.{name}.{key} is {url}, not an https address (a channel sandbox?)")
+                break
+        if found is None and name == "wechat":
+            for key, value in _SANDBOX_CREDENTIALS.items():
+                own = getattr(channel, key)
+                if (own.reveal() if isinstance(own, Secret) else own) == value:
+                    found = (f"channels.wechat.{key} 仍是沙箱的测试值", f"channels.wechat.{key} is still the sandbox's")
+                    break
+        if found:
+            break
+    if found is None:
+        return None
+    zh, en = found
+    if not config_file:
+        zh, en = f"没有配置文件（--config 或 SCANPAY_CONFIG），{zh}", f"no config file (--config or SCANPAY_CONFIG): {en}"
+    return (f"拒绝启动：{zh}。请填写渠道的 https 地址和商户的凭据；仅开发和演示可设 server.sandbox = true"
+            f" / refusing to start: {en}; configure the channel's https address and credentials, or set "
+            f"server.sandbox = true for development and demos only")

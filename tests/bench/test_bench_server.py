@@ -99,7 +99,10 @@ class Processes:
 def server_config(tmp: Path, name: str, database: dict, sandbox_url: str) -> Path:
     table = "\n".join(f"{k} = {json.dumps(v)}" for k, v in database.items())
     path = tmp / f"{name}.toml"
-    path.write_text(f"""[database]
+    path.write_text(f"""[server]
+sandbox = true
+
+[database]
 {table}
 
 [device_api]

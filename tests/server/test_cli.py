@@ -84,7 +84,7 @@ def test_a_port_that_cannot_be_served_is_said_before_anything_starts(tmp_path):
 
 async def test_run_serves_the_device_api(tmp_path, sandbox):
     config = tmp_path / "scanpay.toml"
-    config.write_text(f'[database]\npath = "{tmp_path / "run.db"}"\n\n'
+    config.write_text(f'[server]\nsandbox = true\n\n[database]\npath = "{tmp_path / "run.db"}"\n\n'
                       f'[channels.wechat]\nbase_url = "{sandbox.base_url}"\n')
     added = cli("device", "add", "--config", str(config), "--id", "D0001", "--merchant", "M1", "--store", "T")
     key = added.stdout.strip()

@@ -47,7 +47,8 @@ async def start_server_process(tmp_path: Path, extra_config: str) -> tuple[async
 
 async def test_slow_clients_are_cut_off_and_malformed_requests_are_one_warning_line(tmp_path):
     process, port = await start_server_process(
-        tmp_path, "[server]\nidle_timeout_s = 1.0\nbody_timeout_s = 1.0\n\n[console]\nsecure_cookies = false\n")
+        tmp_path, "[server]\nsandbox = true\nidle_timeout_s = 1.0\nbody_timeout_s = 1.0\n\n"
+                  "[console]\nsecure_cookies = false\n")
     try:
         # Headers dribbled a line at a time (slowloris): the connection is closed, not held.
         reader, writer = await asyncio.open_connection("127.0.0.1", port)

@@ -101,6 +101,7 @@ class DeviceClient:
 def server_config(tmp_path: Path, name: str, database: dict, sandbox, *, resolver: bool = True,
                   recheck_s: float = 5.0, deadline_s: float = 4.0) -> Path:
     return write_config(tmp_path / f"{name}.toml", {
+        "server": {"sandbox": True},
         "database": database,
         "device_api": {"poll_recheck_s": recheck_s},
         "resolver": {"enabled": resolver, "tick_s": 0.05, "lease_s": 5.0},

@@ -426,7 +426,10 @@ async def crash_run(tmp: Path, sandbox, backend: str) -> dict:
             await storage.add_merchant("M1", "Tea House")
             key_hex = await register_device(storage, "D1", "M1", "Tea House")
         config = tmp / f"crash-{backend}.toml"
-        config.write_text(f"""[database]
+        config.write_text(f"""[server]
+sandbox = true
+
+[database]
 path = {json.dumps(database["path"])}
 schema = {json.dumps(database.get("schema", ""))}
 

@@ -1,5 +1,6 @@
-"""The SQL of devices (activation keys, lifecycle, anti-switching), their console read models: a part of SqlStorage
-(sql.py), written once for SQLite and PostgreSQL.
+"""The SQL of devices (registering, activation, heartbeats and commands, replay protection, the lifecycle,
+anti-switching) and their console read models: a part of SqlStorage (sql.py), written once for SQLite and
+PostgreSQL.
 
 The rules are server/devices/'s. A lifecycle step here is a conditional update on the state it leaves, recorded in
 `device_events` with who did it in the same transaction; it answers the device as it found it and whether the
@@ -9,28 +10,37 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from ..clock import new_id
+from ..clock import new_id, now_ms
 from . import sql as core   # it imports this module: its names are looked up when a method runs
-from .errors import NotFound
-from .places import open_store
+from .errors import AlreadyExists, NotFound
+from .places import PLACED, open_store, store_for
 from .records import (
-    CODE_BOUND, DEVICE_DISABLED, DEVICE_PENDING, FLAG_MOVED, LIFECYCLE_ASSIGNED, LIFECYCLE_DECOMMISSIONED,
-    LIFECYCLE_IN_STOCK, LIFECYCLE_INSTALLED, Device,
+    CODE_BOUND, DEVICE_ACTIVE, DEVICE_DISABLED, DEVICE_PENDING, FLAG_MOVED, LIFECYCLE_ASSIGNED,
+    LIFECYCLE_DECOMMISSIONED, LIFECYCLE_IN_STOCK, LIFECYCLE_INSTALLED, Device, DeviceCommand, Merchant,
 )
 
 if TYPE_CHECKING:
     from .sql import Sql
 
+DEVICE_COLUMNS = ", ".join("device_key" if f.name == "key_hex" else f.name for f in fields(Device))
+_DEVICE_BY_ID = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?"
+HEARTBEAT_FIELDS = ("battery_pct", "charging", "signal_dbm", "network", "firmware", "uptime_s")
 MAX_PLACES = 64                 # tokens learned per device; beyond it nothing new is learned
 _EVENT_COLUMNS = ("id", "device_id", "at", "actor", "kind", "from_lifecycle", "to_lifecycle", "from_merchant_id",
                   "to_merchant_id", "from_store", "to_store", "other_device_id", "detail")
 _BOOT_COLUMNS = "boot_id, hardware_id, first_seen_at, last_seen_at, ip"
 # Revoking the key and forgetting what the key was seen with: a device leaving its store.
 _REVOKE = "device_key = '', flag = NULL, boot_id = NULL, activated_at = NULL, installed_at = NULL"
+
+
+def device_from_row(row: dict[str, Any]) -> Device:
+    row = dict(row)
+    row["key_hex"] = row.pop("device_key")
+    return Device(**row)
 
 
 @dataclass(frozen=True)
@@ -89,28 +99,83 @@ class DeviceStore:
     sql: Sql
     point: Sql
     transaction: Callable[[], contextlib.AbstractAsyncContextManager[Sql]]
+    get_merchant: Callable[[str], Awaitable[Merchant | None]]
 
-    # history
+    # registering
 
-    async def add_device_event(self, device_id: str, at: int, actor: str, kind: str, **fields: Any) -> None:
-        """A line of the device's history; `fields`: the other columns of device_events."""
-        await self._device_event(self.sql, device_id, at, actor, kind, **fields)
+    async def add_device(self, device_id: str, merchant_id: str, store_name: str, key_hex: str, *,
+                         status: str = DEVICE_ACTIVE, actor: str = "cli") -> Device:
+        """A device live at the merchant's store `store_name` (the store record is made if it has none)."""
+        if key_hex or status == DEVICE_ACTIVE:
+            if len(key_hex) != 64:
+                raise ValueError("a device key is 64 hex characters")
+            bytes.fromhex(key_hex)  # ValueError when not hex
+        if await self.get_merchant(merchant_id) is None:
+            raise NotFound(f"no merchant {merchant_id}")
+        now = now_ms()
+        async with self.transaction() as tx:
+            store_id = await store_for(tx, merchant_id, store_name, actor=actor, now=now) if store_name else None
+            device = Device(id=device_id, merchant_id=merchant_id, store_name=store_name, key_hex=key_hex.lower(),
+                            status=status, created_at=now, activated_at=now if status == DEVICE_ACTIVE else None,
+                            store_id=store_id)
+            changed = await tx.execute(
+                "INSERT INTO devices (id, merchant_id, store_name, device_key, status, created_at, activated_at,"
+                " store_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (device.id, device.merchant_id, device.store_name, device.key_hex, device.status, device.created_at,
+                 device.activated_at, store_id))
+            if not changed:
+                raise AlreadyExists(f"device {device_id} exists already")
+        return device
 
-    @staticmethod
-    async def _device_event(sql: Sql, device_id: str, at: int, actor: str, kind: str, **fields: Any) -> None:
-        row = {"id": new_id(), "device_id": device_id, "at": at, "actor": actor, "kind": kind, **fields}
-        names = [name for name in _EVENT_COLUMNS if name in row]
-        await sql.execute(f"INSERT INTO device_events ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
-                          tuple(row[name] for name in names))
+    async def get_device(self, device_id: str) -> Device | None:
+        row = await self.point.fetchone(_DEVICE_BY_ID, (device_id,))
+        return device_from_row(row) if row else None
+
+    async def list_devices(self) -> list[Device]:
+        return [device_from_row(row) for row in
+                await self.sql.fetchall(f"SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id")]
+
+    async def set_device_status(self, device_id: str, status: str) -> bool:
+        return await self.sql.execute("UPDATE devices SET status = ? WHERE id = ?", (status, device_id)) == 1
 
     @staticmethod
     async def _device_in(tx: Sql, device_id: str) -> Device:
-        row = await tx.fetchone(f"SELECT {core.DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
+        row = await tx.fetchone(_DEVICE_BY_ID, (device_id,))
         if row is None:
             raise NotFound(f"no device {device_id}")
-        return core.device_from_row(row)
+        return device_from_row(row)
 
     # activation
+
+    async def add_activation_code(self, device_id: str, code_hash: str, now: int, expires_at: int) -> None:
+        await self.sql.execute(
+            "INSERT INTO activation_codes (code_hash, device_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            (code_hash, device_id, now, expires_at))
+
+    async def get_activation_code(self, code_hash: str) -> dict[str, Any] | None:
+        return await self.sql.fetchone(
+            "SELECT code_hash, device_id, created_at, expires_at, used_at FROM activation_codes WHERE code_hash = ?",
+            (code_hash,))
+
+    async def activate_device(self, code_hash: str, key_hex: str, now: int, *, hardware_id: str | None,
+                              firmware: str | None) -> Device | None:
+        """Use the code up and give its device the new key; None when the code was not usable any more."""
+        device = None
+        async with self.transaction() as tx:
+            used = await tx.execute(
+                "UPDATE activation_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
+                (now, code_hash, now))
+            if not used:
+                return None
+            row = await tx.fetchone("SELECT device_id FROM activation_codes WHERE code_hash = ?", (code_hash,))
+            changed = await tx.execute(
+                "UPDATE devices SET device_key = ?, status = ?, activated_at = ?, hardware_id = ?,"
+                " firmware = COALESCE(?, firmware) WHERE id = ? AND status <> ?",
+                (key_hex, DEVICE_ACTIVE, now, hardware_id, firmware, row["device_id"], DEVICE_DISABLED))
+            if not changed:
+                raise core.Rollback()
+            device = await tx.fetchone(_DEVICE_BY_ID, (row["device_id"],))
+        return device_from_row(device) if device else None
 
     async def record_activation(self, device_id: str, now: int, *, hardware_id: str | None,
                                 place: list[str] | None) -> None:
@@ -126,6 +191,69 @@ class DeviceStore:
                 if not bound["n"]:
                     await self._learn_places(tx, device_id, place, now)
 
+    # heartbeats and commands
+
+    async def record_heartbeat(self, device_id: str, now: int, values: dict[str, Any]) -> None:
+        names = [name for name in HEARTBEAT_FIELDS if name in values]
+        assignments = "".join(f", {name} = ?" for name in names)
+        await self.sql.execute(f"UPDATE devices SET last_seen_at = ?{assignments} WHERE id = ?",
+                               (now, *(values[name] for name in names), device_id))
+
+    async def touch_device(self, device_id: str, now: int, older_than: int) -> None:
+        """The device was seen (a signed request) at `now`: recorded unless it was seen since `older_than`."""
+        await self.sql.execute("UPDATE devices SET last_seen_at = ? WHERE id = ? AND"
+                               " (last_seen_at IS NULL OR last_seen_at < ?)", (now, device_id, older_than))
+
+    async def add_command(self, device_id: str, kind: str, args: dict[str, Any]) -> DeviceCommand:
+        command = DeviceCommand(id=new_id(), device_id=device_id, kind=kind, args=args, created_at=now_ms())
+        await self.sql.execute(
+            "INSERT INTO device_commands (id, device_id, kind, args, created_at) VALUES (?, ?, ?, ?, ?)",
+            (command.id, device_id, kind, json.dumps(args, ensure_ascii=False, sort_keys=True), command.created_at))
+        return command
+
+    async def ack_commands(self, device_id: str, command_ids: Iterable[str], now: int) -> None:
+        for command_id in command_ids:
+            await self.sql.execute(
+                "UPDATE device_commands SET acked_at = ? WHERE id = ? AND device_id = ? AND acked_at IS NULL",
+                (now, command_id, device_id))
+
+    async def pending_commands(self, device_id: str) -> list[DeviceCommand]:
+        rows = await self.sql.fetchall(
+            "SELECT id, device_id, kind, args, created_at, acked_at FROM device_commands"
+            " WHERE device_id = ? AND acked_at IS NULL ORDER BY created_at, id", (device_id,))
+        return [DeviceCommand(**{**row, "args": json.loads(row["args"])}) for row in rows]
+
+    # replay protection
+
+    _nonces_swept_at = 0
+
+    async def remember_nonce(self, device_id: str, nonce: str, now: int, ttl_ms: int, *, signed_at: int = 0) -> bool:
+        """Record a nonce; False when it is still remembered (a replay). It is kept `ttl_ms` from the later
+        of now and `signed_at` (the request's own timestamp, ms): a request stamped ahead of server time
+        stays acceptable that much longer, and so must its nonce. An expired one is as good as new."""
+        fresh = await self.sql.execute(
+            "INSERT INTO nonces (device_id, nonce, seen_at) VALUES (?, ?, ?) ON CONFLICT (device_id, nonce)"
+            " DO UPDATE SET seen_at = excluded.seen_at WHERE nonces.seen_at < ?",
+            (device_id, nonce, max(now, signed_at), now - ttl_ms)) == 1
+        if now - self._nonces_swept_at > ttl_ms // 10:
+            # Forget expired nonces now and then (not on every request), so the table stays small.
+            self._nonces_swept_at = now
+            await self.sql.execute("DELETE FROM nonces WHERE seen_at < ?", (now - ttl_ms,))
+        return fresh
+
+    # history
+
+    async def add_device_event(self, device_id: str, at: int, actor: str, kind: str, **columns: Any) -> None:
+        """A line of the device's history; `columns`: the others of device_events."""
+        await self._device_event(self.sql, device_id, at, actor, kind, **columns)
+
+    @staticmethod
+    async def _device_event(sql: Sql, device_id: str, at: int, actor: str, kind: str, **columns: Any) -> None:
+        row = {"id": new_id(), "device_id": device_id, "at": at, "actor": actor, "kind": kind, **columns}
+        names = [name for name in _EVENT_COLUMNS if name in row]
+        await sql.execute(f"INSERT INTO device_events ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+                          tuple(row[name] for name in names))
+
     # lifecycle: each answers (the device as it was, whether the step happened); NotFound without the device
 
     async def assign_device(self, device_id: str, merchant_id: str, *, store_id: str | None = None,
@@ -137,7 +265,7 @@ class DeviceStore:
             if store_id is not None:
                 store_name = (await open_store(tx, store_id, merchant_id)).name
             else:
-                store_id = await core.store_for(tx, merchant_id, store_name, actor=actor, now=now)
+                store_id = await store_for(tx, merchant_id, store_name, actor=actor, now=now)
             won = await tx.execute(
                 "UPDATE devices SET lifecycle = ?, merchant_id = ?, store_name = ?, store_id = ?, assigned_at = ?"
                 " WHERE id = ? AND lifecycle = ?",
@@ -351,6 +479,17 @@ class DeviceStore:
         await tx.execute(f"UPDATE device_places SET last_seen_at = ? WHERE device_id = ?"
                          f" AND token IN ({', '.join('?' for _ in tokens)})", (now, device_id, *tokens))
 
+    # the device that says a static code's payments
+
+    async def announcing_device(self, store_id: str | None, device_id: str | None) -> Device | None:
+        """The active, unflagged device placed at the store that says a code's payments: `device_id` when it is
+        one, else the first."""
+        rows = await self.sql.fetchall(
+            f"SELECT {DEVICE_COLUMNS} FROM devices WHERE store_id = ? AND lifecycle IN (?, ?) AND status = ?"
+            " AND flag IS NULL ORDER BY CASE WHEN id = ? THEN 0 ELSE 1 END, id LIMIT 1",
+            (store_id, *PLACED, DEVICE_ACTIVE, device_id))
+        return device_from_row(rows[0]) if rows else None
+
     # what the console reads
 
     async def device_inventory(self, *, device_id: str | None = None, visible_to: str | None = None,
@@ -381,7 +520,7 @@ class DeviceStore:
         if online is not None:
             where.append("d.last_seen_at >= ?" if online else "(d.last_seen_at IS NULL OR d.last_seen_at < ?)")
             args.append(seen_since)
-        columns = ", ".join(f"d.{c.strip()}" for c in core.DEVICE_COLUMNS.split(","))
+        columns = ", ".join(f"d.{c.strip()}" for c in DEVICE_COLUMNS.split(","))
         rows = await self.sql.fetchall(
             f"SELECT {columns}, d.profile AS profile_, d.device_group AS group_, m.name AS merchant_name"
             " FROM devices d LEFT JOIN merchants m ON m.id = d.merchant_id"
@@ -389,7 +528,7 @@ class DeviceStore:
         listings = []
         for row in rows:
             merchant_name, profile, group = row.pop("merchant_name"), row.pop("profile_"), row.pop("group_")
-            listings.append(DeviceListing(core.device_from_row(row), merchant_name, profile, group))
+            listings.append(DeviceListing(device_from_row(row), merchant_name, profile, group))
         return listings
 
     async def device_history(self, device_id: str) -> list[DeviceEvent]:

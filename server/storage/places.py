@@ -7,16 +7,16 @@ nothing of it stays; its `reason` and `values` are what those modules word.
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..clock import new_id
-from . import sql as core   # it imports this module: its names are looked up when a method runs
 from .errors import NotFound, StorageError
 from .records import (
-    CODE_BOUND, CODE_DEREGISTERED, CODE_EMPTY, DEVICE_ACTIVE, DEVICE_PENDING, LIFECYCLE_ASSIGNED, LIFECYCLE_IN_STOCK,
-    LIFECYCLE_INSTALLED, MERCHANT_CLOSED, STORE_CLOSED, STORE_OPEN, CodeBatch, Device, StaticCode, Store,
+    CODE_BOUND, CODE_DEREGISTERED, CODE_EMPTY, DEVICE_PENDING, LIFECYCLE_ASSIGNED, LIFECYCLE_IN_STOCK,
+    LIFECYCLE_INSTALLED, MERCHANT_CLOSED, STORE_CLOSED, STORE_OPEN, CodeBatch, StaticCode, Store,
 )
 
 if TYPE_CHECKING:
@@ -26,8 +26,26 @@ _STORE_COLUMNS = "id, merchant_id, name, address, status, created_at, created_by
 _CODE_COLUMNS = ("id, batch_id, status, merchant_id, store_id, device_id, replaces_id, created_at, bound_at,"
                  " bound_by, ended_at, ended_by, end_reason")
 _BATCH_COLUMNS = "id, size, note, created_at, created_by"
-_PLACED = (LIFECYCLE_ASSIGNED, LIFECYCLE_INSTALLED)   # a device counts as at its store in these
+PLACED = (LIFECYCLE_ASSIGNED, LIFECYCLE_INSTALLED)   # a device counts as at its store in these
 _KNOWN_CHUNK = 500                                   # ids per statement when looking serial numbers up
+_BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"         # Crockford's: no I, L, O, U to misread on a printed label
+
+
+def new_label_id(prefix: str = "", length: int = 10) -> str:
+    """A random id a person reads off a label and types: `prefix` and `length` Crockford base32 characters."""
+    return prefix + "".join(secrets.choice(_BASE32) for _ in range(length))
+
+
+async def store_for(tx: Sql, merchant_id: str, name: str, *, actor: str, now: int) -> str:
+    """The id of the merchant's store called `name`, made when it has none (a device placed by store name)."""
+    for _ in range(2):
+        row = await tx.fetchone("SELECT id FROM stores WHERE merchant_id = ? AND name = ?", (merchant_id, name))
+        if row is not None:
+            return row["id"]
+        await tx.execute("INSERT INTO stores (id, merchant_id, name, address, status, created_at, created_by)"
+                         " VALUES (?, ?, ?, '', 'open', ?, ?) ON CONFLICT DO NOTHING",
+                         (new_label_id("ST"), merchant_id, name, now, actor))
+    raise RuntimeError(f"store {name!r} of {merchant_id} could not be made")
 
 
 class PlaceRefused(StorageError):
@@ -74,7 +92,7 @@ class PlaceStore:
 
     async def add_store(self, merchant_id: str, name: str, address: str, *, actor: str, now: int) -> Store | None:
         """A new open store; None when the merchant has one of that name."""
-        store = Store(id=core.new_label_id("ST"), merchant_id=merchant_id, name=name, address=address,
+        store = Store(id=new_label_id("ST"), merchant_id=merchant_id, name=name, address=address,
                       status=STORE_OPEN, created_at=now, created_by=actor)
         added = await self.sql.execute(
             f"INSERT INTO stores ({_STORE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -93,7 +111,7 @@ class PlaceStore:
             " (SELECT COUNT(*) FROM devices d WHERE d.store_id = s.id AND d.lifecycle IN (?, ?)) AS device_count,"
             " (SELECT COUNT(*) FROM static_codes c WHERE c.store_id = s.id AND c.status = ?) AS code_count"
             f" FROM stores s {where} ORDER BY s.merchant_id, s.name",
-            (*_PLACED, CODE_BOUND, *args))
+            (*PLACED, CODE_BOUND, *args))
         views = []
         for row in rows:
             devices, codes = row.pop("device_count"), row.pop("code_count")
@@ -124,7 +142,7 @@ class PlaceStore:
             placed = await tx.fetchone(
                 "SELECT (SELECT COUNT(*) FROM devices WHERE store_id = ? AND lifecycle IN (?, ?)) AS devices,"
                 " (SELECT COUNT(*) FROM static_codes WHERE store_id = ? AND status = ?) AS codes",
-                (store_id, *_PLACED, store_id, CODE_BOUND))
+                (store_id, *PLACED, store_id, CODE_BOUND))
             if placed["devices"] or placed["codes"]:
                 raise PlaceRefused("store_occupied", devices=int(placed["devices"]), codes=int(placed["codes"]))
             await tx.execute("UPDATE stores SET status = ? WHERE id = ?", (STORE_CLOSED, store_id))
@@ -141,13 +159,13 @@ class PlaceStore:
     async def print_code_batch(self, size: int, note: str, *, actor: str,
                                now: int) -> tuple[CodeBatch, list[StaticCode]]:
         """`size` new empty codes in a new batch."""
-        batch = CodeBatch(id=core.new_label_id("B", 8), size=size, note=note, created_at=now, created_by=actor)
+        batch = CodeBatch(id=new_label_id("B", 8), size=size, note=note, created_at=now, created_by=actor)
         codes: list[StaticCode] = []
         async with self.transaction() as tx:
             await tx.execute(f"INSERT INTO static_code_batches ({_BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
                              (batch.id, batch.size, batch.note, batch.created_at, batch.created_by))
             while len(codes) < size:
-                code = StaticCode(id=core.new_label_id(), batch_id=batch.id, status=CODE_EMPTY, merchant_id=None,
+                code = StaticCode(id=new_label_id(), batch_id=batch.id, status=CODE_EMPTY, merchant_id=None,
                                   store_id=None, device_id=None, replaces_id=None, created_at=now)
                 # 50 random bits: a clash with a code or an old device id is rare; that one is drawn again.
                 if await tx.execute("INSERT INTO static_codes (id, batch_id, status, created_at) VALUES (?, ?, ?, ?)"
@@ -206,12 +224,12 @@ class PlaceStore:
     async def _announcer(tx: Sql, store_id: str, device_id: str | None) -> str:
         if device_id:
             row = await tx.fetchone("SELECT id FROM devices WHERE id = ? AND store_id = ? AND lifecycle IN (?, ?)",
-                                    (device_id, store_id, *_PLACED))
+                                    (device_id, store_id, *PLACED))
             if row is None:
                 raise PlaceRefused("device_not_placed", device=device_id)
             return row["id"]
         row = await tx.fetchone("SELECT id FROM devices WHERE store_id = ? AND lifecycle IN (?, ?) ORDER BY id LIMIT 1",
-                                (store_id, *_PLACED))
+                                (store_id, *PLACED))
         if row is None:
             raise PlaceRefused("no_device")
         return row["id"]
@@ -251,15 +269,6 @@ class PlaceStore:
                 raise PlaceRefused("code_not_bound", code=lost.id, status=lost.status)
             await self._take_code(tx, new, lost.merchant_id, lost.store_id, lost.device_id, now=now, actor=actor,
                                   replaces_id=lost.id)
-
-    async def announcing_device(self, store_id: str | None, device_id: str | None) -> Device | None:
-        """The active, unflagged device placed at the store that says a code's payments: `device_id` when it is
-        one, else the first."""
-        rows = await self.sql.fetchall(
-            f"SELECT {core.DEVICE_COLUMNS} FROM devices WHERE store_id = ? AND lifecycle IN (?, ?) AND status = ?"
-            " AND flag IS NULL ORDER BY CASE WHEN id = ? THEN 0 ELSE 1 END, id LIMIT 1",
-            (store_id, *_PLACED, DEVICE_ACTIVE, device_id))
-        return core.device_from_row(rows[0]) if rows else None
 
     async def code_announced_by(self, device_id: str) -> StaticCode | None:
         """The first code bound with its payments said by `device_id`."""

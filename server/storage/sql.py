@@ -4,13 +4,15 @@ A backend supplies a `Sql` executor (plain statements, `?` placeholders) and `tr
 yields an executor whose statements commit or roll back together. Status changes are conditional
 updates whose row count says whether this caller won. Backends override what differs: claiming due
 work (PostgreSQL: `FOR UPDATE SKIP LOCKED`) and telling other processes an order changed (NOTIFY).
+
+Here merchants, orders and refunds; the other aggregates are parts SqlStorage is made of (devices.py,
+places.py, rollouts.py, announcements.py, console_reads.py, ...).
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
-import secrets
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import fields
 from typing import Any, Protocol
@@ -26,19 +28,16 @@ from .monitoring import MonitoringStore
 from .places import PlaceStore
 from .rollouts import RolloutStore
 from .records import (
-    DEVICE_ACTIVE, DEVICE_DISABLED, PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS,
-    Device, DeviceCommand, Evidence, Merchant, MerchantChannel, Order, OrderEvent, OrderScope, Refund,
+    PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS, Evidence, Merchant, MerchantChannel,
+    Order, OrderEvent, OrderScope, Refund,
 )
 
 log = logging.getLogger(__name__)
 
 ORDER_COLUMNS = [f.name for f in fields(Order)]
 REFUND_COLUMNS = [f.name for f in fields(Refund)]
-_DEVICE_FIELDS = [f.name for f in fields(Device)]
-DEVICE_COLUMNS = ", ".join("device_key" if name == "key_hex" else name for name in _DEVICE_FIELDS)
 ORDER_SELECT = f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders"
 _REFUND_SELECT = f"SELECT {', '.join(REFUND_COLUMNS)} FROM refunds"
-_DEVICE_BY_ID = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?"
 _MERCHANT_CHANNEL_FIELDS = [f.name for f in fields(MerchantChannel)]
 _MERCHANT_COLUMNS = ", ".join(f.name for f in fields(Merchant))
 _EVIDENCE_FIELDS = [f.name for f in fields(Evidence)]
@@ -51,7 +50,6 @@ _NO_END = 2 ** 62          # a created_at bound no order reaches
 # Final statuses that give the merchant's daily allowance back.
 RELEASING = ("FAILED", "CLOSED")
 _CLAIM_CHUNK = 500         # ids per statement when renewing claims (SQLite allows 32,766 parameters)
-HEARTBEAT_FIELDS = ("battery_pct", "charging", "signal_dbm", "network", "firmware", "uptime_s")
 
 
 class Sql(Protocol):
@@ -60,32 +58,6 @@ class Sql(Protocol):
 
     async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> dict[str, Any] | None: ...
     async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]: ...
-
-
-def device_from_row(row: dict[str, Any]) -> Device:
-    row = dict(row)
-    row["key_hex"] = row.pop("device_key")
-    return Device(**row)
-
-
-_BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"   # Crockford's: no I, L, O, U to misread on a printed label
-
-
-def new_label_id(prefix: str = "", length: int = 10) -> str:
-    """A random id a person reads off a label and types: `prefix` and `length` Crockford base32 characters."""
-    return prefix + "".join(secrets.choice(_BASE32) for _ in range(length))
-
-
-async def store_for(tx: Sql, merchant_id: str, name: str, *, actor: str, now: int) -> str:
-    """The id of the merchant's store called `name`, made when it has none (a device placed by store name)."""
-    for _ in range(2):
-        row = await tx.fetchone("SELECT id FROM stores WHERE merchant_id = ? AND name = ?", (merchant_id, name))
-        if row is not None:
-            return row["id"]
-        await tx.execute("INSERT INTO stores (id, merchant_id, name, address, status, created_at, created_by)"
-                         " VALUES (?, ?, ?, '', 'open', ?, ?) ON CONFLICT DO NOTHING",
-                         (new_label_id("ST"), merchant_id, name, now, actor))
-    raise RuntimeError(f"store {name!r} of {merchant_id} could not be made")
 
 
 def _reschedule_sql(table: str, sets: list[str], args: list[Any], work_id: str, status: str,
@@ -173,7 +145,7 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
             counts[table] = row["n"]
         return counts
 
-    # merchants and devices
+    # merchants
 
     async def add_merchant(self, merchant_id: str, name: str, tier: int = 1, *, legal_name: str | None = None,
                            phone: str | None = None) -> Merchant:
@@ -268,123 +240,6 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
             f"SELECT {_MERCHANT_CHANNEL_COLUMNS} FROM merchant_channels WHERE channel = ? ORDER BY merchant_id",
             (channel,))
         return [MerchantChannel(**row) for row in rows]
-
-    async def add_device(self, device_id: str, merchant_id: str, store_name: str, key_hex: str, *,
-                         status: str = DEVICE_ACTIVE, actor: str = "cli") -> Device:
-        """A device live at the merchant's store `store_name` (the store record is made if it has none)."""
-        if key_hex or status == DEVICE_ACTIVE:
-            if len(key_hex) != 64:
-                raise ValueError("a device key is 64 hex characters")
-            bytes.fromhex(key_hex)  # ValueError when not hex
-        if await self.get_merchant(merchant_id) is None:
-            raise NotFound(f"no merchant {merchant_id}")
-        now = now_ms()
-        async with self.transaction() as tx:
-            store_id = await store_for(tx, merchant_id, store_name, actor=actor, now=now) if store_name else None
-            device = Device(id=device_id, merchant_id=merchant_id, store_name=store_name, key_hex=key_hex.lower(),
-                            status=status, created_at=now, activated_at=now if status == DEVICE_ACTIVE else None,
-                            store_id=store_id)
-            changed = await tx.execute(
-                "INSERT INTO devices (id, merchant_id, store_name, device_key, status, created_at, activated_at,"
-                " store_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (device.id, device.merchant_id, device.store_name, device.key_hex, device.status, device.created_at,
-                 device.activated_at, store_id))
-            if not changed:
-                raise AlreadyExists(f"device {device_id} exists already")
-        return device
-
-    async def get_device(self, device_id: str) -> Device | None:
-        row = await self.point.fetchone(_DEVICE_BY_ID, (device_id,))
-        return device_from_row(row) if row else None
-
-    async def list_devices(self) -> list[Device]:
-        return [device_from_row(row) for row in
-                await self.sql.fetchall(f"SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id")]
-
-    async def set_device_status(self, device_id: str, status: str) -> bool:
-        return await self.sql.execute("UPDATE devices SET status = ? WHERE id = ?", (status, device_id)) == 1
-
-    # activation
-
-    async def add_activation_code(self, device_id: str, code_hash: str, now: int, expires_at: int) -> None:
-        await self.sql.execute(
-            "INSERT INTO activation_codes (code_hash, device_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-            (code_hash, device_id, now, expires_at))
-
-    async def get_activation_code(self, code_hash: str) -> dict[str, Any] | None:
-        return await self.sql.fetchone(
-            "SELECT code_hash, device_id, created_at, expires_at, used_at FROM activation_codes WHERE code_hash = ?",
-            (code_hash,))
-
-    async def activate_device(self, code_hash: str, key_hex: str, now: int, *, hardware_id: str | None,
-                              firmware: str | None) -> Device | None:
-        """Use the code up and give its device the new key; None when the code was not usable any more."""
-        device = None
-        async with self.transaction() as tx:
-            used = await tx.execute(
-                "UPDATE activation_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
-                (now, code_hash, now))
-            if not used:
-                return None
-            row = await tx.fetchone("SELECT device_id FROM activation_codes WHERE code_hash = ?", (code_hash,))
-            changed = await tx.execute(
-                "UPDATE devices SET device_key = ?, status = ?, activated_at = ?, hardware_id = ?,"
-                " firmware = COALESCE(?, firmware) WHERE id = ? AND status <> ?",
-                (key_hex, DEVICE_ACTIVE, now, hardware_id, firmware, row["device_id"], DEVICE_DISABLED))
-            if not changed:
-                raise Rollback()
-            device = await tx.fetchone(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?", (row["device_id"],))
-        return device_from_row(device) if device else None
-
-    # heartbeats and commands
-
-    async def record_heartbeat(self, device_id: str, now: int, values: dict[str, Any]) -> None:
-        names = [name for name in HEARTBEAT_FIELDS if name in values]
-        assignments = "".join(f", {name} = ?" for name in names)
-        await self.sql.execute(f"UPDATE devices SET last_seen_at = ?{assignments} WHERE id = ?",
-                               (now, *(values[name] for name in names), device_id))
-
-    async def touch_device(self, device_id: str, now: int, older_than: int) -> None:
-        """The device was seen (a signed request) at `now`: recorded unless it was seen since `older_than`."""
-        await self.sql.execute("UPDATE devices SET last_seen_at = ? WHERE id = ? AND"
-                               " (last_seen_at IS NULL OR last_seen_at < ?)", (now, device_id, older_than))
-
-    async def add_command(self, device_id: str, kind: str, args: dict[str, Any]) -> DeviceCommand:
-        command = DeviceCommand(id=new_id(), device_id=device_id, kind=kind, args=args, created_at=now_ms())
-        await self.sql.execute(
-            "INSERT INTO device_commands (id, device_id, kind, args, created_at) VALUES (?, ?, ?, ?, ?)",
-            (command.id, device_id, kind, json.dumps(args, ensure_ascii=False, sort_keys=True), command.created_at))
-        return command
-
-    async def ack_commands(self, device_id: str, command_ids: Iterable[str], now: int) -> None:
-        for command_id in command_ids:
-            await self.sql.execute(
-                "UPDATE device_commands SET acked_at = ? WHERE id = ? AND device_id = ? AND acked_at IS NULL",
-                (now, command_id, device_id))
-
-    async def pending_commands(self, device_id: str) -> list[DeviceCommand]:
-        rows = await self.sql.fetchall(
-            "SELECT id, device_id, kind, args, created_at, acked_at FROM device_commands"
-            " WHERE device_id = ? AND acked_at IS NULL ORDER BY created_at, id", (device_id,))
-        return [DeviceCommand(**{**row, "args": json.loads(row["args"])}) for row in rows]
-
-    # replay protection
-
-    _nonces_swept_at = 0
-
-    async def remember_nonce(self, device_id: str, nonce: str, now: int, ttl_ms: int, *, signed_at: int = 0) -> bool:
-        """Record a nonce; False when it is still remembered (a replay). It is kept `ttl_ms` from the later
-        of now and `signed_at` (the request's own timestamp, ms): a request stamped ahead of server time
-        stays acceptable that much longer, and so must its nonce. An expired one is as good as new."""
-        fresh = await self.sql.execute(
-            "INSERT INTO nonces (device_id, nonce, seen_at) VALUES (?, ?, ?) ON CONFLICT (device_id, nonce)"
-            " DO UPDATE SET seen_at = excluded.seen_at WHERE nonces.seen_at < ?",
-            (device_id, nonce, max(now, signed_at), now - ttl_ms)) == 1
-        if now - self._nonces_swept_at > ttl_ms // 10:
-            # Forget expired nonces now and then (not on every request), so the table stays small.
-            self._nonces_swept_at = now
-            await self.sql.execute("DELETE FROM nonces WHERE seen_at < ?", (now - ttl_ms,))
-        return fresh
 
     # orders
 

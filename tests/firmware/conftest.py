@@ -1,9 +1,6 @@
 """Firmware tests: firmware/ is the device's file system root, so it goes on sys.path as on the
-device (`from core import cbor`, `from drivers.keypad import Keypad`)."""
-import os
-import sys
+device (`from core import cbor`, `from drivers.keypad import Keypad`), as the virtual boards put it
+(hw_sim.boards.use_firmware)."""
+from hw_sim.boards import use_firmware
 
-FIRMWARE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                            "firmware")
-if FIRMWARE_DIR not in sys.path:
-    sys.path.insert(0, FIRMWARE_DIR)
+use_firmware()

@@ -10,11 +10,12 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
 MPREMOTE = [sys.executable, "-m", "mpremote"]
-if str(FIRMWARE) not in sys.path:
-    sys.path.insert(0, str(FIRMWARE))
 
+from hw_sim.boards import use_firmware  # noqa: E402
 from hw_sim.virtual_board import VirtualBoard  # noqa: E402
 from tools import build, signing  # noqa: E402
+
+use_firmware()      # the firmware's own modules (the tests check what tools build from them)
 
 
 def pytest_collection_modifyitems(items):

@@ -14,16 +14,11 @@ import sys
 import time
 from dataclasses import dataclass
 
-from aiohttp import web
-
 from hw_sim import test_codes
-from hw_sim.board import VirtualEnhancedBox
-from hw_sim.sandbox import run_wechat_sandbox
+from hw_sim.boards import VirtualEnhancedBox
+from hw_sim.boards.stack import ServerStack
 from hw_sim.wallet import WECHAT, Wallet, mask_code
-from server.app import create_app
 from server.devices import register_device
-from server.keys import STORAGE
-from server.settings import load_settings
 
 DEVICE_ID = "BOX0001"
 MERCHANT_ID = "M0001"
@@ -40,45 +35,25 @@ class Payment:
     events: list          # the server's history of the order (server.storage.OrderEvent)
 
 
-class DemoStack:
-    """Sandbox + server + one registered virtual box, all on 127.0.0.1 with free ports."""
+class DemoStack(ServerStack):
+    """The server and the WeChat sandbox (hw_sim's ServerStack, with the server's own channel timings) and one
+    registered virtual box, all on 127.0.0.1 with free ports."""
 
     def __init__(self, db_path, *, on_event=None, query_interval_s=None):
-        self.db_path = db_path
+        super().__init__(os.path.dirname(os.path.abspath(db_path)), (), database={"path": str(db_path)},
+                         query_interval_s=query_interval_s, deadline_s=None, cancel_retry_s=None, timeout_s=None,
+                         resolver={}, heartbeat_s=None, shutdown_timeout=60.0)
         self.on_event = on_event
-        self.query_interval_s = query_interval_s
-        self._stack = contextlib.AsyncExitStack()
 
-    async def __aenter__(self):
-        try:
-            await self._start()
-        except BaseException:
-            await self._stack.aclose()
-            raise
-        return self
+    @property
+    def server_url(self):
+        return self.url
 
-    async def __aexit__(self, *exc):
-        await self._stack.aclose()
-
-    async def _start(self):
-        self.sandbox = await self._stack.enter_async_context(run_wechat_sandbox(port=0))
-        wechat = {"base_url": self.sandbox.base_url}
-        if self.query_interval_s is not None:
-            wechat["query_interval_s"] = self.query_interval_s
-        settings = load_settings(database={"path": str(self.db_path)}, channels={"wechat": wechat})
-        self.app = create_app(settings)
-        runner = web.AppRunner(self.app, access_log=None)
-        await runner.setup()
-        self._stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        self.server_url = "http://127.0.0.1:%d" % port
-        self.storage = self.app[STORAGE]
+    async def seed(self):
         device = await self.storage.get_device(DEVICE_ID)
         key_hex = device.key_hex if device else await register_device(
             self.storage, DEVICE_ID, MERCHANT_ID, STORE_NAME, merchant_name="老王便利店")
-        self.box = VirtualEnhancedBox(self.server_url, DEVICE_ID, key_hex, on_event=self.on_event,
+        self.box = VirtualEnhancedBox(self.url, DEVICE_ID, key_hex, on_event=self.on_event,
                                       speech_s_per_char=0.02)
         await self.box.start()
         self._stack.push_async_callback(self.box.stop)

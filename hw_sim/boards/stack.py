@@ -150,7 +150,8 @@ class ServerStack:
             channels={channel: {**sandbox_channel_settings(channel, sandbox.base_url), **self.timings,
                                 **self.channel_options.get(channel, {})}
                       for channel, sandbox in self.sandboxes.items()},
-            **self.more_settings)
+            **{**self.more_settings,        # a sandbox setup: what `python -m server run` would refuse without
+               "server": {"sandbox": True, **self.more_settings.get("server", {})}})
         self.app = create_app(self.settings)
         # a long poll still open at the end must not hold the shutdown for its whole wait
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=self.shutdown_timeout)

@@ -156,6 +156,7 @@ async def test_partial_then_full_refund_double_submit_refunds_once(stack, page):
     # the server all the same), so wait for where the last one lands rather than for one navigation.
     await page.dblclick("button.danger", no_wait_after=True)
     await page.wait_for_url(f"**/console/orders/{order.id}?refunded=*")
+    await page.wait_for_load_state("networkidle")      # the other press's answer too, before going on
     # ... and the confirmation sent once more later (a reload, a second tab).
     resend = await page.request.post(f"{stack.url}/console/orders/{order.id}/refund", form=confirm_fields)
     assert resend.ok

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import segno
 from fpdf import FPDF
 from fpdf.drawing import PaintedPath
+from fpdf.fonts import TTFFont
 
 from .params import is_text
 
@@ -103,7 +104,8 @@ def sheet_pdf(codes: Sequence[StickerCode], *, title: str, subtitle: str = "") -
     pages = -(-len(codes) // PER_PAGE)
     if _header_width(pdf, title, subtitle, _page_label(pages, pages)) > _PAGE_W - 2 * _MARGIN_X:
         for loaded in pdf.fonts.values():   # fpdf2 closes the font file at output(), which never comes now
-            loaded.close()
+            if isinstance(loaded, TTFFont):
+                loaded.close()
         raise ValueError("title and subtitle: too long for the one header line of a page")
     for index, (code, matrix) in enumerate(zip(codes, symbols)):
         slot = index % PER_PAGE
@@ -113,6 +115,11 @@ def sheet_pdf(codes: Sequence[StickerCode], *, title: str, subtitle: str = "") -
         x, y, _, _ = sticker_box(slot)
         _sticker(pdf, x, y, code.serial, matrix)
     return bytes(pdf.output())
+
+
+def _version(qr: segno.QRCode) -> int:
+    """The symbol's version: a number, make_qr making no Micro QR (whose versions are "M1".."M4")."""
+    return int(qr.version)
 
 
 def _symbols(codes: Sequence[StickerCode]) -> list[list[list[bool]]]:
@@ -128,9 +135,9 @@ def _symbols(codes: Sequence[StickerCode]) -> list[list[list[bool]]]:
         if not (isinstance(code.url, str) and code.url):
             raise ValueError(f"serial {code.serial}: the URL is empty")
         qr = segno.make_qr(code.url, error="m")
-        if qr.version < _MIN_VERSION:   # a short URL: larger modules would shrink the symbol under 40 mm
+        if _version(qr) < _MIN_VERSION:   # a short URL: larger modules would shrink the symbol under 40 mm
             qr = segno.make_qr(code.url, error="m", version=_MIN_VERSION)
-        if qr.version > _MAX_VERSION:
+        if _version(qr) > _MAX_VERSION:
             raise ValueError(f"serial {code.serial}: the URL is too long for a sticker's QR code")
         symbols.append([[bool(dark) for dark in row] for row in qr.matrix])
     return symbols
@@ -199,7 +206,9 @@ def _qr(pdf: FPDF, x: float, y: float, matrix: list[list[bool]]) -> None:
                 path.rectangle(left + run_start * module, top + row_index * module,
                                (column - run_start) * module, module)
                 run_start = None
-    pdf.draw_path(path, copy=False)   # built here and never touched again: fpdf2's copy costs 0.1 s a code
+    # built here and never touched again: fpdf2's copy costs 0.1 s a code. (fpdf2 2.8 annotates the argument as
+    # a GraphicsContext; its docstring and every example pass a PaintedPath, which is what it draws.)
+    pdf.draw_path(path, copy=False)  # pyright: ignore[reportArgumentType]
 
 
 def _cut_guides(pdf: FPDF, x: float, y: float) -> None:

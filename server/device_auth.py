@@ -92,15 +92,20 @@ _COMPACT_NAMES = ("device id", "timestamp", "nonce", "signature", "hardware id",
 _NONCE_BYTES = (4, 32)      # hex text of 8 to 64 characters, as NONCE allows
 
 
+def _present(name: str, value: str | None, pattern: re.Pattern[str]) -> str:
+    if value is None:
+        raise MissingAuth(f"{name} is missing")
+    if not pattern.match(value):
+        raise MissingAuth(f"{name} is malformed")
+    return value
+
+
 def _signed(device_id: str | None, timestamp: str | None, nonce: str | None, signature: str | None,
             hardware_id: str | None, boot_id: str | None, *, names: tuple[str, ...]) -> SignedHeaders:
     """The signing fields, checked the same whichever form carried them (names: theirs in that form)."""
-    for name, value, pattern in zip(names, (device_id, timestamp, nonce, signature),
-                                    (DEVICE_ID, TIMESTAMP, NONCE, SIGNATURE)):
-        if value is None:
-            raise MissingAuth(f"{name} is missing")
-        if not pattern.match(value):
-            raise MissingAuth(f"{name} is malformed")
+    device_id, timestamp, nonce, signature = (
+        _present(name, value, pattern) for name, value, pattern in zip(
+            names, (device_id, timestamp, nonce, signature), (DEVICE_ID, TIMESTAMP, NONCE, SIGNATURE)))
     if (hardware_id is None) != (boot_id is None):
         raise MissingAuth(f"{names[4]} and {names[5]} come together")
     if hardware_id is not None and not HARDWARE_ID.match(hardware_id):

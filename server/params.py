@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import re
 import unicodedata
+from typing import TypeGuard
 
 from .device_auth import DEVICE_ID
 from .errors import ApiError
@@ -41,7 +42,7 @@ class InvalidParameter(ApiError):
         self.name = name
 
 
-def fits(value: object, pattern: re.Pattern[str]) -> bool:
+def fits(value: object, pattern: re.Pattern[str]) -> TypeGuard[str]:
     """Whether `value` is text the whole of which matches `pattern` (for callers that answer 404 instead)."""
     return isinstance(value, str) and pattern.fullmatch(value) is not None
 
@@ -81,7 +82,7 @@ def day(value: object, name: str) -> datetime.date | None:
     return parsed
 
 
-def is_text(value: object, max_len: int) -> bool:
+def is_text(value: object, max_len: int) -> TypeGuard[str]:
     """Text a person could have typed: at most `max_len` characters, none a control character or surrogate."""
     return (isinstance(value, str) and len(value) <= max_len
             and not any(unicodedata.category(c) in _NOT_TEXT for c in value))

@@ -508,7 +508,7 @@ def _build(cls: type, table: Any, where: str) -> Any:
 
 def _convert(hint: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint) and hint is not Secret:
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and hint is not Secret:
         return _build(hint, value, where)
     if hint is Secret:
         if isinstance(value, Secret):

@@ -14,11 +14,13 @@ from typing import Protocol
 class Watch(Protocol):
     async def wait(self, timeout_s: float) -> bool:
         """True when the order changed before the timeout."""
+        ...
 
 
 class OrderWakeups(Protocol):
     def watch(self, order_id: str) -> contextlib.AbstractContextManager[Watch]:
         """Subscribe before reading the order, so a change between read and wait is not missed."""
+        ...
 
     def notify(self, order_id: str) -> None: ...
 

@@ -33,7 +33,7 @@ from ..payments import (
     DailyLimitExceeded, MerchantNotActive, OrderConflict, OrderNotFound, OrderPaid, RefundConflict, RefundImpossible,
     UnsupportedCode,
 )
-from ..storage import Device
+from ..storage import Device, Merchant, Storage
 
 Prepare = Callable[[web.Request, Device, dict], Awaitable[Any]]
 Handle = Callable[[web.Request, Device, Any], Awaitable[dict[str, Any]]]
@@ -166,16 +166,24 @@ async def orders(request: web.Request, device: Device, message: device_messages.
 
 # info
 
+async def _merchant_of(storage: Storage, device: Device) -> Merchant:
+    """The merchant of a device that may use the API: installed (check_standing), so placed at a merchant's store."""
+    merchant = await storage.get_merchant(device.merchant_id) if device.merchant_id else None
+    if merchant is None:      # never: an installed device has a merchant, and merchants are closed, not deleted
+        raise RuntimeError(f"device {device.id} has no merchant")
+    return merchant
+
+
 async def prepare_info(request: web.Request, device: Device, message: dict) -> None:
     return None
 
 
 async def info(request: web.Request, device: Device, message: None) -> dict[str, Any]:
     payments = request.app[PAYMENTS]
-    merchant = await request.app[STORAGE].get_merchant(device.merchant_id)
+    merchant = await _merchant_of(request.app[STORAGE], device)
     limits = await payments.limits(device)
     code = await static_codes.code_of_device(request.app[STORAGE], device)
-    wallets = await payments.wallets(device.merchant_id)       # only those the shop takes
+    wallets = await payments.wallets(merchant.id)       # only those the shop takes
     code_prefixes, code_lengths = payments.code_shapes(wallets)
     return {
         "device_id": device.id,
@@ -324,7 +332,7 @@ async def _activate(request: web.Request) -> web.Response:
                                        firmware=message.firmware, place=place)
     except ActivationRefused as e:
         raise errors.refusal(e.code) from None
-    merchant = await storage.get_merchant(device.merchant_id)
+    merchant = await _merchant_of(storage, device)
     return _answer(wire_format, {"device_id": device.id, "device_key": device.key_hex,
                                  "merchant": {"id": merchant.id, "name": merchant.name},
                                  "store_name": device.store_name})

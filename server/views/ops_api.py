@@ -77,13 +77,15 @@ async def _read(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _name(body: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+def _name(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
-    if value is None and not required:
-        return None
     if not isinstance(value, str) or not NAME.match(value):
         raise _error(400, "invalid_field", f"{key} must be 1-32 of A-Z a-z 0-9 _ . -")
     return value
+
+
+def _optional_name(body: dict[str, Any], key: str) -> str | None:
+    return None if body.get(key) is None else _name(body, key)
 
 
 def _created(answer: dict[str, Any], status: int = 201) -> web.Response:
@@ -99,7 +101,7 @@ async def add_device(request: web.Request) -> web.Response:
     if not isinstance(device_id, str) or not DEVICE_ID.match(device_id):
         raise _error(400, "invalid_field", "device_id must be 1-32 of A-Z a-z 0-9 _ -")
     profile = _name(body, "profile")
-    group = _name(body, "group", required=False)
+    group = _optional_name(body, "group")
     merchant_id = body.get("merchant_id")
     if not isinstance(merchant_id, str) or not DEVICE_ID.match(merchant_id):
         raise _error(400, "invalid_field", "merchant_id must be 1-32 of A-Z a-z 0-9 _ -")
@@ -134,7 +136,7 @@ async def add_device(request: web.Request) -> web.Response:
 async def set_group(request: web.Request) -> web.Response:
     _check_token(request)
     body = await _json_body(request)
-    group = _name(body, "group", required=False)
+    group = _optional_name(body, "group")
     device_id = params.device_id(request.match_info["device_id"])
     if not await rollouts.set_device_group(request.app[STORAGE], device_id, group):
         raise _error(404, "unknown_device", f"no device {device_id}")
@@ -158,7 +160,9 @@ def _bundle_files(data: bytes, limit: int) -> dict[str, bytes]:
                 parts = member.name.split("/", 1)
                 if len(parts) != 2:
                     continue
-                members[parts[1]] = tar.extractfile(member).read()
+                extracted = tar.extractfile(member)
+                if extracted is not None:       # always, for a regular file
+                    members[parts[1]] = extracted.read()
     except (tarfile.TarError, OSError, EOFError) as e:
         raise _error(422, "bad_bundle", f"not a .tar.gz bundle: {e}") from None
     return members
@@ -358,7 +362,7 @@ async def stop_rollout(request: web.Request) -> web.Response:
     if not params.is_text(reason, 500):
         raise _error(400, "invalid_field", "reason must be text of at most 500 characters, no control characters")
     await rollouts.stop(request.app[STORAGE], rollout["id"], reason)
-    rollout = await rollouts.get_rollout(request.app[STORAGE], rollout["id"])
+    rollout = await _rollout(request)
     return web.json_response({"id": rollout["id"], "state": rollout["state"], "reason": rollout["reason"]})
 
 

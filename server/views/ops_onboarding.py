@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -298,7 +298,7 @@ async def close_store(request: web.Request) -> web.Response:
 
 # stock and assignment
 
-def _file_refused(message: str, problems: list[tuple[int, Exception]]) -> web.Response:
+def _file_refused(message: str, problems: Sequence[tuple[int, Exception]]) -> web.Response:
     error = {"code": "bad_stock_file", "message": message,
              "problems": [{"line": line, "message": str(e)} for line, e in problems]}
     return web.json_response({"error": error, "server_time": int(time.time())}, status=422)
@@ -372,6 +372,8 @@ async def assign_device(request: web.Request) -> web.Response:
     except devices.LifecycleRefused as e:         # not in stock, the merchant or the store closed
         raise _conflict(e) from None
     device = await storage.get_device(device_id)
+    if device is None:                            # never: devices are not deleted
+        raise _not_found(f"device {device_id}")
     return web.json_response({"device_id": device_id, "lifecycle": device.lifecycle, "merchant_id": device.merchant_id,
                               "store_id": device.store_id, "store_name": device.store_name})
 

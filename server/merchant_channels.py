@@ -28,12 +28,13 @@ import time
 from collections.abc import Iterable
 
 from .channels import SubMerchant
+from .channels.registry import ADAPTERS
 from .clock import now_ms
 from .settings import Settings
 from .storage import Storage
 from .storage.records import MERCHANT_CHANNEL_CLOSED, MERCHANT_CHANNEL_OPEN, MERCHANT_CLOSED, MerchantChannel
 
-CHANNELS = ("wechat", "alipay", "unionpay")
+CHANNELS = tuple(ADAPTERS)
 STATUSES = (MERCHANT_CHANNEL_OPEN, MERCHANT_CHANNEL_CLOSED)
 # What each channel's sub-merchant ids look like: a typo is refused before it reaches the channel.
 # WeChat merchant numbers are 8-10 digits today (inferred from published examples: "1900000109");

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 from . import fees
 from .channels import Bill, BillRow, BillStatus, BillUnavailable, Channel, SubMerchant
-from .channels.registry import open_channels
+from .channels.registry import ADAPTERS, open_channels
 from .merchant_channels import is_service_provider
 from .settings import Settings
 from .storage import REFUND_SUCCESS, REFUNDED, SUCCESS, Order, Refund, Storage, open_storage
@@ -503,7 +503,7 @@ async def reconcile(settings: Settings, day: datetime.date, channel_names: Seque
 
 
 def service_provider_channels(settings: Settings) -> list[str]:
-    return [name for name in ("wechat", "alipay", "unionpay") if is_service_provider(settings, name)]
+    return [name for name in ADAPTERS if is_service_provider(settings, name)]
 
 
 # The scheduled job. WeChat has the previous day's bill ready after 10:00 and Alipay after 09:00 (Beijing

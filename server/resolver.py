@@ -98,7 +98,7 @@ class PacedChannel:
         self._started = started
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(self._channel, name)     # AttributeError for calls it lacks, as hasattr() expects
+        value = getattr(self._channel, name)
         if name not in _PACED_CALLS:
             return value
 

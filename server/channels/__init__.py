@@ -289,6 +289,7 @@ class Channel(Protocol):
     # C2B, refunds, bills.
     async def close(self, trade_no: str, merchant: SubMerchant | None = None) -> CancelResult:
         """Close an unpaid order (an expired one-time code); cancelled=True once nobody can pay it."""
+        ...
 
     async def precreate(self, command: PrecreateCommand) -> PrecreateResult: ...
     async def refund(self, command: RefundCommand) -> RefundResult: ...
@@ -298,18 +299,22 @@ class Channel(Protocol):
     async def bill(self, day: datetime.date, merchant: SubMerchant | None = None) -> list[BillRow]:
         """The channel's bill of `day` (China time): the one sub-merchant's, or with None the acquirer's
         whole bill; raises BillUnavailable."""
+        ...
 
     # C2B in the payer's wallet app (server/views/landing.py, docs/c2b.md).
     def authorize_url(self, redirect_uri: str, state: str, merchant: SubMerchant | None = None) -> str:
         """Where the payer's app is sent to tell us who the payer is; it comes back to redirect_uri."""
+        ...
 
     async def identify_payer(self, query: Mapping[str, str], merchant: SubMerchant | None = None,
                              user_agent: str = "") -> Payer:
         """The payer, from the query the app came back with; raises AuthDeclined, AuthCodeInvalid or
         AuthUnavailable."""
+        ...
 
     def parse_notice(self, body: bytes, content_type: str) -> PaymentNotice:
         """A payment notification checked (signature, our merchant); raises NoticeRefused."""
+        ...
 
     def notice_answer(self, ok: bool) -> NoticeAnswer: ...
 

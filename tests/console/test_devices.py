@@ -3,14 +3,11 @@ follows; a cloned device shows flagged in the inventory and the detail, with its
 only its own devices, and another merchant's by URL is 404."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from conftest import in_english, login
 from console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
 from server import devices
-from server.device_auth import sign_request
 
 SPARE = "SPARE-01"
 
@@ -18,13 +15,8 @@ SPARE = "SPARE-01"
 async def device_call(stack, device_id: str, op: str, message: dict, *, key_hex: str | None = None,
                       hardware_id: str | None = None, boot_id: str | None = None) -> tuple[int, dict]:
     """A signed device-API request, with the identity headers when given (as the firmware sends them)."""
-    path = f"/d/v1/{op}"
-    body = json.dumps(message).encode()
-    headers = {"Content-Type": "application/json",
-               **sign_request(device_id, key_hex or stack.device_keys[device_id], path, body,
-                              hardware_id=hardware_id, boot_id=boot_id)}
-    async with stack.http.post(stack.url + path, data=body, headers=headers) as resp:
-        return resp.status, await resp.json()
+    return await stack.server.device(device_id, key_hex or stack.device_keys[device_id]).call(
+        op, message, hardware_id=hardware_id, boot_id=boot_id)
 
 
 async def spare_in_stock(stack, device_id: str = SPARE) -> None:

@@ -16,7 +16,7 @@ import pytest
 from conftest import DEVICE_ID, MERCHANT_ID
 from loopback import free_port
 from hw_sim import test_codes
-from server.device_auth import sign_request
+from hw_sim.device_client import DeviceClient as SignedDevice
 from server.devices import register_device
 from server.settings import DatabaseSettings
 from server.storage import open_storage
@@ -85,17 +85,17 @@ class ServerProcess:
 
 
 class DeviceClient:
+    """hw_sim's signed device client, at whichever server process a call names."""
+
     def __init__(self, session: aiohttp.ClientSession, key_hex: str):
         self.session = session
         self.key_hex = key_hex
 
     async def call(self, server: ServerProcess, op: str, message: dict) -> dict:
-        body = json.dumps(message).encode()
-        headers = {"Content-Type": "application/json", **sign_request(DEVICE_ID, self.key_hex, f"/d/v1/{op}", body)}
-        async with self.session.post(f"{server.url}/d/v1/{op}", data=body, headers=headers) as resp:
-            answer = await resp.json()
-            assert resp.status == 200, answer
-            return answer
+        device = SignedDevice(self.session, DEVICE_ID, self.key_hex, base_url=server.url)
+        status, answer = await device.call(op, message)
+        assert status == 200, answer
+        return answer
 
 
 def server_config(tmp_path: Path, name: str, database: dict, sandbox, *, resolver: bool = True,

@@ -31,6 +31,7 @@ def crash_config(tmp_path, name: str, database: dict, sandbox):
     # Payers who never type their password: every order is reversed at its 1 s deadline, and WeChat keeps
     # answering recall=Y, so each order sits in its cancel loop (a call every 0.3 s) when the server dies.
     return write_config(tmp_path / f"{name}.toml", {
+        "server": {"sandbox": True},               # its channel is the local sandbox
         "database": database,
         "device_api": {"poll_recheck_s": 0.5},
         "resolver": {"tick_s": 0.05, "lease_s": LEASE_S},

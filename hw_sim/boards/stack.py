@@ -75,9 +75,9 @@ class ServerStack:
         heartbeat_s: the interval the server tells devices. announce: the server's [announce] settings
         (transport, speak_within_s, mqtt {host, port, username, password, provision, keepalive_s}).
         database: [database] (default SQLite under workdir); resolver, device_api: more of those sections;
-        settings: any other sections ({"console": {...}, "throttle": {...}}). port: the server's (0: any free one;
-        a taken one raises OSError); backlog:
-        connections it queues before accepting (a benchmark's thousand devices want more)."""
+        settings: any other sections ({"console": {...}, "throttle": {...}}).
+        port: the server's (0: any free one; a taken one raises OSError); backlog: the connections it queues
+        before accepting them (a benchmark's thousand devices want more)."""
         self.workdir = str(workdir)
         self.devices = devices
         self.channels = tuple(channels)

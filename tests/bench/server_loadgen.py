@@ -1,9 +1,10 @@
-"""Load generator for the server benchmarks: a process of its own, printing one JSON line of results.
+"""Load generator for the server benchmarks: a process of its own, printing one JSON line of results
+(run from the repository, where `tests` and `hw_sim` are packages).
 
-    python tests/bench/server_loadgen.py echo     --urls URL --seconds S --concurrency C
-    python tests/bench/server_loadgen.py pay      --urls URL[,URL] --devices-file F --seconds S --concurrency C
-    python tests/bench/server_loadgen.py longpoll --urls URL --device D --key K --orders N --server-pid PID
-    python tests/bench/server_loadgen.py poll5    --urls URL --device D --key K --orders N
+    python -m tests.bench.server_loadgen echo     --urls URL --seconds S --concurrency C
+    python -m tests.bench.server_loadgen pay      --urls URL[,URL] --devices-file F --seconds S --concurrency C
+    python -m tests.bench.server_loadgen longpoll --urls URL --device D --key K --orders N --server-pid PID
+    python -m tests.bench.server_loadgen poll5    --urls URL --device D --key K --orders N
 
 The throughput modes (echo, pay) speak HTTP/1.1 over keep-alive connections of their own (Connection),
 one per worker; the latency modes use aiohttp's client.
@@ -22,10 +23,8 @@ from pathlib import Path
 
 import aiohttp
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from hw_sim import test_codes  # noqa: E402
-from server.device_auth import sign_request  # noqa: E402
+from hw_sim import test_codes
+from hw_sim.device_client import sign_request
 
 
 class Client:

@@ -33,7 +33,7 @@ import aiomqtt
 
 from hw_sim.boards.stack import ServerStack
 from hw_sim.device_client import sign_request
-from loopback import Mosquitto
+from tests.loopback import Mosquitto
 from server.announce import mqtt_password
 from server.channels import PrecreateCommand
 from server.device_auth import new_device_key

@@ -61,9 +61,8 @@ HEAP_GOAL = 64 * 1024
 DEVICE_GOAL = 56 * 1024     # MicroPython's ESP32 heap to start with (ports/esp32/mpconfigport.h)
 PAYMENT_GOAL = 24 * 1024    # one payment above idle
 
-sys.path.insert(0, str(MP))
-import mp_run  # noqa: E402
-from test_fw_native_payment import full_journal, full_journal_file, whole_device_input  # noqa: E402
+from tests.firmware import mp_run  # noqa: E402
+from tests.firmware.test_fw_native_payment import full_journal, full_journal_file, whole_device_input  # noqa: E402
 
 needs_node = pytest.mark.skipif(
     shutil.which("node") is None

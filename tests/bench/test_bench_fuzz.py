@@ -19,11 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-# The harness lives with the server tests (appended: never shadows another folder's conftest).
-sys.path.append(str(ROOT / "tests" / "server"))
+from tests.server.fuzz_inputs import AREAS, Findings, RandomChooser, fuzz_target, make_case  # the server tests' harness
 
-from fuzz_inputs import AREAS, Findings, RandomChooser, fuzz_target, make_case  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 CASES = int(os.environ.get("FUZZ_CASES", "100000"))
 SEED = int(os.environ.get("FUZZ_SEED", "18"))

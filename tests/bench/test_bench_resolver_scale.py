@@ -69,26 +69,23 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-# Run as a script (`serve`, a server process of the waiting runs), the repository and tests/ are not on the path.
-sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parents[1])]
-
-import server.app  # noqa: E402
-from hw_sim import test_codes  # noqa: E402
-from hw_sim.sandbox import run_wechat_sandbox  # noqa: E402
-from loopback import free_port  # noqa: E402
-from server.app import create_app  # noqa: E402
-from server.channels import ChannelResult, Outcome, PayCommand  # noqa: E402
-from server.channels.registry import open_channels  # noqa: E402
-from server.clock import new_id, new_trade_no, now_ms  # noqa: E402
-from server.device_auth import sign_request  # noqa: E402
-from server.devices import register_device  # noqa: E402
-from server.keys import CHANNELS, METRICS, PAYMENTS, STORAGE  # noqa: E402
-from server.resolver import Resolver  # noqa: E402
-from server.settings import DatabaseSettings, load_settings  # noqa: E402
-from server.storage import B2C, PAYING, Order, open_storage  # noqa: E402
-from server.storage.postgres import PostgresStorage  # noqa: E402
-from server.storage.sql import SqlStorage  # noqa: E402
-from server.storage.sqlite import SqliteStorage  # noqa: E402
+import server.app
+from hw_sim import test_codes
+from hw_sim.sandbox import run_wechat_sandbox
+from tests.loopback import free_port
+from server.app import create_app
+from server.channels import ChannelResult, Outcome, PayCommand
+from server.channels.registry import open_channels
+from server.clock import new_id, new_trade_no, now_ms
+from hw_sim.device_client import sign_request
+from server.devices import register_device
+from server.keys import CHANNELS, METRICS, PAYMENTS, STORAGE
+from server.resolver import Resolver
+from server.settings import DatabaseSettings, load_settings
+from server.storage import B2C, PAYING, Order, open_storage
+from server.storage.postgres import PostgresStorage
+from server.storage.sql import SqlStorage
+from server.storage.sqlite import SqliteStorage
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "var" / "bench" / "resolver.json"
@@ -334,7 +331,7 @@ async def waiting_run(tmp: Path, backend: str, processes: int, design: str, answ
                     log = open(tmp / f"{name}-{n}.log", "ab")
                     stack.callback(log.close)
                     servers.append(await asyncio.create_subprocess_exec(
-                        sys.executable, __file__, "serve", json.dumps(spec), cwd=ROOT, env=env,
+                        sys.executable, "-m", "tests.bench.test_bench_resolver_scale", "serve", json.dumps(spec), cwd=ROOT, env=env,
                         stdout=asyncio.subprocess.DEVNULL, stderr=log))
                     await wait_healthy(f"http://127.0.0.1:{port}", servers[-1])
                 t0 = now_ms() + 500

@@ -29,13 +29,13 @@ import asyncpg
 import cbor2
 
 from hw_sim import test_codes
-from server.device_auth import sign_request
+from hw_sim.device_client import sign_request
 from server.devices import register_device
 from server.settings import DatabaseSettings
 from server.storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[2]
-LOADGEN = str(Path(__file__).with_name("server_loadgen.py"))
+LOADGEN = ["-m", "tests.bench.server_loadgen"]     # run in ROOT: tests/ is a package there
 PG_URL = os.environ.get("SCANPAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 LONG_POLLS = int(os.environ.get("BENCH_LONG_POLLS", "10000"))
@@ -121,7 +121,7 @@ cancel_retry_s = 0.0
 
 
 def loadgen(*args: str) -> dict:
-    out = subprocess.run([sys.executable, LOADGEN, *args], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    out = subprocess.run([sys.executable, *LOADGEN, *args], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from c2b_stack import running_stack
+from tests.c2b.c2b_stack import running_stack
 
 
 @pytest.fixture

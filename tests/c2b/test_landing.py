@@ -8,7 +8,7 @@ import urllib.parse
 import pytest
 from playwright.async_api import Error as PlaywrightError
 
-from c2b_stack import UA, phone, running_stack
+from tests.c2b.c2b_stack import UA, phone, running_stack
 from server.c2b import fen_of_yuan, wallet_for
 from server.settings import DEFAULT_WALLETS
 

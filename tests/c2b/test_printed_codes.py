@@ -1,11 +1,11 @@
 """A batch of printed static codes, end to end in headless Chromium: 100 empty codes printed to a PDF
 sheet that ZBar reads back; one bound to the stand's store and paid from a WeChat phone (the order is
 the store's, naming the code); an empty sticker and a deregistered one take no money and say why."""
-from c2b_stack import UA, phone
+from tests.c2b.c2b_stack import UA, phone
 
 from server import static_codes
 from server.keys import STORAGE
-from sheets import scanned_urls
+from tests.sheets import scanned_urls
 
 
 async def _open(browser, wallet: str, url: str):

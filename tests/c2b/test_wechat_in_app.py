@@ -3,7 +3,7 @@ WeixinJSBridge getBrandWCPayRequest with a paySign the (stand-in) WeChat checks 
 server asks orderquery, and only that answer finishes the order."""
 import asyncio
 
-from c2b_stack import running_stack  # noqa: F401
+from tests.c2b.c2b_stack import running_stack  # noqa: F401
 
 from server.channels.wechat.xmlcodec import from_xml
 

@@ -27,7 +27,7 @@ async def wechat(request, wechat_settings):
 
 # Alipay and UnionPay: sandboxes with the project's sandbox keys, adapters configured to match.
 
-from channel_settings import alipay_settings_for  # noqa: E402
+from tests.channels.channel_settings import alipay_settings_for  # noqa: E402
 from hw_sim.sandbox.alipay import run_alipay_sandbox  # noqa: E402
 from server.channels import alipay as alipay_channel  # noqa: E402
 from server.settings import AlipaySettings  # noqa: E402
@@ -50,7 +50,7 @@ async def alipay(alipay_settings):
         yield channel
 
 
-from channel_settings import unionpay_settings_for  # noqa: E402
+from tests.channels.channel_settings import unionpay_settings_for  # noqa: E402
 from hw_sim.sandbox.unionpay import run_unionpay_sandbox  # noqa: E402
 from server.channels import unionpay as unionpay_channel  # noqa: E402
 

@@ -14,7 +14,7 @@ from server.channels.alipay import open_channel
 from server.clock import new_trade_no
 from server.settings import Secret
 
-from channel_settings import alipay_settings_for
+from tests.channels.channel_settings import alipay_settings_for
 
 
 def command(scenario=test_codes.SUCCESS, param=0, amount_fen=1250):

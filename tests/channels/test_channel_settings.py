@@ -1,7 +1,7 @@
 """Channel config: defaults from the sources, keys required when enabled, secrets never shown."""
 import pytest
 
-from channel_settings import alipay_settings_for, unionpay_settings_for
+from tests.channels.channel_settings import alipay_settings_for, unionpay_settings_for
 from server.routing import CodeRouter
 from server.settings import SettingsError, load_settings
 

@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from conftest import SHORT
+from tests.channels.conftest import SHORT
 from hw_sim import test_codes
 from hw_sim.boards.stack import CHANNELS, ServerStack
 from hw_sim.sandbox.common import CHINA

@@ -6,7 +6,7 @@ import datetime
 import pytest
 from Crypto.PublicKey import RSA
 
-from channel_settings import unionpay_settings_for
+from tests.channels.channel_settings import unionpay_settings_for
 from hw_sim import test_codes
 from hw_sim.sandbox.common import CHINA
 from server.channels import BillStatus, Outcome, PayCommand, PrecreateCommand, Reason, RefundCommand

@@ -1,7 +1,7 @@
 """Fixtures for the console tests: the real server and sandboxes (console_stack.py), headless Chromium.
 
     async def test_x(stack, page):
-        await login(page, OPERATOR, PASSWORDS[OPERATOR])      # from conftest import login
+        await login(page, OPERATOR, PASSWORDS[OPERATOR])      # from tests.console.conftest import login
         await page.goto("/console/orders")                    # relative to the server's URL
 
 `stack` has two merchants (TEA_SHOP, NOODLE_SHOP in console_stack.py), each with a store, a device and a
@@ -17,7 +17,7 @@ import secrets
 import asyncpg
 import pytest
 
-from console_stack import running_stack
+from tests.console.console_stack import running_stack
 from server.settings import DatabaseSettings
 from server.storage import open_storage
 

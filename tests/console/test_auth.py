@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 
-from conftest import login, new_page
-from console_stack import NOODLE, OPERATOR, PASSWORDS, TEA, TEA_SHOP
+from tests.console.conftest import login, new_page
+from tests.console.console_stack import NOODLE, OPERATOR, PASSWORDS, TEA, TEA_SHOP
 from server.keys import SETTINGS, STORAGE
 
 
@@ -195,7 +195,7 @@ async def test_console_pages_refuse_framing_and_inline_scripts(stack, page):
 
 
 async def test_an_expired_session_sends_the_user_to_login(tmp_path, browser):
-    from console_stack import running_stack
+    from tests.console.console_stack import running_stack
     async with running_stack(tmp_path, console={"session_ttl_s": 1}, pay_orders=False) as stack:
         context = await browser.new_context(base_url=stack.url)
         page = await context.new_page()

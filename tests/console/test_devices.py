@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import in_english, login
-from console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
+from tests.console.conftest import in_english, login
+from tests.console.console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
 from server import devices
 
 SPARE = "SPARE-01"

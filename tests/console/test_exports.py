@@ -10,8 +10,8 @@ import re
 import openpyxl
 from playwright.async_api import expect
 
-from conftest import login
-from console_stack import NOODLE, OPERATOR, PASSWORDS, TEA, TEA_SHOP, http_session
+from tests.console.conftest import login
+from tests.console.console_stack import NOODLE, OPERATOR, PASSWORDS, TEA, TEA_SHOP, http_session
 from hw_sim import test_codes
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from console_stack import OPERATOR, TEA_SHOP, http_session, running_stack
+from tests.console.console_stack import OPERATOR, TEA_SHOP, http_session, running_stack
 from server.keys import STORAGE
 
 

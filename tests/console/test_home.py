@@ -7,8 +7,8 @@ import json
 import pytest
 from playwright.async_api import expect
 
-from conftest import login, new_page
-from console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
+from tests.console.conftest import login, new_page
+from tests.console.console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
 from server.console.auth import SESSION_COOKIE
 
 PHONE = {"width": 390, "height": 844}

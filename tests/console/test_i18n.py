@@ -10,10 +10,10 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 
-from conftest import login
-from console_stack import OPERATOR, PASSWORDS
+from tests.console.conftest import login
+from tests.console.console_stack import OPERATOR, PASSWORDS
 from server.console import auth, i18n
-from test_form_refusals import logged_in
+from tests.console.test_form_refusals import logged_in
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE = ROOT / "server" / "console"

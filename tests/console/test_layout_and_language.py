@@ -15,8 +15,8 @@ import re
 
 import pytest
 
-from conftest import login
-from console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
+from tests.console.conftest import login
+from tests.console.console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
 from server import rollouts, static_codes
 from server.console import i18n
 from server.device_auth import new_device_key

@@ -9,7 +9,7 @@ import re
 import pytest
 from yarl import URL
 
-from console_stack import NOODLE, OPERATOR, PASSWORDS, TEA, running_stack
+from tests.console.console_stack import NOODLE, OPERATOR, PASSWORDS, TEA, running_stack
 from server.console import auth, i18n, queries
 from server.keys import STORAGE
 

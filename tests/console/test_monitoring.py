@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from playwright.async_api import expect
 
-from conftest import login, new_page
-from console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
+from tests.console.conftest import login, new_page
+from tests.console.console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
 from hw_sim import test_codes
 from server.clock import now_ms
 

@@ -12,8 +12,8 @@ from fpdf import FPDF
 from PIL import Image
 from pyzbar.pyzbar import ZBarSymbol, decode
 
-from conftest import login
-from console_stack import OPERATOR, PASSWORDS
+from tests.console.conftest import login
+from tests.console.console_stack import OPERATOR, PASSWORDS
 from server import static_codes, stores
 from server.keys import PAYMENTS
 

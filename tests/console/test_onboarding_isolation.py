@@ -11,7 +11,7 @@ import pytest
 from babel.messages.extract import extract_from_file
 from PIL import Image
 
-from console_stack import NOODLE_SHOP, OPERATOR, TEA, TEA_SHOP, http_session, running_stack
+from tests.console.console_stack import NOODLE_SHOP, OPERATOR, TEA, TEA_SHOP, http_session, running_stack
 from server import merchants, static_codes
 from server.console import i18n
 from server.console import merchants as console_merchants

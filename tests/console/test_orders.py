@@ -6,8 +6,8 @@ import datetime
 
 import pytest
 
-from conftest import login
-from console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, REFUND_PASSWORDS, TEA, TEA_SHOP
+from tests.console.conftest import login
+from tests.console.console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, REFUND_PASSWORDS, TEA, TEA_SHOP
 from hw_sim import test_codes
 from server.console.orders import parse_yuan
 

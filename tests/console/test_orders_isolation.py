@@ -1,8 +1,8 @@
 """A merchant reaches only its own orders, by any URL; unsafe requests need the session's CSRF token."""
 from __future__ import annotations
 
-from conftest import login, new_page
-from console_stack import NOODLE, NOODLE_SHOP, PASSWORDS, REFUND_PASSWORDS, TEA, TEA_SHOP
+from tests.console.conftest import login, new_page
+from tests.console.console_stack import NOODLE, NOODLE_SHOP, PASSWORDS, REFUND_PASSWORDS, TEA, TEA_SHOP
 
 
 async def _csrf_token(page) -> str:

@@ -6,8 +6,8 @@ import datetime
 
 from playwright.async_api import expect
 
-from conftest import in_english, login, new_page
-from console_stack import NOODLE, OPERATOR, PASSWORDS, TEA, TEA_SHOP
+from tests.console.conftest import in_english, login, new_page
+from tests.console.console_stack import NOODLE, OPERATOR, PASSWORDS, TEA, TEA_SHOP
 from hw_sim.sandbox.common import Charge
 from server import reconcile
 from server.console.reports import parse_report

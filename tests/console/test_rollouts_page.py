@@ -6,8 +6,8 @@ import hashlib
 
 from playwright.async_api import expect
 
-from conftest import in_english, login, new_page
-from console_stack import OPERATOR, PASSWORDS, TEA, TEA_SHOP
+from tests.console.conftest import in_english, login, new_page
+from tests.console.console_stack import OPERATOR, PASSWORDS, TEA, TEA_SHOP
 from server import rollouts
 from server.device_auth import new_device_key
 

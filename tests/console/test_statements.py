@@ -12,7 +12,7 @@ import re
 
 import openpyxl
 
-from console_stack import NOODLE, OPERATOR, TEA, TEA_SHOP, http_session
+from tests.console.console_stack import NOODLE, OPERATOR, TEA, TEA_SHOP, http_session
 from server import merchant_channels
 from server.channels.wechat.bill import parse_bill
 from server.keys import SETTINGS

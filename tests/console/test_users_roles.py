@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from conftest import login, new_page
-from console_stack import NOODLE, OPERATOR, PASSWORDS, REFUND_PASSWORDS, TEA, TEA_SHOP, add_console_user
+from tests.console.conftest import login, new_page
+from tests.console.console_stack import NOODLE, OPERATOR, PASSWORDS, REFUND_PASSWORDS, TEA, TEA_SHOP, add_console_user
 from hw_sim import test_codes
 from server.console import auth, queries
 

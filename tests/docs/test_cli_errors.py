@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from docs_pages import REPO
+from tests.docs.docs_pages import REPO
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 

@@ -8,7 +8,7 @@ import typing
 
 import pytest
 
-from docs_pages import blocks, section
+from tests.docs.docs_pages import blocks, section
 from server import settings as server_settings
 from server.settings import Secret, load_settings
 

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from docs_pages import fence_problems, link_problems, pages, prose_problems
+from tests.docs.docs_pages import fence_problems, link_problems, pages, prose_problems
 
 PAGES = pages()
 

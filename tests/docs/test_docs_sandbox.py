@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from docs_pages import section, table_rows
+from tests.docs.docs_pages import section, table_rows
 from hw_sim import test_codes
 from hw_sim.boards.stack import CHANNELS, ServerStack
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from docs_pages import REPO, section
+from tests.docs.docs_pages import REPO, section
 
 SECTION = "Take a payment on a flashed virtual board"
 PORT = 8080

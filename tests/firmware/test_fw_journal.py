@@ -4,7 +4,7 @@ cut at every write and rename the journal makes) on CPython, on the native Micro
 heap and on the WebAssembly port."""
 import pytest
 
-import mp_run
+from tests.firmware import mp_run
 
 RUNTIMES = ("cpython",) + mp_run.PORTS
 NATIVE_HEAP = 136 * 1024      # 96 KiB is enough: this script and the journal from source, and converting

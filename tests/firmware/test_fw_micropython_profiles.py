@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from test_fw_micropython import FIRMWARE, HERE, ROOT, RUNNER
+from tests.firmware.test_fw_micropython import FIRMWARE, HERE, ROOT, RUNNER
 
 from core import line_protocol as lp  # noqa: E402
 from core import qr  # noqa: E402

@@ -5,7 +5,7 @@ frames, 0x7D escapes, bytes that are not UTF-8) never reach a decoder: on MicroP
 to raise UnicodeError out of the AT chat and kill main()."""
 import pytest
 
-import mp_run
+from tests.firmware import mp_run
 
 RUNTIMES = ("cpython",) + mp_run.PORTS
 NATIVE_HEAP = 96 * 1024       # the driver and this script compiled from source: 77 KiB is enough

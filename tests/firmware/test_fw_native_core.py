@@ -4,9 +4,9 @@ the same scripts and the same assertions, on the native MicroPython port with a 
 grows (mp_run.py). The caps leave about a fifth above what each script needs today, from source."""
 import pytest
 
-import mp_run
-import test_fw_micropython as webassembly
-from test_fw_micropython import hmac_vectors, micropython  # noqa: F401  (fixtures, fed natively below)
+from tests.firmware import mp_run
+from tests.firmware import test_fw_micropython as webassembly
+from tests.firmware.test_fw_micropython import hmac_vectors, micropython  # noqa: F401  (fixtures, fed natively below)
 
 pytestmark = pytest.mark.skipif(not mp_run.available("native"), reason=mp_run.skip_reason("native"))
 

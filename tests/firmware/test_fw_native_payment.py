@@ -16,7 +16,7 @@ import pathlib
 
 import pytest
 
-import mp_run
+from tests.firmware import mp_run
 from hw_sim import test_codes
 from core.journal import Journal
 from hw_sim.boards.stack import ServerStack

@@ -3,8 +3,8 @@ SSD1306 frame, battery curve, modem replies, the basic box's app on its serial l
 and assertions, on the native MicroPython port with a fixed heap (mp_run.py)."""
 import pytest
 
-import mp_run
-import test_fw_micropython_profiles as webassembly
+from tests.firmware import mp_run
+from tests.firmware import test_fw_micropython_profiles as webassembly
 
 pytestmark = pytest.mark.skipif(not mp_run.available("native"), reason=mp_run.skip_reason("native"))
 

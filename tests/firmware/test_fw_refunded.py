@@ -10,7 +10,7 @@ from core.app import App
 from core.gun import GunApp
 from core.journal import Journal
 from core.stand import StandApp
-from mp_standins import Led, Source, Speaker
+from hw_sim.virtual_board.jig.mp_standins import Led, Source, Speaker
 
 REFUNDED = {"order_no": "D0001-5a00-000001", "status": "REFUNDED", "channel": "wechat", "amount_fen": 1250, "refunded_fen": 1250}
 SAID = "已退款 12.50 元"

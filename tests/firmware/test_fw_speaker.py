@@ -10,7 +10,7 @@ import pathlib
 
 import pytest
 
-import mp_run
+from tests.firmware import mp_run
 from hw_sim.boards.stack import ServerStack
 
 
@@ -71,7 +71,7 @@ async def test_the_speaker_hears_the_broker_on_micropython(tmp_path):
     if not mp_run.available("native"):      # the WebAssembly port has no sockets for MQTT
         pytest.skip(mp_run.skip_reason("native"))
     source = umqtt_source()
-    from loopback import Mosquitto
+    from tests.loopback import Mosquitto
     broker = Mosquitto(tmp_path)
     broker.start()
     try:

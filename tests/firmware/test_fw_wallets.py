@@ -5,7 +5,7 @@ from core import app as app_mod
 from core import codes, texts
 from core.api import ApiError
 from core.journal import Journal
-from mp_standins import Led, Source, Speaker
+from hw_sim.virtual_board.jig.mp_standins import Led, Source, Speaker
 
 ALIPAY_CODE = "281234567890123456"
 

@@ -7,7 +7,7 @@ import pytest
 from hw_sim.boards.stack import ServerStack
 from hw_sim.pos.pole_display import PseudoSerial
 from server.devices import register_device
-from agent_test_peers import ScriptedBox
+from tests.host_agent.agent_test_peers import ScriptedBox
 
 AGENT_ID = "PC0001"
 

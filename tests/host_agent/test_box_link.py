@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from agent_test_peers import replug
+from tests.host_agent.agent_test_peers import replug
 from core import line_protocol as lp
 from host_agent.box_link import BoxError, BoxLink
 

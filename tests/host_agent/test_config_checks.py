@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from host_agent.config import ConfigError, load_config
-from test_agent_config import GOOD as PASSTHROUGH, KEY, write
+from tests.host_agent.test_agent_config import GOOD as PASSTHROUGH, KEY, write
 
 # test_agent_config's config, its pole display sniffing with the defaults
 GOOD = PASSTHROUGH[:PASSTHROUGH.index("[pole_display]")] + '[pole_display]\nport = "COM5"\n'

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from agent_test_peers import replug
+from tests.host_agent.agent_test_peers import replug
 from host_agent.sources.pole_display import PoleDisplaySource
 from hw_sim.pos.pole_display import PoleDisplayRecorder, PosCashier
 

@@ -58,7 +58,8 @@ from server.channels.wechat import signing as wechat_signing
 from server.clock import now_ms
 from server.console import auth, queries
 from server.console.devices import ACTIONS as DEVICE_ACTIONS
-from server.device_auth import new_device_key, sign_request
+from hw_sim.device_client import sign_request
+from server.device_auth import new_device_key
 from server.device_messages import NETWORKS
 from server.keys import SETTINGS, STORAGE
 from server.settings import SANDBOX_API_KEY, SANDBOX_APPID, SANDBOX_MCH_ID, Settings, load_settings

@@ -11,8 +11,8 @@ import time
 import pytest
 from aiohttp import web
 
-from conftest import DEVICE_ID, add_device, test_settings
-from loopback import free_port
+from tests.server.conftest import DEVICE_ID, add_device, test_settings
+from tests.loopback import free_port
 from server import alerts
 from server.app import create_app
 from server.clock import now_ms

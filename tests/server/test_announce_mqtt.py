@@ -9,7 +9,7 @@ import json
 import aiomqtt
 import pytest
 
-from conftest import DEVICE_ID, Device, add_device, pay_on_the_code, test_settings
+from tests.server.conftest import DEVICE_ID, Device, add_device, pay_on_the_code, test_settings
 from server.announce import mqtt_password
 from server.app import create_app
 from server.keys import ANNOUNCER

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import DEVICE_ID, Device, add_device, pay_on_the_code
+from tests.server.conftest import DEVICE_ID, Device, add_device, pay_on_the_code
 from server.keys import ANNOUNCER, CHANNELS, PAYMENTS, STORAGE
 from server.settings import AnnounceSettings
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import aiohttp
 
 from hw_sim import test_codes
-from loopback import free_port
+from tests.loopback import free_port
 from server import devices, rollouts
-from server.device_auth import sign_request
+from hw_sim.device_client import sign_request
 from server.devices import register_device
 from server.settings import DatabaseSettings
 from server.storage import open_storage
@@ -248,7 +248,7 @@ def test_a_merchant_from_phone_number_to_tier_3(tmp_path):
 
 def test_stock_to_store_and_a_printed_code_bound_there(tmp_path):
     from pyzbar.pyzbar import decode
-    from sheets import rendered_pages
+    from tests.sheets import rendered_pages
     env = {"SCANPAY_DB": str(tmp_path / "cli.db")}
     merchant = cli("merchant", "register", "--phone", "13800138000", "--name", "老王茶馆", env=env).stdout.strip()
     store = cli("store", "add", "--merchant", merchant, "--name", "南京路店", "--address", "南京东路 1 号", env=env)

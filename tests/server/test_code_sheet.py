@@ -9,7 +9,7 @@ from PIL import Image
 from pyzbar.pyzbar import ZBarSymbol, decode
 
 from server.code_sheet import MAX_CODES, PER_PAGE, StickerCode, serial_text, sheet_pdf, sticker_box
-from sheets import DPI, MM_PER_INCH, cut_out, rendered_pages
+from tests.sheets import DPI, MM_PER_INCH, cut_out, rendered_pages
 
 PT_PER_MM = 72 / MM_PER_INCH
 A4_HEIGHT_MM = 297

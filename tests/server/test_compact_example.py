@@ -11,7 +11,7 @@ from core.api import sign_compact
 from core.compact import pack_keys
 from server import wire
 from server.device_auth import parse_compact, signature_matches
-from test_signing_example import example
+from tests.server.test_signing_example import example
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "device-api.md"
 

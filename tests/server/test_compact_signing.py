@@ -10,7 +10,8 @@ import pytest
 
 from core.compact import CONTENT_TYPE, pack_keys, unpack_keys
 from hw_sim import test_codes
-from server.device_auth import compute_signature, sign_request
+from hw_sim.device_client import sign_request
+from server.device_auth import compute_signature
 
 CODE = test_codes.make_wechat_code(test_codes.SUCCESS)
 PAY = {"order_no": "K1", "amount_fen": 1250, "auth_code": CODE}

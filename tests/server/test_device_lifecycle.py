@@ -14,7 +14,7 @@ from server.devices import issue_activation_code, register_device
 from server.keys import STORAGE
 from server.settings import SettingsError, load_settings
 
-from conftest import DEVICE_ID, MERCHANT_ID
+from tests.server.conftest import DEVICE_ID, MERCHANT_ID
 
 CHIP = "a4cf12000001"
 SHOP_AP = {"bssid": "a4:56:02:11:22:30", "seen": ["f0:b4:29:aa:bb:c1"]}

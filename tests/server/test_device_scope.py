@@ -8,7 +8,7 @@ from server import devices
 from server.console import queries
 from server.keys import STORAGE
 
-from conftest import DEVICE_ID, MERCHANT_ID, Device
+from tests.server.conftest import DEVICE_ID, MERCHANT_ID, Device
 
 NOODLE_BAR = "M2"
 

@@ -25,7 +25,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from fuzz_inputs import (
+from tests.server.fuzz_inputs import (
     AREAS, CONSOLE_PAGES, DEVICE_OPS, Case, Findings, cases, console_forms, fuzz_target, placeholder_pools,
     placeholders,
 )

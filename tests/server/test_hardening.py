@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
-from loopback import free_port
+from tests.loopback import free_port
 from server.app import create_app
 from server.console import auth, queries
 from server.clock import now_ms
@@ -20,7 +20,7 @@ from server.keys import STORAGE
 from server.logs import setup_logging
 from server.settings import LoggingSettings, load_settings
 
-from conftest import DEVICE_ID, Device, add_device, test_settings
+from tests.server.conftest import DEVICE_ID, Device, add_device, test_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = "134567890123456789"          # looks like a WeChat payment code

@@ -22,7 +22,7 @@ import aiohttp.http_parser
 import aiohttp.web_protocol
 import pytest
 
-from conftest import DEVICE_ID, add_device
+from tests.server.conftest import DEVICE_ID, add_device
 from server import params
 from server.app import create_app
 from server.channels.wechat import signing

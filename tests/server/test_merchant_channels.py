@@ -11,7 +11,7 @@ from server.keys import PAYMENTS, SETTINGS, STORAGE
 from server.settings import load_settings
 from server.storage import AlreadyExists, NotFound
 
-from conftest import MERCHANT_ID
+from tests.server.conftest import MERCHANT_ID
 
 WECHAT_CODE = test_codes.make_wechat_code(test_codes.SUCCESS)
 

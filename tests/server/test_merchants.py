@@ -12,7 +12,7 @@ from server import merchants
 from server.keys import PAYMENTS, SETTINGS, STORAGE
 from server.storage import NotFound
 
-from conftest import MERCHANT_ID
+from tests.server.conftest import MERCHANT_ID
 
 
 def jpeg(colour=(200, 30, 30)) -> bytes:

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from conftest import DEVICE_ID, Device, add_device, test_settings
+from tests.server.conftest import DEVICE_ID, Device, add_device, test_settings
 from hw_sim import test_codes
 from server import alerts, monitoring
 from server.app import create_app

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import DEVICE_ID, MERCHANT_ID
+from tests.server.conftest import DEVICE_ID, MERCHANT_ID
 from hw_sim import test_codes
 from server import errors, middlewares
 from server.devices import issue_activation_code, register_device

@@ -5,10 +5,11 @@ import json
 
 import pytest
 
-from conftest import DEVICE_ID, MERCHANT_ID, Device
+from tests.server.conftest import DEVICE_ID, MERCHANT_ID, Device
 from hw_sim import test_codes
 from server import static_codes
-from server.device_auth import new_device_key, sign_request
+from hw_sim.device_client import sign_request
+from server.device_auth import new_device_key
 from server.devices import issue_activation_code, register_device
 from server.channels import RefundCommand
 from server.keys import CHANNELS, STORAGE

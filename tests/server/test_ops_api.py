@@ -8,7 +8,7 @@ import json
 import tarfile
 
 import pytest
-from conftest import Device
+from tests.server.conftest import Device
 from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
 from yarl import URL

@@ -9,7 +9,7 @@ import json
 
 import pytest
 from PIL import Image
-from sheets import scanned_urls
+from tests.sheets import scanned_urls
 
 from server.app import create_app
 from server.keys import STORAGE

@@ -13,8 +13,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from conftest import DEVICE_ID, MERCHANT_ID
-from loopback import free_port
+from tests.server.conftest import DEVICE_ID, MERCHANT_ID
+from tests.loopback import free_port
 from hw_sim import test_codes
 from hw_sim.device_client import DeviceClient as SignedDevice
 from server.devices import register_device

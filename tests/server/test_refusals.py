@@ -6,7 +6,8 @@ import cbor2
 import pytest
 
 from hw_sim import test_codes
-from server.device_auth import new_device_key, sign_request
+from hw_sim.device_client import sign_request
+from server.device_auth import new_device_key
 from server.keys import STORAGE
 
 CODE = test_codes.make_wechat_code(test_codes.SUCCESS)

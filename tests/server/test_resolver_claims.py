@@ -13,14 +13,14 @@ import time
 import aiohttp
 import pytest
 
-from conftest import DEVICE_ID
+from tests.server.conftest import DEVICE_ID
 from hw_sim import test_codes
 from server import alerts
 from server.keys import METRICS, STORAGE
 from server.clock import new_id, new_trade_no, now_ms
 from server.settings import AlertsSettings, DatabaseSettings
 from server.storage import PAYING, Order, open_storage
-from test_processes import DeviceClient, add_device, processes, write_config  # noqa: F401 (a fixture)
+from tests.server.test_processes import DeviceClient, add_device, processes, write_config  # noqa: F401 (a fixture)
 
 LEASE_S = 60.0          # far longer than any bound below: only claims that die with their owner pass
 FINAL_WITHIN_S = 25.0   # the generous bound for "at once" / "within seconds"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from loopback import free_port
+from tests.loopback import free_port
 from server.settings import SANDBOX_APPID, load_settings, sandbox_refusal
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from server import devices, merchants, static_codes, stock, stores
 from server.keys import STORAGE
 from server.storage import NotFound
 
-from conftest import DEVICE_ID, MERCHANT_ID
+from tests.server.conftest import DEVICE_ID, MERCHANT_ID
 
 
 @pytest.fixture

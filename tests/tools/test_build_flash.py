@@ -8,7 +8,7 @@ import tarfile
 
 import serial
 
-from conftest import mpremote, tools
+from tests.tools.conftest import mpremote, tools
 from tools import build, signing
 
 

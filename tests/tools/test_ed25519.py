@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import FIRMWARE, REPO
+from tests.tools.conftest import FIRMWARE, REPO
 from core import ed25519
 
 # RFC 8032, 7.1: TEST 1, TEST 2, TEST 3 and TEST SHA(abc) (public key, message, signature)

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from tests.tools.conftest import REPO
 from hw_sim import test_codes
 from hw_sim.boards.stack import ServerStack
 from hw_sim.virtual_board import POWER_CUT, RESET, VirtualBoard, run_command

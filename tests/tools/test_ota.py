@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import flash_to_dir, mpremote, tools
+from tests.tools.conftest import flash_to_dir, mpremote, tools
 from tools import build, signing
 
 import boot_select

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, flash_to_dir
+from tests.tools.conftest import REPO, flash_to_dir
 from hw_sim import test_codes
 from hw_sim.boards.enhanced_box import VirtualEnhancedBox
 from hw_sim.boards.stack import ServerStack

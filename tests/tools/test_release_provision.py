@@ -13,10 +13,10 @@ import urllib.request
 
 import pytest
 from aiohttp import web
-from conftest import tools
+from tests.tools.conftest import tools
 
 from server.app import create_app
-from server.device_auth import sign_request
+from hw_sim.device_client import sign_request
 from server.settings import load_settings
 from tools import release
 

@@ -4,7 +4,7 @@ import time
 
 import serial
 
-from conftest import mpremote
+from tests.tools.conftest import mpremote
 from hw_sim.virtual_board import VirtualBoard
 
 

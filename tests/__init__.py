@@ -1,0 +1,1 @@
+"""scanpay's tests, a package: helpers are imported by their package path (tests.console.console_stack)."""

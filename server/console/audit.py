@@ -16,7 +16,7 @@ from aiohttp import web
 from ..clock import now_ms
 from ..keys import CONSOLE_USER, STORAGE
 from . import queries
-from .auth import MERCHANT, ConsoleUser, login_required, render
+from .auth import MERCHANT, ConsoleUser, logged_in_user, login_required, render
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ async def audit_middleware(request: web.Request, handler) -> web.StreamResponse:
 @login_required()
 async def audit_page(request: web.Request) -> web.StreamResponse:
     """Operators: every entry; an owner: its merchant's (users.role_middleware lets no one else in)."""
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     scope = None if user.is_operator else user.merchant_id
     entries = await queries.audit_entries(request.app[STORAGE], scope, limit=_PAGE_LIMIT)
     return render(request, "audit.html", {"entries": entries, "limit": _PAGE_LIMIT})

@@ -10,7 +10,7 @@ Handlers:
 
     @login_required()                 # any user; login_required("operator") for operators only
     async def page(request):
-        user = request[CONSOLE_USER]            # a ConsoleUser
+        user = logged_in_user(request)          # a ConsoleUser
         rows = ... merchant_scope(user) ...       # None: every merchant; else only that merchant's
         return render(request, "page.html", {"rows": rows})
 """
@@ -74,6 +74,13 @@ class ConsoleUser:
     def position(self) -> str:
         """operator, owner, manager or cashier: what the user may do (may_use)."""
         return OPERATOR if self.role == OPERATOR else self.staff_role or OWNER
+
+    @property
+    def own_merchant_id(self) -> str:
+        """A merchant user's merchant; asked of a user without one (an operator), a clear error."""
+        if self.merchant_id is None:
+            raise LookupError(f"console user {self.username} ({self.role}) belongs to no merchant")
+        return self.merchant_id
 
 
 def merchant_scope(user: ConsoleUser) -> str | None:
@@ -299,15 +306,21 @@ async def csrf_ok(request: web.Request) -> bool:
     return bool(expected) and sent.isascii() and hmac.compare_digest(sent.encode(), expected.encode())
 
 
+def logged_in_user(request: web.Request) -> ConsoleUser:
+    """The request's logged-in user; nobody logged in: to the login page (back here after a GET)."""
+    user = request.get(CONSOLE_USER)
+    if user is None:
+        back = request.path_qs if request.method == "GET" else "/console/"
+        raise web.HTTPSeeOther(f"/console/login?next={quote(back, safe='')}")
+    return user
+
+
 def login_required(role: str | None = None) -> Callable[[Handler], Handler]:
     """Only logged-in users (of `role`, when given): else to the login page, or 403 for the wrong role."""
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def wrapped(request: web.Request) -> web.StreamResponse:
-            user = request.get(CONSOLE_USER)
-            if user is None:
-                back = request.path_qs if request.method == "GET" else "/console/"
-                raise web.HTTPSeeOther(f"/console/login?next={quote(back, safe='')}")
+            user = logged_in_user(request)
             if role is not None and user.role != role:
                 raise web.HTTPForbidden(reason=N_("This page is for operators only."))
             return await handler(request)

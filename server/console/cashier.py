@@ -29,13 +29,13 @@ from core.amount import format_fen
 from .. import device_auth, device_messages, params
 from ..clock import now_ms
 from ..errors import ApiError
-from ..keys import CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
+from ..keys import PAYMENTS, SETTINGS, STORAGE
 from ..merchant_channels import ChannelNotOpen
 from ..payments import DailyLimitExceeded, MerchantNotActive, OrderConflict, OrderNotFound, UnsupportedCode
 from ..storage import PAYING, Device, Order
 from ..refusals import N_, Refused
 from . import days, display, i18n, queries
-from .auth import ConsoleUser, login_required, merchant_scope, render
+from .auth import ConsoleUser, logged_in_user, login_required, merchant_scope, render
 from .orders import parse_yuan
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def _limits(request: web.Request) -> tuple[int, int]:
 
 @login_required()
 async def cashier_page(request: web.Request) -> web.StreamResponse:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     devices = await cashier_devices(request.app[STORAGE], user)
     chosen = request.query.get("device", "")
     if chosen:
@@ -174,7 +174,7 @@ async def check_amount(request: web.Request) -> web.StreamResponse:
 
 @login_required()
 async def pay(request: web.Request) -> web.StreamResponse:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     body = await _json(request)
     if body is None:
         return _refusal(400, "malformed_body", "send a JSON object")
@@ -213,7 +213,7 @@ async def pay(request: web.Request) -> web.StreamResponse:
 
 @login_required()
 async def order(request: web.Request) -> web.StreamResponse:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     query = request.query
     try:
         device_id = params.device_id(query.get("device_id", ""))

@@ -11,12 +11,12 @@ import asyncio
 from aiohttp import web
 
 from .. import devices, params, static_codes, stores
-from ..keys import CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
+from ..keys import PAYMENTS, SETTINGS, STORAGE
 from ..refusals import N_
 from ..storage import StaticCode, Storage, Store
 from ..storage.records import CODE_EMPTY, LIFECYCLE_ASSIGNED, LIFECYCLE_INSTALLED, STORE_OPEN
 from . import i18n
-from .auth import login_required, merchant_scope, redirect, render
+from .auth import logged_in_user, login_required, merchant_scope, redirect, render
 from .merchants import CODE_STATUS, END_REASON, confirm, done, form_text, is_operator, labels, refusal_text
 
 DONE = {"unbind": N_("The code is empty again."), "replace": N_("The new code took over; the old one is deregistered."),
@@ -57,7 +57,7 @@ async def _open_stores(storage: Storage, merchant_id: str | None) -> list[stores
 async def code_list(request: web.Request) -> web.StreamResponse:
     """Operators: the batches, printing one, and looking a code up. A merchant user: its own codes."""
     storage = request.app[STORAGE]
-    scope = merchant_scope(request[CONSOLE_USER])
+    scope = merchant_scope(logged_in_user(request))
     typed = request.query.get("code", "").strip()
     error = None
     if typed:
@@ -71,7 +71,7 @@ async def code_list(request: web.Request) -> web.StreamResponse:
 async def _list(request: web.Request, *, error: str | None = None, status: int = 200,
                 batch_form: dict[str, str] | None = None) -> web.Response:
     storage = request.app[STORAGE]
-    scope = merchant_scope(request[CONSOLE_USER])
+    scope = merchant_scope(logged_in_user(request))
     return render(request, "codes.html", {
         "operator": scope is None, "error": error,
         "batches": await static_codes.batches(storage) if scope is None else [],
@@ -91,7 +91,7 @@ async def print_batch(request: web.Request) -> web.StreamResponse:
             request, "A batch has 1 to %(max)d codes.") % {"max": static_codes.BATCH_MAX})
     try:
         batch, _ = await static_codes.print_batch(request.app[STORAGE], int(typed["size"]), note=typed["note"],
-                                                  actor=request[CONSOLE_USER].username)
+                                                  actor=logged_in_user(request).username)
     except static_codes.CodeRefused as e:
         return await _list(request, error=refusal_text(request, e), status=400, batch_form=typed)
     return redirect(f"/console/codes/batches/{batch.id}")
@@ -129,7 +129,7 @@ async def batch_sheet(request: web.Request) -> web.StreamResponse:
 
 async def _visible_code(request: web.Request) -> StaticCode:
     code_id = request.match_info["code_id"]
-    code = await static_codes.get(request.app[STORAGE], code_id, visible_to=merchant_scope(request[CONSOLE_USER])) \
+    code = await static_codes.get(request.app[STORAGE], code_id, visible_to=merchant_scope(logged_in_user(request))) \
         if params.is_text(code_id, 40) else None
     if code is None:
         raise web.HTTPNotFound()
@@ -169,7 +169,7 @@ async def code_action(request: web.Request) -> web.StreamResponse:
                        what=i18n.gettext(request, what) % values, button=i18n.gettext(request, button),
                        back=f"/console/codes/{code.id}", fields={"reason": reason, "new_code_id": new},
                        danger=action != "unbind")
-    storage, actor = request.app[STORAGE], request[CONSOLE_USER].username
+    storage, actor = request.app[STORAGE], logged_in_user(request).username
     try:
         if action == "unbind":
             await static_codes.unbind(storage, code.id, actor=actor)
@@ -190,7 +190,7 @@ async def bind_code(request: web.Request) -> web.StreamResponse:
     """An empty code (its id as typed off the sticker) bound to an open store and, optionally, the device placed
     there that says its payments. Operators: any store; a merchant user: its own stores only."""
     storage = request.app[STORAGE]
-    scope = merchant_scope(request[CONSOLE_USER])
+    scope = merchant_scope(logged_in_user(request))
     form = await request.post()
     typed = {name: form_text(form, name) for name in ("code_id", "store_id", "device_id")}
     error = await _bind_refusal(request, typed)
@@ -208,7 +208,7 @@ async def bind_code(request: web.Request) -> web.StreamResponse:
                        fields={**typed, "code_id": code.id})
     try:
         await static_codes.bind(storage, code.id, store_id=store.id, device_id=typed["device_id"] or None,
-                                merchant_id=scope, actor=request[CONSOLE_USER].username)
+                                merchant_id=scope, actor=logged_in_user(request).username)
     except static_codes.CodeRefused as e:
         return render(request, "codes_bind.html", {
             "form": typed, "error": refusal_text(request, e), "stores": await _open_stores(storage, scope)},
@@ -219,7 +219,7 @@ async def bind_code(request: web.Request) -> web.StreamResponse:
 async def _bind_refusal(request: web.Request, typed: dict[str, str]) -> str | None:
     """Why the form cannot be bound as it is (before the confirmation page), in the reader's language."""
     storage = request.app[STORAGE]
-    scope = merchant_scope(request[CONSOLE_USER])
+    scope = merchant_scope(logged_in_user(request))
     code = await static_codes.get(storage, typed["code_id"]) if params.is_text(typed["code_id"], 40) else None
     # A merchant user learns nothing about another merchant's codes: no such code, as for a typo.
     if code is None or (scope is not None and code.status != CODE_EMPTY and code.merchant_id != scope):

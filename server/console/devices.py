@@ -17,11 +17,11 @@ from aiohttp import web
 
 from .. import devices, params
 from ..clock import now_ms
-from ..keys import CONSOLE_USER, SETTINGS, STORAGE
+from ..keys import SETTINGS, STORAGE
 from ..refusals import N_
 from ..storage.records import LIFECYCLE_DECOMMISSIONED, LIFECYCLE_IN_STOCK
 from . import display, i18n
-from .auth import login_required, merchant_scope, redirect, render
+from .auth import logged_in_user, login_required, merchant_scope, redirect, render
 from .orders import check_filters
 
 CHINA = datetime.timezone(datetime.timedelta(hours=8))
@@ -110,7 +110,7 @@ def _online_window_s(request: web.Request) -> int:
 
 @login_required()
 async def device_list(request: web.Request) -> web.StreamResponse:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     storage = request.app[STORAGE]
     scope = merchant_scope(user)
     query = request.query
@@ -143,7 +143,7 @@ def _device_id(request: web.Request) -> str:
 
 async def _visible_or_404(request: web.Request) -> Any:
     device = await devices.visible_device(request.app[STORAGE], _device_id(request),
-                                          merchant_scope(request[CONSOLE_USER]))
+                                          merchant_scope(logged_in_user(request)))
     if device is None:
         raise web.HTTPNotFound()
     return device
@@ -158,7 +158,7 @@ async def _detail(request: web.Request, *, message: str | None = None, error: st
                   status: int = 200) -> web.StreamResponse:
     await _visible_or_404(request)
     storage = request.app[STORAGE]
-    operator = merchant_scope(request[CONSOLE_USER]) is None
+    operator = merchant_scope(logged_in_user(request)) is None
     [device] = await devices.list_devices(storage, device_id=_device_id(request),
                                           online_window_s=_online_window_s(request))
     merchant = await storage.get_merchant(device.merchant_id)
@@ -194,7 +194,7 @@ async def lifecycle_action(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     device = await _visible_or_404(request)
     form = {k: str(v).strip() for k, v in (await request.post()).items() if k != "csrf_token"}
-    actor = request[CONSOLE_USER].username
+    actor = logged_in_user(request).username
     storage = request.app[STORAGE]
     facts = {"id": device.id, "store": device.store_name, "flag": device.flag or "",
              "merchant_id": form.get("merchant_id", ""), "store_name": form.get("store_name", ""),
@@ -242,7 +242,7 @@ async def add_inspection(request: web.Request) -> web.StreamResponse:
         await devices.add_inspection(
             request.app[STORAGE], device.id, inspected_on=str(form.get("inspected_on", "")),
             inspector=str(form.get("inspector", "")), result=str(form.get("result", "")),
-            notes=str(form.get("notes", "")), actor=request[CONSOLE_USER].username)
+            notes=str(form.get("notes", "")), actor=logged_in_user(request).username)
     except devices.LifecycleRefused as e:
         return await _detail(request, error=refusal_text(request, str(e)), status=400)
     return redirect(f"/console/devices/{device.id}?done=inspection")
@@ -255,7 +255,7 @@ async def activation_code(request: web.Request) -> web.StreamResponse:
     ttl_s = request.app[SETTINGS].device_api.activation_code_ttl_s
     try:
         code = await devices.issue_activation_code(request.app[STORAGE], device.id, ttl_s,
-                                                    actor=request[CONSOLE_USER].username)
+                                                    actor=logged_in_user(request).username)
     except ValueError as e:
         return await _detail(request, error=refusal_text(request, str(e)), status=409)
     return render(request, "devices_code.html", {"device": device, "code": code,

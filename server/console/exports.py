@@ -24,9 +24,9 @@ from aiohttp import web
 
 from .. import params
 from ..clock import now_ms
-from ..keys import CONSOLE_USER, SETTINGS, STORAGE
+from ..keys import SETTINGS, STORAGE
 from . import days, display, i18n, queries
-from .auth import login_required, merchant_scope
+from .auth import logged_in_user, login_required, merchant_scope
 from .orders import BadFilter, order_filters, summary_filters, summary_rows
 
 EXPORT_MAX_ROWS = 100_000
@@ -115,7 +115,7 @@ def _xlsx(title: str, header: list[str], rows: list[list]) -> bytes:
 
 @login_required()
 async def export_orders(request: web.Request) -> web.StreamResponse:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     storage = request.app[STORAGE]
     _ = functools.partial(i18n.gettext, request)
     try:
@@ -151,7 +151,7 @@ async def export_orders(request: web.Request) -> web.StreamResponse:
 
 @login_required()
 async def export_summary(request: web.Request) -> web.StreamResponse:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     _ = functools.partial(i18n.gettext, request)
     try:
         kind = _format(request)
@@ -170,7 +170,7 @@ async def export_summary(request: web.Request) -> web.StreamResponse:
 
 @login_required()
 async def export_refunds(request: web.Request) -> web.StreamResponse:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     storage = request.app[STORAGE]
     _ = functools.partial(i18n.gettext, request)
     try:

@@ -25,9 +25,9 @@ from core import texts
 
 from .. import params
 from ..clock import now_ms
-from ..keys import CONSOLE_USER, SETTINGS, STORAGE
+from ..keys import SETTINGS, STORAGE
 from . import days, display, i18n, queries
-from .auth import login_required, merchant_scope, render
+from .auth import logged_in_user, login_required, merchant_scope, render
 
 CHART_WIDTH, CHART_HEIGHT = 600, 120
 _LIVE_MAX_HOLD_S = 30
@@ -118,7 +118,7 @@ def bars(days: list[Day]) -> dict:
 
 @login_required()
 async def home_page(request: web.Request) -> web.StreamResponse:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     storage, settings = request.app[STORAGE], request.app[SETTINGS]
     now = now_ms()
     figures = await takings(storage, settings, merchant_scope(user), now)
@@ -131,7 +131,7 @@ async def home_page(request: web.Request) -> web.StreamResponse:
 
 @login_required()
 async def live(request: web.Request) -> web.StreamResponse:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     storage = request.app[STORAGE]
     query = request.query
     after = params.digits(query["after"], "after", max_len=16) if "after" in query else now_ms()

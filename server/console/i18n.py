@@ -167,7 +167,9 @@ async def locale_middleware(request: web.Request, handler) -> web.StreamResponse
 def setup(app: web.Application, env: jinja2.Environment) -> None:
     """Before the console's middleware, so that its error pages are translated too."""
     env.add_extension("jinja2.ext.i18n")
-    env.install_gettext_callables(gettext=_template_gettext, ngettext=_template_ngettext, newstyle=True)
+    # the i18n extension adds this method at run time (Environment.extend); jinja2's types cannot declare it
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=_template_gettext, ngettext=_template_ngettext, newstyle=True)
     env.globals.update(page_language=page_language, languages=tuple(LANGUAGES.values()))
     app.middlewares.append(locale_middleware)
     app.router.add_post("/console/lang", choose_language)
@@ -179,7 +181,7 @@ async def choose_language(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     response = auth.redirect(auth.safe_next(str(form.get("next", ""))))
     locale = form.get(LANG_FIELD)
-    if locale in LANGUAGES:
+    if isinstance(locale, str) and locale in LANGUAGES:
         response.set_cookie(LANG_COOKIE, locale, max_age=_COOKIE_MAX_AGE_S, path="/console", httponly=True,
                             samesite="Lax", secure=request.app[SETTINGS].console.secure_cookies)
     return response

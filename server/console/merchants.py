@@ -18,12 +18,12 @@ from aiohttp import web
 
 from .. import devices, merchant_channels, merchants, params
 from .. import stores as store_records
-from ..keys import CONSOLE_CSRF_TOKEN, CONSOLE_USER, SETTINGS, STORAGE
+from ..keys import CONSOLE_CSRF_TOKEN, SETTINGS, STORAGE
 from ..refusals import N_, Refused
 from ..storage import Merchant, NotFound
 from ..storage.records import MERCHANT_ACTIVE, MERCHANT_CLOSED, MERCHANT_SUSPENDED
 from . import auth, display, i18n
-from .auth import login_required, merchant_scope, redirect, render
+from .auth import logged_in_user, login_required, merchant_scope, redirect, render
 
 LIST_MAX = 200                     # merchants listed at once: search for the others
 # Evidence upload: the file's limit ([merchants] evidence_max_bytes) and room for the form around it.
@@ -143,14 +143,14 @@ def done(request: web.Request, table: dict[str, str]) -> str | None:
 
 
 def is_operator(request: web.Request) -> bool:
-    return merchant_scope(request[CONSOLE_USER]) is None
+    return merchant_scope(logged_in_user(request)) is None
 
 
 async def visible_merchant(request: web.Request) -> Merchant:
     """The merchant of the URL, if the user may see it (operators: every one; a merchant user: its own);
     404 otherwise, as for one that does not exist."""
     merchant_id = request.match_info["merchant_id"]
-    scope = merchant_scope(request[CONSOLE_USER])
+    scope = merchant_scope(logged_in_user(request))
     if not params.fits(merchant_id, params.ID) or scope not in (None, merchant_id):
         raise web.HTTPNotFound()
     merchant = await request.app[STORAGE].get_merchant(merchant_id)
@@ -164,7 +164,7 @@ async def visible_merchant(request: web.Request) -> Merchant:
 @login_required()
 async def merchant_list(request: web.Request) -> web.StreamResponse:
     """Operators: every merchant, or those whose phone, id or name has the search. A merchant user: its own."""
-    scope = merchant_scope(request[CONSOLE_USER])
+    scope = merchant_scope(logged_in_user(request))
     if scope is not None:
         raise web.HTTPSeeOther(f"/console/merchants/{scope}")
     storage = request.app[STORAGE]
@@ -273,7 +273,7 @@ async def approve_tier(request: web.Request) -> web.StreamResponse:
         return await detail(request, merchant, error=i18n.gettext(request, "A tier is 1, 2 or 3."), status=400)
     try:
         await merchants.verify_tier(request.app[STORAGE], merchant.id, int(tier),
-                                    actor=request[CONSOLE_USER].username)
+                                    actor=logged_in_user(request).username)
     except (merchants.MerchantRefused, NotFound) as e:
         return await detail(request, merchant, error=refusal_text(request, e), status=409)
     return redirect(f"/console/merchants/{merchant.id}?done=tier")
@@ -294,8 +294,9 @@ async def evidence_upload_bound(request: web.Request, handler) -> web.StreamResp
         # handler only shows the refusal on the page (a forged request gets that and nothing else).
         await auth.load_session(request)
         headers = {**request.headers, "Content-Type": "application/octet-stream"}
-        if request.get(CONSOLE_CSRF_TOKEN):
-            headers[auth.CSRF_HEADER] = request[CONSOLE_CSRF_TOKEN]
+        csrf_token = request.get(CONSOLE_CSRF_TOKEN)
+        if csrf_token:
+            headers[auth.CSRF_HEADER] = csrf_token
         bounded = request.clone(headers=headers, client_max_size=bound)
         bounded[_TOO_BIG] = True
     else:
@@ -328,7 +329,7 @@ async def upload_evidence(request: web.Request) -> web.StreamResponse:
         return await detail(request, merchant, error=too_big, status=413)
     try:
         await merchants.add_evidence(request.app[STORAGE], settings, merchant.id, kind, data,
-                                     actor=request[CONSOLE_USER].username)
+                                     actor=logged_in_user(request).username)
     except (merchants.MerchantRefused, NotFound) as e:
         return await detail(request, merchant, error=refusal_text(request, e), status=400)
     return redirect(f"/console/merchants/{merchant.id}?done=evidence")
@@ -341,7 +342,7 @@ async def evidence_file(request: web.Request) -> web.StreamResponse:
     if not params.fits(merchant_id, params.ID) or not params.fits(evidence_id, params.ID):
         raise web.HTTPNotFound()
     found = await merchants.evidence_file(request.app[STORAGE], request.app[SETTINGS], merchant_id, evidence_id,
-                                          merchant_scope(request[CONSOLE_USER]))
+                                          merchant_scope(logged_in_user(request)))
     if found is None or not found[1].is_file():
         raise web.HTTPNotFound()
     evidence, path = found
@@ -391,7 +392,7 @@ async def open_channel(request: web.Request) -> web.StreamResponse:
     try:
         await merchant_channels.open_merchant(request.app[STORAGE], request.app[SETTINGS], merchant.id, channel,
                                               account_id=account_id, app_id=app_id, fee_rate_ppm=fee,
-                                              actor=request[CONSOLE_USER].username)
+                                              actor=logged_in_user(request).username)
     except ValueError as e:
         # merchant_channels words its refusals in English; the usual one in the reader's language.
         text = str(e)
@@ -419,5 +420,5 @@ async def close_channel(request: web.Request) -> web.StreamResponse:
                        button=i18n.gettext(request, "Close the channel"), back=f"/console/merchants/{merchant.id}",
                        fields={}, danger=True)
     await merchant_channels.close_merchant(request.app[STORAGE], merchant.id, channel,
-                                           actor=request[CONSOLE_USER].username)
+                                           actor=logged_in_user(request).username)
     return redirect(f"/console/merchants/{merchant.id}?done=closed")

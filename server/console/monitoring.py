@@ -15,7 +15,7 @@ from aiohttp import web
 from .. import alerts, monitoring
 from ..clock import now_ms
 from ..keys import CONSOLE_ALERTS, CONSOLE_USER, SETTINGS, STORAGE
-from .auth import login_required, merchant_scope, render
+from .auth import logged_in_user, login_required, merchant_scope, render
 
 # The chart: one bar per minute, drawn on the server as inline SVG (no script, no chart library).
 CHART_WIDTH, CHART_HEIGHT, CHART_BAR = 600, 120, 10
@@ -60,7 +60,7 @@ def chart(bars: list[monitoring.MinuteBar]) -> dict:
 
 @login_required()
 async def monitoring_page(request: web.Request) -> web.StreamResponse:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     settings = request.app[SETTINGS]
     storage = request.app[STORAGE]
     now = now_ms()

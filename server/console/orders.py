@@ -20,13 +20,13 @@ from .. import params
 from ..channels import Outcome
 from ..clock import now_ms
 from ..device_messages import MAX_REFUND_REASON, RefundRequest
-from ..keys import CHANNELS, CONSOLE_USER, PAYMENTS, SETTINGS, STORAGE
+from ..keys import CHANNELS, PAYMENTS, SETTINGS, STORAGE
 from ..payments import RefundConflict, RefundImpossible, china_day
 from ..refusals import N_, Refused
 from ..storage import PAYING, REFUND_PENDING, SUCCESS, OrderScope
 from . import days, display, i18n, queries
 from .audit import audit
-from .auth import ConsoleUser, RefundPasswordRefused, check_refund_password, login_required, merchant_scope, redirect, render
+from .auth import ConsoleUser, RefundPasswordRefused, check_refund_password, logged_in_user, login_required, merchant_scope, redirect, render
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def _page_number(request: web.Request) -> int:
 
 @login_required()
 async def order_list(request: web.Request) -> web.StreamResponse:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     storage = request.app[STORAGE]
     page_size = request.app[SETTINGS].console.page_size
     page = _page_number(request)
@@ -158,7 +158,7 @@ async def order_list(request: web.Request) -> web.StreamResponse:
 
 
 async def _order_or_404(request: web.Request) -> queries.OrderRow:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     order_id = params.text_part(request.match_info["order_id"], "order id", params.ID)
     row = await queries.get_order(request.app[STORAGE], order_id, merchant_scope(user))
     if row is None:
@@ -188,7 +188,7 @@ async def order_detail(request: web.Request) -> web.StreamResponse:
 async def sync(request: web.Request) -> web.StreamResponse:
     """Ask the channel about the order now, as the resolver would, and show what it said."""
     row = await _order_or_404(request)
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     order = row.order
     payments, storage = request.app[PAYMENTS], request.app[STORAGE]
     asked_at = now_ms()
@@ -277,13 +277,13 @@ def _confirm_page(request: web.Request, row: queries.OrderRow, amount_fen: int, 
     return render(request, "orders/refund_confirm.html", {
         "row": row, "order": row.order, "amount_fen": amount_fen, "reason": reason, "refund_no": refund_no,
         "full": amount_fen == row.order.amount_fen - row.order.refund_reserved_fen,
-        "needs_password": not request[CONSOLE_USER].is_operator, "error": error}, status=status)
+        "needs_password": not logged_in_user(request).is_operator, "error": error}, status=status)
 
 
 @login_required()
 async def refund(request: web.Request) -> web.StreamResponse:
     row = await _order_or_404(request)
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     form = await request.post()
     refund_no, reason = str(form.get("refund_no", "")), _reason(form)
     try:
@@ -303,7 +303,7 @@ async def refund(request: web.Request) -> web.StreamResponse:
         # The merchant's refund password (operators, the acquirer's staff, refund without it: the log says so).
         password = form.get("refund_password", "")
         try:
-            await check_refund_password(storage, request.app[SETTINGS].console, user.merchant_id,
+            await check_refund_password(storage, request.app[SETTINGS].console, user.own_merchant_id,
                                         password if isinstance(password, str) else "")
         except RefundPasswordRefused as e:
             await audit(request, "refund_password_wrong", order.order_no, f"{refund_no} {amount_fen} fen: {e}")
@@ -386,7 +386,7 @@ async def summary_rows(request: web.Request, user: ConsoleUser, since: datetime.
 @login_required()
 async def summary(request: web.Request) -> web.StreamResponse:
     """Per China-time day, store and channel: paid orders and refunds (by the day they went through)."""
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     storage = request.app[STORAGE]
     error, rows, totals = None, [], None
     try:

@@ -31,8 +31,8 @@ from aiohttp import web
 from .. import params, reconcile
 from ..refusals import N_
 from . import display, i18n, statements
-from ..keys import CHANNELS, CONSOLE_USER, SETTINGS, STORAGE
-from .auth import ConsoleUser, login_required, merchant_scope, redirect, render
+from ..keys import CHANNELS, SETTINGS, STORAGE
+from .auth import ConsoleUser, logged_in_user, login_required, merchant_scope, redirect, render
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def _month_rollup(request: web.Request, user: ConsoleUser, month: str) -> list[r
 
 
 async def _list_page(request: web.Request, *, error: str | None = None, status: int = 200) -> web.Response:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     storage = request.app[STORAGE]
     month = request.query.get("month", "") or _today_china().strftime("%Y-%m")
     try:
@@ -236,7 +236,7 @@ async def report_detail(request: web.Request) -> web.StreamResponse:
     report = _read(path) if path.is_file() else None
     if report is None:
         raise web.HTTPNotFound(reason=N_("There is no such report."))
-    visible = await _visible(request.app[STORAGE], request[CONSOLE_USER], report)
+    visible = await _visible(request.app[STORAGE], logged_in_user(request), report)
     return render(request, "reports/detail.html", {
         "report": visible, "kinds": {kind: i18n.gettext(request, text) for kind, text in KINDS.items()},
         "text": functools.partial(report_text, request)})
@@ -261,7 +261,7 @@ async def run_now(request: web.Request) -> web.StreamResponse:
     names = [channel] if channel else sorted(channels)
     if not names:
         return await _list_page(request, error=_("No channel is active"), status=400)
-    log.info("console: %s runs the reconciliation of %s for %s", request[CONSOLE_USER].username, day,
+    log.info("console: %s runs the reconciliation of %s for %s", logged_in_user(request).username, day,
              ", ".join(names))
     reports = await reconcile.reconcile_day(request.app[STORAGE], channels, day, _out_dir(request), names,
                                             service_provider=reconcile.service_provider_channels(request.app[SETTINGS]))

@@ -20,11 +20,11 @@ from typing import Any
 from aiohttp import web
 
 from .. import params, rollouts
-from ..keys import CONSOLE_USER, SETTINGS, STORAGE
+from ..keys import SETTINGS, STORAGE
 from ..refusals import N_, Refused
 from ..views.ops_api import NAME
 from . import i18n
-from .auth import login_required, redirect, render
+from .auth import logged_in_user, login_required, redirect, render
 
 log = logging.getLogger(__name__)
 
@@ -193,10 +193,13 @@ async def start(request: web.Request) -> web.StreamResponse:
     except FormError as e:
         return await _list_page(request, error=_error_text(request, e), form=form, status=400)
     storage = request.app[STORAGE]
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     rollout_id = await rollouts.create_rollout(storage, start_form.profile, start_form.version,
                                                start_form.failure_threshold, start_form.min_settled)
-    count = await _add_stage(request, await rollouts.get_rollout(storage, rollout_id), start_form.stage)
+    rollout = await rollouts.get_rollout(storage, rollout_id)
+    if rollout is None:
+        raise LookupError(f"rollout {rollout_id} is gone right after it was created")
+    count = await _add_stage(request, rollout, start_form.stage)
     log.info("console: %s started rollout %s of %s %s (%s: %d devices)", user.username, rollout_id,
              start_form.profile, start_form.version, start_form.stage.describe(), count)
     return redirect(f"/console/rollouts/{rollout_id}")
@@ -239,7 +242,7 @@ async def add_stage(request: web.Request) -> web.StreamResponse:
     except rollouts.RolloutError as e:     # stopped meanwhile (the failure threshold, another operator)
         return await _detail_page(request, await _rollout_or_404(request), status=409, error=i18n.gettext(
             request, "The rollout changed meanwhile: %(reason)s") % {"reason": i18n.refusal_text(request, str(e))})
-    log.info("console: %s added a stage to rollout %s (%s: %d devices)", request[CONSOLE_USER].username,
+    log.info("console: %s added a stage to rollout %s (%s: %d devices)", logged_in_user(request).username,
              rollout["id"], stage.describe(), count)
     return redirect(f"/console/rollouts/{rollout['id']}")
 
@@ -256,7 +259,7 @@ async def stop_confirm(request: web.Request) -> web.StreamResponse:
 async def stop(request: web.Request) -> web.StreamResponse:
     rollout = await _rollout_or_404(request)
     form = await request.post()
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     reason = str(form.get("reason", "")).strip()[:500] or "stopped by an operator"
     if not params.is_text(reason, 500):       # NUL and the like: PostgreSQL stores no such text
         return await _detail_page(request, rollout, status=400,

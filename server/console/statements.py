@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from .. import fees, params
-from ..keys import CHANNELS, CONSOLE_USER, STORAGE
+from ..keys import CHANNELS, STORAGE
 from ..reconcile import CHINA, month_days
 from ..refusals import N_
 from . import days, display, exports, i18n, queries
-from .auth import login_required, merchant_scope, render
+from .auth import logged_in_user, login_required, merchant_scope, render
 
 _MONTH = re.compile(r"[0-9]{4}-[0-9]{2}", re.ASCII)
 _MERCHANT = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
@@ -133,7 +133,7 @@ def _today() -> datetime.date:
 
 async def _period(request: web.Request) -> tuple[dict[str, str], str | None, datetime.date, datetime.date]:
     """The form (echoed), the merchant asked for, and the period's first and last day."""
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     query = request.query
     form = {"merchant": "", "date": "", "month": ""}
     scope = merchant_scope(user)

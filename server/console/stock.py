@@ -5,14 +5,16 @@ until one is assigned to a merchant's open store. Through server/stock.py and se
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
 
 from .. import devices, stock, stores
-from ..keys import CONSOLE_USER, SETTINGS, STORAGE
+from ..keys import SETTINGS, STORAGE
 from ..refusals import N_
 from ..storage.records import LIFECYCLE_IN_STOCK, STORE_OPEN
 from . import i18n
-from .auth import login_required, merchant_scope, redirect, render
+from .auth import logged_in_user, login_required, merchant_scope, redirect, render
 from .merchants import done, form_text, refusal_text
 
 DONE = {"received": N_("Received into stock."), "assigned": N_("The device is assigned to the store.")}
@@ -28,11 +30,11 @@ def setup(app: web.Application) -> None:
 
 def _operators_only(request: web.Request) -> None:
     # Stock is the acquirer's: to a merchant user it does not exist.
-    if merchant_scope(request[CONSOLE_USER]) is not None:
+    if merchant_scope(logged_in_user(request)) is not None:
         raise web.HTTPNotFound()
 
 
-async def _page(request: web.Request, *, error: str | None = None, problems: list[tuple[int, str]] = (),
+async def _page(request: web.Request, *, error: str | None = None, problems: Sequence[tuple[int, str]] = (),
                 status: int = 200, typed: dict[str, str] | None = None) -> web.Response:
     storage = request.app[STORAGE]
     in_stock = await devices.list_devices(storage, lifecycle=LIFECYCLE_IN_STOCK,
@@ -57,7 +59,7 @@ async def receive_one(request: web.Request) -> web.StreamResponse:
     typed = {name: form_text(form, name) for name in ("serial", "model", "batch")}
     try:
         line = stock.check_line(typed["serial"], typed["model"])
-        await stock.receive(request.app[STORAGE], [line], batch=typed["batch"], actor=request[CONSOLE_USER].username)
+        await stock.receive(request.app[STORAGE], [line], batch=typed["batch"], actor=logged_in_user(request).username)
     except stock.StockRefused as e:
         return await _page(request, error=refusal_text(request, e), status=400, typed=typed)
     return redirect("/console/stock?done=received")
@@ -76,7 +78,7 @@ async def receive_file(request: web.Request) -> web.StreamResponse:
         data = upload.file.read(stock.CSV_MAX_BYTES + 1)
     try:
         lines = stock.parse_csv(data)
-        await stock.receive(request.app[STORAGE], lines, batch=batch, actor=request[CONSOLE_USER].username)
+        await stock.receive(request.app[STORAGE], lines, batch=batch, actor=logged_in_user(request).username)
     except stock.StockFileRefused as e:
         return await _page(request, error=refusal_text(request, e), status=400, typed={"batch": batch},
                            problems=[(number, refusal_text(request, problem)) for number, problem in e.problems])
@@ -102,7 +104,7 @@ async def assign(request: web.Request) -> web.StreamResponse:
                            typed=typed)
     try:
         await devices.assign(storage, device.id, store.merchant_id, store_id=store.id,
-                             actor=request[CONSOLE_USER].username)
+                             actor=logged_in_user(request).username)
     except devices.LifecycleRefused as e:
         # server/devices.py words its refusals in English only (another operator was faster, the merchant closed).
         return await _page(request, error=str(e), status=409, typed=typed)

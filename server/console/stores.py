@@ -11,11 +11,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import params, stores
-from ..keys import CONSOLE_USER, STORAGE
+from ..keys import STORAGE
 from ..refusals import N_
 from ..storage import NotFound, Store
 from . import codes, i18n
-from .auth import login_required, merchant_scope, redirect, render
+from .auth import logged_in_user, login_required, merchant_scope, redirect, render
 from .merchants import (
     CODE_STATUS, STORE_STATUS, confirm, detail as merchant_page, done, form_text, is_operator, labels,
     refusal_text, visible_merchant,
@@ -36,7 +36,7 @@ def setup(app: web.Application) -> None:
 async def visible_store(request: web.Request) -> Store:
     """The store of the URL if the user may see it; 404 otherwise, as for one that does not exist."""
     store_id = request.match_info["store_id"]
-    store = await stores.get(request.app[STORAGE], store_id, visible_to=merchant_scope(request[CONSOLE_USER])) \
+    store = await stores.get(request.app[STORAGE], store_id, visible_to=merchant_scope(logged_in_user(request))) \
         if params.fits(store_id, params.ID) else None
     if store is None:
         raise web.HTTPNotFound()
@@ -50,7 +50,7 @@ async def add_store(request: web.Request) -> web.StreamResponse:
     typed = {"name": form_text(form, "name"), "address": form_text(form, "address")}
     try:
         await stores.add(request.app[STORAGE], merchant.id, typed["name"], address=typed["address"],
-                         actor=request[CONSOLE_USER].username)
+                         actor=logged_in_user(request).username)
     except (stores.StoreRefused, NotFound) as e:
         return await merchant_page(request, merchant, error=refusal_text(request, e), status=400, store_form=typed)
     return redirect(f"/console/merchants/{merchant.id}?done=store")
@@ -77,7 +77,7 @@ async def edit_store(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     try:
         await stores.update(request.app[STORAGE], store.id, name=form_text(form, "name"),
-                            address=form_text(form, "address"), actor=request[CONSOLE_USER].username)
+                            address=form_text(form, "address"), actor=logged_in_user(request).username)
     except (stores.StoreRefused, NotFound) as e:
         return await _detail(request, store, error=refusal_text(request, e), status=400)
     return redirect(f"/console/stores/{store.id}?done=saved")
@@ -93,7 +93,7 @@ async def close_store(request: web.Request) -> web.StreamResponse:
                        button=i18n.gettext(request, "Close the store"), back=f"/console/stores/{store.id}",
                        fields={}, danger=True)
     try:
-        await stores.close(request.app[STORAGE], store.id, actor=request[CONSOLE_USER].username)
+        await stores.close(request.app[STORAGE], store.id, actor=logged_in_user(request).username)
     except (stores.StoreRefused, NotFound) as e:
         return await _detail(request, store, error=refusal_text(request, e), status=409)
     return redirect(f"/console/stores/{store.id}?done=closed")

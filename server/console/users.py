@@ -34,7 +34,7 @@ from ..storage import AlreadyExists, NotFound
 from . import i18n, queries
 from .audit import audit
 from .auth import (CASHIER, MANAGER, MERCHANT, OPERATOR, OWNER, ConsoleUser, check_new_password, hash_password,
-                   login_required, may_use, redirect, render)
+                   logged_in_user, login_required, may_use, redirect, render)
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def _scope(user: ConsoleUser) -> str | None:
 
 async def _users_page(request: web.Request, *, error: str | None = None, notice: str | None = None,
                       new_password: dict | None = None, form: dict | None = None, status: int = 200) -> web.Response:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     storage = request.app[STORAGE]
     rows = await queries.console_users(storage, _scope(user))
     now = now_ms()
@@ -125,10 +125,12 @@ def _text(form, name: str, limit: int = 200) -> str:
 
 @login_required()
 async def create_user(request: web.Request) -> web.StreamResponse:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     form = await request.post()
     username, kind = _text(form, "username", 64), _text(form, "kind", 16)
-    password = form.get("password", "") if isinstance(form.get("password", ""), str) else ""
+    password = form.get("password", "")
+    if not isinstance(password, str):
+        password = ""
     merchant_id = _text(form, "merchant_id", 64) if user.is_operator else user.merchant_id
     typed = {"username": username if params.is_text(username, 64) else "", "kind": kind,
              "merchant_id": merchant_id or ""}
@@ -163,7 +165,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
 async def _managed_user(request: web.Request, form) -> dict[str, Any]:
     """The user the form names, if the logged-in user may manage it: operators any other user, an owner its
     own managers and cashiers. Else 404 (another merchant's user answers like a missing one)."""
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     user_id = _text(form, "user_id", 64)
     row = await queries.get_console_user(request.app[STORAGE], user_id) if params.fits(user_id, params.ID) else None
     if row is None or row["id"] == user.id:
@@ -203,8 +205,8 @@ async def refund_password_page(request: web.Request) -> web.StreamResponse:
 
 
 async def _refund_password_page(request: web.Request, *, error: str | None = None, status: int = 200) -> web.Response:
-    user = request[CONSOLE_USER]
-    current = await queries.get_refund_password(request.app[STORAGE], user.merchant_id)
+    user = logged_in_user(request)
+    current = await queries.get_refund_password(request.app[STORAGE], user.own_merchant_id)
     locked = bool(current and current["locked_until"] and current["locked_until"] > now_ms())
     return render(request, "refund_password.html", {
         "current": current, "locked": locked, "error": error,
@@ -213,7 +215,7 @@ async def _refund_password_page(request: web.Request, *, error: str | None = Non
 
 @login_required()
 async def set_refund_password(request: web.Request) -> web.StreamResponse:
-    user = request[CONSOLE_USER]
+    user = logged_in_user(request)
     form = await request.post()
     password, again = form.get("password", ""), form.get("password2", "")
     if not isinstance(password, str) or not isinstance(again, str) or len(password) < 6:
@@ -222,7 +224,7 @@ async def set_refund_password(request: web.Request) -> web.StreamResponse:
     if password != again:
         return await _refund_password_page(request, error=i18n.gettext(
             request, "The two passwords differ: type the same one twice."), status=400)
-    await queries.set_refund_password(request.app[STORAGE], user.merchant_id,
+    await queries.set_refund_password(request.app[STORAGE], user.own_merchant_id,
                                       await asyncio.to_thread(hash_password, password), user.username, now_ms())
     await audit(request, "refund_password_set", user.merchant_id or "")
     return redirect("/console/refund-password?done=set")

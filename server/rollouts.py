@@ -96,6 +96,8 @@ def stage_devices(devices: list[dict[str, Any]], offered: set[str], *, share: fl
     `share` of the profile's `devices` (in their order); never one `offered` it already."""
     if groups is not None:
         return [d for d in devices if d["device_group"] in groups and d["id"] not in offered]
+    if share is None:
+        raise ValueError("a stage names its device groups or a share of the devices")
     target = math.ceil(round(share * len(devices), 9))
     return [d for d in devices if d["id"] not in offered][:max(target - len(offered), 0)]
 
@@ -110,6 +112,8 @@ async def add_stage(storage, rollout: dict[str, Any], *, share: float | None, gr
     expires = now // 1000 + url_ttl_s
     offers = []
     for device in stage_devices(devices, offered, share=share, groups=groups):
+        if release is None:     # asked only when there is a device to offer it to
+            raise LookupError(f"rollout {rollout['id']}: release {rollout['profile']} {rollout['version']} is gone")
         args = {"version": rollout["version"], "sha256": release["manifest_sha256"],
                 "signature": release["signature"], "rollout": rollout["id"],
                 "url": firmware_url(public_url, device["id"], device["device_key"], rollout["profile"],

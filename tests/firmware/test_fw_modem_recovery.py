@@ -44,7 +44,9 @@ def test_a_modem_left_in_a_data_call_is_escaped_hung_up_and_dialled_again(modem_
 def test_a_modem_that_is_off_gets_a_pwrkey_pulse(modem_run):
     found = modem_run["off"]
     assert found["up"] and found["log"] == ["AT"] + AT_CHAT
-    assert len(found["presses"]) == 1 and 30 <= found["presses"][0] < 60
+    # one press of at least pwrkey_ms (30), released again: held for 2.5 s, a SIM7600 powers off again
+    # (the upper bound leaves the scheduler room on a loaded machine)
+    assert len(found["presses"]) == 1 and 30 <= found["presses"][0] < 1000
 
 
 def test_a_modem_that_never_answers_is_an_error_not_a_hang(modem_run):

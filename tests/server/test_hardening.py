@@ -34,7 +34,7 @@ async def start_server_process(tmp_path: Path, extra_config: str) -> tuple[async
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server", "run", "--config", str(config), "--port", str(port), cwd=ROOT,
         env=environment, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    for _ in range(200):
+    for _ in range(1200):           # a minute: a cold start imports and migrates, on a loaded machine too
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.close()

@@ -61,7 +61,7 @@ class ServerProcess:
                 sys.executable, "-m", "server", "run", "--config", str(self.config), "--port", str(self.port),
                 cwd=ROOT, env=environment, stdout=asyncio.subprocess.DEVNULL, stderr=log)
         async with aiohttp.ClientSession() as session:
-            for _ in range(200):
+            for _ in range(1200):       # a minute: a cold start imports and migrates, on a loaded machine too
                 if self.process.returncode is not None:
                     raise AssertionError(f"server exited: {self.log_path.read_text()[-2000:]}")
                 try:

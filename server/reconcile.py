@@ -436,8 +436,11 @@ def month_reports(out_dir: str | os.PathLike, month: str,
             except (OSError, UnicodeDecodeError, ValueError) as e:
                 log.warning("reconcile month: %s unreadable: %s", path, e)
                 continue
-            table, key = (per_merchant, (merchant_id, channel)) if merchant_id else (per_channel, channel)
-            table.setdefault(key, MonthReport(channel=channel, month=month, merchant_id=merchant_id)).add(report)
+            fresh = MonthReport(channel=channel, month=month, merchant_id=merchant_id)
+            if merchant_id:
+                per_merchant.setdefault((merchant_id, channel), fresh).add(report)
+            else:
+                per_channel.setdefault(channel, fresh).add(report)
     return ([per_channel[k] for k in sorted(per_channel)],
             [per_merchant[k] for k in sorted(per_merchant)])
 

@@ -55,6 +55,7 @@ import re
 import socket
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from aiohttp import web
 
@@ -71,6 +72,14 @@ log = logging.getLogger("server.cli")
 
 class CliError(Exception):
     """Printed as 'prog: message', exit status 1."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A mistake in the arguments is one line, Chinese first, exit status 2, not argparse's usage block
+    (the subcommands' parsers are of the same class: argparse makes them with the parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: 参数有误 / bad arguments: {message} ({self.prog} --help)\n")
 
 
 COMMAND_KINDS = ("reboot", "update_firmware", "show_message", "sync_orders")
@@ -91,7 +100,7 @@ def do_run(settings: Settings, args: argparse.Namespace) -> None:
         with socket.create_server((host, port)):
             pass
     except OSError as e:
-        raise CliError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        raise CliError(f"无法监听 {host}:{port} / cannot listen on {host}:{port}: {e.strerror or e}") from None
     # ... and a server that would call a channel sandbox as if it were the channel (no config, or a copied
     # development one) does not start at all
     refusal = sandbox_refusal(settings, config_file=bool(args.config or os.environ.get("SCANPAY_CONFIG")))
@@ -562,7 +571,7 @@ def _config_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="scanpay payment server")
+    parser = OneLineParser(prog=PROG, description="scanpay payment server")
     parser.add_argument("--config", help="TOML config file (default: $SCANPAY_CONFIG, else built-in defaults)")
     commands = parser.add_subparsers(dest="command", required=True)
 

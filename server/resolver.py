@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .alerts import resolver_lag_s
 from .clock import ms, now_ms
@@ -36,6 +36,9 @@ from .metrics import Metrics
 from .payments import Payments
 from .settings import ResolverSettings
 from .storage import Order, Refund, Storage
+
+if TYPE_CHECKING:
+    from .channels import Channel
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,12 @@ class PacedChannel:
     """A channel whose calls go through its gate; everything else (name, schedule, bill) is the channel's.
     `started` is called once, when the first call is through the gate."""
 
-    def __init__(self, channel: Any, gate: ChannelGate, started: Callable[[], None] = lambda: None):
+    if TYPE_CHECKING:
+        # Typed as what it wraps: every attribute is the channel's (forwarded by __getattr__), so what is built
+        # is a Channel to the type checker. At run time object.__new__ builds it.
+        def __new__(cls, channel: Channel, gate: ChannelGate, started: Callable[[], None] = ...) -> Channel: ...
+
+    def __init__(self, channel: Channel, gate: ChannelGate, started: Callable[[], None] = lambda: None):
         self._channel = channel
         self._gate = gate
         self._started = started
@@ -243,7 +251,7 @@ class Resolver:
         counted = [gate is not None]
 
         def started() -> None:
-            if counted[0]:
+            if counted[0] and gate is not None:     # counted only with a gate
                 counted[0] = False
                 gate.fresh -= 1
                 if gate.full and gate.fresh <= self._settings.batch // 2:
@@ -262,7 +270,7 @@ class Resolver:
                     del held[work_id]
         held[work_id] = asyncio.create_task(work(), name=f"resolve-{work_id}")
 
-    def _paced(self, order: Order, started: Callable[[], None]) -> PacedChannel | None:
+    def _paced(self, order: Order, started: Callable[[], None]) -> Channel | None:
         channel, gate = self._payments.channel_of(order), self._gates.get(order.channel)
         return PacedChannel(channel, gate, started) if channel is not None and gate is not None else None
 
@@ -278,6 +286,8 @@ class Resolver:
     async def _refund_step(self, refund: Refund, started: Callable[[], None]) -> None:
         self._metrics.resolver_steps.labels("refund").inc()
         order = await self._storage.get_order_by_id(refund.order_id)
+        if order is None:
+            raise LookupError(f"refund {refund.id}: its order {refund.order_id} is gone")
         await self._payments.refund_step(refund, order, claim=self.owner, channel=self._paced(order, started))
 
     async def _release_order(self, order_id: str) -> None:

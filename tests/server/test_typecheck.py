@@ -20,8 +20,6 @@ BEING_MOVED = {          # being moved (issue 17)
     "server/payments.py",
     "server/storage/devices.py", "server/storage/migrate.py", "server/storage/places.py", "server/storage/postgres.py",
     "server/storage/records.py", "server/storage/sql.py", "server/storage/sqlite.py",
-    # changed in the same move while this test was written (the resolver's and reconciliation's storage calls)
-    "server/resolver.py",
 }
 
 pytestmark = [

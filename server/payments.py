@@ -100,6 +100,18 @@ class MerchantNotActive(Exception):
     """The merchant is suspended or closed: it takes no payments."""
 
 
+class DeviceWithoutMerchant(Exception):
+    """A device no merchant has (in stock): it takes no payments. device_auth.check_standing refuses it first,
+    since only an installed device is let through and installing assigns a merchant."""
+
+
+def merchant_of(device: Device) -> str:
+    """The merchant a device takes payments for; DeviceWithoutMerchant for one without."""
+    if device.merchant_id is None:
+        raise DeviceWithoutMerchant(f"device {device.id} has no merchant: it takes no payments")
+    return device.merchant_id
+
+
 class StaticLimitReached(Exception):
     """A static-code payment would take the payer over the static-code limit of its channel and day; the
     order is closed (nobody will pay that amount), giving the merchant's daily allowance back."""
@@ -200,7 +212,7 @@ class Payments:
         return cached[0]
 
     async def _daily_cap(self, device: Device) -> int:
-        merchant = await self._merchant(device.merchant_id)
+        merchant = await self._merchant(merchant_of(device))
         return self._settings.limits.daily_cap_fen(merchant.tier if merchant else 1)
 
     async def check_active(self, merchant_id: str) -> None:
@@ -219,12 +231,12 @@ class Payments:
         return MerchantLimits(
             min_amount_fen=api.min_amount_fen, max_amount_fen=api.max_amount_fen,
             static_code_max_fen=api.static_code_max_fen, daily_cap_fen=await self._daily_cap(device),
-            daily_used_fen=await self._storage.merchant_day_used(device.merchant_id, self._today()))
+            daily_used_fen=await self._storage.merchant_day_used(merchant_of(device), self._today()))
 
     async def _check_daily_cap(self, device: Device, amount_fen: int, used: int | None = None) -> None:
         cap = await self._daily_cap(device)
         if used is None:
-            used = await self._storage.merchant_day_used(device.merchant_id, self._today())
+            used = await self._storage.merchant_day_used(merchant_of(device), self._today())
         if used + amount_fen > cap:
             raise DailyLimitExceeded(f"the merchant's daily cap is {cap} fen and {used} fen are used today")
 
@@ -232,10 +244,10 @@ class Payments:
 
     async def check_pay(self, device: Device, request: PayRequest) -> None:
         """Refuse a pay that cannot go ahead, changing nothing (pay checks again, for races)."""
-        await self.check_active(device.merchant_id)
-        await self.identity(device.merchant_id, self.route(request.auth_code))
+        await self.check_active(merchant_of(device))
+        await self.identity(merchant_of(device), self.route(request.auth_code))
         # One read for both: is it a retry, and how much of the merchant's day is used.
-        existing, used = await self._storage.order_and_day_used(device.id, request.order_no, device.merchant_id,
+        existing, used = await self._storage.order_and_day_used(device.id, request.order_no, merchant_of(device),
                                                                 self._today())
         if existing is not None:
             self._same_order(device.order_scope, existing, B2C, request.amount_fen, hash_auth_code(request.auth_code))
@@ -245,7 +257,7 @@ class Payments:
     async def pay(self, device: Device, request: PayRequest) -> Order:
         """Carry out a pay that check_pay let through (a retry finds its order inside create_order)."""
         channel = self.route(request.auth_code)
-        merchant = await self.identity(device.merchant_id, channel)
+        merchant = await self.identity(merchant_of(device), channel)
         code_hash = hash_auth_code(request.auth_code)
         now = now_ms()
         schedule = channel.schedule
@@ -296,7 +308,7 @@ class Payments:
     # qr (C2B)
 
     async def check_qr(self, device: Device, request: QrRequest) -> None:
-        await self.check_active(device.merchant_id)
+        await self.check_active(merchant_of(device))
         existing = await self._storage.get_order(device.id, request.order_no)
         if existing is not None:
             self._same_order(device.order_scope, existing, C2B, request.amount_fen, "")
@@ -308,7 +320,7 @@ class Payments:
         existing = await self._storage.get_order(device.id, request.order_no)
         if existing is not None:
             return self._same_order(device.order_scope, existing, C2B, request.amount_fen, "")
-        await self.check_active(device.merchant_id)     # the static-code page comes here without check_qr
+        await self.check_active(merchant_of(device))     # the static-code page comes here without check_qr
         now = now_ms()
         deadline = now + self._settings.device_api.qr_valid_s * 1000
         order = Order(
@@ -691,6 +703,8 @@ class Payments:
         """Ask the channel about a PENDING refund (refund again, or refund_query once it was accepted).
         `claim` and `channel` as for step()."""
         order = order or await self._storage.get_order_by_id(refund.order_id)
+        if order is None:
+            raise LookupError(f"refund {refund.id}: its order {refund.order_id} is gone")
         channel = channel or self._channels.get(order.channel)
         if channel is None:
             await self._storage.reschedule_refund(refund.id, now_ms() + ms(_REFUND_RETRY_MAX_S), claim=claim)

@@ -21,7 +21,7 @@ class Migration:
 
 
 def load_migrations() -> list[Migration]:
-    folder = resources.files(__package__) / "migrations"
+    folder = resources.files(__name__.rpartition(".")[0]) / "migrations"     # this module's package's folder
     found = []
     for entry in folder.iterdir():
         match = _NAME.match(entry.name)

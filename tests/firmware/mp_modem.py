@@ -180,7 +180,7 @@ class Network:
 
 def quick(modem):
     modem.guard_ms = GUARD_MS
-    modem.probe_ms = 40
+    modem.probe_ms = 200     # the escape's OK has guard_ms + probe_ms to come: room for a loaded machine
     modem.poll_ms = 5
     modem.register_ms = 60
     modem.register_poll_ms = 20

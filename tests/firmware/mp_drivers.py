@@ -1,6 +1,6 @@
 # Runs on real MicroPython (WebAssembly) via mp_runner.mjs: the drivers' tasks and the HTTP
-# client's response reading on MicroPython's asyncio, with stand-in UARTs, pins and streams.
-# Prints "RESULT <json>".
+# client's response reading on MicroPython's asyncio, with stand-in UARTs, pins and streams (the UART and
+# the key matrix are the virtual board's, mp_standins). Prints "RESULT <json>".
 import json
 
 import asyncio
@@ -9,44 +9,14 @@ from core import http
 from drivers import scan_engine, voice
 from drivers.keypad import Keypad
 from drivers.status_led import StatusLed
+from mp_standins import KeyMatrix, Uart
 
 KEYMAP = (("1", "2", "3", "DEL"), ("4", "5", "6", "CLR"), ("7", "8", "9", "FN"), (".", "0", "00", "OK"))
 
 
-class FakeUART:
-    """machine.UART's polling API over a byte buffer; `on_write(uart, data)` plays the peripheral."""
-
-    def __init__(self, on_write=None):
-        self.rx = bytearray()
-        self.written = bytearray()
-        self.on_write = on_write
-
-    def any(self):
-        return len(self.rx)
-
-    def read(self, n=None):
-        if not self.rx:
-            return None
-        n = len(self.rx) if n is None else min(n, len(self.rx))
-        data = bytes(self.rx[:n])
-        self.rx = self.rx[n:]
-        return data
-
-    def readinto(self, buf):
-        data = self.read(len(buf))
-        if not data:
-            return None
-        buf[:len(data)] = data
-        return len(data)
-
-    def write(self, data):
-        self.written.extend(data)
-        if self.on_write:
-            self.on_write(self, bytes(data))
-        return len(data)
-
-
 class FakePin:
+    """A pin that counts how often it was driven to another level (the LED's blinking)."""
+
     def __init__(self, level=1):
         self.level = level
         self.changes = 0
@@ -57,19 +27,6 @@ class FakePin:
         if v != self.level:
             self.changes += 1
         self.level = v
-
-
-class Column:
-    """A keypad column wire: low while the held key's row is driven low."""
-
-    def __init__(self, c, rows, held):
-        self.c = c
-        self.rows = rows
-        self.held = held
-
-    def value(self, v=None):
-        row, col = self.held
-        return 0 if (self.c == col and self.rows[row].level == 0) else 1
 
 
 class FakeStream:
@@ -115,7 +72,7 @@ class Syn6288:
 
 
 async def check_scan_engine():
-    uart = FakeUART(gm65)
+    uart = Uart(gm65)
     engine = scan_engine.ScanEngine(uart)
     try:
         engine.trigger()                                # answered with the ACK
@@ -130,7 +87,7 @@ async def check_scan_engine():
 
 async def check_voice():
     module = Syn6288(busy=2)
-    uart = FakeUART(module)
+    uart = Uart(module)
     tts = voice.Voice(uart)
     tts.poll_ms = 5
     try:
@@ -138,15 +95,15 @@ async def check_voice():
         await asyncio.sleep_ms(10)
         await asyncio.wait_for_ms(tts.wait_done(), 2000)
         return {"frames": [s.hex() for s in module.spoken],
-                "status_queries": uart.written.count(voice.SYN_STATUS), "silent": tts.silent_module}
+                "status_queries": uart.sent.count(voice.SYN_STATUS), "silent": tts.silent_module}
     finally:
         tts.deinit()
 
 
 async def check_keypad():
-    rows = [FakePin() for _ in range(4)]
-    cols = [Column(c, rows, (1, 1)) for c in range(4)]     # "5" held down
-    pad = Keypad(rows, cols, KEYMAP)
+    matrix = KeyMatrix(KEYMAP)
+    matrix.down.append((1, 1))                              # "5" held down
+    pad = Keypad(matrix.rows, matrix.cols, KEYMAP)
     try:
         return await asyncio.wait_for_ms(pad.__anext__(), 1000)
     finally:

@@ -12,7 +12,7 @@ import json
 
 import asyncio
 
-from mp_standins import KeyMatrix, Level, Uart
+from mp_standins import KeyMatrix, Level, Uart, until
 
 
 def prepare():
@@ -62,14 +62,6 @@ def listening():
     if announcer is None or announcer.transport != "mqtt":
         return True
     return any(e["event"] == "mqtt" and e.get("connected") for e in Jig.events)
-
-
-async def until(done, seconds):
-    for _ in range(seconds * 50):
-        if done():
-            return True
-        await asyncio.sleep_ms(20)
-    return False
 
 
 async def speaker():

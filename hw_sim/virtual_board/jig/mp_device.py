@@ -8,8 +8,6 @@
 import json
 from binascii import hexlify
 
-import asyncio
-
 import main             # the flashed /main.py
 import mp_jig_board as jig
 
@@ -19,13 +17,7 @@ with open("/jig/input.json") as f:
 jig.cut = params.get("cut")
 main.start(board=jig)   # boot_select picks the slot; the app runs as a task on Node's event loop
 
-
-async def until(done, seconds):
-    for _ in range(seconds * 50):
-        if done():
-            return True
-        await asyncio.sleep_ms(20)
-    return False
+from mp_standins import until  # noqa: E402  (it needs the slot's `core` on the path, which start() puts there)
 
 
 def seen(kind, **fields):

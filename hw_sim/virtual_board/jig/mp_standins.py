@@ -1,7 +1,18 @@
 # Stand-in peripherals for the scripts that run on real MicroPython (tests/firmware/mp_runner.mjs copies this
 # file to /lib next to the firmware; the virtual board's jig, mp_jig_board.py, builds its board on them):
-# keys and scans come out of a ring, speech and the LED are recorded.
+# keys and scans come out of a ring, speech and the LED are recorded; `until` is the scripts' wait for a state.
+import asyncio
+
 from core.ring import Ring
+
+
+async def until(done, seconds):
+    """Wait until done() is true, looking every 20 ms for at most `seconds`; says whether it became true."""
+    for _ in range(seconds * 50):
+        if done():
+            return True
+        await asyncio.sleep_ms(20)
+    return False
 
 
 class Source:
@@ -77,7 +88,6 @@ class KeyMatrix:
         self.cols = [_Column(self, c) for c in range(len(keymap[0]))]
 
     async def press(self, key, hold_ms=60, gap_ms=60):
-        import asyncio
         for r in range(len(self.keymap)):
             for c in range(len(self.keymap[r])):
                 if self.keymap[r][c] == key:
@@ -102,14 +112,18 @@ class _Column:
 
 
 class Uart:
-    """A UART: what the firmware writes is kept in `sent`; `feed` puts bytes in its receive buffer."""
+    """A UART: what the firmware writes is kept in `sent`; `feed` puts bytes in its receive buffer.
+    `on_write(uart, data)`, if given, plays the peripheral: it answers what the firmware wrote."""
 
-    def __init__(self):
+    def __init__(self, on_write=None):
         self.sent = bytearray()
         self.rx = bytearray()
+        self.on_write = on_write
 
     def write(self, data):
         self.sent.extend(data)
+        if self.on_write:
+            self.on_write(self, bytes(data))
         return len(data)
 
     def feed(self, data):

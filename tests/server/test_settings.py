@@ -1,8 +1,5 @@
 """Configuration: defaults with no file, TOML, environment, overrides, refusals, secrets."""
 import logging
-import re
-import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -104,10 +101,3 @@ def test_bad_config_is_refused_with_the_key_named(tmp_path, text, message):
 def test_missing_file_is_an_error(tmp_path):
     with pytest.raises(SettingsError, match="cannot read"):
         load_settings(tmp_path / "nope.toml")
-
-
-def test_operations_guide_shows_the_defaults():
-    """The complete config file in docs/operations.md loads, and says what the defaults are."""
-    guide = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text("utf-8")
-    block = re.search(r"A complete file with the defaults:\s+```toml\n(.*?)```", guide, re.S).group(1)
-    assert load_settings(**tomllib.loads(block)) == load_settings()

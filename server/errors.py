@@ -62,7 +62,6 @@ REFUSALS: Mapping[str, Refusal] = {
     "refund_conflict": Refusal(409, "退款单号已用于另一笔退款", "refund_no was used with different fields"),
     "order_not_paid": Refusal(409, "订单未付款，不能退款", "the order is not paid"),
     "refund_exceeds_amount": Refusal(409, "退款金额超过可退金额", "the refund is more than is left to refund"),
-    "refund_unsupported": Refusal(501, "该支付渠道不能在此退款", "the order's channel cannot refund here"),
     "channel_unavailable": Refusal(503, "支付渠道暂不可用", "the order's channel is not configured here"),
 }
 

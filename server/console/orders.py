@@ -44,7 +44,6 @@ _REFUND_REFUSALS = {
     "order_not_paid": N_("the order is not paid"),
     "refund_exceeds_amount": N_("more than is left to refund"),
     "channel_unavailable": N_("the order's channel is not configured here"),
-    "refund_unsupported": N_("the order's channel cannot refund here"),
     "conflict": N_("this refund number was used before with other details: start the refund again"),
 }
 

@@ -13,8 +13,7 @@ NOT_FOR_THE_TILL = {"missing_auth", "stale_timestamp", "nonce_reused", "unknown_
                     "method_not_allowed", "body_too_large", "unsupported_media_type", "malformed_body",
                     "invalid_field", "activation_code_unknown", "activation_code_used",
                     "activation_code_expired", "order_conflict", "internal_error", "order_paid",
-                    "order_not_paid", "refund_exceeds_amount", "refund_conflict", "refund_unsupported",
-                    "rate_limited"}
+                    "order_not_paid", "refund_exceeds_amount", "refund_conflict", "rate_limited"}
 
 
 def documented_errors():

@@ -1,6 +1,7 @@
 """Command line: run the server, manage merchants and devices.
 
-    python -m server run [--config X.toml] [--host H] [--port P] [--db postgresql://...|file.db]
+    python -m server run [--config X.toml] [--host H] [--port P] [--port-file F] [--db postgresql://...|file.db]
+                                       (--port 0: any free port, said in the log and written to F)
     python -m server merchant add --id M1 --name "Tea House" [--tier 2]
     python -m server merchant register --phone 13800138000 --name "老王茶馆" [--legal-name "..."]   (prints the id)
     python -m server merchant evidence add --id M1 --kind id_photo|business_licence|shop_photo --file photo.jpg
@@ -52,14 +53,13 @@ import json
 import logging
 import os
 import re
-import socket
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 from aiohttp import web
 
-from . import devices, merchant_channels, merchants, rollouts, static_codes, stock, stores
+from . import devices, listening, merchant_channels, merchants, rollouts, static_codes, stock, stores
 from .app import create_app
 from .devices import issue_activation_code, register_device
 from .logs import setup_logging
@@ -86,8 +86,8 @@ COMMAND_KINDS = ("reboot", "update_firmware", "show_message", "sync_orders")
 
 
 def _port(text: str) -> int:
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    if not (text.isascii() and text.isdigit() and 0 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535), nor 0 (any free port)")
     return int(text)
 
 
@@ -95,10 +95,11 @@ def do_run(settings: Settings, args: argparse.Namespace) -> None:
     if args.db:
         settings = dataclasses.replace(settings, database=dataclasses.replace(settings.database, path=args.db))
     host = args.host or settings.server.host
-    port = args.port or settings.server.port
+    port = settings.server.port if args.port is None else args.port
+    if args.port_file and not os.path.isdir(os.path.dirname(os.path.abspath(args.port_file))):
+        raise CliError(f"端口文件的目录不存在 / no folder for the port file {args.port_file}")
     try:       # before the database is opened and migrated: a port taken is said plainly, not as a traceback
-        with socket.create_server((host, port)):
-            pass
+        listener = listening.bind(host, port)
     except OSError as e:
         raise CliError(f"无法监听 {host}:{port} / cannot listen on {host}:{port}: {e.strerror or e}") from None
     # ... and a server that would call a channel sandbox as if it were the channel (no config, or a copied
@@ -113,8 +114,9 @@ def do_run(settings: Settings, args: argparse.Namespace) -> None:
     # logs say what happened), and skipping it spares every request the formatting.
     # keepalive_timeout also closes a connection that has not sent a whole request head in that time
     # (aiohttp arms it when the connection opens): the header read timeout.
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None,
-                keepalive_timeout=settings.server.idle_timeout_s)
+    app = create_app(settings)
+    listening.say_when_started(app, listener, args.port_file)
+    web.run_app(app, sock=listener, print=None, access_log=None, keepalive_timeout=settings.server.idle_timeout_s)
 
 
 def do_merchant_channel(settings: Settings, args: argparse.Namespace) -> None:
@@ -578,7 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="serve the device API")
     _config_option(run)
     run.add_argument("--host")
-    run.add_argument("--port", type=_port, help="1-65535 (default: [server] port)")
+    run.add_argument("--port", type=_port, help="1-65535, or 0: any free one (default: [server] port)")
+    run.add_argument("--port-file", metavar="PATH",
+                     help="once serving, write the port to PATH (whole, by a rename): for --port 0")
     run.add_argument("--db", help="database: a SQLite file or a postgresql:// URL (overrides [database] path)")
     run.set_defaults(handler=do_run)
 

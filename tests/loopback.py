@@ -1,11 +1,21 @@
-"""What tests of several areas share to run real parts on this machine: a Mosquitto broker of a test's own and
-Debian's headless Chromium (driven by Playwright; its own browser download does not work here).
+"""What tests of several areas share to run real parts on this machine: `python -m server run` as a child
+process, a Mosquitto broker of a test's own and Debian's headless Chromium (driven by Playwright; its own browser
+download does not work here).
 
-Our own listeners (the server, the sandboxes: hw_sim's ServerStack) bind port 0 and say which port they got.
-`free_port()` is for a process that must be told its port before it starts (Mosquitto, `python -m server run`):
-another test may take that port before the process binds it, so whoever uses it retries on a bind failure."""
+Our own listeners (the server, the sandboxes: hw_sim's ServerStack, and `python -m server run --port 0
+--port-file F`) bind port 0 and say which port they got. `free_port()` is only for a process that must be told
+its port before it starts and cannot bind 0 itself (Mosquitto: the port is in its config): another test may take
+that port before the process binds it, so whoever uses it retries on a bind failure."""
+import asyncio
+import contextlib
+import os
 import pathlib
 import socket
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SERVER_START_S = 60.0       # a cold start imports and migrates, on a loaded machine too
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -17,6 +27,54 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def server_environment() -> dict[str, str]:
+    """This process's environment without its SCANPAY_ settings: a child server has only its own."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SCANPAY_")}
+
+
+def server_command(*options: str, port_file: str | os.PathLike) -> list[str]:
+    """`python -m server run *options` on any free port, which it writes to port_file once it serves."""
+    return [sys.executable, "-m", "server", "run", *options, "--port", "0", "--port-file", str(port_file)]
+
+
+def port_written(port_file: str | os.PathLike) -> int | None:
+    """The port in a port file, None while there is none (it is written whole, by a rename)."""
+    try:
+        return int(pathlib.Path(port_file).read_text())
+    except FileNotFoundError:
+        return None
+
+
+async def start_server(*options: str, port_file: str | os.PathLike,
+                       log: str | os.PathLike | None = None) -> tuple[asyncio.subprocess.Process, int]:
+    """`python -m server run *options` as a child process (in the repository, without this process's SCANPAY_
+    settings), once it serves: the process and the port it got. Its stderr goes to the file `log`, else to a
+    pipe (read it with `communicate()` after stopping it)."""
+    pathlib.Path(port_file).unlink(missing_ok=True)     # an earlier run's names a port nobody serves now
+    with open(log, "ab") if log is not None else contextlib.nullcontext(asyncio.subprocess.PIPE) as stderr:
+        process = await asyncio.create_subprocess_exec(
+            *server_command(*options, port_file=port_file), cwd=REPO, env=server_environment(),
+            stdout=asyncio.subprocess.DEVNULL, stderr=stderr)
+    return process, await wait_for_port(process, port_file, log)
+
+
+async def wait_for_port(process: asyncio.subprocess.Process, port_file: str | os.PathLike,
+                        log: str | os.PathLike | None = None) -> int:
+    """The port a child process writes to port_file once it serves. When it exits first, or takes longer than
+    SERVER_START_S, an AssertionError with the end of what it said (in the file `log`, else on its stderr pipe)."""
+    deadline = time.monotonic() + SERVER_START_S
+    while (port := port_written(port_file)) is None:
+        if process.returncode is not None or time.monotonic() > deadline:
+            if process.returncode is None:
+                process.kill()
+            _, said = await process.communicate()
+            said = pathlib.Path(log).read_bytes() if log is not None else said or b""
+            raise AssertionError(f"{port_file}: no port, the process's exit status {process.returncode}; it said: "
+                                 f"{said.decode(errors='replace')[-2000:]}")
+        await asyncio.sleep(0.05)
+    return port
 
 
 DYNSEC_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"

@@ -5,14 +5,12 @@ import asyncio
 import io
 import json
 import logging
-import os
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 
-from tests.loopback import free_port
+from tests.loopback import start_server
 from server.app import create_app
 from server.console import auth, queries
 from server.clock import now_ms
@@ -22,27 +20,13 @@ from server.settings import LoggingSettings, load_settings
 
 from tests.server.conftest import DEVICE_ID, Device, add_device, test_settings
 
-ROOT = Path(__file__).resolve().parents[2]
 CODE = "134567890123456789"          # looks like a WeChat payment code
 
 
 async def start_server_process(tmp_path: Path, extra_config: str) -> tuple[asyncio.subprocess.Process, int]:
     config = tmp_path / "scanpay.toml"
     config.write_text(f'[database]\npath = "{tmp_path / "run.db"}"\n\n{extra_config}')
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SCANPAY_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server", "run", "--config", str(config), "--port", str(port), cwd=ROOT,
-        env=environment, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    for _ in range(1200):           # a minute: a cold start imports and migrates, on a loaded machine too
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return process, port
-        except OSError:
-            await asyncio.sleep(0.05)
-    process.kill()
-    raise AssertionError("the server never came up")
+    return await start_server("--config", str(config), port_file=tmp_path / "port")
 
 
 async def test_slow_clients_are_cut_off_and_malformed_requests_are_one_warning_line(tmp_path):

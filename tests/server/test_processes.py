@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -14,14 +12,12 @@ import aiohttp
 import pytest
 
 from tests.server.conftest import DEVICE_ID, MERCHANT_ID
-from tests.loopback import free_port
+from tests.loopback import start_server
 from hw_sim import test_codes
 from hw_sim.device_client import DeviceClient as SignedDevice
 from server.devices import register_device
 from server.settings import DatabaseSettings
 from server.storage import open_storage
-
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
@@ -50,28 +46,15 @@ class ServerProcess:
     def __init__(self, config: Path, log_path: Path):
         self.config = config
         self.log_path = log_path
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port: int | None = None        # the one it binds, once started
+        self.url = ""
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> "ServerProcess":
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("SCANPAY_")}
-        with open(self.log_path, "ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "server", "run", "--config", str(self.config), "--port", str(self.port),
-                cwd=ROOT, env=environment, stdout=asyncio.subprocess.DEVNULL, stderr=log)
-        async with aiohttp.ClientSession() as session:
-            for _ in range(1200):       # a minute: a cold start imports and migrates, on a loaded machine too
-                if self.process.returncode is not None:
-                    raise AssertionError(f"server exited: {self.log_path.read_text()[-2000:]}")
-                try:
-                    async with session.get(f"{self.url}/healthz") as resp:
-                        if resp.status == 200:
-                            return self
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError("the server never came up")
+        self.process, self.port = await start_server("--config", str(self.config), log=self.log_path,
+                                                     port_file=self.log_path.with_suffix(".port"))
+        self.url = f"http://127.0.0.1:{self.port}"
+        return self
 
     async def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is not None and self.process.returncode is None:

@@ -4,8 +4,6 @@ The built-in channel settings are the local WeChat sandbox's (so tests and the d
 server run` refuses them, and any channel address that is not https, unless the config says `[server] sandbox =
 true` (docs/operations.md, "A sandbox setup"). The refusal is one line, Chinese first, naming the key.
 """
-import asyncio
-import os
 import re
 import subprocess
 import sys
@@ -13,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.loopback import free_port
+from tests.loopback import server_environment, start_server
 from server.settings import SANDBOX_APPID, load_settings, sandbox_refusal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,10 +19,6 @@ GUIDE = ROOT / "docs" / "operations.md"
 PRODUCTION_WECHAT = {"base_url": "https://api.mch.weixin.qq.com", "appid": "wx8888888888888888",
                      "mch_id": "1900000109", "api_key": "a-real-looking-key-0123456789abcd",
                      "oauth_url": "https://open.weixin.qq.com", "sns_url": "https://api.weixin.qq.com"}
-
-
-def environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SCANPAY_")}
 
 
 def documented_sandbox_config() -> str:
@@ -36,8 +30,8 @@ def documented_sandbox_config() -> str:
 
 def test_without_a_config_the_server_refuses_to_start_naming_the_key(tmp_path):
     database = tmp_path / "never.db"
-    result = subprocess.run([sys.executable, "-m", "server", "run", "--port", str(free_port()), "--db", str(database)],
-                            cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "server", "run", "--port", "0", "--db", str(database)],
+                            cwd=ROOT, env=server_environment(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     assert line.startswith("python -m server: 拒绝启动：没有配置文件（--config 或 SCANPAY_CONFIG），"
@@ -49,22 +43,12 @@ def test_without_a_config_the_server_refuses_to_start_naming_the_key(tmp_path):
 async def test_with_the_documented_sandbox_config_it_starts_and_says_so(tmp_path):
     config = tmp_path / "sandbox.toml"
     config.write_text(documented_sandbox_config(), "utf-8")
-    port = free_port()
-    server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server", "run", "--config", str(config), "--port", str(port),
-        "--db", str(tmp_path / "sandbox.db"), cwd=ROOT, env=environment(),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    server, port = await start_server("--config", str(config), "--db", str(tmp_path / "sandbox.db"),
+                                      port_file=tmp_path / "port")
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(600):              # a minute: the start-up imports and migrates, on a loaded machine too
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
-                        assert response.status == 200
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("the server never came up")
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                assert response.status == 200
     finally:
         server.terminate()
         _, stderr = await server.communicate()

@@ -12,7 +12,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def port_number(text):
-    """A TCP port argument: 1-65535, said plainly otherwise (not a traceback from bind)."""
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
-        raise argparse.ArgumentTypeError("%r is not a port number (1-65535)" % text)
+    """A port to listen on: 1-65535, or 0 for any free one; said plainly otherwise (not a traceback from bind)."""
+    if not (text.isascii() and text.isdigit() and 0 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError("%r is not a port number (1-65535), nor 0 (any free port)" % text)
     return int(text)

@@ -183,11 +183,17 @@ async def run_sandbox(sandbox: Any, host: str, port: int) -> AsyncIterator[Any]:
 
 def run_standalone(prog: str, title: str, default_port: int, make_sandbox: Any,
                    argv: list[str] | None = None, add_arguments: Any = None) -> None:
-    """`python -m ...`: one sandbox on a fixed port until Ctrl-C. make_sandbox(args) builds it."""
+    """`python -m ...`: one sandbox on a fixed port (or any free one: --port 0, written to --port-file once it
+    serves) until Ctrl-C. make_sandbox(args) builds it."""
+    import os
+    from urllib.parse import urlsplit
+
+    from server.listening import write_port_file
     from tools.one_line_args import OneLineParser, port_number
     parser = OneLineParser(prog=prog, description=title)     # a mistake is one line, Chinese first
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=port_number, default=default_port)
+    parser.add_argument("--port", type=port_number, default=default_port, help="0: any free one")
+    parser.add_argument("--port-file", metavar="PATH", help="once serving, write the port to PATH")
     parser.add_argument("--sub-merchants", metavar="FILE",
                         help="JSON: the sub-merchants this sandbox knows (see sub_merchants_from)")
     parser.add_argument("--sub-merchant", action="append", default=[], metavar="ACCOUNT[:APP_ID]",
@@ -195,6 +201,8 @@ def run_standalone(prog: str, title: str, default_port: int, make_sandbox: Any,
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.port_file and not os.path.isdir(os.path.dirname(os.path.abspath(args.port_file))):
+        parser.exit(1, f"{prog}: 端口文件的目录不存在 / no folder for the port file {args.port_file}\n")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sandbox = make_sandbox(args)
     try:
@@ -206,6 +214,8 @@ def run_standalone(prog: str, title: str, default_port: int, make_sandbox: Any,
     async def run() -> None:
         async with run_sandbox(sandbox, args.host, args.port) as sandbox_:
             print(f"{title} at {sandbox_.base_url} ({len(sandbox_.sub_merchants)} sub-merchants)", flush=True)
+            if args.port_file:
+                write_port_file(args.port_file, urlsplit(sandbox_.base_url).port)
             await asyncio.Event().wait()
 
     try:

@@ -1,8 +1,9 @@
 """python -m hw_sim.virtual_board: a virtual MicroPython board, and a payment taken on a flashed one.
 
     python -m hw_sim.virtual_board --fs DIR                 run a board until Ctrl-C, printing its port
-    python -m hw_sim.virtual_board serve [--dir var/try] [--port 8080]
+    python -m hw_sim.virtual_board serve [--dir var/try] [--port 8080] [--port-file F]
                                 the payment server with the WeChat, Alipay and UnionPay sandboxes, until Ctrl-C
+                                (--port 0: any free port, written to F when ready)
     python -m hw_sim.virtual_board flash --fs DIR --bundle B.tar.gz [--config device.json]
                                 start a board on DIR, run `python -m tools flash` on its port, stop it
     python -m hw_sim.virtual_board pay --fs DIR --amount 12.50 --code CODE
@@ -59,10 +60,11 @@ def do_board(args):
 
 
 def do_serve(args):
-    asyncio.run(_serve(pathlib.Path(args.dir), args.port))
+    asyncio.run(_serve(pathlib.Path(args.dir), args.port, args.port_file))
 
 
-async def _serve(workdir, port):
+async def _serve(workdir, port, port_file=None):
+    from server.listening import write_port_file
     from hw_sim.boards.stack import CHANNELS, ServerStack
     workdir.mkdir(parents=True, exist_ok=True)
     for name in ("scanpay.db", "scanpay.db-wal", "scanpay.db-shm"):    # a fresh database at every start
@@ -83,6 +85,12 @@ async def _serve(workdir, port):
             stack.url, workdir / "scanpay.db", stack.merchant_id, TRY_TOKEN), flush=True)
         for channel, sandbox in stack.sandboxes.items():
             print("%s sandbox %s" % (channel, sandbox.base_url), flush=True)
+        if port_file:
+            try:
+                write_port_file(port_file, stack.port)
+            except OSError as e:
+                raise CommandError("无法写入端口文件 %s / cannot write the port file %s: %s"
+                                   % (port_file, port_file, e.strerror or e))
         print("ready: Ctrl-C stops", flush=True)
         await stop.wait()
     finally:
@@ -160,14 +168,15 @@ COMMANDS = {"serve": do_serve, "flash": do_flash, "pay": do_pay}
 
 def parser():
     p = OneLineParser(prog=PROG, description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-               epilog="\n".join(__doc__.split("\n")[2:10]))
+               epilog=__doc__.split("\n\n")[1])
     p.add_argument("--fs", default="var/virtual_board", help="host directory holding the board's flash")
     p.add_argument("--heap", type=int, default=2 * 1024 * 1024)
     p.add_argument("--run-main", action="store_true", help="run main.py after each reset")
     sub = p.add_subparsers(dest="command", metavar="command")
     s = sub.add_parser("serve", help="the payment server with the three channel sandboxes, until Ctrl-C")
     s.add_argument("--dir", default="var/try", help="its database and files (a fresh database each start)")
-    s.add_argument("--port", type=port_number, default=8080)
+    s.add_argument("--port", type=port_number, default=8080, help="0: any free one")
+    s.add_argument("--port-file", metavar="PATH", help="once ready, write the port to PATH (for --port 0)")
     f = sub.add_parser("flash", help="flash a build onto a virtual board with `python -m tools flash`")
     f.add_argument("--fs", required=True, help="the board's flash directory")
     f.add_argument("--bundle", required=True, help="the .tar.gz `python -m tools build` wrote")

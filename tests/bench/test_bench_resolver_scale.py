@@ -70,9 +70,11 @@ import asyncpg
 from aiohttp import web
 
 import server.app
+from server import listening
 from hw_sim import test_codes
 from hw_sim.sandbox import run_wechat_sandbox
-from tests.loopback import free_port
+from tests import loopback
+from tests.loopback import server_environment, wait_for_port
 from server.app import create_app
 from server.channels import ChannelResult, Outcome, PayCommand
 from server.channels.registry import open_channels
@@ -242,7 +244,9 @@ def serve(spec: dict) -> None:
         yield
         Path(spec["starts"]).write_text(json.dumps(timed.starts))
     app.cleanup_ctx.insert(2, timed_channel)    # after the channels, before the payments that use them
-    web.run_app(app, host="127.0.0.1", port=spec["port"], print=None)
+    listener = listening.bind("127.0.0.1", 0)
+    listening.say_when_started(app, listener, spec["port_file"])
+    web.run_app(app, sock=listener, print=None)
 
 
 @contextlib.asynccontextmanager
@@ -323,17 +327,17 @@ async def waiting_run(tmp: Path, backend: str, processes: int, design: str, answ
             servers, starts_files = [], []
             try:
                 for n in range(processes):
-                    port = free_port()
                     starts_files.append(tmp / f"{name}-{n}.starts.json")
+                    port_file = tmp / f"{name}-{n}.port"
+                    port_file.unlink(missing_ok=True)
                     spec = {"settings": settings, "design": design, "answer": answer, "latency_s": LATENCY_S,
-                            "starts": str(starts_files[-1]), "port": port}
-                    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANPAY_")}
+                            "starts": str(starts_files[-1]), "port_file": str(port_file)}
                     log = open(tmp / f"{name}-{n}.log", "ab")
                     stack.callback(log.close)
                     servers.append(await asyncio.create_subprocess_exec(
-                        sys.executable, "-m", "tests.bench.test_bench_resolver_scale", "serve", json.dumps(spec), cwd=ROOT, env=env,
-                        stdout=asyncio.subprocess.DEVNULL, stderr=log))
-                    await wait_healthy(f"http://127.0.0.1:{port}", servers[-1])
+                        sys.executable, "-m", "tests.bench.test_bench_resolver_scale", "serve", json.dumps(spec), cwd=ROOT,
+                        env=server_environment(), stdout=asyncio.subprocess.DEVNULL, stderr=log))
+                    await wait_for_port(servers[-1], port_file, log.name)
                 t0 = now_ms() + 500
                 await storage.sql.execute(
                     "UPDATE orders SET next_check_at = next_check_at + ?, created_at = created_at + ?,"
@@ -389,30 +393,6 @@ async def waiting_run(tmp: Path, backend: str, processes: int, design: str, answ
             "lag_max_s": round(max(lags), 3) if lags else None, "load_avg_1min": round(load, 1), "problems": problems}
 
 
-async def wait_healthy(url: str, process: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(400):
-            assert process.returncode is None, "the server exited"
-            try:
-                async with session.get(f"{url}/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("the server never came up")
-
-
-async def start_server(config: Path, port: int, log: Path) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANPAY_")}
-    with open(log, "ab") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "server", "run", "--config", str(config), "--port", str(port), cwd=ROOT, env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=out)
-    await wait_healthy(f"http://127.0.0.1:{port}", process)
-    return process
-
-
 async def crash_run(tmp: Path, sandbox, backend: str) -> dict:
     """400 orders in their deadline cancel (WeChat answering recall=Y until the kill), then one server
     SIGKILLed. SQLite: the only server, restarted on the same file; PostgreSQL: one of two, the other left
@@ -444,10 +424,15 @@ deadline_s = 2.0
 cancel_retry_s = 0.5
 cancel_attempts = 200
 """)
-        ports = [free_port() for _ in range(1 if backend == "sqlite" else 2)]
-        url = f"http://127.0.0.1:{ports[0]}"
         sandbox.reverse_recalls = 10_000          # every order stays in its cancel loop until the kill
-        servers = [await start_server(config, port, tmp / f"crash-{backend}-{n}.log") for n, port in enumerate(ports)]
+        servers, ports = [], []
+        for n in range(1 if backend == "sqlite" else 2):
+            log = tmp / f"crash-{backend}-{n}.log"
+            process, port = await loopback.start_server("--config", str(config), log=log,
+                                                        port_file=log.with_suffix(".port"))
+            servers.append(process)
+            ports.append(port)
+        url = f"http://127.0.0.1:{ports[0]}"
         try:
             async with aiohttp.ClientSession() as session:
                 async def pay(i: int) -> None:
@@ -472,7 +457,10 @@ cancel_attempts = 200
                 held = {row["claimed_by"].split(":")[1]: row["n"] for row in owners}
                 sandbox.reverse_recalls = 0
                 if backend == "sqlite":
-                    servers.append(await start_server(config, ports[0], tmp / f"crash-{backend}-restart.log"))
+                    log = tmp / f"crash-{backend}-restart.log"      # on a port of its own: nobody calls it
+                    restarted, _port = await loopback.start_server("--config", str(config), log=log,
+                                                                   port_file=log.with_suffix(".port"))
+                    servers.append(restarted)
                 resumed, resumed_ms = time.monotonic(), now_ms()
                 while time.monotonic() - resumed < RUN_LIMIT_S:
                     if (await storage.count_backlog(now_ms()))["paying"] == 0:

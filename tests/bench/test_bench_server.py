@@ -22,7 +22,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import asyncpg
@@ -33,6 +32,7 @@ from hw_sim.device_client import sign_request
 from server.devices import register_device
 from server.settings import DatabaseSettings
 from server.storage import open_storage
+from tests.loopback import SERVER_START_S, port_written, server_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 LOADGEN = ["-m", "tests.bench.server_loadgen"]     # run in ROOT: tests/ is a package there
@@ -44,30 +44,15 @@ OUT = ROOT / "var" / "bench" / "server.json"
 ECHO_SERVER = """
 import sys
 from aiohttp import web
+from server import listening
 async def echo(request):
     return web.Response(body=await request.read(), content_type="application/json")
 app = web.Application()
 app.router.add_post("/echo", echo)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+listener = listening.bind("127.0.0.1", int(sys.argv[2]))        # sys.argv: -c --port 0 --port-file F
+listening.say_when_started(app, listener, sys.argv[4])
+web.run_app(app, sock=listener, print=None, access_log=None)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_up(url: str) -> None:
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError as e:
-            if getattr(e, "code", None):   # any HTTP answer means it is up
-                return
-            time.sleep(0.05)
-    raise AssertionError(f"{url} never came up")
 
 
 class Processes:
@@ -75,13 +60,20 @@ class Processes:
         self.tmp = tmp
         self.children: list[subprocess.Popen] = []
 
-    def start(self, name: str, *argv: str, ready_url: str) -> subprocess.Popen:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SCANPAY_")}
+    def start(self, name: str, *argv: str) -> tuple[subprocess.Popen, int]:
+        """`python *argv --port 0 --port-file F`, its output in name.log: the process, once it serves, and its
+        port."""
+        port_file = self.tmp / f"{name}.port"
+        port_file.unlink(missing_ok=True)
         with open(self.tmp / f"{name}.log", "ab") as log:
-            child = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=log, stderr=log)
+            child = subprocess.Popen([sys.executable, *argv, "--port", "0", "--port-file", str(port_file)], cwd=ROOT,
+                                     env=server_environment(), stdout=log, stderr=log)
         self.children.append(child)
-        wait_up(ready_url)
-        return child
+        deadline = time.monotonic() + SERVER_START_S
+        while (port := port_written(port_file)) is None:
+            assert child.poll() is None and time.monotonic() < deadline, f"{name} did not start: see {name}.log"
+            time.sleep(0.05)
+        return child, port
 
     def stop(self, child: subprocess.Popen) -> None:
         if child.poll() is None:
@@ -212,23 +204,19 @@ def test_server_benchmarks(tmp_path):
     results: dict = {"machine": {"cpus": os.cpu_count()}, "seconds_per_run": SECONDS}
     schema = f"bench_{os.getpid()}"
     try:
-        sandbox_port = free_port()
+        sandbox, sandbox_port = procs.start("sandbox", "-m", "hw_sim.sandbox")
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-        sandbox = procs.start("sandbox", "-m", "hw_sim.sandbox", "--port", str(sandbox_port), ready_url=sandbox_url)
 
         # 1. pay throughput on SQLite against a bare echo handler
-        echo_port = free_port()
-        echo = procs.start("echo", "-c", ECHO_SERVER, str(echo_port), ready_url=f"http://127.0.0.1:{echo_port}/")
+        echo, echo_port = procs.start("echo", "-c", ECHO_SERVER)
         results["echo"] = loadgen("echo", "--urls", f"http://127.0.0.1:{echo_port}", "--seconds", str(SECONDS))
         procs.stop(echo)
 
         sqlite_db = {"path": str(tmp_path / "bench.db")}
         key, fleet = add_devices(sqlite_db, tmp_path)
-        port = free_port()
+        server, port = procs.start("server-sqlite", "-m", "server", "run", "--config",
+                                   str(server_config(tmp_path, "sqlite", sqlite_db, sandbox_url)))
         url = f"http://127.0.0.1:{port}"
-        server = procs.start("server-sqlite", "-m", "server", "run", "--config",
-                             str(server_config(tmp_path, "sqlite", sqlite_db, sandbox_url)), "--port", str(port),
-                             ready_url=f"{url}/healthz")
         results["pay_sqlite_1proc"] = pay_run({"sandbox": sandbox, "server": server},
                                               "--urls", url, "--devices-file", fleet, "--seconds", str(SECONDS))
         results["pay_sqlite_1proc"]["share_of_echo"] = results["pay_sqlite_1proc"]["rate"] / results["echo"]["rate"]
@@ -247,12 +235,10 @@ def test_server_benchmarks(tmp_path):
         key, fleet = add_devices(pg_db, tmp_path)
         urls, servers = [], {}
         for i in range(2):
-            port = free_port()
-            urls.append(f"http://127.0.0.1:{port}")
-            servers[f"server{i}"] = procs.start(
+            servers[f"server{i}"], port = procs.start(
                 f"server-pg{i}", "-m", "server", "run", "--config",
-                str(server_config(tmp_path, f"pg{i}", pg_db, sandbox_url)), "--port", str(port),
-                ready_url=f"{urls[-1]}/healthz")
+                str(server_config(tmp_path, f"pg{i}", pg_db, sandbox_url)))
+            urls.append(f"http://127.0.0.1:{port}")
         results["pay_pg_1proc"] = pay_run({"sandbox": sandbox, "server0": servers["server0"]},
                                           "--urls", urls[0], "--devices-file", fleet, "--seconds", str(SECONDS))
         results["pay_pg_2proc"] = pay_run({"sandbox": sandbox, **servers}, "--urls", ",".join(urls),

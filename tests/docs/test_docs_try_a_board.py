@@ -1,12 +1,11 @@
 """docs/tools.md, "Take a payment on a flashed virtual board", works as written: its command lines are taken
 from the page (the first sh block is the server, left running; the second the steps, run one by one with
 bash) and run in a scratch directory that holds the repository's folders, so `var/try` is the test's own.
-The one change: the page's port 8080 becomes a free one, as two runs (or a developer's own server) must not
-meet. The last command's output must be the page's text block, but for the order number (and whatever else the
+The one change: the page's port 8080 becomes one the server chooses (`--port 0 --port-file F`: two runs, or a
+developer's own server, must not meet, and a port found free beforehand may be taken before it is bound). The last command's output must be the page's text block, but for the order number (and whatever else the
 box may say in between on a loaded machine)."""
 import re
 import shutil
-import socket
 import subprocess
 
 import pytest
@@ -35,12 +34,6 @@ def command_lines(block):
     return [line for line in block.replace("\\\n", " ").splitlines() if line.strip()]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def checkout(tmp_path):
     """A directory that looks like the repository's root: its folders linked, nothing else."""
@@ -52,12 +45,12 @@ def checkout(tmp_path):
 def test_the_documented_commands_take_a_payment(checkout):
     found = blocks()
     serve_block, steps_block = found["sh"]
-    port = free_port()
     serve, = command_lines(serve_block)
     assert f"--port {PORT}" in serve and str(PORT) in steps_block
-    server = subprocess.Popen(serve.replace(str(PORT), str(port)), shell=True, cwd=checkout, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, executable="/bin/bash",
-                              start_new_session=True)
+    port_file = checkout / "server.port"
+    server = subprocess.Popen(serve.replace(f"--port {PORT}", f"--port 0 --port-file {port_file}"), shell=True,
+                              cwd=checkout, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              executable="/bin/bash", start_new_session=True)
     try:
         started = []
         for line in server.stdout:                    # ready once it says so; its first line names the server
@@ -65,6 +58,7 @@ def test_the_documented_commands_take_a_payment(checkout):
             if line.startswith("ready"):
                 break
         assert started and started[-1].startswith("ready"), started
+        port = int(port_file.read_text())
         assert f"server http://127.0.0.1:{port} " in started[0]
         for command in command_lines(steps_block):
             done = subprocess.run(command.replace(str(PORT), str(port)), shell=True, cwd=checkout, text=True,

@@ -1,5 +1,5 @@
-"""Refusals of the device API: an HTTP status and a stable code (docs/device-api.md section 3, docs/openapi.yaml's
-ErrorCode), one table, and `refusal` building the error a view raises."""
+"""Refusals of the device API: an HTTP status, a stable code (docs/device-api.md section 3, docs/openapi.yaml's
+ErrorCode) and its words in Chinese and English, one table, and `refusal` building the error a view raises."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -17,8 +17,8 @@ class ApiError(Exception):
 @dataclass(frozen=True)
 class Refusal:
     status: int
-    zh: str   # what the code means, for people reading Chinese
-    en: str   # the same in English: the answer's message when the refusal gives no detail of its own
+    zh: str   # what the code means in Chinese: the answer's message starts with it
+    en: str   # the same in English: what follows it when the refusal gives no detail of its own
 
 
 REFUSALS: Mapping[str, Refusal] = {
@@ -63,10 +63,16 @@ REFUSALS: Mapping[str, Refusal] = {
     "order_not_paid": Refusal(409, "订单未付款，不能退款", "the order is not paid"),
     "refund_exceeds_amount": Refusal(409, "退款金额超过可退金额", "the refund is more than is left to refund"),
     "channel_unavailable": Refusal(503, "支付渠道暂不可用", "the order's channel is not configured here"),
+    # the web server's own (server/middlewares.py)
+    "not_found": Refusal(404, "没有这个地址", "no such resource"),
+    "method_not_allowed": Refusal(405, "不支持这种请求方法", "method not allowed"),
+    "internal_error": Refusal(500, "服务器内部错误，请稍后重试", "internal server error"),
 }
 
 
-def refusal(code: str, message: str | None = None) -> ApiError:
-    """The error refusing a request with `code` (a key of REFUSALS), saying `message` or the code's own words."""
+def refusal(code: str, detail: str | None = None) -> ApiError:
+    """The error refusing a request with `code` (a key of REFUSALS). Its message is for the people behind the
+    device or kiosk, Chinese first: the code's Chinese words, then `detail` or the code's English words
+    ("金额不对 / amount_fen must be positive")."""
     row = REFUSALS[code]
-    return ApiError(row.status, code, message or row.en)
+    return ApiError(row.status, code, f"{row.zh} / {detail or row.en}")

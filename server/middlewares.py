@@ -49,10 +49,12 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        response = error_response(request, e.status, _HTTP_CODES.get(e.status, f"http_{e.status}"), e.reason)
+        code = _HTTP_CODES.get(e.status, f"http_{e.status}")
+        message = errors.refusal(code, e.reason).message if code in errors.REFUSALS else e.reason
+        response = error_response(request, e.status, code, message)
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
-        response = error_response(request, 500, "internal_error", "internal server error")
+        response = error_response(request, 500, "internal_error", errors.refusal("internal_error").message)
     if wire.format_of(request.content_type) != wire.COMPACT:     # a compact answer says it in its body
         response.headers["X-Server-Time"] = str(int(time.time()))
     if request.path.startswith("/d/v1/"):

@@ -6,16 +6,18 @@ in SQL, never after.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from .records import DEVICE_ACTIVE, Order
+from .records import DEVICE_ACTIVE, Order, field_names, from_row
+
+if TYPE_CHECKING:
+    from .sql import Sql
 
 # An order belongs to the merchant it was taken for (orders.merchant_id), even if its device moved later;
 # orders from before that column existed fall back to their device's merchant.
 _ORDER_MERCHANT = "COALESCE(o.merchant_id, d.merchant_id)"
-_ORDER_COLUMNS = [f.name for f in fields(Order)]
-_ORDER_SELECT = (f"SELECT {', '.join('o.' + c for c in _ORDER_COLUMNS)}, d.store_name AS store_name"
+_ORDER_SELECT = (f"SELECT {', '.join('o.' + c for c in field_names(Order))}, d.store_name AS store_name"
                  " FROM orders o JOIN devices d ON d.id = o.device_id")
 _PAID = "o.status IN ('SUCCESS', 'REFUNDED')"
 _PAID_WITHIN_MS = 3_600_000   # a payment finishes within an hour of its order (C2B codes: qr_valid_s)
@@ -63,8 +65,7 @@ def _where(f: OrderFilter) -> tuple[str, list[Any]]:
 
 
 def _order_row(row: dict[str, Any]) -> OrderRow:
-    store_name = row.pop("store_name")
-    return OrderRow(order=Order(**row), store_name=store_name)
+    return OrderRow(order=from_row(Order, row), store_name=row["store_name"])
 
 
 def _marks(values: list) -> str:
@@ -74,12 +75,14 @@ def _marks(values: list) -> str:
 class ConsoleReads:
     """Methods SqlStorage gets; they use `self.sql`."""
 
+    sql: Sql
+
     # orders, as the console shows them
 
     async def search_orders(self, f: OrderFilter, *, offset: int, limit: int) -> list[OrderRow]:
         """The newest first."""
         where, args = _where(f)
-        rows = await self.sql.fetchall(  # type: ignore[attr-defined]
+        rows = await self.sql.fetchall(
             f"{_ORDER_SELECT} WHERE {where} ORDER BY o.created_at DESC, o.id DESC LIMIT ? OFFSET ?",
             (*args, limit, offset))
         return [_order_row(row) for row in rows]
@@ -87,14 +90,14 @@ class ConsoleReads:
     async def console_order(self, order_id: str, merchant_id: str | None) -> OrderRow | None:
         """The order, or None when it does not exist or belongs to another merchant (the same answer)."""
         where, args = _where(OrderFilter(merchant_id=merchant_id))
-        row = await self.sql.fetchone(  # type: ignore[attr-defined]
+        row = await self.sql.fetchone(
             f"{_ORDER_SELECT} WHERE o.id = ? AND {where}", (order_id, *args))
         return _order_row(row) if row else None
 
     async def paid_by_day(self, f: OrderFilter) -> list[dict[str, Any]]:
         """Paid orders (SUCCESS or REFUNDED) per China-time day, store and channel: count and fen."""
         where, args = _where(f)
-        return await self.sql.fetchall(  # type: ignore[attr-defined]
+        return await self.sql.fetchall(
             f"SELECT o.day AS day, d.store_name AS store_name, o.channel AS channel, COUNT(*) AS paid_count,"
             f" SUM(o.amount_fen) AS paid_fen FROM orders o JOIN devices d ON d.id = o.device_id"
             f" WHERE {where} AND {_PAID} GROUP BY o.day, d.store_name, o.channel", args)
@@ -103,7 +106,7 @@ class ConsoleReads:
                                        last_day: int) -> list[dict[str, Any]]:
         """Paid orders (SUCCESS or REFUNDED) per China-time day (YYYYMMDD) and channel, first_day..last_day."""
         where, args = _where(OrderFilter(merchant_id=merchant_id))
-        return await self.sql.fetchall(  # type: ignore[attr-defined]
+        return await self.sql.fetchall(
             f"SELECT o.day AS day, o.channel AS channel, COUNT(*) AS paid_count, SUM(o.amount_fen) AS paid_fen"
             f" FROM orders o JOIN devices d ON d.id = o.device_id WHERE {where} AND o.day >= ? AND o.day <= ?"
             f" AND {_PAID} GROUP BY o.day, o.channel", (*args, first_day, last_day))
@@ -112,7 +115,7 @@ class ConsoleReads:
                               since_ms: int | None = None) -> list[OrderRow]:
         """The latest paid orders (SUCCESS or REFUNDED) created since `since_ms` (None: ever), the newest first."""
         where, args = _where(OrderFilter(merchant_id=merchant_id, since_ms=since_ms))
-        rows = await self.sql.fetchall(  # type: ignore[attr-defined]
+        rows = await self.sql.fetchall(
             f"{_ORDER_SELECT} WHERE {where} AND {_PAID} ORDER BY o.created_at DESC, o.id DESC LIMIT ?",
             (*args, limit))
         return [_order_row(row) for row in rows]
@@ -121,7 +124,7 @@ class ConsoleReads:
         """Orders paid (SUCCESS) after `after_ms`, oldest first; looked for among the orders of the last hour
         before it (the created_at index)."""
         where, args = _where(OrderFilter(merchant_id=merchant_id, since_ms=after_ms - _PAID_WITHIN_MS))
-        rows = await self.sql.fetchall(  # type: ignore[attr-defined]
+        rows = await self.sql.fetchall(
             f"{_ORDER_SELECT} WHERE {where} AND o.status = 'SUCCESS' AND o.finished_at > ?"
             f" ORDER BY o.finished_at, o.id LIMIT ?", (*args, after_ms, limit))
         return [_order_row(row) for row in rows]
@@ -136,7 +139,7 @@ class ConsoleReads:
         if until_ms is not None:
             where += " AND r.finished_at < ?"
             args.append(until_ms)
-        return await self.sql.fetchall(  # type: ignore[attr-defined]
+        return await self.sql.fetchall(
             f"SELECT r.amount_fen AS amount_fen, r.finished_at AS finished_at, d.store_name AS store_name,"
             f" o.channel AS channel, r.created_at AS created_at, r.refund_no AS refund_no,"
             f" r.refund_trade_no AS refund_trade_no, r.channel_refund_no AS channel_refund_no, r.reason AS reason,"
@@ -150,7 +153,7 @@ class ConsoleReads:
         mine: set[str] = set()
         for start in range(0, len(trade_nos), _CHUNK):
             chunk = trade_nos[start:start + _CHUNK]
-            rows = await self.sql.fetchall(  # type: ignore[attr-defined]
+            rows = await self.sql.fetchall(
                 f"SELECT trade_no FROM orders WHERE merchant_id = ? AND trade_no IN ({_marks(chunk)})",
                 (merchant_id, *chunk))
             mine |= {row["trade_no"] for row in rows}
@@ -161,21 +164,21 @@ class ConsoleReads:
     async def merchant_devices(self, merchant_id: str | None) -> list[dict[str, Any]]:
         """Devices (id, store) the user may filter by."""
         if merchant_id is None:
-            return await self.sql.fetchall(  # type: ignore[attr-defined]
+            return await self.sql.fetchall(
                 "SELECT id, store_name, merchant_id FROM devices ORDER BY id")
-        return await self.sql.fetchall(  # type: ignore[attr-defined]
+        return await self.sql.fetchall(
             "SELECT id, store_name, merchant_id FROM devices WHERE merchant_id = ? ORDER BY id", (merchant_id,))
 
     async def merchant_has_orders_on(self, merchant_id: str, *, device_id: str | None = None,
                                      store_name: str | None = None) -> bool:
         """Whether the merchant owns the device or store now, or took orders on it before (a device moved on)."""
         if device_id is not None:
-            row = await self.sql.fetchone(  # type: ignore[attr-defined]
+            row = await self.sql.fetchone(
                 "SELECT 1 AS one FROM devices WHERE id = ? AND merchant_id = ?"
                 " UNION SELECT 1 AS one FROM orders WHERE device_id = ? AND merchant_id = ?",
                 (device_id, merchant_id, device_id, merchant_id))
         else:
-            row = await self.sql.fetchone(  # type: ignore[attr-defined]
+            row = await self.sql.fetchone(
                 "SELECT 1 AS one FROM devices WHERE store_name = ? AND merchant_id = ?", (store_name, merchant_id))
         return row is not None
 
@@ -188,11 +191,11 @@ class ConsoleReads:
         if merchant_id is not None:
             sql += " AND d.merchant_id = ?"
             args += (merchant_id,)
-        return await self.sql.fetchall(sql + " ORDER BY m.name, d.store_name, d.id", args)  # type: ignore[attr-defined]
+        return await self.sql.fetchall(sql + " ORDER BY m.name, d.store_name, d.id", args)
 
     async def merchant_list(self) -> list[dict[str, Any]]:
         """Every merchant's id and name, by id."""
-        return await self.sql.fetchall("SELECT id, name FROM merchants ORDER BY id")  # type: ignore[attr-defined]
+        return await self.sql.fetchall("SELECT id, name FROM merchants ORDER BY id")
 
     async def merchant_names_of(self, merchant_ids: set[str]) -> dict[str, str]:
         """id -> name of the given merchants."""
@@ -200,7 +203,7 @@ class ConsoleReads:
         ids = sorted(merchant_ids)
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start:start + _CHUNK]
-            rows = await self.sql.fetchall(  # type: ignore[attr-defined]
+            rows = await self.sql.fetchall(
                 f"SELECT id, name FROM merchants WHERE id IN ({_marks(chunk)})", chunk)
             names.update({row["id"]: row["name"] for row in rows})
         return names

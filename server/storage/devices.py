@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..clock import new_id, now_ms
@@ -20,27 +20,25 @@ from .errors import AlreadyExists, NotFound
 from .places import PLACED, open_store, store_for
 from .records import (
     CODE_BOUND, DEVICE_ACTIVE, DEVICE_DISABLED, DEVICE_PENDING, FLAG_MOVED, LIFECYCLE_ASSIGNED,
-    LIFECYCLE_DECOMMISSIONED, LIFECYCLE_IN_STOCK, LIFECYCLE_INSTALLED, Device, DeviceCommand, Merchant,
+    LIFECYCLE_DECOMMISSIONED, LIFECYCLE_IN_STOCK, LIFECYCLE_INSTALLED, Device, DeviceCommand, Merchant, field_names,
+    from_row, values_of,
 )
 
 if TYPE_CHECKING:
     from .sql import Sql
 
-DEVICE_COLUMNS = ", ".join("device_key" if f.name == "key_hex" else f.name for f in fields(Device))
+DEVICE_COLUMNS = ", ".join("device_key" if name == "key_hex" else name for name in field_names(Device))
 _DEVICE_BY_ID = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?"
 HEARTBEAT_FIELDS = ("battery_pct", "charging", "signal_dbm", "network", "firmware", "uptime_s")
 MAX_PLACES = 64                 # tokens learned per device; beyond it nothing new is learned
-_EVENT_COLUMNS = ("id", "device_id", "at", "actor", "kind", "from_lifecycle", "to_lifecycle", "from_merchant_id",
-                  "to_merchant_id", "from_store", "to_store", "other_device_id", "detail")
 _BOOT_COLUMNS = "boot_id, hardware_id, first_seen_at, last_seen_at, ip"
 # Revoking the key and forgetting what the key was seen with: a device leaving its store.
 _REVOKE = "device_key = '', flag = NULL, boot_id = NULL, activated_at = NULL, installed_at = NULL"
 
 
 def device_from_row(row: dict[str, Any]) -> Device:
-    row = dict(row)
-    row["key_hex"] = row.pop("device_key")
-    return Device(**row)
+    """The device a row of DEVICE_COLUMNS holds (its key's column is device_key)."""
+    return from_row(Device, row, key_hex=row["device_key"])
 
 
 @dataclass(frozen=True)
@@ -82,6 +80,12 @@ class Flag:
     cleared_at: int | None = None
     cleared_by: str | None = None
     resolution: str | None = None
+
+
+_EVENT_COLUMNS = field_names(DeviceEvent)
+_INSPECTION_COLUMNS = ", ".join(field_names(Inspection))
+_FLAG_COLUMNS = ", ".join(field_names(Flag))
+_COMMAND_COLUMNS = ", ".join(field_names(DeviceCommand))
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,8 @@ class DeviceStore:
                 (now, code_hash, now))
             if not used:
                 return None
-            row = await tx.fetchone("SELECT device_id FROM activation_codes WHERE code_hash = ?", (code_hash,))
+            # the code this transaction has just used
+            row = await core.fetch_row(tx, "SELECT device_id FROM activation_codes WHERE code_hash = ?", (code_hash,))
             changed = await tx.execute(
                 "UPDATE devices SET device_key = ?, status = ?, activated_at = ?, hardware_id = ?,"
                 " firmware = COALESCE(?, firmware) WHERE id = ? AND status <> ?",
@@ -187,7 +192,8 @@ class DeviceStore:
             await self._device_event(tx, device_id, now, "device", "activated",
                                      detail=f"hardware id {hardware_id}" if hardware_id else None)
             if place:
-                bound = await tx.fetchone("SELECT COUNT(*) AS n FROM device_places WHERE device_id = ?", (device_id,))
+                bound = await core.fetch_row(tx, "SELECT COUNT(*) AS n FROM device_places WHERE device_id = ?",
+                                             (device_id,))
                 if not bound["n"]:
                     await self._learn_places(tx, device_id, place, now)
 
@@ -219,9 +225,9 @@ class DeviceStore:
 
     async def pending_commands(self, device_id: str) -> list[DeviceCommand]:
         rows = await self.sql.fetchall(
-            "SELECT id, device_id, kind, args, created_at, acked_at FROM device_commands"
+            f"SELECT {_COMMAND_COLUMNS} FROM device_commands"
             " WHERE device_id = ? AND acked_at IS NULL ORDER BY created_at, id", (device_id,))
-        return [DeviceCommand(**{**row, "args": json.loads(row["args"])}) for row in rows]
+        return [from_row(DeviceCommand, row, args=json.loads(row["args"])) for row in rows]
 
     # replay protection
 
@@ -392,11 +398,8 @@ class DeviceStore:
 
     async def add_device_inspection(self, inspection: Inspection) -> None:
         async with self.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO device_inspections (id, device_id, inspected_on, inspector, result, notes, created_at,"
-                " created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (inspection.id, inspection.device_id, inspection.inspected_on, inspection.inspector, inspection.result,
-                 inspection.notes, inspection.created_at, inspection.created_by))
+            await tx.execute(f"INSERT INTO device_inspections ({_INSPECTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             values_of(inspection))
             await self._device_event(tx, inspection.device_id, inspection.created_at, inspection.created_by,
                                      "inspected", detail=f"{inspection.inspected_on} {inspection.inspector}:"
                                                          f" {inspection.result}")
@@ -469,7 +472,8 @@ class DeviceStore:
 
     @staticmethod
     async def _learn_places(tx: Sql, device_id: str, tokens: list[str], now: int) -> None:
-        count = (await tx.fetchone("SELECT COUNT(*) AS n FROM device_places WHERE device_id = ?", (device_id,)))["n"]
+        count = (await core.fetch_row(tx, "SELECT COUNT(*) AS n FROM device_places WHERE device_id = ?",
+                                      (device_id,)))["n"]
         for token in tokens:
             if count >= MAX_PLACES:
                 break
@@ -525,30 +529,27 @@ class DeviceStore:
             f"SELECT {columns}, d.profile AS profile_, d.device_group AS group_, m.name AS merchant_name"
             " FROM devices d LEFT JOIN merchants m ON m.id = d.merchant_id"
             + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY d.id", tuple(args))
-        listings = []
-        for row in rows:
-            merchant_name, profile, group = row.pop("merchant_name"), row.pop("profile_"), row.pop("group_")
-            listings.append(DeviceListing(device_from_row(row), merchant_name, profile, group))
-        return listings
+        return [DeviceListing(device_from_row(row), row["merchant_name"], row["profile_"], row["group_"])
+                for row in rows]
 
     async def device_history(self, device_id: str) -> list[DeviceEvent]:
         """Newest first."""
         rows = await self.sql.fetchall(
             f"SELECT {', '.join(_EVENT_COLUMNS)} FROM device_events WHERE device_id = ? ORDER BY at DESC, id DESC",
             (device_id,))
-        return [DeviceEvent(**row) for row in rows]
+        return [from_row(DeviceEvent, row) for row in rows]
 
     async def device_inspections(self, device_id: str) -> list[Inspection]:
         rows = await self.sql.fetchall(
-            "SELECT id, device_id, inspected_on, inspector, result, notes, created_at, created_by"
-            " FROM device_inspections WHERE device_id = ? ORDER BY inspected_on DESC, created_at DESC", (device_id,))
-        return [Inspection(**row) for row in rows]
+            f"SELECT {_INSPECTION_COLUMNS} FROM device_inspections WHERE device_id = ?"
+            " ORDER BY inspected_on DESC, created_at DESC", (device_id,))
+        return [from_row(Inspection, row) for row in rows]
 
     async def device_flags(self, device_id: str) -> list[Flag]:
         rows = await self.sql.fetchall(
-            "SELECT id, device_id, kind, raised_at, evidence, cleared_at, cleared_by, resolution FROM device_flags"
-            " WHERE device_id = ? ORDER BY raised_at DESC, id DESC", (device_id,))
-        return [Flag(**{**row, "evidence": json.loads(row["evidence"])}) for row in rows]
+            f"SELECT {_FLAG_COLUMNS} FROM device_flags WHERE device_id = ? ORDER BY raised_at DESC, id DESC",
+            (device_id,))
+        return [from_row(Flag, row, evidence=json.loads(row["evidence"])) for row in rows]
 
     async def device_places(self, device_id: str) -> list[dict[str, Any]]:
         return await self.sql.fetchall("SELECT token, first_seen_at, last_seen_at FROM device_places"

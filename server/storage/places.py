@@ -13,19 +13,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..clock import new_id
+from . import sql as core   # it imports this module: its names are looked up when a method runs
 from .errors import NotFound, StorageError
 from .records import (
     CODE_BOUND, CODE_DEREGISTERED, CODE_EMPTY, DEVICE_PENDING, LIFECYCLE_ASSIGNED, LIFECYCLE_IN_STOCK,
-    LIFECYCLE_INSTALLED, MERCHANT_CLOSED, STORE_CLOSED, STORE_OPEN, CodeBatch, StaticCode, Store,
+    LIFECYCLE_INSTALLED, MERCHANT_CLOSED, STORE_CLOSED, STORE_OPEN, CodeBatch, StaticCode, Store, field_names,
+    from_row, values_of,
 )
 
 if TYPE_CHECKING:
     from .sql import Sql
 
-_STORE_COLUMNS = "id, merchant_id, name, address, status, created_at, created_by"
-_CODE_COLUMNS = ("id, batch_id, status, merchant_id, store_id, device_id, replaces_id, created_at, bound_at,"
-                 " bound_by, ended_at, ended_by, end_reason")
-_BATCH_COLUMNS = "id, size, note, created_at, created_by"
+_STORE_COLUMNS = ", ".join(field_names(Store))
+_CODE_COLUMNS = ", ".join(field_names(StaticCode))
+_BATCH_COLUMNS = ", ".join(field_names(CodeBatch))
 PLACED = (LIFECYCLE_ASSIGNED, LIFECYCLE_INSTALLED)   # a device counts as at its store in these
 _KNOWN_CHUNK = 500                                   # ids per statement when looking serial numbers up
 _BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"         # Crockford's: no I, L, O, U to misread on a printed label
@@ -78,7 +79,7 @@ async def open_store(tx: Sql, store_id: str, merchant_id: str | None = None) -> 
         raise PlaceRefused("store_unknown", store=store_id)
     if row["status"] != STORE_OPEN:
         raise PlaceRefused("store_closed", store=store_id)
-    return Store(**row)
+    return from_row(Store, row)
 
 
 class PlaceStore:
@@ -96,12 +97,12 @@ class PlaceStore:
                       status=STORE_OPEN, created_at=now, created_by=actor)
         added = await self.sql.execute(
             f"INSERT INTO stores ({_STORE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (store.id, store.merchant_id, store.name, store.address, store.status, store.created_at, store.created_by))
+            values_of(store))
         return store if added else None
 
     async def get_store(self, store_id: str) -> Store | None:
         row = await self.sql.fetchone(f"SELECT {_STORE_COLUMNS} FROM stores WHERE id = ?", (store_id,))
-        return Store(**row) if row else None
+        return from_row(Store, row) if row else None
 
     async def list_stores(self, merchant_id: str | None = None) -> list[StoreView]:
         """Every store (merchant_id None) or one merchant's, by merchant and name, with what is placed there."""
@@ -112,11 +113,7 @@ class PlaceStore:
             " (SELECT COUNT(*) FROM static_codes c WHERE c.store_id = s.id AND c.status = ?) AS code_count"
             f" FROM stores s {where} ORDER BY s.merchant_id, s.name",
             (*PLACED, CODE_BOUND, *args))
-        views = []
-        for row in rows:
-            devices, codes = row.pop("device_count"), row.pop("code_count")
-            views.append(StoreView(Store(**row), int(devices), int(codes)))
-        return views
+        return [StoreView(from_row(Store, row), int(row["device_count"]), int(row["code_count"])) for row in rows]
 
     async def update_store(self, store_id: str, name: str, address: str) -> Store:
         """A new name and address, which the devices there show at once. NotFound; PlaceRefused
@@ -131,7 +128,7 @@ class PlaceStore:
                 raise PlaceRefused("store_name_taken", merchant=row["merchant_id"], name=name)
             await tx.execute("UPDATE stores SET name = ?, address = ? WHERE id = ?", (name, address, store_id))
             await tx.execute("UPDATE devices SET store_name = ? WHERE store_id = ?", (name, store_id))
-        return Store(**{**row, "name": name, "address": address})
+        return from_row(Store, row, name=name, address=address)
 
     async def close_store(self, store_id: str) -> None:
         """open -> closed. NotFound; PlaceRefused store_occupied (devices, codes) while anything is placed there."""
@@ -139,8 +136,8 @@ class PlaceStore:
             row = await tx.fetchone("SELECT status FROM stores WHERE id = ?", (store_id,))
             if row is None:
                 raise NotFound(f"no store {store_id}")
-            placed = await tx.fetchone(
-                "SELECT (SELECT COUNT(*) FROM devices WHERE store_id = ? AND lifecycle IN (?, ?)) AS devices,"
+            placed = await core.fetch_row(
+                tx, "SELECT (SELECT COUNT(*) FROM devices WHERE store_id = ? AND lifecycle IN (?, ?)) AS devices,"
                 " (SELECT COUNT(*) FROM static_codes WHERE store_id = ? AND status = ?) AS codes",
                 (store_id, *PLACED, store_id, CODE_BOUND))
             if placed["devices"] or placed["codes"]:
@@ -163,7 +160,7 @@ class PlaceStore:
         codes: list[StaticCode] = []
         async with self.transaction() as tx:
             await tx.execute(f"INSERT INTO static_code_batches ({_BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
-                             (batch.id, batch.size, batch.note, batch.created_at, batch.created_by))
+                             values_of(batch))
             while len(codes) < size:
                 code = StaticCode(id=new_label_id(), batch_id=batch.id, status=CODE_EMPTY, merchant_id=None,
                                   store_id=None, device_id=None, replaces_id=None, created_at=now)
@@ -175,7 +172,7 @@ class PlaceStore:
 
     async def get_static_code(self, code_id: str) -> StaticCode | None:
         row = await self.sql.fetchone(f"SELECT {_CODE_COLUMNS} FROM static_codes WHERE id = ?", (code_id,))
-        return StaticCode(**row) if row else None
+        return from_row(StaticCode, row) if row else None
 
     async def list_static_codes(self, *, merchant_id: str | None = None, store_id: str | None = None,
                                 batch_id: str | None = None, status: str | None = None,
@@ -190,21 +187,21 @@ class PlaceStore:
         rows = await self.sql.fetchall(
             f"SELECT {_CODE_COLUMNS} FROM static_codes {'WHERE ' + ' AND '.join(where) if where else ''}"
             f" ORDER BY created_at DESC, id LIMIT {int(limit)}", tuple(args))
-        return [StaticCode(**row) for row in rows]
+        return [from_row(StaticCode, row) for row in rows]
 
     async def code_batches(self, limit: int = 100) -> list[CodeBatch]:
         rows = await self.sql.fetchall(
             f"SELECT {_BATCH_COLUMNS} FROM static_code_batches ORDER BY created_at DESC, id LIMIT {int(limit)}")
-        return [CodeBatch(**row) for row in rows]
+        return [from_row(CodeBatch, row) for row in rows]
 
     async def get_code_batch(self, batch_id: str) -> CodeBatch | None:
         row = await self.sql.fetchone(f"SELECT {_BATCH_COLUMNS} FROM static_code_batches WHERE id = ?", (batch_id,))
-        return CodeBatch(**row) if row else None
+        return from_row(CodeBatch, row) if row else None
 
     async def code_batch_codes(self, batch_id: str) -> list[StaticCode]:
         rows = await self.sql.fetchall(f"SELECT {_CODE_COLUMNS} FROM static_codes WHERE batch_id = ? ORDER BY id",
                                        (batch_id,))
-        return [StaticCode(**row) for row in rows]
+        return [from_row(StaticCode, row) for row in rows]
 
     async def bind_static_code(self, code: StaticCode, *, store_id: str, merchant_id: str | None,
                                device_id: str | None, actor: str, now: int) -> None:
@@ -214,7 +211,8 @@ class PlaceStore:
         status)."""
         async with self.transaction() as tx:
             store = await open_store(tx, store_id, merchant_id)
-            merchant = await tx.fetchone("SELECT status FROM merchants WHERE id = ?", (store.merchant_id,))
+            # a store's merchant is there: stores.merchant_id is a foreign key to it
+            merchant = await core.fetch_row(tx, "SELECT status FROM merchants WHERE id = ?", (store.merchant_id,))
             if merchant["status"] == MERCHANT_CLOSED:
                 raise PlaceRefused("merchant_closed", merchant=store.merchant_id)
             announcer = await self._announcer(tx, store.id, device_id)
@@ -275,7 +273,7 @@ class PlaceStore:
         row = await self.sql.fetchone(
             f"SELECT {_CODE_COLUMNS} FROM static_codes WHERE device_id = ? AND status = ? ORDER BY bound_at, id"
             " LIMIT 1", (device_id, CODE_BOUND))
-        return StaticCode(**row) if row else None
+        return from_row(StaticCode, row) if row else None
 
     # stock-in
 

@@ -17,10 +17,11 @@ from dataclasses import fields
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from ..clock import new_id, now_ms
 from .errors import LimitExceeded
-from .records import PAYING, Order
+from .records import PAYING, Order, from_row, values_of
 from .sql import ORDER_COLUMNS, RELEASING, Rollback, Sql, SqlStorage
 
 log = logging.getLogger(__name__)
@@ -118,8 +119,8 @@ def _rowcount(status: str) -> int:
 
 
 class _Statements:
-    def __init__(self, pool_or_conn: asyncpg.Pool | asyncpg.Connection):
-        self._db = pool_or_conn
+    def __init__(self, pool_or_conn: asyncpg.Pool | PoolConnectionProxy):
+        self._db = pool_or_conn   # the pool (each statement on a free connection), or a transaction's connection
 
     async def execute(self, sql: str, args: Iterable[Any] = ()) -> int:
         return _rowcount(await self._db.execute(to_dollar(sql), *args))
@@ -229,7 +230,7 @@ class PostgresStorage(SqlStorage):
         args: list[Any] = [order.device_id, order.order_no]
         if with_cap:
             args += [order.merchant_id, order.day, order.amount_fen, order.amount_fen, daily_cap_fen, daily_cap_fen]
-        args += [getattr(order, name) for name in ORDER_COLUMNS]
+        args += values_of(order)
         if event is not None:
             args += [new_id(), order.created_at, event]
         try:
@@ -241,7 +242,7 @@ class PostgresStorage(SqlStorage):
                 raise
             return existing, False
         if row["id"] is not None:
-            return Order(**{name: row[name] for name in ORDER_COLUMNS}), False
+            return from_row(Order, row), False
         if not row["inserted"]:
             # The cap refused it, or a duplicate committed while this statement waited for the day's row
             # (its snapshot did not show that order yet): then that order is the answer, not the cap.
@@ -268,7 +269,7 @@ class PostgresStorage(SqlStorage):
             fresh = await self.get_order_by_id(order_id)
             assert fresh is not None
             return False, fresh
-        return won, Order(**{name: row[name] for name in ORDER_COLUMNS})
+        return won, from_row(Order, row)
 
     async def reschedule_order_returning(self, order_id: str, next_check_at: int, *, count_attempt: bool,
                                          event: tuple[str, str | None, dict | None] | None = None,
@@ -323,7 +324,7 @@ class PostgresStorage(SqlStorage):
         for attempt in range(_DEADLOCK_RETRIES + 1):
             try:
                 found = await self._pool.fetch(_RESCHEDULE_MANY, *columns)
-                return {row["id"]: Order(**{name: row[name] for name in ORDER_COLUMNS}) for row in found}
+                return {row["id"]: from_row(Order, row) for row in found}
             except asyncpg.DeadlockDetectedError:
                 # Another statement of ours on the same rows (a heartbeat) took them in another order: this
                 # statement was undone whole, so it is sent again.

@@ -1,7 +1,16 @@
-"""What the storage layer stores: plain dataclasses, no SQL."""
+"""What the storage layer stores: plain dataclasses, no SQL; and how a record and a database row of its
+fields (columns named as its fields) become one another."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    R = TypeVar("R", bound=DataclassInstance)
 
 # Order statuses. Every change is a conditional update on the status it leaves.
 PAYING = "PAYING"
@@ -103,7 +112,7 @@ class Device:
 
     @property
     def order_scope(self) -> OrderScope:
-        """The orders this device may see and act on through the device API."""
+        """The orders this device may see and act on through the device API (none while no merchant has it)."""
         return OrderScope(device_id=self.id, merchant_id=self.merchant_id, since=self.assigned_at or 0)
 
 
@@ -168,12 +177,12 @@ class OrderScope:
     through reads that take no scope)."""
 
     device_id: str
-    merchant_id: str
+    merchant_id: str | None  # None: a device no merchant has (in stock), which may see none of its orders
     since: int               # Unix ms: the device's assignment
 
     def covers(self, order: Order) -> bool:
-        return (order.device_id == self.device_id and order.merchant_id == self.merchant_id
-                and order.created_at >= self.since)
+        return (self.merchant_id is not None and order.device_id == self.device_id
+                and order.merchant_id == self.merchant_id and order.created_at >= self.since)
 
     def covers_refund(self, refund: Refund) -> bool:
         return refund.device_id == self.device_id and refund.created_at >= self.since
@@ -267,3 +276,25 @@ class CodeBatch:
     note: str
     created_at: int
     created_by: str
+
+
+@functools.cache
+def field_names(record_type: type[DataclassInstance]) -> tuple[str, ...]:
+    """A record's field names in order: the columns of its table that hold it (SELECT and INSERT lists)."""
+    return tuple(f.name for f in fields(record_type))
+
+
+def from_row(record_type: type[R], row: Mapping[str, Any], **stored_otherwise: Any) -> R:
+    """The record a database row holds, each field taken from the column of its name; other columns of the
+    row (a joined name, a count) are left out. `stored_otherwise`: fields whose column holds them in
+    another form (JSON text, another name), given as the record wants them."""
+    names = field_names(record_type)
+    if len(row) == len(names) and not stored_otherwise:
+        return record_type(**row)      # the row is the record's columns and no more (most reads): no copy
+    return record_type(**{name: stored_otherwise[name] if name in stored_otherwise else row[name]
+                          for name in names})
+
+
+def values_of(record: DataclassInstance) -> tuple[Any, ...]:
+    """A record's field values in field_names order: the arguments of an INSERT of its columns."""
+    return tuple(getattr(record, name) for name in field_names(type(record)))

@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import fields
 from typing import Any, Protocol
 
 from ..clock import new_id, now_ms
@@ -29,19 +28,19 @@ from .places import PlaceStore
 from .rollouts import RolloutStore
 from .records import (
     PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS, Evidence, Merchant, MerchantChannel,
-    Order, OrderEvent, OrderScope, Refund,
+    Order, OrderEvent, OrderScope, Refund, field_names, from_row, values_of,
 )
 
 log = logging.getLogger(__name__)
 
-ORDER_COLUMNS = [f.name for f in fields(Order)]
-REFUND_COLUMNS = [f.name for f in fields(Refund)]
+ORDER_COLUMNS = field_names(Order)
+REFUND_COLUMNS = field_names(Refund)
 ORDER_SELECT = f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders"
 _REFUND_SELECT = f"SELECT {', '.join(REFUND_COLUMNS)} FROM refunds"
-_MERCHANT_CHANNEL_FIELDS = [f.name for f in fields(MerchantChannel)]
-_MERCHANT_COLUMNS = ", ".join(f.name for f in fields(Merchant))
-_EVIDENCE_FIELDS = [f.name for f in fields(Evidence)]
-_MERCHANT_CHANNEL_COLUMNS = ", ".join(_MERCHANT_CHANNEL_FIELDS)
+_MERCHANT_COLUMNS = ", ".join(field_names(Merchant))
+_EVIDENCE_COLUMNS = ", ".join(field_names(Evidence))
+_MERCHANT_CHANNEL_COLUMNS = ", ".join(field_names(MerchantChannel))
+_EVENT_COLUMNS = ", ".join(field_names(OrderEvent))
 _ORDER_AND_DAY_USED = (
     f"SELECT {', '.join('o.' + name for name in ORDER_COLUMNS)},"
     " (SELECT used_fen FROM merchant_days WHERE merchant_id = ? AND day = ?) AS day_used_fen"
@@ -55,9 +54,25 @@ _CLAIM_CHUNK = 500         # ids per statement when renewing claims (SQLite allo
 class Sql(Protocol):
     async def execute(self, sql: str, args: Iterable[Any] = ()) -> int:
         """Run one statement; the number of rows it changed."""
+        ...
 
     async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> dict[str, Any] | None: ...
     async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]: ...
+
+
+async def fetch_row(sql: Sql, statement: str, args: Iterable[Any] = ()) -> dict[str, Any]:
+    """The row a statement cannot fail to find: an aggregate's (COUNT and SUM answer one row, even over none),
+    or one the same transaction has just changed. Not finding it is a bug, and raises as one."""
+    row = await sql.fetchone(statement, args)
+    if row is None:
+        raise LookupError(f"no row where one must be: {statement}")
+    return row
+
+
+def _when_due(work: Order | Refund) -> int:
+    """A claimed order's or refund's next_check_at: never None, since the claim took it for being due by then."""
+    assert work.next_check_at is not None
+    return work.next_check_at
 
 
 def _reschedule_sql(table: str, sets: list[str], args: list[Any], work_id: str, status: str,
@@ -141,8 +156,7 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
     async def table_counts(self, tables: Iterable[str]) -> dict[str, int]:
         counts = {}
         for table in tables:
-            row = await self.sql.fetchone(f"SELECT COUNT(*) AS n FROM {table}")
-            counts[table] = row["n"]
+            counts[table] = (await fetch_row(self.sql, f"SELECT COUNT(*) AS n FROM {table}"))["n"]
         return counts
 
     # merchants
@@ -165,11 +179,11 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
 
     async def get_merchant(self, merchant_id: str) -> Merchant | None:
         row = await self.point.fetchone(f"SELECT {_MERCHANT_COLUMNS} FROM merchants WHERE id = ?", (merchant_id,))
-        return Merchant(**row) if row else None
+        return from_row(Merchant, row) if row else None
 
     async def get_merchant_by_phone(self, phone: str) -> Merchant | None:
         row = await self.sql.fetchone(f"SELECT {_MERCHANT_COLUMNS} FROM merchants WHERE phone = ?", (phone,))
-        return Merchant(**row) if row else None
+        return from_row(Merchant, row) if row else None
 
     async def set_merchant_status(self, merchant_id: str, status: str, *, allowed_from: Iterable[str]) -> bool:
         """Conditional on the status it leaves: False when the merchant is not in one of `allowed_from`."""
@@ -185,22 +199,22 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
 
     async def add_evidence(self, evidence: Evidence) -> tuple[Evidence, bool]:
         """Insert; the same file of the same kind again returns the first row and False."""
-        values = tuple(getattr(evidence, name) for name in _EVIDENCE_FIELDS)
+        values = values_of(evidence)
         if await self.sql.execute(
-                f"INSERT INTO merchant_evidence ({', '.join(_EVIDENCE_FIELDS)}) VALUES"
-                f" ({', '.join('?' for _ in _EVIDENCE_FIELDS)}) ON CONFLICT DO NOTHING", values):
+                f"INSERT INTO merchant_evidence ({_EVIDENCE_COLUMNS}) VALUES"
+                f" ({', '.join('?' for _ in values)}) ON CONFLICT DO NOTHING", values):
             return evidence, True
         row = await self.sql.fetchone(
-            f"SELECT {', '.join(_EVIDENCE_FIELDS)} FROM merchant_evidence WHERE merchant_id = ? AND kind = ?"
+            f"SELECT {_EVIDENCE_COLUMNS} FROM merchant_evidence WHERE merchant_id = ? AND kind = ?"
             " AND sha256 = ?", (evidence.merchant_id, evidence.kind, evidence.sha256))
         assert row is not None
-        return Evidence(**row), False
+        return from_row(Evidence, row), False
 
     async def list_evidence(self, merchant_id: str) -> list[Evidence]:
         rows = await self.sql.fetchall(
-            f"SELECT {', '.join(_EVIDENCE_FIELDS)} FROM merchant_evidence WHERE merchant_id = ?"
+            f"SELECT {_EVIDENCE_COLUMNS} FROM merchant_evidence WHERE merchant_id = ?"
             " ORDER BY uploaded_at, id", (merchant_id,))
-        return [Evidence(**row) for row in rows]
+        return [from_row(Evidence, row) for row in rows]
 
     async def set_merchant_tier(self, merchant_id: str, tier: int) -> bool:
         return await self.sql.execute("UPDATE merchants SET tier = ? WHERE id = ?", (tier, merchant_id)) == 1
@@ -220,26 +234,26 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
                 if taken is not None:
                     raise AlreadyExists(f"{record.channel} account {record.account_id} is merchant "
                                         f"{taken['merchant_id']}'s")
+            values = values_of(record)
             await tx.execute(
                 f"INSERT INTO merchant_channels ({_MERCHANT_CHANNEL_COLUMNS})"
-                f" VALUES ({', '.join('?' for _ in _MERCHANT_CHANNEL_FIELDS)})"
+                f" VALUES ({', '.join('?' for _ in values)})"
                 " ON CONFLICT (merchant_id, channel) DO UPDATE SET account_id = excluded.account_id,"
                 " app_id = excluded.app_id, status = excluded.status, updated_at = excluded.updated_at,"
-                " updated_by = excluded.updated_by, fee_rate_ppm = excluded.fee_rate_ppm",
-                tuple(getattr(record, name) for name in _MERCHANT_CHANNEL_FIELDS))
+                " updated_by = excluded.updated_by, fee_rate_ppm = excluded.fee_rate_ppm", values)
 
     async def merchant_channels(self, merchant_id: str) -> list[MerchantChannel]:
         rows = await self.point.fetchall(
             f"SELECT {_MERCHANT_CHANNEL_COLUMNS} FROM merchant_channels WHERE merchant_id = ? ORDER BY channel",
             (merchant_id,))
-        return [MerchantChannel(**row) for row in rows]
+        return [from_row(MerchantChannel, row) for row in rows]
 
     async def channel_accounts(self, channel: str) -> list[MerchantChannel]:
         """Every merchant's standing at `channel` (reconciliation goes through them one by one)."""
         rows = await self.sql.fetchall(
             f"SELECT {_MERCHANT_CHANNEL_COLUMNS} FROM merchant_channels WHERE channel = ? ORDER BY merchant_id",
             (channel,))
-        return [MerchantChannel(**row) for row in rows]
+        return [from_row(MerchantChannel, row) for row in rows]
 
     # orders
 
@@ -261,7 +275,7 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
         row = await self.point.fetchone(_ORDER_AND_DAY_USED, (merchant_id, day, device_id, order_no))
         assert row is not None
         used = row.pop("day_used_fen") or 0
-        return (Order(**row) if row["id"] is not None else None), used
+        return (from_row(Order, row) if row["id"] is not None else None), used
 
     async def merchant_day_used(self, merchant_id: str, day: int) -> int:
         row = await self.sql.fetchone("SELECT used_fen FROM merchant_days WHERE merchant_id = ? AND day = ?",
@@ -270,19 +284,19 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
 
     async def get_order(self, device_id: str, order_no: str) -> Order | None:
         row = await self.point.fetchone(f"{ORDER_SELECT} WHERE device_id = ? AND order_no = ?", (device_id, order_no))
-        return Order(**row) if row else None
+        return from_row(Order, row) if row else None
 
     async def get_order_by_id(self, order_id: str) -> Order | None:
         row = await self.point.fetchone(f"{ORDER_SELECT} WHERE id = ?", (order_id,))
-        return Order(**row) if row else None
+        return from_row(Order, row) if row else None
 
     async def get_order_by_qr_token(self, qr_token: str) -> Order | None:
         row = await self.sql.fetchone(f"{ORDER_SELECT} WHERE qr_token = ?", (qr_token,))
-        return Order(**row) if row else None
+        return from_row(Order, row) if row else None
 
     async def get_order_by_trade_no(self, trade_no: str) -> Order | None:
         row = await self.sql.fetchone(f"{ORDER_SELECT} WHERE trade_no = ?", (trade_no,))
-        return Order(**row) if row else None
+        return from_row(Order, row) if row else None
 
     async def list_orders(self, scope: OrderScope, *, before: int | None, limit: int) -> list[Order]:
         """The newest orders in `scope` (a device's, since its assignment, for its merchant), created before
@@ -291,25 +305,24 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
             f"{ORDER_SELECT} WHERE device_id = ? AND merchant_id = ? AND created_at >= ? AND created_at < ?"
             " ORDER BY created_at DESC, id DESC LIMIT ?",
             (scope.device_id, scope.merchant_id, scope.since, _NO_END if before is None else before, limit))
-        return [Order(**row) for row in rows]
+        return [from_row(Order, row) for row in rows]
 
     async def orders_of_channel(self, channel: str, start: int, end: int) -> list[Order]:
         """Orders of `channel` created in [start, end) ms, any status (read-only; for reconciliation)."""
         rows = await self.sql.fetchall(
             f"{ORDER_SELECT} WHERE channel = ? AND created_at >= ? AND created_at < ? ORDER BY created_at, id",
             (channel, start, end))
-        return [Order(**row) for row in rows]
+        return [from_row(Order, row) for row in rows]
 
     async def count_orders(self) -> int:
-        return (await self.sql.fetchone("SELECT COUNT(*) AS n FROM orders"))["n"]
+        return (await fetch_row(self.sql, "SELECT COUNT(*) AS n FROM orders"))["n"]
 
     async def count_backlog(self, now: int) -> dict[str, int]:
         """Unfinished work: PAYING orders and PENDING refunds, and how many of them are due now."""
-        paying = await self.sql.fetchone(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN next_check_at <= ? THEN 1 ELSE 0 END), 0) AS due"
+        paying = await fetch_row(
+            self.sql, "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN next_check_at <= ? THEN 1 ELSE 0 END), 0) AS due"
             " FROM orders WHERE status = ?", (now, PAYING))
-        refunds = await self.sql.fetchone(
-            "SELECT COUNT(*) AS n FROM refunds WHERE status = ?", (REFUND_PENDING,))
+        refunds = await fetch_row(self.sql, "SELECT COUNT(*) AS n FROM refunds WHERE status = ?", (REFUND_PENDING,))
         return {"paying": paying["n"], "due": int(paying["due"]), "refunds_pending": refunds["n"]}
 
     async def finish_order(self, order_id: str, status: str, *, reason: str | None, message: str | None,
@@ -445,7 +458,7 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
         rows = await self.sql.fetchall(
             f"UPDATE orders SET claimed_by = ?, claimed_until = ? WHERE {self._CLAIM_IDS.format(due)} AND status = ?"
             f" RETURNING {', '.join(ORDER_COLUMNS)}", (owner, now + lease_ms, *args, limit, PAYING))
-        return sorted((Order(**row) for row in rows), key=lambda order: order.next_check_at)
+        return sorted((from_row(Order, row) for row in rows), key=_when_due)
 
     async def claim_due_refunds(self, now: int, lease_ms: int, limit: int, *, owner: str = "") -> list[Refund]:
         due = ("SELECT id FROM refunds WHERE status = ? AND next_check_at <= ? AND (claimed_until IS NULL"
@@ -454,7 +467,7 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
             f"UPDATE refunds SET claimed_by = ?, claimed_until = ? WHERE {self._CLAIM_IDS.format(due)} AND status = ?"
             f" RETURNING {', '.join(REFUND_COLUMNS)}", (owner, now + lease_ms, REFUND_PENDING, now, now, limit,
                                                        REFUND_PENDING))
-        return sorted((Refund(**row) for row in rows), key=lambda refund: refund.next_check_at)
+        return sorted((from_row(Refund, row) for row in rows), key=_when_due)
 
     async def renew_claims(self, owner: str, until: int, *, order_ids: Iterable[str] = (),
                            refund_ids: Iterable[str] = ()) -> int:
@@ -503,15 +516,15 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
     async def get_refund(self, device_id: str, refund_no: str) -> Refund | None:
         row = await self.sql.fetchone(f"{_REFUND_SELECT} WHERE device_id = ? AND refund_no = ?",
                                       (device_id, refund_no))
-        return Refund(**row) if row else None
+        return from_row(Refund, row) if row else None
 
     async def get_refund_by_id(self, refund_id: str) -> Refund | None:
         row = await self.sql.fetchone(f"{_REFUND_SELECT} WHERE id = ?", (refund_id,))
-        return Refund(**row) if row else None
+        return from_row(Refund, row) if row else None
 
     async def list_refunds(self, order_id: str) -> list[Refund]:
         rows = await self.sql.fetchall(f"{_REFUND_SELECT} WHERE order_id = ? ORDER BY created_at, id", (order_id,))
-        return [Refund(**row) for row in rows]
+        return [from_row(Refund, row) for row in rows]
 
     async def create_refund(self, refund: Refund) -> tuple[Refund, bool]:
         """Reserve the amount on the paid order and insert the refund, or return the existing one.
@@ -522,7 +535,7 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
             existing = await tx.fetchone(f"{_REFUND_SELECT} WHERE device_id = ? AND refund_no = ?",
                                          (refund.device_id, refund.refund_no))
             if existing is not None:
-                return Refund(**existing), False
+                return from_row(Refund, existing), False
             reserved = await tx.execute(
                 "UPDATE orders SET refund_reserved_fen = refund_reserved_fen + ?"
                 " WHERE id = ? AND status = ? AND refund_reserved_fen + ? <= amount_fen",
@@ -534,7 +547,7 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
                 raise RefundRefused("refund_exceeds_amount")
             placeholders = ", ".join("?" for _ in REFUND_COLUMNS)
             await tx.execute(f"INSERT INTO refunds ({', '.join(REFUND_COLUMNS)}) VALUES ({placeholders})",
-                             tuple(getattr(refund, name) for name in REFUND_COLUMNS))
+                             values_of(refund))
         return refund, True
 
     async def finish_refund(self, refund_id: str, status: str, *, fail_reason: str | None, message: str | None,
@@ -548,7 +561,7 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
                 (status, fail_reason, message, channel_refund_no, finished_at, refund_id, REFUND_PENDING))
             if not won:
                 return False
-            refund = await tx.fetchone("SELECT order_id, amount_fen FROM refunds WHERE id = ?", (refund_id,))
+            refund = await fetch_row(tx, "SELECT order_id, amount_fen FROM refunds WHERE id = ?", (refund_id,))
             if status == REFUND_SUCCESS:
                 await tx.execute(
                     "UPDATE orders SET refunded_fen = refunded_fen + ?,"
@@ -566,7 +579,8 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
         """Set when a PENDING refund is asked about next. `claim`: only while `owner` holds it, letting go;
         `faults`/`fault`/`message`: untrustworthy or refused answers in a row now, and the last one's fault
         (None: the answer was trustworthy) and words."""
-        sets, args = ["next_check_at = ?", "attempts = attempts + 1"], [next_check_at]
+        sets = ["next_check_at = ?", "attempts = attempts + 1"]
+        args: list[Any] = [next_check_at]
         if waiting is not None:
             sets.append("waiting = ?")
             args.append(1 if waiting else 0)
@@ -583,7 +597,7 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
         not allowed): asking again will not help until someone changes something."""
         rows = await self.sql.fetchall(f"{_REFUND_SELECT} WHERE status = ? AND fault = ? ORDER BY created_at, id",
                                        (REFUND_PENDING, "refused"))
-        return [Refund(**row) for row in rows]
+        return [from_row(Refund, row) for row in rows]
 
     # the order's journal
 
@@ -601,10 +615,9 @@ class SqlStorage(AnnouncementStore, DeviceStore, PlaceStore, RolloutStore, Conso
 
     async def list_events(self, order_id: str) -> list[OrderEvent]:
         rows = await self.sql.fetchall(
-            "SELECT id, order_id, at, kind, detail, raw FROM order_events WHERE order_id = ? ORDER BY at, id",
-            (order_id,))
-        return [OrderEvent(id=r["id"], order_id=r["order_id"], at=r["at"], kind=r["kind"], detail=r["detail"],
-                           raw=json.loads(r["raw"]) if r["raw"] is not None else None) for r in rows]
+            f"SELECT {_EVENT_COLUMNS} FROM order_events WHERE order_id = ? ORDER BY at, id", (order_id,))
+        return [from_row(OrderEvent, row, raw=json.loads(row["raw"]) if row["raw"] is not None else None)
+                for row in rows]
 
 
 class Rollback(Exception):

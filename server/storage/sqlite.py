@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from ..clock import new_id, now_ms
 from .errors import LimitExceeded
-from .records import PAYING, Order
+from .records import PAYING, Order, from_row, values_of
 from .sql import ORDER_COLUMNS, ORDER_SELECT, RELEASING, Rollback, Sql, SqlStorage, order_reschedule
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,11 @@ class _Connection:
             for pragma in pragmas:
                 db.execute(pragma)
             self.db = db
-        await self.call(lambda _db: connect())
+        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
 
     def call(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        if self.db is None:
+            raise RuntimeError("the connection is used before open()")
         return asyncio.get_running_loop().run_in_executor(self._executor, fn, self.db)
 
     async def close(self) -> None:
@@ -360,7 +362,7 @@ class SqliteStorage(SqlStorage):
 
     async def create_order(self, order: Order, *, daily_cap_fen: int | None = None,
                            event: str | None = None) -> tuple[Order, bool]:
-        values = tuple(getattr(order, name) for name in ORDER_COLUMNS)
+        values = values_of(order)
         event_row = (new_id(), order.id, order.created_at, "created", event, None) if event is not None else None
         with_cap = daily_cap_fen is not None and order.merchant_id is not None
 
@@ -380,7 +382,7 @@ class SqliteStorage(SqlStorage):
             return None
 
         existing = await self.write(create)
-        return (Order(**existing), False) if existing is not None else (order, True)
+        return (from_row(Order, existing), False) if existing is not None else (order, True)
 
     async def finish_order_returning(self, order_id: str, status: str, *, reason: str | None,
                                      message: str | None, channel_trade_no: str | None, finished_at: int,
@@ -406,7 +408,7 @@ class SqliteStorage(SqlStorage):
             return True, dict(zip(ORDER_COLUMNS, row))   # the columns asked for, in order: no lookups by name
 
         won, row = await self.write(finish)
-        return won, Order(**row)
+        return won, from_row(Order, row)
 
     async def reschedule_order_returning(self, order_id: str, next_check_at: int, *, count_attempt: bool,
                                          event: tuple[str, str | None, dict | None] | None = None,
@@ -433,4 +435,4 @@ class SqliteStorage(SqlStorage):
             return dict(zip(ORDER_COLUMNS, moved[0]))
 
         row = await self.write(reschedule)
-        return Order(**row) if row is not None else None
+        return from_row(Order, row) if row is not None else None

@@ -13,14 +13,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 PYRIGHT = ROOT / "node_modules" / ".bin" / "pyright"
 VENV = pathlib.Path(sys.prefix)
 
-# Temporary, explicit: files other changes of issue 17 are rewriting right now (storage owning every SQL statement,
-# the channel registry, the payments layer taking the C2B lifecycle); their errors are theirs to fix on the way, and
-# each file leaves this list once it checks clean. Errors anywhere else fail the test.
-BEING_MOVED = {          # being moved (issue 17)
-    "server/storage/devices.py", "server/storage/places.py", "server/storage/postgres.py",
-    "server/storage/records.py", "server/storage/sql.py", "server/storage/sqlite.py",
-}
-
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("node") is None or not PYRIGHT.exists(),
@@ -52,8 +44,7 @@ def where(error: dict) -> str:
 def test_the_server_type_checks(tmp_path):
     errors, summary = pyright(tmp_path, ROOT / "server")
     assert summary["filesAnalyzed"] >= 80
-    counted = [e for e in errors if str(pathlib.Path(e["file"]).relative_to(ROOT)) not in BEING_MOVED]
-    assert counted == [], "\n".join(map(where, counted))
+    assert errors == [], "\n".join(map(where, errors))
 
 
 def test_a_none_where_a_value_must_be_is_caught(tmp_path):

@@ -12,9 +12,9 @@ neither yet.
 """
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass, field
 
+from . import days
 from .storage import CLOSED, FAILED, PAYING, REFUNDED, SUCCESS
 
 _MINUTE_MS = 60_000
@@ -150,22 +150,15 @@ async def backlog(storage, merchant_id: str | None = None) -> Backlog:
     return Backlog(paying=orders["n"], refunds_pending=refunds["n"], oldest_at=min(oldest) if oldest else None)
 
 
-def day_start_ms(now: int, utc_offset_h: int) -> int:
-    """00:00 of the day `now` falls on, at UTC+utc_offset_h (China time by default)."""
-    zone = datetime.timezone(datetime.timedelta(hours=utc_offset_h))
-    local = datetime.datetime.fromtimestamp(now / 1000, zone)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return int(midnight.timestamp() * 1000)
-
-
 async def figures(storage, now: int, *, offline_after_s: int, utc_offset_h: int,
                   merchant_id: str | None = None) -> Figures:
     """Everything the monitoring page shows, for one merchant or (None) every merchant."""
+    zone = days.utc_offset(utc_offset_h)
     offline, active = await offline_devices(storage, now, offline_after_s, merchant_id)
     return Figures(
         now=now,
         per_minute=await payments_per_minute(storage, now, 60, merchant_id),
         last_hour=await channel_rates(storage, now - 3_600_000, now + 1, merchant_id),
-        today=await channel_rates(storage, day_start_ms(now, utc_offset_h), now + 1, merchant_id),
+        today=await channel_rates(storage, days.day_start_ms(days.day_of(now, zone), zone), now + 1, merchant_id),
         offline=offline, active_devices=active,
         backlog=await backlog(storage, merchant_id))

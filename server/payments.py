@@ -25,6 +25,7 @@ from .channels import (
     PrecreateCommand, PrecreateResult, Reason, RefundCommand, RefundResult, SubMerchant, TradeType,
 )
 from .clock import ms, new_id, new_trade_no, now_ms
+from .days import china_day
 from .device_messages import CloseRequest, PayRequest, QrRequest, RefundRequest
 from .masking import mask
 from .merchant_channels import ChannelNotOpen, MerchantChannels
@@ -141,12 +142,6 @@ def status_for(result: ChannelResult) -> str | None:
         # A payment that was reversed or revoked is closed, not failed: the payer did nothing wrong.
         return CLOSED if result.reason == Reason.TIMEOUT else FAILED
     return None
-
-
-def china_day(at_ms: int, utc_offset_h: int) -> int:
-    """The day (YYYYMMDD) at `at_ms` in the caps' time zone (China time by default)."""
-    t = time.gmtime(at_ms // 1000 + utc_offset_h * 3600)
-    return t.tm_year * 10000 + t.tm_mon * 100 + t.tm_mday
 
 
 @dataclass(frozen=True)

@@ -45,16 +45,16 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from . import fees
+from . import days, fees
 from .channels import Bill, BillRow, BillStatus, BillUnavailable, Channel, SubMerchant
 from .channels.registry import ADAPTERS, open_channels
+from .days import CHINA
 from .merchant_channels import is_service_provider
 from .settings import Settings
 from .storage import REFUND_SUCCESS, REFUNDED, SUCCESS, Order, Refund, Storage, open_storage
 
 log = logging.getLogger(__name__)
 
-CHINA = datetime.timezone(datetime.timedelta(hours=8))
 _DAY_MS = 86_400_000
 _PAID = (SUCCESS, REFUNDED)
 
@@ -116,12 +116,6 @@ def _yuan(fen: int) -> str:
     return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
-def china_day_bounds(day: datetime.date) -> tuple[int, int]:
-    start = datetime.datetime.combine(day, datetime.time(), tzinfo=CHINA)
-    start_ms = int(start.timestamp() * 1000)
-    return start_ms, start_ms + _DAY_MS
-
-
 _SUMMARY_FIELDS = (("transactions", "summary_count", ""), ("payments", "summary_count", " payments"),
                    ("refunds", "summary_count", " refunds"), ("paid_fen", "summary_paid", " fen"),
                    ("refunded_fen", "summary_refunded", " fen"), ("net_fen", "summary_net", " fen"),
@@ -151,7 +145,7 @@ def compare(channel: str, day: datetime.date, bill: Sequence[BillRow], orders: I
     """
     rates = rates or {}
     report = Report(channel=channel, day=day)
-    start, end = china_day_bounds(day)
+    start, end = days.bounds_ms(day, day, CHINA)
     by_trade_no = {o.trade_no: o for o in orders}
     payments = [r for r in bill if r.status == BillStatus.SUCCESS]
     bill_refunds = [r for r in bill if r.status == BillStatus.REFUND]
@@ -229,7 +223,7 @@ def _check_fee(report: Report, row: BillRow, rate_ppm: int | None) -> None:
 async def reconcile_channel(channel: Channel, storage: Storage, day: datetime.date, *,
                             service_provider: bool = False) -> tuple[Report, list[Report]]:
     """The channel's report and, in service-provider mode, each merchant's (whose sum it is)."""
-    start, end = china_day_bounds(day)
+    start, end = days.bounds_ms(day, day, CHINA)
     orders = await storage.orders_of_channel(channel.name, start - _DAY_MS, end + _DAY_MS)
     refunds = {o.id: await storage.list_refunds(o.id) for o in orders if o.refunded_fen or o.refund_reserved_fen}
     accounts = await storage.channel_accounts(channel.name)

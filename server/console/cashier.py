@@ -34,7 +34,8 @@ from ..merchant_channels import ChannelNotOpen
 from ..payments import DailyLimitExceeded, MerchantNotActive, OrderConflict, OrderNotFound, UnsupportedCode
 from ..storage import PAYING, Device, Order
 from ..refusals import N_, Refused
-from . import days, display, i18n, queries
+from .. import days
+from . import display, i18n, queries
 from .auth import ConsoleUser, logged_in_user, login_required, merchant_scope, render
 from .orders import parse_yuan
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import devices, params
+from .. import days, devices, params
 from ..clock import now_ms
 from ..keys import SETTINGS, STORAGE
 from ..refusals import N_
@@ -24,7 +24,6 @@ from . import display, i18n
 from .auth import logged_in_user, login_required, merchant_scope, redirect, render
 from .orders import check_filters
 
-CHINA = datetime.timezone(datetime.timedelta(hours=8))
 # action -> (button text, what the confirmation page says will happen), English msgids translated where shown
 ACTIONS = {
     "assign": (N_("Assign"), N_("assign device %(id)s to merchant %(merchant_id)s, store “%(store_name)s”")),
@@ -175,7 +174,7 @@ async def _detail(request: web.Request, *, message: str | None = None, error: st
         "inspections": await devices.inspections(storage, device.id),
         "places": await devices.places(storage, device.id) if operator else [],
         "spares": spares, "merchants": await devices.merchants(storage) if operator else [],
-        "results": devices.INSPECTION_RESULTS, "today": datetime.datetime.now(CHINA).date().isoformat(),
+        "results": devices.INSPECTION_RESULTS, "today": datetime.datetime.now(days.CHINA).date().isoformat(),
         "message": message or _done(request), "error": error}, status=status)
 
 

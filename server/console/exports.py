@@ -25,7 +25,8 @@ from aiohttp import web
 from .. import params
 from ..clock import now_ms
 from ..keys import SETTINGS, STORAGE
-from . import days, display, i18n, queries
+from .. import days
+from . import display, i18n, queries
 from .auth import logged_in_user, login_required, merchant_scope
 from .orders import BadFilter, order_filters, summary_filters, summary_rows
 

@@ -26,7 +26,8 @@ from core import texts
 from .. import params
 from ..clock import now_ms
 from ..keys import SETTINGS, STORAGE
-from . import days, display, i18n, queries
+from .. import days
+from . import display, i18n, queries
 from .auth import logged_in_user, login_required, merchant_scope, render
 
 CHART_WIDTH, CHART_HEIGHT = 600, 120

@@ -21,10 +21,12 @@ from ..channels import Outcome
 from ..clock import now_ms
 from ..device_messages import MAX_REFUND_REASON, RefundRequest
 from ..keys import CHANNELS, PAYMENTS, SETTINGS, STORAGE
-from ..payments import RefundConflict, RefundImpossible, china_day
+from ..days import china_day
+from ..payments import RefundConflict, RefundImpossible
 from ..refusals import N_, Refused
 from ..storage import PAYING, REFUND_PENDING, SUCCESS, OrderScope
-from . import days, display, i18n, queries
+from .. import days
+from . import display, i18n, queries
 from .audit import audit
 from .auth import ConsoleUser, RefundPasswordRefused, check_refund_password, logged_in_user, login_required, merchant_scope, redirect, render
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .. import params, reconcile
+from .. import days, params, reconcile
 from ..refusals import N_
 from . import display, i18n, statements
 from ..keys import CHANNELS, SETTINGS, STORAGE
@@ -187,7 +187,7 @@ async def _visible(storage, user: ConsoleUser, report: ParsedReport) -> ParsedRe
 
 
 def _today_china() -> datetime.date:
-    return datetime.datetime.now(reconcile.CHINA).date()
+    return datetime.datetime.now(days.CHINA).date()
 
 
 def _month_rollup(request: web.Request, user: ConsoleUser, month: str) -> list[reconcile.MonthReport]:

@@ -22,9 +22,11 @@ from aiohttp import web
 
 from .. import fees, params
 from ..keys import CHANNELS, STORAGE
-from ..reconcile import CHINA, month_days
+from ..days import CHINA
+from ..reconcile import month_days
 from ..refusals import N_
-from . import days, display, exports, i18n, queries
+from .. import days
+from . import display, exports, i18n, queries
 from .auth import logged_in_user, login_required, merchant_scope, render
 
 _MONTH = re.compile(r"[0-9]{4}-[0-9]{2}", re.ASCII)
@@ -79,7 +81,7 @@ class Statement:
 
 
 def _china_day(at_ms: int) -> str:
-    return datetime.datetime.fromtimestamp(at_ms / 1000, CHINA).date().isoformat()
+    return days.day_of(at_ms, CHINA).isoformat()
 
 
 async def statement(storage, merchant_id: str, merchant_name: str, first_day: datetime.date,

@@ -28,7 +28,7 @@ from aiohttp import web
 from .. import params
 from ..clock import now_ms
 from ..keys import CONSOLE_USER, SETTINGS, STORAGE
-from ..payments import china_day
+from ..days import china_day
 from ..refusals import N_, Refused
 from ..storage import AlreadyExists, NotFound
 from . import i18n, queries

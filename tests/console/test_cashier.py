@@ -8,7 +8,7 @@ from tests.console.conftest import login
 from tests.console.console_stack import NOODLE_SHOP, OPERATOR, PASSWORDS, TEA, TEA_SHOP
 from core import texts
 from hw_sim import test_codes
-from server.payments import china_day
+from server.days import china_day
 
 # Keep what the page says: wrap speechSynthesis.speak (still speaking) to record each utterance's text.
 RECORD_SPEECH = """

@@ -86,7 +86,7 @@ class DeviceApiSettings:
     qr_valid_s: int = 300            # a one-time C2B code's life; then the order is closed
     static_code_max_fen: int = 50_000            # PBoC level D: 500 yuan per payer per channel per day on a static code
     # Boot ids a device key was used with are remembered this long: one coming back after another
-    # boot id appeared within it means two devices share the key (server/devices.py).
+    # boot id appeared within it means two devices share the key (server/devices/anti_switching.py).
     clone_window_s: int = 86_400
 
     @property

@@ -76,7 +76,7 @@ _DEVICE_REFUSALS = tuple((re.compile(pattern + r"\Z"), msgid) for pattern, msgid
 
 
 def refusal_text(request: web.Request, sentence: str) -> str:
-    """A refusal of server/devices.py in the reader's language (see _DEVICE_REFUSALS)."""
+    """A refusal of server/devices/lifecycle.py in the reader's language (see _DEVICE_REFUSALS)."""
     _ = functools.partial(i18n.gettext, request)
     for pattern, msgid in _DEVICE_REFUSALS:
         match = pattern.match(sentence)

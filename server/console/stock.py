@@ -1,7 +1,7 @@
 """Console: stock (docs/console.md, "Merchants, stores, stock and codes"), operators only; a merchant user
 gets 404, as for a page that does not exist. Devices received from the factory by serial number, one typed
 in or a delivery's CSV file (every bad line named with its line number, nothing stored), wait in stock
-until one is assigned to a merchant's open store. Through server/stock.py and server/devices.py.
+until one is assigned to a merchant's open store. Through server/stock.py and server/devices/lifecycle.py.
 """
 from __future__ import annotations
 
@@ -106,6 +106,6 @@ async def assign(request: web.Request) -> web.StreamResponse:
         await devices.assign(storage, device.id, store.merchant_id, store_id=store.id,
                              actor=logged_in_user(request).username)
     except devices.LifecycleRefused as e:
-        # server/devices.py words its refusals in English only (another operator was faster, the merchant closed).
+        # server/devices/lifecycle.py words its refusals in English only (another operator was faster, the merchant closed).
         return await _page(request, error=str(e), status=409, typed=typed)
     return redirect("/console/stock?done=assigned")

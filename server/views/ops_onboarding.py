@@ -2,7 +2,7 @@
 evidence, tiers and channels, stores, stock-in, device assignment, and static-code batches and codes.
 
 Each handler only translates: HTTP in, one call of the domain module (server/merchants.py, stores.py,
-stock.py, devices.py, static_codes.py, merchant_channels.py), JSON out. A URL part that cannot be right is
+stock.py, devices/, static_codes.py, merchant_channels.py), JSON out. A URL part that cannot be right is
 400 invalid_parameter, a body field of the wrong type or value 400 invalid_field; a record that does not
 exist is 404 not_found; what the record's state refuses is 409 conflict (409 already_exists for a phone
 number, merchant id or channel account taken). Every change is recorded as done by "ops-api".

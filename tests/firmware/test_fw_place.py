@@ -1,5 +1,6 @@
 """The device's place (firmware/core/place.py): the connected access point picked out of a scan as the
-ESP32 returns it, the visible ones beside it, and what the server makes of that (server/devices.py)."""
+ESP32 returns it, the visible ones beside it, and what the server makes of that
+(server/devices/anti_switching.py)."""
 from core.place import CellPlace, WifiPlace, bssid_text, reader, wifi_place
 from drivers.modem import Modem
 

@@ -8,10 +8,12 @@ Every scenario of hw_sim/test_codes.py must be on the page with its two digits a
 import asyncio
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
-from tests.docs.docs_pages import section, table_rows
+from tests.docs.docs_pages import REPO, section, table_rows
 from hw_sim import test_codes
 from hw_sim.boards.stack import CHANNELS, ServerStack
 
@@ -61,6 +63,18 @@ def test_the_code_layout_is_what_test_codes_makes():
         assert (prefix, scenario, param) == (PREFIXES[channel], "SS", "PP")
         assert len(code) == int(layout[name][2]) and code.startswith(prefix + "0307")
         assert test_codes.scenario_of(code) == ("expired", 7)
+
+
+def test_the_pages_commands_start_without_a_warning():
+    """Each sandbox the page starts (`python -m hw_sim.sandbox...`) runs as a module without runpy's
+    RuntimeWarning that it was imported before it ran: nothing on stderr."""
+    modules = set(re.findall(r"python -m (hw_sim\.sandbox[\w.]*)", (REPO / PAGE).read_text("utf-8")))
+    assert modules == {"hw_sim.sandbox", "hw_sim.sandbox.alipay", "hw_sim.sandbox.unionpay"}
+    for module in sorted(modules):
+        done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO, capture_output=True, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL)
+        assert (done.returncode, done.stderr) == (0, ""), (module, done.stderr)
+        assert done.stdout.startswith(f"usage: python -m {module} "), (module, done.stdout)
 
 
 async def pay(stack, channel, scenario, order_no):

@@ -28,8 +28,8 @@ NO_ANSWER = "06"           # the sandbox holds the pay call PP seconds (0: until
 LOST_ANSWER = "07"         # the sandbox takes the money, then drops the connection without answering
 ALREADY_USED = "08"        # the code was used before: refused
 SLOW_ANSWER = "09"         # the money is taken at once, the success answer comes PP seconds later
-MERCHANT_BARRED = "10"     # the channel refuses the merchant itself (WeChat NOAUTH, Alipay ACQ.SELLER_BEEN_BLOCKED):
-                           # a failure of the channel's, not the payer's
+MERCHANT_BARRED = "10"     # the channel refuses the merchant itself (WeChat NOAUTH, Alipay ACQ.SELLER_BEEN_BLOCKED,
+                           # UnionPay 31 商户状态不正确): a failure of the channel's, not the payer's
 
 SCENARIOS = {
     SUCCESS: "success",

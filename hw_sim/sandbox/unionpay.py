@@ -15,6 +15,7 @@ payment code (qrNo) chooses the outcome (hw_sim.test_codes):
     lost_answer         paid, then the connection is dropped without an answer
     already_used        94
     slow_answer N       paid at once, the answer comes N seconds later
+    merchant_barred     31 商户状态不正确 (UnionPay refuses the merchant itself, as it refuses an unknown merId)
 
 Merchants: a message names its merchant by merId: the acquirer's own (`mer_id`, direct mode) or a
 sub-merchant registered with `add_sub_merchant(mer_id)` (standalone: --sub-merchant / --sub-merchants, see
@@ -221,7 +222,8 @@ class UnionPaySandbox:
         if scenario == "system_error":
             self._charge(order)
             return {"respCode": "04", "respMsg": "交易状态未明，请查询对账结果"}
-        refusals = {"insufficient_funds": ("51", "余额不足"), "expired": ("54", "付款码已过期")}
+        refusals = {"insufficient_funds": ("51", "余额不足"), "expired": ("54", "付款码已过期"),
+                    "merchant_barred": ("31", "商户状态不正确")}
         if scenario in refusals:
             order.state = REFUSED
             order.resp_code, message = refusals[scenario]

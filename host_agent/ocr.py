@@ -16,8 +16,10 @@ every check passes, and otherwise no amount and a reason (`why`, a key of REFUSA
    field with no label, written exactly as money (`decimals`); several totals, split digits, a
    misplaced separator or a stray mark against the number refuse;
 4. checks: every digit sure (and its label and point), no digit or point likely dropped inside it;
-   no ink against (or nearly) the region's side; no text above it on its line; no gap in its ink
-   wider than a digit's cell; every point found among its digits read as one;
+   no ink against (or nearly) the region's side, nor an unlit segment cut by it; no text above it
+   on its line; no gap in its ink wider than a digit's cell; every point found among its digits
+   read as one, on a segment display those joined to a digit's corner too ("408.2.00" is not
+   4082.00);
 5. a second, independent read: the number alone from another picture (sharpened, closer, nothing
    moved), or if that reads no amount the whole line so, must give the same amount.
 
@@ -158,9 +160,7 @@ class AmountReader:
         left, right = picture.field_x(digits[0].left), picture.field_x(digits[-1].right)
         if field.stacked(line, left, right):
             return _Pass(Reading(shown, score, None, "unsure"), found.amount_fen, True)
-        points = [picture.field_x((c.left + c.right) / 2) for c in digits if c.text in ".,"]
-        dots = [(d[0] + d[2]) / 2 for d in line.dots if left <= (d[0] + d[2]) / 2 <= right]
-        if not all(any(abs(p - d) <= 0.6 * line.digit_height for p in points) for d in dots):
+        if not _points_read(field, line, picture, digits, left, right):
             return _Pass(Reading(shown, score, None, "point_unsure"), found.amount_fen, True)
         # the second read, as the screen shows it (no "1" moved: had moving one lost a digit, this
         # disagrees); a different amount refuses at once, no amount tries the whole line
@@ -193,6 +193,32 @@ class AmountReader:
         pictures[number] = line_picture(field, line)
         reads[number] = spell_words(self.recogniser.read([pictures[number].pixels], squeeze)[0], self._words)
         return screen_total("\n".join(r.text for r in reads), self.labels, self.decimals)
+
+
+def _points_read(field, line, picture, digits, left, right):
+    """Whether every point the field's pixels show among the total's digits was read as a point of
+    its own: the points found as blobs, and on a segment display those joined to a digit's bottom
+    right corner (looked for between every two digits read). "408.2.00" read as 4082.00, its first
+    point lost, has a point no read one answers for."""
+    height = line.digit_height
+    points = [picture.field_x((c.left + c.right) / 2) for c in digits if c.text in ".,"]
+    dots = [(d[0] + d[2]) / 2 for d in line.dots if left <= (d[0] + d[2]) / 2 <= right]
+    middles = [picture.field_x((c.left + c.right) / 2) for c in digits if c.text.isdigit()]
+    segments = len(middles) > 1 and field.segment_digits(line, left, right)
+    leading = segments and not field.italic(line, left, right)
+    for x_from, x_to in zip(middles, middles[1:]) if segments else ():
+        for blob in field.low_points(line, x_from, x_to, leading):
+            middle = (blob[0] + blob[2]) / 2
+            if all(abs(middle - d) > 0.25 * height for d in dots):
+                dots.append(middle)
+    # each point shown answered by a point read near it, no read point answering for two
+    answered = set()
+    for dot in sorted(dots):
+        near = min(range(len(points)), key=lambda i: abs(points[i] - dot), default=None)
+        if near is None or abs(points[near] - dot) > 0.6 * height or near in answered:
+            return False
+        answered.add(near)
+    return True
 
 
 def _separators(text):

@@ -9,7 +9,8 @@ measured rather than recognised, and the pictures of them the recogniser is give
 Whatever the theme, the field becomes ink strengths (0 background .. 1 text) against its own
 background. An LED dot-matrix panel's dots are joined into strokes first. Decimal points are small
 squat blobs down on the baseline with nothing above them, found on the surest ink (antialiasing
-joins a seven-segment point to its digit) and 4-connected (it touches the digit corner to corner).
+joins a seven-segment point to its digit) and 4-connected (it touches the digit corner to corner);
+`low_points` finds those still joined to a digit, among segment digits (`segment_digits`).
 """
 import math
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ class Field:
         _, labels, self._parts, _ = cv2.connectedComponentsWithStats(strong, connectivity=4)
         for line in self.lines:
             line.dots = _decimal_points(self.mask, labels, self._parts, line)
+            line.touches_side = line.touches_side or _faint_cut(self.ink, line)
 
     def segmented(self, line, x_from, x_to):
         """Whether the glyphs between two columns are segment digits: each made of several separate
@@ -56,6 +58,50 @@ class Field:
                  and line.top <= part[1] < line.bottom and part[4] >= 3]
         glyphs = [g for g in line.glyphs if x_from <= (g[0] + g[1]) / 2 < x_to]
         return len(glyphs) >= 1 and len(parts) >= 2.5 * len(glyphs)
+
+    def segment_digits(self, line, x_from, x_to):
+        """Whether the glyphs between two columns (a number's) are a segment display's, by a count
+        stricter than `segmented`'s: most glyphs in separate strokes none as tall as the digit, on
+        the surest ink (0.8) and on ink a little less sure (0.65, where blur and scaling have left
+        few pixels surest); an ordinary font's digit is one stroke from top to bottom."""
+        import cv2
+        import numpy
+        height = line.digit_height
+        glyphs = [g for g in line.glyphs if x_from <= (g[0] + g[1]) / 2 <= x_to and g[1] - g[0] >= 0.2 * height]
+        if not glyphs:
+            return False
+        rows = slice(line.top, line.bottom)
+        columns = slice(max(0, int(glyphs[0][0])), int(glyphs[-1][1]) + 1)
+        shares = []
+        for sure in (0.65, 0.8):
+            ink = (self.mask[rows, columns] & (self.ink[rows, columns] > sure)).astype(numpy.uint8)
+            parts = cv2.connectedComponentsWithStats(ink, connectivity=4)[2][1:]
+            split = 0
+            for glyph in glyphs:
+                own = [p for p in parts if glyph[0] <= columns.start + p[0] + p[2] / 2 < glyph[1]
+                       and p[4] >= max(3, 0.01 * height * height)]
+                split += len(own) >= 2 and max(p[3] for p in own) < 0.75 * height
+            shares.append(split / len(glyphs))
+        return shares[0] >= 0.5 and shares[1] >= 0.8
+
+    def italic(self, line, x_from, x_to):
+        """Whether the glyphs between two columns lean: most glyphs' ink starts further right in
+        their top quarter than in their bottom quarter."""
+        import numpy
+        height = line.digit_height
+        quarter = max(1, (line.baseline - line.top) // 4)
+        shifts = []
+        for g in line.glyphs:
+            if not (x_from <= (g[0] + g[1]) / 2 <= x_to and g[1] - g[0] >= 0.2 * height):
+                continue
+            starts = []
+            for rows in (slice(line.baseline - 4 * quarter, line.baseline - 3 * quarter),
+                         slice(line.baseline - quarter, line.baseline)):
+                inked = numpy.flatnonzero(self.mask[rows, g[0]:g[1]].any(axis=0))
+                starts.append(inked[0] if inked.size else None)
+            if None not in starts:
+                shifts.append(starts[0] - starts[1])
+        return bool(shifts) and sorted(shifts)[len(shifts) // 2] >= 0.05 * height
 
     def split(self, line, first, last):
         """Whether the ink between two columns (the number's first and last characters) has a gap
@@ -90,11 +136,25 @@ class Field:
         between two columns (where the point must be): one small round blob down on the baseline
         with nothing above it. Only among segment digits, where no "1" has a foot to be taken for a
         point. (left, top, right, bottom) or None."""
-        import numpy
         height = line.digit_height
         glyphs = [g for g in line.glyphs if g[1] > x_from - height / 3 and g[0] < x_to + height / 3]
         if not glyphs or not self.segmented(line, glyphs[0][0], glyphs[-1][1]):
             return None
+        found = self.low_points(line, x_from, x_to)
+        return found[0] if len(found) == 1 else None
+
+    def low_points(self, line, x_from, x_to, leading=True):
+        """Every point-sized blob down on the baseline with nothing above it between two columns,
+        joined to a digit or not (a segment font's point touches its digit's corner): [(left, top,
+        right, bottom)]. For segment digits only (ask `segmented` or `segment_digits`): they have ink
+        high up in every column, but an ordinary font's "1" has a foot. Without `leading`, not one
+        joined only to the digit after it: that is also an italic digit's bottom bar, its end out to
+        the left of the rest."""
+        import numpy
+        height = line.digit_height
+        x_from, x_to = max(0, int(x_from)), min(self.mask.shape[1], int(x_to))
+        if x_to <= x_from:
+            return []
         band = self.mask[line.top:line.bottom, x_from:x_to]
         rows = numpy.arange(line.top, line.bottom)[:, None]
         top = numpy.where(band, rows, line.bottom).min(axis=0)
@@ -104,11 +164,16 @@ class Field:
         for start, end in zip(runs[::2], runs[1::2]):
             ink = numpy.flatnonzero(band[:, start:end].any(axis=1))
             blob_height, width = ink[-1] - ink[0] + 1, end - start
+            beside = slice(line.top + int(ink[0]), line.top + int(ink[-1]) + 1)
+            after = x_from + int(end) < self.mask.shape[1] and self.mask[beside, x_from + int(end)].any()
+            before = x_from + int(start) > 0 and self.mask[beside, x_from + int(start) - 1].any()
+            if after and not before and not leading:
+                continue
             if 0.06 * height <= blob_height <= 0.3 * height and 0.05 * height <= width <= 0.3 * height \
                     and 0.5 <= width / blob_height <= 2.0:
                 found.append((x_from + int(start), line.top + int(ink[0]), x_from + int(end),
                               line.top + int(ink[-1]) + 1))
-        return found[0] if len(found) == 1 else None
+        return found
 
 
 def glyph_span(line, left, right):
@@ -181,6 +246,26 @@ def _clean(mask):
         keep[i] = True
         boxes.append((x, y, w, h, area))
     return keep[labels], boxes
+
+
+def _faint_cut(ink, line):
+    """Whether the region's side cuts a digit's cell that the faint ink of the unlit segments or
+    dots shows (an LCD's "8" behind each digit), its lit ink clear of the side: the cut may have
+    taken a lit segment with it. Faint ink in some rows of the side columns and none in others,
+    with the line within a cell of that side (a margin of screen there is even, row by row, and a
+    band of it above or below the field runs across the whole region)."""
+    import numpy
+    height, width = ink.shape
+    for columns, near in ((slice(0, 2), line.left), (slice(width - 2, width), width - line.right)):
+        if near > 1.2 * line.digit_height:
+            continue
+        side = ink[line.top:line.bottom, columns].max(axis=1)
+        across = (ink[line.top:line.bottom] > 0.08).mean(axis=1) > 0.9      # a band of screen margin
+        faint = (side > 0.08) & (side < 0.5) & ~across
+        clear = side < 0.04
+        if faint.sum() >= 0.1 * side.size and clear.sum() >= 0.1 * side.size:
+            return True
+    return False
 
 
 def _longest_run(flags):

@@ -48,3 +48,13 @@ def test_a_region_that_cuts_through_the_number_gives_no_reading(reader, fmt):
         sample = Sample(ScreenStyle(font=font, size=32, fmt=fmt), 348759, Grab(cut=True))
         reading = reader.read(sample.image())
         assert reading.amount_fen is None, (sample.describe(), reading)
+
+
+def test_a_region_through_a_segment_cell_gives_no_reading_even_where_the_lit_ink_is_whole(reader):
+    """An LCD's unlit segments (the "8" behind every digit) cut by the region's side: the lit "1"
+    stands clear of the edge at the right of its cell, but what the cut took cannot be told
+    (issue 13: ¥121.70 with the edge through the first cell was read as 121.70, its cell cut)."""
+    sample = Sample(ScreenStyle(font="dseg7-modern", size=32, theme="green", fmt="yen_comma", ghost=True, info=True),
+                    12170, Grab(cut=True))
+    reading = reader.read(sample.image())
+    assert reading.amount_fen is None and reading.why == "cut", reading

@@ -7,12 +7,12 @@ it. 12 % of the screens hold a trap: a subtotal above the total, "TOTAL QTY", a 
 totals, split digits, a misplaced separator, a region cutting through the number; where no total can
 be told the right answer is no reading.
 
-Four parts, reported separately:
+Five parts, reported separately:
 - tuning: the TUNING palette (14 fonts: DejaVu, Liberation, WenQuanYi, DSEG7 Classic regular/bold/
   italic, DSEG7 Modern, DSEG14 Classic, round-dot LED; 6 themes; 13 label and currency formats),
   seed 1: the screens the reader was tuned on. Tuning seeds 2-8 were looked at too (their misses
   diagnosed; seeds 1-8, 4,800 screens, gave no wrong amount with this change).
-- held-out, seeds 9001, 9002 and 9003, half of whose choices come from styles never used in tuning
+- held-out, seeds 9001, 9002, 9003 and 9004, half of whose choices come from styles never used in tuning
   (HELD_OUT_ONLY): fonts Liberation Serif, DejaVu Sans Condensed, DSEG7 Modern Bold Italic, DSEG7
   Classic Mini, square-dot 5x7 LED (its unlit dots showing with "ghost"); the amber theme; the labels
   应付, 总计, AMOUNT DUE, 实收 and the "元" suffix. Seed 9001's misses were never looked at, only its
@@ -22,14 +22,24 @@ Four parts, reported separately:
   the lower line's total: the "two totals" trap), which was then fixed as a class (a total sharing
   its line with text above refuses), so 9002 is no longer fresh; seed 9003 was added after that and
   run once: its wrong amount (a DSEG7 Classic Mini "35.7.00" read as 357.00, its first point never
-  found, the class of seed 4242's) is open. Both wrong amounts were read so before this change too.
+  found, the class of seed 4242's) was then closed as a class from the tuning palette's own screens
+  (a point joined to a segment digit's corner is looked for between every two digits read; an
+  unlit segment cut by the region's side refuses, which tuning seed 8's one wrong amount, a cut
+  ¥121.70, needed), so 9003 is no longer fresh either. Seed 9004 was added after that and run
+  once; its misses were not looked at. For that change tuning seeds 1-8 were run (4,800 screens,
+  no wrong amount) and their misses looked at; of the held-out parts only the figures.
 
-Figures with the second look (tuning / 9001 / 9002 / 9003): 97.19 / 92.12 / 92.07 / 90.57 % exact;
-0 / 0 / 0 / 1 wrong amounts; 2.81 / 7.88 / 7.93 / 9.43 % no reading; traps refused 66/66, 54/54,
-45/45, 58/59; latency p50 87.5 / 58.4 / 93.3 / 80.7 ms, p95 378 / 189 / 440 / 362 ms, measured on
-2 cores with a load average of 9-11 from other jobs (the run before, at a load falling to 4, gave
-43 ms on its last part). Before it (tuning / 9001): 96.44 / 88.83 % exact, 0 wrong amounts, p50
-77 ms at a load of 5. The goal, >= 99.5 % exact on every part, is not met.
+Figures now (tuning / 9001 / 9002 / 9003 / 9004): 97.00 / 92.12 / 91.71 / 90.39 / 90.15 % exact;
+0 wrong amounts on every part; 3.00 / 7.88 / 8.29 / 9.61 / 9.85 % no reading; traps refused 66/66,
+54/54, 45/45, 59/59, 52/52; latency p50 52.1 / 53.3 / 57.5 / 58.2 / 65.4 ms, p95 174 / 147 / 184 /
+159 / 189 ms, on 2 cores with a load average of 3.4 (8.1 over five minutes) from other jobs.
+Before it (tuning / 9001 / 9002 / 9003): 97.19 / 92.12 / 92.07 / 90.57 % exact, 0 / 0 / 0 / 1
+wrong amounts (and one on tuning seed 8), p50 ~45 ms idle. The joined-point check costs a few
+readings (a small ordinary or italic total whose thin strokes look like segments, a "1"'s foot or
+a bar's end taken for a point: 9 of the 4,800 tuning screens). Open: a segment total
+blurred or scaled so much that its digits no longer look like a segment display's may still lose a
+joined second point (tests/host_agent/test_ocr_points.py, OPEN). The goal, >= 99.5 % exact on
+every part, is not met; nor is p50 <= 50 ms under this load.
 
 Reported per part: exact-read % (of the screens showing a total to take), wrong amounts (any amount
 other than the right one, traps included: the goal is 0), no-reading %, traps refused, and the read
@@ -52,7 +62,8 @@ SCREENS = 600               # per part
 EXACT_GOAL = 0.995
 P50_GOAL_MS = 50.0
 PARTS = {"tuning": dict(seed=1, held_out=False), "held_out": dict(seed=9001, held_out=True),
-         "held_out_9002": dict(seed=9002, held_out=True), "held_out_9003": dict(seed=9003, held_out=True)}
+         "held_out_9002": dict(seed=9002, held_out=True), "held_out_9003": dict(seed=9003, held_out=True),
+         "held_out_9004": dict(seed=9004, held_out=True)}
 
 
 def run_part(reader, samples):

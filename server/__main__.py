@@ -534,7 +534,7 @@ def do_console_user_password(settings: Settings, args: argparse.Namespace) -> No
 
     async def change() -> bool:
         async with open_storage(settings.database) as storage:
-            return await queries.set_password(storage, args.username, password_hash)
+            return await storage.set_console_password(args.username, password_hash)
     if not asyncio.run(change()):
         raise CliError(f"no console user {args.username}")
 
@@ -544,7 +544,7 @@ def do_console_user_disable(settings: Settings, args: argparse.Namespace) -> Non
 
     async def change() -> bool:
         async with open_storage(settings.database) as storage:
-            return await queries.set_disabled(storage, args.username, args.action == "disable")
+            return await storage.set_console_user_disabled(args.username, args.action == "disable")
     if not asyncio.run(change()):
         raise CliError(f"no console user {args.username}")
 
@@ -554,7 +554,7 @@ def do_console_user_list(settings: Settings, args: argparse.Namespace) -> None:
 
     async def rows():
         async with open_storage(settings.database) as storage:
-            return await queries.list_users(storage)
+            return await storage.list_console_users()
     for row in asyncio.run(rows()):
         state = "disabled" if row["disabled"] else "active"
         print(f"{row['username']}\t{row['role']}\t{row['merchant_id'] or '-'}\t{state}")

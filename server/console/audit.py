@@ -35,7 +35,7 @@ async def record(storage, user: ConsoleUser | None, action: str, subject: str = 
     """One entry; the merchant is the acting merchant user's, else `merchant_id` (whose data it touched)."""
     if user is not None and user.role == MERCHANT:
         merchant_id = user.merchant_id
-    await queries.add_audit(storage, now_ms(), actor if actor is not None else (user.username if user else ""),
+    await storage.add_audit(now_ms(), actor if actor is not None else (user.username if user else ""),
                             actor_role if actor_role is not None else (user.position if user else ""),
                             merchant_id, action, subject[:200], detail[:500])
 
@@ -61,7 +61,7 @@ async def _after_form(request: web.Request, status: int) -> None:
         form = await request.post()
         if status == 303:
             # A successful login: the name is a real user's (a refused one may be a mistyped password).
-            row = await queries.get_user_by_name(storage, str(form.get("username", "")).strip())
+            row = await storage.console_user_by_name(str(form.get("username", "")).strip())
             if row is not None:
                 user = ConsoleUser(id=row.id, username=row.username, role=row.role, merchant_id=row.merchant_id,
                                    staff_role=row.staff_role)
@@ -98,5 +98,5 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     """Operators: every entry; an owner: its merchant's (users.role_middleware lets no one else in)."""
     user = logged_in_user(request)
     scope = None if user.is_operator else user.merchant_id
-    entries = await queries.audit_entries(request.app[STORAGE], scope, limit=_PAGE_LIMIT)
+    entries = await request.app[STORAGE].audit_entries(scope, limit=_PAGE_LIMIT)
     return render(request, "audit.html", {"entries": entries, "limit": _PAGE_LIMIT})

@@ -164,13 +164,13 @@ def _session_id(token: str) -> str:
 async def log_in(storage: Storage, settings: Any, username: str, password: str) -> tuple[str, ConsoleUser]:
     """Check the password; a new session's cookie token and its user. LoginRefused otherwise.
 
-    Every attempt is counted before its password is checked (queries.reserve_login_attempt), so the lock
+    Every attempt is counted before its password is checked (storage.reserve_login_attempt), so the lock
     holds against many guesses sent at once; an unknown, disabled or locked user costs the same queries
     and the same scrypt (against a hash nobody matches) as a wrong password.
     """
     now = now_ms()
-    row = await queries.get_user_by_name(storage, username)
-    reserved = await queries.reserve_login_attempt(storage, username, now, settings.max_failed_logins,
+    row = await storage.console_user_by_name(username)
+    reserved = await storage.reserve_login_attempt(username, now, settings.max_failed_logins,
                                                    now + settings.lockout_s * 1000)
     checked = row if reserved and row is not None else None
     # Hash in a thread: scrypt takes tens of milliseconds, the event loop serves others meanwhile.
@@ -183,10 +183,10 @@ async def log_in(storage: Storage, settings: Any, username: str, password: str) 
             why = "wrong password" if checked else "disabled" if row.disabled else "locked"
             log.info("console login refused: %s (%s)", row.username, why)
         raise LoginRefused(REFUSED)
-    await queries.login_succeeded(storage, checked.id, now)
+    await storage.login_succeeded(checked.id, now)
     token = secrets.token_urlsafe(32)
-    await queries.add_session(storage, _session_id(token), checked.id, secrets.token_urlsafe(32), now,
-                              now + settings.session_ttl_s * 1000)
+    await storage.add_console_session(_session_id(token), checked.id, secrets.token_urlsafe(32), now,
+                                      now + settings.session_ttl_s * 1000)
     log.info("console login: %s (%s)", checked.username, checked.role)
     return token, ConsoleUser(id=checked.id, username=checked.username, role=checked.role,
                               merchant_id=checked.merchant_id, staff_role=checked.staff_role)
@@ -195,7 +195,7 @@ async def log_in(storage: Storage, settings: Any, username: str, password: str) 
 async def log_out(request: web.Request) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        await queries.delete_session(request.app[STORAGE], _session_id(token))
+        await request.app[STORAGE].delete_console_session(_session_id(token))
 
 
 def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
@@ -233,11 +233,11 @@ async def check_refund_password(storage: Storage, settings: Any, merchant_id: st
     it is checked, like a login: after [console] max_failed_logins wrong ones in a row, refunds of the merchant
     are refused for lockout_s, even with the right password."""
     now = now_ms()
-    row = await queries.get_refund_password(storage, merchant_id)
+    row = await storage.get_refund_password(merchant_id)
     if row is None:
         raise RefundPasswordRefused(N_("No refund password is set for this merchant: the owner sets it first "
                                        "(Refund password)."))
-    reserved = await queries.reserve_refund_try(storage, merchant_id, now, settings.max_failed_logins,
+    reserved = await storage.reserve_refund_try(merchant_id, now, settings.max_failed_logins,
                                                 now + settings.lockout_s * 1000)
     if not reserved:
         raise RefundPasswordRefused(N_("Refunds are locked for a while after too many wrong refund passwords. "
@@ -245,7 +245,7 @@ async def check_refund_password(storage: Storage, settings: Any, merchant_id: st
     if not await asyncio.to_thread(verify_password, password, row["password_hash"]):
         raise RefundPasswordRefused(N_("Wrong refund password (after too many wrong tries refunds are locked "
                                        "for a while)."))
-    await queries.refund_try_succeeded(storage, merchant_id)
+    await storage.refund_try_succeeded(merchant_id)
 
 
 # per request: who is it, and is an unsafe request really from our pages
@@ -259,7 +259,7 @@ async def load_session(request: web.Request) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     user, csrf_token = None, None
     if token and len(token) <= 128 and token.isascii():
-        row = await queries.get_session(request.app[STORAGE], _session_id(token), now_ms())
+        row = await request.app[STORAGE].console_session(_session_id(token), now_ms())
         if row is not None:
             user = ConsoleUser(id=row["user_id"], username=row["username"], role=row["role"],
                                merchant_id=row["merchant_id"], staff_role=row["staff_role"])

@@ -149,7 +149,7 @@ async def cashier_page(request: web.Request) -> web.StreamResponse:
     # Payments on the shop's codes come in while the cashier waits: today's latest, live (home.live).
     settings = request.app[SETTINGS]
     today_ms = days.day_start_ms(days.today(settings, now_ms()), days.zone(settings))
-    recent = await queries.latest_payments(request.app[STORAGE], merchant_scope(user), limit=10, since_ms=today_ms)
+    recent = await request.app[STORAGE].latest_payments(merchant_scope(user), limit=10, since_ms=today_ms)
     return render(request, "cashier.html", {"devices": devices, "chosen": chosen, "min_fen": min_fen,
                                             "max_fen": max_fen, "say_show_code": texts.SAY_SHOW_CODE,
                                             "say_amount_first": texts.SAY_AMOUNT_FIRST, "recent": recent,

@@ -126,14 +126,14 @@ async def export_orders(request: web.Request) -> web.StreamResponse:
         raise _refused(request, e) from None
     found: list[queries.OrderRow] = []
     while True:
-        page = await queries.search_orders(storage, order_filter, offset=len(found), limit=_PAGE)
+        page = await storage.search_orders(order_filter, offset=len(found), limit=_PAGE)
         found += page
         if len(page) < _PAGE or len(found) > EXPORT_MAX_ROWS:
             break
     if len(found) > EXPORT_MAX_ROWS:
         raise web.HTTPBadRequest(reason=_("More than %(n)s orders: choose fewer days or a store, then export again.")
                                  % {"n": f"{EXPORT_MAX_ROWS:,}"})
-    names = await queries.merchant_names(storage, {row.order.merchant_id for row in found if row.order.merchant_id})
+    names = await storage.merchant_names_of({row.order.merchant_id for row in found if row.order.merchant_id})
     label = functools.partial(display.label, _)
     header = [_("Created"), _("Finished"), _("Merchant"), _("Store"), _("Device"), _("Order number"),
               _("Our trade number"), _("Channel's trade number"), _("Channel"), _("Kind"), _("Status"),
@@ -180,9 +180,9 @@ async def export_refunds(request: web.Request) -> web.StreamResponse:
     except (BadFilter, params.InvalidParameter) as e:
         raise _refused(request, e) from None
     since_ms, until_ms = days.bounds_ms(since, until, days.zone(request.app[SETTINGS]))
-    refunds = await queries.refunds_done(storage, merchant_scope(user), since_ms, until_ms, form["store"] or None,
+    refunds = await storage.refunds_done(merchant_scope(user), since_ms, until_ms, form["store"] or None,
                                          form["channel"] or None)
-    names = await queries.merchant_names(storage, {r["merchant_id"] for r in refunds if r["merchant_id"]})
+    names = await storage.merchant_names_of({r["merchant_id"] for r in refunds if r["merchant_id"]})
     header = [_("Refunded at"), _("Merchant"), _("Store"), _("Device"), _("Refund number"), _("Our refund number"),
               _("Channel's refund number"), _("Order number"), _("Our trade number"), _("Channel"),
               _("Refunded (yuan)"), _("Reason")]

@@ -83,7 +83,7 @@ async def takings(storage, settings, merchant_id: str | None, now: int) -> Takin
     first = today - datetime.timedelta(days=29)
     by_day = {day: Day(day) for day in (first + datetime.timedelta(days=n) for n in range(30))}
     channels: dict[str, ChannelShare] = {}
-    for row in await queries.paid_per_day_and_channel(storage, merchant_id, _day_number(first), _day_number(today)):
+    for row in await storage.paid_per_day_and_channel(merchant_id, _day_number(first), _day_number(today)):
         number = int(row["day"])
         day = datetime.date(number // 10000, number // 100 % 100, number % 100)
         if day in by_day:
@@ -94,7 +94,7 @@ async def takings(storage, settings, merchant_id: str | None, now: int) -> Takin
             share.count += row["paid_count"]
             share.fen += row["paid_fen"]
     since = days.day_start_ms(first, zone)
-    for refund in await queries.refunds_done(storage, merchant_id, since, None, None, None):
+    for refund in await storage.refunds_done(merchant_id, since, None, None, None):
         day = datetime.datetime.fromtimestamp(refund["finished_at"] / 1000, zone).date()
         if day in by_day:
             by_day[day].refund_count += 1
@@ -123,7 +123,7 @@ async def home_page(request: web.Request) -> web.StreamResponse:
     storage, settings = request.app[STORAGE], request.app[SETTINGS]
     now = now_ms()
     figures = await takings(storage, settings, merchant_scope(user), now)
-    recent = await queries.latest_payments(storage, merchant_scope(user), limit=_RECENT)
+    recent = await storage.latest_payments(merchant_scope(user), limit=_RECENT)
     return render(request, "home.html", {
         "takings": figures, "week": bars(figures.days[-7:]), "month": bars(figures.days),
         "recent": recent, "live_after": max([row.order.finished_at or 0 for row in recent] + [now]),
@@ -148,7 +148,7 @@ async def live(request: web.Request) -> web.StreamResponse:
         return i18n.gettext(request, message)
     deadline = asyncio.get_running_loop().time() + hold_s
     while True:
-        for row in await queries.paid_since(storage, merchant_scope(user), after, limit=50):
+        for row in await storage.paid_since(merchant_scope(user), after, limit=50):
             order = row.order
             after = max(after, order.finished_at or after)
             event = {"order_id": order.id, "channel": order.channel,

@@ -99,9 +99,9 @@ async def _owned_or_404(request: web.Request, user: ConsoleUser, *, device_id: s
     if scope is None:
         return
     storage = request.app[STORAGE]
-    if device_id and not await queries.merchant_has_orders_on(storage, scope, device_id=device_id):
+    if device_id and not await storage.merchant_has_orders_on(scope, device_id=device_id):
         raise web.HTTPNotFound()
-    if store_name and not await queries.merchant_has_orders_on(storage, scope, store_name=store_name):
+    if store_name and not await storage.merchant_has_orders_on(scope, store_name=store_name):
         raise web.HTTPNotFound()
 
 
@@ -149,19 +149,19 @@ async def order_list(request: web.Request) -> web.StreamResponse:
     except params.InvalidParameter as e:
         error, form = i18n.refusal_text(request, e.message), echo(request.query, _FILTERS)
     else:
-        rows = await queries.search_orders(storage, order_filter, offset=(page - 1) * page_size, limit=page_size + 1)
+        rows = await storage.search_orders(order_filter, offset=(page - 1) * page_size, limit=page_size + 1)
     has_next = len(rows) > page_size
     query_params = {k: v for k, v in form.items() if v}
     return render(request, "orders/list.html", {
         "rows": rows[:page_size], "form": form, "error": error, "page": page, "has_next": has_next,
-        "params": query_params, "devices": await queries.merchant_devices(storage, merchant_scope(user)),
+        "params": query_params, "devices": await storage.merchant_devices(merchant_scope(user)),
         "channels": sorted(request.app[CHANNELS]), "statuses": STATUSES}, status=400 if error else 200)
 
 
 async def _order_or_404(request: web.Request) -> queries.OrderRow:
     user = logged_in_user(request)
     order_id = params.text_part(request.match_info["order_id"], "order id", params.ID)
-    row = await queries.get_order(request.app[STORAGE], order_id, merchant_scope(user))
+    row = await request.app[STORAGE].console_order(order_id, merchant_scope(user))
     if row is None:
         raise web.HTTPNotFound()
     return row
@@ -316,7 +316,7 @@ async def refund(request: web.Request) -> web.StreamResponse:
             device, RefundRequest(order_no=order.order_no, refund_no=refund_no, amount_fen=amount_fen, reason=reason),
             OrderScope(device_id=device.id, merchant_id=order.merchant_id or "", since=0))
     except (RefundImpossible, RefundConflict) as e:
-        fresh = await queries.get_order(storage, order.id, merchant_scope(user))
+        fresh = await storage.console_order(order.id, merchant_scope(user))
         why = _REFUND_REFUSALS.get(getattr(e, "code", "conflict"), str(e))
         return _refund_page(request, fresh or row, error=i18n.gettext(request, "Refund refused: %(reason)s")
                             % {"reason": i18n.gettext(request, why)}, status=409)
@@ -369,11 +369,11 @@ async def summary_rows(request: web.Request, user: ConsoleUser, since: datetime.
     def cell(day: int, store_name: str, channel_name: str) -> dict[str, int]:
         return table.setdefault((day, store_name, channel_name), {"paid_count": 0, "paid_fen": 0, "refund_count": 0,
                                                                   "refund_fen": 0})
-    for paid in await queries.paid_by_day(storage, order_filter):
+    for paid in await storage.paid_by_day(order_filter):
         entry = cell(paid["day"], paid["store_name"], paid["channel"])
         entry["paid_count"] += paid["paid_count"]
         entry["paid_fen"] += int(paid["paid_fen"] or 0)
-    for done in await queries.refunds_done(storage, scope, since_ms, until_ms, store, channel):
+    for done in await storage.refunds_done(scope, since_ms, until_ms, store, channel):
         entry = cell(china_day(done["finished_at"], offset_h), done["store_name"], done["channel"])
         entry["refund_count"] += 1
         entry["refund_fen"] += done["amount_fen"]
@@ -398,7 +398,7 @@ async def summary(request: web.Request) -> web.StreamResponse:
         error, form = i18n.refusal_text(request, e.message), echo(request.query, SUMMARY_FILTERS)
     else:
         rows, totals = await summary_rows(request, user, since, until, form["store"] or None, form["channel"] or None)
-    stores = sorted({d["store_name"] for d in await queries.merchant_devices(storage, merchant_scope(user))})
+    stores = sorted({d["store_name"] for d in await storage.merchant_devices(merchant_scope(user))})
     return render(request, "orders/summary.html", {
         "rows": rows, "totals": totals, "form": form, "error": error, "stores": stores,
         "channels": sorted(request.app[CHANNELS])}, status=400 if error else 200)

@@ -97,7 +97,7 @@ async def statement(storage, merchant_id: str, merchant_name: str, first_day: da
     found: list[queries.OrderRow] = []
     order_filter = queries.OrderFilter(merchant_id=merchant_id, since_ms=start - _SLACK_MS, until_ms=end)
     while True:
-        page = await queries.search_orders(storage, order_filter, offset=len(found), limit=_PAGE)
+        page = await storage.search_orders(order_filter, offset=len(found), limit=_PAGE)
         found += page
         if len(page) < _PAGE:
             break
@@ -111,7 +111,7 @@ async def statement(storage, merchant_id: str, merchant_name: str, first_day: da
         line.paid_fen += order.amount_fen
         if line.rate_ppm is not None:
             line.fee_fen += fees.fee_fen(order.amount_fen, line.rate_ppm)
-    for done in await queries.refunds_done(storage, merchant_id, start, end, None, None):
+    for done in await storage.refunds_done(merchant_id, start, end, None, None):
         line = cell(_china_day(done["finished_at"]), done["channel"])
         line.refunds += 1
         line.refunded_fen += done["amount_fen"]

@@ -86,7 +86,7 @@ async def role_middleware(request: web.Request, handler) -> web.StreamResponse:
         else:
             order_id = path.rsplit("/", 1)[1]
             if params.fits(order_id, params.ID):
-                row = await queries.get_order(request.app[STORAGE], order_id, user.merchant_id)
+                row = await request.app[STORAGE].console_order(order_id, user.merchant_id)
                 if row is not None and china_day(row.order.created_at, request.app[SETTINGS].limits.utc_offset_h) != today:
                     raise web.HTTPForbidden(reason=N_("A cashier sees today's orders only."))
     return await handler(request)
@@ -102,7 +102,7 @@ async def _users_page(request: web.Request, *, error: str | None = None, notice:
                       new_password: dict | None = None, form: dict | None = None, status: int = 200) -> web.Response:
     user = logged_in_user(request)
     storage = request.app[STORAGE]
-    rows = await queries.console_users(storage, _scope(user))
+    rows = await storage.console_users(_scope(user))
     now = now_ms()
     merchants = await storage.merchant_list() if user.is_operator else []
     return render(request, "users.html", {
@@ -167,7 +167,7 @@ async def _managed_user(request: web.Request, form) -> dict[str, Any]:
     own managers and cashiers. Else 404 (another merchant's user answers like a missing one)."""
     user = logged_in_user(request)
     user_id = _text(form, "user_id", 64)
-    row = await queries.get_console_user(request.app[STORAGE], user_id) if params.fits(user_id, params.ID) else None
+    row = await request.app[STORAGE].get_console_user(user_id) if params.fits(user_id, params.ID) else None
     if row is None or row["id"] == user.id:
         raise web.HTTPNotFound()
     if not user.is_operator and (row["merchant_id"] != user.merchant_id or row["staff_role"] not in (MANAGER, CASHIER)):
@@ -180,7 +180,7 @@ async def set_status(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     row = await _managed_user(request, form)
     disabled = _text(form, "disabled", 2) == "1"
-    await queries.set_disabled(request.app[STORAGE], row["username"], disabled)
+    await request.app[STORAGE].set_console_user_disabled(row["username"], disabled)
     await audit(request, "user_disabled" if disabled else "user_enabled", row["username"],
                 merchant_id=row["merchant_id"])
     return redirect("/console/users?done=" + ("disabled" if disabled else "enabled"))
@@ -192,7 +192,7 @@ async def reset_password(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     row = await _managed_user(request, form)
     password = secrets.token_urlsafe(9)
-    await queries.set_password(request.app[STORAGE], row["username"], await asyncio.to_thread(hash_password, password))
+    await request.app[STORAGE].set_console_password(row["username"], await asyncio.to_thread(hash_password, password))
     await audit(request, "user_password_reset", row["username"], merchant_id=row["merchant_id"])
     return await _users_page(request, new_password={"username": row["username"], "password": password})
 
@@ -206,7 +206,7 @@ async def refund_password_page(request: web.Request) -> web.StreamResponse:
 
 async def _refund_password_page(request: web.Request, *, error: str | None = None, status: int = 200) -> web.Response:
     user = logged_in_user(request)
-    current = await queries.get_refund_password(request.app[STORAGE], user.own_merchant_id)
+    current = await request.app[STORAGE].get_refund_password(user.own_merchant_id)
     locked = bool(current and current["locked_until"] and current["locked_until"] > now_ms())
     return render(request, "refund_password.html", {
         "current": current, "locked": locked, "error": error,
@@ -224,7 +224,7 @@ async def set_refund_password(request: web.Request) -> web.StreamResponse:
     if password != again:
         return await _refund_password_page(request, error=i18n.gettext(
             request, "The two passwords differ: type the same one twice."), status=400)
-    await queries.set_refund_password(request.app[STORAGE], user.own_merchant_id,
-                                      await asyncio.to_thread(hash_password, password), user.username, now_ms())
+    password_hash = await asyncio.to_thread(hash_password, password)
+    await request.app[STORAGE].set_refund_password(user.own_merchant_id, password_hash, user.username, now_ms())
     await audit(request, "refund_password_set", user.merchant_id or "")
     return redirect("/console/refund-password?done=set")

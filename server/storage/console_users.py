@@ -90,14 +90,19 @@ class ConsoleUserStore:
         return from_row(UserRow, row) if row else None
 
     async def reserve_login_attempt(self, username: str, now: int, max_failed: int, lock_until: int) -> bool:
-        """Count an attempt as failed before its password is checked; False when the user is unknown,
-        disabled or locked."""
+        """Count an attempt as failed before its password is checked; False (check nothing) when the user is
+        unknown, disabled or locked.
+
+        The check and the count are one statement, so however many attempts arrive at once, at most
+        `max_failed` win before the lock: the max_failed-th sets `locked_until` (a right password then clears
+        it, login_succeeded). Once a lock has passed, counting starts again from one."""
         return await self.sql.execute(
             f"UPDATE console_users SET {_count_and_lock('failed_logins')}"
             " WHERE username = ? AND disabled = 0 AND (locked_until IS NULL OR locked_until <= ?)",
             (max_failed, lock_until, username, now)) == 1
 
     async def login_succeeded(self, user_id: str, now: int) -> None:
+        """The reserved attempt was right: no failures in a row, no lock."""
         await self.sql.execute(
             "UPDATE console_users SET failed_logins = 0, locked_until = NULL, last_login_at = ? WHERE id = ?",
             (now, user_id))

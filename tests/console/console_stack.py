@@ -105,7 +105,7 @@ async def running_stack(tmp_path: Path, *, database: dict | None = None, console
                                      stack.device_keys[shop.device_id])
             await add_console_user(storage, shop.username, PASSWORDS[shop.username], "merchant",
                                    shop.merchant_id)
-            await queries.set_refund_password(storage, shop.merchant_id,
+            await storage.set_refund_password(shop.merchant_id,
                                               auth.hash_password(REFUND_PASSWORDS[shop.merchant_id]),
                                               shop.username, now_ms())
         if pay_orders:

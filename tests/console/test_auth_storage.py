@@ -46,7 +46,7 @@ async def test_users_need_a_known_merchant_exactly_when_they_are_merchants(conso
         await queries.add_user(console_storage, "both", "x", "operator", "M1", now_ms())
     with pytest.raises(ValueError):
         await queries.add_user(console_storage, "boss", "x", "admin", None, now_ms())
-    assert [u["username"] for u in await queries.list_users(console_storage)] == ["ops", "tea"]
+    assert [u["username"] for u in await console_storage.list_console_users()] == ["ops", "tea"]
 
 
 async def test_login_makes_a_session_the_database_knows_by_hash_only(console_storage):
@@ -55,12 +55,12 @@ async def test_login_makes_a_session_the_database_knows_by_hash_only(console_sto
     assert user.role == "merchant" and user.merchant_id == "M1" and auth.merchant_scope(user) == "M1"
     rows = await console_storage.sql.fetchall("SELECT id, csrf_token FROM console_sessions")
     assert len(rows) == 1 and token not in rows[0]["id"] and rows[0]["id"] != token
-    session = await queries.get_session(console_storage, auth._session_id(token), now_ms())
+    session = await console_storage.console_session(auth._session_id(token), now_ms())
     assert session["username"] == "tea" and session["csrf_token"] == rows[0]["csrf_token"]
     _, operator = await auth.log_in(console_storage, SETTINGS, "ops", "operator-password")
     assert auth.merchant_scope(operator) is None
     # Expired: gone for every process.
-    assert await queries.get_session(console_storage, auth._session_id(token), now_ms() + 9 * 3600 * 1000) is None
+    assert await console_storage.console_session(auth._session_id(token), now_ms() + 9 * 3600 * 1000) is None
 
 
 async def test_wrong_passwords_lock_the_user_and_a_good_login_resets_the_count(console_storage):
@@ -85,17 +85,17 @@ async def test_new_password_or_disabling_ends_the_users_sessions(console_storage
     await _users(console_storage)
     token, _ = await auth.log_in(console_storage, SETTINGS, "tea", "tea-house-password")
     ops_token, _ = await auth.log_in(console_storage, SETTINGS, "ops", "operator-password")
-    assert await queries.set_password(console_storage, "tea", auth.hash_password("another-password"))
-    assert await queries.get_session(console_storage, auth._session_id(token), now_ms()) is None
-    assert await queries.get_session(console_storage, auth._session_id(ops_token), now_ms()) is not None
+    assert await console_storage.set_console_password("tea", auth.hash_password("another-password"))
+    assert await console_storage.console_session(auth._session_id(token), now_ms()) is None
+    assert await console_storage.console_session(auth._session_id(ops_token), now_ms()) is not None
     with pytest.raises(auth.LoginRefused):
         await auth.log_in(console_storage, SETTINGS, "tea", "tea-house-password")
     token, _ = await auth.log_in(console_storage, SETTINGS, "tea", "another-password")
-    assert await queries.set_disabled(console_storage, "tea", True)
-    assert await queries.get_session(console_storage, auth._session_id(token), now_ms()) is None
+    assert await console_storage.set_console_user_disabled("tea", True)
+    assert await console_storage.console_session(auth._session_id(token), now_ms()) is None
     with pytest.raises(auth.LoginRefused, match="wrong"):
         await auth.log_in(console_storage, SETTINGS, "tea", "another-password")
-    assert not await queries.set_password(console_storage, "ghost", "x")
+    assert not await console_storage.set_console_password("ghost", "x")
 
 
 def _cli(tmp_path, *args, stdin: str = "") -> subprocess.CompletedProcess:
@@ -146,7 +146,7 @@ async def test_a_session_made_by_one_process_is_known_to_another_and_ends_for_bo
     await _users(console_storage)
     token, _ = await auth.log_in(console_storage, SETTINGS, "tea", "tea-house-password")
     async with open_storage(DatabaseSettings(**console_database)) as other_process:
-        session = await queries.get_session(other_process, auth._session_id(token), now_ms())
+        session = await other_process.console_session(auth._session_id(token), now_ms())
         assert session is not None and session["username"] == "tea"
-        await queries.delete_session(other_process, auth._session_id(token))   # logged out over there
-    assert await queries.get_session(console_storage, auth._session_id(token), now_ms()) is None
+        await other_process.delete_console_session(auth._session_id(token))   # logged out over there
+    assert await console_storage.console_session(auth._session_id(token), now_ms()) is None

@@ -60,7 +60,7 @@ REFUSED_ZH = i18n.read_catalog("zh_CN").get(auth.REFUSED).string
 
 
 async def failed_logins(stack, username: str) -> int:
-    return (await queries.get_user_by_name(stack.app[STORAGE], username)).failed_logins
+    return (await stack.app[STORAGE].console_user_by_name(username)).failed_logins
 
 
 async def sessions(stack) -> int:
@@ -86,7 +86,7 @@ async def test_forty_guesses_at_once_check_at_most_the_allowed_passwords_then_th
 
 
 async def test_unknown_wrong_disabled_and_locked_users_get_the_same_answer(stack, password_checks):
-    assert await queries.set_disabled(stack.app[STORAGE], NOODLE, True)
+    assert await stack.app[STORAGE].set_console_user_disabled(NOODLE, True)
     for _ in range(MAX_FAILED):
         await post_login(stack, OPERATOR, "not-the-password")
     checks_before = dict(password_checks)

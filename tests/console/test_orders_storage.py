@@ -32,20 +32,20 @@ async def _two_shops(storage) -> dict[str, Order]:
 
 async def test_search_by_any_number_within_the_merchant_scope(console_storage):
     orders = await _two_shops(console_storage)
-    found = await queries.search_orders(console_storage, queries.OrderFilter(), offset=0, limit=10)
+    found = await console_storage.search_orders(queries.OrderFilter(), offset=0, limit=10)
     assert sorted(r.order.order_no for r in found) == ["N1", "T1", "T2", "T3"]
     for number in ("T2", orders["T2"].trade_no, "CH-T2"):
-        rows = await queries.search_orders(console_storage, queries.OrderFilter(number=number), offset=0, limit=10)
+        rows = await console_storage.search_orders(queries.OrderFilter(number=number), offset=0, limit=10)
         assert [(r.order.order_no, r.store_name) for r in rows] == [("T2", "Tea")]
     scoped = queries.OrderFilter(merchant_id="M1", number="N1")
-    assert await queries.search_orders(console_storage, scoped, offset=0, limit=10) == []
-    assert await queries.get_order(console_storage, orders["N1"].id, "M1") is None
-    assert (await queries.get_order(console_storage, orders["N1"].id, "M2")).order.order_no == "N1"
-    assert (await queries.get_order(console_storage, orders["N1"].id, None)).order.order_no == "N1"
-    by_status = await queries.search_orders(console_storage, queries.OrderFilter(merchant_id="M1", status="FAILED"),
+    assert await console_storage.search_orders(scoped, offset=0, limit=10) == []
+    assert await console_storage.console_order(orders["N1"].id, "M1") is None
+    assert (await console_storage.console_order(orders["N1"].id, "M2")).order.order_no == "N1"
+    assert (await console_storage.console_order(orders["N1"].id, None)).order.order_no == "N1"
+    by_status = await console_storage.search_orders(queries.OrderFilter(merchant_id="M1", status="FAILED"),
                                             offset=0, limit=10)
     assert [r.order.order_no for r in by_status] == ["T3"]
-    page_two = await queries.search_orders(console_storage, queries.OrderFilter(merchant_id="M1"), offset=2, limit=2)
+    page_two = await console_storage.search_orders(queries.OrderFilter(merchant_id="M1"), offset=2, limit=2)
     assert [r.order.order_no for r in page_two] == ["T1"]   # newest first: T3, T2 | T1
 
 
@@ -59,12 +59,12 @@ async def test_daily_sums_count_paid_orders_and_finished_refunds(console_storage
         if status == REFUND_SUCCESS:
             await console_storage.finish_refund(refund.id, REFUND_SUCCESS, fail_reason=None, message=None,
                                                 channel_refund_no="x", finished_at=now_ms())
-    paid = await queries.paid_by_day(console_storage, queries.OrderFilter(merchant_id="M1"))
+    paid = await console_storage.paid_by_day(queries.OrderFilter(merchant_id="M1"))
     assert sorted((r["day"], r["store_name"], r["channel"], r["paid_count"], int(r["paid_fen"])) for r in paid) == [
         (20261122, "Tea", "alipay", 1, 8800), (20261122, "Tea", "wechat", 1, 1250)]
-    refunds = await queries.refunds_done(console_storage, "M1", None, None, None, None)
+    refunds = await console_storage.refunds_done("M1", None, None, None, None)
     assert [(r["amount_fen"], r["store_name"], r["channel"]) for r in refunds] == [(250, "Tea", "wechat")]
-    assert await queries.refunds_done(console_storage, "M2", None, None, None, None) == []
-    assert await queries.merchant_has_orders_on(console_storage, "M1", device_id="D1")
-    assert not await queries.merchant_has_orders_on(console_storage, "M1", device_id="D2")
-    assert not await queries.merchant_has_orders_on(console_storage, "M1", store_name="Noodles")
+    assert await console_storage.refunds_done("M2", None, None, None, None) == []
+    assert await console_storage.merchant_has_orders_on("M1", device_id="D1")
+    assert not await console_storage.merchant_has_orders_on("M1", device_id="D2")
+    assert not await console_storage.merchant_has_orders_on("M1", store_name="Noodles")

@@ -114,12 +114,12 @@ async def test_refusals_on_the_users_page(stack):
                           ({**base, "username": "new-one", "merchant_id": ""}, "请选择商户")):
         status, text = await post(stack, ops, "/console/users", form)
         assert status == 400 and message in text, (form, text[-2000:])
-    assert await queries.get_user_by_name(stack.storage, "new-one") is None
+    assert await stack.storage.console_user_by_name("new-one") is None
     # An owner makes no owners and no operators, and cannot touch another merchant's people.
     tea = await session(stack, TEA, PASSWORDS[TEA])
     status, _ = await post(stack, tea, "/console/users", {**base, "username": "boss2", "kind": "operator"})
     assert status == 400
-    noodle_user = await queries.get_user_by_name(stack.storage, NOODLE)
+    noodle_user = await stack.storage.console_user_by_name(NOODLE)
     status, _ = await post(stack, tea, "/console/users/status", {"user_id": noodle_user.id, "disabled": "1"})
     assert status == 404
     # The operator resets the noodle owner's password: shown once, the old one stops working.
@@ -215,17 +215,17 @@ async def test_staff_roles_and_the_audit_log_in_storage(console_storage):
     await queries.add_user(storage, "boss", "x", "merchant", "M1", 1)
     await queries.add_user(storage, "till", "x", "merchant", "M1", 1, staff_role="cashier")
     await queries.add_user(storage, "ops", "x", "operator", None, 1)
-    assert (await queries.get_user_by_name(storage, "boss")).staff_role == "owner"
-    assert (await queries.get_user_by_name(storage, "till")).staff_role == "cashier"
-    assert (await queries.get_user_by_name(storage, "ops")).staff_role is None
-    assert await queries.reserve_refund_try(storage, "M1", 10, 3, 1000) is False      # no password set
-    await queries.set_refund_password(storage, "M1", "hash1", "boss", 5)
-    assert [await queries.reserve_refund_try(storage, "M1", 10, 3, 1000) for _ in range(4)] == [True, True, True, False]
-    assert await queries.reserve_refund_try(storage, "M1", 1000, 3, 2000) is True     # the lock has passed
-    await queries.set_refund_password(storage, "M1", "hash2", "boss", 6)
-    row = await queries.get_refund_password(storage, "M1")
+    assert (await storage.console_user_by_name("boss")).staff_role == "owner"
+    assert (await storage.console_user_by_name("till")).staff_role == "cashier"
+    assert (await storage.console_user_by_name("ops")).staff_role is None
+    assert await storage.reserve_refund_try("M1", 10, 3, 1000) is False      # no password set
+    await storage.set_refund_password("M1", "hash1", "boss", 5)
+    assert [await storage.reserve_refund_try("M1", 10, 3, 1000) for _ in range(4)] == [True, True, True, False]
+    assert await storage.reserve_refund_try("M1", 1000, 3, 2000) is True     # the lock has passed
+    await storage.set_refund_password("M1", "hash2", "boss", 6)
+    row = await storage.get_refund_password("M1")
     assert row["password_hash"] == "hash2" and row["failed_tries"] == 0 and row["locked_until"] is None
-    await queries.add_audit(storage, 1, "boss", "owner", "M1", "login", "", "")
-    await queries.add_audit(storage, 2, "ops", "operator", None, "login", "", "")
-    assert [e["actor"] for e in await queries.audit_entries(storage, None, limit=10)] == ["ops", "boss"]
-    assert [e["actor"] for e in await queries.audit_entries(storage, "M1", limit=10)] == ["boss"]
+    await storage.add_audit(1, "boss", "owner", "M1", "login", "", "")
+    await storage.add_audit(2, "ops", "operator", None, "login", "", "")
+    assert [e["actor"] for e in await storage.audit_entries(None, limit=10)] == ["ops", "boss"]
+    assert [e["actor"] for e in await storage.audit_entries("M1", limit=10)] == ["boss"]

@@ -1341,12 +1341,12 @@ class Target:
                 "Cookie": f"{auth.LOGIN_CSRF_COOKIE}={LOGIN_CSRF}"}) as resp:
             assert resp.status == 303, f"logging in as {username}: {resp.status}"
             token = resp.cookies[auth.SESSION_COOKIE].value
-        row = await queries.get_session(self.storage, hashlib.sha256(token.encode()).hexdigest(), now_ms())
+        row = await self.storage.console_session(hashlib.sha256(token.encode()).hexdigest(), now_ms())
         self.sessions[role] = (token, row["csrf_token"])
 
     async def _session_alive(self, role: str) -> bool:
         token = self.sessions[role][0]
-        return await queries.get_session(self.storage, hashlib.sha256(token.encode()).hexdigest(), now_ms()) is not None
+        return await self.storage.console_session(hashlib.sha256(token.encode()).hexdigest(), now_ms()) is not None
 
     async def _wallet_code(self) -> str:
         """A one-time code from the WeChat sandbox's web authorisation, as a payer's app would get it."""

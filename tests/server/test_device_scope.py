@@ -69,9 +69,9 @@ async def test_a_moved_device_sees_and_touches_none_of_the_old_shops_orders(devi
     assert (await storage.get_order(DEVICE_ID, "B1")).merchant_id == NOODLE_BAR
 
     # Operators still see every order the device ever took, the old shop's with its merchant.
-    old = await queries.get_order(storage, a1.id, None)
+    old = await storage.console_order(a1.id, None)
     assert old is not None and old.order.merchant_id == MERCHANT_ID
-    assert await queries.get_order(storage, a1.id, NOODLE_BAR) is None
+    assert await storage.console_order(a1.id, NOODLE_BAR) is None
 
 
 async def test_a_device_back_at_the_same_shop_after_stock_starts_afresh_too(device):

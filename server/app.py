@@ -20,7 +20,7 @@ from .payments import Payments
 from .reconcile import run_daily, service_provider_channels
 from .resolver import Resolver
 from .routes import setup_routes
-from .routing import CodeRouter
+from .channels.routing import CodeRouter
 from .settings import Settings, load_settings
 from .storage import open_storage
 from .wakeups import LocalWakeups

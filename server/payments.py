@@ -30,7 +30,7 @@ from .device_messages import CloseRequest, PayRequest, QrRequest, RefundRequest
 from .masking import mask
 from .merchant_channels import ChannelNotOpen, MerchantChannels
 from .metrics import Metrics
-from .routing import CodeRouter
+from .channels.routing import CodeRouter
 from .settings import Settings
 from .storage import (
     B2C, C2B, CLOSED, FAILED, PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS,

@@ -1,6 +1,6 @@
 # Payment-code pre-check on the device: refuse what cannot be a payment code, or is one of a wallet the
 # shop does not take, before spending a network round trip on it (and the customer's wait). The server
-# routes by prefix and length (server/routing.py) and has the last word; its `info` answer sends the
+# routes by prefix and length (server/channels/routing.py) and has the last word; its `info` answer sends the
 # prefixes and lengths it routes for this shop (`code_prefixes`, `code_lengths`: docs/device-api.md), and
 # the table below is only what a device knows before that answer comes (or from an older server).
 # The host agent runs this module too (host_agent/agent.py).

@@ -58,7 +58,7 @@ from server.channels.wechat.bill import COLUMNS, SUMMARY
 from server.channels.wechat.xmlcodec import XmlError, from_xml, to_xml
 from server.settings import SANDBOX_API_KEY, SANDBOX_APP_SECRET, SANDBOX_APPID, SANDBOX_MCH_ID
 
-from .common import (Charge, DropConnection, Holds, Ledger, SubMerchants, drop, run_sandbox,
+from .common import (CHINA, Charge, DropConnection, Holds, Ledger, SubMerchants, drop, run_sandbox,
                      run_standalone)
 from .wechat_wallet import WeChatWallet, bridge_script, openid_of
 
@@ -349,8 +349,8 @@ class WeChatSandbox:
         if order is None:
             expires = time.monotonic() + 7200
             if params.get("time_expire"):
-                end = datetime.datetime.strptime(params["time_expire"], "%Y%m%d%H%M%S").replace(tzinfo=_CHINA)
-                expires = time.monotonic() + (end - datetime.datetime.now(_CHINA)).total_seconds()
+                end = datetime.datetime.strptime(params["time_expire"], "%Y%m%d%H%M%S").replace(tzinfo=CHINA)
+                expires = time.monotonic() + (end - datetime.datetime.now(CHINA)).total_seconds()
             order = SandboxOrder(out_trade_no=trade_no, total_fee=int(fee), auth_code="", scenario="c2b", param=0,
                                  created=time.monotonic(), state=NOTPAY, body=params["body"], trade_type=trade_type,
                                  expires=expires, notify_url=params["notify_url"],
@@ -567,7 +567,6 @@ class WeChatSandbox:
                 order.state = REVOKED   # WeChat revokes an unpaid micropay by itself
 
 
-_CHINA = datetime.timezone(datetime.timedelta(hours=8))
 
 
 def _error(err_code: str, err_code_des: str) -> dict[str, str]:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import datetime
 
+from ..days import CHINA
 from ..refusals import N_
-
-CHINA = datetime.timezone(datetime.timedelta(hours=8), "CST")
 
 
 def money(fen: int | None) -> str:

@@ -2,7 +2,7 @@
 import pytest
 
 from tests.channels.channel_settings import alipay_settings_for, unionpay_settings_for
-from server.routing import CodeRouter
+from server.channels.routing import CodeRouter
 from server.settings import SettingsError, load_settings
 
 

@@ -29,9 +29,9 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ...days import CHINA   # the channels' times are Beijing time
 from .. import CancelResult, ChannelResult, Outcome, PrecreateResult, Reason, RefundResult, SubMerchant
 
-CHINA = datetime.timezone(datetime.timedelta(hours=8))   # Alipay's timestamps are Beijing time; no DST
 
 PAY = "alipay.trade.pay"
 QUERY = "alipay.trade.query"

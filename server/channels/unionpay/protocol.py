@@ -28,9 +28,9 @@ import datetime
 import re
 from collections.abc import Mapping
 
+from ...days import CHINA   # the channels' times are Beijing time
 from .. import CancelResult, ChannelResult, Outcome, PrecreateResult, Reason, RefundResult
 
-CHINA = datetime.timezone(datetime.timedelta(hours=8))
 VERSION = "1.0.0"
 CURRENCY_CNY = "156"
 

@@ -21,6 +21,7 @@ import datetime
 import secrets
 from collections.abc import Mapping
 
+from ...days import CHINA   # the channels' times are Beijing time
 from .. import CancelResult, ChannelResult, Outcome, PrecreateResult, Reason, RefundResult, SubMerchant
 from . import signing
 
@@ -209,7 +210,6 @@ REFUND_PATH = "/secapi/pay/refund"
 REFUNDQUERY_PATH = "/pay/refundquery"
 DOWNLOADBILL_PATH = "/pay/downloadbill"
 
-CHINA = datetime.timezone(datetime.timedelta(hours=8))   # WeChat's times are Beijing time; no DST
 
 
 def unifiedorder_request(*, appid: str, mch_id: str, trade_no: str, amount_fen: int, body: str, trade_type: str,

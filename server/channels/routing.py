@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .settings import RouteRule
+from ..settings import RouteRule
 
 
 class CodeRouter:

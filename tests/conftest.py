@@ -7,6 +7,13 @@ import pytest
 from tests.loopback import CHROMIUM, CHROMIUM_ARGS, Mosquitto
 
 
+@pytest.fixture(autouse=True)
+def _no_config_from_environment(monkeypatch):
+    """No test reads the developer's own server config or database: a server a test opens is the test's."""
+    monkeypatch.delenv("SCANPAY_CONFIG", raising=False)
+    monkeypatch.delenv("SCANPAY_DB", raising=False)
+
+
 @pytest.fixture
 async def browser():
     """Debian's headless Chromium through Playwright (tests/c2b, tests/console)."""

@@ -6,8 +6,6 @@ from tests.c2b.c2b_stack import running_stack
 
 
 @pytest.fixture
-async def stack(tmp_path, monkeypatch):
-    monkeypatch.delenv("SCANPAY_CONFIG", raising=False)
-    monkeypatch.delenv("SCANPAY_DB", raising=False)
+async def stack(tmp_path):
     async with running_stack(tmp_path) as stack:
         yield stack

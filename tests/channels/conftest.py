@@ -75,9 +75,7 @@ SHORT = {"query_interval_s": 0.2, "deadline_s": 2.0, "cancel_retry_s": 0.1, "tim
 
 
 @pytest.fixture
-async def stack(tmp_path, monkeypatch):
-    monkeypatch.delenv("SCANPAY_CONFIG", raising=False)
-    monkeypatch.delenv("SCANPAY_DB", raising=False)
+async def stack(tmp_path):
     async with ServerStack(tmp_path, ("D1",), channels=CHANNELS, **SHORT, store_name="Tea House",
                            heartbeat_s=None) as server:
         device = server.device("D1")

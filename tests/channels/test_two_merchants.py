@@ -26,9 +26,7 @@ DEVICES = {"M1": "TEA-1", "M2": "NOODLE-1"}
 
 
 @pytest.fixture
-async def provider(tmp_path, monkeypatch):
-    monkeypatch.delenv("SCANPAY_CONFIG", raising=False)
-    monkeypatch.delenv("SCANPAY_DB", raising=False)
+async def provider(tmp_path):
     async with ServerStack(tmp_path, (), channels=CHANNELS, **SHORT, heartbeat_s=None, merchant_name=None,
                            channel_options={channel: {"service_provider": True} for channel in CHANNELS}) as server:
         storage, settings, sandboxes = server.storage, server.settings, server.sandboxes

@@ -27,12 +27,6 @@ BACKENDS = ["sqlite"] if PG_URL == "off" else ["sqlite", "postgresql"]
 TEST_SCHEMA_PREFIX = "sp_test_"
 
 
-@pytest.fixture(autouse=True)
-def _no_config_from_environment(monkeypatch):
-    monkeypatch.delenv("SCANPAY_CONFIG", raising=False)
-    monkeypatch.delenv("SCANPAY_DB", raising=False)
-
-
 @pytest.fixture
 async def stack(request, tmp_path):
     """The running stack; `@pytest.mark.parametrize("stack", [{"resolver": False}], indirect=True)` passes

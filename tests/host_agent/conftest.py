@@ -54,9 +54,7 @@ class PaymentServer(ServerStack):
 
 
 @pytest.fixture
-async def payment_server(tmp_path, monkeypatch):
-    monkeypatch.delenv("SCANPAY_CONFIG", raising=False)
-    monkeypatch.delenv("SCANPAY_DB", raising=False)
+async def payment_server(tmp_path):
     async with PaymentServer(tmp_path / "server.db") as server:
         yield server
 

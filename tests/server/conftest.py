@@ -116,12 +116,6 @@ def db_path(database) -> str:
     return database["path"]
 
 
-@pytest.fixture(autouse=True)
-def _no_config_from_environment(monkeypatch):
-    monkeypatch.delenv("SCANPAY_CONFIG", raising=False)
-    monkeypatch.delenv("SCANPAY_DB", raising=False)
-
-
 @pytest.fixture
 async def sandbox() -> WeChatSandbox:
     async with run_wechat_sandbox() as sandbox:

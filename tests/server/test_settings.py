@@ -28,12 +28,6 @@ sign_type = "MD5"
 '''
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch):
-    monkeypatch.delenv("SCANPAY_CONFIG", raising=False)
-    monkeypatch.delenv("SCANPAY_DB", raising=False)
-
-
 def test_defaults_need_no_file():
     settings = load_settings()
     assert settings.database.path == "var/scanpay.db"

@@ -12,6 +12,7 @@ from aiohttp import web
 from . import alerts, throttle
 from .announce import Announcer, MqttPublisher
 from .channels.registry import open_channels
+from .channels.routing import CodeRouter
 from .clock import new_id
 from .keys import ANNOUNCER, CHANNELS, DEVICES_SEEN, METRICS, PAYMENTS, RESOLVER_TASK, SETTINGS, STORAGE, WAKEUPS
 from .metrics import Metrics
@@ -20,7 +21,6 @@ from .payments import Payments
 from .reconcile import run_daily, service_provider_channels
 from .resolver import Resolver
 from .routes import setup_routes
-from .channels.routing import CodeRouter
 from .settings import Settings, load_settings
 from .storage import open_storage
 from .wakeups import LocalWakeups

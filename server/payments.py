@@ -16,6 +16,7 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import static_codes
@@ -24,13 +25,13 @@ from .channels import (
     CancelResult, Channel, ChannelResult, Channels, Fault, NoticeAnswer, NoticeRefused, Outcome, Payer, PayCommand,
     PrecreateCommand, PrecreateResult, Reason, RefundCommand, RefundResult, SubMerchant, TradeType,
 )
+from .channels.routing import CodeRouter
 from .clock import ms, new_id, new_trade_no, now_ms
 from .days import china_day
 from .device_messages import CloseRequest, PayRequest, QrRequest, RefundRequest
 from .masking import mask
 from .merchant_channels import ChannelNotOpen, MerchantChannels
 from .metrics import Metrics
-from .channels.routing import CodeRouter
 from .settings import Settings
 from .storage import (
     B2C, C2B, CLOSED, FAILED, PAYING, REFUND_FAILED, REFUND_PENDING, REFUND_SUCCESS, REFUNDED, SUCCESS,
@@ -167,6 +168,9 @@ class Payments:
         self.merchant_channels = MerchantChannels(storage, settings)
         # This process's name in claims (the resolver's, and a device's close's): see server/resolver.py.
         self.claim_owner = new_claim_owner()
+        # Told the time (Unix ms) an order was rescheduled to ask its channel again: this process's resolver
+        # wakes for it then rather than at its next tick (Resolver.due_at).
+        self.on_due: Callable[[int], None] = lambda at_ms: None
 
     # routing and limits
 
@@ -387,8 +391,9 @@ class Payments:
             raise EngagedElsewhere(fresh)
         await self._storage.add_event(order.id, now_ms(), "c2b:opened", f"{channel.name} payer {mask(payer_id)}")
         # From now on the resolver asks the channel on its schedule (the payer may never come back to us).
-        await self._storage.reschedule_order(order.id, now_ms() + ms(channel.schedule.query_interval_s),
-                                             count_attempt=False)
+        next_check = now_ms() + ms(channel.schedule.query_interval_s)
+        await self._storage.reschedule_order(order.id, next_check, count_attempt=False)
+        self.on_due(next_check)
 
     async def ask_now(self, order: Order) -> Order:
         """The payer is back from the app's payment sheet: ask the channel now rather than wait for the
@@ -505,9 +510,11 @@ class Payments:
             next_check = answered + ms(max(delay, self._backoff_s(faults)))
             if answered < order.deadline_at:   # backing off, yet the deadline's query and cancel on time
                 next_check = min(next_check, order.deadline_at)
-        return await self._reload(order, await self._storage.reschedule_order_returning(
+        rescheduled = await self._storage.reschedule_order_returning(
             order.id, next_check, count_attempt=True, event=self._event(result, source), event_at=answered,
-            claim=claim, faults=faults, deadline_seen=order.deadline_at))
+            claim=claim, faults=faults, deadline_seen=order.deadline_at)
+        self.on_due(next_check)
+        return await self._reload(order, rescheduled)
 
     def _backoff_s(self, faults: int) -> float:
         resolver = self._settings.resolver

@@ -21,11 +21,17 @@ waiting for their first call: a slow channel leaves its due orders in the databa
 or a later look, and never holds back another channel's. A channel whose look took all it had room for
 may have more due: it is looked at again as soon as half its room is free, not a tick later (10,000
 waiting orders asked every 5 s are 2,000 due a second; a look a tick would cap that at batch / tick_s).
+
+Every wait to the moment. When this process reschedules an order (an answer journalled by Payments.apply),
+it is told when the order is due again (`due_at`) and looks then, not at its next tick: a payer's schedule
+of 1 s steps is kept to a few milliseconds rather than rounded up to the tick. Those looks come at most every
+_SOONEST_GAP_S; an order rescheduled by another process is found at that process's look or the next tick.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -49,6 +55,9 @@ _FAILED_STEP_RETRY_S = 5.0
 # On PostgreSQL, the claims of processes that are gone are let go of at most this often (and the lag
 # gauge is read as often).
 _REAP_S = 1.0
+# Looks for orders this process rescheduled, due before the next tick, come at most this often (each look is a
+# claim statement a channel): at most 1 / _SOONEST_GAP_S such looks a second, besides the ticks.
+_SOONEST_GAP_S = 0.05
 # A rate limiter lets this many seconds' worth of calls start at once after a quiet spell.
 _BURST_S = 0.2
 # The channel calls the resolver makes; a channel's other attributes pass through unpaced.
@@ -133,6 +142,22 @@ class Resolver:
         self._refunds: dict[str, asyncio.Task] = {}
         self._next_reap = 0.0
         self._room = asyncio.Event()    # a channel whose last look was full has half its room free again
+        # The soonest an order this process rescheduled is due again (Unix ms), if sooner than the next tick:
+        # a look then, so a payer's schedule (1 s, 1 s, ...) is kept to the moment, not to the tick.
+        self._due: list[int] = []      # a heap of those times, soonest first
+        self._sooner = asyncio.Event()
+        self._last_sooner_look = 0.0    # the loop time of the last look for an order due before the tick
+        payments.on_due = self.due_at
+
+    def due_at(self, at_ms: int) -> None:
+        """An order is due again at `at_ms`: look then if that is before the next tick."""
+        if not self._due or at_ms < self._due[0]:
+            self._sooner.set()
+        heapq.heappush(self._due, at_ms)
+
+    @property
+    def _soonest(self) -> float:
+        return self._due[0] if self._due else float("inf")
 
     def stop(self) -> None:
         """Claim nothing more; return from run() once the work in hand is done (or run() is cancelled):
@@ -155,8 +180,12 @@ class Resolver:
             loop = asyncio.get_running_loop()
             while not self._stopping.is_set():
                 try:
-                    if loop.time() >= next_look:
+                    if loop.time() >= next_look or now_ms() >= self._soonest:
                         next_look = loop.time() + self._settings.tick_s
+                        if now_ms() >= self._soonest:
+                            self._last_sooner_look = loop.time()
+                        while self._due and self._due[0] <= now_ms():
+                            heapq.heappop(self._due)         # what is due by now, this look claims
                         await self.run_once()
                     else:
                         await self._look_again()
@@ -177,19 +206,31 @@ class Resolver:
                 await asyncio.shield(self._storage.release_claims(self.owner))
 
     async def _until_next_look(self, next_look: float) -> None:
-        """Wait for the next tick, or less: until a channel whose last look was full has room again."""
+        """Wait for the next tick, or less: until a channel whose last look was full has room again, or an
+        order this process rescheduled is due (at most one look every _SOONEST_GAP_S for those)."""
         self._room.clear()
         if any(gate.full and gate.fresh <= self._settings.batch // 2 for gate in self._gates.values()):
             return
-        waits = [asyncio.ensure_future(self._stopping.wait())]
-        if any(gate.full for gate in self._gates.values()):
-            waits.append(asyncio.ensure_future(self._room.wait()))
-        try:
-            await asyncio.wait(waits, timeout=max(0.0, next_look - asyncio.get_running_loop().time()),
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
+        loop = asyncio.get_running_loop()
+        while not self._stopping.is_set():
+            self._sooner.clear()
+            until = next_look - loop.time()
+            if self._soonest != float("inf"):
+                until = min(until, max((self._soonest - now_ms() + 1) / 1000,
+                                       self._last_sooner_look + _SOONEST_GAP_S - loop.time()))
+            if until <= 0:
+                return
+            waits = [asyncio.ensure_future(self._stopping.wait()), asyncio.ensure_future(self._sooner.wait())]
+            if any(gate.full for gate in self._gates.values()):
+                waits.append(asyncio.ensure_future(self._room.wait()))
+            try:
+                done, _ = await asyncio.wait(waits, timeout=until, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+            if not self._sooner.is_set() or len(done) > 1 or not done:
+                return          # the time came, a channel has room, or the resolver stops
+            # an order due sooner than the wait: wait again, for it
 
     async def _look_again(self) -> int:
         """Between ticks: claim more of the channels whose last look took all the room they had."""

@@ -34,24 +34,19 @@ BENCH_RESOLVER_WAITING_CONCURRENCY (default 1000), BENCH_RESOLVER_WAITING_RATE (
 BENCH_RESOLVER_ANSWERS (default instant,latency,sandbox), SCANPAY_TEST_PG (the PostgreSQL database; each run
 uses a schema of its own, dropped afterwards).
 
-Last figures (2026-12-05, two cores shared with other work; load average about 13 in the PostgreSQL runs;
-docs/operations.md "What the server does on its own" has them all). Run 2, p50 / p99, this resolver against
-LookEachTick against BatchAndGather: SQLite instant 0.38 / 0.59 s (2,052 calls/s started) against 15.4 /
-18.5 s (195/s) against 16.7 / 19.3 s (97/s); SQLite latency 0.30 / 0.46 s (2,037/s); PostgreSQL x2 instant
-0.70 / 3.2 s (1,772/s) against 9.8 / 16.5 s (395/s) against 15.3 / 18.5 s (197/s); PostgreSQL x2 latency
-3.8 / 5.6 s (1,121/s); the sandbox sustained 149 (SQLite) and 221 (PostgreSQL) calls a second. Run 1: 3.79 /
-6.15 s against 13.28 / 24.64 s. Run 3: all final 7.8 s after the restart (SQLite), 6.0 s after the kill
-(PostgreSQL, two processes). PostgreSQL x2 varies most with what else runs on the machine and the database:
-a later run at load average 10 gave 6.8 / 11.0 s (714 calls/s started), a quieter one 0.16 / 0.43 s.
+Last figures (2026-12-06, the two cores otherwise idle, load average 0.3 to 2.2; docs/operations.md "What the
+server does on its own" has them all). Run 2, p50 / p99, this resolver against LookEachTick against
+BatchAndGather: SQLite instant 0.32 / 0.55 s (2,058 calls/s started) against 15.4 / 18.5 s (195/s) against
+16.7 / 19.3 s (97/s); SQLite latency 0.31 / 0.50 s; PostgreSQL x2 instant 0.19 / 0.33 s (2,117/s) against
+9.7 / 16.5 s (395/s) against 15.3 / 18.5 s (197/s); PostgreSQL x2 latency 0.09 / 0.30 s; the sandbox sustained
+145 (SQLite) and 244 (PostgreSQL) calls a second. Run 1: 4.39 / 7.42 s against 13.79 / 25.64 s. Run 3: all
+final 7.9 s after the restart (SQLite), 6.1 s after the kill (PostgreSQL, two processes). At a load average
+of 10 to 13 from other work, PostgreSQL x2 instant gave p99 0.6 to 3.2 s in earlier runs.
 
-Since then (2026-12-05, later) a reschedule returns the order (no re-read) and, on PostgreSQL, the reschedules
-that arrive while one statement is under way go in the next together (PostgresStorage.reschedule_order_returning).
-Run 2's PostgreSQL x2 rows of this resolver alone (`waiting_run(tmp, "postgresql", 2, "Resolver", answer)`,
-BENCH_RESOLVER_WINDOW_S=15), against the commit before (efcb07b) on the same machine, runs alternating, p50 / p99
-(calls/s started, load average): instant 0.48 / 1.37 s (2,049/s, 12.7), 0.24 / 0.60 s (2,175/s, 10.5), 0.28 /
-0.94 s (2,194/s, 7.7) against 4.80 / 9.18 s (766/s, 7.8), 2.34 / 4.07 s (1,459/s, 10.4), 2.50 / 4.26 s (1,385/s,
-10.0), 1.61 / 2.67 s (1,622/s, 5.5); latency 0.20 / 0.47 s (2,145/s, 3.7) against 2.98 / 5.32 s (1,178/s, 5.5).
-SQLite x1 instant, the same way: 0.47 / 1.02 s (2,102/s, 8.1) against 0.53 / 1.03 s (2,004/s, 7.8).
+Since then the resolver looks for an order it rescheduled when it is due, not at its next tick (Resolver.due_at).
+Run 2's instant rows of this resolver alone (`waiting_run(tmp, backend, processes, "Resolver", "instant")`,
+BENCH_RESOLVER_WINDOW_S=15, load average about 1): SQLite x1 0.04 / 0.48 s (2,258/s), PostgreSQL x2 0.04 /
+0.43 s (2,261/s).
 """
 from __future__ import annotations
 

@@ -83,6 +83,19 @@ async def test_a_password_payment_is_asked_about_sooner_at_first_then_at_the_int
     assert sandbox.ledger.calls_to("/pay/orderquery") == 5
 
 
+async def test_a_payer_typing_is_asked_about_on_the_schedule_not_at_the_resolvers_next_tick(start_server, sandbox):
+    # The resolver looks for due orders every tick_s (here a minute: its first look is at start, before the
+    # payment); an order this process rescheduled is looked for when it is due, so a payer who confirms
+    # after a second is heard within the schedule's 0.3 s steps, not a minute later.
+    device = await start_server(resolver={"tick_s": 60.0}, query_schedule_s=[0.3] * 10, query_interval_s=0.3,
+                                deadline_s=30)
+    status, body = await device.pay("Q2", 1250, test_codes.make_wechat_code(test_codes.PASSWORD, 1))
+    assert body["order"]["status"] == "PAYING"
+    status, body = await device.query("Q2", wait=20)
+    assert (status, body["order"]["status"]) == (200, "SUCCESS")
+    assert sandbox.ledger.calls_to("/pay/orderquery") >= 2      # asked while the payer typed, then heard
+
+
 def test_a_query_schedule_that_cannot_be_meant_is_refused():
     for schedule in ([1.0, 0.0], [-1.0], [1.0] * 21, ["1"]):
         with pytest.raises(SettingsError, match="query_schedule_s"):

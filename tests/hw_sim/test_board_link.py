@@ -77,7 +77,11 @@ async def test_an_order_given_up_on_is_asked_about_as_soon_as_the_link_is_back(s
         assert (await stack.order(DEVICE_ID, order_no)).status == "SUCCESS"
         assert "微信收款 12.50 元" not in box.spoken
 
+        start = len(box.events)
         line.restore()
+        # the link is found again on the announcer's next retry (at most 2 s; a loaded machine takes longer),
+        # and then the order is asked about at once
+        await box.wait_event(lambda e: e["event"] == "link" and e["up"], timeout=40.0, start=start)
         await box.wait_spoken("微信收款 12.50 元", timeout=5.0)
         assert box.journal.get(order_no)["status"] == "SUCCESS"
         assert box.reboots == 0

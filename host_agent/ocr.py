@@ -30,6 +30,12 @@ A seven-segment point that blur or scaling joined to its digit is looked for whe
    again at twice the size, then narrower, with every check again; never after a digit or point
    likely dropped, a split, a cut or two reads that disagreed. Every picture must propose the
    same amount, with no fewer points or separators than the first.
+7. LED dot-matrix strokes: before those, a field of one line on an LED panel is drawn again from
+   its lit dots only (the faint unlit ones dropped), closed by a kernel from the dot pitch and
+   softened into solid strokes (its Chinese labels read as 合计, not "台，"). That picture must
+   read the total with its label (a subtotal whose label it loses is no unlabelled total) and
+   pass every check, the usual picture must read its number alone as the same amount, and the
+   first picture must have proposed no other amount.
 
 `AmountReader.read(image)` -> Reading(text, score, amount_fen, why): `why` is "" for a blank field.
 """
@@ -110,9 +116,14 @@ class AmountReader:
         # amount, or one it was unsure of a character of; never where a digit or point was likely
         # dropped, the number split, or two reads disagreed: that doubt is in the screen. Every
         # picture must propose the same amount, and none with fewer points or separators than
-        # the first showed (a point lost in "7.4.70").
+        # the first showed (a point lost in "7.4.70"). An LED panel's field is first read from its
+        # dots as solid strokes; if that gives no amount it counts for nothing.
         from PIL import Image
         proposals = {first.proposed} - {None}
+        strokes = self._read_strokes(image, field)
+        if strokes is not None and strokes.amount_fen is not None and proposals <= {strokes.amount_fen} \
+                and _separators(strokes.text) >= _separators(first.reading.text):
+            return strokes
         for scale, squeeze in ((2, 1.0), (1, self.squeeze)):
             picture = image if scale == 1 else image.resize((image.width * scale, image.height * scale),
                                                              Image.Resampling.BICUBIC)
@@ -129,8 +140,24 @@ class AmountReader:
                 return again.reading
         return first.reading
 
-    def _read_field(self, field, squeeze=1.0):
-        """One picture's reading: a _Pass."""
+    def _read_strokes(self, image, field):
+        """An LED panel's field read from its dots as solid strokes (its Chinese labels and its
+        digits read better so than from the dots joined as they stand): a Reading, or None where
+        that picture is not for this field. Only a field of one line, in either picture: a line
+        lost (a subtotal above) must not make the other the total; the total's label must be
+        read (小计 4643.29 with its label lost is no unlabelled total), and its number read alone
+        from the usual picture must be the same amount, with that picture's checks passed too."""
+        if not field.dot_pitch or len(field.lines) != 1:
+            return None
+        strokes = Field(image, strokes=True)
+        if not strokes.strokes or len(strokes.lines) != 1:
+            return None
+        return self._read_field(strokes, confirm=field).reading
+
+    def _read_field(self, field, squeeze=1.0, confirm=None):
+        """One picture's reading: a _Pass. `confirm`: another Field of the same image (the usual
+        picture of a strokes one) whose own read of the number alone must give the same amount,
+        and whose own checks must pass too."""
         pictures = [line_picture(field, line) for line in field.lines]
         reads = [spell_words(read, self._words) for read in self.recogniser.read([p.pixels for p in pictures], squeeze)]
         found = screen_total("\n".join(r.text for r in reads), self.labels, self.decimals)
@@ -162,6 +189,13 @@ class AmountReader:
             return _Pass(Reading(shown, score, None, "unsure"), found.amount_fen, True)
         if not _points_read(field, line, picture, digits, left, right):
             return _Pass(Reading(shown, score, None, "point_unsure"), found.amount_fen, True)
+        if confirm is not None:
+            if label_start == label_end:
+                return _Pass(Reading(shown, score, None, "not_total"), found.amount_fen, True)
+            why = self._confirmed(confirm, [picture.field_x((c.left + c.right) / 2) for c in digits],
+                                  found.amount_fen, squeeze)
+            if why:
+                return _Pass(Reading(shown, score, None, why), found.amount_fen, True)
         # the second read, as the screen shows it (no "1" moved: had moving one lost a digit, this
         # disagrees); a different amount refuses at once, no amount tries the whole line
         for span, labels in ((glyph_span(line, left, right), ()), (None, self.labels)):
@@ -174,6 +208,36 @@ class AmountReader:
                     min(c.prob for c in second.chars[again.span[0]:again.span[1]]) >= self.min_other_prob:
                 return _Pass(Reading(shown, score, found.amount_fen, ""), found.amount_fen, True)
         return _Pass(Reading(shown + " | " + second.text, score, None, "reads_disagree"), found.amount_fen, True)
+
+    def _confirmed(self, field, middles, amount_fen, squeeze):
+        """Why the number whose characters stand at these field columns is not the same amount in
+        `field` (another picture of the same image): "" when its line there passes the checks
+        against a cut, a split, text above and an unread point, and its number read alone is
+        `amount_fen`, every character of it at least min_digit_prob sure."""
+        lines = [line for line in field.lines if line.left <= middles[-1] and middles[0] <= line.right]
+        if len(lines) != 1:
+            return "reads_disagree"
+        line = lines[0]
+        if line.touches_side:
+            return "cut"
+        if field.split(line, middles[0], middles[-1]):
+            return "split"
+        span = glyph_span(line, middles[0], middles[-1])
+        if field.stacked(line, span[0], span[1]):
+            return "unsure"
+        picture = line_picture(field, line, span, sharp=True, compact=False)
+        read = self.recogniser.read([picture.pixels], squeeze)[0]
+        again = screen_total(read.text, (), self.decimals)
+        if again.amount_fen != amount_fen:
+            return "reads_disagree"
+        digits = read.chars[again.span[0]:again.span[1]]
+        if any(c.prob < self.min_digit_prob for c in digits) or \
+                read.doubt(again.span[0], again.span[1] - 1) > self.max_doubt:
+            return "unsure"
+        left, right = picture.field_x(digits[0].left), picture.field_x(digits[-1].right)
+        if not _points_read(field, line, picture, digits, left, right):
+            return "point_unsure"
+        return ""
 
     def _find_merged_point(self, field, pictures, reads, found, squeeze):
         """The total read as digits only ("5690"): on a segment display, its point may be joined to

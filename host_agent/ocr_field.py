@@ -7,10 +7,12 @@ measured rather than recognised, and the pictures of them the recogniser is give
         picture.field_x(x)                  # where a column of the picture came from
 
 Whatever the theme, the field becomes ink strengths (0 background .. 1 text) against its own
-background. An LED dot-matrix panel's dots are joined into strokes first. Decimal points are small
-squat blobs down on the baseline with nothing above them, found on the surest ink (antialiasing
-joins a seven-segment point to its digit) and 4-connected (it touches the digit corner to corner);
-`low_points` finds those still joined to a digit, among segment digits (`segment_digits`).
+background. An LED dot-matrix panel's dots are joined into strokes first (`Field(image,
+strokes=True)`: a picture of its own, from the lit dots only, for a second look). Decimal points
+are small squat blobs down on the baseline with nothing above them, found on the surest ink
+(antialiasing joins a seven-segment point to its digit) and 4-connected (it touches the digit
+corner to corner); `low_points` finds those still joined to a digit, among segment digits
+(`segment_digits`).
 """
 import math
 from dataclasses import dataclass
@@ -30,7 +32,10 @@ class Line:
 
 
 class Field:
-    def __init__(self, image):
+    def __init__(self, image, strokes=False):
+        """`strokes`: an LED panel's lit dots (its faint unlit ones dropped) joined by the pitch the
+        grid's spectrum shows and softened, as a font's strokes; a picture of its own for a second
+        look (`host_agent.ocr`), the field's other checks as for the usual one."""
         import cv2
         import numpy
         rgb = numpy.asarray(image.convert("RGB"), dtype=numpy.float32)
@@ -39,17 +44,22 @@ class Field:
         self.mask, boxes = _clean(self.ink > 0.5)
         self.lines = _find_lines(self.mask, boxes)
         self.dot_pitch = _dot_pitch(self.ink, self.lines)
+        self.strokes = False
+        faint = self.ink
         if self.dot_pitch:
             # an LED panel: join its dots into strokes, so glyphs and points are blobs as on any screen
             kernel = numpy.ones((self.dot_pitch + 1, self.dot_pitch + 1), numpy.uint8)
-            self.ink = cv2.morphologyEx(self.ink, cv2.MORPH_CLOSE, kernel)
+            faint = cv2.morphologyEx(self.ink, cv2.MORPH_CLOSE, kernel)
+            pitch = _grid_pitch(self.ink, self.lines) if strokes else 0.0
+            self.strokes = pitch > 0
+            self.ink = _strokes(self.ink, pitch) if self.strokes else faint
             self.mask, boxes = _clean(self.ink > 0.5)
             self.lines = _find_lines(self.mask, boxes)
         strong = (self.mask & (self.ink > 0.8)).astype(numpy.uint8)
         _, labels, self._parts, _ = cv2.connectedComponentsWithStats(strong, connectivity=4)
         for line in self.lines:
             line.dots = _decimal_points(self.mask, labels, self._parts, line)
-            line.touches_side = line.touches_side or _faint_cut(self.ink, line)
+            line.touches_side = line.touches_side or _faint_cut(faint, line)
 
     def segmented(self, line, x_from, x_to):
         """Whether the glyphs between two columns are segment digits: each made of several separate
@@ -285,6 +295,49 @@ def _dot_pitch(ink, lines):
     rows, pitch = _repeats(band.sum(axis=1), longest)
     columns, _ = _repeats(band.sum(axis=0), longest)
     return pitch if rows + columns >= 0.8 else 0
+
+
+def _grid_pitch(ink, lines):
+    """An LED panel's dot pitch, to a fraction of a pixel: the strongest period of the ink along
+    the longest line, row by row plus column by column, between 2 pixels and a quarter of a digit
+    (autocorrelation at whole lags takes twice a fractional pitch for it). 0.0 if none."""
+    import numpy
+    if not lines:
+        return 0.0
+    line = max(lines, key=lambda line: line.right - line.left)
+    band = ink[line.top:line.bottom, line.left:line.right]
+    longest = max(3.0, line.digit_height / 4)
+    frequencies = numpy.fft.rfftfreq(_SPECTRUM)
+    wanted = (frequencies >= 1 / longest) & (frequencies <= 0.5)
+    power = numpy.zeros(frequencies.size)
+    for profile in (band.sum(axis=1), band.sum(axis=0)):
+        if profile.size < 8:
+            return 0.0
+        spectrum = numpy.abs(numpy.fft.rfft((profile - profile.mean()) * numpy.hanning(profile.size), _SPECTRUM)) ** 2
+        if spectrum[wanted].sum() <= 0:
+            return 0.0
+        power += spectrum / spectrum[wanted].sum()
+    peak = numpy.flatnonzero(wanted)[numpy.argmax(power[wanted])]
+    return float(1 / frequencies[peak])
+
+
+_SPECTRUM = 1024
+
+
+def _strokes(ink, pitch):
+    """An LED panel's lit dots as solid strokes: the faint unlit dots dropped, the lit ones closed
+    by a round kernel 0.7 of a pitch across (a whole pitch makes blobs of a Chinese label's
+    strokes), softened by a blur of 0.3 of a pitch."""
+    import cv2
+    import numpy
+    lit = (ink > 0.5).astype(numpy.uint8)
+    size = int(round(pitch * _STROKE_CLOSE)) + 1
+    solid = cv2.morphologyEx(lit, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    return numpy.clip(cv2.GaussianBlur(solid.astype(numpy.float32), (0, 0), _STROKE_BLUR * pitch), 0.0, 1.0)
+
+
+_STROKE_CLOSE = 0.7
+_STROKE_BLUR = 0.3
 
 
 def _repeats(profile, longest):

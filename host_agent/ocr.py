@@ -32,7 +32,8 @@ A seven-segment point that blur or scaling joined to its digit is looked for whe
    same amount, with no fewer points or separators than the first.
 7. LED dot-matrix strokes: before those, a field of one line on an LED panel is drawn again from
    its lit dots only (the faint unlit ones dropped), closed by a kernel from the dot pitch and
-   softened into solid strokes (its Chinese labels read as 合计, not "台，"). That picture must
+   softened into solid strokes (its Chinese labels read as 合计, not "台，"), and if that gives
+   no amount for want of a sure character or a label, read narrower. That picture must
    read the total with its label (a subtotal whose label it loses is no unlabelled total) and
    pass every check, the usual picture must read its number alone as the same amount, and the
    first picture must have proposed no other amount.
@@ -152,7 +153,12 @@ class AmountReader:
         strokes = Field(image, strokes=True)
         if not strokes.strokes or len(strokes.lines) != 1:
             return None
-        return self._read_field(strokes, confirm=field).reading
+        reading = self._read_field(strokes, confirm=field).reading
+        if reading.amount_fen is None and reading.why in ("unsure", "not_total", ""):
+            # a character not sure or a label not read: that picture read narrower, as the second
+            # look reads the usual one (a wide LED zero)
+            reading = self._read_field(strokes, self.squeeze, confirm=field).reading
+        return reading
 
     def _read_field(self, field, squeeze=1.0, confirm=None):
         """One picture's reading: a _Pass. `confirm`: another Field of the same image (the usual

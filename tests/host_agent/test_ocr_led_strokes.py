@@ -36,6 +36,7 @@ READ_FROM_STROKES = [
     _sample(28, "lcd", "label_zh_amount", 380577, Grab(margin=(0, 0, 17, 0), jpeg=60), border=True, ghost=True,
             info=True),
     _sample(36, "grey", "label_en_yen", 5932, border=True),
+    _sample(28, "light", "label_zh_amount", 6, align="left", border=True, info=True),     # read narrower
 ]
 
 

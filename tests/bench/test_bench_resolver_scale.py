@@ -116,6 +116,9 @@ class BatchAndGather(Resolver):
                              return_exceptions=True)
         return len(orders)
 
+    def due_at(self, at_ms: int) -> None:
+        """It looked at its tick only (Resolver.due_at came later)."""
+
 
 class LookEachTick(Resolver):
     """The resolver as of commit 789bccc (today's design before the change measured here): each channel looked
@@ -127,6 +130,9 @@ class LookEachTick(Resolver):
         claimed = await super()._claim_channel(name, gate, now)
         gate.full = False
         return claimed
+
+    def due_at(self, at_ms: int) -> None:
+        """It looked at its tick only (Resolver.due_at came later)."""
 
 
 def percentile(values: list[float], pct: float) -> float:

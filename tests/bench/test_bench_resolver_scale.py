@@ -44,9 +44,11 @@ final 7.9 s after the restart (SQLite), 6.1 s after the kill (PostgreSQL, two pr
 of 10 to 13 from other work, PostgreSQL x2 instant gave p99 0.6 to 3.2 s in earlier runs.
 
 Since then the resolver looks for an order it rescheduled when it is due, not at its next tick (Resolver.due_at).
-Run 2's instant rows of this resolver alone (`waiting_run(tmp, backend, processes, "Resolver", "instant")`,
-BENCH_RESOLVER_WINDOW_S=15, load average about 1): SQLite x1 0.04 / 0.48 s (2,258/s), PostgreSQL x2 0.04 /
-0.43 s (2,261/s).
+The whole run again after that (2026-12-06 07:04 UTC, idle, load average 0.5 to 2.9), this resolver's rows: run
+2 SQLite instant 0.048 / 0.423 s (2,187/s), latency 0.057 / 0.491 s, PostgreSQL x2 instant 0.036 / 0.331 s
+(2,199/s), latency 0.030 / 0.365 s; run 1 4.56 / 7.54 s; run 3 7.87 s (SQLite), 6.03 s (PostgreSQL x2). Its
+LookEachTick and BatchAndGather rows had inherited due_at (PostgreSQL x2 instant 2.83 / 5.71 s and 3.29 /
+7.10 s): they no longer do, so compare with the figures above.
 """
 from __future__ import annotations
 

@@ -142,9 +142,9 @@ class Resolver:
         self._refunds: dict[str, asyncio.Task] = {}
         self._next_reap = 0.0
         self._room = asyncio.Event()    # a channel whose last look was full has half its room free again
-        # The soonest an order this process rescheduled is due again (Unix ms), if sooner than the next tick:
-        # a look then, so a payer's schedule (1 s, 1 s, ...) is kept to the moment, not to the tick.
-        self._due: list[int] = []      # a heap of those times, soonest first
+        # When the orders this process rescheduled are due again (Unix ms; a heap, soonest first): a look at the
+        # soonest, so a payer's schedule (1 s, 1 s, ...) is kept to the moment, not to the tick.
+        self._due: list[int] = []
         self._sooner = asyncio.Event()
         self._last_sooner_look = 0.0    # the loop time of the last look for an order due before the tick
         payments.on_due = self.due_at
@@ -220,7 +220,8 @@ class Resolver:
                                        self._last_sooner_look + _SOONEST_GAP_S - loop.time()))
             if until <= 0:
                 return
-            waits = [asyncio.ensure_future(self._stopping.wait()), asyncio.ensure_future(self._sooner.wait())]
+            sooner = asyncio.ensure_future(self._sooner.wait())
+            waits = [sooner, asyncio.ensure_future(self._stopping.wait())]
             if any(gate.full for gate in self._gates.values()):
                 waits.append(asyncio.ensure_future(self._room.wait()))
             try:
@@ -228,9 +229,9 @@ class Resolver:
             finally:
                 for wait in waits:
                     wait.cancel()
-            if not self._sooner.is_set() or len(done) > 1 or not done:
+            if done != {sooner}:
                 return          # the time came, a channel has room, or the resolver stops
-            # an order due sooner than the wait: wait again, for it
+            # only an order due sooner than this wait: wait again, for it
 
     async def _look_again(self) -> int:
         """Between ticks: claim more of the channels whose last look took all the room they had."""
